@@ -1,0 +1,73 @@
+"""The ``sempix`` command line.
+
+Subcommands live in their own modules (``sempix.cli.<name>_cmd``) and are imported only when used,
+so ``sempix --help`` stays fast (no torch/numba import). Register a new command in ``COMMANDS``.
+
+Exit codes: 0 ok, 1 internal error, 2 bad input or usage.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from sempix import __version__
+
+# name -> (module, attribute, one-line help shown in `sempix --help`)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "features": ("sempix.cli.features_cmd", "features", "Compute semantic pixel features (+ preview)."),
+    "models": ("sempix.cli.models_cmd", "models", "List, fetch and locate model files."),
+    "carve": ("sempix.cli.carve_cmd", "carve", "Semantic seam carving (content-aware resize)."),
+    "mask": ("sempix.cli.mask_cmd", "mask", "Semantic range mask from clicked points (+ adjustments)."),
+    "serve": ("sempix.cli.serve_cmd", "serve", "Start the local web editor."),
+    "softseg": ("sempix.cli.softseg_cmd", "softseg", "Semantic soft segmentation into layers."),
+    "palette": ("sempix.cli.palette_cmd", "palette", "Extract a colour palette (swatch / JSON)."),
+    "names": ("sempix.cli.palette_cmd", "names", "Colour names of colours or of an image."),
+    "harmonize": ("sempix.cli.palette_cmd", "harmonize", "Palette-based colour harmonization."),
+    "harmony": ("sempix.cli.palette_cmd", "harmony", "Colour-harmony metrics (F-score, PIT, MITS)."),
+    "recolor": ("sempix.cli.recolor_cmd", "recolor", "Multi-image colour consistency."),
+    "retarget": ("sempix.cli.retarget_cmd", "retarget", "Deep-feature retargeting and other resizers."),
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when it is invoked."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        entry = COMMANDS.get(cmd_name)
+        if entry is None:
+            return None
+        module_name, attr, _ = entry
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:  # command not built yet
+                return None
+            raise
+        return getattr(module, attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="sempix")
+def cli() -> None:
+    """sempix: semantics-aware image editing.
+
+    Every command takes --features BACKEND (ade20k, segformer, lowlevel, none where it applies),
+    --quiet and --debug. Exit codes: 0 ok, 1 internal error, 2 bad input or usage.
+    Model files are looked up in SEMPIX_MODEL_DIR, then the user cache, then downloaded
+    (set SEMPIX_OFFLINE=1 to forbid downloads).
+    """
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="sempix")

@@ -1,0 +1,104 @@
+"""Shared pieces of every CLI command: common options and error handling.
+
+Use :func:`command` instead of ``click.command``::
+
+    @command(features=True)
+    @click.argument("image", type=click.Path())
+    def carve(image, features, quiet, debug, **kw): ...
+
+``command`` adds ``--debug`` and ``--quiet`` (and ``--features BACKEND`` when asked), and turns
+exceptions into one clear line on stderr plus an exit code (2 for :class:`InputError` and
+:class:`ModelUnavailableError` and click usage errors, 1 for anything else); ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from sempix.errors import SempixError
+
+FEATURE_BACKENDS = ("ade20k", "segformer", "lowlevel")
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``fn``; map exceptions to one stderr line and an exit code (traceback with debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = bool(kwargs.get("debug"))
+        try:
+            return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except SempixError as exc:
+            if debug:
+                traceback.print_exc()
+            _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except MemoryError:
+            if debug:
+                traceback.print_exc()
+            _fail("out of memory (try a smaller image or --max-pixels)", 1)
+        except Exception as exc:  # noqa: BLE001 - top-level boundary
+            if debug:
+                traceback.print_exc()
+            msg = str(exc).splitlines()[0] if str(exc) else ""
+            _fail(f"internal error: {type(exc).__name__}: {msg} (run with --debug for details)", 1)
+
+    return wrapper
+
+
+def configure_logging(quiet: bool, debug: bool) -> None:
+    level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True)
+
+
+def command(
+    name: str | None = None, *, features: bool | str = False, **click_kwargs: Any
+) -> Callable[[Callable[..., Any]], click.Command]:
+    """Decorator: a click command with sempix's common options and error handling.
+
+    Parameters
+    ----------
+    features : bool or str
+        Add ``--features BACKEND`` (default ``ade20k``; pass a string to choose another default).
+        The option also accepts ``none`` (tools that can run without features).
+    """
+
+    def decorator(fn: Callable[..., Any]) -> click.Command:
+        @functools.wraps(fn)
+        def body(*args: Any, **kwargs: Any) -> Any:
+            configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False))
+            return fn(*args, **kwargs)
+
+        wrapped = handle_errors(body)
+        wrapped = click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(wrapped)
+        wrapped = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info.")(wrapped)
+        if features:
+            default = features if isinstance(features, str) else "ade20k"
+            wrapped = click.option(
+                "--features",
+                "features",
+                default=default,
+                show_default=True,
+                type=click.Choice([*FEATURE_BACKENDS, "none"], case_sensitive=False),
+                help="Semantic feature backend (lowlevel = weight-free, not semantic; none = no features).",
+            )(wrapped)
+        click_kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
+        return click.command(name, **click_kwargs)(wrapped)
+
+    return decorator

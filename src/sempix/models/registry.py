@@ -1,0 +1,112 @@
+"""Registry of the model files sempix knows how to find, verify and download."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model file.
+
+    Attributes
+    ----------
+    name : registry name (``sempix models fetch NAME``).
+    filename : file name looked up in ``SEMPIX_MODEL_DIR`` / the cache.
+    sha256 : full hex digest, or a hex *prefix* when only a prefix is published (torchvision
+        names its files ``<name>-<first 8 hex of sha256>.pth``; we check that prefix).
+    size : size in bytes, or None when not known in advance.
+    licence : licence of the weights.
+    urls : public download origins, tried in order.
+    description : one line for ``sempix models list``.
+    aliases : other file names accepted for the same content in a model directory.
+    """
+
+    name: str
+    filename: str
+    sha256: str
+    size: int | None
+    licence: str
+    urls: tuple[str, ...]
+    description: str
+    aliases: tuple[str, ...] = field(default_factory=tuple)
+
+
+_UCALYPTUS = (
+    "https://raw.githubusercontent.com/ucalyptus/SIH-Stargazers/"
+    "34dc5cb5d4ef1c0a3ae6c8c0f3093676fa26c91f/models/segmentation/"
+)
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in [
+        ModelSpec(
+            name="deeplabv3-mnv2-ade20k",
+            filename="deeplabv3_mnv2_ade20k.tflite",
+            sha256="9476784566f88bf0bdc3169f0012fb7d08857b325811d8c1aaf5ada1c0d4e4f9",
+            size=2415896,
+            licence="Apache-2.0",
+            urls=(
+                _UCALYPTUS + "lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite",
+                "https://tfhub.dev/sayakpaul/lite-model/deeplabv3-mobilenetv2-ade20k/1/default/1"
+                "?lite-format=tflite",
+            ),
+            description="DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input",
+            aliases=("lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite",),
+        ),
+        ModelSpec(
+            name="deeplabv3-mnv2-ade20k-labels",
+            filename="deeplabv3_mnv2_ade20k_labels.txt",
+            sha256="7d7a610c0c83f2fc60947759f23d5a30c9cbe8232de7d504925afe48e3f26ec8",
+            size=1529,
+            licence="Apache-2.0",
+            urls=(_UCALYPTUS + "labels.txt",),
+            description="class names (index<TAB>name) of deeplabv3-mnv2-ade20k",
+            aliases=("labels.txt",),
+        ),
+        ModelSpec(
+            name="w2c",
+            filename="w2c_vandeweijer2009.mat",
+            sha256="97b1f0ecd0fbecd122de319eacf3b5e23293defb06c40aa37a0446fb11d9cf45",
+            size=2734783,
+            licence="research use (van de Weijer et al. 2009, ColorNaming code)",
+            urls=(
+                "https://raw.githubusercontent.com/davidserra9/namedcurves/main/models/"
+                "joost_color_naming.mat",
+            ),
+            description="colour-naming model (van de Weijer 2009): 32768 x 11 name probabilities",
+            aliases=("joost_color_naming.mat", "w2c.mat"),
+        ),
+        ModelSpec(
+            name="vgg19",
+            filename="vgg19-dcbb9e9d.pth",
+            sha256="dcbb9e9d",  # torchvision publishes the sha256 prefix in the file name
+            size=None,
+            licence="CC BY 4.0 (VGG, Simonyan & Zisserman) / BSD (torchvision)",
+            urls=("https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",),
+            description="torchvision VGG-19 ImageNet weights (full network)",
+        ),
+        ModelSpec(
+            name="vgg19-normalised-relu3_1",
+            filename="vgg19_normalised_to_relu3_1.pth",
+            sha256="ff8506173d3a17e7b0fbfbff242c00b6827cfbcd7c21852b46806ae6a3fd7b09",
+            size=2223308,
+            licence="Apache-2.0 (pietrocarbo/deep-transfer)",
+            urls=(
+                "https://raw.githubusercontent.com/pietrocarbo/deep-transfer/master/models/"
+                "autoencoder_vgg19/vgg19_3/vgg_normalised_conv3_1.pth",
+            ),
+            description="normalised (Caffe) VGG-19 up to relu3_1, nn.Sequential state dict",
+            aliases=("vgg_normalised_conv3_1.pth",),
+        ),
+    ]
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """Return the registry entry ``name`` or raise a ValueError listing the known names."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(REGISTRY))
+        raise ValueError(f"unknown model {name!r}; known models: {known}") from None
