@@ -1,22 +1,67 @@
 """Image I/O: read any common format into float32 RGB in [0, 1]; write atomically.
 
-(Initial version; hardened by the foundation work: EXIF orientation, 16-bit, CMYK, ICC, limits.)
+Reading (:func:`read_image`)
+    JPEG, PNG, TIFF, WebP, BMP (and anything else Pillow opens; first frame of multi-frame files).
+
+    * EXIF orientation is applied (the returned array is upright).
+    * Greyscale, 1-bit and palette images become RGB (three equal channels for grey).
+    * RGBA / LA / PA / palette-with-transparency keep their alpha in ``LoadedImage.alpha``.
+    * 16-bit sources keep full precision (``bit_depth=16``): 16-bit greyscale (Pillow ``I;16``),
+      16-bit RGB(A)/grey-alpha PNG (decoded here, Pillow would truncate to 8 bits) and 16-bit RGB(A)
+      TIFF (through ``tifffile``).
+    * CMYK is converted to RGB with the embedded ICC profile (``PIL.ImageCms``) when there is one,
+      else with Pillow's plain conversion; the result is sRGB, so ``icc`` is then None.
+      Other embedded ICC profiles are *not* applied: values stay in the file's colour space and
+      the profile is passed on (``LoadedImage.icc``) so that outputs can carry it.
+    * Decompression-bomb guard: the *declared* size in the header is checked before any pixel is
+      decoded; more than ``max_pixels`` (argument, else ``$SEMPIX_MAX_PIXELS``, else 100 MP;
+      0 or negative = no limit) raises :class:`InputError`.
+    * Missing, empty, truncated, corrupt or non-image files raise :class:`InputError` with one line.
+
+Writing (:func:`write_image`, :func:`atomic_write_bytes`, :func:`atomic_save_npy`,
+:func:`atomic_save_npz`, :func:`atomic_output`)
+    Everything is written to a temporary file in the destination folder and renamed over the
+    final name (``os.replace``), so a crash or error never leaves a partial file under the
+    final name. A path listed in ``inputs`` is never overwritten unless ``force=True``.
+    ``bits=16`` writes 16-bit PNG or TIFF; the ICC profile is embedded when given.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import struct
 import tempfile
+import threading
+import warnings
+import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
-from PIL import ImageOps
+from PIL import UnidentifiedImageError
 
 from sempix.errors import InputError
 
 DEFAULT_MAX_PIXELS = 100_000_000
+MAX_PIXELS_ENV = "SEMPIX_MAX_PIXELS"
+
+#: output suffix -> Pillow format
+OUTPUT_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+}
+
+_PIL_LOCK = threading.Lock()
+_PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -25,12 +70,14 @@ class LoadedImage:
 
     Attributes
     ----------
-    rgb : (H, W, 3) float32 in [0, 1], sRGB-encoded values (not linearised).
+    rgb : (H, W, 3) float32 in [0, 1], values as stored (sRGB-encoded unless ``icc`` says otherwise).
     alpha : (H, W) float32 in [0, 1] or None.
-    icc : ICC profile bytes or None.
+    icc : ICC profile bytes to carry to outputs, or None (sRGB).
     path : source path.
     format : Pillow format name (``"JPEG"``, ``"PNG"``...).
-    bit_depth : 8 or 16 (bits per channel of the source).
+    bit_depth : bits per channel of the source (8, 16; 32 for float TIFF).
+    info : extra facts: ``mode`` (Pillow mode of the source), ``orientation`` (EXIF value that
+        was applied), ``frames`` (number of frames; only the first is read).
     """
 
     rgb: np.ndarray
@@ -43,75 +90,770 @@ class LoadedImage:
 
     @property
     def shape(self) -> tuple[int, int]:
+        """(H, W)."""
         return self.rgb.shape[:2]
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> LoadedImage:
-    """Read an image file. Raises :class:`InputError` (one line) for anything unusable."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such file")
+# ---------------------------------------------------------------------------------------------
+# limits and small helpers
+
+
+def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
+    """The pixel limit in force: ``max_pixels``, else ``$SEMPIX_MAX_PIXELS``, else 100 MP.
+
+    Returns None for "no limit" (a value <= 0).
+    """
+    if max_pixels is None:
+        env = os.environ.get(MAX_PIXELS_ENV, "").strip()
+        if env:
+            try:
+                max_pixels = int(float(env.replace("_", "")))
+            except ValueError:
+                raise InputError(
+                    f"{MAX_PIXELS_ENV}={env!r} is not a number (use e.g. {MAX_PIXELS_ENV}=200000000)"
+                ) from None
+        else:
+            max_pixels = DEFAULT_MAX_PIXELS
+    max_pixels = int(max_pixels)
+    return None if max_pixels <= 0 else max_pixels
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _check_size(p: Path, size: tuple[int, int], limit: int | None) -> None:
+    w, h = int(size[0]), int(size[1])
+    if w <= 0 or h <= 0:
+        raise InputError(f"{p}: image has no pixels ({w}x{h})")
+    if limit is not None and w * h > limit:
+        raise InputError(
+            f"{p}: image is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} "
+            f"(raise it with {MAX_PIXELS_ENV}=N or --max-pixels N if you trust this file)"
+        )
+
+
+def _open_pil(p: Path) -> PILImage.Image:
+    """``PIL.Image.open`` (header only) with Pillow's own bomb check off: we apply our limit."""
+    with _PIL_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # bomb warning (own limit) and damaged-file chatter
+        default = PILImage.MAX_IMAGE_PIXELS
+        PILImage.MAX_IMAGE_PIXELS = None
+        try:
+            return PILImage.open(p)
+        finally:
+            PILImage.MAX_IMAGE_PIXELS = default
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1..8) to an (H, W[, C]) array, like ``ImageOps.exif_transpose``."""
+    if orientation == 2:
+        arr = arr[:, ::-1]
+    elif orientation == 3:
+        arr = arr[::-1, ::-1]
+    elif orientation == 4:
+        arr = arr[::-1]
+    elif orientation == 5:
+        arr = np.swapaxes(arr, 0, 1)
+    elif orientation == 6:
+        arr = np.rot90(arr, -1)
+    elif orientation == 7:
+        arr = np.swapaxes(arr[::-1, ::-1], 0, 1)
+    elif orientation == 8:
+        arr = np.rot90(arr, 1)
+    return np.ascontiguousarray(arr)
+
+
+def _exif_orientation(im: PILImage.Image) -> int:
     try:
-        with PILImage.open(p) as im:
-            im = ImageOps.exif_transpose(im)
-            icc = im.info.get("icc_profile")
-            fmt = im.format
-            alpha = None
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                im = im.convert("RGBA")
-                arr = np.asarray(im, dtype=np.float32) / 255.0
-                rgb, alpha = arr[..., :3], arr[..., 3]
+        value = int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - broken EXIF is not worth failing for
+        return 1
+    return value if 1 <= value <= 8 else 1
+
+
+# ---------------------------------------------------------------------------------------------
+# 16-bit PNG (Pillow reads 16-bit colour PNGs as 8 bits; we decode them ourselves)
+
+
+def _png_header(p: Path) -> tuple[int, int, int, int, int] | None:
+    """(width, height, bit depth, colour type, interlace) of a PNG, or None if not a PNG."""
+    with open(p, "rb") as f:
+        head = f.read(33)
+    if len(head) < 33 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
+        return None
+    w, h, depth, ctype, _comp, _filt, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    return w, h, depth, ctype, interlace
+
+
+_PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
+
+
+def _png_unfilter_py(raw: np.ndarray, H: int, stride: int, bpp: int) -> np.ndarray:
+    """Slow, obviously-correct PNG unfilter (reference for tests)."""
+    out = np.zeros((H, stride), np.int64)
+    for y in range(H):
+        ft = int(raw[y * (stride + 1)])
+        row = raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)].astype(np.int64)
+        for i in range(stride):
+            a = out[y, i - bpp] if i >= bpp else 0
+            b = out[y - 1, i] if y > 0 else 0
+            c = out[y - 1, i - bpp] if (y > 0 and i >= bpp) else 0
+            if ft == 0:
+                pred = 0
+            elif ft == 1:
+                pred = a
+            elif ft == 2:
+                pred = b
+            elif ft == 3:
+                pred = (a + b) // 2
+            elif ft == 4:
+                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
+                pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
             else:
-                rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+                raise ValueError(f"bad PNG filter type {ft}")
+            out[y, i] = (row[i] + pred) & 255
+    return out.astype(np.uint8)
+
+
+def _unfilter_kernel(raw, H, stride, bpp):  # compiled with numba on first use
+    out = np.zeros((H, stride), np.uint8)
+    for y in range(H):
+        base = y * (stride + 1)
+        ft = raw[base]
+        if ft > 4:
+            return out, False
+        for i in range(stride):
+            x = np.int32(raw[base + 1 + i])
+            a = np.int32(out[y, i - bpp]) if i >= bpp else np.int32(0)
+            b = np.int32(out[y - 1, i]) if y > 0 else np.int32(0)
+            c = np.int32(out[y - 1, i - bpp]) if (y > 0 and i >= bpp) else np.int32(0)
+            if ft == 0:
+                pred = np.int32(0)
+            elif ft == 1:
+                pred = a
+            elif ft == 2:
+                pred = b
+            elif ft == 3:
+                pred = (a + b) // 2
+            else:
+                pa = abs(b - c)
+                pb = abs(a - c)
+                pc = abs(a + b - 2 * c)
+                if pa <= pb and pa <= pc:
+                    pred = a
+                elif pb <= pc:
+                    pred = b
+                else:
+                    pred = c
+            out[y, i] = np.uint8((x + pred) & 255)
+    return out, True
+
+
+_unfilter_jit = None
+
+
+def _png_unfilter(raw: np.ndarray, H: int, stride: int, bpp: int) -> np.ndarray:
+    """PNG unfilter (all five filter types), numba-compiled (``@njit(cache=True)``)."""
+    global _unfilter_jit
+    if _unfilter_jit is None:
+        from numba import njit
+
+        _unfilter_jit = njit(cache=True)(_unfilter_kernel)
+    out, ok = _unfilter_jit(raw, H, stride, bpp)
+    if not ok:
+        raise InputError("corrupt PNG data (bad filter type)")
+    return out
+
+
+def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
+    """Decode a non-interlaced 16-bit PNG -> ((H, W, C) uint16, chunks info)."""
+    data = p.read_bytes()
+    pos, idat, info = 8, [], {}
+    w = h = ctype = None
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        if len(body) < length:
+            raise InputError(f"{p}: truncated PNG file")
+        pos += 12 + length
+        if kind == b"IHDR":
+            w, h, _depth, ctype = struct.unpack(">IIBB", body[:10])
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"tRNS":
+            info["trns"] = body
+        elif kind == b"iCCP":
+            name_end = body.find(b"\0")
+            with contextlib.suppress(zlib.error):
+                info["icc"] = zlib.decompress(body[name_end + 2 :])
+        elif kind == b"IEND":
+            break
+    if w is None or not idat:
+        raise InputError(f"{p}: truncated PNG file (no image data)")
+    C = _PNG_CHANNELS.get(ctype)
+    if C is None:
+        raise InputError(f"{p}: unsupported PNG colour type {ctype} at 16 bits")
+    stride = w * C * 2
+    expected = h * (stride + 1)
+    try:
+        raw = zlib.decompressobj().decompress(b"".join(idat), expected)
+    except zlib.error as exc:
+        raise InputError(f"{p}: corrupt PNG data ({exc})") from None
+    if len(raw) < expected:
+        raise InputError(f"{p}: truncated PNG file (image data ends early)")
+    rows = _png_unfilter(np.frombuffer(raw, np.uint8), h, stride, C * 2)
+    arr = rows.view(">u2").reshape(h, w, C).astype(np.uint16)
+    trns = info.get("trns")
+    if trns is not None and ctype in (0, 2):  # one fully transparent colour -> alpha
+        key = np.frombuffer(trns[: 2 * C], ">u2").astype(np.uint16)
+        if key.size == C:
+            alpha = np.where(np.all(arr == key, axis=-1), 0, 65535).astype(np.uint16)
+            arr = np.dstack([arr, alpha])
+    return arr, info
+
+
+def _encode_png16(arr: np.ndarray, icc: bytes | None = None, filter_type: int = 2) -> bytes:
+    """Encode (H, W, C) uint16 (C = 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA) as a 16-bit PNG."""
+    arr = np.asarray(arr, np.uint16)
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    H, W, C = arr.shape
+    ctype = {1: 0, 2: 4, 3: 2, 4: 6}[C]
+    bpp = 2 * C
+    x = arr.astype(">u2").view(np.uint8).reshape(H, W * bpp).astype(np.int16)
+    a = np.zeros_like(x)
+    a[:, bpp:] = x[:, :-bpp]
+    b = np.zeros_like(x)
+    b[1:] = x[:-1]
+    c = np.zeros_like(x)
+    c[1:, bpp:] = x[:-1, :-bpp]
+    if filter_type == 0:
+        f = x
+    elif filter_type == 1:
+        f = x - a
+    elif filter_type == 2:
+        f = x - b
+    elif filter_type == 3:
+        f = x - (a + b) // 2
+    elif filter_type == 4:
+        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+        pred = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+        f = x - pred
+    else:
+        raise ValueError(f"bad filter type {filter_type}")
+    rows = np.empty((H, W * bpp + 1), np.uint8)
+    rows[:, 0] = filter_type
+    rows[:, 1:] = (f & 255).astype(np.uint8)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    out = [_PNG_SIG, chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 16, ctype, 0, 0, 0))]
+    if icc:
+        out.append(chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc)))
+    out.append(chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)))
+    out.append(chunk(b"IEND", b""))
+    return b"".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# reading
+
+
+def _split_u16(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(H, W, C) uint16 with C in 1..4 (grey, grey+alpha, RGB, RGBA) -> float RGB, alpha."""
+    f = arr.astype(np.float32) * np.float32(1.0 / 65535.0)
+    C = f.shape[2]
+    if C == 1:
+        return np.repeat(f, 3, axis=2), None
+    if C == 2:
+        return np.repeat(f[..., :1], 3, axis=2), f[..., 1]
+    if C == 3:
+        return f, None
+    return f[..., :3], f[..., 3]
+
+
+def _tiff16(p: Path, im: PILImage.Image) -> np.ndarray | None:
+    """Full-precision 16-bit multi-sample TIFF via tifffile, else None (Pillow handles it)."""
+    try:
+        bits = im.tag_v2.get(258)
+    except AttributeError:
+        return None
+    if bits is None:
+        return None
+    bits = tuple(bits) if isinstance(bits, (tuple, list)) else (bits,)
+    if len(bits) < 2 or max(bits) != 16:
+        return None
+    import tifffile
+
+    arr = tifffile.imread(p, key=0)
+    if arr.dtype != np.uint16:
+        return None
+    if arr.ndim == 3 and arr.shape[0] in (2, 3, 4) and arr.shape[2] not in (2, 3, 4):  # planar
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim != 3 or arr.shape[2] not in (2, 3, 4):
+        return None
+    return arr
+
+
+def _decode(p: Path, im: PILImage.Image) -> LoadedImage:
+    fmt = im.format
+    icc = im.info.get("icc_profile") or None
+    mode = im.mode
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    orientation = _exif_orientation(im)
+    info = {"mode": mode, "orientation": orientation, "frames": frames}
+    alpha = None
+    bit_depth = 8
+
+    u16 = None
+    if fmt == "PNG":
+        hdr = _png_header(p)
+        if hdr is not None and hdr[2] == 16 and hdr[4] == 0:
+            u16, chunks = _read_png16(p)
+            icc = chunks.get("icc", icc)
+    elif fmt == "TIFF":
+        u16 = _tiff16(p, im)
+    if u16 is not None:
+        rgb, alpha = _split_u16(u16)
+        bit_depth = 16
+    else:
+        im.load()  # decode now: truncated/corrupt data raises here
+        if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+            a = np.asarray(im).astype(np.float32)
+            rgb = np.repeat((np.clip(a, 0, 65535) / np.float32(65535.0))[..., None], 3, axis=2)
+            bit_depth = 16
+        elif mode == "F":
+            a = np.clip(np.nan_to_num(np.asarray(im, np.float32)), 0.0, 1.0)
+            rgb = np.repeat(a[..., None], 3, axis=2)
+            bit_depth = 32
+        elif mode == "CMYK":
+            rgb_im = None
+            if icc:
+                from PIL import ImageCms
+
+                with contextlib.suppress(Exception):
+                    src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+                    dst = ImageCms.createProfile("sRGB")
+                    rgb_im = ImageCms.profileToProfile(im, src, dst, outputMode="RGB")
+            info["cmyk_icc"] = rgb_im is not None
+            if rgb_im is None:
+                rgb_im = im.convert("RGB")
+            icc = None  # now sRGB
+            rgb = np.asarray(rgb_im, np.float32) / np.float32(255.0)
+        elif mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
+            mode == "P" and "transparency" in im.info
+        ) or (mode in ("L", "RGB") and "transparency" in im.info):
+            a = np.asarray(im.convert("RGBA"), np.float32) / np.float32(255.0)
+            rgb, alpha = a[..., :3], a[..., 3]
+        else:
+            rgb = np.asarray(im.convert("RGB"), np.float32) / np.float32(255.0)
+    rgb = _orient(rgb, orientation)
+    if alpha is not None:
+        alpha = _orient(alpha, orientation)
+    return LoadedImage(
+        np.ascontiguousarray(rgb, np.float32),
+        None if alpha is None else np.ascontiguousarray(alpha, np.float32),
+        icc,
+        p,
+        fmt,
+        bit_depth,
+        info,
+    )
+
+
+def _is_tiff(p: Path) -> bool:
+    with open(p, "rb") as f:
+        return f.read(4) in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+
+
+def _read_tiff_fallback(p: Path, limit: int | None) -> LoadedImage:
+    """TIFF layouts Pillow cannot open, through tifffile (first page)."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(p) as tf:
+            page = tf.pages[0]
+            h, w = int(page.imagelength), int(page.imagewidth)
+            _check_size(p, (w, h), limit)
+            arr = page.asarray()
+            tag = page.tags.get(274)
+            orientation = int(tag.value) if tag is not None else 1
+            icc_tag = page.tags.get(34675)
+            icc = bytes(icc_tag.value) if icc_tag is not None else None
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{p}: cannot read image ({exc})") from None
-    return LoadedImage(np.ascontiguousarray(rgb), alpha, icc, p, fmt)
+        raise InputError(f"{p}: cannot read TIFF image ({_one_line(exc)})") from None
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim == 3 and arr.shape[0] in (1, 2, 3, 4) and arr.shape[2] not in (1, 2, 3, 4):
+        arr = np.moveaxis(arr, 0, -1)
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
+        raise InputError(f"{p}: unsupported TIFF layout {arr.shape}")
+    if arr.dtype == np.uint16:
+        u16, depth = arr, 16
+    elif arr.dtype == np.uint8:
+        u16, depth = arr.astype(np.uint16) * 257, 8
+    elif arr.dtype.kind == "f":
+        u16, depth = to_uint16(arr), 32
+    else:
+        raise InputError(f"{p}: unsupported TIFF sample type {arr.dtype}")
+    rgb, alpha = _split_u16(u16)
+    rgb = _orient(rgb, orientation if 1 <= orientation <= 8 else 1)
+    if alpha is not None:
+        alpha = _orient(alpha, orientation if 1 <= orientation <= 8 else 1)
+    info = {"mode": f"tifffile:{arr.dtype}x{arr.shape[2]}", "orientation": orientation, "frames": 1}
+    return LoadedImage(rgb, alpha, icc, p, "TIFF", depth, info)
+
+
+def _check_readable(p: Path) -> None:
+    if not p.exists():
+        raise InputError(f"{p}: no such file")
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory, not an image file")
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    if size == 0:
+        raise InputError(f"{p}: file is empty")
+
+
+def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> LoadedImage:
+    """Read an image file into float32 RGB in [0, 1] (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    path : file path.
+    max_pixels : int or None
+        Largest accepted width x height (declared in the header, checked before decoding).
+        None -> ``$SEMPIX_MAX_PIXELS`` or 100 MP; <= 0 -> no limit.
+
+    Returns
+    -------
+    LoadedImage
+        ``.rgb`` (H, W, 3) float32, ``.alpha`` (H, W) float32 or None, ``.icc``, ``.bit_depth``.
+
+    Raises
+    ------
+    InputError
+        Missing, empty, truncated, corrupt, unsupported or too large files (one line).
+    """
+    p = Path(path)
+    _check_readable(p)
+    limit = resolve_max_pixels(max_pixels)
+    try:
+        im = _open_pil(p)
+    except UnidentifiedImageError:
+        if _is_tiff(p):  # e.g. 16-bit grey+alpha TIFF, which Pillow cannot open
+            return _read_tiff_fallback(p, limit)
+        raise InputError(
+            f"{p}: not an image file that can be read (JPEG, PNG, TIFF, WebP, BMP, ...)"
+        ) from None
+    except Exception as exc:  # noqa: BLE001
+        raise InputError(f"{p}: cannot read image ({_one_line(exc)})") from None
+    try:
+        with im, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's damaged-file warnings: errors are raised
+            _check_size(p, im.size, limit)
+            return _decode(p, im)
+    except InputError:
+        raise
+    except PILImage.DecompressionBombError:
+        raise InputError(
+            f"{p}: image is larger than the pixel limit (raise it with {MAX_PIXELS_ENV}=N or "
+            "--max-pixels N if you trust this file)"
+        ) from None
+    except UnidentifiedImageError:
+        raise InputError(
+            f"{p}: not an image file that can be read (JPEG, PNG, TIFF, WebP, BMP, ...)"
+        ) from None
+    except MemoryError:
+        raise InputError(f"{p}: not enough memory to decode this image") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise anything on bad data
+        msg = _one_line(exc)
+        if "truncat" in msg.lower() or isinstance(exc, (EOFError, struct.error)):
+            raise InputError(f"{p}: truncated or damaged image file ({msg})") from None
+        raise InputError(f"{p}: cannot read image ({msg})") from None
 
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
-    """Shortcut: (H, W, 3) float32 RGB in [0, 1]."""
+    """Shortcut: (H, W, 3) float32 RGB in [0, 1] (alpha dropped)."""
     return read_image(path).rgb
 
 
-def to_uint8(arr: np.ndarray) -> np.ndarray:
-    """Float [0, 1] -> uint8 with rounding and clipping."""
-    return np.clip(np.rint(np.asarray(arr, dtype=np.float32) * 255.0), 0, 255).astype(np.uint8)
+def read_mask(
+    path: str | os.PathLike, shape: tuple[int, ...] | None = None, *, max_pixels: int | None = None
+) -> np.ndarray:
+    """Read a mask file as (H, W) float32 in [0, 1].
 
+    The mask is the alpha channel when the file has one that is not fully opaque, else the
+    grey value (Rec. 601 luma of RGB files; full precision for 16-bit files). ``.npy`` files
+    holding an (H, W) bool/float array (or uint8 0..255 / uint16 0..65535) are accepted too.
 
-def write_image(path: str | os.PathLike, rgb: np.ndarray, *, alpha: np.ndarray | None = None,
-                icc: bytes | None = None, inputs: tuple = (), force: bool = False,
-                quality: int = 95) -> Path:
-    """Write (H, W, 3) or (H, W) float [0, 1] atomically (temp file + rename).
+    Parameters
+    ----------
+    path : mask file.
+    shape : expected (H, W) (extra trailing entries, e.g. an image's (H, W, 3), are ignored).
 
-    Refuses to overwrite any path in ``inputs`` unless ``force``.
+    Raises
+    ------
+    InputError
+        Unreadable file, or a size that differs from ``shape``.
     """
     p = Path(path)
-    for src in inputs:
-        if src is not None and Path(src).exists() and p.exists() and os.path.samefile(p, src) and not force:
-            raise InputError(f"{p}: refusing to overwrite an input file (use --force)")
-    arr = to_uint8(rgb)
-    if alpha is not None:
-        arr = np.dstack([arr, to_uint8(alpha)])
-    im = PILImage.fromarray(arr)
-    fmt = PILImage.registered_extensions().get(p.suffix.lower())
-    if fmt is None:
-        raise InputError(f"{p}: unknown output format {p.suffix!r}")
-    kw = {}
-    if fmt == "JPEG":
-        kw["quality"] = quality
-        if im.mode == "RGBA":
-            im = im.convert("RGB")
-    if icc:
-        kw["icc_profile"] = icc
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
+    if p.suffix.lower() == ".npy":
+        _check_readable(p)
+        try:
+            arr = np.load(p, allow_pickle=False)
+        except Exception as exc:  # noqa: BLE001
+            raise InputError(f"{p}: cannot read mask ({_one_line(exc)})") from None
+        if arr.ndim == 3 and arr.shape[2] == 1:
+            arr = arr[..., 0]
+        if arr.ndim != 2:
+            raise InputError(f"{p}: a mask must be a 2-D (H, W) array, got shape {arr.shape}")
+        if arr.dtype == np.uint8:
+            m = arr.astype(np.float32) / 255.0
+        elif arr.dtype == np.uint16:
+            m = arr.astype(np.float32) / 65535.0
+        else:
+            m = np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0)
+    else:
+        img = read_image(p, max_pixels=max_pixels)
+        if img.alpha is not None and float(img.alpha.min()) < 1.0:
+            m = img.alpha
+        else:
+            m = img.rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    m = np.ascontiguousarray(np.clip(m, 0.0, 1.0), dtype=np.float32)
+    if shape is not None:
+        H, W = int(shape[0]), int(shape[1])
+        if m.shape != (H, W):
+            raise InputError(
+                f"{p}: mask is {m.shape[1]}x{m.shape[0]} but the image is {W}x{H} (they must match)"
+            )
+    return m
+
+
+def to_uint8(arr: np.ndarray) -> np.ndarray:
+    """Float [0, 1] -> uint8 with rounding and clipping (NaN -> 0)."""
+    a = np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0)
+    return np.clip(np.rint(a * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_uint16(arr: np.ndarray) -> np.ndarray:
+    """Float [0, 1] -> uint16 with rounding and clipping (NaN -> 0)."""
+    a = np.nan_to_num(np.asarray(arr, dtype=np.float32), nan=0.0)
+    return np.clip(np.rint(a.astype(np.float64) * 65535.0), 0, 65535).astype(np.uint16)
+
+
+# ---------------------------------------------------------------------------------------------
+# atomic writing
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
+def check_not_input(path: str | os.PathLike, inputs: Iterable = (), force: bool = False) -> None:
+    """Raise :class:`InputError` if ``path`` is one of ``inputs`` (same file) and not ``force``."""
+    if force:
+        return
+    p = Path(path)
+    for src in inputs or ():
+        if src is None:
+            continue
+        s = Path(src)
+        same = False
+        if p.exists() and s.exists():
+            try:
+                same = os.path.samefile(p, s)
+            except OSError:
+                same = False
+        else:
+            same = p.resolve() == s.resolve()
+        if same:
+            raise InputError(f"{p}: refusing to overwrite an input file (choose another output or use --force)")
+
+
+@contextlib.contextmanager
+def atomic_output(
+    path: str | os.PathLike, *, inputs: Iterable = (), force: bool = False
+) -> Iterator[Path]:
+    """Context manager yielding a temporary path; on success it is renamed to ``path``.
+
+    The temporary file lives in the destination folder (same file system, so ``os.replace`` is
+    atomic). On any exception it is deleted and ``path`` is left untouched.
+
+    Example
+    -------
+    >>> with atomic_output("out.json") as tmp:          # doctest: +SKIP
+    ...     tmp.write_text(json.dumps(result))
+    """
+    p = Path(path)
+    check_not_input(p, inputs, force)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory (give an output file name)")
     try:
-        im.save(tmp, format=fmt, **kw)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write here ({exc.strerror or _one_line(exc)})") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, p)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(
+    path: str | os.PathLike, data: bytes, *, inputs: Iterable = (), force: bool = False
+) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
+    p = Path(path)
+    with atomic_output(p, inputs=inputs, force=force) as tmp:
+        tmp.write_bytes(bytes(data))
+    return p
+
+
+def atomic_save_npy(
+    path: str | os.PathLike, arr: np.ndarray, *, inputs: Iterable = (), force: bool = False
+) -> Path:
+    """``numpy.save`` atomically, to exactly ``path`` (no ``.npy`` appended)."""
+    p = Path(path)
+    with atomic_output(p, inputs=inputs, force=force) as tmp, open(tmp, "wb") as f:
+        np.save(f, np.asarray(arr), allow_pickle=False)
+    return p
+
+
+def atomic_save_npz(
+    path: str | os.PathLike,
+    *,
+    compressed: bool = True,
+    inputs: Iterable = (),
+    force: bool = False,
+    **arrays: np.ndarray,
+) -> Path:
+    """``numpy.savez[_compressed]`` atomically, to exactly ``path`` (no ``.npz`` appended)."""
+    p = Path(path)
+    saver = np.savez_compressed if compressed else np.savez
+    with atomic_output(p, inputs=inputs, force=force) as tmp, open(tmp, "wb") as f:
+        saver(f, **arrays)
+    return p
+
+
+def _output_format(p: Path) -> str:
+    PILImage.init()
+    fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        fmt = PILImage.registered_extensions().get(p.suffix.lower())
+    if fmt is None or fmt not in PILImage.SAVE:
+        known = ", ".join(sorted(OUTPUT_FORMATS))
+        raise InputError(f"{p}: unknown output format {p.suffix or '(no suffix)'!r} (use one of {known})")
+    return fmt
+
+
+def write_image(
+    path: str | os.PathLike,
+    rgb: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    icc: bytes | None = None,
+    inputs: Iterable = (),
+    force: bool = False,
+    quality: int = 95,
+    bits: int = 8,
+) -> Path:
+    """Write an image atomically (temp file + rename).
+
+    Parameters
+    ----------
+    path : output file; the format follows the suffix (.png .jpg .jpeg .tif .tiff .webp .bmp).
+    rgb : (H, W, 3) or (H, W) float in [0, 1] (values are clipped; NaN -> 0). An (H, W, 4)
+        array is taken as RGBA when ``alpha`` is None.
+    alpha : (H, W) float in [0, 1] or None. Dropped for JPEG (no alpha channel).
+    icc : ICC profile to embed (e.g. ``LoadedImage.icc``), or None.
+    inputs : paths that must not be overwritten unless ``force``.
+    quality : JPEG / WebP quality.
+    bits : 8, or 16 for 16-bit PNG / TIFF.
+
+    Returns
+    -------
+    Path of the written file.
+    """
+    p = Path(path)
+    fmt = _output_format(p)
+    arr = np.asarray(rgb)
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if arr.ndim == 3 and arr.shape[2] == 4 and alpha is None:
+        arr, alpha = arr[..., :3], arr[..., 3]
+    if not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] == 3)):
+        raise InputError(f"{p}: cannot write an array of shape {arr.shape} as an image")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise InputError(f"{p}: cannot write an empty image {arr.shape}")
+    if alpha is not None:
+        alpha = np.asarray(alpha)
+        if alpha.shape != arr.shape[:2]:
+            raise InputError(f"{p}: alpha shape {alpha.shape} does not match the image {arr.shape[:2]}")
+    if fmt == "JPEG":
+        alpha = None
+    if bits not in (8, 16):
+        raise InputError(f"bits must be 8 or 16, got {bits}")
+    if bits == 16 and fmt not in ("PNG", "TIFF"):
+        raise InputError(f"{p}: 16-bit output needs a .png or .tif file")
+    check_not_input(p, inputs, force)
+
+    if bits == 16:
+        planes = [to_uint16(arr)[..., None] if arr.ndim == 2 else to_uint16(arr)]
+        if alpha is not None:
+            planes.append(to_uint16(alpha)[..., None])
+        data16 = np.concatenate(planes, axis=2)
+        with atomic_output(p, inputs=inputs, force=force) as tmp:
+            if fmt == "PNG":
+                tmp.write_bytes(_encode_png16(data16, icc))
+            else:
+                import tifffile
+
+                C = data16.shape[2]
+                kw = {"photometric": "rgb" if C >= 3 else "minisblack", "compression": "zlib"}
+                if C in (2, 4):
+                    kw["extrasamples"] = ("unassalpha",)
+                if icc:
+                    kw["iccprofile"] = icc
+                tifffile.imwrite(tmp, data16 if C > 1 else data16[..., 0], **kw)
+        return p
+
+    u8 = to_uint8(arr)
+    if alpha is not None:
+        u8 = np.dstack([u8 if u8.ndim == 3 else u8[..., None], to_uint8(alpha)])
+        im = PILImage.fromarray(u8, "RGBA" if u8.shape[2] == 4 else "LA")
+    else:
+        im = PILImage.fromarray(u8, "RGB" if u8.ndim == 3 else "L")
+    if fmt == "BMP" and im.mode == "LA":
+        im = im.convert("RGBA")
+    kw: dict = {}
+    if fmt in ("JPEG", "WEBP"):
+        kw["quality"] = int(quality)
+    if fmt == "TIFF":
+        kw["compression"] = "tiff_adobe_deflate"
+    if icc and fmt in ("JPEG", "PNG", "TIFF", "WEBP"):
+        kw["icc_profile"] = icc
+    with atomic_output(p, inputs=inputs, force=force) as tmp:
+        im.save(tmp, format=fmt, **kw)
     return p

@@ -7,7 +7,19 @@ directory (``$SEMPIX_CACHE_DIR/models`` or the platform cache dir) -> download i
 """
 
 from sempix.models.registry import REGISTRY, ModelSpec, get_spec
-from sempix.models.store import cache_dir, find_local, get_model_path, is_available
+from sempix.models.store import (
+    cache_dir,
+    download,
+    find_local,
+    get_model_path,
+    is_available,
+    is_offline,
+    model_dirs,
+    model_status,
+    model_urls,
+    sha256_file,
+    verify_file,
+)
 
 __all__ = [
     "REGISTRY",
@@ -16,5 +28,12 @@ __all__ = [
     "get_model_path",
     "find_local",
     "is_available",
+    "is_offline",
     "cache_dir",
+    "download",
+    "model_dirs",
+    "model_status",
+    "model_urls",
+    "sha256_file",
+    "verify_file",
 ]

@@ -1,0 +1,102 @@
+"""Feature-extraction speed for a 1 MP image: cold, warm, cache hit (and the other backends).
+
+Run:  flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/features.py [--image PATH] [--mp 1.0]
+
+Needs SEMPIX_MODEL_DIR (ade20k model); the image defaults to $SEMPIX_DATA_DIR/kodak24/kodim05.png
+upscaled to ~1 MP (falls back to scikit-image's astronaut). Targets (issue 2): ade20k warm
+<= 1.5 s on 2 cores, cache hit <= 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+
+def load_image(path: str | None, mp: float) -> tuple[np.ndarray, str]:
+    if path is None:
+        data = os.environ.get("SEMPIX_DATA_DIR")
+        cand = Path(data) / "kodak24" / "kodim05.png" if data else None
+        if cand is not None and cand.is_file():
+            path = str(cand)
+    if path is not None:
+        im = Image.open(path).convert("RGB")
+        name = Path(path).name
+    else:
+        from skimage.data import astronaut
+
+        im = Image.fromarray(astronaut())
+        name = "skimage astronaut"
+    s = (mp * 1e6 / (im.width * im.height)) ** 0.5
+    im = im.resize((round(im.width * s), round(im.height * s)), Image.BICUBIC)
+    return np.asarray(im, np.float32) / 255.0, name
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", default=None)
+    ap.add_argument("--mp", type=float, default=1.0, help="megapixels")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--guided", action="store_true", help="also time guided=True")
+    args = ap.parse_args()
+    os.environ.setdefault("SEMPIX_CACHE_DIR", tempfile.mkdtemp(prefix="sempix-bench-"))
+
+    img, name = load_image(args.image, args.mp)
+    H, W = img.shape[:2]
+    print(f"image: {name} resized to {W}x{H} ({H * W / 1e6:.2f} MP); os.cpu_count() = {os.cpu_count()}")
+    t = time.perf_counter()
+    from sempix.features import compute_features
+
+    print(f"import sempix.features: {time.perf_counter() - t:.2f} s")
+
+    rows: list[tuple[str, float, str]] = []
+
+    def timed(label: str, repeat: int = 1, note: str = "", **kw):
+        times = []
+        fm = None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            fm = compute_features(img, **kw)
+            _ = float(np.asarray(fm.features[H // 2, W // 2, 0]))  # touch the data
+            times.append(time.perf_counter() - t0)
+        rows.append((label, statistics.median(times), note or f"D={fm.dim}, cache {fm.meta.get('cache')}"))
+        return fm
+
+    fm = timed("ade20k cold (interpreter load + first run)", backend="ade20k", cache=False, strict=True)
+    timings = fm.meta.get("timings", {})
+    timed(f"ade20k warm (median of {args.repeat})", args.repeat, backend="ade20k", cache=False, strict=True)
+    fm = compute_features(img, backend="ade20k", cache=False, strict=True)
+    stage = ", ".join(f"{k} {v:.2f}" for k, v in fm.meta["timings"].items())
+    timed("ade20k warm dim=3 PCA", args.repeat, backend="ade20k", cache=False, dim=3, reduce="pca")
+    timed("ade20k warm dim=128", args.repeat, backend="ade20k", cache=False, dim=128)
+    compute_features(img, backend="ade20k")  # store
+    timed(f"ade20k cache hit (median of {args.repeat})", args.repeat, backend="ade20k")
+    timed("ade20k dim=128 cache miss (compute + store)", 1, backend="ade20k", dim=128)
+    timed("ade20k dim=128 cache hit", args.repeat, backend="ade20k", dim=128)
+    timed("lowlevel warm", args.repeat, backend="lowlevel", cache=False)
+    if args.guided:
+        timed("ade20k warm guided=True", 1, backend="ade20k", cache=False, guided=True)
+
+    warm = [r[1] for r in rows if r[0].startswith("ade20k warm (")][0]
+    print(f"\n{'case':48s} {'seconds':>8s} {'x warm':>7s}  note")
+    for label, sec, note in rows:
+        print(f"{label:48s} {sec:8.3f} {sec / warm:7.2f}  {note}")
+    print(f"\nwarm stages (s): {stage}; first-run stages: "
+          + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    hit = [r[1] for r in rows if r[0].startswith("ade20k cache hit")][0]
+    print(f"targets: warm {warm:.2f} s (<= 1.5 s: {'OK' if warm <= 1.5 else 'MISSED'}), "
+          f"cache hit {hit * 1000:.0f} ms (<= 50 ms: {'OK' if hit <= 0.05 else 'MISSED'}), "
+          f"cores {os.cpu_count()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""``sempix features IMAGE -o OUT.npz [--backend ...] [--preview OUT.png]``."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import click
+
+from sempix.cli.common import FEATURE_BACKENDS, command
+from sempix.errors import InputError
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@command("features")
+@click.argument("image", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write features to this .npz (features, labels, class_names, probs_lowres, meta).")
+@click.option("--backend", "--features", "backend", default="ade20k", show_default=True,
+              type=click.Choice(list(FEATURE_BACKENDS), case_sensitive=False),
+              help="Feature backend (lowlevel = weight-free, NOT semantic).")
+@click.option("--dim", type=click.IntRange(min=0), default=None,
+              help="Output dimension (default: 64 for ade20k/segformer, 11 for lowlevel; 0 = all).")
+@click.option("--reduce", type=click.Choice(["random", "pca"]), default="random", show_default=True,
+              help="Dimension reduction: seeded random projection or per-image PCA ([0,1]).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random-projection seed.")
+@click.option("--guided", is_flag=True, help="Align feature edges with image edges (guided filter).")
+@click.option("--preview", type=click.Path(dir_okay=False), default=None,
+              help="Write a preview PNG: PCA of the features beside the labelled classes with a legend.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the on-disk feature cache.")
+@click.option("--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back.")
+@click.option("--force", is_flag=True, help="Allow overwriting the input file.")
+def features(image, output, backend, dim, reduce, seed, guided, preview, no_cache, strict, force, quiet, debug):
+    """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
+    from sempix.features import compute_features
+    from sempix.image import load_rgb
+    from sempix.progress import cli_progress
+
+    if output is None and preview is None:
+        raise InputError("nothing to do: give -o OUT.npz and/or --preview OUT.png")
+    src = Path(image)
+    for out in (output, preview):
+        if out is not None and _same(Path(out), src) and not force:
+            raise InputError(f"{out}: refusing to overwrite the input image (use --force)")
+    if output is not None and not str(output).lower().endswith(".npz"):
+        raise InputError(f"{output}: the features output must be a .npz file")
+    if preview is not None and Path(preview).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+        raise InputError(f"{preview}: the preview must be a .png, .jpg or .webp file")
+    img = load_rgb(src)
+    with cli_progress("features", quiet=quiet) as prog:
+        fm = compute_features(img, backend=backend.lower(), dim=dim, reduce=reduce, guided=guided,
+                              cache=not no_cache, seed=seed, strict=strict, progress=prog)
+    if output is not None:
+        import numpy as np
+
+        meta = {k: v for k, v in fm.meta.items() if k not in ("grid_ys", "grid_xs")}
+        arrays = {"features": np.asarray(fm.features, dtype=np.float32),
+                  "backend": np.array(fm.backend), "semantic": np.array(fm.semantic),
+                  "meta": np.array(json.dumps(meta, default=str))}
+        if fm.labels is not None:
+            arrays["labels"] = np.asarray(fm.labels, dtype=np.int32)
+            arrays["class_names"] = np.array(fm.class_names)
+            arrays["probs_lowres"] = np.asarray(fm.probs_lowres, dtype=np.float32)
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        _atomic_write(Path(output), buf.getvalue())
+    if preview is not None:
+        from sempix.features.preview import render_preview
+        from sempix.image import write_image
+
+        pic = render_preview(fm, img)
+        import numpy as np
+
+        write_image(preview, np.asarray(pic, dtype=np.float32) / 255.0, inputs=(src,), force=force)
+    if not quiet:
+        cls = ", ".join(f"{n} {100 * f:.0f}%" for _, n, f in fm.present_classes(0.02)[:8])
+        click.echo(f"{fm.backend} features {fm.shape[0]}x{fm.shape[1]}x{fm.dim}"
+                   f"{' (not semantic)' if not fm.semantic else ''}, cache {fm.meta.get('cache')}, "
+                   f"{fm.meta.get('time_s', 0):.2f} s" + (f"; classes: {cls}" if cls else ""), err=True)

@@ -1,0 +1,256 @@
+"""CLI: ``sempix palette``, ``sempix names``, ``sempix harmonize``, ``sempix harmony``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from sempix.cli.common import command
+from sempix.errors import InputError
+
+K_TYPE = click.IntRange(1, 16)
+
+
+def _check_out(path: str | None, what: str) -> None:
+    if path is None:
+        return
+    from PIL import Image as PILImage
+
+    if PILImage.registered_extensions().get(Path(path).suffix.lower()) is None:
+        raise InputError(f"{path}: unknown {what} format {Path(path).suffix!r} (use .png or .jpg)")
+
+
+def _read(path: str):
+    from sempix.image import read_image
+
+    return read_image(path)
+
+
+def _write(path: str, pic, *, inputs: tuple, force: bool, alpha=None, icc=None) -> None:
+    from sempix.image import write_image
+
+    write_image(path, pic, alpha=alpha, icc=icc, inputs=inputs, force=force)
+
+
+# ----------------------------------------------------------------------------- palette
+@command("palette")
+@click.argument("image", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), help="Write the palette swatch picture here (.png).")
+@click.option("-k", "k", type=K_TYPE, default=None, help="Number of colours (default: automatic 2..7).")
+@click.option("--mask", type=click.Path(), help="Only pixels of this mask (white = used).")
+@click.option("--preview", type=click.Path(), help="Write the image with its swatch underneath.")
+@click.option("--json", "as_json", is_flag=True, help="Print the palette as JSON.")
+@click.option("--force", is_flag=True, help="Allow overwriting an input file.")
+def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
+    """Extract the colour palette of IMAGE (k-means on the ab histogram in CIE Lab).
+
+    Prints hex colour, share of pixels and basic colour name of each palette colour.
+    """
+    from sempix.image import read_mask
+    from sempix.palette import extract_palette
+    from sempix.palette.viz import palette_preview, swatch_picture
+
+    _check_out(output, "swatch")
+    _check_out(preview, "preview")
+    loaded = _read(image)
+    m = read_mask(mask, shape=loaded.rgb.shape[:2]) if mask else None
+    pal = extract_palette(loaded.rgb, k=k, mask=m)
+    names = pal.names()
+    inputs = (image, mask)
+    if output:
+        _write(output, swatch_picture(pal, names=names), inputs=inputs, force=force)
+    if preview:
+        _write(preview, palette_preview(loaded.rgb, pal, names), inputs=inputs, force=force)
+    if as_json:
+        d = pal.to_dict()
+        d["image"] = str(image)
+        click.echo(json.dumps(d, indent=2))
+        return
+    for h, w, n in zip(pal.hex, pal.weights, names):
+        click.echo(f"{h}  {100 * float(w):5.1f}%  {n}")
+    if output and not quiet:
+        click.echo(f"swatch: {output}", err=True)
+
+
+# ----------------------------------------------------------------------------- names
+def _as_colour(arg: str):
+    from sempix.palette.color import parse_color
+
+    if Path(arg).exists():
+        return None
+    try:
+        return parse_color(arg)
+    except ValueError as exc:
+        if arg.startswith("#") or "," in arg or Path(arg).suffix == "":
+            raise InputError(str(exc)) from None
+        raise InputError(f"{arg}: no such file (and not a colour like #ff8800 or 255,136,0)") from None
+
+
+@command("names")
+@click.argument("items", nargs=-1, required=True)
+@click.option("--preview", type=click.Path(), help="Write the colour-name map picture of the (single) image.")
+@click.option("--top", type=click.IntRange(1, 11), default=3, show_default=True, help="Names listed per colour.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--force", is_flag=True, help="Allow overwriting an input file.")
+def names(items, preview, top, as_json, force, quiet, debug):
+    """Basic colour names (van de Weijer 2009 model) of colours or images.
+
+    ITEMS are colours (#ff0000, #f00, 255,0,0) or image files. For a colour: the most probable names
+    with their probabilities; for an image: the share of pixels of each name (and, with --preview,
+    a colour-name map picture).
+    """
+    import numpy as np
+
+    from sempix.palette.naming import NAMES, image_name_shares, name_map_picture, name_probabilities
+    from sempix.palette.color import to_hex
+
+    _check_out(preview, "preview")
+    parsed = [(it, _as_colour(it)) for it in items]
+    images = [it for it, c in parsed if c is None]
+    if preview and len(images) != 1:
+        raise InputError("--preview needs exactly one image among the arguments")
+    results = []
+    for it, c in parsed:
+        if c is not None:
+            p = name_probabilities(c)
+            order = np.argsort(-p)[:top]
+            results.append(
+                {
+                    "color": to_hex(c),
+                    "name": NAMES[int(order[0])],
+                    "probabilities": {NAMES[int(j)]: round(float(p[j]), 4) for j in order},
+                }
+            )
+        else:
+            loaded = _read(it)
+            shares = image_name_shares(loaded.rgb)
+            ordered = dict(sorted(shares.items(), key=lambda kv: -kv[1]))
+            results.append({"image": it, "shares": {k: round(v, 4) for k, v in ordered.items() if v > 0}})
+            if preview:
+                _write(preview, name_map_picture(loaded.rgb), inputs=(it,), force=force)
+    if as_json:
+        click.echo(json.dumps(results if len(results) > 1 else results[0], indent=2))
+        return
+    for r in results:
+        if "color" in r:
+            probs = "  ".join(f"{n} {100 * v:.1f}%" for n, v in r["probabilities"].items())
+            click.echo(f"{r['color']}  {r['name']:<7} ({probs})")
+        else:
+            sh = "  ".join(f"{n} {100 * v:.1f}%" for n, v in list(r["shares"].items())[: max(top, 3)])
+            click.echo(f"{r['image']}: {sh}")
+
+
+# ----------------------------------------------------------------------------- harmonize
+@command("harmonize")
+@click.argument("image", type=click.Path())
+@click.option("-o", "--output", type=click.Path(), required=True, help="Output image.")
+@click.option(
+    "--method",
+    type=click.Choice(["names", "cohen-or"]),
+    default="names",
+    show_default=True,
+    help="names: palette -> saturated same-name prototypes (L kept); cohen-or: hue shift into the best template.",
+)
+@click.option("-k", "k", type=K_TYPE, default=None, help="Palette size (default: automatic 2..7).")
+@click.option("--preview", type=click.Path(), help="Write input/output with palettes and hue wheels here.")
+@click.option("--allow-name-change", is_flag=True, help="Plain nearest-prototype rule (names may change).")
+@click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
+@click.option("--force", is_flag=True, help="Allow overwriting an input file.")
+def harmonize(image, output, method, k, preview, allow_name_change, as_json, force, quiet, debug):
+    """Harmonize the colours of IMAGE via colour naming (or the Cohen-Or baseline)."""
+    from sempix.palette.color import to_hex
+    from sempix.palette.harmonize import harmonize_image
+    from sempix.palette.harmony import harmony_metrics
+    from sempix.progress import cli_progress
+
+    _check_out(output, "output")
+    _check_out(preview, "preview")
+    loaded = _read(image)
+    with cli_progress("harmonize", quiet) as prog:
+        res = harmonize_image(loaded.rgb, method=method, k=k, keep_names=not allow_name_change, progress=prog)
+    _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
+    s_in = harmony_metrics(loaded.rgb)
+    s_out = harmony_metrics(res.image)
+    if preview:
+        from sempix.palette.viz import harmonize_preview
+
+        _write(preview, harmonize_preview(loaded.rgb, res, s_in, s_out), inputs=(image, output), force=force)
+    summary = {
+        "image": str(image),
+        "output": str(output),
+        "method": method,
+        "palette": [
+            {"from": to_hex(a), "to": to_hex(b), "name_from": na, "name_to": nb, "weight": round(float(w), 4)}
+            for a, b, na, nb, w in zip(
+                res.source.rgb, res.target_rgb, res.source_names, res.target_names, res.source.weights
+            )
+        ],
+        "names_kept": res.names_kept,
+        "input": _metrics_dict(s_in),
+        "result": _metrics_dict(s_out),
+    }
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    for p in summary["palette"]:
+        click.echo(f"{p['from']} {p['name_from']:<7} -> {p['to']} {p['name_to']:<7} ({100 * p['weight']:.0f}%)")
+    for label, s in (("input ", s_in), ("result", s_out)):
+        click.echo(f"{label}: template {s.template}  F {s.f_score:.4f}  PIT {s.pit:.2f}%  MITS {s.mits:.3f}")
+
+
+def _metrics_dict(s) -> dict:
+    return {
+        "template": s.template,
+        "alpha": round(s.alpha, 2),
+        "f_score": round(s.f_score, 6),
+        "f_sum": round(s.f_sum, 3),
+        "pit": round(s.pit, 4),
+        "mits": round(s.mits, 5),
+    }
+
+
+# ----------------------------------------------------------------------------- harmony
+@command("harmony")
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "--template",
+    type=click.Choice(["i", "I", "V", "L", "Y", "T", "X"]),
+    default=None,
+    help="Evaluate this hue template only (default: best of all).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def harmony(images, template, as_json, quiet, debug):
+    """Colour-harmony metrics of images (Cohen-Or 2006 hue templates).
+
+    F: saturation-weighted hue distance of out-of-template pixels to the nearest template border,
+    per pixel, in degrees (lower = more harmonious); PIT: % of pixels inside the template;
+    MITS: mean HSV saturation (0..1) of the pixels inside (higher = more vivid).
+    """
+    from sempix.palette.harmony import harmony_metrics
+
+    rows = []
+    for p in images:
+        s = harmony_metrics(_read(p).rgb, template)
+        d = _metrics_dict(s)
+        d["image"] = str(p)
+        d["per_template"] = {k: {"alpha": round(a, 2), "f_score": round(f, 6)} for k, (a, f) in s.per_template.items()}
+        rows.append(d)
+    if as_json:
+        click.echo(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))
+        return
+    width = max(len(r["image"]) for r in rows)
+    click.echo(f"{'image':<{width}}  template  alpha    F/pixel    PIT%     MITS")
+    for r in rows:
+        click.echo(
+            f"{r['image']:<{width}}  {r['template']:<8}  {r['alpha']:6.1f}  {r['f_score']:9.4f}  "
+            f"{r['pit']:6.2f}  {r['mits']:7.4f}"
+        )
+    if len(rows) > 1:
+        import numpy as np
+
+        click.echo(
+            f"{'mean':<{width}}  {'':<8}  {'':>6}  {np.mean([r['f_score'] for r in rows]):9.4f}  "
+            f"{np.mean([r['pit'] for r in rows]):6.2f}  {np.mean([r['mits'] for r in rows]):7.4f}"
+        )

@@ -1,0 +1,135 @@
+"""``sempix recolor``: multi-image colour consistency (group-palette recolouring)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from sempix.cli.common import command
+
+
+def _names_option(value: str) -> float | None:
+    from sempix.errors import InputError  # noqa: PLC0415
+
+    if value.strip().lower() in ("off", "none", "no"):
+        return None
+    try:
+        v = float(value)
+    except ValueError:
+        raise InputError(f"--names must be a distance like 0.8 or 'off', not {value!r}") from None
+    if not v > 0:
+        raise InputError(f"--names must be positive (got {value!r}) or 'off'")
+    return v
+
+
+@command("recolor", features=True)
+@click.argument("images", nargs=-1, required=True, type=click.Path())
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Output folder (recoloured images keep their names; PNG for PNG inputs, else JPEG).")
+@click.option("--palette", "palette", default=None,
+              help="External group palette: hex colours '#aabbcc,#112233,...'.")
+@click.option("--palette-from", "palette_from", default=None, type=click.Path(),
+              help="External group palette extracted from this image (e.g. a brochure page).")
+@click.option("--group-size", "group_size", type=int, default=None,
+              help="Group colours per (sub-)palette [default: mean number of source colours].")
+@click.option("--wb", default="auto", show_default=True,
+              help="White balance: auto (mean Delta-E > 20 rule), off, on, or image indices 0,2 (only those).")
+@click.option("--saliency", type=click.Choice(["both", "background", "off"]), default="both", show_default=True,
+              help="Saliency-guided sub-palettes: match both, background (non-salient) only, or off.")
+@click.option("--semantic", is_flag=True, help="Group colours by ADE20K classes (sky, vegetation, ...).")
+@click.option("--names", "names", default="0.8", show_default=True,
+              help="Colour-naming association distance d_name, or 'off'.")
+@click.option("--harmonize", is_flag=True, help="Replace group colours by harmonization prototypes.")
+@click.option("--preview", is_flag=True, help="Also write preview.png (inputs, palettes, associations, outputs).")
+@click.option("--json", "json_out", is_flag=True, help="Also write recolor.json (palettes and associations).")
+@click.option("--force", is_flag=True, help="Allow overwriting input files.")
+def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, semantic, names, harmonize,
+            preview, json_out, force, features, quiet, debug):  # noqa: ARG001
+    """Make the colours of IMAGE... consistent (Nguyen et al. 2017 group palette + Xue et al. 2023 modules).
+
+    Writes one recoloured image per input to OUT_DIR (same file name), plus preview.png with --preview.
+    """
+    import numpy as np  # noqa: PLC0415
+
+    from sempix.errors import InputError  # noqa: PLC0415
+    from sempix.image import read_image, write_image  # noqa: PLC0415
+    from sempix.progress import cli_progress  # noqa: PLC0415
+    from sempix.recolor import _palette_bridge as pb  # noqa: PLC0415
+    from sempix.recolor._color import rgb_to_hex  # noqa: PLC0415
+    from sempix.recolor.core import parse_palette, render, solve_collection  # noqa: PLC0415
+
+    if palette and palette_from:
+        raise InputError("use either --palette or --palette-from, not both")
+    if group_size is not None and group_size < 1:
+        raise InputError(f"--group-size must be at least 1 (got {group_size})")
+    d_name = _names_option(names)
+    paths = [Path(p) for p in images]
+    names_seen = {}
+    for p in paths:
+        if p.name in names_seen:
+            raise InputError(f"two inputs share the file name {p.name!r}; outputs would collide")
+        names_seen[p.name] = p
+    loaded = [read_image(p) for p in paths]
+    ext_pal = None
+    if palette:
+        ext_pal = parse_palette(palette)
+    elif palette_from:
+        ext_pal = pb.extract_palette(read_image(palette_from).rgb).rgb
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    targets = []
+    for p in paths:
+        suffix = ".png" if p.suffix.lower() in (".png", ".tif", ".tiff", ".bmp") else ".jpg"
+        targets.append(out / (p.stem + suffix))
+    with cli_progress("recolor", quiet) as prog:
+        sol = solve_collection([im.rgb for im in loaded], group_size=group_size, wb=wb, saliency=saliency,
+                               semantic=semantic, names=d_name, harmonize=harmonize, palette=ext_pal,
+                               features=features, progress=prog)
+        results = render(sol, [im.rgb for im in loaded], progress=prog)
+    out.mkdir(parents=True, exist_ok=True)
+    for im, res, t in zip(loaded, results, targets):
+        write_image(t, res, alpha=im.alpha, icc=im.icc, inputs=tuple(paths), force=force)
+    if preview:
+        from sempix.recolor.preview import preview_sheet  # noqa: PLC0415
+
+        write_image(out / "preview.png", preview_sheet([im.rgb for im in loaded], results, sol),
+                    inputs=tuple(paths), force=force)
+    if json_out:
+        doc = {
+            "group_palette": [{"hex": rgb_to_hex(c), "lab": [round(float(v), 2) for v in lab], "group": g}
+                              for c, lab, g in zip(sol.group_rgb, sol.group_lab, sol.group_names)],
+            "images": [{
+                "input": str(p), "output": str(t), "white_balance": an.wb_applied,
+                "wb_delta_e": round(an.wb_delta_e, 2),
+                "colours": [{"hex": rgb_to_hex(c), "weight": round(float(w), 4), "group": g,
+                             "mapped_to": int(a), "broken_by_names": bool(b)}
+                            for c, w, g, a, b in zip(an.src_rgb, an.weights, an.groups, asg, brk)],
+            } for p, t, an, asg, brk in zip(paths, targets, sol.analyses, sol.assignments, sol.broken)],
+            "options": {k: v for k, v in sol.options.items()},
+            "stats": sol.stats,
+        }
+        _atomic_write_bytes(out / "recolor.json", json.dumps(doc, indent=2, default=str).encode())
+    if not quiet:
+        click.echo(f"recoloured {len(paths)} images -> {out} (group palette: "
+                   f"{' '.join(rgb_to_hex(c) for c in sol.group_rgb)}; "
+                   f"white balance on {sum(sol.stats['wb_applied'])}; "
+                   f"{sol.stats['broken_by_names']} associations broken by colour naming)", err=True)
+    _ = np
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    try:
+        from sempix.image import atomic_write_bytes  # noqa: PLC0415
+    except ImportError:
+        import os  # noqa: PLC0415
+        import tempfile  # noqa: PLC0415
+
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        return
+    atomic_write_bytes(path, data)

@@ -1,0 +1,196 @@
+"""On-disk feature cache (so a second tool on the same image does not recompute).
+
+Key: blake2b of the image's float32 pixels and shape + backend + model file identity (its
+content hash) + settings (dim, reduce, guided, seed, code version). One entry = one directory
+``<cache>/features/<key>/`` holding ``features.npy`` (float32, full resolution), optional
+``labels.npy`` (int32) and ``probs_lowres.npy`` (float32), and ``meta.json``.
+
+* Location: ``$SEMPIX_CACHE_DIR/features``, else the platform user cache dir (``platformdirs``).
+* Writes are atomic: the entry is written into a temporary directory and renamed into place.
+* Size cap: ``$SEMPIX_FEATURE_CACHE_MB`` (default 2048 MB); least recently used entries (by the
+  access time stamp touched on every hit) are evicted after each write; an entry larger than
+  the cap is not stored; 0 disables storing.
+* Hits are loaded with ``np.load(mmap_mode="c")``: nothing is read until used (a 1 MP hit takes
+  milliseconds) and the arrays are writable copy-on-write views (the file never changes).
+* Features are stored as float32 (exact; float16 would halve disk use but converting back
+  costs more than the 50 ms a hit may take).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+_lock = threading.Lock()
+_model_ids: dict[tuple[str, int, int], str] = {}
+DEFAULT_CAP_MB = 2048
+
+
+def cache_root() -> Path:
+    """Directory of the feature cache."""
+    base = os.environ.get("SEMPIX_CACHE_DIR")
+    if base:
+        return Path(base) / "features"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("sempix")) / "features"
+
+
+def cap_bytes() -> int:
+    """The size cap in bytes (``$SEMPIX_FEATURE_CACHE_MB``, default 2048)."""
+    raw = os.environ.get("SEMPIX_FEATURE_CACHE_MB", "")
+    try:
+        mb = float(raw) if raw.strip() else DEFAULT_CAP_MB
+    except ValueError:
+        mb = DEFAULT_CAP_MB
+    return int(max(mb, 0) * 1024 * 1024)
+
+
+def image_hash(image: np.ndarray) -> str:
+    """Content hash of an image array (its float32 pixels and shape)."""
+    a = np.ascontiguousarray(image, dtype=np.float32)
+    h = hashlib.blake2b(digest_size=20)
+    h.update(repr(a.shape).encode())
+    h.update(memoryview(a).cast("B"))
+    return h.hexdigest()
+
+
+def file_identity(path: str | os.PathLike) -> str:
+    """Content hash of a model file (computed once per process per path/size/mtime)."""
+    p = Path(path)
+    st = p.stat()
+    k = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    with _lock:
+        if k in _model_ids:
+            return _model_ids[k]
+    h = hashlib.blake2b(digest_size=16)
+    if p.is_dir():
+        for f in sorted(p.rglob("*")):
+            if f.is_file():
+                h.update(str(f.relative_to(p)).encode())
+                h.update(f.read_bytes())
+    else:
+        with open(p, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    ident = h.hexdigest()
+    with _lock:
+        _model_ids[k] = ident
+    return ident
+
+
+def make_key(img_hash: str, backend: str, model_id: str, settings: dict) -> str:
+    """Cache key of one feature computation."""
+    payload = json.dumps({"img": img_hash, "backend": backend, "model": model_id, "settings": settings},
+                         sort_keys=True, default=str)
+    return hashlib.blake2b(payload.encode(), digest_size=20).hexdigest()
+
+
+def load(key: str) -> dict | None:
+    """Return ``{"features", "labels", "probs_lowres", "meta"}`` for ``key`` or None."""
+    d = cache_root() / key
+    meta_p = d / "meta.json"
+    try:
+        meta = json.loads(meta_p.read_text())
+        out = {"meta": meta}
+        for name in ("features", "labels", "probs_lowres"):
+            f = d / f"{name}.npy"
+            out[name] = np.load(f, mmap_mode="c").view(np.ndarray) if f.exists() else None
+        if out["features"] is None:
+            return None
+        os.utime(meta_p)  # LRU time stamp
+        return out
+    except (OSError, ValueError):
+        return None
+
+
+def _entry_size(d: Path) -> int:
+    try:
+        return sum(f.stat().st_size for f in d.iterdir() if f.is_file())
+    except OSError:
+        return 0
+
+
+def store(key: str, arrays: dict[str, np.ndarray | None], meta: dict) -> bool:
+    """Atomically store an entry, then evict least recently used entries above the cap.
+
+    Returns True if stored.
+    """
+    cap = cap_bytes()
+    size = sum(a.nbytes for a in arrays.values() if a is not None)
+    if size > cap:
+        return False
+    root = cache_root()
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / key
+    if (final / "meta.json").exists():
+        return True
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir()
+    try:
+        for name, a in arrays.items():
+            if a is not None:
+                np.save(tmp / f"{name}.npy", np.ascontiguousarray(a))
+        (tmp / "meta.json").write_text(json.dumps(meta, default=str))
+        try:
+            os.rename(tmp, final)
+        except OSError:  # another process stored it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    evict(cap, keep=key)
+    return True
+
+
+def entries() -> list[tuple[float, int, Path]]:
+    """``(last_used, bytes, path)`` of every complete entry."""
+    root = cache_root()
+    out = []
+    if not root.is_dir():
+        return out
+    for d in root.iterdir():
+        m = d / "meta.json"
+        if d.name.startswith(".tmp-"):
+            # stale temporary directories (crashed writers) older than an hour
+            try:
+                if time.time() - d.stat().st_mtime > 3600:
+                    shutil.rmtree(d, ignore_errors=True)
+            except OSError:
+                pass
+            continue
+        try:
+            out.append((m.stat().st_mtime, _entry_size(d), d))
+        except OSError:
+            continue
+    return out
+
+
+def evict(cap: int | None = None, keep: str | None = None) -> int:
+    """Remove least recently used entries until the cache is under ``cap`` bytes; return count."""
+    cap = cap_bytes() if cap is None else cap
+    ents = sorted(entries())
+    total = sum(e[1] for e in ents)
+    removed = 0
+    for _, size, d in ents:
+        if total <= cap:
+            break
+        if d.name == keep:
+            continue
+        shutil.rmtree(d, ignore_errors=True)
+        total -= size
+        removed += 1
+    return removed
+
+
+def clear() -> None:
+    """Delete the whole feature cache."""
+    shutil.rmtree(cache_root(), ignore_errors=True)

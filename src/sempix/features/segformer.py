@@ -1,0 +1,151 @@
+"""SegFormer backend (optional extra ``sempix[segformer]``: ``transformers`` + ``torch``).
+
+Loads ``SegformerForSemanticSegmentation`` from a local checkpoint directory (a
+``save_pretrained`` folder with ``config.json`` and the weights, e.g. the ADE20K checkpoints
+``nvidia/segformer-b0-finetuned-ade-512-512`` .. ``b5`` downloaded by the user). The directory is
+looked up in this order:
+
+1. ``$SEMPIX_SEGFORMER_DIR``;
+2. a sub-directory ``segformer*`` (containing ``config.json``) of ``$SEMPIX_MODEL_DIR`` or of the
+   model cache directory (``sempix.models.cache_dir()``), the first in name order.
+
+Input: the image resized (bilinear, aspect kept) so that its longest side is ``size`` (the
+checkpoint's ``preprocessor_config.json`` ``size``, default 512) with each side rounded to a
+multiple of 32, scaled to [0, 1] and normalised with the ImageNet mean/std (as the checkpoints'
+image processor does). Outputs, at 1/4 of that resolution:
+
+* ``features`` - the decode head's fused map, i.e. the input of ``decode_head.classifier``
+  (``decoder_hidden_size`` channels, 256 for b0/b1, 768 for b2..b5), read with a forward hook;
+* ``logits`` - the classifier's output; class names from ``config.id2label`` (150 ADE20K classes,
+  no ``others``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from sempix.errors import InputError, ModelUnavailableError
+from sempix.features.ade20k import LowRes
+from sempix.features.post import sample_coords
+
+_lock = threading.Lock()
+_models: dict[str, _Segformer] = {}
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def _is_ckpt(p: Path) -> bool:
+    return p.is_dir() and (p / "config.json").is_file()
+
+
+def model_dir() -> Path:
+    """The SegFormer checkpoint directory (see module docstring); raises ModelUnavailableError."""
+    env = os.environ.get("SEMPIX_SEGFORMER_DIR")
+    if env:
+        p = Path(env)
+        if _is_ckpt(p):
+            return p
+        raise ModelUnavailableError(f"SEMPIX_SEGFORMER_DIR={env} is not a SegFormer checkpoint directory "
+                                    f"(no config.json)")
+    roots = []
+    if os.environ.get("SEMPIX_MODEL_DIR"):
+        roots.append(Path(os.environ["SEMPIX_MODEL_DIR"]))
+    try:
+        from sempix.models import cache_dir
+
+        roots.append(Path(cache_dir()))
+    except Exception:  # noqa: BLE001  pragma: no cover
+        pass
+    for r in roots:
+        if r.is_dir():
+            for c in sorted(r.glob("segformer*")):
+                if _is_ckpt(c):
+                    return c
+    raise ModelUnavailableError(
+        "no SegFormer checkpoint: save one with transformers' save_pretrained (e.g. "
+        "nvidia/segformer-b0-finetuned-ade-512-512) and set SEMPIX_SEGFORMER_DIR to that directory")
+
+
+class _Segformer:
+    def __init__(self, path: Path) -> None:
+        try:
+            import torch
+            from transformers import SegformerForSemanticSegmentation
+        except ImportError as exc:
+            raise ModelUnavailableError(f"the segformer backend needs torch and transformers "
+                                        f"(pip install 'sempix[segformer]'): {exc}") from exc
+        self.torch = torch
+        try:
+            self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval()
+        except Exception as exc:  # noqa: BLE001
+            raise ModelUnavailableError(f"{path}: cannot load a SegFormer checkpoint ({exc})") from exc
+        cfg = self.model.config
+        n = cfg.num_labels
+        id2label = {int(k): v for k, v in (cfg.id2label or {}).items()}
+        self.names = [str(id2label.get(i, f"class{i}")) for i in range(n)]
+        self.size = 512
+        pp = path / "preprocessor_config.json"
+        if pp.is_file():
+            try:
+                s = json.loads(pp.read_text()).get("size", 512)
+                self.size = int(max(s.values()) if isinstance(s, dict) else s)
+            except (ValueError, TypeError, AttributeError):
+                pass
+        self.lock = threading.Lock()
+        self._feat = None
+        self.model.decode_head.classifier.register_forward_pre_hook(self._hook)
+
+    def _hook(self, module, args):  # noqa: ARG002
+        self._feat = args[0].detach()
+
+    def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        torch = self.torch
+        with self.lock, torch.inference_mode():
+            t = torch.from_numpy(x).permute(2, 0, 1)[None]
+            logits = self.model(pixel_values=t).logits[0].permute(1, 2, 0).numpy().astype(np.float32)
+            feats = self._feat[0].permute(1, 2, 0).numpy().astype(np.float32)
+            self._feat = None
+        return np.ascontiguousarray(feats), np.ascontiguousarray(logits)
+
+
+def get_model(path: Path) -> _Segformer:
+    """The cached model for checkpoint directory ``path``."""
+    key = str(Path(path).resolve())
+    with _lock:
+        m = _models.get(key)
+        if m is None:
+            m = _Segformer(Path(path))
+            _models[key] = m
+        return m
+
+
+def prepare(image: np.ndarray, size: int) -> np.ndarray:
+    """Resize (longest side ``size``, sides multiples of 32) and normalise; (h, w, 3) float32."""
+    H, W = image.shape[:2]
+    s = size / max(H, W)
+    h = max(32, int(round(H * s / 32)) * 32)
+    w = max(32, int(round(W * s / 32)) * 32)
+    u8 = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    im = Image.fromarray(u8, "RGB").resize((w, h), Image.BILINEAR)
+    return ((np.asarray(im, np.float32) / 255.0 - MEAN) / STD).astype(np.float32)
+
+
+def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
+    """Run SegFormer on ``image`` (H, W, 3); features/logits at 1/4 of the network input."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    p = model_dir() if path is None else Path(path)
+    m = get_model(p)
+    H, W = image.shape[:2]
+    x = prepare(image, m.size)
+    feats, logits = m.run(x)
+    hf, wf = feats.shape[:2]
+    # the resized input covers the image exactly, the 1/4 grid covers the input (half-pixel centres)
+    return LowRes(features=feats, logits=logits, ys=sample_coords(H, hf), xs=sample_coords(W, wf),
+                  class_names=m.names, meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf]})

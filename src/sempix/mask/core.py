@@ -1,0 +1,395 @@
+"""Semantic range masks: distances to clicked pixels, threshold, feather, refine.
+
+Criterion (Lightroom/darktable range masks extended with semantics): pixel ``p`` joins the mask of
+the clicked pixels ``x_1..x_N`` when
+
+    D(p) = min_k [ lam * d_sem(p, x_k) + (1 - lam) * d_col(p, x_k) ]  <  tau
+
+with the image-independent units of :mod:`sempix.distance`:
+
+* ``d_col``: luminance ``|L*(p) - L*(x)| / 100`` (``space="luminance"``) or CIE76
+  ``DeltaE_ab / 100`` (``space="lab"``); 0.1 = 10 L* units, a clearly visible step.
+* ``d_sem``: ``||s(p) - s(x)||_2 / 2`` of per-pixel L2-normalised features, i.e.
+  ``sqrt((1 - cos) / 2)`` in [0, 1]; for the ReLU features of the ADE20K network it stays in
+  [0, 0.71] (0.71 = orthogonal features, unrelated classes).
+* ``lam`` in [0, 1] is the semantic share; ``tau`` is on the same scale as both terms, so the
+  same (lam, tau) behave alike across images. Defaults ``lam=0.5, tau=0.25``.
+
+Feathering replaces the hard cut ``D < tau`` by a smoothstep from 1 at ``D <= tau - F`` to 0 at
+``D >= tau + F`` (``F`` in the same units). Refinement runs a colour guided filter (He et al.)
+with the image as guide to snap the mask's edges to image edges.
+
+Speed: the semantic term is computed at the feature map's resolution (``work`` resolution, at
+most ``work_pixels``; the features come from a ~0.02 MP network output anyway) and upsampled
+bilinearly; the colour term at full resolution. :class:`MaskSource` caches what is needed so that
+each click costs one pass over the pixels (the web editor calls it once per click).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sempix.errors import InputError
+
+SPACES = ("luminance", "lab")
+DEFAULT_LAM = 0.5
+DEFAULT_TAU = 0.25
+DEFAULT_WORK_PIXELS = 120_000
+
+
+def _distance():
+    import sempix.distance as d
+
+    return d
+
+
+def work_shape(shape: tuple[int, int], work_pixels: int | None) -> tuple[int, int]:
+    """(h, w) of the working resolution for features: ``shape`` scaled down to <= work_pixels."""
+    H, W = int(shape[0]), int(shape[1])
+    if not work_pixels or H * W <= work_pixels:
+        return H, W
+    s = (work_pixels / float(H * W)) ** 0.5
+    return max(1, int(round(H * s))), max(1, int(round(W * s)))
+
+
+def resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of an (h, w) or (h, w, C) float32 array to ``shape`` (pixel-centre aligned).
+
+    Downscaling uses Pillow's antialiasing filter (averages), upscaling plain bilinear.
+    """
+    from PIL import Image as PILImage
+
+    a = np.asarray(arr, dtype=np.float32)
+    H, W = int(shape[0]), int(shape[1])
+    if a.shape[:2] == (H, W):
+        return a.copy()
+    if a.ndim == 2:
+        im = PILImage.fromarray(np.ascontiguousarray(a), mode="F")
+        return np.asarray(im.resize((W, H), PILImage.BILINEAR), dtype=np.float32)
+    return np.stack([resize_float(a[..., c], (H, W)) for c in range(a.shape[2])], axis=-1)
+
+
+def _features_array(features) -> np.ndarray | None:
+    if features is None:
+        return None
+    arr = getattr(features, "features", features)
+    arr = np.asarray(arr, dtype=np.float32)
+    if arr.ndim != 3:
+        raise InputError(f"features must be (H, W, D), got shape {arr.shape}")
+    return arr
+
+
+def _sample_vector(S: np.ndarray, x: float, y: float) -> np.ndarray:
+    """Bilinear sample of S (h, w, D) at continuous pixel position (x, y) (pixel centres at ints)."""
+    h, w = S.shape[:2]
+    x = min(max(x, 0.0), w - 1.0)
+    y = min(max(y, 0.0), h - 1.0)
+    x0, y0 = int(np.floor(x)), int(np.floor(y))
+    x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+    fx, fy = x - x0, y - y0
+    top = (1 - fx) * S[y0, x0] + fx * S[y0, x1]
+    bot = (1 - fx) * S[y1, x0] + fx * S[y1, x1]
+    return ((1 - fy) * top + fy * bot).astype(np.float32)
+
+
+class MaskSource:
+    """Per-image data for fast per-point distances (used by the CLI, the library and the web app).
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 sRGB in [0, 1].
+    features : (h, w, D) float32 features or a FeatureMap, or None (colour only). ``(h, w)`` may be
+        smaller than ``(H, W)`` (same aspect ratio): the semantic term is then computed at ``(h, w)``
+        and upsampled bilinearly.
+    """
+
+    def __init__(self, image: np.ndarray, features=None):
+        img = np.asarray(image, dtype=np.float32)
+        if img.ndim != 3 or img.shape[2] < 3 or img.shape[0] == 0 or img.shape[1] == 0:
+            raise InputError(f"image must be (H, W, 3), got shape {img.shape}")
+        self.image = np.ascontiguousarray(img[..., :3])
+        self.shape = self.image.shape[:2]
+        self.features = _features_array(features)
+        self._lum: np.ndarray | None = None
+        self._lab: np.ndarray | None = None
+
+    @property
+    def has_semantic(self) -> bool:
+        return self.features is not None
+
+    @property
+    def nbytes(self) -> int:
+        n = self.image.nbytes
+        for a in (self.features, self._lum, self._lab):
+            if a is not None:
+                n += a.nbytes
+        return n
+
+    def colour_image(self, space: str) -> np.ndarray:
+        """Cached luminance (H, W) or Lab (H, W, 3) of the image."""
+        if space not in SPACES:
+            raise InputError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+        d = _distance()
+        if space == "luminance":
+            if self._lum is None:
+                self._lum = d.luminance(self.image)
+            return self._lum
+        if self._lab is None:
+            self._lab = d.lab(self.image)
+        return self._lab
+
+    def check_point(self, point) -> tuple[int, int]:
+        pts = _distance().parse_points(point, self.shape)
+        return int(pts[0, 0]), int(pts[0, 1])
+
+    def colour_distance(self, point, space: str = "luminance") -> np.ndarray:
+        """(H, W) float32 colour distance to one point (x, y)."""
+        x, y = self.check_point(point)
+        c = self.colour_image(space)
+        if space == "luminance":
+            return np.abs(c - c[y, x]).astype(np.float32)
+        return _distance().distance_lab_to(c, c[y, x][None, :])
+
+    def semantic_distance(self, point) -> np.ndarray | None:
+        """(H, W) float32 semantic distance to one point, or None without features."""
+        x, y = self.check_point(point)
+        if self.features is None:
+            return None
+        S = self.features
+        h, w = S.shape[:2]
+        H, W = self.shape
+        fx = (x + 0.5) * w / W - 0.5
+        fy = (y + 0.5) * h / H - 0.5
+        ref = _sample_vector(S, fx, fy)
+        d = _distance().distance_semantic_to(S, ref[None, :])
+        if (h, w) != (H, W):
+            d = resize_float(d, (H, W))
+        return np.clip(d, 0.0, 1.0).astype(np.float32)
+
+    def distances(self, point, space: str = "luminance") -> tuple[np.ndarray | None, np.ndarray]:
+        """(semantic (H, W) or None, colour (H, W)) distances to one point."""
+        return self.semantic_distance(point), self.colour_distance(point, space)
+
+    def distance(self, points, *, lam: float = DEFAULT_LAM, space: str = "luminance") -> np.ndarray:
+        """Combined distance ``min_k lam d_sem + (1 - lam) d_col`` (H, W) float32."""
+        pts = _distance().parse_points(points, self.shape)
+        check_lam(lam)
+        sems, cols = [], []
+        for p in pts:
+            s, c = self.distances((int(p[0]), int(p[1])), space)
+            sems.append(s)
+            cols.append(c)
+        return combine(sems, cols, lam)
+
+
+def check_lam(lam: float) -> float:
+    lam = float(lam)
+    if not np.isfinite(lam) or not 0.0 <= lam <= 1.0:
+        raise InputError(f"lambda must be in [0, 1], got {lam}")
+    return lam
+
+
+def check_tau(tau: float) -> float:
+    tau = float(tau)
+    if not np.isfinite(tau) or tau < 0:
+        raise InputError(f"tau must be >= 0 (distances are in [0, ~1]), got {tau}")
+    return tau
+
+
+def check_lam_tau(lam: float, tau: float, feather: float = 0.0) -> None:
+    """Validate lam in [0, 1], tau >= 0, feather >= 0 (InputError with one line otherwise)."""
+    check_lam(lam)
+    check_tau(tau)
+    f = float(feather)
+    if not np.isfinite(f) or f < 0:
+        raise InputError(f"feather must be >= 0, got {feather}")
+
+
+def combine(sems: Sequence[np.ndarray | None], cols: Sequence[np.ndarray], lam: float) -> np.ndarray:
+    """``min_k lam * sems[k] + (1 - lam) * cols[k]``; a missing semantic map counts as colour only.
+
+    Parameters
+    ----------
+    sems : per-point (H, W) semantic distances (or None).
+    cols : per-point (H, W) colour distances.
+    lam : semantic weight in [0, 1].
+
+    Returns
+    -------
+    (H, W) float32.
+    """
+    lam = check_lam(lam)
+    if not cols:
+        raise InputError("at least one point is needed")
+    out = None
+    for s, c in zip(sems, cols):
+        if s is None:
+            d = np.asarray(c, np.float32).copy()
+        else:
+            d = np.float32(lam) * s + np.float32(1.0 - lam) * c
+        out = d if out is None else np.minimum(out, d, out=out)
+    return out.astype(np.float32, copy=False)
+
+
+def threshold(distance: np.ndarray, tau: float = DEFAULT_TAU, feather: float = 0.0) -> np.ndarray:
+    """Mask from a distance map.
+
+    Parameters
+    ----------
+    distance : (H, W) float distances.
+    tau : threshold; hard mask ``distance < tau`` when ``feather == 0``.
+    feather : half-width ``F`` of a smoothstep fall-off: 1 at ``d <= tau - F``, 0 at ``d >= tau + F``.
+
+    Returns
+    -------
+    (H, W) float32 mask in [0, 1].
+    """
+    tau = check_tau(tau)
+    feather = float(feather)
+    if not np.isfinite(feather) or feather < 0:
+        raise InputError(f"feather must be >= 0, got {feather}")
+    d = np.asarray(distance, dtype=np.float32)
+    if feather == 0.0:
+        return (d < tau).astype(np.float32)
+    t = np.clip((np.float32(tau + feather) - d) / np.float32(2 * feather), 0.0, 1.0)
+    return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
+
+
+def _box(a: np.ndarray, r: int) -> np.ndarray:
+    from scipy.ndimage import uniform_filter
+
+    size = [2 * r + 1, 2 * r + 1] + [1] * (a.ndim - 2)
+    return uniform_filter(a, size=size, mode="reflect")
+
+
+def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 1e-3) -> np.ndarray:
+    """Colour guided filter (He et al. 2010) of a single-channel ``src`` (float32 implementation).
+
+    Parameters
+    ----------
+    guide : (H, W, 3) float in [0, 1] (or (H, W) grey).
+    src : (H, W) float.
+    radius : window radius in pixels (window ``2r+1``, reflected borders).
+    eps : regularisation in guide-intensity squared units.
+
+    Returns
+    -------
+    (H, W) float32.
+    """
+    I = np.asarray(guide, dtype=np.float32)
+    p = np.asarray(src, dtype=np.float32)
+    r = max(1, int(radius))
+    if I.ndim == 2:
+        mI, mp = _box(I, r), _box(p, r)
+        var = _box(I * I, r) - mI * mI
+        cov = _box(I * p, r) - mI * mp
+        a = cov / (var + eps)
+        b = mp - a * mI
+        return (_box(a, r) * I + _box(b, r)).astype(np.float32)
+    mI = _box(I, r)  # (H,W,3)
+    mp = _box(p, r)
+    cov_Ip = _box(I * p[..., None], r) - mI * mp[..., None]
+    # covariance matrix entries (symmetric)
+    def cv(i: int, j: int) -> np.ndarray:
+        return _box(I[..., i] * I[..., j], r) - mI[..., i] * mI[..., j]
+
+    a11, a12, a13 = cv(0, 0) + eps, cv(0, 1), cv(0, 2)
+    a22, a23, a33 = cv(1, 1) + eps, cv(1, 2), cv(2, 2) + eps
+    # inverse via cofactors
+    c11 = a22 * a33 - a23 * a23
+    c12 = a13 * a23 - a12 * a33
+    c13 = a12 * a23 - a13 * a22
+    c22 = a11 * a33 - a13 * a13
+    c23 = a12 * a13 - a11 * a23
+    c33 = a11 * a22 - a12 * a12
+    det = a11 * c11 + a12 * c12 + a13 * c13
+    ci = cov_Ip
+    ax = (c11 * ci[..., 0] + c12 * ci[..., 1] + c13 * ci[..., 2]) / det
+    ay = (c12 * ci[..., 0] + c22 * ci[..., 1] + c23 * ci[..., 2]) / det
+    az = (c13 * ci[..., 0] + c23 * ci[..., 1] + c33 * ci[..., 2]) / det
+    b = mp - ax * mI[..., 0] - ay * mI[..., 1] - az * mI[..., 2]
+    q = (_box(ax, r) * I[..., 0] + _box(ay, r) * I[..., 1] + _box(az, r) * I[..., 2] + _box(b, r))
+    return q.astype(np.float32)
+
+
+def default_refine_radius(shape: tuple[int, int]) -> int:
+    """Default guided-filter radius: ``max(2, round(min(H, W) / 100))``."""
+    return max(2, int(round(min(shape) / 100)))
+
+
+def refine_mask(mask: np.ndarray, image: np.ndarray, radius: int | None = None,
+                eps: float = 1e-3) -> np.ndarray:
+    """Align a mask's edges with the image's edges (colour guided filter), clipped to [0, 1].
+
+    Parameters
+    ----------
+    mask : (H, W) float in [0, 1].
+    image : (H, W, 3) float sRGB in [0, 1], the guide.
+    radius : window radius (default :func:`default_refine_radius`).
+    eps : regularisation (smaller = follows image edges more tightly).
+
+    Returns
+    -------
+    (H, W) float32 in [0, 1].
+    """
+    m = np.asarray(mask, dtype=np.float32)
+    if m.shape != tuple(np.asarray(image).shape[:2]):
+        raise InputError(f"mask shape {m.shape} does not match image {np.asarray(image).shape[:2]}")
+    r = default_refine_radius(m.shape) if radius is None else int(radius)
+    return np.clip(guided_filter(image, m, r, eps), 0.0, 1.0).astype(np.float32)
+
+
+@dataclass
+class MaskResult:
+    """Result of :func:`range_mask`.
+
+    Attributes
+    ----------
+    mask : (H, W) float32 in [0, 1].
+    distance : (H, W) float32 combined distance map (before threshold).
+    points : (N, 2) int (x, y).
+    settings : lam, tau, space, feather, refine, semantic (bool).
+    """
+
+    mask: np.ndarray
+    distance: np.ndarray
+    points: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+
+def range_mask(image: np.ndarray, points, *, features=None, lam: float = DEFAULT_LAM,
+               tau: float = DEFAULT_TAU, space: str = "luminance", feather: float = 0.0,
+               refine: bool = False, refine_radius: int | None = None,
+               source: MaskSource | None = None) -> MaskResult:
+    """Semantic range mask of the pixels close to any of the clicked points.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 sRGB in [0, 1].
+    points : (x, y) pair or (N, 2) pairs (column, row).
+    features : (h, w, D) features / FeatureMap (``h, w`` may be a downscaled working resolution),
+        or None: colour only (``lam`` ignored).
+    lam, tau, space, feather : see the module docstring.
+    refine : align the edges with the image (guided filter).
+    source : a prepared :class:`MaskSource` (reuses cached colour/feature data).
+
+    Returns
+    -------
+    MaskResult
+    """
+    check_lam(lam)
+    check_tau(tau)
+    if space not in SPACES:
+        raise InputError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
+    src = source if source is not None else MaskSource(image, features)
+    pts = _distance().parse_points(points, src.shape)
+    dist = src.distance(pts, lam=lam, space=space)
+    mask = threshold(dist, tau, feather)
+    if refine:
+        mask = refine_mask(mask, src.image, refine_radius)
+    return MaskResult(mask, dist, pts, {"lam": float(lam), "tau": float(tau), "space": space,
+                                        "feather": float(feather), "refine": bool(refine),
+                                        "semantic": src.has_semantic})

@@ -1,0 +1,172 @@
+"""Palette-based colour harmonization via colour naming (Xue et al. 2024), and the C-Harmony baseline.
+
+``method="names"``:
+
+1. extract the image palette (:func:`sempix.palette.extract_palette`, k in 2..7 automatic);
+2. match every palette colour to its nearest saturated prototype among its plausible names
+   (:func:`sempix.palette.prototypes.match_prototypes`);
+3. the target of palette colour i is ``(L_i, a_proto, b_proto)``: the palette colour's own
+   lightness with the prototype's chromaticity;
+3b. (``keep_names=True``, the default) if that target colour's most probable name differs from
+    the palette colour's, the other candidate prototypes are tried in order of RGB distance and
+    the first whose target keeps the name is used; if none does, the ab shift towards the nearest
+    prototype is shortened (75, 50, 25, 0 %) until the name is kept. So palette colours never
+    change name (the plain rule of the paper changes some: ``keep_names=False``);
+4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
+
+``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.harmony`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sempix.errors import InputError
+from sempix.palette.color import lab_to_srgb, srgb_to_lab
+from sempix.palette.extract import Palette, extract_palette
+from sempix.progress import ProgressFn, report, sub_progress
+
+METHODS = ("names", "cohen-or")
+
+
+@dataclass
+class HarmonizeResult:
+    """Result of :func:`harmonize_image`.
+
+    Attributes
+    ----------
+    image : (H, W, 3) float32 harmonized image
+    method : ``names`` or ``cohen-or``
+    source : Palette of the input
+    target_rgb : (k, 3) where each palette colour went (sRGB, gamut-mapped; for ``cohen-or`` the
+        palette colours' hue-shifted versions)
+    prototypes : (k, 3) chosen prototypes (``names`` only; else None)
+    source_names, target_names : basic colour names of the palette colours before and after
+    info : extra details (candidate names, template of the baseline...)
+    """
+
+    image: np.ndarray
+    method: str
+    source: Palette
+    target_rgb: np.ndarray
+    prototypes: np.ndarray | None
+    source_names: list[str]
+    target_names: list[str]
+    info: dict = field(default_factory=dict)
+
+    @property
+    def names_kept(self) -> float:
+        """Share (0..1) of palette colours whose basic colour name did not change."""
+        same = [a == b for a, b in zip(self.source_names, self.target_names)]
+        return float(np.mean(same)) if same else 1.0
+
+
+def _keep_names(pal, src_names, cands, protos, tgt_lab, model_path):
+    """Adjust targets so that each palette colour keeps its most probable name (module doc, 3b)."""
+    from sempix.palette.naming import NAMES, name_index
+    from sempix.palette.prototypes import get_prototypes
+
+    allp = get_prototypes(model_path)
+    allp_lab = srgb_to_lab(allp.rgb)
+    protos = protos.copy()
+    tgt_lab = tgt_lab.copy()
+    how = []
+    for i in range(len(pal)):
+        want = NAMES.index(src_names[i])
+        if int(name_index(lab_to_srgb(tgt_lab[i]), model_path=model_path)) == want:
+            how.append("nearest")
+            continue
+        sel = np.flatnonzero(np.isin(allp.name, [NAMES.index(n) for n in cands[i]]))
+        order = sel[np.argsort(((allp.rgb[sel] - pal.rgb[i]) ** 2).sum(1), kind="stable")]
+        trial = np.column_stack([np.full(len(order), pal.lab[i, 0]), allp_lab[order, 1:]]).astype(np.float32)
+        ok = np.flatnonzero(name_index(lab_to_srgb(trial), model_path=model_path) == want)
+        if len(ok):
+            j = int(ok[0])
+            protos[i] = allp.rgb[order[j]]
+            tgt_lab[i] = trial[j]
+            how.append("next-prototype")
+            continue
+        for t in (0.75, 0.5, 0.25, 0.0):
+            lab = pal.lab[i].copy()
+            lab[1:] = pal.lab[i, 1:] + t * (tgt_lab[i, 1:] - pal.lab[i, 1:])
+            if t == 0.0 or int(name_index(lab_to_srgb(lab), model_path=model_path)) == want:
+                tgt_lab[i] = lab
+                how.append(f"shortened-{int(t * 100)}%")
+                break
+    return protos, tgt_lab, how
+
+
+def harmonize_image(
+    image: np.ndarray,
+    *,
+    method: str = "names",
+    k: int | None = None,
+    palette: Palette | None = None,
+    keep_names: bool = True,
+    model_path: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+) -> HarmonizeResult:
+    """Harmonize an image's colours.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 sRGB in [0, 1]
+    method : ``"names"`` (palette -> saturated same-name prototypes, L kept) or ``"cohen-or"``
+    k : palette size (None = automatic 2..7)
+    palette : precomputed palette of ``image`` (skips extraction)
+    keep_names : (``names`` only) make sure every palette colour keeps its basic colour name
+        (see the module doc, step 3b); False = the plain nearest-prototype rule
+    model_path : explicit ``w2c`` model file (None = model store)
+
+    Returns
+    -------
+    HarmonizeResult
+    """
+    from sempix.palette.naming import color_names
+
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise InputError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
+    report(progress, 0.0, "palette")
+    pal = palette if palette is not None else extract_palette(img, k=k)
+    src_names = list(color_names(pal.rgb, model_path=model_path))
+    report(progress, 0.2, "matching")
+    if method == "names":
+        from sempix.palette.prototypes import match_prototypes
+        from sempix.palette.transfer import recolor_palette
+
+        protos, proto_names, cands = match_prototypes(pal.rgb, model_path=model_path)
+        proto_lab = srgb_to_lab(protos)
+        tgt_lab = np.column_stack([pal.lab[:, 0], proto_lab[:, 1:]]).astype(np.float32)
+        fallback = [""] * len(pal)
+        if keep_names:
+            protos, tgt_lab, fallback = _keep_names(pal, src_names, cands, protos, tgt_lab, model_path)
+        out = recolor_palette(img, pal.lab, tgt_lab, progress=sub_progress(progress, 0.3, 1.0))
+        tgt_rgb = lab_to_srgb(tgt_lab)
+        info = {"candidates": cands, "prototype_names": proto_names, "name_fix": fallback}
+    else:
+        from sempix.palette.harmony import cohen_or_harmonize, shift_hues
+        from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
+
+        out, score = cohen_or_harmonize(img)
+        hsv = srgb_to_hsv(pal.rgb)
+        hsv[:, 0] = shift_hues(hsv[:, 0], score.absolute_sectors())
+        tgt_rgb = hsv_to_srgb(hsv)
+        protos = None
+        info = {"template": score.template, "alpha": score.alpha}
+    report(progress, 1.0, "done")
+    return HarmonizeResult(
+        image=out,
+        method=method,
+        source=pal,
+        target_rgb=np.asarray(tgt_rgb, dtype=np.float32),
+        prototypes=protos,
+        source_names=src_names,
+        target_names=list(color_names(tgt_rgb, model_path=model_path)),
+        info=info,
+    )

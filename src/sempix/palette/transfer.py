@@ -1,0 +1,109 @@
+"""Palette-based recolouring by inverse-distance weighting (IDW) in the ab plane, L unchanged.
+
+For a pixel with Lab colour (L, x) (x = its (a, b)) and palette pairs (s_i -> t_i) in ab::
+
+    w_i = 1 / (|x - s_i|^2 + eps)                 (eps = 1e-4, Lab units squared)
+    x'  = x + sum_i (w_i / sum_j w_j) (t_i - s_i)
+    L'  = L
+
+The weights are normalised, so a pixel whose ab equals s_j moves (to float precision) to t_j;
+pixels within 1e-5 ab units of a source colour are snapped to its target exactly. The result is
+converted back to sRGB with an L-preserving gamut mapping (out-of-gamut chroma is reduced along
+the hue line, see :func:`sempix.palette.color.lab_to_srgb`), so the CIE L* of every pixel is
+kept (up to float precision; 8-bit output adds at most about 0.2 L* of rounding).
+
+The whole chain (sRGB -> Lab -> IDW -> sRGB) runs per pixel in one parallel numba loop: no
+image-sized temporaries besides the output; a 12-megapixel photo takes about a second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from sempix.errors import InputError
+from sempix.palette.color import TABLE_FROM_LIN, TABLE_TO_LIN, lab_to_srgb_gamut1_t, srgb_to_lab1_t
+from sempix.progress import ProgressFn, report
+
+EPS = 1e-4
+
+
+@njit(cache=True, parallel=True)
+def _idw_rows(img, src, delta, eps, out, tin, tout) -> None:  # noqa: ANN001
+    h, w = img.shape[0], img.shape[1]
+    k = src.shape[0]
+    for y in prange(h):
+        for x in range(w):
+            L, a, b = srgb_to_lab1_t(img[y, x, 0], img[y, x, 1], img[y, x, 2], tin)
+            wsum = 0.0
+            da = 0.0
+            db = 0.0
+            snapped = -1
+            for i in range(k):
+                d2 = (a - src[i, 0]) ** 2 + (b - src[i, 1]) ** 2
+                if d2 < 1e-10:
+                    snapped = i
+                    break
+                wi = 1.0 / (d2 + eps)
+                wsum += wi
+                da += wi * delta[i, 0]
+                db += wi * delta[i, 1]
+            if snapped >= 0:
+                a2 = src[snapped, 0] + delta[snapped, 0]
+                b2 = src[snapped, 1] + delta[snapped, 1]
+            else:
+                a2 = a + da / wsum
+                b2 = b + db / wsum
+            r, g, bb = lab_to_srgb_gamut1_t(L, a2, b2, tout)
+            out[y, x, 0] = r
+            out[y, x, 1] = g
+            out[y, x, 2] = bb
+
+
+def idw_ab_ref(ab: np.ndarray, src_ab: np.ndarray, tgt_ab: np.ndarray, eps: float = EPS) -> np.ndarray:
+    """Slow numpy reference of the IDW mapping in ab. ``ab`` (n, 2), ``src_ab``/``tgt_ab`` (k, 2) -> (n, 2)."""
+    ab = np.asarray(ab, dtype=np.float64)
+    s = np.asarray(src_ab, dtype=np.float64)
+    t = np.asarray(tgt_ab, dtype=np.float64)
+    d2 = ((ab[:, None, :] - s[None]) ** 2).sum(-1)
+    w = 1.0 / (d2 + eps)
+    w /= w.sum(1, keepdims=True)
+    return ab + w @ (t - s)
+
+
+def recolor_palette(
+    image: np.ndarray,
+    src_lab: np.ndarray,
+    tgt_lab: np.ndarray,
+    *,
+    eps: float = EPS,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
+    """Recolour an image by moving its palette colours ``src_lab`` to ``tgt_lab`` (IDW in ab, L kept).
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 sRGB in [0, 1]
+    src_lab : (k, 3) source palette in Lab (only a, b are used)
+    tgt_lab : (k, 3) target palette in Lab (only a, b are used; L of the pixels is never changed)
+    eps : IDW regulariser in squared Lab units
+
+    Returns
+    -------
+    (H, W, 3) float32 sRGB in [0, 1].
+    """
+    img = np.asarray(image)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise InputError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
+    s = np.asarray(src_lab, dtype=np.float64)
+    t = np.asarray(tgt_lab, dtype=np.float64)
+    if s.ndim != 2 or s.shape[1] != 3 or s.shape != t.shape or len(s) == 0:
+        raise InputError(f"source and target palettes must both be (k, 3) Lab arrays, got {s.shape} and {t.shape}")
+    report(progress, 0.0, "recolouring")
+    img32 = np.ascontiguousarray(img, dtype=np.float32)
+    out = np.empty_like(img32)
+    src_ab = np.ascontiguousarray(s[:, 1:])
+    delta = np.ascontiguousarray(t[:, 1:] - s[:, 1:])
+    _idw_rows(img32, src_ab, delta, float(eps), out, TABLE_TO_LIN, TABLE_FROM_LIN)
+    report(progress, 1.0, "recoloured")
+    return out

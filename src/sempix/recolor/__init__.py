@@ -1,0 +1,33 @@
+"""Multi-image colour consistency (group-palette recolouring with white balance, saliency, semantics
+and colour naming). See :mod:`sempix.recolor.core` for the pipeline and docs/recolor.md for usage.
+
+Public API::
+
+    recolor_collection(images, **options) -> RecolorResult      # .images, .solution
+    solve_collection(images, **options) -> CollectionSolution
+    render(solution, images, group_lab=None) -> list of images
+    solve_group_palette(palettes, weights, k=None, ...) -> GroupSolution
+    white_balance(image, mode="auto") -> WhiteBalance
+    compute_saliency(image, labels=None) -> SaliencyMap
+"""
+
+from __future__ import annotations
+
+from sempix.recolor.core import (
+    D_NAME,
+    CollectionSolution,
+    RecolorResult,
+    parse_palette,
+    recolor_collection,
+    render,
+    solve_collection,
+)
+from sempix.recolor.saliency import SaliencyMap, compute_saliency
+from sempix.recolor.solver import GroupSolution, default_group_size, solve_group_palette
+from sempix.recolor.whitebalance import D_WB, WhiteBalance, white_balance
+
+__all__ = [
+    "D_NAME", "D_WB", "CollectionSolution", "GroupSolution", "RecolorResult", "SaliencyMap",
+    "WhiteBalance", "compute_saliency", "default_group_size", "parse_palette", "recolor_collection",
+    "render", "solve_collection", "solve_group_palette", "white_balance",
+]

@@ -1,0 +1,463 @@
+"""Multi-image colour consistency: the whole pipeline (analyse -> solve -> render).
+
+1. **White balance** (:mod:`sempix.recolor.whitebalance`): per image ``auto`` (mean Delta-E rule,
+   d_wb = 20), ``on`` or ``off``.
+2. **Analysis** on a copy whose longest side is :data:`ANALYSIS_SIDE` px: source palette
+   (``sempix.palette.extract_palette``), saliency map and ADE20K labels when asked. Each analysis
+   pixel belongs to its nearest palette colour (Lab).
+3. **Grouping** of the source colours: one group (``"all"``); or saliency-guided sub-palettes
+   (``"salient"``/``"background"``): a colour is salient when the share of the salient region
+   (saliency > 0.9) that it covers is larger than the share of the non-salient region it covers
+   (Xue et al. 2023, Eq. 3.2); or semantics-guided: the coarse ADE20K class (sky, vegetation,
+   water, ground, building, mountain, person, vehicle, animal, other) covering most of its pixels.
+4. **Group palettes**: :func:`sempix.recolor.solver.solve_group_palette` per group, or an external
+   palette; optional harmonization of the group colours (``sempix.palette.harmonize_colors``).
+5. **Colour-naming association** (d_name = 0.8): a source colour is not associated with a group
+   colour when the name-probability vectors of the source colour and of the colour it would become
+   (source L, group a/b) differ by more than d_name (Euclidean). As a final safeguard the target is
+   pulled back along the ab line until its most probable name equals the source colour's.
+6. **Rendering**: every source colour moves to (its L, its group colour's a/b) by IDW palette
+   recolouring (``sempix.palette.recolor_palette``); white balance and recolouring are sampled
+   together on a 33^3 RGB look-up table and applied to the full-resolution image (trilinear).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sempix.errors import InputError
+from sempix.progress import ProgressFn, report
+from sempix.recolor import _palette_bridge as pb
+from sempix.recolor._color import delta_e, lab_to_rgb, rgb_to_lab
+from sempix.recolor.lut import apply_lut, build_lut
+from sempix.recolor.saliency import SALIENCY_THRESHOLD, compute_saliency, semantic_labels
+from sempix.recolor.solver import DEFAULT_RHO, DEFAULT_TAU, default_group_size, solve_group_palette
+from sempix.recolor.whitebalance import D_WB, apply_gains, white_balance
+
+ANALYSIS_SIDE = 320
+D_NAME = 0.8
+SALIENCY_MODES = ("both", "background", "off")
+
+SEMANTIC_GROUPS: dict[str, tuple[str, ...]] = {
+    "sky": ("sky",),
+    "vegetation": ("tree", "grass", "plant", "field", "palm", "flower"),
+    "water": ("water", "sea", "river", "lake", "pool", "swimming", "waterfall"),
+    "ground": ("floor", "road", "sidewalk", "earth", "sand", "path", "dirt", "land", "runway", "rug"),
+    "building": ("wall", "building", "house", "skyscraper", "ceiling", "windowpane", "door", "column",
+                 "tower", "fence", "bridge", "hovel", "railing", "stairs", "stairway"),
+    "mountain": ("mountain", "hill", "rock"),
+    "person": ("person",),
+    "vehicle": ("car", "bus", "truck", "van", "boat", "ship", "airplane", "bicycle", "minibike"),
+    "animal": ("animal",),
+}
+
+
+def coarse_class(name: str) -> str:
+    """Coarse semantic group of an ADE20K class name (``"other"`` if none)."""
+    key = name.split(",")[0].split()[0].lower() if name else ""
+    for group, members in SEMANTIC_GROUPS.items():
+        if key in members:
+            return group
+    return "other"
+
+
+@dataclass
+class ImageAnalysis:
+    """Per-image analysis (analysis resolution).
+
+    Attributes
+    ----------
+    wb_applied : whether white balance is used for this image.
+    wb_delta_e : mean Delta-E of the white-balance correction.
+    wb_gains : (3,) linear-RGB gains of the correction.
+    src_lab, src_rgb : (n, 3) source palette (after white balance).
+    weights : (n,) pixel shares.
+    groups : list of n group names (``"all"``, ``"salient"``, ``"background"`` or a semantic group).
+    saliency : (h, w) float32 saliency at analysis size, or None.
+    salient_share : (n, 2) float32 share of the salient / non-salient region covered by each colour.
+    pixel_colour : (h, w) int index of the nearest palette colour for each analysis pixel.
+    small : (h, w, 3) analysis image after white balance.
+    """
+
+    wb_applied: bool
+    wb_delta_e: float
+    wb_gains: np.ndarray
+    src_lab: np.ndarray
+    src_rgb: np.ndarray
+    weights: np.ndarray
+    groups: list[str]
+    saliency: np.ndarray | None
+    salient_share: np.ndarray | None
+    pixel_colour: np.ndarray
+    small: np.ndarray
+
+
+@dataclass
+class CollectionSolution:
+    """Solved collection.
+
+    Attributes
+    ----------
+    analyses : one :class:`ImageAnalysis` per image.
+    group_lab : (G, 3) float32 group colours (all sub-groups concatenated).
+    group_names : list of G sub-group names (which sub-palette each group colour serves).
+    assignments : list of (n_i,) int arrays, index into ``group_lab`` or -1 (not mapped).
+    broken : list of (n_i,) bool, associations broken by colour naming.
+    options : the settings used.
+    stats : counters (associations, broken by naming, clamped targets, solver iterations).
+    """
+
+    analyses: list[ImageAnalysis]
+    group_lab: np.ndarray
+    group_names: list[str]
+    assignments: list[np.ndarray]
+    broken: list[np.ndarray]
+    options: dict
+    stats: dict = field(default_factory=dict)
+
+    @property
+    def group_rgb(self) -> np.ndarray:
+        return lab_to_rgb(self.group_lab)
+
+    def targets(self, group_lab: np.ndarray | None = None, keep_names: bool | None = None) -> list[np.ndarray]:
+        """Target Lab colour of every source colour: (L_src, a_g, b_g), or the source if unmapped.
+
+        ``keep_names`` (default: naming on and no user-edited ``group_lab``) pulls targets back until
+        they keep the source colour's basic name; colours edited by the user are taken as they are.
+        """
+        g = self.group_lab if group_lab is None else np.asarray(group_lab, np.float32)
+        names_on = self.options.get("names") is not None if keep_names is None else keep_names
+        if keep_names is None and group_lab is not None:
+            names_on = False
+        out = []
+        clamped = 0
+        for an, a in zip(self.analyses, self.assignments):
+            t = an.src_lab.copy()
+            m = a >= 0
+            t[m, 1:] = g[a[m], 1:]
+            if names_on and m.any():
+                t, c = _keep_names(an.src_lab, t, m)
+                clamped += c
+            out.append(t.astype(np.float32))
+        self.stats["clamped_by_names"] = clamped
+        return out
+
+
+def _name_vectors_for_targets(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
+    t = np.repeat(src_lab[:, None, :], len(group_lab), axis=1).astype(np.float32)
+    t[..., 1:] = group_lab[None, :, 1:]
+    return pb.name_probabilities(lab_to_rgb(t))
+
+
+def naming_forbid(d_name: float = D_NAME):
+    """Return ``forbid(src_lab (n,3), group_lab (K,3)) -> (n, K) bool`` for the colour-naming rule."""
+
+    def forbid(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
+        ps = pb.name_probabilities(lab_to_rgb(np.asarray(src_lab, np.float32)))
+        pt = _name_vectors_for_targets(np.asarray(src_lab, np.float32), np.asarray(group_lab, np.float32))
+        return np.linalg.norm(pt - ps[:, None, :], axis=-1) > d_name
+
+    return forbid
+
+
+def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Pull targets back along the ab line until their most probable name equals the source's."""
+    tgt = tgt.copy()
+    src_names = np.argmax(pb.name_probabilities(lab_to_rgb(src)), -1)
+    clamped = 0
+    for j in np.flatnonzero(mask):
+        def same(t: float) -> bool:
+            c = src[j].copy()
+            c[1:] = src[j, 1:] + t * (tgt[j, 1:] - src[j, 1:])
+            return int(np.argmax(pb.name_probabilities(lab_to_rgb(c)))) == int(src_names[j])
+
+        if same(1.0):
+            continue
+        lo, hi = 0.0, 1.0
+        for _ in range(12):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if same(mid) else (lo, mid)
+        tgt[j, 1:] = src[j, 1:] + lo * (tgt[j, 1:] - src[j, 1:])
+        clamped += 1
+    return tgt, clamped
+
+
+def downsize(image: np.ndarray, max_side: int = ANALYSIS_SIDE) -> np.ndarray:
+    """Area-averaged copy with the longest side at most ``max_side`` (float32)."""
+    from PIL import Image  # noqa: PLC0415
+
+    h, w = image.shape[:2]
+    s = max_side / max(h, w)
+    if s >= 1:
+        return np.asarray(image, np.float32)
+    u8 = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    im = Image.fromarray(u8).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BOX)
+    return np.asarray(im, np.float32) / 255.0
+
+
+def _check_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
+    if len(images) == 0:
+        raise InputError("give at least one image")
+    out = []
+    for i, im in enumerate(images):
+        a = np.asarray(im, np.float32)
+        if a.ndim != 3 or a.shape[2] != 3:
+            raise InputError(f"image {i}: expected (H, W, 3) RGB, got shape {a.shape}")
+        out.append(a)
+    return out
+
+
+def parse_wb(wb: str | Sequence, n: int) -> list[str]:
+    """Per-image white-balance modes from ``"auto"``, ``"off"``, ``"on"``, ``"0,2"`` (those images on,
+    the others off) or a sequence of ``"auto"|"on"|"off"|bool``."""
+    if isinstance(wb, str):
+        s = wb.strip().lower()
+        if s in ("auto", "off", "on"):
+            return [s] * n
+        try:
+            idx = {int(x) for x in s.split(",") if x.strip()}
+        except ValueError:
+            raise InputError(f"--wb must be auto, off, on or image indices like 0,2 (got {wb!r})") from None
+        bad = [i for i in idx if not 0 <= i < n]
+        if bad:
+            raise InputError(f"--wb index {bad[0]} out of range: there are {n} images (0..{n - 1})")
+        return ["on" if i in idx else "off" for i in range(n)]
+    modes = []
+    for m in wb:
+        m = {True: "on", False: "off", None: "auto"}.get(m, m) if not isinstance(m, str) else m
+        if m not in ("auto", "on", "off"):
+            raise InputError(f"white-balance mode must be auto, on or off, not {m!r}")
+        modes.append(m)
+    if len(modes) != n:
+        raise InputError(f"got {len(modes)} white-balance modes for {n} images")
+    return modes
+
+
+def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True, semantic: bool = False,
+                  features: str = "ade20k", cache: dict | None = None, wb_method: str = "shades-of-grey",
+                  d_wb: float = D_WB) -> ImageAnalysis:
+    """Analyse one image (white balance, palette, saliency, semantic groups); see the module doc.
+
+    ``cache`` (a dict) keeps the semantic labels and saliency between calls for the same image.
+    """
+    cache = {} if cache is None else cache
+    small0 = cache.get("small0")
+    if small0 is None:
+        small0 = cache["small0"] = downsize(image)
+    wbr = white_balance(small0, mode=wb if wb != "auto" else "auto", method=wb_method, d_wb=d_wb)
+    small = wbr.image
+    need_labels = semantic or saliency
+    labels = None
+    if need_labels and features not in ("none", "lowlevel"):
+        if "labels" not in cache:
+            cache["labels"] = semantic_labels(small0, features)
+        labels = cache["labels"]
+    if semantic and labels is None:
+        raise InputError("--semantic needs a semantic feature backend (ade20k/segformer) that is available")
+    sal = None
+    if saliency:
+        key = ("saliency", labels is not None)
+        if key not in cache:
+            cache[key] = compute_saliency(small0, labels=labels).saliency
+        sal = cache[key]
+    pal = pb.extract_palette(small)
+    src_lab = np.asarray(pal.lab, np.float32)
+    lab_px = rgb_to_lab(small).reshape(-1, 3)
+    d = ((lab_px[:, None, :] - src_lab[None]) ** 2).sum(-1)
+    pix = np.argmin(d, axis=1).reshape(small.shape[:2])
+    n = len(src_lab)
+    groups = ["all"] * n
+    share = None
+    if sal is not None:
+        smask = sal > SALIENCY_THRESHOLD
+        ns, nb = max(int(smask.sum()), 1), max(int((~smask).sum()), 1)
+        cin = np.bincount(pix[smask], minlength=n) / ns
+        cout = np.bincount(pix[~smask], minlength=n) / nb
+        share = np.stack([cin, cout], 1).astype(np.float32)
+        groups = ["salient" if smask.any() and cin[j] > cout[j] else "background" for j in range(n)]
+    if semantic and labels is not None:
+        lab_map, names = labels
+        coarse = np.array([coarse_class(nm) for nm in names])
+        cls = coarse[np.clip(lab_map, 0, len(names) - 1)]
+        groups = []
+        for j in range(n):
+            vals, cnt = np.unique(cls[pix == j], return_counts=True)
+            groups.append(str(vals[np.argmax(cnt)]) if len(vals) else "other")
+    return ImageAnalysis(wbr.applied, wbr.delta_e, wbr.gains, src_lab, lab_to_rgb(src_lab),
+                         np.asarray(pal.weights, np.float32), groups, sal, share, pix, small)
+
+
+def parse_palette(text: str) -> np.ndarray:
+    """``"#aabbcc,#112233"`` -> (k, 3) float32 sRGB; :class:`InputError` if malformed."""
+    from sempix.recolor._color import hex_to_rgb  # noqa: PLC0415
+
+    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    if not parts:
+        raise InputError("--palette needs at least one colour like '#aabbcc'")
+    try:
+        return np.stack([hex_to_rgb(p) for p in parts]).astype(np.float32)
+    except ValueError as exc:
+        raise InputError(f"--palette: {exc} (use hex colours like '#aabbcc,#112233')") from None
+
+
+def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = None,
+                     wb: str | Sequence = "auto", saliency: str = "both", semantic: bool = False,
+                     names: float | None = D_NAME, harmonize: bool = False,
+                     palette: np.ndarray | None = None, features: str = "ade20k",
+                     rho: float = DEFAULT_RHO, tau: float = DEFAULT_TAU, seed: int = 0,
+                     caches: list[dict] | None = None, progress: ProgressFn | None = None
+                     ) -> CollectionSolution:
+    """Analyse a collection and solve its group palette(s).
+
+    Parameters
+    ----------
+    images : sequence of (H_i, W_i, 3) float32 sRGB images in [0, 1].
+    group_size : group colours per (sub-)group; default = mean number of source colours.
+    wb : white balance, see :func:`parse_wb`.
+    saliency : ``"both"`` (salient and non-salient sub-palettes, both matched), ``"background"``
+        (only non-salient colours are matched) or ``"off"``.
+    semantic : group colours by coarse ADE20K class instead of saliency (needs labels).
+    names : d_name of the colour-naming association, or None to disable.
+    harmonize : replace group colours by their harmonization prototypes.
+    palette : (k, 3) float32 sRGB external palette (replaces the solved group palette), or None.
+    features : feature backend for the semantic prior / grouping (``"none"`` to skip).
+    rho, tau : solver terms (see :mod:`sempix.recolor.solver`).
+    caches : optional per-image dicts reused between calls (web editor).
+
+    Returns
+    -------
+    CollectionSolution
+    """
+    imgs = _check_images(images)
+    if saliency not in SALIENCY_MODES:
+        raise InputError(f"--saliency must be one of {', '.join(SALIENCY_MODES)}, not {saliency!r}")
+    if names is not None and not names > 0:
+        raise InputError("--names must be a positive distance (e.g. 0.8) or off")
+    modes = parse_wb(wb, len(imgs))
+    caches = caches if caches is not None else [{} for _ in imgs]
+    analyses = []
+    for i, img in enumerate(imgs):
+        report(progress, 0.8 * i / len(imgs), f"analysing image {i + 1}/{len(imgs)}")
+        analyses.append(analyse_image(img, wb=modes[i], saliency=saliency != "off" and not semantic,
+                                      semantic=semantic, features=features, cache=caches[i]))
+    report(progress, 0.8, "solving group palette")
+    group_order: list[str] = []
+    for an in analyses:
+        for g in an.groups:
+            if g not in group_order:
+                group_order.append(g)
+    if saliency == "background" and not semantic:
+        solve_groups = [g for g in group_order if g != "salient"]
+    else:
+        solve_groups = group_order
+    forbid = naming_forbid(names) if names is not None else None
+    fixed_lab = None if palette is None else rgb_to_lab(np.asarray(palette, np.float32).reshape(-1, 3))
+    group_lab: list[np.ndarray] = []
+    group_names: list[str] = []
+    assignments = [np.full(len(an.src_lab), -1, np.int64) for an in analyses]
+    broken = [np.zeros(len(an.src_lab), bool) for an in analyses]
+    iters = []
+    for g in solve_groups:
+        idx = [np.array([j for j, gg in enumerate(an.groups) if gg == g], np.int64) for an in analyses]
+        pals = [an.src_lab[ix] for an, ix in zip(analyses, idx)]
+        ws = [an.weights[ix] for an, ix in zip(analyses, idx)]
+        if sum(len(p) for p in pals) == 0:
+            continue
+        k = group_size if group_size is not None else default_group_size(pals)
+        sol = solve_group_palette(pals, ws, k, rho=rho, tau=tau, forbid=forbid, fixed=fixed_lab, seed=seed)
+        gl = sol.lab.copy()
+        if harmonize:
+            gl = rgb_to_lab(pb.harmonize_colors(lab_to_rgb(gl)))
+        offset = sum(len(x) for x in group_lab)
+        group_lab.append(gl)
+        group_names += [g] * len(gl)
+        iters.append(sol.iterations)
+        for i, ix in enumerate(idx):
+            a = sol.assignments[i]
+            if harmonize and forbid is not None and len(ix):
+                # harmonized colours can move: re-check the naming rule on the final group colours
+                fb = forbid(pals[i], gl)
+                a = np.where((a >= 0) & fb[np.arange(len(a)), np.maximum(a, 0)], -1, a)
+            assignments[i][ix] = np.where(a >= 0, a + offset, -1)
+            broken[i][ix] = sol.forbidden_best[i]
+    glab = np.concatenate(group_lab).astype(np.float32) if group_lab else np.zeros((0, 3), np.float32)
+    n_col = int(sum(len(a) for a in assignments))
+    stats = {
+        "colours": n_col,
+        "associated": int(sum((a >= 0).sum() for a in assignments)),
+        "broken_by_names": int(sum(b.sum() for b in broken)),
+        "solver_iterations": iters,
+        "wb_applied": [an.wb_applied for an in analyses],
+        "wb_delta_e": [round(an.wb_delta_e, 2) for an in analyses],
+    }
+    opts = {"group_size": group_size, "wb": modes, "saliency": saliency, "semantic": semantic, "names": names,
+            "harmonize": harmonize, "external_palette": palette is not None, "features": features,
+            "rho": rho, "tau": tau}
+    report(progress, 0.85, "group palette solved")
+    return CollectionSolution(analyses, glab, group_names, assignments, broken, opts, stats)
+
+
+def render(solution: CollectionSolution, images: Sequence[np.ndarray], *, group_lab: np.ndarray | None = None,
+           progress: ProgressFn | None = None) -> list[np.ndarray]:
+    """Recolour full-resolution images with a solution (optionally with edited group colours).
+
+    Parameters
+    ----------
+    solution : from :func:`solve_collection` (same images, same order).
+    images : the original (H_i, W_i, 3) float32 images.
+    group_lab : (G, 3) Lab group colours replacing ``solution.group_lab`` (e.g. edited by the user).
+
+    Returns
+    -------
+    list of (H_i, W_i, 3) float32 images.
+    """
+    imgs = _check_images(images)
+    if len(imgs) != len(solution.analyses):
+        raise InputError("render() needs the same images as solve_collection()")
+    if group_lab is not None and np.asarray(group_lab).shape != solution.group_lab.shape:
+        raise InputError(f"group palette must have shape {solution.group_lab.shape}")
+    targets = solution.targets(group_lab)
+    out = []
+    for i, (img, an, tgt) in enumerate(zip(imgs, solution.analyses, targets)):
+        gains = an.wb_gains if an.wb_applied else None
+        moved = np.any(np.abs(tgt - an.src_lab) > 1e-6)
+
+        def fn(rgb: np.ndarray, gains=gains, an=an, tgt=tgt, moved=moved) -> np.ndarray:
+            x = apply_gains(rgb, gains) if gains is not None else rgb
+            return pb.recolor_palette(x, an.src_lab, tgt) if moved else x
+
+        if gains is None and not moved:
+            out.append(img.copy())
+        else:
+            out.append(apply_lut(img, build_lut(fn)))
+        report(progress, 0.85 + 0.15 * (i + 1) / len(imgs), f"recoloured image {i + 1}/{len(imgs)}")
+    return out
+
+
+@dataclass
+class RecolorResult:
+    """Outputs of :func:`recolor_collection`: ``images`` (list of (H, W, 3) f32) and the solution."""
+
+    images: list[np.ndarray]
+    solution: CollectionSolution
+
+
+def recolor_collection(images: Sequence[np.ndarray], progress: ProgressFn | None = None,
+                       **options) -> RecolorResult:
+    """Make a collection's colours consistent: :func:`solve_collection` then :func:`render`.
+
+    ``options`` are the keyword arguments of :func:`solve_collection`.
+    """
+    sol = solve_collection(images, progress=progress, **options)
+    return RecolorResult(render(sol, images, progress=progress), sol)
+
+
+def palette_distance(lab_a: np.ndarray, w_a: np.ndarray, lab_b: np.ndarray, w_b: np.ndarray) -> float:
+    """Symmetric weighted mean nearest-colour distance (Delta-E) between two palettes."""
+    d = delta_e(np.asarray(lab_a)[:, None], np.asarray(lab_b)[None])
+    wa = np.asarray(w_a) / np.sum(w_a)
+    wb = np.asarray(w_b) / np.sum(w_b)
+    return float(0.5 * (np.sum(wa * d.min(1)) + np.sum(wb * d.min(0))))

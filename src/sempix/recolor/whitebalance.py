@@ -1,0 +1,159 @@
+"""White balance before palette extraction (Xue et al. 2023, module 1).
+
+Method: the general grey-world framework of van de Weijer, Gevers & Gijsenij (2007),
+
+    e_c  ~  ( sum_x | d^n (G_sigma * f_c)(x) |^p )^(1/p),   c in {R, G, B},
+
+computed on *linear* RGB, with
+
+* ``"shades-of-grey"`` (Finlayson & Trezzi 2004): n = 0, p = 6, sigma = 0 (default),
+* ``"grey-edge"``: n = 1, p = 6, sigma = 2 (gradient magnitude of the Gaussian-smoothed image),
+* ``"grey-world"``: n = 0, p = 1.
+
+The illuminant estimate ``e`` is normalised to unit length and the image is corrected by a von Kries
+diagonal transform ``f_c / (sqrt(3) e_c)`` (a neutral illuminant (1,1,1)/sqrt(3) leaves the image
+unchanged), then scaled so that the mean luminance does not change. Over-/under-exposed pixels
+(any channel > 0.98 or all < 0.02) are excluded from the estimate.
+
+Decision rule (the paper's ``d_wb = 20``): the corrected image is used only when the mean CIE76
+Delta-E between the original and the corrected image is larger than ``d_wb``; users can force the
+correction on or off per image.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from sempix.errors import InputError
+from sempix.recolor._color import delta_e, linear_to_srgb, rgb_to_lab, srgb_to_linear
+
+WB_METHODS = ("shades-of-grey", "grey-edge", "grey-world")
+D_WB = 20.0
+
+
+@dataclass
+class WhiteBalance:
+    """Result of :func:`white_balance`.
+
+    Attributes
+    ----------
+    image : (H, W, 3) float32, the corrected image if ``applied`` else the input.
+    corrected : (H, W, 3) float32, the corrected image (whether applied or not).
+    illuminant : (3,) float32, unit-length estimated illuminant colour (linear RGB).
+    gains : (3,) float32 linear-RGB gains of the correction (see :func:`apply_gains`).
+    delta_e : mean CIE76 Delta-E between input and corrected image.
+    applied : whether the correction was used.
+    """
+
+    image: np.ndarray
+    corrected: np.ndarray
+    illuminant: np.ndarray
+    gains: np.ndarray
+    delta_e: float
+    applied: bool
+
+
+def _analysis_view(img: np.ndarray, max_side: int = 400) -> np.ndarray:
+    h, w = img.shape[:2]
+    step = max(1, int(np.ceil(max(h, w) / max_side)))
+    return img[::step, ::step]
+
+
+def estimate_illuminant(image: np.ndarray, method: str = "shades-of-grey", *, p: float | None = None,
+                        sigma: float | None = None) -> np.ndarray:
+    """Estimate the scene illuminant colour.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 sRGB in [0, 1].
+    method : one of :data:`WB_METHODS`.
+    p : Minkowski norm (default 6, or 1 for grey-world).
+    sigma : Gaussian scale in pixels (default 0, or 2 for grey-edge).
+
+    Returns
+    -------
+    (3,) float32 unit vector (linear RGB).
+    """
+    if method not in WB_METHODS:
+        raise InputError(f"unknown white-balance method {method!r} (use one of {', '.join(WB_METHODS)})")
+    lin = srgb_to_linear(_analysis_view(np.asarray(image, np.float32))).astype(np.float64)
+    p = (1.0 if method == "grey-world" else 6.0) if p is None else float(p)
+    sigma = (2.0 if method == "grey-edge" else 0.0) if sigma is None else float(sigma)
+    srgb = linear_to_srgb(lin)
+    valid = ~(np.any(srgb > 0.98, axis=-1) | np.all(srgb < 0.02, axis=-1))
+    if valid.sum() < 16:
+        valid[:] = True
+    if method == "grey-edge":
+        chans = []
+        for c in range(3):
+            gx = ndimage.gaussian_filter(lin[..., c], sigma, order=(0, 1))
+            gy = ndimage.gaussian_filter(lin[..., c], sigma, order=(1, 0))
+            chans.append(np.hypot(gx, gy))
+        data = np.stack(chans, -1)
+        valid = ndimage.binary_erosion(valid, iterations=1) if valid.sum() > 64 else valid
+    else:
+        data = ndimage.gaussian_filter(lin, (sigma, sigma, 0)) if sigma > 0 else lin
+    v = data[valid]
+    e = np.power(np.mean(np.power(np.abs(v), p), axis=0), 1.0 / p)
+    n = np.linalg.norm(e)
+    if not np.isfinite(n) or n <= 1e-12:
+        return np.full(3, 1 / np.sqrt(3), np.float32)
+    return (e / n).astype(np.float32)
+
+
+def correction_gains(image: np.ndarray, illuminant: np.ndarray) -> np.ndarray:
+    """Linear-RGB gains (3,) of the von Kries correction, scaled to keep the mean luminance of ``image``."""
+    lin = srgb_to_linear(_analysis_view(np.asarray(image, np.float32)))
+    gains = 1.0 / (np.sqrt(3.0) * np.maximum(np.asarray(illuminant, np.float64), 1e-6))
+    lum = np.array([0.2126, 0.7152, 0.0722])
+    y0 = float(np.mean(lin @ lum))
+    y1 = float(np.mean((lin * gains) @ lum))
+    if y1 > 1e-8:
+        gains = gains * (y0 / y1)
+    return gains.astype(np.float32)
+
+
+def apply_gains(rgb: np.ndarray, gains: np.ndarray) -> np.ndarray:
+    """Per-pixel correction: sRGB (..., 3) -> linear -> times ``gains`` -> sRGB (clipped), float32."""
+    return linear_to_srgb(srgb_to_linear(rgb) * np.asarray(gains, np.float32))
+
+
+def apply_illuminant_correction(image: np.ndarray, illuminant: np.ndarray) -> np.ndarray:
+    """Von Kries correction of (H, W, 3) sRGB by the unit illuminant (linear RGB); keeps mean luminance."""
+    return apply_gains(image, correction_gains(image, illuminant))
+
+
+def white_balance(image: np.ndarray, *, mode: str | bool = "auto", method: str = "shades-of-grey",
+                  d_wb: float = D_WB) -> WhiteBalance:
+    """White-balance an image with the Delta-E decision rule.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 sRGB in [0, 1].
+    mode : ``"auto"`` (apply when mean Delta-E > ``d_wb``), ``True``/``"on"`` (always), ``False``/
+        ``"off"`` (never; the correction is still computed for display).
+    method : colour-constancy method, see :data:`WB_METHODS`.
+    d_wb : Delta-E threshold of the automatic rule (CIE76 units).
+
+    Returns
+    -------
+    WhiteBalance
+    """
+    img = np.asarray(image, np.float32)
+    e = estimate_illuminant(img, method)
+    gains = correction_gains(img, e)
+    corrected = apply_gains(img, gains)
+    view_a, view_b = _analysis_view(img), _analysis_view(corrected)
+    de = float(np.mean(delta_e(rgb_to_lab(view_a), rgb_to_lab(view_b))))
+    if mode in ("auto", None):
+        applied = de > d_wb
+    elif mode in (True, "on"):
+        applied = True
+    elif mode in (False, "off"):
+        applied = False
+    else:
+        raise InputError(f"white-balance mode must be auto, on or off, not {mode!r}")
+    return WhiteBalance(corrected if applied else img, corrected, e, gains, de, bool(applied))

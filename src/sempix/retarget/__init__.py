@@ -1,0 +1,322 @@
+"""Image retargeting: Deep Network Resizing (Arar et al.) and the operators it is compared with.
+
+Public API
+----------
+``retarget(image, width=None, height=None, *, method="dnr", ...) -> RetargetResult``
+``semantic_score(original, result, *, kind="vgg"|"ade20k", ...) -> float``
+``METHODS``: ``dnr`` (deep seam carving + grid warping of VGG features, then reconstruction by
+optimisation and grid-sampler refinement), ``multiop`` (the same deep seams and warp applied directly to
+the pixels, no reconstruction), ``seam`` (RGB seam carving, :func:`sempix.carve.carve`), ``semantic-seam``
+(seam carving with semantic features, lam = 0.2), ``scale`` (linear scaling), ``warp`` (the grid warp
+alone, importance from VGG).
+
+Widths are changed first, then heights (a height change runs the width pipeline on the transposed
+image). Enlargements use the warp only (no seam insertion in feature space).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from sempix.errors import InputError, SempixError
+from sempix.progress import ProgressFn, report, sub_progress
+from sempix.retarget.deep import IMAGE, DeepPlan, plan
+from sempix.retarget.reconstruct import feature_loss, reconstruct, refine
+from sempix.retarget.score import semantic_score
+from sempix.retarget.vgg import PAPER_LAYERS, load_vgg, resolve_layers, to_image, to_tensor
+
+log = logging.getLogger(__name__)
+
+METHODS = ("dnr", "multiop", "seam", "semantic-seam", "scale", "warp")
+INITS = ("scale", "seam", "multiop")
+
+__all__ = ["METHODS", "INITS", "RetargetResult", "retarget", "semantic_score", "scale_image", "parse_size",
+           "get_vgg"]
+
+_NET_CACHE: dict[tuple, object] = {}
+
+
+def _set_threads() -> None:
+    n = os.cpu_count() or 1
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
+def get_vgg(weights: str | None = None, device: str = "cpu"):
+    """Load (once per process) the VGG-19 feature extractor; see :func:`sempix.retarget.vgg.load_vgg`."""
+    key = (weights, str(device))
+    if key not in _NET_CACHE:
+        _NET_CACHE[key] = load_vgg(weights, device=device)
+    return _NET_CACHE[key]
+
+
+@dataclass
+class RetargetResult:
+    """Output of :func:`retarget`.
+
+    Attributes
+    ----------
+    image : (H', W', 3) float32 in [0, 1].
+    method : method used.
+    plans : deep plans of the width / height passes (``dnr``, ``multiop``, ``warp``), in order.
+    losses : reconstruction loss per iteration (``dnr``), per pass concatenated.
+    refine_losses : refinement loss per iteration (``dnr``).
+    snapshots : list of (iteration, (H', W', 3) image) taken during reconstruction.
+    meta : settings, layers used, timings (seconds).
+    """
+
+    image: np.ndarray
+    method: str
+    plans: list[DeepPlan] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    refine_losses: list[float] = field(default_factory=list)
+    snapshots: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+
+def parse_size(value: str | int | float | None, original: int, what: str = "width") -> int | None:
+    """``"75%"`` / ``"0.75"`` (fraction) / ``"480"`` / 480 -> pixels; None stays None.
+
+    Raises
+    ------
+    InputError
+        For unparsable or non-positive sizes.
+    """
+    if value is None:
+        return None
+    s = str(value).strip()
+    try:
+        if s.endswith("%"):
+            px = round(float(s[:-1]) / 100.0 * original)
+        elif isinstance(value, float) or ("." in s):
+            f = float(s)
+            px = round(f * original) if f <= 10 else round(f)
+        else:
+            px = int(s)
+    except ValueError:
+        raise InputError(f"--{what} {value!r}: use pixels (480) or a percentage (75%)") from None
+    if px < 1:
+        raise InputError(f"--{what} {value!r} gives {px} pixels; it must be at least 1")
+    return int(px)
+
+
+def scale_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Linear scaling (bilinear, antialiased when shrinking) -> (height, width, C) float32."""
+    t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))[None]
+    r = torch.nn.functional.interpolate(t, size=(height, width), mode="bilinear", align_corners=False,
+                                        antialias=True)
+    return np.ascontiguousarray(np.moveaxis(r[0].clamp(0, 1).numpy(), 0, -1), dtype=np.float32)
+
+
+def _carve(image: np.ndarray, width: int, height: int, features: np.ndarray | None, lam: float,
+           progress: ProgressFn | None) -> np.ndarray:
+    try:
+        from sempix.carve import carve
+    except ImportError as exc:  # carve is built in parallel; say so clearly
+        raise SempixError(f"seam carving is not available ({exc})") from None
+    res = carve(image, width, height, features=features, lam=lam, progress=progress)
+    return np.asarray(res.image, dtype=np.float32)
+
+
+def _check(image: np.ndarray) -> np.ndarray:
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise InputError(f"expected an (H, W, 3) image, got shape {img.shape}")
+    if min(img.shape[:2]) < 8:
+        raise InputError(f"image {img.shape[1]}x{img.shape[0]} is too small to retarget (at least 8x8)")
+    return img
+
+
+def retarget(image: np.ndarray, width: int | None = None, height: int | None = None, *,
+             method: str = "dnr", init: str = "scale", iterations: int = 50, refine_iterations: int = 10,
+             lr: float = 0.02, refine_lr: float = 0.5, layers: tuple[str, ...] | list[str] = PAPER_LAYERS,
+             lambdas: dict[str, float] | list[float] | None = None, alpha: float = 0.5,
+             percentile: float = 20.0, grid: int = 16, weights: str | None = None, device: str = "cpu",
+             features: str | None = "ade20k", lam: float = 0.2, snapshot_every: int = 0,
+             progress: ProgressFn | None = None) -> RetargetResult:
+    """Resize ``image`` to ``width`` x ``height`` with one of :data:`METHODS`.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 RGB in [0, 1].
+    width, height : target size in pixels (None = unchanged).
+    method : ``dnr`` | ``multiop`` | ``seam`` | ``semantic-seam`` | ``scale`` | ``warp``.
+    init : DNR's starting image: ``scale`` (linear scaling, the paper's default), ``seam`` (RGB seam
+        carving) or ``multiop`` (the deep seams + warp applied to the pixels).
+    iterations, lr : Adam steps / learning rate of the reconstruction.
+    refine_iterations, refine_lr : Adam steps / learning rate (pixels) of the grid-sampler refinement
+        (0 = no refinement).
+    layers : VGG layers of the deep multi-operator (paper: relu1_2, relu2_2, relu3_4, relu4_4, pool5);
+        layers missing from the weights are replaced by the deepest available one (one warning).
+    lambdas : reconstruction weights per layer (dict, or list aligned with the resolved layers);
+        default: the paper's lambda_1 = 1 for the shallowest layer, 0 for the others.
+    alpha, percentile, grid : deep seam carving / warping parameters (paper: 0.5, 20, 16).
+    weights : VGG weights (model store name or path; None = full vgg19 if available, else the normalised
+        network up to relu3_1).
+    device : ``cpu`` or ``cuda``.
+    features, lam : feature backend and lambda of ``semantic-seam``.
+    snapshot_every : keep a reconstruction snapshot every N iterations (0 = none).
+    progress : progress(fraction, message).
+
+    Returns
+    -------
+    RetargetResult with ``image`` of shape (height, width, 3).
+    """
+    img = _check(image)
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if init not in INITS:
+        raise InputError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
+    h0, w0 = img.shape[:2]
+    tw = w0 if width is None else int(width)
+    th = h0 if height is None else int(height)
+    if tw < 1 or th < 1:
+        raise InputError(f"target size {tw}x{th} must be at least 1x1")
+    if tw > 4 * w0 or th > 4 * h0:
+        raise InputError(f"target {tw}x{th} is more than 4x the input {w0}x{h0}; resize in steps")
+    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise InputError(f"unknown device {device!r}; use cpu or cuda")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("--device cuda: no CUDA GPU is available to torch here; use --device cpu")
+    _set_threads()
+    t0 = time.perf_counter()
+    meta: dict = {"method": method, "input": (h0, w0), "target": (th, tw)}
+    result = RetargetResult(img, method, meta=meta)
+
+    if method == "scale":
+        result.image = scale_image(img, tw, th)
+    elif method in ("seam", "semantic-seam"):
+        feats = None
+        if method == "semantic-seam":
+            from sempix.features import compute_features
+
+            fm = compute_features(img, features or "ade20k", progress=sub_progress(progress, 0.0, 0.3))
+            feats = fm.features
+            meta["features"] = fm.backend
+        l_ = lam if method == "semantic-seam" else 0.0
+        result.image = _carve(img, tw, th, feats, l_, sub_progress(progress, 0.3 if feats is not None else 0, 1))
+    else:
+        net = get_vgg(weights, device)
+        used = resolve_layers(list(layers), net.depth)
+        lam_map = _lambdas(used, lambdas)
+        meta.update(layers=used, lambdas=lam_map, weights=net.fmt, deepest=net.depth)
+        passes = [("width", tw)] if tw != w0 else []
+        if th != h0:
+            passes.append(("height", th))
+        cur = img
+        for k, (axis, target) in enumerate(passes):
+            sp = sub_progress(progress, k / len(passes), (k + 1) / len(passes))
+            work = cur if axis == "width" else np.ascontiguousarray(cur.transpose(1, 0, 2))
+            out = _width_pass(net, work, target, used, lam_map, method=method, init=init, iterations=iterations,
+                              refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
+                              percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
+                              transpose=(axis == "height"), result=result, progress=sp)
+            cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
+        result.image = cur
+    if result.image.shape[:2] != (th, tw):
+        raise SempixError(f"internal error: {method} produced {result.image.shape[:2]}, expected {(th, tw)}")
+    meta["seconds"] = time.perf_counter() - t0
+    report(progress, 1.0, "done")
+    return result
+
+
+def _lambdas(used: list[str], lambdas) -> dict[str, float]:
+    if lambdas is None:
+        return {n: (1.0 if i == 0 else 0.0) for i, n in enumerate(used)}
+    if isinstance(lambdas, dict):
+        out = {n: 0.0 for n in used}
+        for k, v in lambdas.items():
+            from sempix.retarget.vgg import canonical_layer
+
+            c = resolve_layers([canonical_layer(k)], used[-1])[0]  # deeper than available -> deepest
+            if c not in out:
+                raise InputError(f"lambda given for layer {k!r}, which is not in the layer set {used}")
+            out[c] += float(v)
+    else:
+        vals = [float(v) for v in lambdas]
+        if len(vals) != len(used):
+            raise InputError(f"{len(vals)} lambdas for {len(used)} layers ({', '.join(used)})")
+        out = dict(zip(used, vals))
+    if all(v == 0 for v in out.values()):
+        raise InputError("all reconstruction lambdas are 0; give at least one layer a positive weight")
+    if any(v < 0 for v in out.values()):
+        raise InputError("reconstruction lambdas must be >= 0")
+    return out
+
+
+def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dict[str, float], *, method: str,
+                init: str, iterations: int, refine_iterations: int, lr: float, refine_lr: float, alpha: float,
+                percentile: float, grid: int, device: str, snapshot_every: int, transpose: bool,
+                result: RetargetResult, progress: ProgressFn | None) -> np.ndarray:
+    h, w = img.shape[:2]
+    x = to_tensor(img, device)
+    t = time.perf_counter()
+    with torch.no_grad():
+        feats = net(x, used)
+    tw = {n: net.layer_size(n, h, target)[1] for n in used}
+    p = plan(feats, (h, w), target, tw, alpha=alpha, percentile=percentile, grid=grid,
+             carve=(method != "warp"))
+    p.meta["transposed"] = transpose
+    result.plans.append(p)
+    result.meta.setdefault("timings", {})["plan"] = result.meta.get("timings", {}).get("plan", 0) + (
+        time.perf_counter() - t)
+    report(progress, 0.05, "deep seams planned")
+    if method in ("multiop", "warp"):
+        return p.apply_image(img)
+    # dnr: targets F'_i, init, reconstruction, refinement
+    targets = {n: p.apply(n, feats[n]) for n in used if lam_map.get(n, 0) != 0}
+    if init == "scale":
+        start = scale_image(img, target, h)
+    elif init == "multiop":
+        start = p.apply_image(img)
+    else:
+        start = _carve(img, target, h, None, 0.0, None)
+    x0 = to_tensor(start, device)
+    n_it = max(0, int(iterations))
+    n_ref = max(0, int(refine_iterations))
+    total = max(1, n_it + n_ref)
+
+    def snap(it: int, arr: np.ndarray) -> None:
+        result.snapshots.append((it, arr.transpose(1, 0, 2).copy() if transpose else arr))
+
+    if snapshot_every:
+        snap(0, start)
+    t = time.perf_counter()
+    out, losses = reconstruct(net, targets, x0, lam_map, iterations=n_it, lr=lr,
+                              progress=sub_progress(progress, 0.05, 0.05 + 0.95 * n_it / total),
+                              snapshot=snap if snapshot_every else None, snapshot_every=snapshot_every)
+    result.losses += losses
+    t_rec = time.perf_counter() - t
+    t = time.perf_counter()
+    if n_ref:
+        out, rlosses = refine(net, targets, out, lam_map, iterations=n_ref, lr=refine_lr,
+                              progress=sub_progress(progress, 0.05 + 0.95 * n_it / total, 1.0))
+        result.refine_losses += rlosses
+    tim = result.meta.setdefault("timings", {})
+    tim["reconstruction"] = tim.get("reconstruction", 0) + t_rec
+    tim["refinement"] = tim.get("refinement", 0) + time.perf_counter() - t
+    res = to_image(out)
+    if snapshot_every:
+        snap(n_it, res)
+    return res
+
+
+def loss_of(image: np.ndarray, original: np.ndarray, result: RetargetResult, net=None) -> float:
+    """Feature loss of ``image`` against the targets of ``result``'s first plan (diagnostics)."""
+    net = net or get_vgg()
+    used = result.meta["layers"]
+    lam_map = result.meta["lambdas"]
+    p = result.plans[0]
+    with torch.no_grad():
+        feats = net(to_tensor(original), used)
+        targets = {n: p.apply(n, feats[n]) for n in used if lam_map.get(n, 0)}
+        return float(feature_loss(net, to_tensor(image), targets, lam_map))
+
+
+_ = IMAGE  # re-exported name used by the preview

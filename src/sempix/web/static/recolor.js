@@ -1,0 +1,179 @@
+// sempix recolor page: upload a collection, see palettes / group palette / results, toggle modules,
+// edit group colours (every image re-renders).
+"use strict";
+(() => {
+  const $ = (s) => document.querySelector(s);
+  let sid = null;
+  let state = null;
+  let busy = false;
+
+  function setStatus(msg, isError = false) {
+    const el = $("#status");
+    el.textContent = msg;
+    el.classList.toggle("error", isError);
+  }
+
+  async function api(url, opts = {}) {
+    const r = await fetch(url, opts);
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    if (!r.ok) throw new Error((body && body.error) || `${r.status} ${r.statusText}`);
+    return body;
+  }
+
+  async function waitJob(job) {
+    const bar = $("#progress");
+    bar.hidden = false;
+    for (;;) {
+      const st = await api(`/api/jobs/${job}`);
+      bar.value = st.progress;
+      if (st.message) setStatus(st.message);
+      if (st.state === "done") break;
+      if (st.state === "error") { bar.hidden = true; throw new Error(st.error || "job failed"); }
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    bar.hidden = true;
+  }
+
+  function options() {
+    const wb = state ? state.images.map((im, i) => document.querySelectorAll(".wb-mode")[i].value) : "auto";
+    const k = $("#opt-k").value;
+    const pal = $("#opt-palette").value.trim();
+    return {
+      wb,
+      saliency: $("#opt-saliency").value,
+      semantic: $("#opt-semantic").checked,
+      names: $("#opt-names").checked ? parseFloat($("#opt-dname").value) || 0.8 : null,
+      harmonize: $("#opt-harmonize").checked,
+      group_size: k ? parseInt(k, 10) : null,
+      palette: pal ? pal.split(/[,;\s]+/).filter(Boolean) : null,
+    };
+  }
+
+  function render() {
+    $("#controls").hidden = false;
+    const group = $("#group");
+    group.innerHTML = "";
+    state.group.forEach((g, k) => {
+      const d = document.createElement("label");
+      d.className = "gswatch";
+      const inp = document.createElement("input");
+      inp.type = "color";
+      inp.value = g.hex;
+      inp.className = "group-color";
+      inp.dataset.index = k;
+      inp.title = `group colour ${k} (${g.group})`;
+      inp.addEventListener("change", onGroupEdit);
+      d.appendChild(inp);
+      d.appendChild(document.createTextNode(`${k} ${g.group}`));
+      group.appendChild(d);
+    });
+    const box = $("#images");
+    const tpl = $("#card-tpl");
+    if (box.children.length !== state.images.length) {
+      box.innerHTML = "";
+      state.images.forEach(() => box.appendChild(tpl.content.cloneNode(true)));
+    }
+    state.images.forEach((im, i) => {
+      const card = box.children[i];
+      card.querySelector(".name").textContent = `${i}: ${im.name}`;
+      const inImg = card.querySelector("img.input");
+      if (inImg.getAttribute("src") !== im.input) inImg.src = im.input;
+      if (im.output) {
+        card.querySelector("img.output").src = im.output;
+        const a = card.querySelector(".download");
+        a.href = im.output + "&download=1";
+      }
+      const pal = card.querySelector(".palette");
+      pal.innerHTML = "";
+      (im.colors || []).forEach((c) => {
+        const d = document.createElement("div");
+        d.style.background = c.hex;
+        d.style.flex = String(Math.max(c.weight, 0.03));
+        d.title = `${c.hex} (${(c.weight * 100).toFixed(0)}%, ${c.group}) → ` +
+          (c.mapped_to >= 0 ? `group ${c.mapped_to}` : (c.broken_by_names ? "not mapped (colour naming)" : "not mapped"));
+        d.textContent = c.mapped_to >= 0 ? String(c.mapped_to) : "";
+        if (c.broken_by_names) d.classList.add("broken");
+        pal.appendChild(d);
+      });
+      card.querySelector(".wb-mode").value = im.wb_mode || "auto";
+      card.querySelector(".wb-info").textContent =
+        im.wb_delta_e !== undefined ? `ΔE ${im.wb_delta_e} → ${im.wb_applied ? "applied" : "not applied"}` : "";
+    });
+    const s = state.stats;
+    if (s) {
+      $("#stats").textContent = `${s.colours} source colours, ${s.associated} mapped, ` +
+        `${s.broken_by_names} associations broken by colour naming, white balance on ` +
+        `${s.wb_applied.filter(Boolean).length} image(s).`;
+    }
+    document.body.dataset.version = String(state.version);
+  }
+
+  async function refresh() {
+    state = await api(`/api/recolor/${sid}`);
+    render();
+  }
+
+  async function solve() {
+    if (!sid || busy) return;
+    busy = true;
+    try {
+      setStatus("solving…");
+      const { job } = await api(`/api/recolor/${sid}/solve`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(options()),
+      });
+      await waitJob(job);
+      await refresh();
+      setStatus("done");
+    } catch (e) {
+      setStatus(e.message, true);
+    } finally {
+      busy = false;
+    }
+  }
+
+  async function onGroupEdit() {
+    const colors = Array.from(document.querySelectorAll(".group-color")).map((x) => x.value);
+    try {
+      setStatus("recolouring…");
+      state = await api(`/api/recolor/${sid}/group`, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ colors }),
+      });
+      render();
+      setStatus("group colour changed: all images updated");
+    } catch (e) {
+      setStatus(e.message, true);
+    }
+  }
+
+  $("#files").addEventListener("change", async (ev) => {
+    const files = Array.from(ev.target.files || []);
+    if (files.length === 0) return;
+    const fd = new FormData();
+    files.forEach((f) => fd.append("files", f, f.name));
+    busy = true;
+    try {
+      setStatus(`uploading ${files.length} image(s)…`);
+      $("#images").innerHTML = "";
+      state = null;
+      const r = await api("/api/recolor/sessions", { method: "POST", body: fd });
+      sid = r.session;
+      await waitJob(r.job);
+      await refresh();
+      setStatus("done");
+    } catch (e) {
+      setStatus(e.message, true);
+    } finally {
+      busy = false;
+    }
+  });
+  ["#opt-saliency", "#opt-semantic", "#opt-names", "#opt-harmonize"].forEach((s) =>
+    $(s).addEventListener("change", solve));
+  $("#solve").addEventListener("click", solve);
+  $("#images").addEventListener("change", (ev) => { if (ev.target.classList.contains("wb-mode")) solve(); });
+  $("#reset-group").addEventListener("click", async () => {
+    if (!state) return;
+    document.querySelectorAll(".group-color").forEach((x, k) => { x.value = state.group[k].solved_hex; });
+    await onGroupEdit();
+  });
+})();

@@ -1,0 +1,373 @@
+"""Tests of sempix.recolor on small synthetic collections (plus one real-data check)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from sempix.errors import InputError
+from sempix.recolor import _palette_bridge as pb
+from sempix.recolor._color import delta_e, lab_to_rgb, linear_to_srgb, rgb_to_lab, srgb_to_linear
+from sempix.recolor.core import (
+    palette_distance,
+    parse_palette,
+    parse_wb,
+    recolor_collection,
+    render,
+    solve_collection,
+)
+from sempix.recolor.lut import apply_lut, apply_lut_reference, build_lut
+from sempix.recolor.solver import (
+    assign_image,
+    default_group_size,
+    solution_energy,
+    solve_group_palette,
+)
+from sempix.recolor.whitebalance import estimate_illuminant, white_balance
+
+
+def scene(seed: int, cells: int = 16, cell: int = 8) -> np.ndarray:
+    """Random flat patches, channels i.i.d. (so the scene is grey on average)."""
+    r = np.random.default_rng(seed)
+    c = r.random((cells, cells, 3)).astype(np.float32)
+    img = np.kron(c, np.ones((cell, cell, 1), np.float32)) * 0.9 + 0.05
+    return np.clip(img + r.normal(0, 0.01, img.shape).astype(np.float32), 0, 1)
+
+
+def add_cast(img: np.ndarray, gains=(1.0, 0.6, 0.3)) -> np.ndarray:
+    return linear_to_srgb(srgb_to_linear(img) * np.asarray(gains, np.float32))
+
+
+def flat_image(colours, shares, h: int = 60, w: int = 100, seed: int = 0) -> np.ndarray:
+    """Vertical stripes of flat colours with the given pixel shares (+ a little noise)."""
+    r = np.random.default_rng(seed)
+    img = np.zeros((h, w, 3), np.float32)
+    edges = np.round(np.cumsum([0, *shares]) / np.sum(shares) * w).astype(int)
+    for c, a, b in zip(colours, edges[:-1], edges[1:]):
+        img[:, a:b] = c
+    return np.clip(img + r.normal(0, 0.004, img.shape).astype(np.float32), 0, 1)
+
+
+# ------------------------------------------------------------------------------------- colour
+def test_lab_round_trip(rng):
+    x = rng.random((500, 3)).astype(np.float32)
+    assert np.abs(lab_to_rgb(rgb_to_lab(x)) - x).max() < 1e-4
+    white = rgb_to_lab(np.ones(3, np.float32))
+    assert abs(white[0] - 100) < 0.05 and abs(white[1]) < 0.05 and abs(white[2]) < 0.05
+
+
+# ------------------------------------------------------------------------------------- white balance
+def test_wb_removes_cast_only_from_the_cast_image():
+    clean = [scene(s) for s in range(3)]
+    cast = add_cast(clean[0])
+    imgs = [cast, clean[1], clean[2]]
+    res = [white_balance(im) for im in imgs]
+    assert res[0].applied and res[0].delta_e > 20
+    assert not res[1].applied and not res[2].applied
+    assert res[1].delta_e < 20 and res[2].delta_e < 20
+    before = float(np.mean(delta_e(rgb_to_lab(cast), rgb_to_lab(clean[0]))))
+    after = float(np.mean(delta_e(rgb_to_lab(res[0].image), rgb_to_lab(clean[0]))))
+    assert after < 0.5 * before
+    # not applied -> untouched
+    np.testing.assert_array_equal(res[1].image, imgs[1])
+    # the illuminant of the cast image points towards red/yellow
+    e = res[0].illuminant
+    assert e[0] > e[1] > e[2]
+
+
+def test_wb_in_collection_and_manual_modes():
+    clean = [scene(s, cells=12) for s in range(3)]
+    imgs = [add_cast(clean[0]), clean[1], clean[2]]
+    sol = solve_collection(imgs, saliency="off", features="none", names=None)
+    assert sol.stats["wb_applied"] == [True, False, False]
+    out = render(sol, imgs)
+    d_cast = float(np.mean(delta_e(rgb_to_lab(out[0]), rgb_to_lab(imgs[0]))))
+    assert d_cast > 10  # the cast image was corrected
+    sol_off = solve_collection(imgs, wb="off", saliency="off", features="none", names=None)
+    assert sol_off.stats["wb_applied"] == [False, False, False]
+    sol_idx = solve_collection(imgs, wb="1", saliency="off", features="none", names=None)
+    assert sol_idx.stats["wb_applied"] == [False, True, False]
+    assert parse_wb("0,2", 3) == ["on", "off", "on"]
+    with pytest.raises(InputError):
+        parse_wb("5", 3)
+    with pytest.raises(InputError):
+        parse_wb("sometimes", 3)
+
+
+def test_grey_edge_and_grey_world_estimate_a_cast():
+    img = add_cast(scene(3), (0.4, 0.7, 1.0))  # blue cast
+    for m in ("grey-world", "grey-edge", "shades-of-grey"):
+        e = estimate_illuminant(img, m)
+        assert abs(np.linalg.norm(e) - 1) < 1e-5
+        assert e[2] > e[0], m
+
+
+# ------------------------------------------------------------------------------------- solver
+def _three_cluster_collection(rng, n_img=4):
+    centres = np.array([[50, 60, 40], [70, -50, 40], [40, 10, -50]], np.float64)
+    pals, ws = [], []
+    for _ in range(n_img):
+        pals.append(centres + rng.normal(0, 3, centres.shape))
+        ws.append(rng.random(3) + 0.5)
+    return centres, pals, ws
+
+
+def test_solver_recovers_shared_colours(rng):
+    centres, pals, ws = _three_cluster_collection(rng)
+    sol = solve_group_palette(pals, ws)
+    assert sol.k == 3 == default_group_size(pals)
+    assert sol.converged
+    # every centre has a group colour within a few Delta-E
+    d = np.linalg.norm(centres[:, None] - sol.lab[None], axis=-1)
+    assert d.min(1).max() < 5
+    for a in sol.assignments:
+        assert sorted(a.tolist()) == [0, 1, 2]  # one-to-one in every image
+    # group colours are the weighted means of their associated colours (update step at convergence)
+    allc, allw = np.concatenate(pals), np.concatenate([w / w.sum() for w in ws])
+    flat = np.concatenate(sol.assignments)
+    for g in range(sol.k):
+        m = flat == g
+        np.testing.assert_allclose(sol.lab[g], np.average(allc[m], 0, weights=allw[m]), atol=1e-3)
+    assert abs(sol.cost - solution_energy(pals, ws, sol.lab, sol.assignments)) < 1e-6 * max(1, sol.cost)
+
+
+def test_assignment_is_exact_against_brute_force(rng):
+    for trial in range(5):
+        n, K = 4, 3
+        src = rng.normal(0, 30, (n, 3))
+        w = rng.random(n) + 0.1
+        w /= w.sum()
+        group = rng.normal(0, 30, (K, 3))
+        rho, tau = 15.0, 35.0
+        a, cost = assign_image(src, w, group, rho=rho, tau=tau)
+        best = min(
+            solution_energy([src], [w], group, [np.array(c)], rho=rho, tau=tau)
+            for c in itertools.product(range(-1, K), repeat=n)
+        )
+        assert cost == pytest.approx(best, rel=1e-9, abs=1e-9), trial
+        assert solution_energy([src], [w], group, [a], rho=rho, tau=tau) == pytest.approx(best)
+
+
+def test_palette_reduction_term():
+    # two similar colours of one image: with rho = 0 both go to the nearest group colour, with a
+    # large rho the second one takes the other group colour (or stays unmapped)
+    group = np.array([[50, 0, 0], [50, 12, 0]], np.float64)
+    src = np.array([[50, 1, 0], [50, 3, 0]], np.float64)
+    w = np.array([0.5, 0.5])
+    a0, _ = assign_image(src, w, group, rho=0.0, tau=100)
+    assert a0.tolist() == [0, 0]
+    a1, _ = assign_image(src, w, group, rho=30.0, tau=100)
+    assert sorted(a1.tolist()) == [0, 1]
+
+
+def test_unassociated_colour_term():
+    group = np.array([[50, 0, 0]], np.float64)
+    src = np.array([[50, 2, 0], [50, 80, 60]], np.float64)
+    a, _ = assign_image(src, np.array([0.5, 0.5]), group, rho=0, tau=40)
+    assert a.tolist() == [0, -1]
+    a, _ = assign_image(src, np.array([0.5, 0.5]), group, rho=0, tau=np.inf)
+    assert a.tolist() == [0, 0]
+
+
+def test_solver_outlier_does_not_drag_group_colour(rng):
+    centres, pals, ws = _three_cluster_collection(rng)
+    pals[0] = np.vstack([pals[0], [[90, 0, 90]]])  # an isolated yellow in one image only
+    ws[0] = np.append(ws[0], 0.05)
+    sol = solve_group_palette(pals, ws, k=3)
+    d = np.linalg.norm(centres[:, None] - sol.lab[None], axis=-1)
+    assert d.min(1).max() < 6
+    assert sol.assignments[0][-1] == -1
+
+
+def test_fixed_external_palette_is_kept(rng):
+    _, pals, ws = _three_cluster_collection(rng)
+    fixed = np.array([[50, 60, 40], [40, 10, -50]], np.float64)
+    sol = solve_group_palette(pals, ws, fixed=fixed)
+    np.testing.assert_allclose(sol.lab, fixed, atol=1e-4)
+    assert sol.iterations == 1
+
+
+def test_solver_forbid_constraint(rng):
+    _, pals, ws = _three_cluster_collection(rng)
+
+    def forbid(src, group):  # nothing may go to a group colour with b > 0
+        return np.repeat((group[:, 2] > 0)[None], len(src), 0)
+
+    sol = solve_group_palette(pals, ws, forbid=forbid)
+    for a in sol.assignments:
+        for g in a[a >= 0]:
+            assert sol.lab[g, 2] <= 0
+
+
+# ------------------------------------------------------------------------------------- naming
+RED, GREEN, GREY = (0.8, 0.1, 0.1), (0.15, 0.6, 0.15), (0.5, 0.5, 0.5)
+
+
+@pytest.fixture
+def w2c(model_dir):
+    if not (model_dir / "w2c_vandeweijer2009.mat").is_file():
+        pytest.skip("w2c colour-naming model not found")
+    return model_dir
+
+
+def test_red_green_not_linked_with_naming(w2c):
+    imgs = [flat_image([RED, GREY], [0.7, 0.3]), flat_image([GREEN, GREY], [0.7, 0.3], seed=1)]
+    # tau large: every colour must be associated unless the naming rule forbids it
+    kw = dict(group_size=1, saliency="off", features="none", wb="off", tau=200.0)
+    off = solve_collection(imgs, names=None, **kw)
+    on = solve_collection(imgs, names=0.8, **kw)
+
+    def chroma_idx(sol, i):
+        return int(np.argmax(np.hypot(sol.analyses[i].src_lab[:, 1], sol.analyses[i].src_lab[:, 2])))
+
+    a_red_off = off.assignments[0][chroma_idx(off, 0)]
+    a_green_off = off.assignments[1][chroma_idx(off, 1)]
+    assert a_red_off >= 0 and a_red_off == a_green_off  # without naming: red and green are linked
+    a_red = on.assignments[0][chroma_idx(on, 0)]
+    a_green = on.assignments[1][chroma_idx(on, 1)]
+    assert a_red < 0 or a_green < 0 or a_red != a_green
+    assert on.stats["broken_by_names"] >= 1
+    # and the rendered colours keep their names
+    out = render(on, imgs)
+    for img, o in zip(imgs, out):
+        n0 = np.argmax(pb.name_probabilities(img[30, :60]), -1)
+        n1 = np.argmax(pb.name_probabilities(o[30, :60]), -1)
+        assert (n0 == n1).mean() > 0.99
+    # without naming the red stripe changes its name
+    out_off = render(off, imgs)
+    n_off = np.argmax(pb.name_probabilities(out_off[0][30, 10:60]), -1)
+    assert (n_off != pb.NAMES.index("red")).mean() > 0.5
+
+
+def test_naming_forbid_matrix(w2c):
+    from sempix.recolor.core import naming_forbid
+
+    src = rgb_to_lab(np.array([RED, GREY], np.float32))
+    grp = rgb_to_lab(np.array([GREEN, (0.75, 0.15, 0.12)], np.float32))
+    f = naming_forbid(0.8)(src, grp)
+    assert f.shape == (2, 2)
+    assert f[0, 0] and not f[0, 1]
+
+
+# ------------------------------------------------------------------------------------- LUT / render
+def test_lut_matches_reference(rng):
+    lut = build_lut(lambda x: np.clip(x ** 2 + 0.1 * x[..., ::-1], 0, 1))
+    img = rng.random((20, 30, 3)).astype(np.float32)
+    np.testing.assert_allclose(apply_lut(img, lut), apply_lut_reference(img, lut), atol=1e-5)
+    ident = build_lut(lambda x: x)
+    np.testing.assert_allclose(apply_lut(img, ident), img, atol=1e-5)
+
+
+def test_external_palette_and_group_edit(w2c):
+    imgs = [flat_image([(0.7, 0.3, 0.2), (0.3, 0.4, 0.7)], [0.5, 0.5], seed=s) for s in range(2)]
+    pal = parse_palette("#c0392b,#2e64c8")
+    res = recolor_collection(imgs, palette=pal, saliency="off", features="none", wb="off")
+    sol = res.solution
+    np.testing.assert_allclose(sol.group_rgb, pal, atol=2 / 255)
+    assert all((a >= 0).all() for a in sol.assignments)
+    # moving towards the external palette brings both images closer to it
+    for img, out in zip(imgs, res.images):
+        before = palette_distance(rgb_to_lab(img.reshape(-1, 3)[::50]), np.ones(120), rgb_to_lab(pal), np.ones(2))
+        after = palette_distance(rgb_to_lab(out.reshape(-1, 3)[::50]), np.ones(120), rgb_to_lab(pal), np.ones(2))
+        assert after < before
+    # editing a group colour changes every image that uses it
+    g = sol.group_lab.copy()
+    g[0, 1:] += [0, -40]
+    edited = render(sol, imgs, group_lab=g)
+    for a, b in zip(res.images, edited):
+        assert np.abs(a - b).max() > 0.05
+    with pytest.raises(InputError):
+        render(sol, imgs, group_lab=g[:1])
+    with pytest.raises(InputError):
+        parse_palette("#12345g")
+
+
+def test_consistency_improves_on_a_synthetic_collection(w2c):
+    # same scene content with different tints: group recolouring makes the palettes closer
+    base = flat_image([(0.8, 0.5, 0.2), (0.2, 0.5, 0.8), (0.4, 0.7, 0.3)], [0.4, 0.35, 0.25])
+    tints = [(1.0, 1.0, 1.0), (1.0, 0.85, 0.75), (0.8, 0.9, 1.0)]
+    imgs = [np.clip(base * np.array(t, np.float32), 0, 1) for t in tints]
+    res = recolor_collection(imgs, saliency="off", features="none", wb="off")
+
+    def mean_pairwise(ims):
+        pals = [pb.extract_palette(i, k=3) for i in ims]
+        return np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
+                        for a, b in itertools.combinations(pals, 2)])
+
+    assert mean_pairwise(res.images) < 0.7 * mean_pairwise(imgs)
+    # L is never changed by the recolouring (white balance off)
+    for a, b in zip(imgs, res.images):
+        assert np.abs(rgb_to_lab(a)[..., 0] - rgb_to_lab(b)[..., 0]).mean() < 1.0
+
+
+def test_bad_options():
+    imgs = [scene(0, cells=4)]
+    with pytest.raises(InputError):
+        solve_collection(imgs, saliency="sometimes", features="none")
+    with pytest.raises(InputError):
+        solve_collection([np.zeros((4, 4), np.float32)], features="none")
+    with pytest.raises(InputError):
+        solve_collection([], features="none")
+
+
+# ------------------------------------------------------------------------------------- CLI
+def _run(args, env_extra=None, cwd=None):
+    import os
+
+    env = dict(os.environ)
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-c", "from sempix.cli import main; main()", "recolor", *args],
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+
+
+def test_cli_end_to_end(tmp_path, w2c):
+    from sempix.image import write_image
+
+    paths = []
+    for i, t in enumerate([(1, 1, 1), (1, 0.8, 0.7), (0.8, 0.9, 1)]):
+        img = np.clip(flat_image([(0.8, 0.5, 0.2), (0.2, 0.5, 0.8)], [0.6, 0.4], seed=i) * np.array(t), 0, 1)
+        paths.append(str(write_image(tmp_path / f"im{i}.png", img.astype(np.float32))))
+    out = tmp_path / "out"
+    r = _run([*paths, "-o", str(out), "--preview", "--json", "--features", "none", "-q"])
+    assert r.returncode == 0, r.stderr
+    for i in range(3):
+        assert (out / f"im{i}.png").is_file()
+    assert (out / "preview.png").is_file()
+    doc = json.loads((out / "recolor.json").read_text())
+    assert len(doc["images"]) == 3 and doc["group_palette"]
+    # bad input: one line, exit 2, nothing written
+    bad = tmp_path / "bad"
+    r = _run([*paths, "-o", str(bad), "--palette", "#zzzzzz", "--features", "none"])
+    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
+    assert not bad.exists()
+    r = _run([*paths, "-o", str(bad), "--wb", "7", "--features", "none"])
+    assert r.returncode == 2 and "out of range" in r.stderr
+    r = _run([str(tmp_path / "missing.png"), "-o", str(bad), "--features", "none"])
+    assert r.returncode == 2 and "no such file" in r.stderr
+    assert not bad.exists()
+    # external palette from an image
+    r = _run([*paths, "-o", str(tmp_path / "ext"), "--palette-from", paths[0], "--features", "none", "-q"])
+    assert r.returncode == 0, r.stderr
+
+
+# ------------------------------------------------------------------------------------- real data
+def test_real_collection_consistency_improves(data_dir, w2c):
+    from sempix.image import load_rgb
+
+    files = sorted((data_dir / "groups" / "collection01").iterdir())[:4]
+    if len(files) < 2:
+        pytest.skip("collection01 not found")
+    imgs = [load_rgb(f) for f in files]
+    res = recolor_collection(imgs, features="none")
+
+    def mean_pairwise(ims):
+        pals = [pb.extract_palette(i) for i in ims]
+        return np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
+                        for a, b in itertools.combinations(pals, 2)])
+
+    assert mean_pairwise(res.images) < mean_pairwise(imgs)
