@@ -92,7 +92,7 @@ def main() -> int:
             acc[m]["r"].append(r)
             acc[m]["t"].append(dt)
     print(f"SOD saliency: {n} images (BSDS), cpu_count={os.cpu_count()}")
-    print(f"| method | MAE (lower better) | max F (beta^2=0.3, higher better) | s/image |")
+    print("| method | MAE (lower better) | max F (beta^2=0.3, higher better) | s/image |")
     print("|---|---|---|---|")
     for m in methods:
         p = np.mean(acc[m]["p"], 0)

@@ -7,7 +7,6 @@ are the same for every backend).
 
 from __future__ import annotations
 
-import io
 import os
 import time
 from pathlib import Path
@@ -23,9 +22,9 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
 
-from sempix.mask import apply_adjustments, mask_features, range_mask, srgb_to_linear  # noqa: E402
-from sempix.web.app import create_app  # noqa: E402
-from sempix.web.testing import serve_in_thread  # noqa: E402
+from sempix.mask import apply_adjustments, mask_features, range_mask, srgb_to_linear
+from sempix.web.app import create_app
+from sempix.web.testing import serve_in_thread
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-dev-shm-usage"]
@@ -69,8 +68,8 @@ def _click_image(page, x: int, y: int):
     box = page.locator("#canvas").bounding_box()
     W, H = page.evaluate("() => [window.sempixEditor.W, window.sempixEditor.H]")
     page.mouse.click(box["x"] + (x + 0.5) * box["width"] / W, box["y"] + (y + 0.5) * box["height"] / H)
-    page.wait_for_function(f"() => window.sempixEditor.points.length > 0 && "
-                           f"window.sempixEditor.points.every(p => p.col) && window.sempixEditor.pending === 0",
+    page.wait_for_function("() => window.sempixEditor.points.length > 0 && "
+                           "window.sempixEditor.points.every(p => p.col) && window.sempixEditor.pending === 0",
                            timeout=30_000)
     _frame(page)
 
@@ -145,17 +144,21 @@ def test_editor_end_to_end(server, browser, tmp_path):
     diff[50:71, 30:51] = 0  # the point marker is drawn on the preview only
     assert diff.max() <= 2, diff.max()
     # and matches the library
+    (px, py), = page.evaluate("() => window.sempixEditor.points.map(p => [p.x, p.y])")
+    assert abs(px - 40) <= 1 and abs(py - 60) <= 1  # the click landed where we aimed
     rgb = arr.astype(np.float32) / 255
-    m = range_mask(rgb, [(40, 60)], features=mask_features(rgb, "lowlevel"), lam=0.0, tau=0.1, space="lab").mask
+    m = range_mask(rgb, [(px, py)], features=mask_features(rgb, "lowlevel"), lam=0.0, tau=0.1, space="lab").mask
     ref = np.rint(apply_adjustments(rgb, m, {"exposure": 1.0}) * 255)
-    assert np.abs(server_img - ref).max() <= 1
+    bad = np.argwhere(np.abs(server_img - ref).max(-1) > 1)
+    assert bad.size == 0, (bad[:5], m[tuple(bad[0])], server_img[tuple(bad[0])], ref[tuple(bad[0])])
 
     with page.expect_download() as dl:
         page.click("#dl-mask")
     mpath = tmp_path / "mask.png"
     dl.value.save_as(mpath)
     mask = np.asarray(Image.open(mpath))
-    assert mask.shape == (240, 320) and mask[:, :150].min() == 255 and mask[:, 170:].max() == 0
+    assert mask.shape == (240, 320) and np.array_equal(mask, np.rint(m * 255).astype(np.uint8))
+    assert (mask[:, :160] == 255).mean() > 0.95 and mask[:, 160:].max() == 0
 
     # mask view and a second point (the yellow half): everything selected
     page.check("input[name=view][value=mask]")

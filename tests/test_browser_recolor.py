@@ -21,8 +21,8 @@ pytestmark = [
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
 
-from sempix.web.app import create_app  # noqa: E402
-from sempix.web.testing import serve_in_thread  # noqa: E402
+from sempix.web.app import create_app
+from sempix.web.testing import serve_in_thread
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--no-first-run", "--disable-dev-shm-usage"]
@@ -86,7 +86,7 @@ def test_recolor_page_upload_edit_group_colour(tmp_path, model_dir):
             after = [_fetch(s) for s in srcs2]
             changed = [float(np.abs(a - b).max()) for a, b in zip(before, after)]
             assert sum(c > 20 for c in changed) >= 2, changed
-            assert "error" not in page.locator("#status").get_attribute("class") or ""
+            assert "error" not in (page.locator("#status").get_attribute("class") or "")
             assert not errors, errors
         finally:
             browser.close()

@@ -103,7 +103,9 @@ def test_energy_combined_weights_and_backend_invariance(rng):
     e_s = dist.energy_semantic(S, normalize=True)
     np.testing.assert_allclose(dist.energy_combined(img, S, lam=0.0), e_r, rtol=1e-6)
     np.testing.assert_allclose(dist.energy_combined(img, S, lam=1.0), e_s, rtol=1e-6)
-    np.testing.assert_allclose(dist.energy_combined(img, S, lam=0.2), 0.2 * e_s + 0.8 * e_r, rtol=1e-5)
+    np.testing.assert_allclose(
+        dist.energy_combined(img, S, lam=0.2), 0.2 * e_s + 0.8 * e_r, rtol=1e-5
+    )
     # lam means the same whatever the feature scale or dimension (normalised terms)
     S_big = np.concatenate([S * 100.0, S * 100.0], axis=-1)
     np.testing.assert_allclose(
@@ -229,10 +231,16 @@ def test_distance_map_combination_is_min_of_combined():
     # pixel 2: to A: sem sqrt(.5), lum 0 -> 0.35355 ; to B: sem 0, lum 1 -> 0.5  => 0.35355
     np.testing.assert_allclose(d[0], [0, 0, 0.5 * np.sqrt(0.5)], atol=1e-4)
     # lam = 0 -> colour only, lam = 1 -> semantic only
-    np.testing.assert_allclose(dist.distance_map(img, S, pts, lam=0.0), dist.distance_luminance(img, pts))
-    np.testing.assert_allclose(dist.distance_map(img, S, pts, lam=1.0), dist.distance_semantic(S, pts), atol=1e-6)
+    np.testing.assert_allclose(
+        dist.distance_map(img, S, pts, lam=0.0), dist.distance_luminance(img, pts)
+    )
+    np.testing.assert_allclose(
+        dist.distance_map(img, S, pts, lam=1.0), dist.distance_semantic(S, pts), atol=1e-6
+    )
     # S None -> colour only
-    np.testing.assert_allclose(dist.distance_map(img, None, pts, lam=0.7), dist.distance_luminance(img, pts))
+    np.testing.assert_allclose(
+        dist.distance_map(img, None, pts, lam=0.7), dist.distance_luminance(img, pts)
+    )
 
 
 def test_distance_map_lab_and_reference(rng, monkeypatch):
@@ -270,9 +278,7 @@ def test_distance_map_errors(rng):
 
 def test_lab_distance_range_bound():
     """DeltaE76/100 between sRGB colours stays below 2.6 (documented range)."""
-    corners = np.array(
-        [[[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]], np.float32
-    )
+    corners = np.array([[[i, j, k] for i in (0, 1) for j in (0, 1) for k in (0, 1)]], np.float32)
     d = np.max([dist.distance_lab(corners, (x, 0)).max() for x in range(8)])
     assert 2.4 < d < 2.6
     _ = emod  # module import kept for monkeypatch users

@@ -429,3 +429,14 @@ def test_cli_offline_fallback_succeeds_with_one_warning(img, tmp_path, offline):
     assert (tmp_path / "p.png").exists()
     r = CliRunner().invoke(cli, ["features", str(src), "--preview", str(tmp_path / "p.png"), "--strict"])
     assert r.exit_code == 2
+
+
+def test_fast_guided_filter_close_to_exact(rng):
+    # smooth guide and source: the subsampled (fast) filter approximates the exact one
+    yy, xx = np.mgrid[0:64, 0:80] / 64.0
+    guide = np.stack([np.sin(3 * xx), np.cos(2 * yy), xx * yy], -1) * 0.5 + 0.5
+    src = np.stack([np.sin(4 * xx + yy), xx - yy], -1).astype(np.float32)
+    exact = post.guided_filter(guide, src, radius=8, eps=1e-2, subsample=1)
+    fast = post.guided_filter(guide, src, radius=8, eps=1e-2, subsample=4)
+    assert fast.shape == src.shape and fast.dtype == np.float32
+    assert np.abs(fast - exact).mean() < 0.02

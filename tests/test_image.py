@@ -30,12 +30,16 @@ from sempix.image import (
 
 FORMATS = ["png", "jpg", "tif", "webp", "bmp"]
 LOSSY = {"jpg", "webp"}
-FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 def smooth_image(h: int = 24, w: int = 32) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    return np.dstack([x / max(w - 1, 1), y / max(h - 1, 1), 0.5 + 0.4 * np.sin(x / 5)]).astype(np.float32)
+    return np.dstack([x / max(w - 1, 1), y / max(h - 1, 1), 0.5 + 0.4 * np.sin(x / 5)]).astype(
+        np.float32
+    )
 
 
 def srgb_icc() -> bytes:
@@ -46,11 +50,15 @@ def png_with_declared_size(w: int, h: int) -> bytes:
     """A PNG whose header declares w x h RGB but carries only a tiny IDAT (a 'bomb' header)."""
 
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
         + chunk(b"IEND", b"")
     )
 
@@ -97,7 +105,9 @@ def test_jpeg_drops_alpha_and_grey_output(tmp_path):
 @pytest.mark.parametrize("kind", ["grey", "rgb", "rgba", "greyalpha"])
 def test_16bit_roundtrip_full_precision(tmp_path, ext, kind, rng):
     img = rng.random((9, 13, 3)).astype(np.float32)
-    alpha = rng.random((9, 13)).astype(np.float32) if "a" in kind[-1:] or kind == "greyalpha" else None
+    alpha = (
+        rng.random((9, 13)).astype(np.float32) if "a" in kind[-1:] or kind == "greyalpha" else None
+    )
     data = img[..., 0] if kind.startswith("grey") else img
     path = write_image(tmp_path / f"x.{ext}", data, alpha=alpha, bits=16)
     r = read_image(path)
@@ -361,7 +371,9 @@ def test_read_mask_grey_alpha_npy_and_shape(tmp_path):
     m = np.linspace(0, 1, 20, dtype=np.float32).reshape(4, 5)
     write_image(tmp_path / "m.png", m)
     np.testing.assert_allclose(read_mask(tmp_path / "m.png"), m, atol=0.5 / 255 + 1e-6)
-    np.testing.assert_allclose(read_mask(tmp_path / "m.png", shape=(4, 5, 3)), m, atol=0.5 / 255 + 1e-6)
+    np.testing.assert_allclose(
+        read_mask(tmp_path / "m.png", shape=(4, 5, 3)), m, atol=0.5 / 255 + 1e-6
+    )
     with pytest.raises(InputError, match="mask is 5x4 but the image is 4x5"):
         read_mask(tmp_path / "m.png", shape=(5, 4))
     # alpha channel (not fully opaque) wins over the colour
@@ -405,7 +417,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     target = tmp_path / "out.png"
     target.write_bytes(b"old content")
 
-    def broken_save(self, fp, format=None, **kw):  # noqa: A002
+    def broken_save(self, fp, format=None, **kw):
         Path(fp).write_bytes(b"partial")
         raise OSError("disk full")
 
@@ -466,3 +478,43 @@ def test_read_image_of_bytes_written_by_other_tools(tmp_path):
     ycc.save(buf, format="JPEG")
     (tmp_path / "y.jpg").write_bytes(buf.getvalue())
     assert np.abs(read_image(tmp_path / "y.jpg").rgb - smooth_image()).max() < 0.08
+
+
+@FUZZ
+@given(w=st.integers(0, 2**31 - 1), h=st.integers(0, 2**31 - 1))
+def test_fuzz_declared_sizes(tmp_path_factory, w, h):
+    """Any declared PNG size: rejected from the header when too big, never decoded blindly."""
+    p = tmp_path_factory.mktemp("ds") / "d.png"
+    p.write_bytes(png_with_declared_size(w, h))
+    try:
+        r = read_image(p, max_pixels=10**7)
+    except InputError as exc:
+        if w * h > 10**7:
+            assert "above the limit" in str(exc)
+        assert "\n" not in str(exc)
+    else:  # tiny sizes: the 64 zero bytes of image data really are a complete black image
+        assert w * h <= 10**7 and h * (1 + 3 * w) <= 64
+        assert r.rgb.shape == (h, w, 3) and not r.rgb.any()
+
+
+def test_real_photos(data_dir):
+    """Real files from the shared data sets read as upright float32 RGB."""
+    files = sorted((data_dir / "kodak24").glob("*.png"))[:2] + sorted((data_dir / "ade20k").glob("*.jpg"))[:1]
+    if not files:
+        pytest.skip("no sample photos in SEMPIX_DATA_DIR")
+    for f in files:
+        r = read_image(f)
+        assert r.rgb.ndim == 3 and r.rgb.shape[2] == 3 and r.rgb.dtype == np.float32
+        assert 0.0 <= r.rgb.min() and r.rgb.max() <= 1.0 and r.rgb.std() > 0.05
+
+
+def test_exif_orientation_jpeg_rotates_shape(tmp_path):
+    img = smooth_image(20, 40)  # landscape as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # camera held upright: stored rotated, must be turned 90 degrees clockwise
+    Image.fromarray(to_uint8(img)).save(tmp_path / "o.jpg", exif=exif.tobytes(), quality=98)
+    r = read_image(tmp_path / "o.jpg")
+    assert r.rgb.shape == (40, 20, 3) and r.info["orientation"] == 6
+    with Image.open(tmp_path / "o.jpg") as src:
+        expected = np.asarray(ImageOps.exif_transpose(src)) / 255.0
+    np.testing.assert_allclose(r.rgb, expected, atol=1e-6)

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from sempix.cli import cli
-from sempix.mask import apply_adjustments, srgb_to_linear
+from sempix.mask import srgb_to_linear
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_mask_missing_file(tmp_path):
 def test_mask_ade20k_real_image(ade20k_available, data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(ade20k_available.parent))
     src = data_dir / "bsds500" / "images" / "val"
-    img = sorted(src.glob("*.jpg"))[0]
+    img = min(src.glob("*.jpg"))
     m = tmp_path / "m.png"
     r = run(img, "--at", "240,20", "--features", "ade20k", "-o", m, "--save-distance", tmp_path / "d.npy", "-q")
     assert r.exit_code == 0, r.output

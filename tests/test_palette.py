@@ -18,6 +18,7 @@ from sempix.palette.color import (
     lab_to_srgb_ref,
     parse_color,
     srgb_to_hsv,
+    srgb_to_hsv_ref,
     srgb_to_lab,
     srgb_to_lab_ref,
     to_hex,
@@ -77,6 +78,7 @@ def test_gamut_mapping_keeps_lightness_and_hue():
 def test_hsv_round_trip_and_values(rng):
     x = rng.random((300, 3)).astype(np.float32)
     np.testing.assert_allclose(hsv_to_srgb(srgb_to_hsv(x)), x, atol=1e-5)
+    np.testing.assert_allclose(srgb_to_hsv(x), srgb_to_hsv_ref(x), atol=1e-4)
     hsv = srgb_to_hsv(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0.5], [1, 1, 0]], np.float32))
     np.testing.assert_allclose(hsv[:, 0], [0, 120, 240, 0, 60], atol=1e-4)
     np.testing.assert_allclose(hsv[:, 1], [1, 1, 1, 0, 1], atol=1e-6)
@@ -298,6 +300,11 @@ def test_harmonize_never_changes_lightness_and_keeps_names(w2c, rng):
     assert list(color_names(res.target_rgb, model_path=w2c)) == res.source_names
     # saturation of the palette colours went up (prototypes are the most saturated of their cluster)
     assert srgb_to_hsv(res.target_rgb)[:, 1].mean() > srgb_to_hsv(res.source.rgb)[:, 1].mean()
+    # strength 0 changes nothing (up to float precision); out-of-range strength is an input error
+    still = harmonize_image(img, strength=0.0, model_path=w2c)
+    np.testing.assert_allclose(still.image, img, atol=1e-4)
+    with pytest.raises(InputError):
+        harmonize_image(img, strength=1.5, model_path=w2c)
     # the plain rule also keeps L
     res2 = harmonize_image(img, keep_names=False, model_path=w2c)
     np.testing.assert_allclose(srgb_to_lab(res2.image)[..., 0], srgb_to_lab(img)[..., 0], atol=0.05)

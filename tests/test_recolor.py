@@ -218,7 +218,7 @@ def w2c(model_dir):
 def test_red_green_not_linked_with_naming(w2c):
     imgs = [flat_image([RED, GREY], [0.7, 0.3]), flat_image([GREEN, GREY], [0.7, 0.3], seed=1)]
     # tau large: every colour must be associated unless the naming rule forbids it
-    kw = dict(group_size=1, saliency="off", features="none", wb="off", tau=200.0)
+    kw = {"group_size": 1, "saliency": "off", "features": "none", "wb": "off", "tau": 200.0}
     off = solve_collection(imgs, names=None, **kw)
     on = solve_collection(imgs, names=0.8, **kw)
 
@@ -275,6 +275,15 @@ def test_external_palette_and_group_edit(w2c):
         before = palette_distance(rgb_to_lab(img.reshape(-1, 3)[::50]), np.ones(120), rgb_to_lab(pal), np.ones(2))
         after = palette_distance(rgb_to_lab(out.reshape(-1, 3)[::50]), np.ones(120), rgb_to_lab(pal), np.ones(2))
         assert after < before
+    # each source colour lands on its target (L kept, group a/b) through the LUT render
+    for img, out, an, tgt in zip(imgs, res.images, sol.analyses, sol.targets()):
+        for j in range(len(an.src_lab)):
+            stripe = slice(5, 45) if j == int(np.argmax(an.src_lab[:, 1])) else slice(55, 95)
+            got = rgb_to_lab(out[10:50, stripe].reshape(-1, 3)).mean(0)
+            src_px = rgb_to_lab(img[10:50, stripe].reshape(-1, 3)).mean(0)
+            nearest = int(np.argmin(np.linalg.norm(an.src_lab - src_px, axis=1)))
+            assert np.linalg.norm(got[1:] - tgt[nearest, 1:]) < 3.0
+            assert abs(got[0] - src_px[0]) < 1.0
     # editing a group colour changes every image that uses it
     g = sol.group_lab.copy()
     g[0, 1:] += [0, -40]
@@ -322,7 +331,7 @@ def _run(args, env_extra=None, cwd=None):
     env = dict(os.environ)
     env.update(env_extra or {})
     return subprocess.run([sys.executable, "-c", "from sempix.cli import main; main()", "recolor", *args],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+                          capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False)
 
 
 def test_cli_end_to_end(tmp_path, w2c):
@@ -340,19 +349,30 @@ def test_cli_end_to_end(tmp_path, w2c):
     assert (out / "preview.png").is_file()
     doc = json.loads((out / "recolor.json").read_text())
     assert len(doc["images"]) == 3 and doc["group_palette"]
-    # bad input: one line, exit 2, nothing written
+    # bad input: one line, exit 2, nothing written (in-process for speed)
+    from click.testing import CliRunner
+
+    from sempix.cli import cli
+
+    def run_inproc(args):
+        res = CliRunner().invoke(cli, ["recolor", *args])
+        return res.exit_code, res.output
+
     bad = tmp_path / "bad"
-    r = _run([*paths, "-o", str(bad), "--palette", "#zzzzzz", "--features", "none"])
-    assert r.returncode == 2 and r.stderr.strip().startswith("error:") and "Traceback" not in r.stderr
-    assert not bad.exists()
-    r = _run([*paths, "-o", str(bad), "--wb", "7", "--features", "none"])
-    assert r.returncode == 2 and "out of range" in r.stderr
-    r = _run([str(tmp_path / "missing.png"), "-o", str(bad), "--features", "none"])
-    assert r.returncode == 2 and "no such file" in r.stderr
+    code, msg = run_inproc([*paths, "-o", str(bad), "--palette", "#zzzzzz", "--features", "none"])
+    assert code == 2 and msg.strip().startswith("error:") and "Traceback" not in msg
+    code, msg = run_inproc([*paths, "-o", str(bad), "--wb", "7", "--features", "none"])
+    assert code == 2 and "out of range" in msg
+    code, msg = run_inproc([str(tmp_path / "missing.png"), "-o", str(bad), "--features", "none"])
+    assert code == 2 and "no such file" in msg
+    code, msg = run_inproc([*paths, "-o", str(bad), "--names", "maybe", "--features", "none"])
+    assert code == 2 and "--names" in msg
     assert not bad.exists()
     # external palette from an image
-    r = _run([*paths, "-o", str(tmp_path / "ext"), "--palette-from", paths[0], "--features", "none", "-q"])
-    assert r.returncode == 0, r.stderr
+    code, msg = run_inproc([*paths, "-o", str(tmp_path / "ext"), "--palette-from", paths[0], "--features", "none",
+                            "-q"])
+    assert code == 0, msg
+    assert len(list((tmp_path / "ext").glob("im*.png"))) == 3
 
 
 # ------------------------------------------------------------------------------------- real data
@@ -371,3 +391,66 @@ def test_real_collection_consistency_improves(data_dir, w2c):
                         for a, b in itertools.combinations(pals, 2)])
 
     assert mean_pairwise(res.images) < mean_pairwise(imgs)
+
+
+# ------------------------------------------------------------------------------------- modules
+def _blob_collection(seed: int, bg, fg):
+    r = np.random.default_rng(seed)
+    img = np.empty((90, 120, 3), np.float32)
+    img[:] = bg
+    yy, xx = np.mgrid[:90, :120]
+    blob = (yy - 45) ** 2 + (xx - 60) ** 2 < 18 ** 2
+    img[blob] = fg
+    return np.clip(img + r.normal(0, 0.01, img.shape).astype(np.float32), 0, 1), blob
+
+
+def test_saliency_background_mode_keeps_salient_colours(w2c):
+    data = [_blob_collection(0, (0.3, 0.5, 0.75), (0.85, 0.2, 0.15)),
+            _blob_collection(1, (0.35, 0.45, 0.85), (0.8, 0.3, 0.1))]
+    imgs = [d[0] for d in data]
+    both = solve_collection(imgs, saliency="both", features="none", wb="off")
+    bg = solve_collection(imgs, saliency="background", features="none", wb="off")
+    for sol in (both, bg):
+        for an in sol.analyses:
+            red = int(np.argmax(an.src_lab[:, 1]))  # the most red colour is the blob's
+            assert an.groups[red] == "salient"
+            assert an.salient_share[red, 0] > an.salient_share[red, 1]
+    assert "salient" in both.group_names and "salient" not in bg.group_names
+    out = render(bg, imgs)
+    for (img, blob), o, an, a in zip(data, out, bg.analyses, bg.assignments):
+        red = int(np.argmax(an.src_lab[:, 1]))
+        assert a[red] == -1
+        # the blob interior keeps its colour (IDW: the unmapped colour stays fixed)
+        assert np.abs(o[blob] - img[blob]).mean() < 0.02
+
+
+def test_harmonize_moves_group_colours_and_keeps_names(w2c):
+    imgs = [flat_image([(0.55, 0.35, 0.3), (0.35, 0.4, 0.55)], [0.5, 0.5], seed=s) for s in range(2)]
+    plain = solve_collection(imgs, saliency="off", features="none", wb="off")
+    harm = solve_collection(imgs, saliency="off", features="none", wb="off", harmonize=True)
+    assert plain.group_lab.shape == harm.group_lab.shape
+    chroma = lambda lab: np.hypot(lab[:, 1], lab[:, 2]).mean()
+    assert chroma(harm.group_lab) > chroma(plain.group_lab)
+    for an, t in zip(harm.analyses, harm.targets()):
+        a = np.argmax(pb.name_probabilities(an.src_rgb), -1)
+        b = np.argmax(pb.name_probabilities(lab_to_rgb(t)), -1)
+        assert (a == b).all()
+
+
+def test_semantic_grouping_real_model(data_dir, ade20k_available, w2c):
+    from sempix.image import load_rgb
+    from sempix.recolor.core import SEMANTIC_GROUPS
+
+    files = sorted((data_dir / "groups" / "collection01").iterdir())
+    imgs = [load_rgb(f)[::3, ::3] for f in files[2:4]]  # two landscape photos (field, beach)
+    sol = solve_collection(imgs, semantic=True, features="ade20k")
+    allowed = set(SEMANTIC_GROUPS) | {"other"}
+    assert set(sol.group_names) <= allowed
+    assert "sky" in {g for an in sol.analyses for g in an.groups}
+    # a colour is only ever mapped to a group colour of its own semantic group
+    for an, a in zip(sol.analyses, sol.assignments):
+        for j, k in enumerate(a):
+            if k >= 0:
+                assert sol.group_names[k] == an.groups[j]
+    with pytest.raises(InputError):
+        solve_collection(imgs, semantic=True, features="none")

@@ -12,10 +12,10 @@ import pytest
 from PIL import Image
 
 fastapi = pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from sempix.mask import MaskSource, apply_adjustments, mask_features, range_mask  # noqa: E402
-from sempix.web.app import create_app  # noqa: E402
+from sempix.mask import MaskSource, apply_adjustments, mask_features, range_mask
+from sempix.web.app import create_app
 
 
 def _png_bytes(arr: np.ndarray) -> bytes:
@@ -208,3 +208,52 @@ def test_labels_with_ade20k(ade20k_available, monkeypatch):
         assert png.headers["content-type"] == "image/png"
         r = c.get(f"/api/sessions/{info['session']}/distance", params={"x": 3, "y": 3})
         assert r.headers["X-Semantic"] == "1"
+
+
+def test_resize_panel_uses_semantic_carving(client):
+    pytest.importorskip("sempix.carve")
+    from sempix.web.app import carve_available
+
+    if not carve_available():
+        pytest.skip("sempix.carve.carve not available")
+    assert client.get("/api/config").json()["resize"] is True
+    info, _ = _open(client)
+    sid = info["session"]
+    r = client.post(f"/api/sessions/{sid}/resize", json={"width": 50, "height": 48})
+    assert r.status_code == 202, r.text
+    job = r.json()["job"]
+    st = _wait_ready(client, job)
+    assert st["state"] == "done", st
+    out = client.get(f"/api/jobs/{job}/result")
+    assert out.status_code == 200
+    assert Image.open(io.BytesIO(out.content)).size == (50, 48)
+    r = client.post(f"/api/sessions/{sid}/resize", json={"width": 5000, "height": 48})
+    assert r.status_code == 400
+
+
+def test_oversize_content_length_refused_before_reading():
+    app = create_app(backend="lowlevel", max_upload_bytes=10_000)
+    with TestClient(app) as c:
+        r = _upload(c, b"\x00" * 2_000_000)
+        assert r.status_code == 413 and "too large" in r.json()["error"]
+        assert c.get("/api/config").status_code == 200
+
+
+def test_session_store_lru_by_count_and_bytes():
+    from sempix.web.common import ApiError, SessionStore
+
+    st = SessionStore(max_sessions=3, max_bytes=100)
+    a = st.add("a", 40)
+    b = st.add("b", 40)
+    st.get(a)  # a is now the most recently used
+    c = st.add("c", 40)  # 120 bytes > 100: evicts the least recently used (b)
+    assert st.get(a) == "a" and st.get(c) == "c"
+    with pytest.raises(ApiError) as e:
+        st.get(b)
+    assert e.value.status == 404
+    st.resize(a, 90)  # growing a evicts c
+    with pytest.raises(ApiError):
+        st.get(c)
+    with pytest.raises(ApiError) as e:
+        st.add("huge", 1000)
+    assert e.value.status == 413

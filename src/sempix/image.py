@@ -130,7 +130,7 @@ def _check_size(p: Path, size: tuple[int, int], limit: int | None) -> None:
     if limit is not None and w * h > limit:
         raise InputError(
             f"{p}: image is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} "
-            f"(raise it with {MAX_PIXELS_ENV}=N or --max-pixels N if you trust this file)"
+            f"(raise it with {MAX_PIXELS_ENV}=N if you trust this file)"
         )
 
 
@@ -445,9 +445,11 @@ def _decode(p: Path, im: PILImage.Image) -> LoadedImage:
                 rgb_im = im.convert("RGB")
             icc = None  # now sRGB
             rgb = np.asarray(rgb_im, np.float32) / np.float32(255.0)
-        elif mode in ("RGBA", "LA", "PA", "La", "RGBa") or (
-            mode == "P" and "transparency" in im.info
-        ) or (mode in ("L", "RGB") and "transparency" in im.info):
+        elif (
+            mode in ("RGBA", "LA", "PA", "La", "RGBa")
+            or (mode == "P" and "transparency" in im.info)
+            or (mode in ("L", "RGB") and "transparency" in im.info)
+        ):
             a = np.asarray(im.convert("RGBA"), np.float32) / np.float32(255.0)
             rgb, alpha = a[..., :3], a[..., 3]
         else:
@@ -566,8 +568,8 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Loa
         raise
     except PILImage.DecompressionBombError:
         raise InputError(
-            f"{p}: image is larger than the pixel limit (raise it with {MAX_PIXELS_ENV}=N or "
-            "--max-pixels N if you trust this file)"
+            f"{p}: image is larger than the pixel limit (raise it with {MAX_PIXELS_ENV}=N "
+            "if you trust this file)"
         ) from None
     except UnidentifiedImageError:
         raise InputError(
@@ -682,7 +684,9 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable = (), force: bool 
         else:
             same = p.resolve() == s.resolve()
         if same:
-            raise InputError(f"{p}: refusing to overwrite an input file (choose another output or use --force)")
+            raise InputError(
+                f"{p}: refusing to overwrite an input file (choose another output or use --force)"
+            )
 
 
 @contextlib.contextmanager
@@ -722,7 +726,7 @@ def atomic_output(
 
 
 def atomic_write_bytes(
-    path: str | os.PathLike, data: bytes, *, inputs: Iterable = (), force: bool = False
+    path: str | os.PathLike, data: bytes, inputs: Iterable = (), force: bool = False
 ) -> Path:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_output`)."""
     p = Path(path)
@@ -732,7 +736,7 @@ def atomic_write_bytes(
 
 
 def atomic_save_npy(
-    path: str | os.PathLike, arr: np.ndarray, *, inputs: Iterable = (), force: bool = False
+    path: str | os.PathLike, arr: np.ndarray, inputs: Iterable = (), force: bool = False
 ) -> Path:
     """``numpy.save`` atomically, to exactly ``path`` (no ``.npy`` appended)."""
     p = Path(path)
@@ -764,7 +768,9 @@ def _output_format(p: Path) -> str:
         fmt = PILImage.registered_extensions().get(p.suffix.lower())
     if fmt is None or fmt not in PILImage.SAVE:
         known = ", ".join(sorted(OUTPUT_FORMATS))
-        raise InputError(f"{p}: unknown output format {p.suffix or '(no suffix)'!r} (use one of {known})")
+        raise InputError(
+            f"{p}: unknown output format {p.suffix or '(no suffix)'!r} (use one of {known})"
+        )
     return fmt
 
 
@@ -786,7 +792,7 @@ def write_image(
     path : output file; the format follows the suffix (.png .jpg .jpeg .tif .tiff .webp .bmp).
     rgb : (H, W, 3) or (H, W) float in [0, 1] (values are clipped; NaN -> 0). An (H, W, 4)
         array is taken as RGBA when ``alpha`` is None.
-    alpha : (H, W) float in [0, 1] or None. Dropped for JPEG (no alpha channel).
+    alpha : (H, W) float in [0, 1] or None. Dropped for JPEG and BMP.
     icc : ICC profile to embed (e.g. ``LoadedImage.icc``), or None.
     inputs : paths that must not be overwritten unless ``force``.
     quality : JPEG / WebP quality.
@@ -810,8 +816,10 @@ def write_image(
     if alpha is not None:
         alpha = np.asarray(alpha)
         if alpha.shape != arr.shape[:2]:
-            raise InputError(f"{p}: alpha shape {alpha.shape} does not match the image {arr.shape[:2]}")
-    if fmt == "JPEG":
+            raise InputError(
+                f"{p}: alpha shape {alpha.shape} does not match the image {arr.shape[:2]}"
+            )
+    if fmt in ("JPEG", "BMP"):  # no (reliably read-back) alpha channel
         alpha = None
     if bits not in (8, 16):
         raise InputError(f"bits must be 8 or 16, got {bits}")
@@ -845,7 +853,7 @@ def write_image(
         im = PILImage.fromarray(u8, "RGBA" if u8.shape[2] == 4 else "LA")
     else:
         im = PILImage.fromarray(u8, "RGB" if u8.ndim == 3 else "L")
-    if fmt == "BMP" and im.mode == "LA":
+    if fmt not in ("PNG", "TIFF") and im.mode == "LA":
         im = im.convert("RGBA")
     kw: dict = {}
     if fmt in ("JPEG", "WEBP"):

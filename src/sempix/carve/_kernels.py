@@ -16,7 +16,10 @@ distance ``d(p, q) = wr * |I(p) - I(q)|_1 + ws * |S(p) - S(q)|_1``::
     CL(i, j) = d(P(i-1, j), P(i, j-1))          (extra cost when the seam comes from j-1)
     CR(i, j) = d(P(i-1, j), P(i, j+1))          (extra cost when the seam comes from j+1)
 
-with column indices clamped to the grid (``P(i, -1) = P(i, 0)``). In backward mode ``C[0]`` is the
+with column indices clamped to the grid (``P(i, -1) = P(i, 0)``); at the first and last column
+``CU`` is doubled (``2 d(P(i, 0), P(i, 1))``): a one-pixel difference estimates half of the two-pixel
+difference used inside, and without the factor the borders are systematically cheap and seams pile
+up there. In backward mode ``C[0]`` is the
 gradient energy (``numpy.gradient`` differences, identical to :func:`sempix.distance.energy_combined`)
 and ``CL = CR = 0``, so one dynamic programme serves both::
 
@@ -74,14 +77,15 @@ def _dist(img, feat, i1, c1, i2, c2, wr, ws):  # pragma: no cover - numba
     return r
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cell_costs(img, feat, idx, C, i, j, w, wr, ws, forward):  # pragma: no cover - numba
     """Recompute C[i, j, 0:3] for the current grid of width w."""
     H = idx.shape[0]
     if forward:
         jl = j - 1 if j > 0 else 0
         jr = j + 1 if j < w - 1 else w - 1
-        C[0, i, j] = _dist(img, feat, i, idx[i, jl], i, idx[i, jr], wr, ws)
+        cu = _dist(img, feat, i, idx[i, jl], i, idx[i, jr], wr, ws)
+        C[0, i, j] = 2.0 * cu if (j == 0 or j == w - 1) else cu
         if i > 0:
             cu = idx[i - 1, j]
             C[1, i, j] = _dist(img, feat, i - 1, cu, i, idx[i, jl], wr, ws)
@@ -112,7 +116,7 @@ def _cell_costs(img, feat, idx, C, i, j, w, wr, ws, forward):  # pragma: no cove
 
 @njit(cache=True)
 def init_costs(img, feat, idx, C, w, wr, ws, forward):  # pragma: no cover - numba
-    """Fill C[:, :w, 0:3] from scratch."""
+    """Fill C[0:3, :, :w] from scratch (general index map)."""
     H = idx.shape[0]
     for i in range(H):
         for j in range(w):
@@ -120,16 +124,60 @@ def init_costs(img, feat, idx, C, w, wr, ws, forward):  # pragma: no cover - num
 
 
 @njit(cache=True)
-def energy_map(img, feat, wr, ws):  # pragma: no cover - numba
-    """Backward (gradient) energy of the whole grid, (H, W) float32."""
+def init_costs_identity(img, feat, C, wr, ws, forward):  # pragma: no cover - numba
+    """Fill C[0:3, :, :W] for the uncarved grid (identity index map); same values as init_costs."""
     H, W = img.shape[0], img.shape[1]
-    idx = np.empty((H, W), np.int32)
     for i in range(H):
         for j in range(W):
-            idx[i, j] = j
-    C = np.zeros((4, H, W), np.float32)
-    init_costs(img, feat, idx, C, W, wr, ws, False)
-    return C[0].copy()
+            if forward:
+                jl = j - 1 if j > 0 else 0
+                jr = j + 1 if j < W - 1 else W - 1
+                cu = _dist(img, feat, i, jl, i, jr, wr, ws)
+                C[0, i, j] = 2.0 * cu if (j == 0 or j == W - 1) else cu
+                if i > 0:
+                    C[1, i, j] = _dist(img, feat, i - 1, j, i, jl, wr, ws)
+                    C[2, i, j] = _dist(img, feat, i - 1, j, i, jr, wr, ws)
+                else:
+                    C[1, i, j] = 0.0
+                    C[2, i, j] = 0.0
+            else:
+                e = 0.0
+                if W > 1:
+                    if j == 0:
+                        e += _dist(img, feat, i, 0, i, 1, wr, ws)
+                    elif j == W - 1:
+                        e += _dist(img, feat, i, W - 2, i, W - 1, wr, ws)
+                    else:
+                        e += 0.5 * _dist(img, feat, i, j - 1, i, j + 1, wr, ws)
+                if H > 1:
+                    if i == 0:
+                        e += _dist(img, feat, 0, j, 1, j, wr, ws)
+                    elif i == H - 1:
+                        e += _dist(img, feat, H - 2, j, H - 1, j, wr, ws)
+                    else:
+                        e += 0.5 * _dist(img, feat, i - 1, j, i + 1, j, wr, ws)
+                C[0, i, j] = e
+                C[1, i, j] = 0.0
+                C[2, i, j] = 0.0
+
+
+@njit(cache=True)
+def energy_maps(img, feat):  # pragma: no cover - numba
+    """Raw backward (gradient, numpy.gradient differences, L1) energies of image and features.
+
+    Returns (e_rgb, e_sem), each (H, W) float32 (e_sem all zero when feat has no channel).
+    """
+    H, W = img.shape[0], img.shape[1]
+    es = np.zeros((H, W), np.float32)
+    nof = np.zeros((H, W, 0), np.float32)
+    noi = np.zeros((H, W, 0), np.float32)
+    Cr = np.zeros((3, H, W), np.float32)
+    init_costs_identity(img, nof, Cr, 1.0, 0.0, False)
+    er = Cr[0].copy()
+    if feat.shape[2] > 0:
+        init_costs_identity(noi, feat, Cr, 0.0, 1.0, False)
+        es[:, :] = Cr[0]
+    return er, es
 
 
 @njit(cache=True)
@@ -237,16 +285,18 @@ def remove_seam(img, feat, idx, C, seam, w, wr, ws, forward, has_e):  # pragma: 
                 _memmove_left(C[3, i], s, n)
     wn = w - 1
     for i in range(H):
+        # cells whose neighbours changed: forward costs of row i depend on rows i-1 and i,
+        # backward energies on rows i-1, i and i+1 (tests check this against full recomputation)
         lo = seam[i]
         hi = seam[i]
         if i > 0:
             lo = min(lo, seam[i - 1])
             hi = max(hi, seam[i - 1])
-        if i < H - 1:
+        if i < H - 1 and not forward:
             lo = min(lo, seam[i + 1])
             hi = max(hi, seam[i + 1])
-        lo = max(lo - 2, 0)
-        hi = min(hi + 2, wn - 1)
+        lo = max(lo - 1, 0)
+        hi = min(hi + 1, wn - 1)
         for j in range(lo, hi + 1):
             _cell_costs(img, feat, idx, C, i, j, wn, wr, ws, forward)
     return ncut, ndrop
@@ -276,6 +326,24 @@ def carve_chunk(img, feat, idx, C, w, n, wr, ws, forward, has_e, seams, k0, stat
         w -= 1
         done += 1
     return w, done, drop_left
+
+
+@njit(cache=True)
+def gather2(x, idx, out):  # pragma: no cover - numba
+    """out[i, j] = x[i, idx[i, j]] for (N, M) arrays."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = x[i, idx[i, j]]
+
+
+@njit(cache=True)
+def gather3(x, idx, out):  # pragma: no cover - numba
+    """out[i, j, :] = x[i, idx[i, j], :] for (N, M, C) arrays."""
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            c = idx[i, j]
+            for k in range(out.shape[2]):
+                out[i, j, k] = x[i, c, k]
 
 
 @njit(cache=True)

@@ -170,10 +170,17 @@ def _mask(m, shape, name):
 
 
 def _gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """x (N, M[, C]) -> (N, m[, C]) with x[i, idx[i, j]]."""
+    """x (N, M[, C]) -> (N, m[, C]) with x[i, idx[i, j]] (numba for numeric dtypes)."""
+    if x.dtype.kind not in "biuf":
+        if x.ndim == 2:
+            return np.take_along_axis(x, idx, axis=1)
+        return np.take_along_axis(x, idx[:, :, None], axis=1)
+    out = np.empty(idx.shape + x.shape[2:], x.dtype)
     if x.ndim == 2:
-        return np.take_along_axis(x, idx, axis=1)
-    return np.take_along_axis(x, idx[:, :, None], axis=1)
+        K.gather2(x, idx, out)
+    else:
+        K.gather3(x, idx, out)
+    return out
 
 
 def _gather_insert(x: np.ndarray, A: np.ndarray, B: np.ndarray) -> np.ndarray:
@@ -267,7 +274,7 @@ class _Carver:
             d = _T(st.drop, axis)
             C[3, :, :Wc][d] = K.DROP_BONUS
             drop_left = int(d.sum())
-        K.init_costs(img, feat, idx, C, Wc, self.wr, self.ws, self.forward)
+        K.init_costs_identity(img, feat, C, self.wr, self.ws, self.forward)
         seams = np.empty((n, N), np.int32)
         stats = np.zeros((n, 2), np.int64)
         M0 = np.empty(Wc, np.float64)
@@ -390,7 +397,7 @@ def _optimal_order(image, feat, wr, ws, forward, dr, dc, max_side=64):
         fe_t = np.ascontiguousarray(fe if axis == 1 else fe.swapaxes(0, 1))
         N, M = im_t.shape[:2]
         idx, C = _buffers(N, M)
-        K.init_costs(im_t, fe_t, idx, C, M, wr, ws, forward)
+        K.init_costs_identity(im_t, fe_t, C, wr, ws, forward)
         seam = np.empty(N, np.int64)
         cost = K.find_seam(C, M, np.empty(M), np.empty(M), np.zeros((N, M), np.int8), seam, False)
         keep = np.ones((N, M), bool)
@@ -597,11 +604,11 @@ def carve(
         info["t_reduce"] = time.perf_counter() - tr
 
     # normalisation: mean gradient energies of the input
-    e_rgb = K.energy_map(_energy_channels(img), np.zeros((H, W, 0), np.float32), 1.0, 0.0)
+    e_rgb, e_sem = K.energy_maps(_energy_channels(img),
+                                 feat if feat is not None else np.zeros((H, W, 0), np.float32))
     s_rgb = float(e_rgb.mean(dtype=np.float64))
     s_rgb = s_rgb if s_rgb > 1e-12 else 1.0
     if feat is not None:
-        e_sem = K.energy_map(np.zeros((H, W, 0), np.float32), feat, 0.0, 1.0)
         s_sem = float(e_sem.mean(dtype=np.float64))
         s_sem = s_sem if s_sem > 1e-12 else 1.0
         wr, ws = (1.0 - lam) / s_rgb, lam / s_sem

@@ -52,7 +52,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except MemoryError:
             if debug:
                 traceback.print_exc()
-            _fail("out of memory (try a smaller image or --max-pixels)", 1)
+            _fail("out of memory (try a smaller image, or lower SEMPIX_MAX_PIXELS)", 1)
         except Exception as exc:  # noqa: BLE001 - top-level boundary
             if debug:
                 traceback.print_exc()

@@ -40,7 +40,9 @@ def list_models(as_json: bool, quiet: bool, debug: bool) -> None:
 
     rows = [model_status(name) for name in REGISTRY]
     if as_json:
-        click.echo(json.dumps({"search_dirs": [str(d) for d in model_dirs()], "models": rows}, indent=2))
+        click.echo(
+            json.dumps({"search_dirs": [str(d) for d in model_dirs()], "models": rows}, indent=2)
+        )
         return
     header = ("NAME", "FILE", "SIZE", "LICENCE", "AVAILABLE")
     table = [header] + [
@@ -63,7 +65,9 @@ def list_models(as_json: bool, quiet: bool, debug: bool) -> None:
 
 @command("fetch")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
-@click.option("--verify", is_flag=True, help="Also check the sha256 of files that are already local.")
+@click.option(
+    "--verify", is_flag=True, help="Also check the sha256 of files that are already local."
+)
 def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> None:
     """Download models into the cache (skipped when already available). NAME may be 'all'."""
     from sempix.errors import ModelUnavailableError

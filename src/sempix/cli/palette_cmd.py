@@ -156,9 +156,13 @@ def names(items, preview, top, as_json, force, quiet, debug):
 @click.option("-k", "k", type=K_TYPE, default=None, help="Palette size (default: automatic 2..7).")
 @click.option("--preview", type=click.Path(), help="Write input/output with palettes and hue wheels here.")
 @click.option("--allow-name-change", is_flag=True, help="Plain nearest-prototype rule (names may change).")
+@click.option(
+    "--strength", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
+    help="Fraction of each palette colour's shift applied (names method).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
-def harmonize(image, output, method, k, preview, allow_name_change, as_json, force, quiet, debug):
+def harmonize(image, output, method, k, preview, allow_name_change, strength, as_json, force, quiet, debug):
     """Harmonize the colours of IMAGE via colour naming (or the Cohen-Or baseline)."""
     from sempix.palette.color import to_hex
     from sempix.palette.harmonize import harmonize_image
@@ -169,7 +173,9 @@ def harmonize(image, output, method, k, preview, allow_name_change, as_json, for
     _check_out(preview, "preview")
     loaded = _read(image)
     with cli_progress("harmonize", quiet) as prog:
-        res = harmonize_image(loaded.rgb, method=method, k=k, keep_names=not allow_name_change, progress=prog)
+        res = harmonize_image(
+            loaded.rgb, method=method, k=k, keep_names=not allow_name_change, strength=strength, progress=prog
+        )
     _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
     s_in = harmony_metrics(loaded.rgb)
     s_out = harmony_metrics(res.image)

@@ -11,7 +11,7 @@ from sempix.cli.common import command
 
 
 def _names_option(value: str) -> float | None:
-    from sempix.errors import InputError  # noqa: PLC0415
+    from sempix.errors import InputError
 
     if value.strip().lower() in ("off", "none", "no"):
         return None
@@ -46,19 +46,17 @@ def _names_option(value: str) -> float | None:
 @click.option("--json", "json_out", is_flag=True, help="Also write recolor.json (palettes and associations).")
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
 def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, semantic, names, harmonize,
-            preview, json_out, force, features, quiet, debug):  # noqa: ARG001
+            preview, json_out, force, features, quiet, debug):
     """Make the colours of IMAGE... consistent (Nguyen et al. 2017 group palette + Xue et al. 2023 modules).
 
     Writes one recoloured image per input to OUT_DIR (same file name), plus preview.png with --preview.
     """
-    import numpy as np  # noqa: PLC0415
-
-    from sempix.errors import InputError  # noqa: PLC0415
-    from sempix.image import read_image, write_image  # noqa: PLC0415
-    from sempix.progress import cli_progress  # noqa: PLC0415
-    from sempix.recolor import _palette_bridge as pb  # noqa: PLC0415
-    from sempix.recolor._color import rgb_to_hex  # noqa: PLC0415
-    from sempix.recolor.core import parse_palette, render, solve_collection  # noqa: PLC0415
+    from sempix.errors import InputError
+    from sempix.image import read_image, write_image
+    from sempix.progress import cli_progress
+    from sempix.recolor import _palette_bridge as pb
+    from sempix.recolor._color import rgb_to_hex
+    from sempix.recolor.core import parse_palette, render, solve_collection
 
     if palette and palette_from:
         raise InputError("use either --palette or --palette-from, not both")
@@ -93,7 +91,7 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
     for im, res, t in zip(loaded, results, targets):
         write_image(t, res, alpha=im.alpha, icc=im.icc, inputs=tuple(paths), force=force)
     if preview:
-        from sempix.recolor.preview import preview_sheet  # noqa: PLC0415
+        from sempix.recolor.preview import preview_sheet
 
         write_image(out / "preview.png", preview_sheet([im.rgb for im in loaded], results, sol),
                     inputs=tuple(paths), force=force)
@@ -117,15 +115,14 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
                    f"{' '.join(rgb_to_hex(c) for c in sol.group_rgb)}; "
                    f"white balance on {sum(sol.stats['wb_applied'])}; "
                    f"{sol.stats['broken_by_names']} associations broken by colour naming)", err=True)
-    _ = np
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
-        from sempix.image import atomic_write_bytes  # noqa: PLC0415
+        from sempix.image import atomic_write_bytes
     except ImportError:
-        import os  # noqa: PLC0415
-        import tempfile  # noqa: PLC0415
+        import os
+        import tempfile
 
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:

@@ -34,16 +34,12 @@ from sempix.distance.energy import (
 )
 
 __all__ = [
-    "lab",
-    "luminance",
     "distance_lab",
     "distance_lab_to",
     "distance_luminance",
     "distance_map",
     "distance_semantic",
     "distance_semantic_to",
-    "parse_points",
-    "unit_features",
     "e_combined",
     "e_rgb",
     "e_semantic",
@@ -51,5 +47,9 @@ __all__ = [
     "energy_rgb",
     "energy_semantic",
     "gradient_l1",
+    "lab",
+    "luminance",
     "normalize_energy",
+    "parse_points",
+    "unit_features",
 ]

@@ -65,7 +65,9 @@ def parse_points(points, shape: tuple[int, int]) -> np.ndarray:
     pts = np.rint(arr).astype(np.int64)
     for x, y in pts:
         if not (0 <= x < W and 0 <= y < H):
-            raise InputError(f"point ({x}, {y}) is outside the {W}x{H} image (x in [0, {W - 1}], y in [0, {H - 1}])")
+            raise InputError(
+                f"point ({x}, {y}) is outside the {W}x{H} image (x in [0, {W - 1}], y in [0, {H - 1}])"
+            )
     return pts
 
 

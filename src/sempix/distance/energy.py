@@ -79,7 +79,8 @@ def gradient_l1(arr: np.ndarray, *, chunk_bytes: int | None = None) -> np.ndarra
             a0, a1 = max(r0, 1), min(r1, H - 1)  # rows with central differences
             if a1 > a0:
                 e[a0 - r0 : a1 - r0] += (
-                    _abs_diff_sum(blk[a0 + 1 - lo : a1 + 1 - lo], blk[a0 - 1 - lo : a1 - 1 - lo]) * half
+                    _abs_diff_sum(blk[a0 + 1 - lo : a1 + 1 - lo], blk[a0 - 1 - lo : a1 - 1 - lo])
+                    * half
                 )
             if r0 == 0:
                 e[0] += np.abs(blk[1 - lo] - blk[0 - lo]).sum(axis=-1)
@@ -148,7 +149,9 @@ def energy_semantic(S, *, normalize: bool = False) -> np.ndarray:
     return normalize_energy(e) if normalize else e
 
 
-def energy_combined(img: np.ndarray, S=None, lam: float = 0.2, *, normalize: bool = True) -> np.ndarray:
+def energy_combined(
+    img: np.ndarray, S=None, lam: float = 0.2, *, normalize: bool = True
+) -> np.ndarray:
     """``e_combined = lam * e_semantic(S) + (1 - lam) * e_rgb(img)``.
 
     Parameters

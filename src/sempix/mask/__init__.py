@@ -43,13 +43,13 @@ from sempix.mask.core import (
 from sempix.progress import ProgressFn
 
 __all__ = [
-    "Adjustments",
     "DEFAULT_LAM",
     "DEFAULT_TAU",
     "DEFAULT_WORK_PIXELS",
+    "SPACES",
+    "Adjustments",
     "MaskResult",
     "MaskSource",
-    "SPACES",
     "adjust_linear",
     "apply_adjustments",
     "check_lam_tau",

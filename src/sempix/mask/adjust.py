@@ -32,6 +32,15 @@ import numpy as np
 from sempix.errors import InputError
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
+#: accepted range of every adjustment
+RANGES = {
+    "exposure": (-10.0, 10.0),
+    "contrast": (-1.0, 1.0),
+    "saturation": (-1.0, 1.0),
+    "temperature": (-1.0, 1.0),
+    "tint": (-1.0, 1.0),
+    "hue": (-360.0, 360.0),
+}
 
 
 @dataclass(frozen=True)
@@ -55,15 +64,6 @@ class Adjustments:
     tint: float = 0.0
     hue: float = 0.0
 
-    RANGES = {
-        "exposure": (-10.0, 10.0),
-        "contrast": (-1.0, 1.0),
-        "saturation": (-1.0, 1.0),
-        "temperature": (-1.0, 1.0),
-        "tint": (-1.0, 1.0),
-        "hue": (-360.0, 360.0),
-    }
-
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
@@ -71,7 +71,7 @@ class Adjustments:
                 v = float(v)
             except (TypeError, ValueError):
                 raise InputError(f"adjustment {f.name}={v!r} is not a number") from None
-            lo, hi = self.RANGES[f.name]
+            lo, hi = RANGES[f.name]
             if not math.isfinite(v) or not lo <= v <= hi:
                 raise InputError(f"adjustment {f.name}={v} is outside [{lo:g}, {hi:g}]")
             object.__setattr__(self, f.name, v)

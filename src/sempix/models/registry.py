@@ -48,8 +48,10 @@ REGISTRY: dict[str, ModelSpec] = {
             licence="Apache-2.0",
             urls=(
                 _UCALYPTUS + "lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite",
-                "https://tfhub.dev/sayakpaul/lite-model/deeplabv3-mobilenetv2-ade20k/1/default/1"
-                "?lite-format=tflite",
+                (
+                    "https://tfhub.dev/sayakpaul/lite-model/deeplabv3-mobilenetv2-ade20k/1/default/1"
+                    "?lite-format=tflite"
+                ),
             ),
             description="DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input",
             aliases=("lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite",),
@@ -71,8 +73,10 @@ REGISTRY: dict[str, ModelSpec] = {
             size=2734783,
             licence="research use (van de Weijer et al. 2009, ColorNaming code)",
             urls=(
-                "https://raw.githubusercontent.com/davidserra9/namedcurves/main/models/"
-                "joost_color_naming.mat",
+                (
+                    "https://raw.githubusercontent.com/davidserra9/namedcurves/main/models/"
+                    "joost_color_naming.mat"
+                ),
             ),
             description="colour-naming model (van de Weijer 2009): 32768 x 11 name probabilities",
             aliases=("joost_color_naming.mat", "w2c.mat"),
@@ -93,8 +97,10 @@ REGISTRY: dict[str, ModelSpec] = {
             size=2223308,
             licence="Apache-2.0 (pietrocarbo/deep-transfer)",
             urls=(
-                "https://raw.githubusercontent.com/pietrocarbo/deep-transfer/master/models/"
-                "autoencoder_vgg19/vgg19_3/vgg_normalised_conv3_1.pth",
+                (
+                    "https://raw.githubusercontent.com/pietrocarbo/deep-transfer/master/models/"
+                    "autoencoder_vgg19/vgg19_3/vgg_normalised_conv3_1.pth"
+                ),
             ),
             description="normalised (Caffe) VGG-19 up to relu3_1, nn.Sequential state dict",
             aliases=("vgg_normalised_conv3_1.pth",),

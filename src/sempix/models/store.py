@@ -218,7 +218,9 @@ def _progress_bar(progress: ProgressArg, label: str) -> Iterator[Callable[[int, 
         yield upd
 
 
-def _fetch_one(url: str, spec: ModelSpec, dest_dir: Path, progress: ProgressArg, timeout: float) -> Path:
+def _fetch_one(
+    url: str, spec: ModelSpec, dest_dir: Path, progress: ProgressArg, timeout: float
+) -> Path:
     """Download ``url`` into a temp file in ``dest_dir``, verify, return the temp path."""
     req = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
     fd, tmp_name = tempfile.mkstemp(prefix=f".{spec.filename}.", suffix=".part", dir=dest_dir)
@@ -248,7 +250,9 @@ def _fetch_one(url: str, spec: ModelSpec, dest_dir: Path, progress: ProgressArg,
             raise OSError(f"got {done} bytes, expected {spec.size}")
         digest = h.hexdigest()
         if not _digest_ok(digest, spec.sha256):
-            raise OSError(f"checksum mismatch (sha256 {digest[:16]}..., expected {spec.sha256[:16]}...)")
+            raise OSError(
+                f"checksum mismatch (sha256 {digest[:16]}..., expected {spec.sha256[:16]}...)"
+            )
         return tmp
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -263,6 +267,17 @@ def _reason(exc: BaseException) -> str:
         return getattr(r, "strerror", None) or str(r)
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def _remove_stale_parts(dest: Path, filename: str, max_age_s: float = 86400.0) -> None:
+    """Delete ``.FILENAME.*.part`` leftovers of killed downloads (older than a day)."""
+    import time
+
+    now = time.time()
+    for part in dest.glob(f".{filename}.*.part"):
+        with contextlib.suppress(OSError):
+            if now - part.stat().st_mtime > max_age_s:
+                part.unlink()
 
 
 def download(
@@ -303,8 +318,11 @@ def download(
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ModelUnavailableError(f"cannot create the model folder {dest} ({exc.strerror})") from None
+        raise ModelUnavailableError(
+            f"cannot create the model folder {dest} ({exc.strerror})"
+        ) from None
     final = dest / spec.filename
+    _remove_stale_parts(dest, spec.filename)
     failures: list[str] = []
     for url in model_urls(spec, urls):
         try:
@@ -324,7 +342,7 @@ def get_model_path(
     name: str | ModelSpec,
     explicit: str | os.PathLike | None = None,
     *,
-    download: bool = True,  # noqa: A002 - public keyword, shadows the function on purpose
+    download: bool = True,
     progress: ProgressArg = True,
     urls: Sequence[str] | None = None,
 ) -> Path:
@@ -354,7 +372,9 @@ def get_model_path(
             for n in (spec.filename, *spec.aliases):
                 if (p / n).is_file():
                     return p / n
-            raise ModelUnavailableError(f"{p} does not contain {spec.filename} (model {spec.name!r})")
+            raise ModelUnavailableError(
+                f"{p} does not contain {spec.filename} (model {spec.name!r})"
+            )
         if not p.is_file():
             raise ModelUnavailableError(f"model file {p} does not exist (model {spec.name!r})")
         return p
@@ -364,12 +384,14 @@ def get_model_path(
     note = f" (ignored {scan.rejected[0]})" if scan.rejected else ""
     if not download:
         raise ModelUnavailableError(
-            f"model {spec.name!r} not found locally{note}: " + _where_to_put(spec)
+            f"model {spec.name!r} not found locally{note}: "
+            + _where_to_put(spec)
             + f", or run `sempix models fetch {spec.name}`"
         )
     if is_offline():
         raise ModelUnavailableError(
-            f"model {spec.name!r} not found locally and {ENV_OFFLINE}=1{note}: " + _where_to_put(spec)
+            f"model {spec.name!r} not found locally and {ENV_OFFLINE}=1{note}: "
+            + _where_to_put(spec)
         )
     return _download(spec, urls=urls, progress=progress)
 
@@ -390,4 +412,3 @@ def model_status(name: str | ModelSpec) -> dict:
         "local": str(found) if found else None,
         "urls": list(model_urls(spec)),
     }
-

@@ -8,10 +8,12 @@
 3. the target of palette colour i is ``(L_i, a_proto, b_proto)``: the palette colour's own
    lightness with the prototype's chromaticity;
 3b. (``keep_names=True``, the default) if that target colour's most probable name differs from
-    the palette colour's, the other candidate prototypes are tried in order of RGB distance and
-    the first whose target keeps the name is used; if none does, the ab shift towards the nearest
-    prototype is shortened (75, 50, 25, 0 %) until the name is kept. So palette colours never
-    change name (the plain rule of the paper changes some: ``keep_names=False``);
+    the palette colour's, the ab step towards the nearest prototype is shortened (75, 50, 25 %)
+    until the name is kept; failing that, the other candidate prototypes are tried in order of
+    RGB distance; failing that, the colour stays. So palette colours never change name (the plain
+    rule of the paper changes some: ``keep_names=False``). Shortening first avoids jumps to a far
+    prototype when a colour's top names are nearly tied (a beige wall 23% green / 23% grey);
+3c. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
 4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
 
 ``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.harmony`).
@@ -79,6 +81,17 @@ def _keep_names(pal, src_names, cands, protos, tgt_lab, model_path):
         if int(name_index(lab_to_srgb(tgt_lab[i]), model_path=model_path)) == want:
             how.append("nearest")
             continue
+        done = False
+        for t in (0.75, 0.5, 0.25):  # first: a shorter step towards the nearest prototype
+            lab = pal.lab[i].copy()
+            lab[1:] = pal.lab[i, 1:] + t * (tgt_lab[i, 1:] - pal.lab[i, 1:])
+            if int(name_index(lab_to_srgb(lab), model_path=model_path)) == want:
+                tgt_lab[i] = lab
+                how.append(f"shortened-{int(t * 100)}%")
+                done = True
+                break
+        if done:
+            continue
         sel = np.flatnonzero(np.isin(allp.name, [NAMES.index(n) for n in cands[i]]))
         order = sel[np.argsort(((allp.rgb[sel] - pal.rgb[i]) ** 2).sum(1), kind="stable")]
         trial = np.column_stack([np.full(len(order), pal.lab[i, 0]), allp_lab[order, 1:]]).astype(np.float32)
@@ -88,14 +101,9 @@ def _keep_names(pal, src_names, cands, protos, tgt_lab, model_path):
             protos[i] = allp.rgb[order[j]]
             tgt_lab[i] = trial[j]
             how.append("next-prototype")
-            continue
-        for t in (0.75, 0.5, 0.25, 0.0):
-            lab = pal.lab[i].copy()
-            lab[1:] = pal.lab[i, 1:] + t * (tgt_lab[i, 1:] - pal.lab[i, 1:])
-            if t == 0.0 or int(name_index(lab_to_srgb(lab), model_path=model_path)) == want:
-                tgt_lab[i] = lab
-                how.append(f"shortened-{int(t * 100)}%")
-                break
+        else:
+            tgt_lab[i] = pal.lab[i]
+            how.append("unchanged")
     return protos, tgt_lab, how
 
 
@@ -106,6 +114,7 @@ def harmonize_image(
     k: int | None = None,
     palette: Palette | None = None,
     keep_names: bool = True,
+    strength: float = 1.0,
     model_path: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
 ) -> HarmonizeResult:
@@ -119,6 +128,7 @@ def harmonize_image(
     palette : precomputed palette of ``image`` (skips extraction)
     keep_names : (``names`` only) make sure every palette colour keeps its basic colour name
         (see the module doc, step 3b); False = the plain nearest-prototype rule
+    strength : 0..1, fraction of each palette colour's ab step that is applied (``names`` only)
     model_path : explicit ``w2c`` model file (None = model store)
 
     Returns
@@ -127,6 +137,8 @@ def harmonize_image(
     """
     from sempix.palette.naming import color_names
 
+    if not 0.0 <= float(strength) <= 1.0:
+        raise InputError(f"strength {strength} out of range: use a value in 0..1")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
     img = np.asarray(image, dtype=np.float32)
@@ -146,6 +158,8 @@ def harmonize_image(
         fallback = [""] * len(pal)
         if keep_names:
             protos, tgt_lab, fallback = _keep_names(pal, src_names, cands, protos, tgt_lab, model_path)
+        if strength != 1.0:
+            tgt_lab[:, 1:] = pal.lab[:, 1:] + float(strength) * (tgt_lab[:, 1:] - pal.lab[:, 1:])
         out = recolor_palette(img, pal.lab, tgt_lab, progress=sub_progress(progress, 0.3, 1.0))
         tgt_rgb = lab_to_srgb(tgt_lab)
         info = {"candidates": cands, "prototype_names": proto_names, "name_fix": fallback}

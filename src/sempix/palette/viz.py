@@ -65,8 +65,8 @@ def swatch_image(
     w = np.ones(k) if weights is None else np.asarray(weights, dtype=np.float64)
     w = w / w.sum() if w.sum() > 0 else np.ones(k) / k
     minw = min(60, width // max(k, 1))
-    widths = np.maximum(minw, np.floor(w * width)).astype(int)
-    widths[np.argmax(widths)] -= widths.sum() - width
+    widths = (minw + np.floor(w * (width - k * minw))).astype(int)
+    widths[np.argmax(widths)] += width - widths.sum()
     im = Image.new("RGB", (width, height), WHITE)
     d = ImageDraw.Draw(im)
     font = _font(12)

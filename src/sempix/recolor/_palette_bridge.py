@@ -19,7 +19,7 @@ NAMES = ("black", "blue", "brown", "grey", "green", "orange", "pink", "purple", 
 
 def _public(name: str):
     try:
-        import sempix.palette as pal  # noqa: PLC0415
+        import sempix.palette as pal
     except Exception:  # noqa: BLE001 - palette package absent or broken: use fallbacks
         return None
     return getattr(pal, name, None)
@@ -28,9 +28,9 @@ def _public(name: str):
 # ----------------------------------------------------------------------------- colour naming
 @functools.lru_cache(maxsize=1)
 def _w2c_table() -> np.ndarray:
-    from scipy.io import loadmat  # noqa: PLC0415
+    from scipy.io import loadmat
 
-    from sempix.models import get_model_path  # noqa: PLC0415
+    from sempix.models import get_model_path
 
     path = get_model_path("w2c")
     table = np.asarray(loadmat(str(path))["w2c"], dtype=np.float32)

@@ -169,7 +169,7 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
     src_names = np.argmax(pb.name_probabilities(lab_to_rgb(src)), -1)
     clamped = 0
     for j in np.flatnonzero(mask):
-        def same(t: float) -> bool:
+        def same(t: float, j: int = int(j)) -> bool:
             c = src[j].copy()
             c[1:] = src[j, 1:] + t * (tgt[j, 1:] - src[j, 1:])
             return int(np.argmax(pb.name_probabilities(lab_to_rgb(c)))) == int(src_names[j])
@@ -187,7 +187,7 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
 
 def downsize(image: np.ndarray, max_side: int = ANALYSIS_SIDE) -> np.ndarray:
     """Area-averaged copy with the longest side at most ``max_side`` (float32)."""
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     h, w = image.shape[:2]
     s = max_side / max(h, w)
@@ -247,7 +247,7 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
     small0 = cache.get("small0")
     if small0 is None:
         small0 = cache["small0"] = downsize(image)
-    wbr = white_balance(small0, mode=wb if wb != "auto" else "auto", method=wb_method, d_wb=d_wb)
+    wbr = white_balance(small0, mode=wb, method=wb_method, d_wb=d_wb)
     small = wbr.image
     need_labels = semantic or saliency
     labels = None
@@ -292,7 +292,7 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
 
 def parse_palette(text: str) -> np.ndarray:
     """``"#aabbcc,#112233"`` -> (k, 3) float32 sRGB; :class:`InputError` if malformed."""
-    from sempix.recolor._color import hex_to_rgb  # noqa: PLC0415
+    from sempix.recolor._color import hex_to_rgb
 
     parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
     if not parts:

@@ -65,7 +65,7 @@ def apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
 
 def apply_lut_reference(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Slow, obviously correct trilinear interpolation (tests)."""
-    from scipy.interpolate import RegularGridInterpolator  # noqa: PLC0415
+    from scipy.interpolate import RegularGridInterpolator
 
     n = lut.shape[0]
     v = np.linspace(0, 1, n)

@@ -40,12 +40,7 @@ log = logging.getLogger(__name__)
 SALIENCY_THRESHOLD = 0.9
 
 # ADE20K classes treated as background "stuff"; everything else (except "others") is a "thing".
-STUFF_CLASSES = frozenset("""
-others wall building sky floor tree ceiling road grass sidewalk earth mountain plant water sea field
-fence rock sand skyscraper path stairs runway river bridge hill dirt land lake house windowpane
-curtain rug railing column grandstand stairway blind hovel tower awning canopy waterfall step
-pier palm escalator bannister floor,flooring pool swimming base
-""".split())
+STUFF_CLASSES = frozenset(["others", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "grass", "sidewalk", "earth", "mountain", "plant", "water", "sea", "field", "fence", "rock", "sand", "skyscraper", "path", "stairs", "runway", "river", "bridge", "hill", "dirt", "land", "lake", "house", "windowpane", "curtain", "rug", "railing", "column", "grandstand", "stairway", "blind", "hovel", "tower", "awning", "canopy", "waterfall", "step", "pier", "palm", "escalator", "bannister", "floor,flooring", "pool", "swimming", "base"])
 
 
 @dataclass
@@ -65,7 +60,7 @@ class SaliencyMap:
 
 
 def _downsize(img: np.ndarray, max_side: int) -> np.ndarray:
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     h, w = img.shape[:2]
     s = max_side / max(h, w)
@@ -77,7 +72,7 @@ def _downsize(img: np.ndarray, max_side: int) -> np.ndarray:
 
 
 def _resize_map(m: np.ndarray, h: int, w: int) -> np.ndarray:
-    from PIL import Image  # noqa: PLC0415
+    from PIL import Image
 
     if m.shape == (h, w):
         return m.astype(np.float32)
@@ -94,7 +89,7 @@ def thing_mask(labels: np.ndarray, class_names: list[str]) -> np.ndarray:
 
 
 def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
-    from skimage.segmentation import slic  # noqa: PLC0415
+    from skimage.segmentation import slic
 
     h, w = small.shape[:2]
     seg = slic(small, n_segments=250, compactness=10, start_label=0, channel_axis=-1)
@@ -140,8 +135,8 @@ def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tup
         wctr = wctr * (1 + alpha * thing)
     # optimisation
     wij = np.exp(-np.linalg.norm(col[pairs[:, 0]] - col[pairs[:, 1]], axis=1) ** 2 / (2 * sig_clr ** 2)) + 0.1
-    from scipy.sparse import diags  # noqa: PLC0415
-    from scipy.sparse.linalg import spsolve  # noqa: PLC0415
+    from scipy.sparse import diags
+    from scipy.sparse.linalg import spsolve
 
     lap = coo_matrix((np.concatenate([-wij, -wij]), (np.concatenate([pairs[:, 0], pairs[:, 1]]),
                                                     np.concatenate([pairs[:, 1], pairs[:, 0]]))),
@@ -164,7 +159,7 @@ def semantic_labels(image: np.ndarray, backend: str = "ade20k") -> tuple[np.ndar
     if backend in (None, "none", "lowlevel"):
         return None
     try:
-        from sempix.features import compute_features  # noqa: PLC0415
+        from sempix.features import compute_features
 
         fm = compute_features(image, backend)
     except ImportError:

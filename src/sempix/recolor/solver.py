@@ -73,7 +73,7 @@ class GroupSolution:
 def default_group_size(palettes: Sequence[np.ndarray]) -> int:
     """Mean number of source colours per image, rounded (at least 1)."""
     sizes = [len(p) for p in palettes if len(p)]
-    return max(1, int(round(float(np.mean(sizes))))) if sizes else 1
+    return max(1, round(float(np.mean(sizes)))) if sizes else 1
 
 
 def assign_image(src: np.ndarray, w: np.ndarray, group: np.ndarray, *, rho: float = DEFAULT_RHO,
@@ -193,7 +193,7 @@ def solve_group_palette(palettes: Sequence[np.ndarray], weights: Sequence[np.nda
         prev: list[np.ndarray] | None = None
         converged = False
         it = 0
-        for it in range(1, max_iter + 1):  # noqa: B007
+        for it in range(1, max_iter + 1):
             a, cost, fb = assign_all(group)
             if prev is not None and all(np.array_equal(x, y) for x, y in zip(a, prev)):
                 converged = True

@@ -69,6 +69,7 @@ class RetargetResult:
     refine_losses : refinement loss per iteration (``dnr``).
     snapshots : list of (iteration, (H', W', 3) image) taken during reconstruction.
     meta : settings, layers used, timings (seconds).
+    extra : the ``extra`` map of :func:`retarget`, resized like the image, or None.
     """
 
     image: np.ndarray
@@ -78,6 +79,7 @@ class RetargetResult:
     refine_losses: list[float] = field(default_factory=list)
     snapshots: list[tuple[int, np.ndarray]] = field(default_factory=list)
     meta: dict = field(default_factory=dict)
+    extra: np.ndarray | None = None
 
 
 def parse_size(value: str | int | float | None, original: int, what: str = "width") -> int | None:
@@ -107,21 +109,23 @@ def parse_size(value: str | int | float | None, original: int, what: str = "widt
 
 
 def scale_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Linear scaling (bilinear, antialiased when shrinking) -> (height, width, C) float32."""
+    """Linear scaling (bicubic, antialiased when shrinking) -> (height, width, C) float32."""
     t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))[None]
-    r = torch.nn.functional.interpolate(t, size=(height, width), mode="bilinear", align_corners=False,
+    r = torch.nn.functional.interpolate(t, size=(height, width), mode="bicubic", align_corners=False,
                                         antialias=True)
     return np.ascontiguousarray(np.moveaxis(r[0].clamp(0, 1).numpy(), 0, -1), dtype=np.float32)
 
 
 def _carve(image: np.ndarray, width: int, height: int, features: np.ndarray | None, lam: float,
-           progress: ProgressFn | None) -> np.ndarray:
+           progress: ProgressFn | None, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         from sempix.carve import carve
     except ImportError as exc:  # carve is built in parallel; say so clearly
         raise SempixError(f"seam carving is not available ({exc})") from None
-    res = carve(image, width, height, features=features, lam=lam, progress=progress)
-    return np.asarray(res.image, dtype=np.float32)
+    res = carve(image, width, height, features=features, lam=lam, progress=progress,
+                also=() if extra is None else (extra,))
+    out_extra = None if extra is None else np.asarray(res.also[0], dtype=np.float32)
+    return np.asarray(res.image, dtype=np.float32), out_extra
 
 
 def _check(image: np.ndarray) -> np.ndarray:
@@ -139,7 +143,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
              lambdas: dict[str, float] | list[float] | None = None, alpha: float = 0.5,
              percentile: float = 20.0, grid: int = 16, weights: str | None = None, device: str = "cpu",
              features: str | None = "ade20k", lam: float = 0.2, snapshot_every: int = 0,
-             progress: ProgressFn | None = None) -> RetargetResult:
+             extra: np.ndarray | None = None, progress: ProgressFn | None = None) -> RetargetResult:
     """Resize ``image`` to ``width`` x ``height`` with one of :data:`METHODS`.
 
     Parameters
@@ -162,6 +166,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     device : ``cpu`` or ``cuda``.
     features, lam : feature backend and lambda of ``semantic-seam``.
     snapshot_every : keep a reconstruction snapshot every N iterations (0 = none).
+    extra : (H, W) map (e.g. alpha) resized with the same geometry -> ``result.extra``.
     progress : progress(fraction, message).
 
     Returns
@@ -189,8 +194,14 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     meta: dict = {"method": method, "input": (h0, w0), "target": (th, tw)}
     result = RetargetResult(img, method, meta=meta)
 
+    if extra is not None:
+        extra = np.asarray(extra, dtype=np.float32)
+        if extra.shape != (h0, w0):
+            raise InputError(f"extra map has shape {extra.shape}, expected {(h0, w0)}")
     if method == "scale":
         result.image = scale_image(img, tw, th)
+        if extra is not None:
+            result.extra = scale_image(extra[..., None], tw, th)[..., 0]
     elif method in ("seam", "semantic-seam"):
         feats = None
         if method == "semantic-seam":
@@ -200,7 +211,8 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
             feats = fm.features
             meta["features"] = fm.backend
         l_ = lam if method == "semantic-seam" else 0.0
-        result.image = _carve(img, tw, th, feats, l_, sub_progress(progress, 0.3 if feats is not None else 0, 1))
+        result.image, result.extra = _carve(img, tw, th, feats, l_,
+                                            sub_progress(progress, 0.3 if feats is not None else 0, 1), extra)
     else:
         net = get_vgg(weights, device)
         used = resolve_layers(list(layers), net.depth)
@@ -210,6 +222,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         if th != h0:
             passes.append(("height", th))
         cur = img
+        cur_extra = extra
         for k, (axis, target) in enumerate(passes):
             sp = sub_progress(progress, k / len(passes), (k + 1) / len(passes))
             work = cur if axis == "width" else np.ascontiguousarray(cur.transpose(1, 0, 2))
@@ -218,7 +231,13 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
                               percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
                               transpose=(axis == "height"), result=result, progress=sp)
             cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
+            if cur_extra is not None:
+                p = result.plans[-1]
+                e = cur_extra if axis == "width" else cur_extra.T
+                e = np.clip(p.apply(IMAGE, np.ascontiguousarray(e)), 0, 1)
+                cur_extra = e if axis == "width" else np.ascontiguousarray(e.T)
         result.image = cur
+        result.extra = cur_extra
     if result.image.shape[:2] != (th, tw):
         raise SempixError(f"internal error: {method} produced {result.image.shape[:2]}, expected {(th, tw)}")
     meta["seconds"] = time.perf_counter() - t0
@@ -276,7 +295,7 @@ def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dic
     elif init == "multiop":
         start = p.apply_image(img)
     else:
-        start = _carve(img, target, h, None, 0.0, None)
+        start = _carve(img, target, h, None, 0.0, None)[0]
     x0 = to_tensor(start, device)
     n_it = max(0, int(iterations))
     n_ref = max(0, int(refine_iterations))
@@ -319,4 +338,3 @@ def loss_of(image: np.ndarray, original: np.ndarray, result: RetargetResult, net
         return float(feature_loss(net, to_tensor(image), targets, lam_map))
 
 
-_ = IMAGE  # re-exported name used by the preview

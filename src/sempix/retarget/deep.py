@@ -168,17 +168,38 @@ def column_sources(w_in: int, w_out: int, src_edges: np.ndarray, dst_edges: np.n
     return np.clip(v * w_in - 0.5, 0.0, w_in - 1.0)
 
 
-def resample_columns(arr, xs: np.ndarray):
-    """Linear interpolation of columns: ``arr`` (..., W) numpy or torch, ``xs`` (W',) -> (..., W')."""
+def _cubic_weights(t: np.ndarray, a: float = -0.5) -> np.ndarray:
+    """Keys cubic convolution weights of the taps at offsets -1, 0, 1, 2 for fractions ``t`` -> (4, n)."""
+    d = np.stack([1 + t, t, 1 - t, 2 - t])
+    ad = np.abs(d)
+    w = np.where(ad <= 1, (a + 2) * ad**3 - (a + 3) * ad**2 + 1,
+                 np.where(ad < 2, a * ad**3 - 5 * a * ad**2 + 8 * a * ad - 4 * a, 0.0))
+    return w.astype(np.float32)
+
+
+def resample_columns(arr, xs: np.ndarray, *, kind: str = "cubic"):
+    """Interpolate columns at positions ``xs``: ``arr`` (..., W) numpy or torch, ``xs`` (W',) -> (..., W').
+
+    ``kind``: ``"cubic"`` (Keys, a = -0.5, sharp; the default) or ``"linear"``. Borders are clamped.
+    """
+    w = int(arr.shape[-1])
     x0 = np.floor(xs).astype(np.int64)
-    x1 = np.minimum(x0 + 1, int(arr.shape[-1]) - 1)
-    t = (xs - x0).astype(np.float32)
-    if isinstance(arr, torch.Tensor):
-        tt = torch.from_numpy(t).to(arr.device, arr.dtype)
-        i0 = torch.from_numpy(x0).to(arr.device)
-        i1 = torch.from_numpy(x1).to(arr.device)
-        return arr.index_select(-1, i0) * (1 - tt) + arr.index_select(-1, i1) * tt
-    return arr[..., x0] * (1 - t) + arr[..., x1] * t
+    t = (xs - x0).astype(np.float64)
+    if kind == "linear":
+        taps = [(x0, 1 - t), (np.minimum(x0 + 1, w - 1), t)]
+    else:
+        wts = _cubic_weights(t)
+        taps = [(np.clip(x0 + k, 0, w - 1), wts[k + 1]) for k in (-1, 0, 1, 2)]
+    out = None
+    for idx, wt in taps:
+        wt = np.asarray(wt, dtype=np.float32)
+        if isinstance(arr, torch.Tensor):
+            term = arr.index_select(-1, torch.from_numpy(idx).to(arr.device)) * torch.from_numpy(wt).to(
+                arr.device, arr.dtype)
+        else:
+            term = arr[..., idx] * wt
+        out = term if out is None else out + term
+    return out
 
 
 def remove_positions(arr, removed: np.ndarray):
@@ -237,7 +258,7 @@ class DeepPlan:
     def apply_image(self, image: np.ndarray) -> np.ndarray:
         """Retarget an (H, W, C) image with the image level's seams and the warp -> (H, W', C)."""
         out = self.apply(IMAGE, np.moveaxis(np.asarray(image, dtype=np.float32), -1, 0))
-        return np.ascontiguousarray(np.moveaxis(out, 0, -1), dtype=np.float32)
+        return np.ascontiguousarray(np.clip(np.moveaxis(out, 0, -1), 0, 1), dtype=np.float32)
 
 
 def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int, int],

@@ -61,7 +61,7 @@ def reconstruct(net, targets: dict[str, torch.Tensor], init: torch.Tensor, lambd
     for it in range(iterations):
         opt.zero_grad(set_to_none=True)
         loss = feature_loss(net, x, targets, lambdas)
-        val = float(loss)
+        val = float(loss.detach())
         losses.append(val)
         if val < best_loss:
             best_loss, best = val, x.detach().clone()
@@ -119,7 +119,7 @@ def refine(net, targets: dict[str, torch.Tensor], image: torch.Tensor, lambdas: 
         opt.zero_grad(set_to_none=True)
         out = sample()
         loss = feature_loss(net, out, targets, lambdas)
-        val = float(loss)
+        val = float(loss.detach())
         losses.append(val)
         if val < best_loss:
             best_loss, best = val, (img.clone() if it == 0 else out.detach().clone())

@@ -54,7 +54,6 @@ from sempix.web.common import (
     SessionStore,
     Settings,
     decode_image,
-    get_state,
     image_response,
     install_error_handlers,
     read_upload,
@@ -241,6 +240,16 @@ def create_app(**settings: Any):
 
     @app.middleware("http")
     async def _security_headers(request, call_next):
+        # refuse oversize bodies before they are read/spooled (multipart overhead allowance 1 MB)
+        length = request.headers.get("content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > cfg.max_upload_bytes + 1_000_000
+            except ValueError:
+                return JSONResponse({"error": "bad Content-Length header"}, status_code=400)
+            if too_big:
+                return JSONResponse({"error": f"upload too large: more than "
+                                              f"{cfg.max_upload_bytes / 1e6:.0f} MB"}, status_code=413)
         response = await call_next(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
@@ -346,7 +355,7 @@ def create_app(**settings: Any):
         cols = label_colors(max(len(names), int(lab.max()) + 1))
         total = float(lab.size)
         classes = [{"id": int(i), "name": names[i] if i < len(names) else str(i),
-                    "color": "#%02x%02x%02x" % tuple(int(c) for c in cols[i]),
+                    "color": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in cols[i])),
                     "fraction": round(counts[i] / total, 4)}
                    for i in np.argsort(-counts) if counts[i] > 0]
         return {"width": int(lab.shape[1]), "height": int(lab.shape[0]), "classes": classes,
@@ -392,12 +401,14 @@ def create_app(**settings: Any):
             raise ApiError(400, f"target {p.width}x{p.height} is more than twice the {W}x{H} image")
 
         def run(progress):
-            from sempix.carve import carve
+            from sempix.carve import FEATURE_DIM, carve, reduce_features
             from sempix.mask import resize_float
 
-            feats = sess.source.features
-            if feats is not None and feats.shape[:2] != (H, W):
-                feats = resize_float(feats, (H, W))
+            feats = sess.source.features  # working resolution: reduce there, then upsample
+            if feats is not None:
+                feats = reduce_features(feats, FEATURE_DIM)
+                if feats.shape[:2] != (H, W):
+                    feats = resize_float(feats, (H, W))
             res = carve(sess.image, width=p.width, height=p.height, features=feats, lam=p.lam,
                         progress=progress)
             return np.clip(res.image, 0.0, 1.0)

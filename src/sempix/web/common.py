@@ -46,13 +46,13 @@ Encoding
 from __future__ import annotations
 
 import io
+import logging
 import os
 import secrets
 import tempfile
 import threading
 import time
 import traceback
-import logging
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -87,19 +87,19 @@ def install_error_handlers(app: Any) -> None:
         return JSONResponse({"error": message}, status_code=status)
 
     @app.exception_handler(ApiError)
-    async def _api_error(request, exc: ApiError):  # noqa: ARG001
+    async def _api_error(request, exc: ApiError):
         return _json(exc.status, exc.message)
 
     @app.exception_handler(InputError)
-    async def _input_error(request, exc: InputError):  # noqa: ARG001
+    async def _input_error(request, exc: InputError):
         return _json(400, str(exc).splitlines()[0] if str(exc) else "bad input")
 
     @app.exception_handler(ModelUnavailableError)
-    async def _model_error(request, exc: ModelUnavailableError):  # noqa: ARG001
+    async def _model_error(request, exc: ModelUnavailableError):
         return _json(503, str(exc).splitlines()[0] if str(exc) else "model unavailable")
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request, exc: RequestValidationError):  # noqa: ARG001
+    async def _validation(request, exc: RequestValidationError):
         errs = exc.errors()
         if errs:
             e = errs[0]
@@ -110,15 +110,15 @@ def install_error_handlers(app: Any) -> None:
         return _json(422, msg)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request, exc: StarletteHTTPException):  # noqa: ARG001
+    async def _http(request, exc: StarletteHTTPException):
         return _json(exc.status_code, str(exc.detail))
 
     @app.exception_handler(MemoryError)
-    async def _memory(request, exc: MemoryError):  # noqa: ARG001
+    async def _memory(request, exc: MemoryError):
         return _json(507, "out of memory: try a smaller image")
 
     @app.exception_handler(Exception)
-    async def _internal(request, exc: Exception):  # noqa: ARG001
+    async def _internal(request, exc: Exception):
         log.error("internal error: %s", "".join(traceback.format_exception(exc)))
         return _json(500, f"internal error: {type(exc).__name__}")
 

@@ -65,7 +65,7 @@ class GroupParams(BaseModel):
 
 
 def _work_copy(rgb: np.ndarray) -> np.ndarray:
-    from sempix.recolor.core import downsize  # noqa: PLC0415
+    from sempix.recolor.core import downsize
 
     h, w = rgb.shape[:2]
     if h * w <= WORK_PIXELS:
@@ -75,7 +75,7 @@ def _work_copy(rgb: np.ndarray) -> np.ndarray:
 
 
 def _state_json(sid: str, sess: RecolorSession) -> dict:
-    from sempix.recolor._color import lab_to_rgb, rgb_to_hex  # noqa: PLC0415
+    from sempix.recolor._color import lab_to_rgb, rgb_to_hex
 
     sol = sess.solution
     images = []
@@ -106,8 +106,8 @@ def _state_json(sid: str, sess: RecolorSession) -> dict:
 
 
 def _solve(sess: RecolorSession, p: SolveParams, backend: str, progress) -> dict:
-    from sempix.errors import InputError  # noqa: PLC0415
-    from sempix.recolor.core import parse_palette, render, solve_collection  # noqa: PLC0415
+    from sempix.errors import InputError
+    from sempix.recolor.core import parse_palette, render, solve_collection
 
     wb = p.wb
     if isinstance(wb, list) and len(wb) != len(sess.images):
@@ -124,7 +124,7 @@ def _solve(sess: RecolorSession, p: SolveParams, backend: str, progress) -> dict
 
 
 @router.post("/api/recolor/sessions", status_code=201)
-async def create_session(request: Request, files: list[UploadFile] | None = File(None)):
+async def create_session(request: Request, files: list[UploadFile] | None = File(None)):  # noqa: B008
     state = get_state(request)
     cfg = state.settings
     if not files:
@@ -165,8 +165,8 @@ def session_state(request: Request, sid: str):
 
 @router.post("/api/recolor/{sid}/group")
 def edit_group(request: Request, sid: str, p: GroupParams):
-    from sempix.recolor._color import rgb_to_lab  # noqa: PLC0415
-    from sempix.recolor.core import parse_palette, render  # noqa: PLC0415
+    from sempix.recolor._color import rgb_to_lab
+    from sempix.recolor.core import parse_palette, render
 
     sess = get_state(request).sessions.get(sid)
     if sess.solution is None:

@@ -22,6 +22,7 @@ const S = {
 window.sempixEditor = S;
 
 const ctx = $("canvas").getContext("2d", { willReadFrequently: true });
+const PREVIEW_MAX_PIXELS = 1_000_000;
 
 function setStatus(msg, isError = false) {
   const el = $("status");
@@ -74,18 +75,36 @@ async function openFile(file) {
     updateButtons();
   });
   const img = await imgPromise;
+  // The preview works at most PREVIEW_MAX_PIXELS (a screen shows no more); the server
+  // renders the downloads at full resolution with the same maths.
   const c = $("canvas");
-  c.width = S.W; c.height = S.H;
-  ctx.drawImage(img, 0, 0);
-  S.orig = ctx.getImageData(0, 0, S.W, S.H).data;
-  S.out = ctx.createImageData(S.W, S.H);
-  S.dist = new Float32Array(S.W * S.H);
-  S.mask = new Float32Array(S.W * S.H);
+  const sc = Math.min(1, Math.sqrt(PREVIEW_MAX_PIXELS / (S.W * S.H)));
+  S.PW = Math.max(1, Math.round(S.W * sc)); S.PH = Math.max(1, Math.round(S.H * sc));
+  c.width = S.PW; c.height = S.PH;
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(img, 0, 0, S.PW, S.PH);
+  S.orig = ctx.getImageData(0, 0, S.PW, S.PH).data;
+  S.out = ctx.createImageData(S.PW, S.PH);
+  S.dist = new Float32Array(S.PW * S.PH);
+  S.mask = new Uint8Array(S.PW * S.PH);
+  S.adjLin = null; S.adjKey = null;
   $("drop").classList.remove("empty");
+  fitCanvas();
   $("rw").value = S.W; $("rh").value = S.H;
   S.maskDirty = true;
   renderNow();
 }
+
+// Show the canvas as large as the stage allows (CSS scaling; clicks map back to image pixels).
+function fitCanvas() {
+  if (!S.PW) return;
+  const st = $("stage");
+  const availW = Math.max(100, st.clientWidth - 28), availH = Math.max(100, st.clientHeight - 48);
+  const sc = Math.min(availW / S.PW, availH / S.PH, 4);
+  $("canvas").style.width = `${Math.floor(S.PW * sc)}px`;
+  $("canvas").style.height = `${Math.floor(S.PH * sc)}px`;
+}
+window.addEventListener("resize", fitCanvas);
 
 function loadImage(url) {
   return new Promise((resolve, reject) => {
@@ -158,16 +177,22 @@ async function fetchDistances(p) {
       throw new Error(msg);
     }
     const buf = await r.arrayBuffer();
-    const n = S.W * S.H;
+    const W = S.W, H = S.H, n = W * H, PW = S.PW, PH = S.PH;
     const ss = parseFloat(r.headers.get("X-Sem-Scale")) / 65535;
     const cs = parseFloat(r.headers.get("X-Col-Scale")) / 65535;
     const q = new Uint16Array(buf);
-    const col = new Float32Array(n);
-    for (let i = 0; i < n; i++) col[i] = q[n + i] * cs;
-    let sem = null;
-    if (r.headers.get("X-Semantic") === "1") {
-      sem = new Float32Array(n);
-      for (let i = 0; i < n; i++) sem[i] = q[i] * ss;
+    // (point-)sample the full-resolution maps at the preview pixel centres
+    const xs = new Int32Array(PW);
+    for (let x = 0; x < PW; x++) xs[x] = Math.min(W - 1, Math.floor((x + 0.5) * W / PW));
+    const col = new Float32Array(PW * PH);
+    const sem = r.headers.get("X-Semantic") === "1" ? new Float32Array(PW * PH) : null;
+    for (let y = 0, o = 0; y < PH; y++) {
+      const row = Math.min(H - 1, Math.floor((y + 0.5) * H / PH)) * W;
+      for (let x = 0; x < PW; x++, o++) {
+        const i = row + xs[x];
+        col[o] = q[n + i] * cs;
+        if (sem) sem[o] = q[i] * ss;
+      }
     }
     p.sem = sem; p.col = col;
     S.stats.clicks++; S.stats.lastClickMs = performance.now() - t0;
@@ -192,12 +217,14 @@ function updateButtons() {
 // ------------------------------------------------------------------------------- mask maths
 
 function computeMask() {
+  // S.mask (Uint8Array, mask * 255 rounded) from the per-point maps; one fused pass per point.
   const t0 = performance.now();
-  const n = S.W * S.H, d = S.dist, m = S.mask;
+  const n = S.PW * S.PH, d = S.dist, m = S.mask;
   const lam = S.lam, rest = 1 - lam, tau = S.tau, F = S.feather;
   const pts = S.points.filter((p) => p.col && p.space === S.space);
-  if (!pts.length) { m.fill(0); S.stats.maskMs = performance.now() - t0; return false; }
-  for (let k = 0; k < pts.length; k++) {
+  const K = pts.length;
+  if (!K) { m.fill(0); S.stats.maskMs = performance.now() - t0; return false; }
+  for (let k = 0; k < K - 1; k++) {  // running minimum of all but the last point
     const col = pts[k].col, sem = pts[k].sem;
     if (k === 0) {
       if (sem) for (let i = 0; i < n; i++) d[i] = lam * sem[i] + rest * col[i];
@@ -208,14 +235,23 @@ function computeMask() {
       for (let i = 0; i < n; i++) { const v = col[i]; if (v < d[i]) d[i] = v; }
     }
   }
+  // last point fused with the threshold / feather
+  const col = pts[K - 1].col, sem = pts[K - 1].sem, many = K > 1;
+  const a = sem ? lam : 0, b = sem ? rest : 1, sm = sem || col;
   if (F <= 0) {
-    for (let i = 0; i < n; i++) m[i] = d[i] < tau ? 1 : 0;
+    for (let i = 0; i < n; i++) {
+      let v = a * sm[i] + b * col[i];
+      if (many && d[i] < v) v = d[i];
+      m[i] = v < tau ? 255 : 0;
+    }
   } else {
     const hi = tau + F, inv = 1 / (2 * F);
     for (let i = 0; i < n; i++) {
-      let t = (hi - d[i]) * inv;
+      let v = a * sm[i] + b * col[i];
+      if (many && d[i] < v) v = d[i];
+      let t = (hi - v) * inv;
       t = t < 0 ? 0 : (t > 1 ? 1 : t);
-      m[i] = t * t * (3 - 2 * t);
+      m[i] = (t * t * (3 - 2 * t) * 255 + 0.5) | 0;
     }
   }
   S.stats.maskMs = performance.now() - t0;
@@ -281,27 +317,66 @@ function channelTables(adj) {
   return T;
 }
 
-function adjustPixels(src, mask, dst, adj) {
-  const n = mask.length;
-  const T = channelTables(adj), M = colorMatrix(adj.saturation, adj.hue);
+// Linear-light adjusted image (Float32Array, 3 per pixel), cached per adjustment values.
+function adjustedLinear(src, adj) {
+  const key = JSON.stringify(adj);
+  if (S.adjKey === key && S.adjLin) return S.adjLin;
+  const n = S.PW * S.PH;
+  if (!S.adjLin || S.adjLin.length !== 3 * n) S.adjLin = new Float32Array(3 * n);
+  const out = S.adjLin;
+  const [T0, T1, T2] = channelTables(adj), M = colorMatrix(adj.saturation, adj.hue);
   const useM = adj.saturation !== 0 || adj.hue !== 0;
-  const [T0, T1, T2] = T;
   const m00 = M[0][0], m01 = M[0][1], m02 = M[0][2], m10 = M[1][0], m11 = M[1][1], m12 = M[1][2],
     m20 = M[2][0], m21 = M[2][1], m22 = M[2][2];
-  for (let i = 0, j = 0; i < n; i++, j += 4) {
-    const m = mask[i];
-    const r8 = src[j], g8 = src[j + 1], b8 = src[j + 2];
-    if (m <= 0) { dst[j] = r8; dst[j + 1] = g8; dst[j + 2] = b8; dst[j + 3] = 255; continue; }
-    let r = T0[r8], g = T1[g8], b = T2[b8];
+  for (let i = 0, j = 0, k = 0; i < n; i++, j += 4, k += 3) {
+    let r = T0[src[j]], g = T1[src[j + 1]], b = T2[src[j + 2]];
     if (useM) {
       const r2 = m00 * r + m01 * g + m02 * b, g2 = m10 * r + m11 * g + m12 * b, b2 = m20 * r + m21 * g + m22 * b;
       r = r2; g = g2; b = b2;
     }
-    r = r < 0 ? 0 : (r > 1 ? 1 : r); g = g < 0 ? 0 : (g > 1 ? 1 : g); b = b < 0 ? 0 : (b > 1 ? 1 : b);
-    const w = 1 - m;
-    r = m * r + w * TO_LIN[r8]; g = m * g + w * TO_LIN[g8]; b = m * b + w * TO_LIN[b8];
-    dst[j] = ENC[Math.round(r * ENC_N)]; dst[j + 1] = ENC[Math.round(g * ENC_N)]; dst[j + 2] = ENC[Math.round(b * ENC_N)];
-    dst[j + 3] = 255;
+    out[k] = r < 0 ? 0 : (r > 1 ? 1 : r);
+    out[k + 1] = g < 0 ? 0 : (g > 1 ? 1 : g);
+    out[k + 2] = b < 0 ? 0 : (b > 1 ? 1 : b);
+  }
+  S.adjKey = key;
+  return out;
+}
+
+function adjustPixels(src, mask, dst, adj) {
+  const n = mask.length, A = adjustedLinear(src, adj);
+  const s32 = new Uint32Array(src.buffer, src.byteOffset, n), d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
+  for (let i = 0, j = 0, k = 0; i < n; i++, j += 4, k += 3) {
+    const mq = mask[i];
+    if (mq === 0) { d32[i] = s32[i]; continue; }
+    let r = A[k], g = A[k + 1], b = A[k + 2];
+    if (mq !== 255) {
+      const m = mq / 255, w = 1 - m;
+      r = m * r + w * TO_LIN[src[j]]; g = m * g + w * TO_LIN[src[j + 1]]; b = m * b + w * TO_LIN[src[j + 2]];
+    }
+    d32[i] = ENC[(r * ENC_N + 0.5) | 0] | (ENC[(g * ENC_N + 0.5) | 0] << 8) | (ENC[(b * ENC_N + 0.5) | 0] << 16) | 0xff000000;
+  }
+}
+
+// Overlay tables: for each mask level q (0..255) and channel value v, the shown value.
+const OVL = [new Uint32Array(65536), new Uint32Array(65536), new Uint32Array(65536)];
+(function () {
+  const tint = [255, 40, 90];
+  for (let q = 0; q < 256; q++) {
+    const m = q / 255, a = 0.55 * m, b = 1 - a, dim = 0.75 + 0.25 * m;
+    for (let v = 0; v < 256; v++) for (let c = 0; c < 3; c++) {
+      const x = Math.round((v * b + tint[c] * a) * dim);
+      OVL[c][(q << 8) | v] = Math.min(255, Math.max(0, x)) << (8 * c);
+    }
+  }
+})();
+
+function overlayPixels(src, mask, dst) {
+  const n = mask.length;
+  const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
+  const [O0, O1, O2] = OVL;
+  for (let i = 0, j = 0; i < n; i++, j += 4) {
+    const q = mask[i] << 8;
+    d32[i] = O0[q | src[j]] | O1[q | src[j + 1]] | O2[q | src[j + 2]] | 0xff000000;
   }
 }
 
@@ -319,54 +394,48 @@ function renderNow() {
   if (!S.orig) return;
   const t0 = performance.now();
   if (S.maskDirty) { computeMask(); S.maskDirty = false; }
-  const src = S.orig, dst = S.out.data, m = S.mask, n = S.W * S.H;
+  const src = S.orig, dst = S.out.data, m = S.mask, n = S.PW * S.PH;
   const view = S.view;
   if (view === "labels" && S.labelsImg) {
-    ctx.putImageData(new ImageData(new Uint8ClampedArray(src), S.W, S.H), 0, 0);
+    ctx.putImageData(new ImageData(new Uint8ClampedArray(src), S.PW, S.PH), 0, 0);
     ctx.save();
     ctx.imageSmoothingEnabled = false;
     ctx.globalAlpha = 0.75;
-    ctx.drawImage(S.labelsImg, 0, 0, S.W, S.H);
+    ctx.drawImage(S.labelsImg, 0, 0, S.PW, S.PH);
     ctx.restore();
   } else {
     if (view === "adjusted") {
       if (isIdentity(S.adj)) dst.set(src);
       else adjustPixels(src, m, dst, S.adj);
     } else if (view === "mask") {
-      for (let i = 0, j = 0; i < n; i++, j += 4) {
-        const v = m[i] * 255; dst[j] = v; dst[j + 1] = v; dst[j + 2] = v; dst[j + 3] = 255;
-      }
+      const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
+      for (let i = 0; i < n; i++) { const v = m[i]; d32[i] = v | (v << 8) | (v << 16) | 0xff000000; }
+    } else if (!S.points.length) {
+      dst.set(src);
     } else { // overlay: tint the selection, dim the rest a little
-      for (let i = 0, j = 0; i < n; i++, j += 4) {
-        const a = m[i] * 0.55, b = 1 - a, dim = 0.75 + 0.25 * m[i];
-        dst[j] = (src[j] * b + 255 * a) * dim;
-        dst[j + 1] = (src[j + 1] * b + 40 * a) * dim;
-        dst[j + 2] = (src[j + 2] * b + 90 * a) * dim;
-        dst[j + 3] = 255;
-      }
-      if (!S.points.length) dst.set(src);
+      overlayPixels(src, m, dst);
     }
     ctx.putImageData(S.out, 0, 0);
   }
   drawMarkers();
   const dt = performance.now() - t0;
   S.stats.renders++; S.stats.totalMs += dt; S.stats.lastMs = dt;
-  $("perf").textContent = `${S.W}×${S.H} · last update ${dt.toFixed(1)} ms ` +
+  $("perf").textContent = `${S.W}×${S.H} (preview ${S.PW}×${S.PH}) · last update ${dt.toFixed(1)} ms ` +
     `(mask ${S.stats.maskMs.toFixed(1)} ms) · last click ${S.stats.lastClickMs.toFixed(0)} ms`;
 }
 
 window.__renderNow = renderNow;
 
 function drawMarkers() {
-  const r = Math.max(4, Math.round(Math.min(S.W, S.H) / 150));
+  const r = Math.max(4, Math.round(Math.min(S.PW, S.PH) / 150)), f = S.PW / S.W;
   ctx.save();
   ctx.lineWidth = Math.max(1.5, r / 3);
   for (const p of S.points) {
     ctx.beginPath();
-    ctx.arc(p.x + 0.5, p.y + 0.5, r, 0, 2 * Math.PI);
+    ctx.arc((p.x + 0.5) * f, (p.y + 0.5) * f, r, 0, 2 * Math.PI);
     ctx.strokeStyle = "#000"; ctx.stroke();
     ctx.beginPath();
-    ctx.arc(p.x + 0.5, p.y + 0.5, r - ctx.lineWidth, 0, 2 * Math.PI);
+    ctx.arc((p.x + 0.5) * f, (p.y + 0.5) * f, r - ctx.lineWidth, 0, 2 * Math.PI);
     ctx.strokeStyle = "#fff"; ctx.stroke();
   }
   ctx.restore();

@@ -1,0 +1,35 @@
+"""Small version of benchmarks/web_load.py: a few concurrent clients against the real server."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from sempix.web.app import create_app
+from sempix.web.testing import serve_in_thread
+
+
+def _load_module():
+    p = Path(__file__).resolve().parents[1] / "benchmarks" / "web_load.py"
+    if not p.is_file():
+        pytest.skip("benchmarks/web_load.py not found")
+    spec = importlib.util.spec_from_file_location("sempix_web_load", p)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_concurrent_clients_no_errors():
+    mod = _load_module()
+    app = create_app(backend="lowlevel", max_sessions=8, workers=2)
+    with serve_in_thread(app) as url:
+        stats = mod.run_load(url, clients=4, clicks=3, max_seconds=60, size=(120, 160))
+        import httpx
+
+        assert httpx.get(url + "/api/config").status_code == 200  # still serving
+    s = stats["summary"]
+    assert s["errors"] == 0, stats["errors"]
+    assert s["clicks_ok"] == 12 and s["renders"] == 4
+    assert s["click_p95_ms"] is not None and s["click_p95_ms"] < 10_000
