@@ -10,6 +10,7 @@ each method and the IoU between ``distance < tau`` and the segment:
 * ``semantic``   : ade20k feature distance only (lam = 1)
 * ``combined``   : lam * semantic + (1 - lam) * luminance with the documented default lam = 0.5
 * ``combined-lab``: the same with the Lab colour term
+* ``combined-0.8`` / ``combined-lab-0.8``: the same with lam = 0.8
 * ``combined-best-lam``: per segment the best lam of {0, 0.1, ..., 1} (oracle, luminance term)
 
 "best tau" = the threshold maximising that segment's IoU (sweep of 1000 thresholds); "IoU at
@@ -31,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("luminance", "lab", "semantic", "combined", "combined-lab", "combined-best-lam")
+METHODS = ("luminance", "lab", "semantic", "combined", "combined-lab", "combined-0.8", "combined-lab-0.8",
+           "combined-best-lam")
+HIGH_LAM = 0.8
 DEFAULT_LAM = 0.5
 DEFAULT_TAU = 0.25
 LAMS = tuple(round(0.1 * k, 1) for k in range(11))
@@ -76,7 +79,7 @@ def load_segments(mat_path: Path, n: int, min_frac: float) -> list[np.ndarray]:
 
 
 def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_frac: float,
-             progress: bool = True) -> dict:
+             progress: bool = True, figure_rows: int = 0) -> dict:
     from sempix.image import read_image
     from sempix.mask import MaskSource, mask_features
 
@@ -94,6 +97,7 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
     curves: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
     best_lams: list[float] = []
     semantic_backend = None
+    fig_rows: list[np.ndarray] = []
     t0 = time.perf_counter()
     feat_time = 0.0
     for n_img, path in enumerate(images):
@@ -116,6 +120,8 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
                 "luminance": lum, "lab": lab, "semantic": sem,
                 "combined": DEFAULT_LAM * sem + (1 - DEFAULT_LAM) * lum,
                 "combined-lab": DEFAULT_LAM * sem + (1 - DEFAULT_LAM) * lab,
+                "combined-0.8": HIGH_LAM * sem + (1 - HIGH_LAM) * lum,
+                "combined-lab-0.8": HIGH_LAM * sem + (1 - HIGH_LAM) * lab,
             }
             for m, d in maps.items():
                 curves[m].append(iou_curve(d, seg, taus))
@@ -126,6 +132,8 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
                     best, best_c, best_l = float(c.max()), c, lam
             curves["combined-best-lam"].append(best_c)
             best_lams.append(best_l)
+            if len(fig_rows) < figure_rows:
+                fig_rows.append(_figure_row(img, seg, pt, maps, taus))
         if progress:
             print(f"\r{n_img + 1}/{len(images)} images, {len(curves['luminance'])} segments, "
                   f"{time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
@@ -133,7 +141,7 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
         print(file=sys.stderr)
     res = {"split": split, "images": len(images), "segments": len(curves["luminance"]),
            "backend": semantic_backend, "seconds": time.perf_counter() - t0, "feature_seconds": feat_time,
-           "cpu_count": os.cpu_count(), "rows": {}, "best_lams": best_lams}
+           "cpu_count": os.cpu_count(), "rows": {}, "best_lams": best_lams, "figure": fig_rows}
     lum_best = np.array([c.max() for c in curves["luminance"]])
     for m in METHODS:
         C = np.stack(curves[m])  # (segments, taus)
@@ -148,6 +156,48 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
             row["tie_vs_luminance"] = float((np.abs(best - lum_best) <= 1e-9).mean())
         res["rows"][m] = row
     return res
+
+
+FIG_METHODS = ("luminance", "lab", "semantic", "combined")
+
+
+def _figure_row(img, seg, pt, maps, taus) -> np.ndarray:
+    """One row of the figure: image + point, human segment, best-tau mask of each method."""
+    H, W = seg.shape
+    x, y = pt
+    a = img.copy()
+    a[max(0, y - 3):y + 4, max(0, x - 3):x + 4] = (1, 0, 0)
+    tiles = [a, np.repeat(seg[..., None].astype(np.float32), 3, -1)]
+    for m in FIG_METHODS:
+        c = iou_curve(maps[m], seg, taus)
+        k = int(np.argmax(c))
+        mk = (maps[m] < taus[k]).astype(np.float32)
+        t = np.repeat(mk[..., None], 3, -1) * 0.8 + 0.2 * img
+        t[seg & (mk == 0)] = (0.9, 0.2, 0.2)  # missed
+        tiles.append(_label(t, f"{m} {c[k]:.2f}"))
+    gap = np.ones((H, 4, 3), np.float32)
+    row = [tiles[0]]
+    for t in tiles[1:]:
+        row += [gap, t]
+    return np.concatenate(row, axis=1)
+
+
+def _label(tile: np.ndarray, text: str) -> np.ndarray:
+    from PIL import Image, ImageDraw
+
+    im = Image.fromarray((np.clip(tile, 0, 1) * 255).astype(np.uint8))
+    d = ImageDraw.Draw(im)
+    d.rectangle([0, 0, 7 * len(text) + 6, 14], fill=(0, 0, 0))
+    d.text((3, 1), text, fill=(255, 255, 255))
+    return np.asarray(im, dtype=np.float32) / 255
+
+
+def save_figure(rows: list[np.ndarray], path: str) -> None:
+    from sempix.image import write_image
+
+    W = max(r.shape[1] for r in rows)
+    rows = [np.pad(r, ((0, 4), (0, W - r.shape[1]), (0, 0)), constant_values=1.0) for r in rows]
+    write_image(path, np.concatenate(rows, axis=0))
 
 
 def print_table(res: dict) -> None:
@@ -174,9 +224,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--segments", type=int, default=4, help="largest segments per image")
     ap.add_argument("--min-frac", type=float, default=0.02, help="ignore segments smaller than this")
     ap.add_argument("--backend", default="ade20k", choices=["ade20k", "segformer", "lowlevel"])
+    ap.add_argument("--figure", default=None, help="write a picture of the first segments' masks "
+                    "(columns: image + click, human segment, best-tau mask per method; red = missed)")
+    ap.add_argument("--figure-rows", type=int, default=6)
     args = ap.parse_args(argv)
-    res = evaluate(args.split, args.limit, args.segments, args.backend, args.min_frac)
+    res = evaluate(args.split, args.limit, args.segments, args.backend, args.min_frac,
+                   figure_rows=args.figure_rows if args.figure else 0)
     print_table(res)
+    if args.figure and res["figure"]:
+        save_figure(res["figure"], args.figure)
+        print(f"\nfigure: {args.figure}")
     return 0
 
 

@@ -40,7 +40,7 @@ import numpy as np
 from sempix.image import load_rgb
 from sempix.recolor import _palette_bridge as pb
 from sempix.recolor._color import lab_to_rgb, rgb_to_lab
-from sempix.recolor.core import downsize, palette_distance, recolor_collection
+from sempix.recolor.core import color_transforms, downsize, palette_distance, recolor_collection
 from sempix.recolor.lut import apply_lut, build_lut
 
 EXTS = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp"}
@@ -77,33 +77,39 @@ def distance_to_palette(imgs: list[np.ndarray], pal) -> float:
     return float(np.mean(out))
 
 
-def name_changes(result, imgs) -> tuple[int, int, int, int]:
-    """(palette colours changed, palette colours, salient palette colours changed, salient colours)."""
+def name_changes(result) -> dict:
+    """Basic-colour-name changes caused by the recolouring (white balance excluded).
+
+    ``pal``: source palette colours whose name differs from their target's; ``sal``: colours of the
+    salient region's palette (saliency > 0.9) passed through the image's transform; ``px``: share of
+    salient analysis pixels whose name changes.
+    """
     sol = result.solution
-    targets = sol.targets()
-    ch = tot = sch = stot = 0
-    for an, tgt in zip(sol.analyses, targets):
-        src_n = np.argmax(pb.name_probabilities(an.src_rgb), -1)
-        tgt_n = np.argmax(pb.name_probabilities(lab_to_rgb(tgt)), -1)
-        ch += int((src_n != tgt_n).sum())
-        tot += len(src_n)
-        if an.saliency is None:
+    fns = color_transforms(sol, include_wb=False)
+    r = {"pal": [0, 0], "sal": [0, 0], "px": [0, 0]}
+    for an, tgt, fn in zip(sol.analyses, sol.targets(), fns):
+        a = np.argmax(pb.name_probabilities(an.src_rgb), -1)
+        b = np.argmax(pb.name_probabilities(lab_to_rgb(tgt)), -1)
+        r["pal"][0] += int((a != b).sum())
+        r["pal"][1] += len(a)
+        if an.saliency is None or fn is None:
             continue
         m = an.saliency > 0.9
         if m.sum() < 20:
             continue
+        lut = build_lut(fn)
         sp = pb.extract_palette(an.small, mask=m)
-
-        def fn(rgb, an=an, tgt=tgt):
-            return pb.recolor_palette(rgb, an.src_lab, tgt)
-
-        # an.small is already white-balanced: apply only the palette transform to its salient colours
-        moved = apply_lut(sp.rgb.reshape(1, -1, 3).astype(np.float32), build_lut(fn)).reshape(-1, 3)
+        moved = apply_lut(sp.rgb.reshape(1, -1, 3).astype(np.float32), lut).reshape(-1, 3)
         a = np.argmax(pb.name_probabilities(sp.rgb), -1)
         b = np.argmax(pb.name_probabilities(moved), -1)
-        sch += int((a != b).sum())
-        stot += len(a)
-    return ch, tot, sch, stot
+        r["sal"][0] += int((a != b).sum())
+        r["sal"][1] += len(a)
+        px = an.small[m]
+        a = np.argmax(pb.name_probabilities(px), -1)
+        b = np.argmax(pb.name_probabilities(apply_lut(px[None], lut)[0]), -1)
+        r["px"][0] += int((a != b).sum())
+        r["px"][1] += len(a)
+    return r
 
 
 def run_collection(name: str, paths: list[Path], features: str, ext_palette=None) -> dict:
@@ -120,8 +126,8 @@ def run_collection(name: str, paths: list[Path], features: str, ext_palette=None
         row["to_ext"] = (distance_to_palette(imgs, ext_palette), distance_to_palette(res.images, ext_palette))
     st = res.solution.stats
     row["broken"] = st["broken_by_names"] / max(st["colours"], 1)
-    row["names_on"] = name_changes(res, imgs)
-    row["names_off"] = name_changes(res_off, imgs)
+    row["names_on"] = name_changes(res)
+    row["names_off"] = name_changes(res_off)
     row["wb"] = sum(st["wb_applied"])
     return row
 
@@ -165,13 +171,22 @@ def main() -> int:
     print(f"recolor benchmark, features={args.features}, cpu_count={os.cpu_count()}")
     print()
     print("| collection | images | pal before | pal after | hist before | hist after | broken by naming "
-          "| name changes pal (naming on / off) | name changes salient (on / off) | WB | time s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| name changes: palette (naming on / off) | salient palette (on / off) | salient pixels % (on / off) "
+          "| WB | time s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+
+    def frac(x):
+        return f"{x[0]}/{x[1]}"
+
+    def pct(x):
+        return f"{100 * x[0] / max(x[1], 1):.2f}"
+
     for r in rows + ext_rows:
         on, off = r["names_on"], r["names_off"]
         print(f"| {r['name']} | {r['n']} | {r['pal'][0]:.2f} | {r['pal'][1]:.2f} | {r['hist'][0]:.3f} | "
-              f"{r['hist'][1]:.3f} | {100 * r['broken']:.1f}% | {on[0]}/{on[1]} / {off[0]}/{off[1]} | "
-              f"{on[2]}/{on[3]} / {off[2]}/{off[3]} | {r['wb']} | {r['time']:.2f} |")
+              f"{r['hist'][1]:.3f} | {100 * r['broken']:.1f}% | {frac(on['pal'])} / {frac(off['pal'])} | "
+              f"{frac(on['sal'])} / {frac(off['sal'])} | {pct(on['px'])} / {pct(off['px'])} | {r['wb']} | "
+              f"{r['time']:.2f} |")
     if ext_rows:
         print()
         print("| collection -> external palette | mean palette distance to the page palette before | after |")
@@ -181,7 +196,8 @@ def main() -> int:
     improved = sum(r["pal"][1] < r["pal"][0] for r in rows)
     print()
     print(f"consistency (palette distance) improved on {improved}/{len(rows)} collections; "
-          f"palette-colour name changes with naming on: {sum(r['names_on'][0] for r in rows + ext_rows)}")
+          f"palette-colour name changes with naming on: {sum(r['names_on']['pal'][0] for r in rows + ext_rows)}, "
+          f"salient-pixel name changes with naming on: {sum(r['names_on']['px'][0] for r in rows + ext_rows)}")
     if not args.skip_speed:
         paths = cols[0][1]
         for feat in ("none", args.features) if args.features != "none" else ("none",):

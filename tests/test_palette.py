@@ -203,7 +203,14 @@ def test_recolor_palette_input_errors(rng):
     with pytest.raises(InputError):
         recolor_palette(img, np.zeros((2, 3)), np.zeros((3, 3)))
     with pytest.raises(InputError):
-        recolor_palette(img[..., 0], np.zeros((2, 3)), np.zeros((2, 3)))
+        recolor_palette(img[..., :2], np.zeros((2, 3)), np.zeros((2, 3)))
+    # (..., 3) colour arrays of any rank keep their shape and match the image path
+    src = np.array([[50, 10, 10], [60, -30, 40]], np.float32)
+    tgt = src + 10
+    flat = recolor_palette(img.reshape(-1, 3), src, tgt)
+    assert flat.shape == (16, 3)
+    np.testing.assert_array_equal(flat, recolor_palette(img, src, tgt).reshape(-1, 3))
+    assert recolor_palette(img[0, 0], src, tgt).shape == (3,)
 
 
 # ----------------------------------------------------------------------------- real model: naming

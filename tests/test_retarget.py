@@ -58,12 +58,12 @@ def net(tv_weights):
 
 @pytest.fixture
 def small_image(rng):
-    """A 40x48 image with smooth background and two coloured objects."""
-    h, w = 40, 48
+    """A 32x40 image with smooth background and two coloured objects."""
+    h, w = 32, 40
     yy, xx = np.mgrid[0:h, 0:w] / np.array([h, w])[:, None, None]
     img = np.stack([0.4 + 0.2 * xx, 0.5 + 0.1 * yy, 0.6 - 0.2 * xx], -1)
-    img[8:20, 6:16] = (0.9, 0.1, 0.1)
-    img[22:36, 30:42] = (0.1, 0.2, 0.9)
+    img[6:16, 5:13] = (0.9, 0.1, 0.1)
+    img[18:29, 24:34] = (0.1, 0.2, 0.9)
     img += rng.normal(0, 0.02, img.shape)
     return np.clip(img, 0, 1).astype(np.float32)
 
@@ -200,7 +200,8 @@ def _synthetic_features(alpha_band_col=5, decoy_col=25, seed=0):
 def test_deep_seams_consistent_across_layers():
     feats = _synthetic_features()
     tw = {"relu3_1": 12, "relu2_2": 24}
-    p = deep.plan(feats, (32, 64), 48, tw, alpha=0.5, percentile=20)
+    # 8 of the 128 deep positions are cheap: with the 5th percentile the second seam is too expensive
+    p = deep.plan(feats, (32, 64), 48, tw, alpha=0.5, percentile=5)
     d, s, im = p.levels["relu3_1"], p.levels["relu2_2"], p.levels[deep.IMAGE]
     assert d.n_removed == 1 and d.removed[:, 5].all()
     # same ratio of removed columns in every level
@@ -216,7 +217,7 @@ def test_deep_seams_consistent_across_layers():
     rf_img = deep.receptive_field_mask(s.removed, "relu2_2", None, (32, 64))
     assert rf_img[im.removed].all()
     # without the guidance (alpha = 1) the shallow layer takes its own cheaper decoy column instead
-    p1 = deep.plan(feats, (32, 64), 48, tw, alpha=1.0, percentile=20)
+    p1 = deep.plan(feats, (32, 64), 48, tw, alpha=1.0, percentile=5)
     assert p1.levels["relu2_2"].removed[:, 25].all()
     assert not rf[p1.levels["relu2_2"].removed].all()
 
@@ -250,7 +251,7 @@ def test_resample_columns_identity_and_torch_numpy_agree(rng):
 
 
 @pytest.mark.parametrize("method", ["scale", "multiop", "warp", "dnr"])
-@pytest.mark.parametrize("size", [(30, None), (None, 31), (60, None), (35, 30)])
+@pytest.mark.parametrize("size", [(29, None), (None, 23), (50, None), (35, 27)])
 def test_output_sizes_exact(method, size, small_image, tv_weights):
     w, h = size
     res = retarget(small_image, w, h, method=method, weights=str(tv_weights), iterations=1, refine_iterations=1,
@@ -269,9 +270,9 @@ def test_seam_methods_sizes(method, small_image):
 
 
 def test_reconstruction_decreases_loss_and_refinement_never_increases(small_image, tv_weights):
-    res = retarget(small_image, 34, method="dnr", weights=str(tv_weights), iterations=15, refine_iterations=5,
+    res = retarget(small_image, 30, method="dnr", weights=str(tv_weights), iterations=8, refine_iterations=3,
                    lambdas=[1, 0.5, 0.5])
-    assert len(res.losses) == 16
+    assert len(res.losses) == 9
     assert res.losses[-1] < 0.8 * res.losses[0]
     assert min(res.refine_losses) <= res.refine_losses[0]
     # the returned image is never worse than the unrefined reconstruction
@@ -302,8 +303,8 @@ def test_reconstruct_recovers_target(net, small_image):
     with torch.no_grad():
         targets = {"relu1_2": net(x, ["relu1_2"])["relu1_2"]}
     start = torch.full_like(x, 0.5)
-    out, losses = reconstruct(net, targets, start, {"relu1_2": 1.0}, iterations=40, lr=0.05)
-    assert losses[-1] < 0.3 * losses[0]
+    out, losses = reconstruct(net, targets, start, {"relu1_2": 1.0}, iterations=20, lr=0.05)
+    assert losses[-1] < 0.5 * losses[0]
     assert float((out - x).abs().mean()) < float((start - x).abs().mean())
 
 
@@ -323,13 +324,72 @@ def test_semantic_score_identity_and_shrink(small_image, tv_weights):
 
     net = load_vgg(str(tv_weights))
     assert semantic_score(small_image, small_image, net=net) == pytest.approx(1.0)
-    half = scale_image(small_image, 24, 40)
+    half = scale_image(small_image, 20, 32)
     assert semantic_score(small_image, half, net=net) < 1.0
 
 
 def test_semantic_score_ade20k(ade20k_available, small_image):
     from sempix.retarget import semantic_score
 
-    half = scale_image(small_image, 24, 40)
+    half = scale_image(small_image, 20, 32)
     ss = semantic_score(small_image, half, kind="ade20k")
     assert 0.3 < ss < 1.0
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+
+def _cli(args):
+    from click.testing import CliRunner
+
+    from sempix.cli import cli
+
+    return CliRunner().invoke(cli, args, catch_exceptions=False)
+
+
+@pytest.fixture
+def image_file(tmp_path, small_image):
+    from sempix.image import write_image
+
+    return write_image(tmp_path / "in.png", small_image)
+
+
+def test_cli_dnr_with_preview(image_file, tmp_path, tv_weights):
+    from sempix.image import load_rgb
+
+    out = tmp_path / "out.png"
+    r = _cli(["retarget", str(image_file), "-o", str(out), "--width", "75%", "--method", "dnr", "--iterations", "2",
+              "--refine-iterations", "1", "--weights", str(tv_weights), "--preview", "-q"])
+    assert r.exit_code == 0, r.output
+    assert load_rgb(out).shape == (32, 30, 3)
+    prev = load_rgb(tmp_path / "out.preview.png")
+    assert prev.shape[0] > 32 and prev.shape[1] > 60  # importance maps + snapshots side by side
+
+
+def test_cli_height_multiop(image_file, tmp_path, tv_weights):
+    from sempix.image import load_rgb
+
+    out = tmp_path / "o.jpg"
+    r = _cli(["retarget", str(image_file), "-o", str(out), "--height", "20", "--method", "multiop",
+              "--weights", str(tv_weights), "-q"])
+    assert r.exit_code == 0, r.output
+    assert load_rgb(out).shape == (20, 40, 3)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--width", "-5"], "--width"),
+    (["--width", "abc"], "--width"),
+    ([], "give --width"),
+    (["--width", "50%", "--lambdas", "x"], "--lambdas"),
+])
+def test_cli_bad_input_exit_2(image_file, tmp_path, args, needle):
+    out = tmp_path / "bad.png"
+    r = _cli(["retarget", str(image_file), "-o", str(out), "--method", "scale", *args])
+    assert r.exit_code == 2
+    assert needle in r.output and "Traceback" not in r.output
+    assert not out.exists()
+
+
+def test_cli_refuses_to_overwrite_input(image_file):
+    r = _cli(["retarget", str(image_file), "-o", str(image_file), "--width", "50%", "--method", "scale"])
+    assert r.exit_code == 2 and "overwrite" in r.output

@@ -86,8 +86,9 @@ def mask(image, at, lam, tau, space, feather, refine, mask_out, save_distance, a
     with d_col = |L*(p) - L*(x)| / 100 (or DeltaE76/100 with --space lab) and d_sem the distance of
     L2-normalised semantic features in [0, 1] (0.71 = unrelated classes). Example:
 
-      sempix mask photo.jpg --at 300,80 --lambda 0.5 --tau 0.25 --feather 0.03 -o sky.png
-      --apply "exposure=-0.5,saturation=0.2" --output photo-edited.jpg
+    \b
+      sempix mask photo.jpg --at 300,80 --lambda 0.5 --tau 0.25 --feather 0.03 \\
+          -o sky.png --apply "exposure=-0.5,saturation=0.2" --output photo-edited.jpg
     """
     import numpy as np
 

@@ -46,7 +46,8 @@ def _write(path: str, pic, *, inputs: tuple, force: bool, alpha=None, icc=None) 
 def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
     """Extract the colour palette of IMAGE (k-means on the ab histogram in CIE Lab).
 
-    Prints hex colour, share of pixels and basic colour name of each palette colour.
+    Prints hex colour, share of pixels and basic colour name of each palette colour. Transparent
+    pixels (alpha) do not count.
     """
     from sempix.image import read_mask
     from sempix.palette import extract_palette
@@ -56,6 +57,8 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
     _check_out(preview, "preview")
     loaded = _read(image)
     m = read_mask(mask, shape=loaded.rgb.shape[:2]) if mask else None
+    if loaded.alpha is not None and (loaded.alpha > 0).any():  # transparent pixels do not count
+        m = loaded.alpha if m is None else m * loaded.alpha
     pal = extract_palette(loaded.rgb, k=k, mask=m)
     names = pal.names()
     inputs = (image, mask)

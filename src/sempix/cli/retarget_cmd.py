@@ -36,7 +36,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
               help="Adam iterations of the dnr reconstruction.")
 @click.option("--refine-iterations", type=click.IntRange(min=0), default=10, show_default=True,
               help="Iterations of the grid-sampler refinement (0 = none).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.02, show_default=True,
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05, show_default=True,
               help="Adam learning rate of the reconstruction (pixels in [0, 1]).")
 @click.option("--layers", default=None, metavar="L1,L2,...",
               help="VGG layers (default: the paper's relu1_2,relu2_2,relu3_4,relu4_4,pool5, limited to the "

@@ -81,10 +81,17 @@ class _Segformer:
             raise ModelUnavailableError(f"the segformer backend needs torch and transformers "
                                         f"(pip install 'sempix[segformer]'): {exc}") from exc
         self.torch = torch
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # library code never prints
         try:
             self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval()
         except Exception as exc:  # noqa: BLE001
             raise ModelUnavailableError(f"{path}: cannot load a SegFormer checkpoint ({exc})") from exc
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         cfg = self.model.config
         n = cfg.num_labels
         id2label = {int(k): v for k, v in (cfg.id2label or {}).items()}

@@ -2,7 +2,7 @@
 
 Method
 ------
-1. The image is converted to Lab. Pixels (at most ``max_samples``, taken on a regular stride) are
+1. The image is converted to Lab. Pixels (at most ``max_samples``: a seeded random sample) are
    binned by (a, b) into square bins of ``bin_size`` Lab units; each bin keeps its pixel count and
    the mean a, b and L of its pixels (so flat colours are recovered exactly, not at bin centres).
 2. The non-empty bins are clustered with weighted k-means (weights = pixel counts, k-means++
@@ -116,7 +116,7 @@ def extract_palette(
     mask: np.ndarray | None = None,
     gamma: float = GAMMA,
     bin_size: float = 2.0,
-    max_samples: int = 1_000_000,
+    max_samples: int = 131_072,
     seed: int = 0,
 ) -> Palette:
     """Extract a colour palette with k-means on the ab histogram.
@@ -128,7 +128,8 @@ def extract_palette(
     mask : optional (H, W) weights in [0, 1] (bool or float): only these pixels count
     gamma : explained-variance threshold of the automatic rule
     bin_size : ab bin width (Lab units)
-    max_samples : pixels used at most (regular stride over the image)
+    max_samples : pixels used at most (a seeded random sample of that many pixels, with
+        replacement, when the image or mask has more)
     seed : k-means seed (results are deterministic for a seed)
 
     Returns
@@ -149,13 +150,13 @@ def extract_palette(
         w = m.reshape(-1)
         if not (w > 0).any():
             raise InputError("the mask selects no pixel")
-    step = max(1, int(np.ceil(len(flat) / max_samples)))
-    if step > 1:
-        flat = flat[::step]
-        w = None if w is None else w[::step]
     if w is not None:
-        sel = w > 0
+        sel = np.flatnonzero(w > 0)
         flat, w = flat[sel], w[sel]
+    if len(flat) > max_samples:
+        pick = np.random.default_rng(seed).integers(0, len(flat), int(max_samples))
+        flat = flat[pick]
+        w = None if w is None else w[pick]
     lab = srgb_to_lab(flat)
     ab, cnt, Lb = ab_histogram(lab, w, bin_size=bin_size)
     total = cnt.sum()

@@ -83,18 +83,21 @@ def recolor_palette(
 
     Parameters
     ----------
-    image : (H, W, 3) float32 sRGB in [0, 1]
+    image : (H, W, 3) float32 sRGB in [0, 1] (any (..., 3) array of colours works too)
     src_lab : (k, 3) source palette in Lab (only a, b are used)
     tgt_lab : (k, 3) target palette in Lab (only a, b are used; L of the pixels is never changed)
     eps : IDW regulariser in squared Lab units
 
     Returns
     -------
-    (H, W, 3) float32 sRGB in [0, 1].
+    float32 sRGB in [0, 1], same shape as ``image``.
     """
     img = np.asarray(image)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
+    if img.ndim < 1 or img.shape[-1] != 3:
+        raise InputError(f"expected (..., 3) RGB colours or an (H, W, 3) image, got shape {img.shape}")
+    shape = img.shape
+    if img.ndim != 3:
+        img = img.reshape(-1, 1, 3)
     s = np.asarray(src_lab, dtype=np.float64)
     t = np.asarray(tgt_lab, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != 3 or s.shape != t.shape or len(s) == 0:
@@ -106,4 +109,4 @@ def recolor_palette(
     delta = np.ascontiguousarray(t[:, 1:] - s[:, 1:])
     _idw_rows(img32, src_ab, delta, float(eps), out, TABLE_TO_LIN, TABLE_FROM_LIN)
     report(progress, 1.0, "recoloured")
-    return out
+    return out.reshape(shape)

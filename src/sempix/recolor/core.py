@@ -14,8 +14,10 @@
    palette; optional harmonization of the group colours (``sempix.palette.harmonize_colors``).
 5. **Colour-naming association** (d_name = 0.8): a source colour is not associated with a group
    colour when the name-probability vectors of the source colour and of the colour it would become
-   (source L, group a/b) differ by more than d_name (Euclidean). As a final safeguard the target is
-   pulled back along the ab line until its most probable name equals the source colour's.
+   (source L, group a/b) differ by more than d_name (Euclidean). As safeguards the target is pulled
+   back along the ab line until its most probable name equals the source colour's, and every colour
+   of the rendered transform (the 33^3 look-up table) whose most probable name would change is
+   pulled back along its sRGB displacement until it keeps its name (:func:`name_guard`).
 6. **Rendering**: every source colour moves to (its L, its group colour's a/b) by IDW palette
    recolouring (``sempix.palette.recolor_palette``); white balance and recolouring are sampled
    together on a 33^3 RGB look-up table and applied to the full-resolution image (trilinear).
@@ -169,10 +171,17 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
     src_names = np.argmax(pb.name_probabilities(lab_to_rgb(src)), -1)
     clamped = 0
     for j in np.flatnonzero(mask):
-        def same(t: float, j: int = int(j)) -> bool:
+        full = tgt[j].copy()
+
+        def cand(t: float, j: int = int(j), full: np.ndarray = full) -> np.ndarray:
+            if t >= 1.0:
+                return full.copy()
             c = src[j].copy()
-            c[1:] = src[j, 1:] + t * (tgt[j, 1:] - src[j, 1:])
-            return int(np.argmax(pb.name_probabilities(lab_to_rgb(c)))) == int(src_names[j])
+            c[1:] = src[j, 1:] + np.float32(t) * (full[1:] - src[j, 1:])
+            return c
+
+        def same(t: float, j: int = int(j)) -> bool:
+            return int(np.argmax(pb.name_probabilities(lab_to_rgb(cand(t))))) == int(src_names[j])
 
         if same(1.0):
             continue
@@ -180,9 +189,40 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
         for _ in range(12):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if same(mid) else (lo, mid)
-        tgt[j, 1:] = src[j, 1:] + lo * (tgt[j, 1:] - src[j, 1:])
+        tgt[j] = cand(lo)
         clamped += 1
     return tgt, clamped
+
+
+def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndarray:
+    """Keep basic colour names: move each changed colour back towards ``before`` until its name is kept.
+
+    Parameters
+    ----------
+    before, after : (..., 3) float32 sRGB colours (e.g. the LUT grid before and after recolouring).
+    steps : bisection steps along the straight line in sRGB.
+
+    Returns
+    -------
+    (..., 3) float32: ``after`` where the most probable name equals that of ``before``, otherwise
+    the farthest point ``before + t (after - before)`` (t in [0, 1], bisection) that keeps the name.
+    """
+    b = np.asarray(before, np.float32).reshape(-1, 3)
+    a = np.asarray(after, np.float32).reshape(-1, 3)
+    n0 = np.argmax(pb.name_probabilities(b), -1)
+    bad = np.flatnonzero(np.argmax(pb.name_probabilities(a), -1) != n0)
+    out = a.copy()
+    if len(bad):
+        lo = np.zeros(len(bad), np.float32)
+        hi = np.ones(len(bad), np.float32)
+        d = a[bad] - b[bad]
+        for _ in range(steps):
+            mid = (lo + hi) / 2
+            ok = np.argmax(pb.name_probabilities(b[bad] + mid[:, None] * d), -1) == n0[bad]
+            lo = np.where(ok, mid, lo)
+            hi = np.where(ok, hi, mid)
+        out[bad] = b[bad] + lo[:, None] * d
+    return out.reshape(np.shape(after))
 
 
 def downsize(image: np.ndarray, max_side: int = ANALYSIS_SIDE) -> np.ndarray:
@@ -400,6 +440,34 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
     return CollectionSolution(analyses, glab, group_names, assignments, broken, opts, stats)
 
 
+def color_transforms(solution: CollectionSolution, *, group_lab: np.ndarray | None = None,
+                     include_wb: bool = True) -> list:
+    """Per-image colour transforms ``f(rgb (..., 3)) -> (..., 3)`` (white balance + recolouring).
+
+    ``None`` in the list means the identity. With colour naming on (and solver colours), the
+    recolouring is followed by :func:`name_guard`.
+    """
+    targets = solution.targets(group_lab)
+    guard = solution.options.get("names") is not None and group_lab is None
+    fns = []
+    for an, tgt in zip(solution.analyses, targets):
+        gains = an.wb_gains if (an.wb_applied and include_wb) else None
+        moved = bool(np.any(np.abs(tgt - an.src_lab) > 1e-6))
+        if gains is None and not moved:
+            fns.append(None)
+            continue
+
+        def fn(rgb: np.ndarray, gains=gains, an=an, tgt=tgt, moved=moved) -> np.ndarray:
+            x = apply_gains(rgb, gains) if gains is not None else np.asarray(rgb, np.float32)
+            if not moved:
+                return x
+            y = pb.recolor_palette(x, an.src_lab, tgt)
+            return name_guard(x, y) if guard else y
+
+        fns.append(fn)
+    return fns
+
+
 def render(solution: CollectionSolution, images: Sequence[np.ndarray], *, group_lab: np.ndarray | None = None,
            progress: ProgressFn | None = None) -> list[np.ndarray]:
     """Recolour full-resolution images with a solution (optionally with edited group colours).
@@ -419,20 +487,9 @@ def render(solution: CollectionSolution, images: Sequence[np.ndarray], *, group_
         raise InputError("render() needs the same images as solve_collection()")
     if group_lab is not None and np.asarray(group_lab).shape != solution.group_lab.shape:
         raise InputError(f"group palette must have shape {solution.group_lab.shape}")
-    targets = solution.targets(group_lab)
     out = []
-    for i, (img, an, tgt) in enumerate(zip(imgs, solution.analyses, targets)):
-        gains = an.wb_gains if an.wb_applied else None
-        moved = np.any(np.abs(tgt - an.src_lab) > 1e-6)
-
-        def fn(rgb: np.ndarray, gains=gains, an=an, tgt=tgt, moved=moved) -> np.ndarray:
-            x = apply_gains(rgb, gains) if gains is not None else rgb
-            return pb.recolor_palette(x, an.src_lab, tgt) if moved else x
-
-        if gains is None and not moved:
-            out.append(img.copy())
-        else:
-            out.append(apply_lut(img, build_lut(fn)))
+    for i, (img, fn) in enumerate(zip(imgs, color_transforms(solution, group_lab=group_lab))):
+        out.append(img.copy() if fn is None else apply_lut(img, build_lut(fn)))
         report(progress, 0.85 + 0.15 * (i + 1) / len(imgs), f"recoloured image {i + 1}/{len(imgs)}")
     return out
 

@@ -139,11 +139,12 @@ def _check(image: np.ndarray) -> np.ndarray:
 
 def retarget(image: np.ndarray, width: int | None = None, height: int | None = None, *,
              method: str = "dnr", init: str = "scale", iterations: int = 50, refine_iterations: int = 10,
-             lr: float = 0.02, refine_lr: float = 0.5, layers: tuple[str, ...] | list[str] = PAPER_LAYERS,
+             lr: float = 0.05, refine_lr: float = 0.05, layers: tuple[str, ...] | list[str] = PAPER_LAYERS,
              lambdas: dict[str, float] | list[float] | None = None, alpha: float = 0.5,
              percentile: float = 20.0, grid: int = 16, weights: str | None = None, device: str = "cpu",
              features: str | None = "ade20k", lam: float = 0.2, snapshot_every: int = 0,
-             extra: np.ndarray | None = None, progress: ProgressFn | None = None) -> RetargetResult:
+             feature_interp: str = "cubic", extra: np.ndarray | None = None,
+             progress: ProgressFn | None = None) -> RetargetResult:
     """Resize ``image`` to ``width`` x ``height`` with one of :data:`METHODS`.
 
     Parameters
@@ -166,6 +167,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     device : ``cpu`` or ``cuda``.
     features, lam : feature backend and lambda of ``semantic-seam``.
     snapshot_every : keep a reconstruction snapshot every N iterations (0 = none).
+    feature_interp : column interpolation of the feature warp (``cubic``, ``linear``, ``nearest``).
     extra : (H, W) map (e.g. alpha) resized with the same geometry -> ``result.extra``.
     progress : progress(fraction, message).
 
@@ -176,6 +178,8 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     img = _check(image)
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if feature_interp not in ("cubic", "linear", "nearest"):
+        raise InputError(f"unknown feature_interp {feature_interp!r}; use cubic, linear or nearest")
     if init not in INITS:
         raise InputError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
     h0, w0 = img.shape[:2]
@@ -229,6 +233,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
             out = _width_pass(net, work, target, used, lam_map, method=method, init=init, iterations=iterations,
                               refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
                               percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
+                              feature_interp=feature_interp,
                               transpose=(axis == "height"), result=result, progress=sp)
             cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
             if cur_extra is not None:
@@ -271,7 +276,7 @@ def _lambdas(used: list[str], lambdas) -> dict[str, float]:
 
 def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dict[str, float], *, method: str,
                 init: str, iterations: int, refine_iterations: int, lr: float, refine_lr: float, alpha: float,
-                percentile: float, grid: int, device: str, snapshot_every: int, transpose: bool,
+                percentile: float, grid: int, device: str, snapshot_every: int, transpose: bool, feature_interp: str,
                 result: RetargetResult, progress: ProgressFn | None) -> np.ndarray:
     h, w = img.shape[:2]
     x = to_tensor(img, device)
@@ -289,7 +294,7 @@ def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dic
     if method in ("multiop", "warp"):
         return p.apply_image(img)
     # dnr: targets F'_i, init, reconstruction, refinement
-    targets = {n: p.apply(n, feats[n]) for n in used if lam_map.get(n, 0) != 0}
+    targets = {n: p.apply(n, feats[n], interp=feature_interp) for n in used if lam_map.get(n, 0) != 0}
     if init == "scale":
         start = scale_image(img, target, h)
     elif init == "multiop":

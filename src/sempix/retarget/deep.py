@@ -180,12 +180,15 @@ def _cubic_weights(t: np.ndarray, a: float = -0.5) -> np.ndarray:
 def resample_columns(arr, xs: np.ndarray, *, kind: str = "cubic"):
     """Interpolate columns at positions ``xs``: ``arr`` (..., W) numpy or torch, ``xs`` (W',) -> (..., W').
 
-    ``kind``: ``"cubic"`` (Keys, a = -0.5, sharp; the default) or ``"linear"``. Borders are clamped.
+    ``kind``: ``"cubic"`` (Keys, a = -0.5, sharp; the default), ``"linear"`` or ``"nearest"`` (whole
+    columns are dropped or repeated: no smoothing). Borders are clamped.
     """
     w = int(arr.shape[-1])
     x0 = np.floor(xs).astype(np.int64)
     t = (xs - x0).astype(np.float64)
-    if kind == "linear":
+    if kind == "nearest":
+        taps = [(np.clip(np.rint(xs).astype(np.int64), 0, w - 1), np.ones_like(t))]
+    elif kind == "linear":
         taps = [(x0, 1 - t), (np.minimum(x0 + 1, w - 1), t)]
     else:
         wts = _cubic_weights(t)
@@ -246,14 +249,17 @@ class DeepPlan:
     cell_importance: np.ndarray
     meta: dict = field(default_factory=dict)
 
-    def apply(self, name: str, arr):
-        """Retarget an array/tensor (..., h, w) of level ``name``: remove its seams, then warp."""
+    def apply(self, name: str, arr, *, interp: str = "cubic"):
+        """Retarget an array/tensor (..., h, w) of level ``name``: remove its seams, then warp.
+
+        ``interp``: column interpolation of the warp (``cubic``, ``linear``, ``nearest``).
+        """
         lv = self.levels[name]
         if tuple(arr.shape[-2:]) != tuple(lv.shape):
             raise ValueError(f"{name}: expected spatial shape {lv.shape}, got {tuple(arr.shape[-2:])}")
         carved = remove_positions(arr, lv.removed)
         xs = column_sources(lv.carved_width, lv.target_width, self.src_edges, self.dst_edges)
-        return resample_columns(carved, xs)
+        return resample_columns(carved, xs, kind=interp)
 
     def apply_image(self, image: np.ndarray) -> np.ndarray:
         """Retarget an (H, W, C) image with the image level's seams and the warp -> (H, W', C)."""

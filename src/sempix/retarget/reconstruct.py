@@ -69,7 +69,7 @@ def reconstruct(net, targets: dict[str, torch.Tensor], init: torch.Tensor, lambd
         opt.step()
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
-        if snapshot is not None and snapshot_every and it % snapshot_every == 0:
+        if snapshot is not None and snapshot_every and (it + 1) % snapshot_every == 0 and it + 1 < iterations:
             snapshot(it, _np(x))
         report(progress, (it + 1) / max(1, iterations), f"reconstruction {it + 1}/{iterations} loss {val:.4g}")
     with torch.no_grad():

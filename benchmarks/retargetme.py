@@ -1,0 +1,216 @@
+"""RetargetMe comparison: Semantic Score of 8 published operators vs sempix dnr / semantic-seam / seam.
+
+Usage::
+
+    SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data \\
+        flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/retargetme.py [--limit N] [--sets 001,002]
+        [--methods dnr,semantic-seam,seam] [--iterations 50] [--jpeg 95] [--out DIR] [--no-ade20k]
+
+Each set ``$SEMPIX_DATA_DIR/retargetme/NNN/`` holds ``src.jpg`` and ``1.jpg .. 8.jpg``, the results of
+the operators named in ``operators.tsv`` (in the set or in the ``retargetme`` folder: ``file<TAB>operator``,
+optionally a ``ratio`` row or column). The target size is the size of the published results (the ratio
+column when given). sempix's outputs are scored as written (PNG), or after a JPEG round trip at quality
+``--jpeg`` (the published results are JPEG files).
+
+Semantic Score ``SS = ||F(O)|| / ||F(I)||`` (Arar et al.) is reported with two feature maps:
+``SS-VGG`` = the deepest VGG-19 layer the weights hold (relu3_1 with the normalised network here; the paper
+uses block5_conv1) and ``SS-ADE`` = the ADE20K semantic pixel features of sempix (all 256 channels).
+Prints a table like the paper's Table 1 (mean, std, and how often each operator is the best), per-set
+scores, and run times, with ``os.cpu_count()`` and the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from sempix.image import load_rgb, write_image  # noqa: E402
+
+
+def read_operators(root: Path, set_dir: Path) -> tuple[dict[str, str], float | None]:
+    """{file: operator name} and an optional ratio from operators.tsv (set folder first, then root)."""
+    for p in (set_dir / "operators.tsv", root / "operators.tsv"):
+        if p.is_file():
+            ops, ratio = {}, None
+            with open(p, newline="") as fh:
+                rows = list(csv.reader(fh, delimiter="\t"))
+            header = [h.strip().lower() for h in rows[0]] if rows else []
+            for row in rows[1:]:
+                if not row or not row[0].strip():
+                    continue
+                rec = dict(zip(header, [c.strip() for c in row]))
+                if rec.get("file", "").lower() == "ratio":
+                    ratio = float(rec.get("operator", "nan"))
+                    continue
+                if "ratio" in rec and rec["ratio"]:
+                    ratio = float(rec["ratio"])
+                ops[rec.get("file", row[0])] = rec.get("operator", row[-1])
+            return ops, ratio
+    return {f"{i}.jpg": f"op{i}" for i in range(1, 9)}, None
+
+
+def short(name: str) -> str:
+    return name.split(" ")[0]
+
+
+def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
+    from PIL import Image
+
+    from sempix.image import to_uint8
+
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(img)).save(buf, "JPEG", quality=quality)
+    buf.seek(0)
+    return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--limit", type=int, default=None, help="only the first N sets")
+    ap.add_argument("--sets", default=None, help="comma-separated set ids")
+    ap.add_argument("--methods", default="dnr,semantic-seam,seam")
+    ap.add_argument("--iterations", type=int, default=None, help="dnr iterations (default: the library's)")
+    ap.add_argument("--refine-iterations", type=int, default=None)
+    ap.add_argument("--init", default=None, help="dnr init (scale|seam|multiop)")
+    ap.add_argument("--jpeg", type=int, default=0, help="score sempix outputs after a JPEG round trip (quality)")
+    ap.add_argument("--reductions-only", action="store_true", help="skip the enlargement sets")
+    ap.add_argument("--no-ade20k", action="store_true", help="only the VGG Semantic Score")
+    ap.add_argument("--out", default=None, help="folder for sempix's outputs (PNG)")
+    args = ap.parse_args(argv)
+
+    data = os.environ.get("SEMPIX_DATA_DIR")
+    if not data or not (Path(data) / "retargetme").is_dir():
+        print("SEMPIX_DATA_DIR/retargetme not found; set SEMPIX_DATA_DIR", file=sys.stderr)
+        return 2
+    import torch
+
+    from sempix.retarget import get_vgg, retarget
+    from sempix.retarget.score import ade20k_norm, vgg_layer_name, vgg_norm
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    root = Path(data) / "retargetme"
+    sets = sorted(p for p in root.iterdir() if p.is_dir() and (p / "src.jpg").is_file())
+    if args.sets:
+        want = set(args.sets.split(","))
+        sets = [s for s in sets if s.name in want]
+    methods = [m for m in args.methods.split(",") if m]
+    net = get_vgg()
+    layer = vgg_layer_name(net)
+    kinds = ["vgg"] + ([] if args.no_ade20k else ["ade20k"])
+    out_dir = Path(args.out) if args.out else None
+    kw = {}
+    if args.iterations is not None:
+        kw["iterations"] = args.iterations
+    if args.refine_iterations is not None:
+        kw["refine_iterations"] = args.refine_iterations
+    if args.init:
+        kw["init"] = args.init
+
+    scores: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
+    times: dict[str, list[float]] = {m: [] for m in methods}
+    per_set: list[tuple[str, str, dict[str, dict[str, float]]]] = []
+    op_order: list[str] = []
+    done = 0
+    for sd in sets:
+        if args.limit is not None and done >= args.limit:
+            break
+        ops, ratio = read_operators(root, sd)
+        src = load_rgb(sd / "src.jpg")
+        H, W = src.shape[:2]
+        first = next((sd / f for f in ops if (sd / f).is_file()), None)
+        if first is None:
+            continue
+        ref = load_rgb(first)
+        th, tw = ref.shape[:2]
+        if ratio is not None:  # explicit ratio: applies to the changed dimension
+            if th == H:
+                tw = round(ratio * W)
+            else:
+                th = round(ratio * H)
+        if args.reductions_only and (tw > W or th > H):
+            continue
+        done += 1
+        outs: dict[str, np.ndarray] = {}
+        for f, name in ops.items():
+            p = sd / f
+            if p.is_file():
+                outs[short(name)] = load_rgb(p)
+                if short(name) not in op_order:
+                    op_order.append(short(name))
+        for m in methods:
+            t = time.perf_counter()
+            res = retarget(src, tw, th, method=m, **kw)
+            times[m].append(time.perf_counter() - t)
+            img = res.image
+            if out_dir is not None:
+                write_image(out_dir / sd.name / f"sempix-{m}.png", img)
+            outs[f"sempix-{m}"] = jpeg_roundtrip(img, args.jpeg) if args.jpeg else img
+        row: dict[str, dict[str, float]] = {}
+        for k in kinds:
+            den = vgg_norm(src, net, layer) if k == "vgg" else ade20k_norm(src)
+            row[k] = {}
+            for name, img in outs.items():
+                num = vgg_norm(img, net, layer) if k == "vgg" else ade20k_norm(img)
+                row[k][name] = num / den
+                scores[k].setdefault(name, []).append(num / den)
+        per_set.append((sd.name, f"{W}x{H}->{tw}x{th}", row))
+        best = {k: max(row[k], key=row[k].get) for k in kinds}
+        print(f"{sd.name} {W}x{H}->{tw}x{th} " + " ".join(
+            f"{k}:best={best[k]}" for k in kinds) + " " + " ".join(
+            f"{m}={times[m][-1]:.1f}s" for m in methods), flush=True)
+
+    names = op_order + [f"sempix-{m}" for m in methods]
+    n = len(per_set)
+    print()
+    print(f"RetargetMe, {n} sets; os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}, "
+          f"load average {os.getloadavg()[0]:.1f}; VGG weights {net.fmt} (SS-VGG layer {layer}); "
+          f"sempix outputs scored {'after JPEG q%d' % args.jpeg if args.jpeg else 'as written (PNG)'}")
+    labels = {"vgg": f"SS-VGG ({layer})", "ade20k": "SS-ADE (ADE20K features)"}
+    header = "| operator | " + " | ".join(f"{labels[k]} mean ± std | best in" for k in kinds) + " |"
+    print(header)
+    print("|" + "---|" * (1 + 2 * len(kinds)))
+    wins = {k: {nm: 0 for nm in names} for k in kinds}
+    for _, _, row in per_set:
+        for k in kinds:
+            wins[k][max(row[k], key=row[k].get)] += 1
+    for nm in names:
+        cells = []
+        for k in kinds:
+            v = np.array(scores[k].get(nm, []))
+            cells.append(f"{v.mean():.4f} ± {v.std():.4f}" if v.size else "-")
+            cells.append(f"{wins[k][nm]}/{n}")
+        print(f"| {nm} | " + " | ".join(cells) + " |")
+    print()
+    for k in kinds:
+        pub = [nm for nm in op_order if scores[k].get(nm)]
+        best_pub = max(pub, key=lambda nm: np.mean(scores[k][nm])) if pub else None
+        for m in methods:
+            ours = np.mean(scores[k].get(f"sempix-{m}", [np.nan]))
+            if best_pub:
+                bp = np.mean(scores[k][best_pub])
+                verdict = "MEETS" if ours >= bp else "MISSES"
+                print(f"{labels[k]}: sempix-{m} {ours:.4f} vs best published {best_pub} {bp:.4f} -> {verdict} "
+                      f"(beats {sum(ours >= np.mean(scores[k][p]) for p in pub)}/{len(pub)} operators)")
+    print()
+    print("| method | mean s | median s | max s | per megapixel s |")
+    print("|---|---|---|---|---|")
+    for m in methods:
+        t = np.array(times[m])
+        if t.size:
+            mp = np.array([int(s.split("->")[0].split("x")[0]) * int(s.split("->")[0].split("x")[1]) / 1e6
+                           for _, s, _ in per_set])
+            print(f"| {m} | {t.mean():.1f} | {np.median(t):.1f} | {t.max():.1f} | {np.mean(t / mp):.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
