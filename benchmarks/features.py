@@ -86,14 +86,14 @@ def main() -> int:
     if args.guided:
         timed("ade20k warm guided=True", 1, backend="ade20k", cache=False, guided=True)
 
-    warm = [r[1] for r in rows if r[0].startswith("ade20k warm (")][0]
-    warm_min = [r[2] for r in rows if r[0].startswith("ade20k warm (")][0]
+    warm = next(r[1] for r in rows if r[0].startswith("ade20k warm ("))
+    warm_min = next(r[2] for r in rows if r[0].startswith("ade20k warm ("))
     print(f"\n{'case':48s} {'median s':>8s} {'min s':>7s} {'x warm':>7s}  note")
     for label, sec, best, note in rows:
         print(f"{label:48s} {sec:8.3f} {best:7.3f} {sec / warm:7.2f}  {note}")
     print(f"\nwarm stages (s): {stage}; first-run stages: "
           + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
-    hit = [r[1] for r in rows if r[0].startswith("ade20k cache hit")][0]
+    hit = next(r[1] for r in rows if r[0].startswith("ade20k cache hit"))
     try:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     except OSError:

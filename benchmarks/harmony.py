@@ -29,7 +29,9 @@ import numpy as np
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", type=Path, default=None, help="kodak24 folder (default $SEMPIX_DATA_DIR/kodak24)")
+    ap.add_argument(
+        "--data", type=Path, default=None, help="kodak24 folder (default $SEMPIX_DATA_DIR/kodak24)"
+    )
     ap.add_argument("--out", type=Path, default=None, help="write outputs and previews here")
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--big", action="store_true", help="also time a 12-megapixel recolouring")
@@ -76,19 +78,30 @@ def main(argv: list[str] | None = None) -> int:
         out8 = np.rint(res.image * 255) / 255
         re_pal_names = extract_palette(out8, k=len(res.source)).names()
         rows.append(
-            dict(
-                image=f.stem, k=len(res.source), s_in=s_in, s_co=s_co, s_names=s_names, s_plain=s_plain,
-                t_co=t_co, t_names=t_names, c_co=c_co, c_names=c_names,
-                kept=res.names_kept, kept_plain=plain.names_kept,
-                kept_any=float(np.mean([n in re_pal_names for n in res.source_names])),
-            )
+            {
+                "image": f.stem,
+                "k": len(res.source),
+                "s_in": s_in,
+                "s_co": s_co,
+                "s_names": s_names,
+                "s_plain": s_plain,
+                "t_co": t_co,
+                "t_names": t_names,
+                "c_co": c_co,
+                "c_names": c_names,
+                "kept": res.names_kept,
+                "kept_plain": plain.names_kept,
+                "kept_any": float(np.mean([n in re_pal_names for n in res.source_names])),
+            }
         )
         if args.out:
             from sempix.palette.viz import harmonize_preview
 
             write_image(args.out / f"{f.stem}_names.png", res.image)
             write_image(args.out / f"{f.stem}_cohenor.png", co.image)
-            write_image(args.out / f"{f.stem}_preview.png", harmonize_preview(img, res, s_in, s_names))
+            write_image(
+                args.out / f"{f.stem}_preview.png", harmonize_preview(img, res, s_in, s_names)
+            )
         print(
             f"{f.stem}: k={len(res.source)} in F {s_in.f_score:.4f} PIT {s_in.pit:.2f} MITS {s_in.mits:.3f} | "
             f"C-H F {s_co.f_score:.4f} PIT {s_co.pit:.2f} MITS {s_co.mits:.3f} ({t_co:.3f}s) | "
@@ -104,13 +117,21 @@ def main(argv: list[str] | None = None) -> int:
     h, w = load_rgb(files[0]).shape[:2]
     import numba
 
-    print(f"\nKodak ({n} images, {w}x{h}), os.cpu_count() = {os.cpu_count()}, numba threads = "
-          f"{numba.get_num_threads()}, load average at the end {os.getloadavg()[0]:.1f}\n")
-    print("| method | F per pixel (deg x S) | F sum (deg x S) | PIT % | MITS | wall s / image (mean / median) "
-          "| CPU s / image (all threads) |")
+    print(
+        f"\nKodak ({n} images, {w}x{h}), os.cpu_count() = {os.cpu_count()}, numba threads = "
+        f"{numba.get_num_threads()}, load average at the end {os.getloadavg()[0]:.1f}\n"
+    )
+    print(
+        "| method | F per pixel (deg x S) | F sum (deg x S) | PIT % | MITS | wall s / image (mean / median) "
+        "| CPU s / image (all threads) |"
+    )
     print("|---|---|---|---|---|---|---|")
-    for label, key, tkey in (("input", "s_in", None), ("C-Harmony (cohen-or)", "s_co", "co"), ("sempix (names)", "s_names", "names"),
-                              ("sempix, plain rule (names may change)", "s_plain", None)):
+    for label, key, tkey in (
+        ("input", "s_in", None),
+        ("C-Harmony (cohen-or)", "s_co", "co"),
+        ("sempix (names)", "s_names", "names"),
+        ("sempix, plain rule (names may change)", "s_plain", None),
+    ):
         tt = cc = "-"
         if tkey is not None:
             wall = [r["t_" + tkey] for r in rows]
@@ -126,27 +147,39 @@ def main(argv: list[str] | None = None) -> int:
     lower_f = sum(r["s_names"].f_score <= r["s_in"].f_score for r in rows)
     pal = sum(r["k"] for r in rows)
     print()
-    print(f"plain rule vs input: MITS higher on {sum(r['s_plain'].mits > r['s_in'].mits for r in rows)}/{n}; "
-          f"PIT strictly higher on {sum(r['s_plain'].pit > r['s_in'].pit for r in rows)}/{n}")
-    print(f"sempix vs input: MITS higher on {better_mits}/{n} images; PIT higher or equal on {better_pit}/{n} "
-          f"(strictly higher on {strictly_pit}/{n}); F lower or equal on {lower_f}/{n}")
-    print(f"palette colours keeping their basic name: {sum(r['kept'] * r['k'] for r in rows):.0f}/{pal} "
-          f"= {100 * np.mean([r['kept'] for r in rows]):.1f}% (default, keep_names=True); "
-          f"plain nearest-prototype rule: {100 * np.mean([r['kept_plain'] for r in rows]):.1f}%")
-    print(f"source palette names found again among the names of the result's re-extracted palette: "
-          f"{100 * np.mean([r['kept_any'] for r in rows]):.1f}%")
+    print(
+        f"plain rule vs input: MITS higher on {sum(r['s_plain'].mits > r['s_in'].mits for r in rows)}/{n}; "
+        f"PIT strictly higher on {sum(r['s_plain'].pit > r['s_in'].pit for r in rows)}/{n}"
+    )
+    print(
+        f"sempix vs input: MITS higher on {better_mits}/{n} images; PIT higher or equal on {better_pit}/{n} "
+        f"(strictly higher on {strictly_pit}/{n}); F lower or equal on {lower_f}/{n}"
+    )
+    print(
+        f"palette colours keeping their basic name: {sum(r['kept'] * r['k'] for r in rows):.0f}/{pal} "
+        f"= {100 * np.mean([r['kept'] for r in rows]):.1f}% (default, keep_names=True); "
+        f"plain nearest-prototype rule: {100 * np.mean([r['kept_plain'] for r in rows]):.1f}%"
+    )
+    print(
+        f"source palette names found again among the names of the result's re-extracted palette: "
+        f"{100 * np.mean([r['kept_any'] for r in rows]):.1f}%"
+    )
     tm = np.array([r["t_names"] for r in rows])
     cm = np.array([r["c_names"] for r in rows])
     px = h * w
-    print(f"sempix time per image: wall mean {tm.mean():.3f} s (max {tm.max():.3f}), CPU mean {cm.mean():.3f} s, "
-          f"for {px / 1e6:.2f} MP (scaled to 512x512: wall {tm.mean() * 512 * 512 / px:.3f} s, "
-          f"CPU {cm.mean() * 512 * 512 / px:.3f} s); target <= 0.15 s; load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"sempix time per image: wall mean {tm.mean():.3f} s (max {tm.max():.3f}), CPU mean {cm.mean():.3f} s, "
+        f"for {px / 1e6:.2f} MP (scaled to 512x512: wall {tm.mean() * 512 * 512 / px:.3f} s, "
+        f"CPU {cm.mean() * 512 * 512 / px:.3f} s); target <= 0.15 s; load average {os.getloadavg()[0]:.1f}"
+    )
 
     if args.big:
         from sempix.palette import recolor_palette
 
         img = load_rgb(files[0])
-        big = np.tile(img, (int(np.ceil(3000 / img.shape[0])), int(np.ceil(4000 / img.shape[1])), 1))[:3000, :4000]
+        big = np.tile(
+            img, (int(np.ceil(3000 / img.shape[0])), int(np.ceil(4000 / img.shape[1])), 1)
+        )[:3000, :4000]
         big = np.ascontiguousarray(big)
         t = time.perf_counter()
         res = harmonize_image(big)
@@ -154,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         recolor_palette(big, res.source.lab, res.source.lab + 5)
         t_rec = time.perf_counter() - t
-        print(f"12 MP ({big.shape[1]}x{big.shape[0]}): recolor_palette {t_rec:.2f} s, full harmonize {t_all:.2f} s")
+        print(
+            f"12 MP ({big.shape[1]}x{big.shape[0]}): recolor_palette {t_rec:.2f} s, full harmonize {t_all:.2f} s"
+        )
     return 0
 
 

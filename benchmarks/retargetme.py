@@ -14,7 +14,8 @@ column when given). sempix's outputs are scored as written (PNG), or after a JPE
 
 Semantic Score ``SS = ||F(O)|| / ||F(I)||`` (Arar et al.) is reported with two feature maps:
 ``SS-VGG`` = the deepest VGG-19 layer the weights hold (relu3_1 with the normalised network here; the paper
-uses block5_conv1) and ``SS-ADE`` = the ADE20K semantic pixel features of sempix (all 256 channels).
+uses block5_conv1) and ``SS-ADE`` = the ADE20K semantic pixel features of sempix
+(``compute_features(img, "ade20k").features``: the 256-d decoder features, seeded random projection to 64-d).
 Prints a table like the paper's Table 1 (mean, std, and how often each operator is the best), per-set
 scores, and run times, with ``os.cpu_count()`` and the load average.
 """
@@ -33,7 +34,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from sempix.image import load_rgb, write_image  # noqa: E402
+from sempix.image import load_rgb, write_image
 
 
 def read_operators(root: Path, set_dir: Path) -> tuple[dict[str, str], float | None]:
@@ -51,7 +52,7 @@ def read_operators(root: Path, set_dir: Path) -> tuple[dict[str, str], float | N
                 if rec.get("file", "").lower() == "ratio":
                     ratio = float(rec.get("operator", "nan"))
                     continue
-                if "ratio" in rec and rec["ratio"]:
+                if rec.get("ratio"):
                     ratio = float(rec["ratio"])
                 ops[rec.get("file", row[0])] = rec.get("operator", row[-1])
             return ops, ratio
@@ -173,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"RetargetMe, {n} sets; os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}; VGG weights {net.fmt} (SS-VGG layer {layer}); "
-          f"sempix outputs scored {'after JPEG q%d' % args.jpeg if args.jpeg else 'as written (PNG)'}")
+          f"sempix outputs scored {f'after JPEG q{args.jpeg}' if args.jpeg else 'as written (PNG)'}")
     labels = {"vgg": f"SS-VGG ({layer})", "ade20k": "SS-ADE (ADE20K features)"}
     header = "| operator | " + " | ".join(f"{labels[k]} mean ± std | best in" for k in kinds) + " |"
     print(header)

@@ -11,9 +11,8 @@ from click.testing import CliRunner
 
 import sempix.features as F
 from sempix.errors import InputError, ModelUnavailableError
-from sempix.features import FeatureMap, class_mask, compute_features, pca_rgb
+from sempix.features import FeatureMap, class_mask, compute_features, pca_rgb, post
 from sempix.features import cache as fcache
-from sempix.features import post
 from sempix.features.ade20k import ADE20K_CLASSES, grid_coords, letterbox
 from sempix.features.lowlevel import DIM as LOW_DIM
 from sempix.features.lowlevel import lowlevel_features

@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sempix.features import class_mask, compute_features
 from sempix.features import ade20k as A
-from sempix.features import post
+from sempix.features import class_mask, compute_features, post
 
 #: classes compared in the ADE20K sanity check: the 150 benchmark names whose first word equals
 #: the first word of the full ADE20K object name in the annotation (e.g. "car, auto, automobile")

@@ -77,7 +77,12 @@ def test_rotation_search_matches_brute_force(rng):
     for name, alts in TEMPLATES.items():
         f, best = search_rotations(hist, name)
         for k, sectors in enumerate(alts):
-            brute = np.array([(hist * sector_distance(centres, sectors, r * 360.0 / BINS)).sum() for r in range(0, BINS, 37)])
+            brute = np.array(
+                [
+                    (hist * sector_distance(centres, sectors, r * 360.0 / BINS)).sum()
+                    for r in range(0, BINS, 37)
+                ]
+            )
             np.testing.assert_allclose(f[k, ::37], brute, rtol=1e-6, atol=1e-6)
         assert f.ravel()[best] == pytest.approx(f.min())
 

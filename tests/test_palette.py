@@ -45,7 +45,9 @@ def flat_image(colours, h=40, w=30) -> np.ndarray:
     """Vertical stripes of flat colours (0-255 triples), one stripe per colour, unequal widths."""
     cols = np.asarray(colours, dtype=np.float32) / 255.0
     widths = np.arange(1, len(cols) + 1) * w
-    return np.concatenate([np.broadcast_to(c, (h, wd, 3)) for c, wd in zip(cols, widths)], axis=1).copy()
+    return np.concatenate(
+        [np.broadcast_to(c, (h, wd, 3)) for c, wd in zip(cols, widths)], axis=1
+    ).copy()
 
 
 # ----------------------------------------------------------------------------- colour conversions
@@ -79,7 +81,9 @@ def test_hsv_round_trip_and_values(rng):
     x = rng.random((300, 3)).astype(np.float32)
     np.testing.assert_allclose(hsv_to_srgb(srgb_to_hsv(x)), x, atol=1e-5)
     np.testing.assert_allclose(srgb_to_hsv(x), srgb_to_hsv_ref(x), atol=1e-4)
-    hsv = srgb_to_hsv(np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0.5], [1, 1, 0]], np.float32))
+    hsv = srgb_to_hsv(
+        np.array([[1, 0, 0], [0, 1, 0], [0, 0, 1], [0.5, 0.5, 0.5], [1, 1, 0]], np.float32)
+    )
     np.testing.assert_allclose(hsv[:, 0], [0, 120, 240, 0, 60], atol=1e-4)
     np.testing.assert_allclose(hsv[:, 1], [1, 1, 1, 0, 1], atol=1e-6)
 
@@ -166,7 +170,9 @@ def test_idw_maps_palette_colours_exactly_to_targets():
     for c, t in zip(pal.lab, tgt):
         sel = np.abs(srgb_to_lab(img)[..., 1:] - c[1:]).max(-1) < 1e-3
         assert sel.any()
-        np.testing.assert_allclose(out_lab[sel][:, 1:], np.broadcast_to(t[1:], (sel.sum(), 2)), atol=0.02)
+        np.testing.assert_allclose(
+            out_lab[sel][:, 1:], np.broadcast_to(t[1:], (sel.sum(), 2)), atol=0.02
+        )
     # palette colours given directly as 1-pixel images map exactly too
     one = recolor_palette(pal.rgb[None], pal.lab, tgt)
     np.testing.assert_allclose(srgb_to_lab(one[0])[:, 1:], tgt[:, 1:], atol=0.02)
@@ -271,7 +277,9 @@ def test_prototypes_counts_names_saturation_and_cache(w2c, tmp_cache):
     np.testing.assert_array_equal(name_index(p.rgb, model_path=w2c), p.name)
     # chromatic prototypes are very saturated
     sat = srgb_to_hsv(p.rgb)[:, 1]
-    chrom = np.isin(p.name, [NAMES.index(n) for n in ("red", "green", "blue", "yellow", "orange", "purple")])
+    chrom = np.isin(
+        p.name, [NAMES.index(n) for n in ("red", "green", "blue", "yellow", "orange", "purple")]
+    )
     assert np.median(sat[chrom]) > 0.9
     files = list(cache_root().glob("prototypes-*.npz"))
     assert len(files) == 1 and str(files[0]).startswith(str(tmp_cache))
@@ -283,7 +291,9 @@ def test_prototypes_counts_names_saturation_and_cache(w2c, tmp_cache):
 def test_harmonize_colors_keeps_plausible_names(w2c):
     from sempix.palette import harmonize_colors, name_probabilities
 
-    cols = np.array([PURE[n] for n in ("red", "green", "blue", "orange", "purple")], np.float32) / 255
+    cols = (
+        np.array([PURE[n] for n in ("red", "green", "blue", "orange", "purple")], np.float32) / 255
+    )
     cols = cols * 0.7 + 0.15  # desaturated versions
     out = harmonize_colors(cols, model_path=w2c)
     assert out.shape == cols.shape
@@ -329,7 +339,9 @@ def test_cli_palette_names_harmonize_harmony(w2c, tmp_path, monkeypatch):
     from sempix.cli import cli
 
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(w2c.parent))
-    src = _save(tmp_path / "in.png", flat_image([(200, 30, 30), (30, 150, 60), (40, 60, 200)], h=30, w=10))
+    src = _save(
+        tmp_path / "in.png", flat_image([(200, 30, 30), (30, 150, 60), (40, 60, 200)], h=30, w=10)
+    )
     run = CliRunner().invoke
     r = run(cli, ["names", "#ff0000", "0,0,255"])
     assert r.exit_code == 0, r.output
@@ -344,10 +356,24 @@ def test_cli_palette_names_harmonize_harmony(w2c, tmp_path, monkeypatch):
     assert d["k"] == 3 and {c["name"] for c in d["colors"]} == {"red", "green", "blue"}
     assert (tmp_path / "sw.png").is_file()
     out = tmp_path / "out.png"
-    r = run(cli, ["harmonize", str(src), "-o", str(out), "--preview", str(tmp_path / "pv.png"), "-q"])
+    r = run(
+        cli, ["harmonize", str(src), "-o", str(out), "--preview", str(tmp_path / "pv.png"), "-q"]
+    )
     assert r.exit_code == 0, r.output
     assert out.is_file() and (tmp_path / "pv.png").is_file()
-    r = run(cli, ["harmonize", str(src), "-o", str(tmp_path / "co.png"), "--method", "cohen-or", "--json", "-q"])
+    r = run(
+        cli,
+        [
+            "harmonize",
+            str(src),
+            "-o",
+            str(tmp_path / "co.png"),
+            "--method",
+            "cohen-or",
+            "--json",
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["result"]["pit"] == pytest.approx(100.0)
     r = run(cli, ["harmony", str(src), str(out), "--json"])

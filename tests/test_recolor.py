@@ -454,3 +454,19 @@ def test_semantic_grouping_real_model(data_dir, ade20k_available, w2c):
                 assert sol.group_names[k] == an.groups[j]
     with pytest.raises(InputError):
         solve_collection(imgs, semantic=True, features="none")
+
+
+def test_name_guard_keeps_names(w2c, rng):
+    from sempix.recolor.core import name_guard
+
+    before = rng.random((2000, 3)).astype(np.float32)
+    after = np.clip(before + rng.normal(0, 0.15, before.shape), 0, 1).astype(np.float32)
+    out = name_guard(before, after)
+    n0 = np.argmax(pb.name_probabilities(before), -1)
+    assert (np.argmax(pb.name_probabilities(out), -1) == n0).all()
+    kept = np.argmax(pb.name_probabilities(after), -1) == n0
+    np.testing.assert_array_equal(out[kept], after[kept])  # colours that keep their name are untouched
+    # the others moved towards `before` along their displacement
+    d_after = np.linalg.norm(after - before, axis=1)
+    d_out = np.linalg.norm(out - before, axis=1)
+    assert (d_out[~kept] < d_after[~kept]).all()

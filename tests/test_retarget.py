@@ -393,3 +393,9 @@ def test_cli_bad_input_exit_2(image_file, tmp_path, args, needle):
 def test_cli_refuses_to_overwrite_input(image_file):
     r = _cli(["retarget", str(image_file), "-o", str(image_file), "--width", "50%", "--method", "scale"])
     assert r.exit_code == 2 and "overwrite" in r.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_cuda_without_gpu_is_a_clear_input_error(small_image, tv_weights):
+    with pytest.raises(InputError, match="cuda"):
+        retarget(small_image, 30, method="dnr", weights=str(tv_weights), device="cuda")

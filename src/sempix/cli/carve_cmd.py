@@ -12,6 +12,7 @@ from sempix.errors import InputError
 #: feature dimension requested from the backend (random projection before upsampling, cached);
 #: carve() then keeps the top principal components (FEATURE_DIM).
 REQUEST_DIM = 32
+_OUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
 def _parse_also(values: tuple[str, ...]) -> list[tuple[Path, Path]]:
@@ -58,12 +59,21 @@ def _read_also(path: Path, shape):
 
 
 def _write_also(path: Path, arr, info, inputs, force):
+    """Write by the OUT suffix: .npy keeps the array (any dtype); images take [0, 1] values."""
     import numpy as np
 
     from sempix.image import atomic_save_npy, write_image
 
-    if info["kind"] == "npy":
+    if path.suffix.lower() == ".npy":
         atomic_save_npy(path, arr, inputs=inputs, force=force)
+        return
+    if info["kind"] == "npy":  # an array written as a picture
+        a = np.asarray(arr, dtype=np.float32)
+        if a.ndim == 3 and a.shape[2] not in (1, 3, 4):
+            raise InputError(f"{path}: a {a.shape[2]}-channel array can only be written as .npy")
+        if a.ndim == 3 and a.shape[2] == 1:
+            a = a[..., 0]
+        write_image(path, np.clip(a, 0, 1), inputs=inputs, force=force)
         return
     alpha = arr[..., -1] if info["alpha"] else None
     body = arr[..., :-1] if info["alpha"] else arr
@@ -137,6 +147,13 @@ def carve(image, output, width, height, lam, energy, order, keep, drop, keep_cla
     for o in outs:
         if o is not None:
             check_not_input(o, inputs, force)
+    for o in outs:
+        if o is not None and Path(o).suffix.lower() not in _OUT_SUFFIXES and o not in [b for _, b in also_pairs]:
+            raise InputError(f"{o}: unknown output format {Path(o).suffix or '(no suffix)'!r} "
+                             f"(use one of {', '.join(sorted(_OUT_SUFFIXES))})")
+        if o is not None and Path(o).suffix.lower() not in (*_OUT_SUFFIXES, ".npy"):
+            raise InputError(f"{o}: unknown output format {Path(o).suffix or '(no suffix)'!r} "
+                             f"(use one of {', '.join(sorted(_OUT_SUFFIXES))} or .npy)")
     named = [str(Path(o).resolve()) for o in outs if o is not None]
     if len(set(named)) != len(named):
         raise InputError("two outputs have the same file name")

@@ -37,8 +37,12 @@ def _write(path: str, pic, *, inputs: tuple, force: bool, alpha=None, icc=None) 
 # ----------------------------------------------------------------------------- palette
 @command("palette")
 @click.argument("image", type=click.Path())
-@click.option("-o", "--output", type=click.Path(), help="Write the palette swatch picture here (.png).")
-@click.option("-k", "k", type=K_TYPE, default=None, help="Number of colours (default: automatic 2..7).")
+@click.option(
+    "-o", "--output", type=click.Path(), help="Write the palette swatch picture here (.png)."
+)
+@click.option(
+    "-k", "k", type=K_TYPE, default=None, help="Number of colours (default: automatic 2..7)."
+)
 @click.option("--mask", type=click.Path(), help="Only pixels of this mask (white = used).")
 @click.option("--preview", type=click.Path(), help="Write the image with its swatch underneath.")
 @click.option("--json", "as_json", is_flag=True, help="Print the palette as JSON.")
@@ -88,13 +92,23 @@ def _as_colour(arg: str):
     except ValueError as exc:
         if arg.startswith("#") or "," in arg or Path(arg).suffix == "":
             raise InputError(str(exc)) from None
-        raise InputError(f"{arg}: no such file (and not a colour like #ff8800 or 255,136,0)") from None
+        raise InputError(
+            f"{arg}: no such file (and not a colour like #ff8800 or 255,136,0)"
+        ) from None
 
 
 @command("names")
 @click.argument("items", nargs=-1, required=True)
-@click.option("--preview", type=click.Path(), help="Write the colour-name map picture of the (single) image.")
-@click.option("--top", type=click.IntRange(1, 11), default=3, show_default=True, help="Names listed per colour.")
+@click.option(
+    "--preview", type=click.Path(), help="Write the colour-name map picture of the (single) image."
+)
+@click.option(
+    "--top",
+    type=click.IntRange(1, 11),
+    default=3,
+    show_default=True,
+    help="Names listed per colour.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
 def names(items, preview, top, as_json, force, quiet, debug):
@@ -106,8 +120,8 @@ def names(items, preview, top, as_json, force, quiet, debug):
     """
     import numpy as np
 
-    from sempix.palette.naming import NAMES, image_name_shares, name_map_picture, name_probabilities
     from sempix.palette.color import to_hex
+    from sempix.palette.naming import NAMES, image_name_shares, name_map_picture, name_probabilities
 
     _check_out(preview, "preview")
     parsed = [(it, _as_colour(it)) for it in items]
@@ -130,7 +144,9 @@ def names(items, preview, top, as_json, force, quiet, debug):
             loaded = _read(it)
             shares = image_name_shares(loaded.rgb)
             ordered = dict(sorted(shares.items(), key=lambda kv: -kv[1]))
-            results.append({"image": it, "shares": {k: round(v, 4) for k, v in ordered.items() if v > 0}})
+            results.append(
+                {"image": it, "shares": {k: round(v, 4) for k, v in ordered.items() if v > 0}}
+            )
             if preview:
                 _write(preview, name_map_picture(loaded.rgb), inputs=(it,), force=force)
     if as_json:
@@ -141,7 +157,9 @@ def names(items, preview, top, as_json, force, quiet, debug):
             probs = "  ".join(f"{n} {100 * v:.1f}%" for n, v in r["probabilities"].items())
             click.echo(f"{r['color']}  {r['name']:<7} ({probs})")
         else:
-            sh = "  ".join(f"{n} {100 * v:.1f}%" for n, v in list(r["shares"].items())[: max(top, 3)])
+            sh = "  ".join(
+                f"{n} {100 * v:.1f}%" for n, v in list(r["shares"].items())[: max(top, 3)]
+            )
             click.echo(f"{r['image']}: {sh}")
 
 
@@ -157,15 +175,24 @@ def names(items, preview, top, as_json, force, quiet, debug):
     help="names: palette -> saturated same-name prototypes (L kept); cohen-or: hue shift into the best template.",
 )
 @click.option("-k", "k", type=K_TYPE, default=None, help="Palette size (default: automatic 2..7).")
-@click.option("--preview", type=click.Path(), help="Write input/output with palettes and hue wheels here.")
-@click.option("--allow-name-change", is_flag=True, help="Plain nearest-prototype rule (names may change).")
 @click.option(
-    "--strength", type=click.FloatRange(0.0, 1.0), default=1.0, show_default=True,
+    "--preview", type=click.Path(), help="Write input/output with palettes and hue wheels here."
+)
+@click.option(
+    "--allow-name-change", is_flag=True, help="Plain nearest-prototype rule (names may change)."
+)
+@click.option(
+    "--strength",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
     help="Fraction of each palette colour's shift applied (names method).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
-def harmonize(image, output, method, k, preview, allow_name_change, strength, as_json, force, quiet, debug):
+def harmonize(
+    image, output, method, k, preview, allow_name_change, strength, as_json, force, quiet, debug
+):
     """Harmonize the colours of IMAGE via colour naming (or the Cohen-Or baseline)."""
     from sempix.palette.color import to_hex
     from sempix.palette.harmonize import harmonize_image
@@ -177,7 +204,12 @@ def harmonize(image, output, method, k, preview, allow_name_change, strength, as
     loaded = _read(image)
     with cli_progress("harmonize", quiet) as prog:
         res = harmonize_image(
-            loaded.rgb, method=method, k=k, keep_names=not allow_name_change, strength=strength, progress=prog
+            loaded.rgb,
+            method=method,
+            k=k,
+            keep_names=not allow_name_change,
+            strength=strength,
+            progress=prog,
         )
     _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
     s_in = harmony_metrics(loaded.rgb)
@@ -185,15 +217,30 @@ def harmonize(image, output, method, k, preview, allow_name_change, strength, as
     if preview:
         from sempix.palette.viz import harmonize_preview
 
-        _write(preview, harmonize_preview(loaded.rgb, res, s_in, s_out), inputs=(image, output), force=force)
+        _write(
+            preview,
+            harmonize_preview(loaded.rgb, res, s_in, s_out),
+            inputs=(image, output),
+            force=force,
+        )
     summary = {
         "image": str(image),
         "output": str(output),
         "method": method,
         "palette": [
-            {"from": to_hex(a), "to": to_hex(b), "name_from": na, "name_to": nb, "weight": round(float(w), 4)}
+            {
+                "from": to_hex(a),
+                "to": to_hex(b),
+                "name_from": na,
+                "name_to": nb,
+                "weight": round(float(w), 4),
+            }
             for a, b, na, nb, w in zip(
-                res.source.rgb, res.target_rgb, res.source_names, res.target_names, res.source.weights
+                res.source.rgb,
+                res.target_rgb,
+                res.source_names,
+                res.target_names,
+                res.source.weights,
             )
         ],
         "names_kept": res.names_kept,
@@ -204,9 +251,13 @@ def harmonize(image, output, method, k, preview, allow_name_change, strength, as
         click.echo(json.dumps(summary, indent=2))
         return
     for p in summary["palette"]:
-        click.echo(f"{p['from']} {p['name_from']:<7} -> {p['to']} {p['name_to']:<7} ({100 * p['weight']:.0f}%)")
+        click.echo(
+            f"{p['from']} {p['name_from']:<7} -> {p['to']} {p['name_to']:<7} ({100 * p['weight']:.0f}%)"
+        )
     for label, s in (("input ", s_in), ("result", s_out)):
-        click.echo(f"{label}: template {s.template}  F {s.f_score:.4f}  PIT {s.pit:.2f}%  MITS {s.mits:.3f}")
+        click.echo(
+            f"{label}: template {s.template}  F {s.f_score:.4f}  PIT {s.pit:.2f}%  MITS {s.mits:.3f}"
+        )
 
 
 def _metrics_dict(s) -> dict:
@@ -244,7 +295,10 @@ def harmony(images, template, as_json, quiet, debug):
         s = harmony_metrics(_read(p).rgb, template)
         d = _metrics_dict(s)
         d["image"] = str(p)
-        d["per_template"] = {k: {"alpha": round(a, 2), "f_score": round(f, 6)} for k, (a, f) in s.per_template.items()}
+        d["per_template"] = {
+            k: {"alpha": round(a, 2), "f_score": round(f, 6)}
+            for k, (a, f) in s.per_template.items()
+        }
         rows.append(d)
     if as_json:
         click.echo(json.dumps(rows if len(rows) > 1 else rows[0], indent=2))

@@ -70,7 +70,8 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
     """
     from sempix.image import check_not_input, read_image, write_image
     from sempix.progress import cli_progress
-    from sempix.retarget import PAPER_LAYERS, parse_size, retarget as retarget_api
+    from sempix.retarget import PAPER_LAYERS, parse_size
+    from sempix.retarget import retarget as retarget_api
 
     inputs = [image]
     preview_path = None

@@ -208,7 +208,6 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
     if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 0):
         raise InputError(f"dim must be a non-negative integer (got {dim!r})")
     img = _as_image(image)
-    H, W = img.shape[:2]
     requested = backend
     fallback = None
     model_id = f"lowlevel-v{1}"

@@ -94,8 +94,8 @@ class _Runner:
         by_name = {d["name"]: i for i, d in details.items()}
         w = by_name.get(LOGITS_WEIGHTS)
         try:
-            ops = self.interp._get_ops_details()  # noqa: SLF001 - only way to read the graph
-        except Exception:  # pragma: no cover
+            ops = self.interp._get_ops_details()
+        except Exception:  # noqa: BLE001  pragma: no cover - private API may change: use names
             ops = []
         if w is not None:
             for op in ops:

@@ -16,10 +16,34 @@ convex combination of grid vectors, so ``project(upsample(F)) == upsample(projec
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 from numba import njit, prange
 
 from sempix.errors import InputError
+
+_par_lock = threading.Lock()
+_par_safe: bool | None = None
+
+
+def _par(kernel, *args) -> None:
+    """Call a ``parallel=True`` numba kernel; serialised when numba's threading layer is
+    ``workqueue`` (not thread-safe; the web server computes features from several threads)."""
+    global _par_safe
+    if _par_safe:
+        kernel(*args)
+        return
+    with _par_lock:
+        kernel(*args)
+        if _par_safe is None:
+            import numba
+
+            try:
+                _par_safe = numba.threading_layer() != "workqueue"
+            except ValueError:  # pragma: no cover
+                _par_safe = False
+
 
 # ----------------------------------------------------------------------------------------------
 # bilinear resampling
@@ -121,9 +145,9 @@ def upsample(lowres: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     yi0, yi1, wy = _split(ys, h)
     xi0, xi1, wx = _split(xs, w)
     tmp = np.empty((h, len(xs), d), np.float32)
-    _interp_cols(a, xi0, xi1, wx, tmp)
+    _par(_interp_cols, a, xi0, xi1, wx, tmp)
     out = np.empty((len(ys), len(xs), d), np.float32)
-    _interp_rows(tmp, yi0, yi1, wy, out)
+    _par(_interp_rows, tmp, yi0, yi1, wy, out)
     return out[..., 0] if squeeze else out
 
 
@@ -321,7 +345,6 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int | None = None,
         h, w = max(1, -(-H // s)), max(1, -(-W // s))
         I = resize_bilinear(I_full, h, w).astype(np.float64)
         rs = max(1, round(r / s))
-        up_y, up_x = sample_coords(H, h), sample_coords(W, w)
     else:
         h, w, I, rs = H, W, I_full.astype(np.float64), r
     mean_I = box_filter(I, rs)  # (h,w,3)
@@ -349,7 +372,7 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int | None = None,
         xi0 = xi1 = np.arange(W, dtype=np.int64)
         wy, wx = np.zeros(H, np.float32), np.zeros(W, np.float32)
     out = np.empty((H, W, d), np.float32)
-    _guided_apply(coef, np.ascontiguousarray(I_full), yi0, yi1, wy, xi0, xi1, wx, out)
+    _par(_guided_apply, coef, np.ascontiguousarray(I_full), yi0, yi1, wy, xi0, xi1, wx, out)
     return out[..., 0] if squeeze else out
 
 
@@ -484,7 +507,7 @@ def argmax_upsampled(logits: np.ndarray, ys: np.ndarray, xs: np.ndarray, *, top:
     yi0, yi1, wy = _split(ys, h)
     xi0, xi1, wx = _split(xs, w)
     out = np.empty((len(ys), len(xs)), np.int32)
-    _argmax_kernel(lg, topk, yi0, yi1, wy, xi0, xi1, wx, out)
+    _par(_argmax_kernel, lg, topk, yi0, yi1, wy, xi0, xi1, wx, out)
     return out
 
 

@@ -60,7 +60,7 @@ def model_dir() -> Path:
         from sempix.models import cache_dir
 
         roots.append(Path(cache_dir()))
-    except Exception:  # noqa: BLE001  pragma: no cover
+    except Exception:  # noqa: BLE001, S110  pragma: no cover - model store not importable
         pass
     for r in roots:
         if r.is_dir():
@@ -87,7 +87,7 @@ class _Segformer:
         hf_logging.disable_progress_bar()  # library code never prints
         try:
             self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             raise ModelUnavailableError(f"{path}: cannot load a SegFormer checkpoint ({exc})") from exc
         finally:
             if bars:
@@ -108,7 +108,7 @@ class _Segformer:
         self._feat = None
         self.model.decode_head.classifier.register_forward_pre_hook(self._hook)
 
-    def _hook(self, module, args):  # noqa: ARG002
+    def _hook(self, module, args):
         self._feat = args[0].detach()
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +136,8 @@ def prepare(image: np.ndarray, size: int) -> np.ndarray:
     """Resize (longest side ``size``, sides multiples of 32) and normalise; (h, w, 3) float32."""
     H, W = image.shape[:2]
     s = size / max(H, W)
-    h = max(32, int(round(H * s / 32)) * 32)
-    w = max(32, int(round(W * s / 32)) * 32)
+    h = max(32, round(H * s / 32) * 32)
+    w = max(32, round(W * s / 32) * 32)
     u8 = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
     im = Image.fromarray(u8, "RGB").resize((w, h), Image.BILINEAR)
     return ((np.asarray(im, np.float32) / 255.0 - MEAN) / STD).astype(np.float32)

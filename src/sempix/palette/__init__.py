@@ -27,7 +27,12 @@ if TYPE_CHECKING:  # pragma: no cover
     from sempix.palette.extract import Palette, extract_palette
     from sempix.palette.harmonize import HarmonizeResult, harmonize_image
     from sempix.palette.harmony import TEMPLATES, HarmonyScore, cohen_or_harmonize, harmony_metrics
-    from sempix.palette.naming import color_names, image_name_shares, name_map_picture, name_probabilities
+    from sempix.palette.naming import (
+        color_names,
+        image_name_shares,
+        name_map_picture,
+        name_probabilities,
+    )
     from sempix.palette.prototypes import get_prototypes, harmonize_colors, match_prototypes
     from sempix.palette.transfer import recolor_palette
 
@@ -53,7 +58,28 @@ _LAZY = {
     "srgb_to_hsv": "sempix.palette.color",
 }
 
-__all__ = ["NAMES", *_LAZY]
+__all__ = [
+    "NAMES",
+    "TEMPLATES",
+    "HarmonizeResult",
+    "HarmonyScore",
+    "Palette",
+    "cohen_or_harmonize",
+    "color_names",
+    "extract_palette",
+    "get_prototypes",
+    "harmonize_colors",
+    "harmonize_image",
+    "harmony_metrics",
+    "image_name_shares",
+    "lab_to_srgb",
+    "match_prototypes",
+    "name_map_picture",
+    "name_probabilities",
+    "recolor_palette",
+    "srgb_to_hsv",
+    "srgb_to_lab",
+]
 
 
 def __getattr__(name: str) -> Any:

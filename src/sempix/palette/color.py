@@ -14,7 +14,11 @@ import numpy as np
 from numba import njit, prange
 
 _M = np.array(
-    [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]],
+    [
+        [0.4124564, 0.3575761, 0.1804375],
+        [0.2126729, 0.7151522, 0.0721750],
+        [0.0193339, 0.1191920, 0.9503041],
+    ],
     dtype=np.float64,
 )
 _MINV = np.linalg.inv(_M)
@@ -44,7 +48,9 @@ def lab_to_srgb_ref(lab: np.ndarray, clip: bool = True) -> np.ndarray:
     f = np.stack([fx, fy, fz], axis=-1)
     xyz = np.where(f > _DELTA, f**3, 3 * _DELTA**2 * (f - 4.0 / 29.0)) * _WHITE
     lin = xyz @ _MINV.T
-    c = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * np.abs(lin) ** (1 / 2.4) * np.sign(lin) - 0.055)
+    c = np.where(
+        lin <= 0.0031308, 12.92 * lin, 1.055 * np.abs(lin) ** (1 / 2.4) * np.sign(lin) - 0.055
+    )
     return np.clip(c, 0.0, 1.0) if clip else c
 
 
@@ -177,7 +183,9 @@ def srgb_to_lab1_t(r: float, g: float, b: float, tin: np.ndarray) -> tuple[float
 
 
 @njit(cache=True)
-def lab_to_srgb_gamut1_t(L: float, a: float, b: float, tout: np.ndarray) -> tuple[float, float, float]:
+def lab_to_srgb_gamut1_t(
+    L: float, a: float, b: float, tout: np.ndarray
+) -> tuple[float, float, float]:
     """:func:`lab_to_srgb_gamut1` with the inverse transfer curve read from ``TABLE_FROM_LIN``."""
     eps = 1e-6
     if L <= 0.0:
@@ -311,7 +319,9 @@ def srgb_to_hsv_ref(rgb: np.ndarray) -> np.ndarray:
     d = mx - mn
     safe = np.where(d > 0, d, 1.0)
     h = np.where(
-        mx == r, ((g - b) / safe) % 6.0, np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0)
+        mx == r,
+        ((g - b) / safe) % 6.0,
+        np.where(mx == g, (b - r) / safe + 2.0, (r - g) / safe + 4.0),
     )
     h = np.where(d > 0, h * 60.0, 0.0) % 360.0
     s = np.where(mx > 0, d / np.where(mx > 0, mx, 1.0), 0.0)
@@ -354,7 +364,7 @@ def parse_color(text: str) -> np.ndarray:
         if any(v < 0 or v > 255 for v in vals):
             raise ValueError(f"{text!r}: R,G,B values must be in 0-255")
         return np.array(vals, dtype=np.float32) / 255.0
-    h = t[1:] if t.startswith("#") else t
+    h = t.removeprefix("#")
     if len(h) == 3:
         h = "".join(ch * 2 for ch in h)
     if len(h) != 6 or any(ch not in "0123456789abcdefABCDEF" for ch in h):

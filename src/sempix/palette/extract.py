@@ -105,7 +105,10 @@ def ab_histogram(
     cnt = np.bincount(idx, weights=w, minlength=nb * nb)
     nz = np.flatnonzero(cnt > 0)
     c = cnt[nz]
-    sums = [np.bincount(idx, weights=w * lab[:, j].astype(np.float64), minlength=nb * nb)[nz] / c for j in range(3)]
+    sums = [
+        np.bincount(idx, weights=w * lab[:, j].astype(np.float64), minlength=nb * nb)[nz] / c
+        for j in range(3)
+    ]
     return np.stack([sums[1], sums[2]], axis=1), c, sums[0]
 
 
@@ -116,7 +119,7 @@ def extract_palette(
     mask: np.ndarray | None = None,
     gamma: float = GAMMA,
     bin_size: float = 2.0,
-    max_samples: int = 131_072,
+    max_samples: int = 262_144,
     seed: int = 0,
 ) -> Palette:
     """Extract a colour palette with k-means on the ab histogram.
@@ -140,7 +143,9 @@ def extract_palette(
     if img.ndim != 3 or img.shape[2] != 3:
         raise InputError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
     if k is not None and not 1 <= int(k) <= 16:
-        raise InputError(f"palette size k={k} out of range: use 1..16 (or leave it unset for automatic)")
+        raise InputError(
+            f"palette size k={k} out of range: use 1..16 (or leave it unset for automatic)"
+        )
     flat = img.reshape(-1, 3)
     w = None
     if mask is not None:

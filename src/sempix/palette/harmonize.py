@@ -94,7 +94,9 @@ def _keep_names(pal, src_names, cands, protos, tgt_lab, model_path):
             continue
         sel = np.flatnonzero(np.isin(allp.name, [NAMES.index(n) for n in cands[i]]))
         order = sel[np.argsort(((allp.rgb[sel] - pal.rgb[i]) ** 2).sum(1), kind="stable")]
-        trial = np.column_stack([np.full(len(order), pal.lab[i, 0]), allp_lab[order, 1:]]).astype(np.float32)
+        trial = np.column_stack([np.full(len(order), pal.lab[i, 0]), allp_lab[order, 1:]]).astype(
+            np.float32
+        )
         ok = np.flatnonzero(name_index(lab_to_srgb(trial), model_path=model_path) == want)
         if len(ok):
             j = int(ok[0])
@@ -157,15 +159,17 @@ def harmonize_image(
         tgt_lab = np.column_stack([pal.lab[:, 0], proto_lab[:, 1:]]).astype(np.float32)
         fallback = [""] * len(pal)
         if keep_names:
-            protos, tgt_lab, fallback = _keep_names(pal, src_names, cands, protos, tgt_lab, model_path)
+            protos, tgt_lab, fallback = _keep_names(
+                pal, src_names, cands, protos, tgt_lab, model_path
+            )
         if strength != 1.0:
             tgt_lab[:, 1:] = pal.lab[:, 1:] + float(strength) * (tgt_lab[:, 1:] - pal.lab[:, 1:])
         out = recolor_palette(img, pal.lab, tgt_lab, progress=sub_progress(progress, 0.3, 1.0))
         tgt_rgb = lab_to_srgb(tgt_lab)
         info = {"candidates": cands, "prototype_names": proto_names, "name_fix": fallback}
     else:
-        from sempix.palette.harmony import cohen_or_harmonize, shift_hues
         from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
+        from sempix.palette.harmony import cohen_or_harmonize, shift_hues
 
         out, score = cohen_or_harmonize(img)
         hsv = srgb_to_hsv(pal.rgb)

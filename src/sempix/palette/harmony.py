@@ -66,7 +66,9 @@ def _circ(d: np.ndarray) -> np.ndarray:
     return np.minimum(d, 360.0 - d)
 
 
-def sector_distance(hue: np.ndarray, sectors: list[tuple[float, float]], alpha: float) -> np.ndarray:
+def sector_distance(
+    hue: np.ndarray, sectors: list[tuple[float, float]], alpha: float
+) -> np.ndarray:
     """Distance (degrees) of hues to a rotated template: 0 inside a sector, else to the nearest border.
 
     Parameters
@@ -115,7 +117,9 @@ class HarmonyScore:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["per_template"] = {k: {"alpha": a, "f_score": f} for k, (a, f) in self.per_template.items()}
+        d["per_template"] = {
+            k: {"alpha": a, "f_score": f} for k, (a, f) in self.per_template.items()
+        }
         d["sectors"] = [{"center": c % 360.0, "width": w} for c, w in self.absolute_sectors()]
         return d
 
@@ -213,7 +217,10 @@ def harmony_metrics(
         elif approx[name][2] <= hmin + slack:
             cands = [approx[name][:2]]
         else:
-            results[name] = ((approx[name][0], approx[name][1]), (approx[name][2] / n, np.inf, 0.0, 0.0))
+            results[name] = (
+                (approx[name][0], approx[name][1]),
+                (approx[name][2] / n, np.inf, 0.0, 0.0),
+            )
             continue
         best_r = None
         for k, a in cands:
@@ -237,7 +244,9 @@ def harmony_metrics(
     )
 
 
-def shift_hues(hue: np.ndarray, sectors: list[tuple[float, float]], sigma_scale: float = 0.5) -> np.ndarray:
+def shift_hues(
+    hue: np.ndarray, sectors: list[tuple[float, float]], sigma_scale: float = 0.5
+) -> np.ndarray:
     """Cohen-Or hue shift: each hue moves into its nearest sector with a Gaussian fall-off.
 
     Parameters

@@ -30,7 +30,13 @@ def _seed(x: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.
 
 
 def weighted_kmeans(
-    x: np.ndarray, w: np.ndarray | None, k: int, *, seed: int = 0, n_init: int = 4, max_iter: int = 100,
+    x: np.ndarray,
+    w: np.ndarray | None,
+    k: int,
+    *,
+    seed: int = 0,
+    n_init: int = 4,
+    max_iter: int = 100,
     tol: float = 1e-6,
 ) -> tuple[np.ndarray, np.ndarray, float]:
     """Weighted k-means.
@@ -64,7 +70,13 @@ def weighted_kmeans(
         for _ in range(max_iter):
             lab = np.argmin(_sqdist(xs, c), axis=1)
             wsum = np.bincount(lab, weights=ws, minlength=len(c))
-            new = np.stack([np.bincount(lab, weights=ws * xs[:, j], minlength=len(c)) for j in range(xs.shape[1])], 1)
+            new = np.stack(
+                [
+                    np.bincount(lab, weights=ws * xs[:, j], minlength=len(c))
+                    for j in range(xs.shape[1])
+                ],
+                1,
+            )
             empty = wsum <= 0
             new[~empty] /= wsum[~empty, None]
             if empty.any():  # re-seed an empty cluster at the worst-served point

@@ -18,7 +18,17 @@ import numpy as np
 from sempix.errors import SempixError
 
 NAMES: tuple[str, ...] = (
-    "black", "blue", "brown", "grey", "green", "orange", "pink", "purple", "red", "white", "yellow",
+    "black",
+    "blue",
+    "brown",
+    "grey",
+    "green",
+    "orange",
+    "pink",
+    "purple",
+    "red",
+    "white",
+    "yellow",
 )
 
 #: Colour used to paint each name in name-map pictures and swatches (sRGB, 0-255).
@@ -66,7 +76,7 @@ def _load_w2c(path: Path) -> np.ndarray:
 
 
 @functools.lru_cache(maxsize=4)
-def _cached_table(path: str, mtime: float) -> np.ndarray:  # noqa: ARG001 - mtime keys the cache
+def _cached_table(path: str, mtime: float) -> np.ndarray:
     return _load_w2c(Path(path))
 
 
@@ -91,7 +101,9 @@ def _bin_index(rgb: np.ndarray) -> np.ndarray:
     return q[..., 0] + 32 * q[..., 1] + 1024 * q[..., 2]
 
 
-def name_probabilities(rgb: np.ndarray, *, model_path: str | os.PathLike | None = None) -> np.ndarray:
+def name_probabilities(
+    rgb: np.ndarray, *, model_path: str | os.PathLike | None = None
+) -> np.ndarray:
     """Probabilities of the 11 basic colour names.
 
     Parameters
@@ -124,7 +136,9 @@ def color_names(rgb: np.ndarray, *, model_path: str | os.PathLike | None = None)
     return [NAMES[int(i)] for i in np.ravel(idx)]
 
 
-def image_name_shares(image: np.ndarray, *, model_path: str | os.PathLike | None = None) -> dict[str, float]:
+def image_name_shares(
+    image: np.ndarray, *, model_path: str | os.PathLike | None = None
+) -> dict[str, float]:
     """Share of pixels (0..1) whose most probable name is each of :data:`NAMES`. ``image`` (H, W, 3)."""
     idx = name_index(image, model_path=model_path)
     counts = np.bincount(idx.ravel(), minlength=len(NAMES)).astype(np.float64)
@@ -132,7 +146,9 @@ def image_name_shares(image: np.ndarray, *, model_path: str | os.PathLike | None
     return {n: float(c) for n, c in zip(NAMES, counts)}
 
 
-def name_map_picture(image: np.ndarray, *, model_path: str | os.PathLike | None = None) -> np.ndarray:
+def name_map_picture(
+    image: np.ndarray, *, model_path: str | os.PathLike | None = None
+) -> np.ndarray:
     """Colour-name map: every pixel painted with its name's display colour (:data:`NAME_DISPLAY_RGB`),
     shown beside the input with a legend of the names present and their pixel shares.
 

@@ -108,7 +108,9 @@ def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
 _MEMO: dict[str, Prototypes] = {}
 
 
-def get_prototypes(model_path: str | os.PathLike | None = None, *, cache: bool = True) -> Prototypes:
+def get_prototypes(
+    model_path: str | os.PathLike | None = None, *, cache: bool = True
+) -> Prototypes:
     """Prototypes for the ``w2c`` model: from memory, else from the disk cache, else computed and cached.
 
     Parameters

@@ -29,7 +29,7 @@ EPS = 1e-4
 
 
 @njit(cache=True, parallel=True)
-def _idw_rows(img, src, delta, eps, out, tin, tout) -> None:  # noqa: ANN001
+def _idw_rows(img, src, delta, eps, out, tin, tout) -> None:
     h, w = img.shape[0], img.shape[1]
     k = src.shape[0]
     for y in prange(h):
@@ -60,7 +60,9 @@ def _idw_rows(img, src, delta, eps, out, tin, tout) -> None:  # noqa: ANN001
             out[y, x, 2] = bb
 
 
-def idw_ab_ref(ab: np.ndarray, src_ab: np.ndarray, tgt_ab: np.ndarray, eps: float = EPS) -> np.ndarray:
+def idw_ab_ref(
+    ab: np.ndarray, src_ab: np.ndarray, tgt_ab: np.ndarray, eps: float = EPS
+) -> np.ndarray:
     """Slow numpy reference of the IDW mapping in ab. ``ab`` (n, 2), ``src_ab``/``tgt_ab`` (k, 2) -> (n, 2)."""
     ab = np.asarray(ab, dtype=np.float64)
     s = np.asarray(src_ab, dtype=np.float64)
@@ -94,14 +96,18 @@ def recolor_palette(
     """
     img = np.asarray(image)
     if img.ndim < 1 or img.shape[-1] != 3:
-        raise InputError(f"expected (..., 3) RGB colours or an (H, W, 3) image, got shape {img.shape}")
+        raise InputError(
+            f"expected (..., 3) RGB colours or an (H, W, 3) image, got shape {img.shape}"
+        )
     shape = img.shape
     if img.ndim != 3:
         img = img.reshape(-1, 1, 3)
     s = np.asarray(src_lab, dtype=np.float64)
     t = np.asarray(tgt_lab, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != 3 or s.shape != t.shape or len(s) == 0:
-        raise InputError(f"source and target palettes must both be (k, 3) Lab arrays, got {s.shape} and {t.shape}")
+        raise InputError(
+            f"source and target palettes must both be (k, 3) Lab arrays, got {s.shape} and {t.shape}"
+        )
     report(progress, 0.0, "recolouring")
     img32 = np.ascontiguousarray(img, dtype=np.float32)
     out = np.empty_like(img32)

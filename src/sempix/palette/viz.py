@@ -86,7 +86,9 @@ def swatch_image(
     return im
 
 
-def swatch_picture(palette, *, names: list[str] | None = None, width: int = 600, height: int = 120) -> np.ndarray:
+def swatch_picture(
+    palette, *, names: list[str] | None = None, width: int = 600, height: int = 120
+) -> np.ndarray:
     """Swatch picture of a :class:`~sempix.palette.extract.Palette`. Returns (height, width, 3) float32."""
     return _f32(swatch_image(palette.rgb, palette.weights, names, width=width, height=height))
 
@@ -132,7 +134,11 @@ def hue_wheel(
         for cen, w in sectors:
             for edge in (cen - w / 2.0, cen + w / 2.0):
                 a = np.radians(edge)
-                d.line([(c, c), (c + 0.84 * c * np.cos(a), c - 0.84 * c * np.sin(a))], fill=(60, 60, 60), width=1)
+                d.line(
+                    [(c, c), (c + 0.84 * c * np.cos(a), c - 0.84 * c * np.sin(a))],
+                    fill=(60, 60, 60),
+                    width=1,
+                )
     if label:
         d.text((4, 2), label, fill=BLACK, font=_font(12))
     return im
@@ -166,7 +172,9 @@ def _caption(text: str, width: int) -> Image.Image:
     return im
 
 
-def harmonize_preview(image: np.ndarray, result, score_in, score_out, *, height: int = 320) -> np.ndarray:
+def harmonize_preview(
+    image: np.ndarray, result, score_in, score_out, *, height: int = 320
+) -> np.ndarray:
     """Input and output side by side, each with its palette swatch and its hue wheel (with the best
     Cohen-Or template) and harmony metrics.
 
@@ -183,25 +191,38 @@ def harmonize_preview(image: np.ndarray, result, score_in, score_out, *, height:
     cols = []
     for title, img, rgb, names, score in (
         ("input", image, result.source.rgb, result.source_names, score_in),
-        (f"harmonized ({result.method})", result.image, result.target_rgb, result.target_names, score_out),
+        (
+            f"harmonized ({result.method})",
+            result.image,
+            result.target_rgb,
+            result.target_names,
+            score_out,
+        ),
     ):
         pic = _resize(img, height)
         w = max(pic.width, 480)
         sw = swatch_image(rgb, result.source.weights, names, width=w, height=70)
-        wheel = hue_wheel(img, score.absolute_sectors(), size=200, label=f"template {score.template}")
+        wheel = hue_wheel(
+            img, score.absolute_sectors(), size=200, label=f"template {score.template}"
+        )
         metrics = _caption(
-            f"F {score.f_score:.3f}  PIT {score.pit:.1f}%  MITS {score.mits:.3f}", w - wheel.width - 10
+            f"F {score.f_score:.3f}  PIT {score.pit:.1f}%  MITS {score.mits:.3f}",
+            w - wheel.width - 10,
         )
         info = _stack_h([wheel, metrics])
         cols.append(_stack_v([_caption(title, w), pic, sw, info]))
     return _f32(_stack_h(cols, pad=16))
 
 
-def palette_preview(image: np.ndarray, palette, names: list[str] | None = None, *, height: int = 300) -> np.ndarray:
+def palette_preview(
+    image: np.ndarray, palette, names: list[str] | None = None, *, height: int = 300
+) -> np.ndarray:
     """Image with its palette swatch underneath. Returns float32 (H', W', 3)."""
     pic = _resize(image, height)
     w = max(pic.width, 480)
-    return _f32(_stack_v([pic, swatch_image(palette.rgb, palette.weights, names, width=w, height=90)]))
+    return _f32(
+        _stack_v([pic, swatch_image(palette.rgb, palette.weights, names, width=w, height=90)])
+    )
 
 
 def name_map_figure(image: np.ndarray, idx: np.ndarray, *, height: int = 360) -> np.ndarray:

@@ -36,8 +36,16 @@ log = logging.getLogger(__name__)
 METHODS = ("dnr", "multiop", "seam", "semantic-seam", "scale", "warp")
 INITS = ("scale", "seam", "multiop")
 
-__all__ = ["METHODS", "INITS", "RetargetResult", "retarget", "semantic_score", "scale_image", "parse_size",
-           "get_vgg"]
+__all__ = [
+    "INITS",
+    "METHODS",
+    "RetargetResult",
+    "get_vgg",
+    "parse_size",
+    "retarget",
+    "scale_image",
+    "semantic_score",
+]
 
 _NET_CACHE: dict[tuple, object] = {}
 
@@ -52,7 +60,10 @@ def get_vgg(weights: str | None = None, device: str = "cpu"):
     """Load (once per process) the VGG-19 feature extractor; see :func:`sempix.retarget.vgg.load_vgg`."""
     key = (weights, str(device))
     if key not in _NET_CACHE:
-        _NET_CACHE[key] = load_vgg(weights, device=device)
+        net = load_vgg(weights, device=device)
+        if str(device) == "cpu":  # oneDNN convolutions are ~20% faster in NHWC on CPU
+            net = net.to(memory_format=torch.channels_last)
+        _NET_CACHE[key] = net
     return _NET_CACHE[key]
 
 
@@ -82,7 +93,7 @@ class RetargetResult:
     extra: np.ndarray | None = None
 
 
-def parse_size(value: str | int | float | None, original: int, what: str = "width") -> int | None:
+def parse_size(value: str | float | None, original: int, what: str = "width") -> int | None:
     """``"75%"`` / ``"0.75"`` (fraction) / ``"480"`` / 480 -> pixels; None stays None.
 
     Raises

@@ -21,6 +21,7 @@ retargets any array or tensor of that level (features for the reconstruction, th
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -290,7 +291,7 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     from sempix.retarget.vgg import LAYER_NAMES
 
     names = sorted(features, key=LAYER_NAMES.index, reverse=True)  # deepest first
-    h_img, w_img = image_shape
+    w_img = image_shape[1]
     levels: dict[str, Level] = {}
     reducing = target_width < w_img
     ratio = 0.0
@@ -319,7 +320,7 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
                 removed, n = np.zeros((h, w), bool), 0
             ratio = n / w
         else:
-            n = min(n_max, int(round(ratio * w)))
+            n = min(n_max, round(ratio * w))
             removed, n = carve_mask(scaled, n) if n > 0 else (np.zeros((h, w), bool), 0)
         levels[name] = Level(name, (h, w), tw, imp, scaled, removed, n)
         prev = name
@@ -337,9 +338,8 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     agg /= len(order)
     cols = agg.mean(axis=0)
     g = int(max(1, min(grid, wc)))
-    cell_edges = np.linspace(0, wc, g + 1)
-    cell_imp = np.array([cols[int(round(a)):max(int(round(a)) + 1, int(round(b)))].mean()
-                         for a, b in zip(cell_edges[:-1], cell_edges[1:])])
+    cell_edges = np.rint(np.linspace(0, wc, g + 1)).astype(int)
+    cell_imp = np.array([cols[a:max(a + 1, b)].mean() for a, b in itertools.pairwise(cell_edges)])
     src, dst = warp_edges(cell_imp, target_width / wc)
     return DeepPlan(levels, order, ratio, src, dst, cell_imp,
                     meta={"alpha": alpha, "percentile": percentile, "grid": g, "aggregated": agg})

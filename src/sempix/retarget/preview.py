@@ -52,7 +52,8 @@ def preview(original: np.ndarray, result, *, height: int = 200) -> np.ndarray:
     """Build the preview picture.
 
     Row 1: the input and, per level of the first deep plan (deepest first), its importance map (Eq. 1)
-    with the removed seams in green. Row 2: the scaled importance (Eq. 2) per level. Row 3: the
+    with the removed seams in green. Row 2: the aggregated importance of the carved image with the warp
+    cells (white lines), then the scaled importance (Eq. 2) per level. Row 3: the
     reconstruction snapshots (initial image, intermediate iterations, final) or the final result.
 
     Parameters
@@ -73,7 +74,10 @@ def preview(original: np.ndarray, result, *, height: int = 200) -> np.ndarray:
             return a.transpose(1, 0, 2) if tr else a
 
         tiles = [_tile(original, height, "input")]
-        tiles2 = [_tile(np.ones((8, 8, 3)), height, "")]
+        agg = importance_picture(p.meta["aggregated"])
+        for e in p.src_edges[1:-1]:  # the warp's column cells on the carved grid
+            agg[:, min(agg.shape[1] - 1, round(e * agg.shape[1]))] = (1.0, 1.0, 1.0)
+        tiles2 = [_tile(orient(agg), height, f"aggregated, {len(p.src_edges) - 1} warp cells")]
         for name in p.order:
             lv = p.levels[name]
             tiles.append(_tile(orient(importance_picture(lv.importance, lv.removed)), height,

@@ -54,7 +54,7 @@ def reconstruct(net, targets: dict[str, torch.Tensor], init: torch.Tensor, lambd
     out : (1, 3, H, W) tensor in [0, 1] (the iterate with the lowest loss seen).
     losses : loss before every step and after the last one (``iterations + 1`` values).
     """
-    x = init.detach().clone().requires_grad_(True)
+    x = init.detach().clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr)
     losses: list[float] = []
     best, best_loss = x.detach().clone(), float("inf")

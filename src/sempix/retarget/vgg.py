@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 from sempix.errors import InputError, SempixError
 

@@ -50,7 +50,7 @@ class SoftSegConfig:
     affinity: SoftSegParams = field(default_factory=SoftSegParams)
     matting_only: bool = False
     eigen_method: str = "eigsh"
-    constrained_samples: int | None = 30_000
+    constrained_samples: int | None = 12_000
     relaxed_sigma_s: float = 1.0
     relaxed_sigma_f: float = 1.0
     relaxed_delta: float = 100.0

@@ -24,7 +24,7 @@ def _irls_weights(a: np.ndarray, gamma, thr: float):
 
 def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, features: np.ndarray,
                                n_layers: int = 40, gamma: float = 0.8, n_iter: int = 20,
-                               thr: float = 1e-3, smooth_weight: float = 1.0, samples: int | None = 30000,
+                               thr: float = 1e-3, smooth_weight: float = 1.0, samples: int | None = 12000,
                                seed: int = 0, progress=None) -> np.ndarray:
     """Spectral-matting sparsification: alphas in the eigenvector span that sum to one.
 
@@ -58,19 +58,32 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
     Es = E[idx]
     scale = n / len(idx)
     lam = smooth_weight * np.diag(np.abs(eigvals))
+    # all weighted Gram matrices E^T diag(w) E of one iteration as ONE matrix product:
+    # rows of P are the upper triangles of the per-pixel outer products e_p e_p^T
+    iu = np.triu_indices(m)
+    P = np.empty((len(idx), len(iu[0])), dtype=np.float32)
+    for s0 in range(0, len(idx), 2048):
+        blk = Es[s0:s0 + 2048]
+        P[s0:s0 + 2048] = (blk[:, iu[0]] * blk[:, iu[1]]).astype(np.float32)
+
+    def grams(weights: np.ndarray) -> np.ndarray:
+        g = (weights.T.astype(np.float32) @ P).astype(np.float64) * scale  # (k, m(m+1)/2)
+        out = np.zeros((weights.shape[1], m, m))
+        out[:, iu[0], iu[1]] = g
+        out[:, iu[1], iu[0]] = g
+        return out
+
     for it in range(n_iter):
         A = Es @ Y[:, :K - 1]
         aK = 1.0 - A.sum(axis=1)
         U, V = _irls_weights(A, gamma, thr)
         uK, vK = _irls_weights(aK, gamma, thr)
         # last component substituted: energy uK (1 - s)^2 + vK s^2, s = sum_k a_k
-        C = scale * (Es.T * (uK + vK)) @ Es  # (m, m)
+        G = grams(np.concatenate([U + V, (uK + vK)[:, None]], axis=1))
+        C = G[-1]
+        B = G[:-1] + lam
         c = scale * Es.T @ uK  # (m,)
-        B = np.empty((K - 1, m, m))
-        b = np.empty((K - 1, m))
-        for k in range(K - 1):
-            B[k] = scale * (Es.T * (U[:, k] + V[:, k])) @ Es + lam
-            b[k] = scale * Es.T @ V[:, k] + c
+        b = scale * (Es.T @ V).T + c  # (K-1, m)
         # (blockdiag(B) + 11^T (x) C) y = b  via  s = sum_k y_k
         Binv = np.linalg.inv(B)
         Bb = np.einsum("kij,kj->ki", Binv, b)
