@@ -163,7 +163,7 @@ FIG_METHODS = ("luminance", "lab", "semantic", "combined")
 
 def _figure_row(img, seg, pt, maps, taus) -> np.ndarray:
     """One row of the figure: image + point, human segment, best-tau mask of each method."""
-    H, W = seg.shape
+    H = seg.shape[0]
     x, y = pt
     a = img.copy()
     a[max(0, y - 3):y + 4, max(0, x - 3):x + 4] = (1, 0, 0)

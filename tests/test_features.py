@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import numpy as np
 import pytest
@@ -315,7 +314,6 @@ def test_cache_lru_eviction(img, monkeypatch, rng):
     compute_features(imgs[0], "lowlevel")
     compute_features(imgs[1], "lowlevel")
     assert compute_features(imgs[0], "lowlevel").meta["cache"] == "hit"  # 0 is now most recent
-    os.utime(fcache.cache_root(), None)
     compute_features(imgs[2], "lowlevel")  # evicts 1 (least recently used)
     assert len(fcache.entries()) == 2
     assert compute_features(imgs[0], "lowlevel").meta["cache"] == "hit"
@@ -439,3 +437,16 @@ def test_fast_guided_filter_close_to_exact(rng):
     fast = post.guided_filter(guide, src, radius=8, eps=1e-2, subsample=4)
     assert fast.shape == src.shape and fast.dtype == np.float32
     assert np.abs(fast - exact).mean() < 0.02
+
+
+def test_cli_list_classes(monkeypatch):
+    from sempix.cli import cli
+
+    monkeypatch.setenv("SEMPIX_OFFLINE", "1")
+    monkeypatch.delenv("SEMPIX_MODEL_DIR", raising=False)
+    r = CliRunner().invoke(cli, ["features", "--list-classes"])
+    assert r.exit_code == 0, r.output
+    lines = r.output.strip().splitlines()
+    assert len(lines) == 151 and lines[0] == "0\tothers" and lines[21] == "21\tcar"
+    r = CliRunner().invoke(cli, ["features", "--list-classes", "--backend", "lowlevel"])
+    assert r.exit_code == 2

@@ -400,3 +400,60 @@ def test_cli_bad_input(tmp_path):
     assert not (tmp_path / "x.unknown").exists()
     r = run(cli, ["palette", str(src), "-k", "40"])
     assert r.exit_code == 2
+
+
+# ----------------------------------------------------------------------------- pictures
+def test_swatch_and_hue_wheel_pictures():
+    from sempix.palette.harmony import harmony_metrics
+    from sempix.palette.viz import hue_wheel, swatch_picture
+
+    img = flat_image([(200, 30, 30), (30, 150, 60), (40, 60, 200)])
+    pal = extract_palette(img)
+    sw = swatch_picture(pal, width=300, height=50)
+    assert sw.shape == (50, 300, 3) and sw.dtype == np.float32
+    # block widths follow the weights: the widest block (blue, 50%) is the first one
+    row = np.rint(sw[-2] * 255).astype(int)
+    first = row[0]
+    assert np.abs(first - np.rint(pal.rgb[0] * 255)).max() <= 1
+    run = int(np.argmax(np.abs(row - first).max(1) > 2))
+    assert 120 <= run <= 170
+    sc = harmony_metrics(img)
+    wheel = np.asarray(hue_wheel(img, sc.absolute_sectors(), size=120))
+    assert wheel.shape == (120, 120, 3)
+    # the ring at hue 0 (right edge, middle row) is red
+    assert tuple(wheel[60, 117]) == (255, 0, 0) or wheel[60, 117, 0] > 240
+
+
+def test_name_map_picture(w2c):
+    from sempix.palette.naming import NAME_DISPLAY_RGB, name_map_picture
+
+    img = flat_image([PURE["red"], PURE["blue"]], h=60, w=20)
+    pic = name_map_picture(img, model_path=w2c)
+    assert pic.ndim == 3 and pic.shape[0] == 360
+    u8 = np.rint(pic * 255).astype(int)
+    colours = {tuple(c) for c in u8.reshape(-1, 3)}
+    assert NAME_DISPLAY_RGB["red"] in colours and NAME_DISPLAY_RGB["blue"] in colours
+
+
+def test_parallel_kernels_match_serial(rng, monkeypatch):
+    from sempix.palette import color, transfer
+
+    img = rng.random((16, 12, 3)).astype(np.float32)
+    src = np.array([[50, 10, 10], [60, -30, 40]], np.float32)
+    tgt = src + np.array([[0, 8, -3], [0, -5, 12]], np.float32)
+    serial = (
+        srgb_to_lab(img),
+        srgb_to_hsv(img),
+        lab_to_srgb(srgb_to_lab(img) * 1.3),
+        recolor_palette(img, src, tgt),
+    )
+    monkeypatch.setattr(color, "PARALLEL_MIN_PIXELS", 0)
+    monkeypatch.setattr(transfer, "PARALLEL_MIN_PIXELS", 0)
+    par = (
+        srgb_to_lab(img),
+        srgb_to_hsv(img),
+        lab_to_srgb(srgb_to_lab(img) * 1.3),
+        recolor_palette(img, src, tgt),
+    )
+    for a, b in zip(serial, par):
+        np.testing.assert_array_equal(a, b)

@@ -399,3 +399,12 @@ def test_cli_refuses_to_overwrite_input(image_file):
 def test_cuda_without_gpu_is_a_clear_input_error(small_image, tv_weights):
     with pytest.raises(InputError, match="cuda"):
         retarget(small_image, 30, method="dnr", weights=str(tv_weights), device="cuda")
+
+
+def test_dnr_init_seam_and_multiop(small_image, tv_weights):
+    pytest.importorskip("sempix.carve")
+    for init in ("seam", "multiop"):
+        res = retarget(small_image, 28, method="dnr", init=init, weights=str(tv_weights), iterations=2,
+                       refine_iterations=0, snapshot_every=1)
+        assert res.image.shape == (32, 28, 3)
+        assert res.snapshots[0][1].shape == (32, 28, 3) and len(res.snapshots) >= 2

@@ -328,6 +328,23 @@ def carve_chunk(img, feat, idx, C, w, n, wr, ws, forward, has_e, seams, k0, stat
     return w, done, drop_left
 
 
+@njit(cache=True, fastmath=True)
+def project(X, B, mean, out):  # pragma: no cover - numba
+    """out[i] = (X[i] - mean) @ B for X (N, D), B (D, k) float32 (single-threaded, predictable)."""
+    n, D = X.shape
+    k = B.shape[1]
+    acc = np.empty(k, np.float32)
+    for i in range(n):
+        for c in range(k):
+            acc[c] = 0.0
+        for d in range(D):
+            v = X[i, d] - mean[d]
+            for c in range(k):
+                acc[c] += v * B[d, c]
+        for c in range(k):
+            out[i, c] = acc[c]
+
+
 @njit(cache=True)
 def gather2(x, idx, out):  # pragma: no cover - numba
     """out[i, j] = x[i, idx[i, j]] for (N, M) arrays."""

@@ -130,9 +130,11 @@ def reduce_features(features: np.ndarray, dim: int = FEATURE_DIM, *, seed: int =
     sample -= mean
     cov = sample.T @ sample / max(1, sample.shape[0] - 1)
     vals, vecs = np.linalg.eigh(cov)
-    basis = vecs[:, ::-1][:, :dim].astype(np.float32)
-    out = X @ basis
-    out -= (mean.astype(np.float32) @ basis)[None, :]
+    basis = np.ascontiguousarray(vecs[:, ::-1][:, :dim], dtype=np.float32)
+    out = np.empty((X.shape[0], dim), np.float32)
+    # numba instead of BLAS: a tall-skinny product is memory-bound, and multi-threaded BLAS on a
+    # busy machine was 2-8x slower than one thread
+    K.project(np.ascontiguousarray(X), basis, mean.astype(np.float32), out)
     return out.reshape(H, W, dim)
 
 

@@ -37,7 +37,7 @@ def _same(a: Path, b: Path) -> bool:
 
 
 @command("features")
-@click.argument("image", type=click.Path(dir_okay=False))
+@click.argument("image", type=click.Path(dir_okay=False), required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write features to this .npz (features, labels, class_names, probs_lowres, meta).")
 @click.option("--backend", "--features", "backend", default="ade20k", show_default=True,
@@ -54,12 +54,19 @@ def _same(a: Path, b: Path) -> bool:
 @click.option("--no-cache", is_flag=True, help="Do not read or write the on-disk feature cache.")
 @click.option("--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back.")
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
-def features(image, output, backend, dim, reduce, seed, guided, preview, no_cache, strict, force, quiet, debug):
+@click.option("--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit.")
+def features(image, output, backend, dim, reduce, seed, guided, preview, no_cache, strict, force, list_classes,
+             quiet, debug):
     """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
     from sempix.features import compute_features
     from sempix.image import load_rgb
     from sempix.progress import cli_progress
 
+    if list_classes:
+        _list_classes(backend.lower())
+        return
+    if image is None:
+        raise InputError("missing IMAGE argument (see `sempix features --help`)")
     if output is None and preview is None:
         raise InputError("nothing to do: give -o OUT.npz and/or --preview OUT.png")
     src = Path(image)
@@ -101,3 +108,18 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, no_cach
         click.echo(f"{fm.backend} features {fm.shape[0]}x{fm.shape[1]}x{fm.dim}"
                    f"{' (not semantic)' if not fm.semantic else ''}, cache {fm.meta.get('cache')}, "
                    f"{fm.meta.get('time_s', 0):.2f} s" + (f"; classes: {cls}" if cls else ""), err=True)
+
+
+def _list_classes(backend: str) -> None:
+    if backend == "lowlevel":
+        raise InputError("the lowlevel backend has no classes (it is not semantic)")
+    if backend == "ade20k":
+        from sempix.features.ade20k import class_names
+
+        names = class_names()
+    else:
+        from sempix.features.segformer import get_model, model_dir
+
+        names = get_model(model_dir()).names
+    for i, n in enumerate(names):
+        click.echo(f"{i}\t{n}")

@@ -106,10 +106,16 @@ def load(key: str) -> dict | None:
             out[name] = np.load(f, mmap_mode="c").view(np.ndarray) if f.exists() else None
         if out["features"] is None:
             return None
-        os.utime(meta_p)  # LRU time stamp
+        _touch(meta_p)  # LRU time stamp
         return out
     except (OSError, ValueError):
         return None
+
+
+def _touch(p: Path) -> None:
+    """Set the LRU time stamp explicitly (kernel time stamps of writes can be jiffy-coarse)."""
+    ns = time.time_ns()
+    os.utime(p, ns=(ns, ns))
 
 
 def _entry_size(d: Path) -> int:
@@ -140,6 +146,7 @@ def store(key: str, arrays: dict[str, np.ndarray | None], meta: dict) -> bool:
             if a is not None:
                 np.save(tmp / f"{name}.npy", np.ascontiguousarray(a))
         (tmp / "meta.json").write_text(json.dumps(meta, default=str))
+        _touch(tmp / "meta.json")
         try:
             os.rename(tmp, final)
         except OSError:  # another process stored it first

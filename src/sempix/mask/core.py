@@ -10,8 +10,9 @@ with the image-independent units of :mod:`sempix.distance`:
 * ``d_col``: luminance ``|L*(p) - L*(x)| / 100`` (``space="luminance"``) or CIE76
   ``DeltaE_ab / 100`` (``space="lab"``); 0.1 = 10 L* units, a clearly visible step.
 * ``d_sem``: ``||s(p) - s(x)||_2 / 2`` of per-pixel L2-normalised features, i.e.
-  ``sqrt((1 - cos) / 2)`` in [0, 1]; for the ReLU features of the ADE20K network it stays in
-  [0, 0.71] (0.71 = orthogonal features, unrelated classes).
+  ``sqrt((1 - cos) / 2)`` in [0, 1]; for the (non-negative) ADE20K features it stays below
+  ~0.7 in practice (0.71 = orthogonal features, unrelated classes; the 64-d random projection
+  keeps cosines only approximately).
 * ``lam`` in [0, 1] is the semantic share; ``tau`` is on the same scale as both terms, so the
   same (lam, tau) behave alike across images. Defaults ``lam=0.5, tau=0.25``.
 

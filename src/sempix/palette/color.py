@@ -209,6 +209,11 @@ def lab_to_srgb_gamut1_t(
 
 
 # ----------------------------------------------------------------------------- array kernels
+#: images with at least this many pixels use the parallel kernels (thread start-up and contention
+#: cost more than they save on small images, especially on a busy 2-core machine)
+PARALLEL_MIN_PIXELS = 1_000_000
+
+
 @njit(cache=True, parallel=True)
 def _rgb2lab_flat(src: np.ndarray, out: np.ndarray, tin: np.ndarray) -> None:
     for i in prange(src.shape[0]):
@@ -218,9 +223,27 @@ def _rgb2lab_flat(src: np.ndarray, out: np.ndarray, tin: np.ndarray) -> None:
         out[i, 2] = b
 
 
+@njit(cache=True)
+def _rgb2lab_flat_s(src: np.ndarray, out: np.ndarray, tin: np.ndarray) -> None:
+    for i in range(src.shape[0]):
+        L, a, b = srgb_to_lab1_t(src[i, 0], src[i, 1], src[i, 2], tin)
+        out[i, 0] = L
+        out[i, 1] = a
+        out[i, 2] = b
+
+
 @njit(cache=True, parallel=True)
 def _lab2rgb_flat(src: np.ndarray, out: np.ndarray, tout: np.ndarray) -> None:
     for i in prange(src.shape[0]):
+        r, g, b = lab_to_srgb_gamut1_t(src[i, 0], src[i, 1], src[i, 2], tout)
+        out[i, 0] = r
+        out[i, 1] = g
+        out[i, 2] = b
+
+
+@njit(cache=True)
+def _lab2rgb_flat_s(src: np.ndarray, out: np.ndarray, tout: np.ndarray) -> None:
+    for i in range(src.shape[0]):
         r, g, b = lab_to_srgb_gamut1_t(src[i, 0], src[i, 1], src[i, 2], tout)
         out[i, 0] = r
         out[i, 1] = g
@@ -243,7 +266,9 @@ def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (..., 3) colours, got shape {rgb.shape}")
     flat = np.ascontiguousarray(rgb.reshape(-1, 3), dtype=np.float32)
     out = np.empty_like(flat)
-    _rgb2lab_flat(flat, out, TABLE_TO_LIN)
+    (_rgb2lab_flat if len(flat) >= PARALLEL_MIN_PIXELS else _rgb2lab_flat_s)(
+        flat, out, TABLE_TO_LIN
+    )
     return out.reshape(rgb.shape)
 
 
@@ -264,13 +289,36 @@ def lab_to_srgb(lab: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (..., 3) colours, got shape {lab.shape}")
     flat = np.ascontiguousarray(lab.reshape(-1, 3), dtype=np.float32)
     out = np.empty_like(flat)
-    _lab2rgb_flat(flat, out, TABLE_FROM_LIN)
+    (_lab2rgb_flat if len(flat) >= PARALLEL_MIN_PIXELS else _lab2rgb_flat_s)(
+        flat, out, TABLE_FROM_LIN
+    )
     return out.reshape(lab.shape)
 
 
 @njit(cache=True, parallel=True)
 def _hsv_flat(src: np.ndarray, out: np.ndarray) -> None:
     for i in prange(src.shape[0]):
+        r, g, b = src[i, 0], src[i, 1], src[i, 2]
+        mx = max(r, g, b)
+        mn = min(r, g, b)
+        d = mx - mn
+        h = 0.0
+        if d > 0:
+            if mx == r:
+                h = ((g - b) / d) % 6.0
+            elif mx == g:
+                h = (b - r) / d + 2.0
+            else:
+                h = (r - g) / d + 4.0
+            h = (h * 60.0) % 360.0
+        out[i, 0] = h
+        out[i, 1] = d / mx if mx > 0 else 0.0
+        out[i, 2] = mx
+
+
+@njit(cache=True)
+def _hsv_flat_s(src: np.ndarray, out: np.ndarray) -> None:
+    for i in range(src.shape[0]):
         r, g, b = src[i, 0], src[i, 1], src[i, 2]
         mx = max(r, g, b)
         mn = min(r, g, b)
@@ -306,7 +354,7 @@ def srgb_to_hsv(rgb: np.ndarray) -> np.ndarray:
         raise ValueError(f"expected (..., 3) colours, got shape {c.shape}")
     flat = np.ascontiguousarray(c.reshape(-1, 3))
     out = np.empty_like(flat)
-    _hsv_flat(flat, out)
+    (_hsv_flat if len(flat) >= PARALLEL_MIN_PIXELS else _hsv_flat_s)(flat, out)
     return out.reshape(c.shape)
 
 

@@ -10,7 +10,7 @@
 3b. (``keep_names=True``, the default) if that target colour's most probable name differs from
     the palette colour's, the ab step towards the nearest prototype is shortened (75, 50, 25 %)
     until the name is kept; failing that, the other candidate prototypes are tried in order of
-    RGB distance; failing that, the colour stays. So palette colours never change name (the plain
+    ab distance (after the palette colour's L and gamut mapping are applied); failing that, the colour stays. So palette colours never change name (the plain
     rule of the paper changes some: ``keep_names=False``). Shortening first avoids jumps to a far
     prototype when a colour's top names are nearly tied (a beige wall 23% green / 23% grey);
 3c. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
@@ -93,10 +93,13 @@ def _keep_names(pal, src_names, cands, protos, tgt_lab, model_path):
         if done:
             continue
         sel = np.flatnonzero(np.isin(allp.name, [NAMES.index(n) for n in cands[i]]))
-        order = sel[np.argsort(((allp.rgb[sel] - pal.rgb[i]) ** 2).sum(1), kind="stable")]
-        trial = np.column_stack([np.full(len(order), pal.lab[i, 0]), allp_lab[order, 1:]]).astype(
+        # L is kept, so what counts is the chromaticity step: nearest in ab first
+        trial = np.column_stack([np.full(len(sel), pal.lab[i, 0]), allp_lab[sel, 1:]]).astype(
             np.float32
         )
+        trial = srgb_to_lab(lab_to_srgb(trial))  # as it will come out (gamut-mapped)
+        order_idx = np.argsort(((trial[:, 1:] - pal.lab[i, 1:]) ** 2).sum(1), kind="stable")
+        order, trial = sel[order_idx], trial[order_idx]
         ok = np.flatnonzero(name_index(lab_to_srgb(trial), model_path=model_path) == want)
         if len(ok):
             j = int(ok[0])

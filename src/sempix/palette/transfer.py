@@ -12,8 +12,9 @@ converted back to sRGB with an L-preserving gamut mapping (out-of-gamut chroma i
 the hue line, see :func:`sempix.palette.color.lab_to_srgb`), so the CIE L* of every pixel is
 kept (up to float precision; 8-bit output adds at most about 0.2 L* of rounding).
 
-The whole chain (sRGB -> Lab -> IDW -> sRGB) runs per pixel in one parallel numba loop: no
-image-sized temporaries besides the output; a 12-megapixel photo takes about a second.
+The whole chain (sRGB -> Lab -> IDW -> sRGB) runs per pixel in one numba loop (parallel over rows
+from one megapixel up; below that, thread start-up costs more than it saves): no image-sized
+temporaries besides the output.
 """
 
 from __future__ import annotations
@@ -22,42 +23,59 @@ import numpy as np
 from numba import njit, prange
 
 from sempix.errors import InputError
-from sempix.palette.color import TABLE_FROM_LIN, TABLE_TO_LIN, lab_to_srgb_gamut1_t, srgb_to_lab1_t
+from sempix.palette.color import (
+    PARALLEL_MIN_PIXELS,
+    TABLE_FROM_LIN,
+    TABLE_TO_LIN,
+    lab_to_srgb_gamut1_t,
+    srgb_to_lab1_t,
+)
 from sempix.progress import ProgressFn, report
 
 EPS = 1e-4
 
 
-@njit(cache=True, parallel=True)
-def _idw_rows(img, src, delta, eps, out, tin, tout) -> None:
-    h, w = img.shape[0], img.shape[1]
+@njit(cache=True, inline="always")
+def _idw_pixel(img, y, x, src, delta, eps, out, tin, tout) -> None:
     k = src.shape[0]
-    for y in prange(h):
-        for x in range(w):
-            L, a, b = srgb_to_lab1_t(img[y, x, 0], img[y, x, 1], img[y, x, 2], tin)
-            wsum = 0.0
-            da = 0.0
-            db = 0.0
-            snapped = -1
-            for i in range(k):
-                d2 = (a - src[i, 0]) ** 2 + (b - src[i, 1]) ** 2
-                if d2 < 1e-10:
-                    snapped = i
-                    break
-                wi = 1.0 / (d2 + eps)
-                wsum += wi
-                da += wi * delta[i, 0]
-                db += wi * delta[i, 1]
-            if snapped >= 0:
-                a2 = src[snapped, 0] + delta[snapped, 0]
-                b2 = src[snapped, 1] + delta[snapped, 1]
-            else:
-                a2 = a + da / wsum
-                b2 = b + db / wsum
-            r, g, bb = lab_to_srgb_gamut1_t(L, a2, b2, tout)
-            out[y, x, 0] = r
-            out[y, x, 1] = g
-            out[y, x, 2] = bb
+    L, a, b = srgb_to_lab1_t(img[y, x, 0], img[y, x, 1], img[y, x, 2], tin)
+    wsum = 0.0
+    da = 0.0
+    db = 0.0
+    snapped = -1
+    for i in range(k):
+        d2 = (a - src[i, 0]) ** 2 + (b - src[i, 1]) ** 2
+        if d2 < 1e-10:
+            snapped = i
+            break
+        wi = 1.0 / (d2 + eps)
+        wsum += wi
+        da += wi * delta[i, 0]
+        db += wi * delta[i, 1]
+    if snapped >= 0:
+        a2 = src[snapped, 0] + delta[snapped, 0]
+        b2 = src[snapped, 1] + delta[snapped, 1]
+    else:
+        a2 = a + da / wsum
+        b2 = b + db / wsum
+    r, g, bb = lab_to_srgb_gamut1_t(L, a2, b2, tout)
+    out[y, x, 0] = r
+    out[y, x, 1] = g
+    out[y, x, 2] = bb
+
+
+@njit(cache=True, parallel=True)
+def _idw_rows_par(img, src, delta, eps, out, tin, tout) -> None:
+    for y in prange(img.shape[0]):
+        for x in range(img.shape[1]):
+            _idw_pixel(img, y, x, src, delta, eps, out, tin, tout)
+
+
+@njit(cache=True)
+def _idw_rows_ser(img, src, delta, eps, out, tin, tout) -> None:
+    for y in range(img.shape[0]):
+        for x in range(img.shape[1]):
+            _idw_pixel(img, y, x, src, delta, eps, out, tin, tout)
 
 
 def idw_ab_ref(
@@ -113,6 +131,9 @@ def recolor_palette(
     out = np.empty_like(img32)
     src_ab = np.ascontiguousarray(s[:, 1:])
     delta = np.ascontiguousarray(t[:, 1:] - s[:, 1:])
-    _idw_rows(img32, src_ab, delta, float(eps), out, TABLE_TO_LIN, TABLE_FROM_LIN)
+    kernel = (
+        _idw_rows_par if img32.shape[0] * img32.shape[1] >= PARALLEL_MIN_PIXELS else _idw_rows_ser
+    )
+    kernel(img32, src_ab, delta, float(eps), out, TABLE_TO_LIN, TABLE_FROM_LIN)
     report(progress, 1.0, "recoloured")
     return out.reshape(shape)

@@ -93,8 +93,8 @@ class RetargetResult:
     extra: np.ndarray | None = None
 
 
-def parse_size(value: str | float | None, original: int, what: str = "width") -> int | None:
-    """``"75%"`` / ``"0.75"`` (fraction) / ``"480"`` / 480 -> pixels; None stays None.
+def parse_size(value: str | int | None, original: int, what: str = "width") -> int | None:
+    """``"75%"`` / ``"480"`` / 480 -> pixels (same rules as ``sempix carve``); None stays None.
 
     Raises
     ------
@@ -105,13 +105,7 @@ def parse_size(value: str | float | None, original: int, what: str = "width") ->
         return None
     s = str(value).strip()
     try:
-        if s.endswith("%"):
-            px = round(float(s[:-1]) / 100.0 * original)
-        elif isinstance(value, float) or ("." in s):
-            f = float(s)
-            px = round(f * original) if f <= 10 else round(f)
-        else:
-            px = int(s)
+        px = round(float(s[:-1]) / 100.0 * original) if s.endswith("%") else int(s)
     except ValueError:
         raise InputError(f"--{what} {value!r}: use pixels (480) or a percentage (75%)") from None
     if px < 1:

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+import scipy.sparse as sp
 
 from sempix.errors import InputError
 from sempix.progress import ProgressFn, report, sub_progress
@@ -46,7 +47,7 @@ class SoftSegConfig:
     gamma: float = 0.8
     constrained_iter: int = 20
     relaxed_iter: int = 20
-    work_pixels: int | None = 60_000
+    work_pixels: int | None = 25_000
     affinity: SoftSegParams = field(default_factory=SoftSegParams)
     matting_only: bool = False
     eigen_method: str = "eigsh"
@@ -233,7 +234,7 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
         aff_w = replace(cfg.affinity, n_superpixels=int(min(cfg.affinity.n_superpixels, h * w // 16)))
     else:
         img_w, feat_w, aff_w = img64, feats.astype(np.float64), cfg.affinity
-    L_w, _, _ = combined_laplacian(img_w, None if cfg.matting_only else feat_w, aff_w,
+    L_w, _, deg_w = combined_laplacian(img_w, None if cfg.matting_only else feat_w, aff_w,
                                    matting_only=cfg.matting_only)
     times["laplacian"] = time.perf_counter() - t
     meta["work_shape"] = (h, w)
@@ -249,7 +250,7 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     report(progress, span["constrained"][0], "constrained sparsification")
     init = constrained_sparsification(vecs, vals, feat_w.reshape(h * w, -1), n_layers=cfg.n_initial,
                                       gamma=cfg.gamma, n_iter=cfg.constrained_iter,
-                                      samples=cfg.constrained_samples, seed=cfg.seed,
+                                      samples=cfg.constrained_samples, degree=deg_w, seed=cfg.seed,
                                       progress=stage_progress("constrained"))
     grouped, kept, group_of = drop_and_group(init, feat_w.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed)
     times["constrained"] = time.perf_counter() - t
@@ -263,11 +264,12 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     if (h, w) != (H, W):
         g_full = np.clip(resize(g_full, H, W), 0, 1)
         g_full /= np.maximum(g_full.sum(axis=2, keepdims=True), 1e-12)
-        L_full, _, _ = combined_laplacian(img64, None if cfg.matting_only else feats.astype(np.float64),
-                                          cfg.affinity, matting_only=cfg.matting_only)
-    else:
-        L_full, _, _ = combined_laplacian(img64, None if cfg.matting_only else feats.astype(np.float64),
-                                          cfg.affinity, matting_only=cfg.matting_only)
+    L_full, _, deg = combined_laplacian(img64, None if cfg.matting_only else feats.astype(np.float64),
+                                        cfg.affinity, matting_only=cfg.matting_only)
+    # E_L uses (D - W) / median(D): equal to the paper's normalised Laplacian where D is constant
+    # (the interior, D = 9), but with the constant vector in its null space at the border too
+    sq = sp.diags(np.sqrt(deg))
+    L_full = (sq @ L_full @ sq / np.median(deg)).tocsr()
     times["laplacian_full"] = time.perf_counter() - t
     t = time.perf_counter()
     gam = sparsity_exponent(img64, cfg.grad_offset).ravel()

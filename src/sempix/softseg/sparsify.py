@@ -9,10 +9,17 @@ from scipy.cluster.vq import kmeans2
 
 def kmeans(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     """Seeded k-means++ labels of ``points`` (M, d) into ``k`` clusters, (M,) int."""
+    import warnings
+
     points = np.asarray(points, dtype=np.float64)
-    k = int(min(k, len(points)))
+    uniq = np.unique(np.round(points[:: max(1, len(points) // 20000)], 6), axis=0)
+    k = int(min(k, len(points), max(1, len(uniq)) if len(uniq) < k else k))
+    if k <= 1:
+        return np.zeros(len(points), dtype=np.int64)
     rng = np.random.default_rng(seed)
-    _, labels = kmeans2(points, k, minit="++", seed=rng, iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, labels = kmeans2(points, k, minit="++", seed=rng, iter=20)
     return labels
 
 
@@ -25,7 +32,7 @@ def _irls_weights(a: np.ndarray, gamma, thr: float):
 def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, features: np.ndarray,
                                n_layers: int = 40, gamma: float = 0.8, n_iter: int = 20,
                                thr: float = 1e-3, smooth_weight: float = 1.0, samples: int | None = 12000,
-                               seed: int = 0, progress=None) -> np.ndarray:
+                               degree: np.ndarray | None = None, seed: int = 0, progress=None) -> np.ndarray:
     """Spectral-matting sparsification: alphas in the eigenvector span that sum to one.
 
     Minimises ``sum_k sum_p |a_kp|^gamma + |1 - a_kp|^gamma + smooth_weight * y_k^T Lambda y_k``
@@ -39,6 +46,10 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
     features : (N, d) per-pixel feature vectors (the 3-d PCA features).
     samples : evaluate the sparsity energy on this many fixed random pixels (None = all); the
         alphas are always formed on all pixels.
+    degree : (N,) degrees ``D`` of the normalised Laplacian whose eigenvectors ``u`` are given;
+        the basis is then ``D^-1/2 u`` (the generalised eigenvectors of ``(D - W) x = l D x``,
+        which contain the constant vector, so layers do not fade at the image border), and the
+        initial indicators are projected D-orthogonally.
 
     Returns
     -------
@@ -46,11 +57,15 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
     """
     E = np.asarray(eigvecs, dtype=np.float64)
     n, m = E.shape
+    dw = np.ones(n)
+    if degree is not None:
+        dw = np.asarray(degree, dtype=np.float64)
+        E = E / np.sqrt(dw)[:, None]
     labels = kmeans(features.reshape(n, -1), n_layers, seed)
     present = np.unique(labels)
     K = len(present)
     ind = (labels[:, None] == present[None, :]).astype(np.float64)
-    Y = E.T @ ind  # (m, K)
+    Y = E.T @ (dw[:, None] * ind)  # (m, K), D-orthogonal projection
     if K < 2:
         return np.ones((n, 1))
     rng = np.random.default_rng(seed)

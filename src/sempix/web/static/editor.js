@@ -1,9 +1,10 @@
 // sempix mask editor (plain JS, no build step).
 //
 // The server sends, once per click, two distance maps (semantic and colour, uint16). Every
-// slider move is handled here: D = min_k lam*sem_k + (1-lam)*col_k, mask = D < tau (or a
-// smoothstep of half-width `feather` around tau), overlay and adjustment preview drawn into a
-// canvas ImageData. The maths mirror sempix/mask/core.py and sempix/mask/adjust.py exactly.
+// slider move is handled here: D = min_k lam*sem_k + (1-lam)*col_k (recomputed only when lam,
+// the points or the space change), mask = D < tau (or a smoothstep of half-width `feather`
+// around tau), overlay and adjustment preview drawn into a canvas ImageData at most
+// PREVIEW_MAX_PIXELS large. The maths mirror sempix/mask/core.py and sempix/mask/adjust.py.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -16,7 +17,7 @@ const S = {
   dist: null, mask: null,   // Float32Array (W*H)
   lam: 0.5, tau: 0.25, feather: 0.02, space: "luminance", view: "overlay",
   adj: { exposure: 0, contrast: 0, saturation: 0, temperature: 0, tint: 0, hue: 0 },
-  labelsImg: null, config: null, maskDirty: true, scheduled: false, pending: 0,
+  labelsImg: null, config: null, maskDirty: true, distDirty: true, nPts: 0, scheduled: false, pending: 0,
   stats: { renders: 0, totalMs: 0, lastMs: 0, maskMs: 0, clicks: 0, lastClickMs: 0 },
 };
 window.sempixEditor = S;
@@ -91,7 +92,7 @@ async function openFile(file) {
   $("drop").classList.remove("empty");
   fitCanvas();
   $("rw").value = S.W; $("rh").value = S.H;
-  S.maskDirty = true;
+  S.maskDirty = true; S.distDirty = true;
   renderNow();
 }
 
@@ -162,7 +163,7 @@ async function addPoint(x, y) {
   S.points.push(p);
   updateButtons();
   await fetchDistances(p);
-  S.maskDirty = true;
+  S.maskDirty = true; S.distDirty = true;
   schedule();
 }
 
@@ -216,15 +217,14 @@ function updateButtons() {
 
 // ------------------------------------------------------------------------------- mask maths
 
-function computeMask() {
-  // S.mask (Uint8Array, mask * 255 rounded) from the per-point maps; one fused pass per point.
-  const t0 = performance.now();
-  const n = S.PW * S.PH, d = S.dist, m = S.mask;
-  const lam = S.lam, rest = 1 - lam, tau = S.tau, F = S.feather;
+// S.dist = min_k lam*sem_k + (1-lam)*col_k; recomputed only when lam, the points or the colour
+// space change (S.distDirty). A tau/feather move only re-thresholds it.
+function computeDistance() {
+  const n = S.PW * S.PH, d = S.dist;
+  const lam = S.lam, rest = 1 - lam;
   const pts = S.points.filter((p) => p.col && p.space === S.space);
-  const K = pts.length;
-  if (!K) { m.fill(0); S.stats.maskMs = performance.now() - t0; return false; }
-  for (let k = 0; k < K - 1; k++) {  // running minimum of all but the last point
+  S.nPts = pts.length;
+  for (let k = 0; k < pts.length; k++) {
     const col = pts[k].col, sem = pts[k].sem;
     if (k === 0) {
       if (sem) for (let i = 0; i < n; i++) d[i] = lam * sem[i] + rest * col[i];
@@ -235,21 +235,21 @@ function computeMask() {
       for (let i = 0; i < n; i++) { const v = col[i]; if (v < d[i]) d[i] = v; }
     }
   }
-  // last point fused with the threshold / feather
-  const col = pts[K - 1].col, sem = pts[K - 1].sem, many = K > 1;
-  const a = sem ? lam : 0, b = sem ? rest : 1, sm = sem || col;
+}
+
+// S.mask (Uint8Array, mask * 255 rounded): hard threshold D < tau, or a smoothstep of half-width
+// `feather` around tau (same formula as sempix.mask.threshold).
+function computeMask() {
+  const t0 = performance.now();
+  if (S.distDirty) { computeDistance(); S.distDirty = false; }
+  const n = S.PW * S.PH, d = S.dist, m = S.mask, tau = S.tau, F = S.feather;
+  if (!S.nPts) { m.fill(0); S.stats.maskMs = performance.now() - t0; return false; }
   if (F <= 0) {
-    for (let i = 0; i < n; i++) {
-      let v = a * sm[i] + b * col[i];
-      if (many && d[i] < v) v = d[i];
-      m[i] = v < tau ? 255 : 0;
-    }
+    for (let i = 0; i < n; i++) m[i] = d[i] < tau ? 255 : 0;
   } else {
     const hi = tau + F, inv = 1 / (2 * F);
     for (let i = 0; i < n; i++) {
-      let v = a * sm[i] + b * col[i];
-      if (many && d[i] < v) v = d[i];
-      let t = (hi - v) * inv;
+      let t = (hi - d[i]) * inv;
       t = t < 0 ? 0 : (t > 1 ? 1 : t);
       m[i] = (t * t * (3 - 2 * t) * 255 + 0.5) | 0;
     }
@@ -495,6 +495,7 @@ function bindSlider(id, key, digits) {
     S[key] = parseFloat(el.value);
     out.textContent = S[key].toFixed(digits);
     S.maskDirty = true;
+    if (key === "lam") S.distDirty = true;
     schedule();
   };
   el.addEventListener("input", upd);
@@ -508,7 +509,7 @@ function init() {
   $("space").addEventListener("change", async () => {
     S.space = $("space").value;
     await Promise.all(S.points.map((p) => { p.space = S.space; return fetchDistances(p); }));
-    S.maskDirty = true; schedule();
+    S.maskDirty = true; S.distDirty = true; schedule();
   });
   for (const el of document.querySelectorAll(".adj")) {
     const out = el.nextElementSibling;
@@ -533,8 +534,8 @@ function init() {
       schedule();
     });
   }
-  $("undo").addEventListener("click", () => { S.points.pop(); S.maskDirty = true; updateButtons(); schedule(); });
-  $("clear").addEventListener("click", () => { S.points = []; S.maskDirty = true; updateButtons(); schedule(); });
+  $("undo").addEventListener("click", () => { S.points.pop(); S.maskDirty = true; S.distDirty = true; updateButtons(); schedule(); });
+  $("clear").addEventListener("click", () => { S.points = []; S.maskDirty = true; S.distDirty = true; updateButtons(); schedule(); });
   $("canvas").addEventListener("click", (ev) => {
     const rect = $("canvas").getBoundingClientRect();
     const x = Math.min(S.W - 1, Math.max(0, Math.floor((ev.clientX - rect.left) * S.W / rect.width)));
