@@ -64,20 +64,24 @@ def main() -> None:
     # variant name -> function(img) -> (features or None, carve kwargs)
     variants = {
         "(a) RGB only, lam=0": lambda img: (None, {}),
-        "(b) semantic, lam=0.2 (default: 32-d random -> 16-d PCA)": lambda img: (feats(img, 32), {"lam": 0.2}),
+        "(b) semantic, lam=0.2 (default: 16-d features, gradient semantic term)":
+            lambda img: (feats(img, 16), {"lam": 0.2}),
     }
     if args.ablation:
+        fw = {"semantic_energy": "forward"}
         variants.update({
-            "lam=0.1": lambda img: (feats(img, 32), {"lam": 0.1}),
-            "lam=0.4": lambda img: (feats(img, 32), {"lam": 0.4}),
-            "lam=0.6": lambda img: (feats(img, 32), {"lam": 0.6}),
-            "16-d random projection, no PCA": lambda img: (feats(img, 16), {"lam": 0.2, "feature_dim": None}),
-            "8-d (32-d random -> 8-d PCA)": lambda img: (feats(img, 32), {"lam": 0.2, "feature_dim": 8}),
-            "64-d random, no PCA": lambda img: (feats(img, 64), {"lam": 0.2, "feature_dim": None}),
+            "lam=0.1": lambda img: (feats(img, 16), {"lam": 0.1}),
+            "lam=0.4": lambda img: (feats(img, 16), {"lam": 0.4}),
+            "semantic as forward costs, lam=0.2, 16-d": lambda img: (feats(img, 16), {"lam": 0.2, **fw}),
+            "semantic as forward costs, lam=0.4, 16-d": lambda img: (feats(img, 16), {"lam": 0.4, **fw}),
+            "semantic as forward costs, 32-d -> 16-d PCA": lambda img: (feats(img, 32), {"lam": 0.2, **fw}),
+            "32-d -> 16-d PCA": lambda img: (feats(img, 32), {"lam": 0.2}),
+            "32-d -> 8-d PCA": lambda img: (feats(img, 32), {"lam": 0.2, "feature_dim": 8}),
+            "64-d, no PCA": lambda img: (feats(img, 64), {"lam": 0.2, "feature_dim": None}),
             "256-d (all channels) -> 16-d PCA": lambda img: (feats(img, 0), {"lam": 0.2}),
-            "guided-filtered features": lambda img: (feats(img, 32, guided=True), {"lam": 0.2}),
+            "guided-filtered 16-d features": lambda img: (feats(img, 16, guided=True), {"lam": 0.2}),
             "backward energy, lam=0": lambda img: (None, {"energy": "backward"}),
-            "backward energy, lam=0.2": lambda img: (feats(img, 32), {"lam": 0.2, "energy": "backward"}),
+            "backward energy, lam=0.2": lambda img: (feats(img, 16), {"lam": 0.2, "energy": "backward"}),
         })
     names = list(variants)
     frac = {n: [] for n in names}
@@ -129,7 +133,7 @@ def main() -> None:
         pick = [p for p in items if p[0].stem == args.figure_id] or items[:1]
         ip, mp = pick[0]
         img = np.asarray(Image.open(ip).convert("RGB"), dtype=np.float32) / 255.0
-        pic = energy_figure(img, feats(img, 32), round(img.shape[1] * args.ratio), None, lams=(0.0, 1.0, 0.2))
+        pic = energy_figure(img, feats(img, 16), round(img.shape[1] * args.ratio), None, lams=(0.0, 1.0, 0.2))
         write_image(args.figure, pic)
         print(f"figure: {args.figure} ({ip.stem})")
 

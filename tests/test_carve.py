@@ -28,8 +28,32 @@ def ref_dist(img, feat, p, q, wr, ws):
     return r
 
 
-def ref_costs(img, feat, wr, ws, forward):
-    """(CU, CL, CR) float32 planes of the current (already carved) arrays."""
+def ref_grad(img, feat, i, j, wr, ws):
+    """Gradient energy with numpy.gradient differences (central inside, one-sided at borders)."""
+    H, W = img.shape[:2]
+    e = 0.0
+    if W > 1:
+        if j == 0:
+            e += ref_dist(img, feat, (i, 0), (i, 1), wr, ws)
+        elif j == W - 1:
+            e += ref_dist(img, feat, (i, W - 2), (i, W - 1), wr, ws)
+        else:
+            e += 0.5 * ref_dist(img, feat, (i, j - 1), (i, j + 1), wr, ws)
+    if H > 1:
+        if i == 0:
+            e += ref_dist(img, feat, (0, j), (1, j), wr, ws)
+        elif i == H - 1:
+            e += ref_dist(img, feat, (H - 2, j), (H - 1, j), wr, ws)
+        else:
+            e += 0.5 * ref_dist(img, feat, (i - 1, j), (i + 1, j), wr, ws)
+    return e
+
+
+def ref_costs(img, feat, wr, ws, mode):
+    """(CU, CL, CR) float32 planes of the current (already carved) arrays.
+
+    mode 0 backward, 1 forward with the combined distance, 2 forward colour + semantic gradient.
+    """
     H, W = img.shape[:2]
     CU = np.zeros((H, W), np.float32)
     CL = np.zeros((H, W), np.float32)
@@ -37,29 +61,18 @@ def ref_costs(img, feat, wr, ws, forward):
     cl = lambda j: min(max(j, 0), W - 1)  # noqa: E731
     for i in range(H):
         for j in range(W):
-            if forward:
-                cu = ref_dist(img, feat, (i, cl(j - 1)), (i, cl(j + 1)), wr, ws)
-                CU[i, j] = 2.0 * cu if j in (0, W - 1) else cu  # borders: one-pixel difference x 2
+            if mode:
+                wsf = ws if mode == 1 else 0.0
+                cu = ref_dist(img, feat, (i, cl(j - 1)), (i, cl(j + 1)), wr, wsf)
+                cu = 2.0 * cu if j in (0, W - 1) else cu  # borders: one-pixel difference x 2
+                if mode == 2 and ws != 0.0:
+                    cu += ref_grad(img, feat, i, j, 0.0, ws)
+                CU[i, j] = cu
                 if i > 0:
-                    CL[i, j] = ref_dist(img, feat, (i - 1, j), (i, cl(j - 1)), wr, ws)
-                    CR[i, j] = ref_dist(img, feat, (i - 1, j), (i, cl(j + 1)), wr, ws)
+                    CL[i, j] = ref_dist(img, feat, (i - 1, j), (i, cl(j - 1)), wr, wsf)
+                    CR[i, j] = ref_dist(img, feat, (i - 1, j), (i, cl(j + 1)), wr, wsf)
             else:  # numpy.gradient differences
-                e = 0.0
-                if W > 1:
-                    if j == 0:
-                        e += ref_dist(img, feat, (i, 0), (i, 1), wr, ws)
-                    elif j == W - 1:
-                        e += ref_dist(img, feat, (i, W - 2), (i, W - 1), wr, ws)
-                    else:
-                        e += 0.5 * ref_dist(img, feat, (i, j - 1), (i, j + 1), wr, ws)
-                if H > 1:
-                    if i == 0:
-                        e += ref_dist(img, feat, (0, j), (1, j), wr, ws)
-                    elif i == H - 1:
-                        e += ref_dist(img, feat, (H - 2, j), (H - 1, j), wr, ws)
-                    else:
-                        e += 0.5 * ref_dist(img, feat, (i - 1, j), (i + 1, j), wr, ws)
-                CU[i, j] = e
+                CU[i, j] = ref_grad(img, feat, i, j, wr, ws)
     return CU, CL, CR
 
 
@@ -87,14 +100,14 @@ def ref_seam(CU, CL, CR, E):
     return seam[::-1]
 
 
-def ref_remove(img, feat, n, wr, ws, forward, E=None):
+def ref_remove(img, feat, n, wr, ws, mode, E=None):
     """Remove n vertical seams; returns (image, seams as input columns)."""
     H, W = img.shape[:2]
     cols = np.tile(np.arange(W), (H, 1))
     E = np.zeros((H, W), np.float32) if E is None else E.astype(np.float32)
     seams = []
     for _ in range(n):
-        CU, CL, CR = ref_costs(img, feat, wr, ws, forward)
+        CU, CL, CR = ref_costs(img, feat, wr, ws, mode)
         s = ref_seam(CU, CL, CR, E)
         seams.append([int(cols[i, s[i]]) for i in range(H)])
         keep = np.ones(img.shape[:2], bool)
@@ -141,17 +154,18 @@ def _data(rng, H=11, W=14, D=4):
 # ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("forward", [True, False])
+@pytest.mark.parametrize("mode", [0, 1, 2])
 @pytest.mark.parametrize("with_feat", [False, True])
-def test_reduction_matches_reference(rng, forward, with_feat):
+def test_reduction_matches_reference(rng, mode, with_feat):
     img, feat = _data(rng)
     lam = 0.3
     f = feat if with_feat else np.zeros(img.shape[:2] + (0,), np.float32)
     wr, ws = _norm(img, f, lam)
     n = 5
-    ref_img, ref_seams = ref_remove(img, f, n, wr, ws, forward)
+    ref_img, ref_seams = ref_remove(img, f, n, wr, ws, mode)
     res = carve(img, width=img.shape[1] - n, features=feat if with_feat else None, lam=lam,
-                energy="forward" if forward else "backward", feature_dim=None)
+                energy="forward" if mode else "backward", feature_dim=None,
+                semantic_energy="forward" if mode == 1 else "gradient")
     np.testing.assert_array_equal(res.image, ref_img)
     expect = np.zeros(img.shape[:2], np.uint8)
     for s in ref_seams:
@@ -164,7 +178,7 @@ def test_height_reduction_matches_reference(rng):
     wr, ws = _norm(img, feat, 0.2)
     t_img = np.ascontiguousarray(img.swapaxes(0, 1))
     t_feat = np.ascontiguousarray(feat.swapaxes(0, 1))
-    ref_img, _ = ref_remove(t_img, t_feat, 4, wr, ws, True)
+    ref_img, _ = ref_remove(t_img, t_feat, 4, wr, ws, 2)
     res = carve(img, height=9, features=feat, lam=0.2, feature_dim=None)
     np.testing.assert_array_equal(res.image, ref_img.swapaxes(0, 1))
 
@@ -175,7 +189,7 @@ def test_keep_penalty_matches_reference(rng):
     keep[2:9, 5:8] = True
     wr, _ = _norm(img, np.zeros(img.shape[:2] + (0,), np.float32), 0)
     E = np.where(keep, K.KEEP_PENALTY, 0).astype(np.float32)
-    ref_img, _ = ref_remove(img, np.zeros(img.shape[:2] + (0,), np.float32), 4, wr, 0.0, True, E)
+    ref_img, _ = ref_remove(img, np.zeros(img.shape[:2] + (0,), np.float32), 4, wr, 0.0, 1, E)
     res = carve(img, width=img.shape[1] - 4, keep=keep)
     np.testing.assert_array_equal(res.image, ref_img)
 
@@ -185,21 +199,21 @@ def test_enlargement_matches_reference(rng, forward):
     img, _ = _data(rng, H=9, W=12)
     f = np.zeros(img.shape[:2] + (0,), np.float32)
     wr, _ = _norm(img, f, 0)
-    _, seams = ref_remove(img, f, 4, wr, 0.0, forward)
+    _, seams = ref_remove(img, f, 4, wr, 0.0, int(forward))
     expect = ref_insert(img, seams)
     res = carve(img, width=16, energy="forward" if forward else "backward")
     np.testing.assert_allclose(res.image, expect, rtol=0, atol=1e-7)
     assert (res.seam_map == 3).sum() == 4 * img.shape[0]
 
 
-@pytest.mark.parametrize("forward", [True, False])
-def test_incremental_update_equals_full_recomputation(rng, forward):
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_incremental_update_equals_full_recomputation(rng, mode):
     """Local cost updates after each removal equal costs computed from scratch on the carved grid."""
     H, W, D = 17, 23, 3
     img = rng.random((H, W, 3), dtype=np.float32)
     feat = rng.random((H, W, D), dtype=np.float32)
     idx, C = _buffers(H, W)
-    K.init_costs_identity(img, feat, C, 0.7, 0.4, forward)
+    K.init_costs_identity(img, feat, C, 0.7, 0.4, mode)
     w = W
     for _ in range(15):
         seam = np.empty(H, np.int64)  # random connected seam, including borders
@@ -208,14 +222,14 @@ def test_incremental_update_equals_full_recomputation(rng, forward):
             seam[i] = np.clip(seam[i - 1] + rng.integers(-1, 2), 0, w - 1)
         if rng.random() < 0.3:
             seam[:] = 0 if rng.random() < 0.5 else w - 1
-        K.remove_seam(img, feat, idx, C, seam, w, 0.7, 0.4, forward, False)
+        K.remove_seam(img, feat, idx, C, seam, w, 0.7, 0.4, mode, False)
         w -= 1
         full = C.copy()
-        K.init_costs(img, feat, idx, full, w, 0.7, 0.4, forward)
+        K.init_costs(img, feat, idx, full, w, 0.7, 0.4, mode)
         np.testing.assert_array_equal(C[:3, :, :w], full[:3, :, :w])
         cur_img = np.take_along_axis(img, idx[:, :w, None].astype(np.int64), axis=1)
         cur_feat = np.take_along_axis(feat, idx[:, :w, None].astype(np.int64), axis=1)
-        CU, CL, CR = ref_costs(cur_img, cur_feat, 0.7, 0.4, forward)
+        CU, CL, CR = ref_costs(cur_img, cur_feat, 0.7, 0.4, mode)
         np.testing.assert_array_equal(C[0, :, :w], CU)
         np.testing.assert_array_equal(C[1, :, :w], CL)
         np.testing.assert_array_equal(C[2, :, :w], CR)
@@ -224,14 +238,14 @@ def test_incremental_update_equals_full_recomputation(rng, forward):
 def test_seams_are_connected(rng):
     img = rng.random((30, 25, 3), dtype=np.float32)
     idx, C = _buffers(30, 25)
-    K.init_costs_identity(img, np.zeros((30, 25, 0), np.float32), C, 1.0, 0.0, True)
+    K.init_costs_identity(img, np.zeros((30, 25, 0), np.float32), C, 1.0, 0.0, 1)
     w = 25
     for _ in range(10):
         seam = np.empty(30, np.int64)
         K.find_seam(C, w, np.empty(25), np.empty(25), np.zeros((30, 25), np.int8), seam, False)
         assert seam.min() >= 0 and seam.max() < w
         assert np.abs(np.diff(seam)).max() <= 1
-        K.remove_seam(img, np.zeros((30, 25, 0), np.float32), idx, C, seam, w, 1.0, 0.0, True, False)
+        K.remove_seam(img, np.zeros((30, 25, 0), np.float32), idx, C, seam, w, 1.0, 0.0, 1, False)
         w -= 1
     # every row lost exactly 10 pixels
     res = carve(img, width=15)
@@ -382,6 +396,8 @@ def test_feature_reduction(rng):
         {"width": 10, "lam": 1.5},
         {"width": 10, "energy": "sideways"},
         {"width": 10, "order": "random"},
+        {"width": 10, "semantic_energy": "both"},
+        {"width": 10, "bias": np.zeros((3, 3))},
         {"width": 10, "keep": np.zeros((3, 3), bool)},
         {"width": 10, "features": np.zeros((5, 5, 3), np.float32)},
         {"width": 10, "also": [np.zeros((4, 20))]},
@@ -408,3 +424,11 @@ def test_progress_reports(rng):
     carve(img, 20, 25, progress=lambda f, m: seen.append(f))
     assert seen[0] == 0.0 and seen[-1] == 1.0
     assert all(b >= a for a, b in zip(seen, seen[1:]))
+
+
+def test_bias_protects(rng):
+    img = rng.random((20, 30, 3), dtype=np.float32)
+    bias = np.zeros((20, 30), np.float32)
+    bias[:, 10:20] = 50.0
+    res = carve(img, 22, bias=bias)
+    assert not res.seam_map[:, 10:20].any()

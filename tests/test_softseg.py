@@ -115,11 +115,16 @@ def test_adjacent_pairs():
 def test_smallest_eigenvectors_match_dense():
     img, feats = textured(12, 14)
     L, _, _ = combined_laplacian(img, feats, SoftSegParams(n_superpixels=10))
-    vals, vecs = smallest_eigenvectors(L, 8)
-    ref = np.linalg.eigvalsh(L.toarray())[:8]
-    np.testing.assert_allclose(vals, ref, atol=1e-7)
+    vals, vecs = smallest_eigenvectors(L, 8, tol=1e-12)
+    ref_vals, ref_vecs = np.linalg.eigh(L.toarray())
+    np.testing.assert_allclose(vals, ref_vals[:8], atol=1e-9)
     np.testing.assert_allclose(vecs.T @ vecs, np.eye(8), atol=1e-6)
     assert np.abs(L @ vecs - vecs * vals).max() < 1e-6
+    # default (looser) tolerance: same subspace when the 8th and 9th eigenvalues are separated
+    _, v2 = smallest_eigenvectors(L, 8)
+    if ref_vals[8] - ref_vals[7] > 1e-3:
+        cos = np.linalg.svd(ref_vecs[:, :8].T @ v2, compute_uv=False)
+        assert cos.min() > 0.999
 
 
 # ---------------------------------------------------------------- sparsification

@@ -78,87 +78,75 @@ def _dist(img, feat, i1, c1, i2, c2, wr, ws):  # pragma: no cover - numba
 
 
 @njit(cache=True, inline="always")
-def _cell_costs(img, feat, idx, C, i, j, w, wr, ws, forward):  # pragma: no cover - numba
-    """Recompute C[i, j, 0:3] for the current grid of width w."""
+def _grad_energy(img, feat, idx, i, j, w, wr, ws):  # pragma: no cover - numba
+    """Backward (gradient) energy of pixel (i, j): numpy.gradient differences, L1."""
     H = idx.shape[0]
-    if forward:
-        jl = j - 1 if j > 0 else 0
-        jr = j + 1 if j < w - 1 else w - 1
-        cu = _dist(img, feat, i, idx[i, jl], i, idx[i, jr], wr, ws)
-        C[0, i, j] = 2.0 * cu if (j == 0 or j == w - 1) else cu
-        if i > 0:
-            cu = idx[i - 1, j]
-            C[1, i, j] = _dist(img, feat, i - 1, cu, i, idx[i, jl], wr, ws)
-            C[2, i, j] = _dist(img, feat, i - 1, cu, i, idx[i, jr], wr, ws)
+    e = 0.0
+    if w > 1:
+        if j == 0:
+            e += _dist(img, feat, i, idx[i, 0], i, idx[i, 1], wr, ws)
+        elif j == w - 1:
+            e += _dist(img, feat, i, idx[i, w - 2], i, idx[i, w - 1], wr, ws)
         else:
-            C[1, i, j] = 0.0
-            C[2, i, j] = 0.0
+            e += 0.5 * _dist(img, feat, i, idx[i, j - 1], i, idx[i, j + 1], wr, ws)
+    if H > 1:
+        if i == 0:
+            e += _dist(img, feat, 0, idx[0, j], 1, idx[1, j], wr, ws)
+        elif i == H - 1:
+            e += _dist(img, feat, H - 2, idx[H - 2, j], H - 1, idx[H - 1, j], wr, ws)
+        else:
+            e += 0.5 * _dist(img, feat, i - 1, idx[i - 1, j], i + 1, idx[i + 1, j], wr, ws)
+    return e
+
+
+@njit(cache=True, inline="always")
+def _cell_costs(img, feat, idx, C, i, j, w, wr, ws, mode):  # pragma: no cover - numba
+    """Recompute C[0:3, i, j] for the current grid of width w.
+
+    mode 0: backward energy; 1: forward energy with the combined distance; 2: forward energy of the
+    colour term plus the semantic gradient energy ``ws * |dS/dx| + |dS/dy|`` of the pixel (in CU).
+    """
+    if mode == 0:
+        C[0, i, j] = _grad_energy(img, feat, idx, i, j, w, wr, ws)
+        C[1, i, j] = 0.0
+        C[2, i, j] = 0.0
+        return
+    wsf = ws if mode == 1 else 0.0
+    jl = j - 1 if j > 0 else 0
+    jr = j + 1 if j < w - 1 else w - 1
+    cu = _dist(img, feat, i, idx[i, jl], i, idx[i, jr], wr, wsf)
+    if j == 0 or j == w - 1:
+        cu = 2.0 * cu
+    if mode == 2 and ws != 0.0:
+        cu += _grad_energy(img, feat, idx, i, j, w, 0.0, ws)
+    C[0, i, j] = cu
+    if i > 0:
+        up = idx[i - 1, j]
+        C[1, i, j] = _dist(img, feat, i - 1, up, i, idx[i, jl], wr, wsf)
+        C[2, i, j] = _dist(img, feat, i - 1, up, i, idx[i, jr], wr, wsf)
     else:
-        e = 0.0
-        if w > 1:
-            if j == 0:
-                e += _dist(img, feat, i, idx[i, 0], i, idx[i, 1], wr, ws)
-            elif j == w - 1:
-                e += _dist(img, feat, i, idx[i, w - 2], i, idx[i, w - 1], wr, ws)
-            else:
-                e += 0.5 * _dist(img, feat, i, idx[i, j - 1], i, idx[i, j + 1], wr, ws)
-        if H > 1:
-            if i == 0:
-                e += _dist(img, feat, 0, idx[0, j], 1, idx[1, j], wr, ws)
-            elif i == H - 1:
-                e += _dist(img, feat, H - 2, idx[H - 2, j], H - 1, idx[H - 1, j], wr, ws)
-            else:
-                e += 0.5 * _dist(img, feat, i - 1, idx[i - 1, j], i + 1, idx[i + 1, j], wr, ws)
-        C[0, i, j] = e
         C[1, i, j] = 0.0
         C[2, i, j] = 0.0
 
 
 @njit(cache=True)
-def init_costs(img, feat, idx, C, w, wr, ws, forward):  # pragma: no cover - numba
+def init_costs(img, feat, idx, C, w, wr, ws, mode):  # pragma: no cover - numba
     """Fill C[0:3, :, :w] from scratch (general index map)."""
     H = idx.shape[0]
     for i in range(H):
         for j in range(w):
-            _cell_costs(img, feat, idx, C, i, j, w, wr, ws, forward)
+            _cell_costs(img, feat, idx, C, i, j, w, wr, ws, mode)
 
 
 @njit(cache=True)
-def init_costs_identity(img, feat, C, wr, ws, forward):  # pragma: no cover - numba
-    """Fill C[0:3, :, :W] for the uncarved grid (identity index map); same values as init_costs."""
+def init_costs_identity(img, feat, C, wr, ws, mode):  # pragma: no cover - numba
+    """Fill C[0:3, :, :W] for the uncarved grid (identity index map)."""
     H, W = img.shape[0], img.shape[1]
+    idx = np.empty((H, W), np.int32)
     for i in range(H):
         for j in range(W):
-            if forward:
-                jl = j - 1 if j > 0 else 0
-                jr = j + 1 if j < W - 1 else W - 1
-                cu = _dist(img, feat, i, jl, i, jr, wr, ws)
-                C[0, i, j] = 2.0 * cu if (j == 0 or j == W - 1) else cu
-                if i > 0:
-                    C[1, i, j] = _dist(img, feat, i - 1, j, i, jl, wr, ws)
-                    C[2, i, j] = _dist(img, feat, i - 1, j, i, jr, wr, ws)
-                else:
-                    C[1, i, j] = 0.0
-                    C[2, i, j] = 0.0
-            else:
-                e = 0.0
-                if W > 1:
-                    if j == 0:
-                        e += _dist(img, feat, i, 0, i, 1, wr, ws)
-                    elif j == W - 1:
-                        e += _dist(img, feat, i, W - 2, i, W - 1, wr, ws)
-                    else:
-                        e += 0.5 * _dist(img, feat, i, j - 1, i, j + 1, wr, ws)
-                if H > 1:
-                    if i == 0:
-                        e += _dist(img, feat, 0, j, 1, j, wr, ws)
-                    elif i == H - 1:
-                        e += _dist(img, feat, H - 2, j, H - 1, j, wr, ws)
-                    else:
-                        e += 0.5 * _dist(img, feat, i - 1, j, i + 1, j, wr, ws)
-                C[0, i, j] = e
-                C[1, i, j] = 0.0
-                C[2, i, j] = 0.0
+            idx[i, j] = j
+    init_costs(img, feat, idx, C, W, wr, ws, mode)
 
 
 @njit(cache=True)
@@ -172,10 +160,10 @@ def energy_maps(img, feat):  # pragma: no cover - numba
     nof = np.zeros((H, W, 0), np.float32)
     noi = np.zeros((H, W, 0), np.float32)
     Cr = np.zeros((3, H, W), np.float32)
-    init_costs_identity(img, nof, Cr, 1.0, 0.0, False)
+    init_costs_identity(img, nof, Cr, 1.0, 0.0, 0)
     er = Cr[0].copy()
     if feat.shape[2] > 0:
-        init_costs_identity(noi, feat, Cr, 0.0, 1.0, False)
+        init_costs_identity(noi, feat, Cr, 0.0, 1.0, 0)
         es[:, :] = Cr[0]
     return er, es
 
@@ -258,7 +246,7 @@ def find_seam(C, w, M0, M1, dirs, seam, has_e):  # pragma: no cover - numba
 
 
 @njit(cache=True)
-def remove_seam(img, feat, idx, C, seam, w, wr, ws, forward, has_e):  # pragma: no cover - numba
+def remove_seam(img, feat, idx, C, seam, w, wr, ws, mode, has_e):  # pragma: no cover - numba
     """Remove ``seam`` from idx and C (grid width w -> w - 1) and update the costs near it.
 
     Returns (number of keep pixels cut, number of drop pixels removed).
@@ -270,15 +258,15 @@ def remove_seam(img, feat, idx, C, seam, w, wr, ws, forward, has_e):  # pragma: 
         s = seam[i]
         if has_e:
             e = C[3, i, s]
-            if e > 0:
+            if e >= 0.5 * KEEP_PENALTY:
                 ncut += 1
-            elif e < 0:
+            elif e <= 0.5 * DROP_BONUS:
                 ndrop += 1
         n = w - 1 - s
         if n > 0:
             _memmove_left(idx[i], s, n)
             _memmove_left(C[0, i], s, n)
-            if forward:  # CL = CR = 0 in backward mode
+            if mode != 0:  # CL = CR = 0 in backward mode
                 _memmove_left(C[1, i], s, n)
                 _memmove_left(C[2, i], s, n)
             if has_e:
@@ -286,24 +274,24 @@ def remove_seam(img, feat, idx, C, seam, w, wr, ws, forward, has_e):  # pragma: 
     wn = w - 1
     for i in range(H):
         # cells whose neighbours changed: forward costs of row i depend on rows i-1 and i,
-        # backward energies on rows i-1, i and i+1 (tests check this against full recomputation)
+        # gradient energies on rows i-1, i and i+1 (tests check this against full recomputation)
         lo = seam[i]
         hi = seam[i]
         if i > 0:
             lo = min(lo, seam[i - 1])
             hi = max(hi, seam[i - 1])
-        if i < H - 1 and not forward:
+        if i < H - 1 and mode != 1:
             lo = min(lo, seam[i + 1])
             hi = max(hi, seam[i + 1])
         lo = max(lo - 1, 0)
         hi = min(hi + 1, wn - 1)
         for j in range(lo, hi + 1):
-            _cell_costs(img, feat, idx, C, i, j, wn, wr, ws, forward)
+            _cell_costs(img, feat, idx, C, i, j, wn, wr, ws, mode)
     return ncut, ndrop
 
 
 @njit(cache=True)
-def carve_chunk(img, feat, idx, C, w, n, wr, ws, forward, has_e, seams, k0, stats, M0, M1, dirs, seam,
+def carve_chunk(img, feat, idx, C, w, n, wr, ws, mode, has_e, seams, k0, stats, M0, M1, dirs, seam,
                 stop_when_no_drop, drop_left):  # pragma: no cover - numba
     """Remove up to ``n`` seams; record their input columns in ``seams[k0 + k]``.
 
@@ -319,7 +307,7 @@ def carve_chunk(img, feat, idx, C, w, n, wr, ws, forward, has_e, seams, k0, stat
         find_seam(C, w, M0, M1, dirs, seam, has_e)
         for i in range(H):
             seams[k0 + k, i] = idx[i, seam[i]]
-        ncut, ndrop = remove_seam(img, feat, idx, C, seam, w, wr, ws, forward, has_e)
+        ncut, ndrop = remove_seam(img, feat, idx, C, seam, w, wr, ws, mode, has_e)
         stats[k0 + k, 0] = ncut
         stats[k0 + k, 1] = ndrop
         drop_left -= ndrop

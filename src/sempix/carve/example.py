@@ -53,7 +53,7 @@ def run_example(out_dir: str | Path = ".", name: str = "chelsea", *, width: str 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rgb = read_image(src).rgb
-    fm = compute_features(rgb, backend, dim=32, progress=sub_progress(progress, 0.0, 0.3))
+    fm = compute_features(rgb, backend, dim=16, progress=sub_progress(progress, 0.0, 0.3))
     res = carve(rgb, width, features=fm.features, lam=lam, progress=sub_progress(progress, 0.3, 0.6))
     paths = {"input": src}
     paths["output"] = write_image(out / f"{name}_carved.png", res.image)

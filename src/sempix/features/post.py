@@ -205,12 +205,13 @@ def project_random(features: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     return (f.reshape(-1, f.shape[-1]) @ r).reshape(f.shape[:-1] + (dim,))
 
 
-def pca_basis(features: np.ndarray, n: int, *, max_samples: int = 200_000, seed: int = 0
+def pca_basis(features: np.ndarray, n: int, *, max_samples: int = 20_000, seed: int = 0
               ) -> tuple[np.ndarray, np.ndarray]:
     """Principal axes of ``(..., D)`` features.
 
     Signs are fixed so that each axis' largest-magnitude loading is positive (deterministic).
-    At most ``max_samples`` (seeded random) feature vectors are used.
+    At most ``max_samples`` (seeded random) feature vectors are used (plenty for the leading
+    axes of a smooth feature map, and it keeps PCA of a megapixel map fast).
 
     Returns
     -------
@@ -221,10 +222,9 @@ def pca_basis(features: np.ndarray, n: int, *, max_samples: int = 200_000, seed:
     if len(f) > max_samples:
         idx = np.random.default_rng(seed).choice(len(f), max_samples, replace=False)
         f = f[np.sort(idx)]
-    f = f.astype(np.float64)
-    mean = f.mean(axis=0)
-    cov = np.cov(f - mean, rowvar=False).reshape(f.shape[1], f.shape[1]) if len(f) > 1 else \
-        np.zeros((f.shape[1], f.shape[1]))
+    mean = f.astype(np.float64).mean(axis=0)
+    c = f - mean.astype(np.float32)
+    cov = (c.T @ c).astype(np.float64) / max(1, len(f) - 1)
     vals, vecs = np.linalg.eigh(cov)
     order = np.argsort(vals)[::-1][:n]
     axes = vecs[:, order]

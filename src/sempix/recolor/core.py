@@ -143,6 +143,11 @@ class CollectionSolution:
             if names_on and m.any():
                 t, c = _keep_names(an.src_lab, t, m)
                 clamped += c
+                # final check on the whole palette at once (colours exactly on a bin edge of the
+                # naming table can round either way): any remaining change falls back to no change
+                n_s = np.argmax(pb.name_probabilities(lab_to_rgb(an.src_lab)), -1)
+                n_t = np.argmax(pb.name_probabilities(lab_to_rgb(t)), -1)
+                t[n_s != n_t] = an.src_lab[n_s != n_t]
             out.append(t.astype(np.float32))
         self.stats["clamped_by_names"] = clamped
         return out

@@ -8,7 +8,7 @@ import scipy.sparse.linalg as sla
 
 
 def smallest_eigenvectors(L: sp.spmatrix, k: int = 100, *, method: str = "eigsh",
-                          shift: float = 1e-5, tol: float = 1e-7, max_iter: int = 60,
+                          shift: float = 1e-5, tol: float = 1e-3, max_iter: int = 60,
                           seed: int = 0, progress=None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` eigenpairs of ``L`` with the smallest eigenvalues.
 

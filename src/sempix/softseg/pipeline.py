@@ -36,6 +36,8 @@ class SoftSegConfig:
     eigen_method : "eigsh" | "subspace" | "lobpcg" (see :func:`smallest_eigenvectors`).
     constrained_samples : pixels sampled for the constrained-sparsification energy (None = all).
     relaxed_sigma_s, relaxed_sigma_f, relaxed_delta : weights of E_S, E_F, E_C (1, 1, 100).
+    relaxed_thr : IRLS floor of |a| and |1 - a| in the sparsity weights (a layer's alpha cannot
+        fall much below about thr^(2 - gamma) / 2 where another layer is opaque).
     grad_offset : gamma_p = min(grad_offset + |grad c_p|, 1) (0.9).
     colors : estimate per-layer colours (pymatting multilevel foreground estimation).
     keep_intermediate : keep eigenvectors and initial layers (for previews).
@@ -56,6 +58,7 @@ class SoftSegConfig:
     relaxed_sigma_f: float = 1.0
     relaxed_delta: float = 100.0
     relaxed_cg_iter: int = 30
+    relaxed_thr: float = 1e-4
     grad_offset: float = 0.9
     colors: bool = True
     keep_intermediate: bool = False
@@ -277,6 +280,7 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
         alphas = relaxed_sparsification(L_full, g_full.reshape(H * W, K), gam, n_iter=cfg.relaxed_iter,
                                         sigma_s=cfg.relaxed_sigma_s, sigma_f=cfg.relaxed_sigma_f,
                                         delta=cfg.relaxed_delta, cg_iter=cfg.relaxed_cg_iter,
+                                        thr=cfg.relaxed_thr,
                                         progress=stage_progress("relaxed"))
     else:
         alphas = g_full.reshape(H * W, K)

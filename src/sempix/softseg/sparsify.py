@@ -201,7 +201,7 @@ def block_jacobi_pcg(L: sp.csr_matrix, diag_w: np.ndarray, delta: float, rhs: np
 
 def relaxed_sparsification(L: sp.csr_matrix, init: np.ndarray, gamma: np.ndarray | float,
                            n_iter: int = 20, sigma_s: float = 1.0, sigma_f: float = 1.0,
-                           delta: float = 100.0, thr: float = 1e-2, cg_iter: int = 50,
+                           delta: float = 100.0, thr: float = 1e-4, cg_iter: int = 50,
                            cg_tol: float = 1e-4, progress=None) -> np.ndarray:
     """Relaxed sparsification (Aksoy et al. 2018, Eqs. 13-17) by IRLS.
 
