@@ -173,13 +173,25 @@ def test_reduction_matches_reference(rng, mode, with_feat):
     np.testing.assert_array_equal(res.seam_map, expect)
 
 
+def test_input_semantic_energy_matches_reference(rng):
+    """Default mode: forward colour costs + the input's semantic gradient energy carried with the pixels."""
+    img, feat = _data(rng)
+    wr, ws = _norm(img, feat, 0.2)
+    _, es = K.energy_maps(img, feat)
+    E = (np.float32(ws) * es).astype(np.float32)
+    ref_img, ref_seams = ref_remove(img, np.zeros(img.shape[:2] + (0,), np.float32), 5, wr, 0.0, 1, E)
+    res = carve(img, width=img.shape[1] - 5, features=feat, lam=0.2, feature_dim=None)
+    assert res.info["semantic_energy"] == "input"
+    np.testing.assert_array_equal(res.image, ref_img)
+
+
 def test_height_reduction_matches_reference(rng):
     img, feat = _data(rng, H=13, W=9)
     wr, ws = _norm(img, feat, 0.2)
     t_img = np.ascontiguousarray(img.swapaxes(0, 1))
     t_feat = np.ascontiguousarray(feat.swapaxes(0, 1))
     ref_img, _ = ref_remove(t_img, t_feat, 4, wr, ws, 2)
-    res = carve(img, height=9, features=feat, lam=0.2, feature_dim=None)
+    res = carve(img, height=9, features=feat, lam=0.2, feature_dim=None, semantic_energy="gradient")
     np.testing.assert_array_equal(res.image, ref_img.swapaxes(0, 1))
 
 

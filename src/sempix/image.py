@@ -689,6 +689,45 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable = (), force: bool 
             )
 
 
+def check_output(
+    path: str | os.PathLike,
+    *,
+    inputs: Iterable = (),
+    force: bool = False,
+    image: bool = False,
+) -> Path:
+    """Check, before any heavy work, that ``path`` can be written; raise :class:`InputError` if not.
+
+    Checks that ``path`` is not one of ``inputs`` (unless ``force``), is not a directory, has a
+    known image suffix (when ``image``), and that its folder (or the nearest existing ancestor,
+    since writing creates missing folders) accepts new files. Nothing is created or left behind.
+    Call it for every output of a command first, so that a bad second output does not leave the
+    first one written.
+
+    Returns
+    -------
+    Path of ``path``.
+    """
+    p = Path(path)
+    check_not_input(p, inputs, force)
+    if p.is_dir():
+        raise InputError(f"{p}: is a directory (give an output file name)")
+    if image:
+        _output_format(p)
+    parent = p.parent if str(p.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(f"{p}: cannot write here ({parent} is not a directory)")
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".probe", dir=parent)
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write here ({exc.strerror or _one_line(exc)})") from None
+    os.close(fd)
+    Path(tmp_name).unlink(missing_ok=True)
+    return p
+
+
 @contextlib.contextmanager
 def atomic_output(
     path: str | os.PathLike, *, inputs: Iterable = (), force: bool = False

@@ -102,9 +102,10 @@ def _parse_lams(text: str, lam: float) -> list[float]:
               help="Semantic share of the energy in [0, 1] (0 = RGB only; ignored with --features none).")
 @click.option("--energy", type=click.Choice(["forward", "backward"]), default="forward", show_default=True,
               help="Forward energy (Rubinstein et al. 2008) or gradient energy.")
-@click.option("--semantic-energy", type=click.Choice(["gradient", "forward"]), default="gradient",
+@click.option("--semantic-energy", type=click.Choice(["input", "gradient", "forward"]), default="input",
               show_default=True,
-              help="Semantic term as gradient energy of the removed pixels, or as feature-space forward costs.")
+              help="Semantic term: gradient energy of the input carried with the pixels (input), the same "
+                   "recomputed after each seam (gradient), or feature-space forward costs (forward).")
 @click.option("--order", type=click.Choice(["width-first", "height-first", "optimal"]), default="width-first",
               show_default=True, help="Order of the two directions (optimal: transport map on a small copy).")
 @click.option("--keep", type=click.Path(dir_okay=False), default=None, help="Mask of pixels to protect.")

@@ -122,6 +122,11 @@ def mask(image, at, lam, tau, space, feather, refine, mask_out, save_distance, a
             raise InputError(f"{o}: refusing to overwrite the input image (use --force)")
     if save_distance and not str(save_distance).lower().endswith(".npy"):
         raise InputError(f"{save_distance}: --save-distance writes a .npy file")
+    # every output writable before any work: a bad second output must not leave the first written
+    from sempix.image import check_output
+
+    for o in outs:
+        check_output(o, inputs=(image,), force=force, image=o != save_distance)
 
     loaded = read_image(image)
     img = loaded.rgb

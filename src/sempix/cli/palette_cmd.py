@@ -13,13 +13,23 @@ from sempix.errors import InputError
 K_TYPE = click.IntRange(1, 16)
 
 
-def _check_out(path: str | None, what: str) -> None:
+def _check_out(path: str | None, what: str, inputs: tuple = (), force: bool = False) -> None:
+    """Check an output before any work (format, not an input, folder writable)."""
     if path is None:
         return
     from PIL import Image as PILImage
 
+    from sempix.image import check_output
+
     if PILImage.registered_extensions().get(Path(path).suffix.lower()) is None:
         raise InputError(f"{path}: unknown {what} format {Path(path).suffix!r} (use .png or .jpg)")
+    check_output(path, inputs=inputs, force=force, image=True)
+
+
+def _check_distinct(*paths: str | None) -> None:
+    given = [p for p in paths if p]
+    if len({str(Path(p).resolve()) for p in given}) != len(given):
+        raise InputError("the output files must be different paths")
 
 
 def _read(path: str):
@@ -57,8 +67,9 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
     from sempix.palette import extract_palette
     from sempix.palette.viz import palette_preview, swatch_picture
 
-    _check_out(output, "swatch")
-    _check_out(preview, "preview")
+    _check_distinct(output, preview)
+    _check_out(output, "swatch", (image, mask), force)
+    _check_out(preview, "preview", (image, mask), force)
     loaded = _read(image)
     m = read_mask(mask, shape=loaded.rgb.shape[:2]) if mask else None
     if loaded.alpha is not None and (loaded.alpha > 0).any():  # transparent pixels do not count
@@ -123,11 +134,11 @@ def names(items, preview, top, as_json, force, quiet, debug):
     from sempix.palette.color import to_hex
     from sempix.palette.naming import NAMES, image_name_shares, name_map_picture, name_probabilities
 
-    _check_out(preview, "preview")
     parsed = [(it, _as_colour(it)) for it in items]
     images = [it for it, c in parsed if c is None]
     if preview and len(images) != 1:
         raise InputError("--preview needs exactly one image among the arguments")
+    _check_out(preview, "preview", tuple(images), force)
     results = []
     for it, c in parsed:
         if c is not None:
@@ -199,8 +210,9 @@ def harmonize(
     from sempix.palette.harmony import harmony_metrics
     from sempix.progress import cli_progress
 
-    _check_out(output, "output")
-    _check_out(preview, "preview")
+    _check_distinct(output, preview)
+    _check_out(output, "output", (image,), force)
+    _check_out(preview, "preview", (image,), force)
     loaded = _read(image)
     with cli_progress("harmonize", quiet) as prog:
         res = harmonize_image(

@@ -27,6 +27,7 @@ from sempix.errors import InputError
 def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, workers, features,
           quiet, debug):
     """Start the local web editor (semantic range masks, adjustments, labels, resize)."""
+    import errno
     import socket
 
     import uvicorn
@@ -45,8 +46,9 @@ def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, wo
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
-                         "(choose another --port)") from None
+        hint = ("choose another --port" if exc.errno in (errno.EADDRINUSE, errno.EACCES)
+                else "check --host: give an address of this machine, e.g. 127.0.0.1")
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} ({hint})") from None
     real_port = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     shown = f"[{shown}]" if ":" in shown else shown
