@@ -64,14 +64,18 @@ def main() -> None:
     # variant name -> function(img) -> (features or None, carve kwargs)
     variants = {
         "(a) RGB only, lam=0": lambda img: (None, {}),
-        "(b) semantic, lam=0.2 (default: 16-d features, gradient semantic term)":
+        "(b) semantic, lam=0.2 (default: 16-d features, input semantic energy carried)":
             lambda img: (feats(img, 16), {"lam": 0.2}),
     }
     if args.ablation:
         fw = {"semantic_energy": "forward"}
+        gr = {"semantic_energy": "gradient"}
         variants.update({
             "lam=0.1": lambda img: (feats(img, 16), {"lam": 0.1}),
-            "lam=0.4": lambda img: (feats(img, 16), {"lam": 0.4}),
+            "lam=0.33": lambda img: (feats(img, 16), {"lam": 0.33}),
+            "lam=0.5": lambda img: (feats(img, 16), {"lam": 0.5}),
+            "semantic gradient recomputed after each seam, lam=0.2": lambda img: (feats(img, 16), {"lam": 0.2, **gr}),
+            "semantic gradient recomputed, lam=0.33": lambda img: (feats(img, 16), {"lam": 0.33, **gr}),
             "semantic as forward costs, lam=0.2, 16-d": lambda img: (feats(img, 16), {"lam": 0.2, **fw}),
             "semantic as forward costs, lam=0.4, 16-d": lambda img: (feats(img, 16), {"lam": 0.4, **fw}),
             "semantic as forward costs, 32-d -> 16-d PCA": lambda img: (feats(img, 32), {"lam": 0.2, **fw}),

@@ -413,6 +413,26 @@ def test_refuse_overwrite_input_unless_force(tmp_path):
     assert read_image(src).rgb.shape == (3, 3, 3)
 
 
+def test_check_output_before_work(tmp_path):
+    """Regression (QA): outputs are checked up front, creating and leaving nothing."""
+    from sempix.image import check_output
+
+    src = write_image(tmp_path / "in.png", smooth_image())
+    with pytest.raises(InputError, match="refusing"):
+        check_output(src, inputs=(src,))
+    check_output(src, inputs=(src,), force=True)
+    with pytest.raises(InputError, match="is a directory"):
+        check_output(tmp_path, image=True)
+    with pytest.raises(InputError, match="unknown output format"):
+        check_output(tmp_path / "x.xyz", image=True)
+    check_output(tmp_path / "x.npy")  # any suffix when image=False
+    with pytest.raises(InputError, match="not a directory"):  # a file used as a folder
+        check_output(src / "out.png", image=True)
+    assert check_output(tmp_path / "new" / "deeper" / "o.png", image=True).name == "o.png"
+    assert not (tmp_path / "new").exists()  # nothing created by the check
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["in.png"]  # no probe file left
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     target = tmp_path / "out.png"
     target.write_bytes(b"old content")

@@ -220,3 +220,9 @@ def test_parse_adjustments_errors():
 def test_identity_is_exact(rng):
     img = rng.random((5, 5, 3)).astype(np.float32)
     assert np.array_equal(apply_adjustments(img, None, Adjustments()), img)
+
+
+def test_parse_adjustments_rejects_duplicates():
+    """Regression (QA): "exposure=1,exposure=2" used to keep the last value silently."""
+    with pytest.raises(InputError, match="twice"):
+        parse_adjustments("exposure=1, Exposure=2")

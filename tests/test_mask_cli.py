@@ -82,3 +82,22 @@ def test_mask_ade20k_real_image(ade20k_available, data_dir, tmp_path, monkeypatc
     assert r.exit_code == 0, r.output
     mask = np.asarray(Image.open(m))
     assert 0 < (mask > 127).mean() < 1
+
+
+def test_bad_second_output_leaves_no_first_output(img_path, tmp_path):
+    """Regression (QA): a bad --overlay/--save-distance path used to be found after -o was written."""
+    m = tmp_path / "m.png"
+    r = run(img_path, "--at", "5,5", "--features", "none", "-o", m, "--overlay", img_path / "ov.png")
+    assert r.exit_code == 2 and "error:" in r.output and "not a directory" in r.output
+    assert not m.exists()
+    r = run(img_path, "--at", "5,5", "--features", "none", "-o", m, "--overlay", img_path)
+    assert r.exit_code == 2 and "refusing" in r.output and not m.exists()
+    r = run(img_path, "--at", "5,5", "--features", "none", "-o", m, "--save-distance", img_path / "d.npy")
+    assert r.exit_code == 2 and not m.exists()
+
+
+def test_empty_apply_is_refused(img_path, tmp_path):
+    """Regression (QA): --apply "" used to write an unchanged copy of the image."""
+    out = tmp_path / "o.png"
+    r = run(img_path, "--at", "5,5", "--features", "none", "--apply", " , ", "--output", out)
+    assert r.exit_code == 2 and "--apply is empty" in r.output and not out.exists()

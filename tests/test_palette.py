@@ -402,6 +402,29 @@ def test_cli_bad_input(tmp_path):
     assert r.exit_code == 2
 
 
+def test_cli_bad_preview_leaves_no_output(tmp_path):
+    """Regression (QA): -o used to be written before a bad --preview path was refused."""
+    from click.testing import CliRunner
+
+    from sempix.cli import cli
+
+    run = CliRunner().invoke
+    src = _save(tmp_path / "in.png", flat_image([(200, 30, 30), (30, 150, 60)], h=10, w=5))
+    out = tmp_path / "out.png"
+    before = src.read_bytes()
+    for cmd in ("palette", "harmonize"):
+        r = run(cli, [cmd, str(src), "-o", str(out), "--preview", str(src)])
+        assert r.exit_code == 2 and "refusing" in r.output, r.output
+        r = run(cli, [cmd, str(src), "-o", str(out), "--preview", str(src / "p.png")])
+        assert r.exit_code == 2 and "error:" in r.output, r.output
+        r = run(cli, [cmd, str(src), "-o", str(out), "--preview", str(tmp_path / "." / "out.png")])
+        assert r.exit_code == 2 and "different" in r.output, r.output
+        assert not out.exists()
+    r = run(cli, ["names", str(src), "--preview", str(src)])
+    assert r.exit_code == 2 and "refusing" in r.output
+    assert src.read_bytes() == before
+
+
 # ----------------------------------------------------------------------------- pictures
 def test_swatch_and_hue_wheel_pictures():
     from sempix.palette.harmony import harmony_metrics

@@ -107,6 +107,8 @@ def mask(image, at, lam, tau, space, feather, refine, mask_out, save_distance, a
     pts = _parse_at(at)
     check_lam_tau(lam, tau, feather)
     adj = parse_adjustments(apply_spec) if apply_spec is not None else None
+    if adj is not None and not apply_spec.replace(",", "").strip():
+        raise InputError('--apply is empty: give adjustments, e.g. --apply "exposure=+0.7,saturation=0.2"')
     if adj is not None and edited_out is None:
         raise InputError("--apply needs --output OUT.jpg (where to write the adjusted image)")
     if edited_out is not None and adj is None:

@@ -52,7 +52,7 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
     Writes one recoloured image per input to OUT_DIR (same file name), plus preview.png with --preview.
     """
     from sempix.errors import InputError
-    from sempix.image import read_image, write_image
+    from sempix.image import atomic_write_bytes, read_image, write_image
     from sempix.progress import cli_progress
     from sempix.recolor import _palette_bridge as pb
     from sempix.recolor._color import rgb_to_hex
@@ -87,7 +87,10 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
                                semantic=semantic, names=d_name, harmonize=harmonize, palette=ext_pal,
                                features=features, progress=prog)
         results = render(sol, [im.rgb for im in loaded], progress=prog)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
     for im, res, t in zip(loaded, results, targets):
         write_image(t, res, alpha=im.alpha, icc=im.icc, inputs=tuple(paths), force=force)
     if preview:
@@ -109,24 +112,11 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
             "options": {k: v for k, v in sol.options.items()},
             "stats": sol.stats,
         }
-        _atomic_write_bytes(out / "recolor.json", json.dumps(doc, indent=2, default=str).encode())
+        atomic_write_bytes(out / "recolor.json", json.dumps(doc, indent=2, default=str).encode(),
+                           inputs=tuple(paths), force=force)
     if not quiet:
         click.echo(f"recoloured {len(paths)} images -> {out} (group palette: "
                    f"{' '.join(rgb_to_hex(c) for c in sol.group_rgb)}; "
                    f"white balance on {sum(sol.stats['wb_applied'])}; "
                    f"{sol.stats['broken_by_names']} associations broken by colour naming)", err=True)
 
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    try:
-        from sempix.image import atomic_write_bytes
-    except ImportError:
-        import os
-        import tempfile
-
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-        return
-    atomic_write_bytes(path, data)

@@ -105,6 +105,8 @@ def parse_adjustments(spec: str) -> Adjustments:
             raise InputError(f"bad adjustment {part!r}: write name=value, e.g. exposure=+0.7")
         name, _, val = part.partition("=")
         name = name.strip().lower()
+        if name in values:
+            raise InputError(f"adjustment {name!r} is given twice: give each adjustment once")
         try:
             values[name] = float(val.strip())
         except ValueError:

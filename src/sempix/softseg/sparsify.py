@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from scipy.cluster.vq import kmeans2
+from scipy.linalg import cho_solve
 
 
 def kmeans(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -100,11 +101,20 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
         c = scale * Es.T @ uK  # (m,)
         b = scale * (Es.T @ V).T + c  # (K-1, m)
         # (blockdiag(B) + 11^T (x) C) y = b  via  s = sum_k y_k
-        Binv = np.linalg.inv(B)
-        Bb = np.einsum("kij,kj->ki", Binv, b)
-        S = Binv.sum(axis=0)
-        s = np.linalg.solve(np.eye(m) + S @ C, Bb.sum(axis=0))
-        Ynew = Bb - np.einsum("kij,j->ki", Binv, C @ s)
+        # B_k are SPD: one batched Cholesky, then per-k triangular solves for [b_k | C]
+        chol = np.linalg.cholesky(B)
+        Bb = np.empty((K - 1, m))
+        SC = np.zeros((m, m))
+        rhs = np.empty((m, m + 1))
+        rhs[:, 1:] = C
+        for k in range(K - 1):
+            rhs[:, 0] = b[k]
+            z = cho_solve((chol[k], True), rhs, check_finite=False)
+            Bb[k] = z[:, 0]
+            SC += z[:, 1:]
+        s = np.linalg.solve(np.eye(m) + SC, Bb.sum(axis=0))
+        Cs = C @ s
+        Ynew = np.stack([Bb[k] - cho_solve((chol[k], True), Cs, check_finite=False) for k in range(K - 1)])
         Y[:, :K - 1] = Ynew.T
         if progress:
             progress((it + 1) / n_iter, f"constrained sparsification {it + 1}/{n_iter}")
