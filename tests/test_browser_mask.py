@@ -96,8 +96,11 @@ def test_editor_end_to_end(server, browser, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
     errors = []
     page.on("pageerror", lambda e: errors.append(str(e)))
+    failed = []  # regression (QA): the page used to request a missing /favicon.ico (console 404)
+    page.on("console", lambda m: failed.append(m.text) if m.type == "error" else None)
     _open(page, server, src)
     assert "ready" in page.inner_text("#status")
+    assert failed == []
     before_in, before_out = _pixel(page, 40, 120), _pixel(page, 280, 120)
     assert before_in[:3] == list(arr[120, 40]) and before_out[:3] == list(arr[120, 280])
 

@@ -54,8 +54,8 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
     from sempix.errors import InputError
     from sempix.image import atomic_write_bytes, read_image, write_image
     from sempix.progress import cli_progress
-    from sempix.recolor import _palette_bridge as pb
-    from sempix.recolor._color import rgb_to_hex
+    from sempix.palette import extract_palette
+    from sempix.palette.color import to_hex
     from sempix.recolor.core import parse_palette, render, solve_collection
 
     if palette and palette_from:
@@ -74,7 +74,7 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
     if palette:
         ext_pal = parse_palette(palette)
     elif palette_from:
-        ext_pal = pb.extract_palette(read_image(palette_from).rgb).rgb
+        ext_pal = extract_palette(read_image(palette_from).rgb).rgb
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
@@ -100,12 +100,12 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
                     inputs=tuple(paths), force=force)
     if json_out:
         doc = {
-            "group_palette": [{"hex": rgb_to_hex(c), "lab": [round(float(v), 2) for v in lab], "group": g}
+            "group_palette": [{"hex": to_hex(c), "lab": [round(float(v), 2) for v in lab], "group": g}
                               for c, lab, g in zip(sol.group_rgb, sol.group_lab, sol.group_names)],
             "images": [{
                 "input": str(p), "output": str(t), "white_balance": an.wb_applied,
                 "wb_delta_e": round(an.wb_delta_e, 2),
-                "colours": [{"hex": rgb_to_hex(c), "weight": round(float(w), 4), "group": g,
+                "colours": [{"hex": to_hex(c), "weight": round(float(w), 4), "group": g,
                              "mapped_to": int(a), "broken_by_names": bool(b)}
                             for c, w, g, a, b in zip(an.src_rgb, an.weights, an.groups, asg, brk)],
             } for p, t, an, asg, brk in zip(paths, targets, sol.analyses, sol.assignments, sol.broken)],
@@ -116,7 +116,7 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
                            inputs=tuple(paths), force=force)
     if not quiet:
         click.echo(f"recoloured {len(paths)} images -> {out} (group palette: "
-                   f"{' '.join(rgb_to_hex(c) for c in sol.group_rgb)}; "
+                   f"{' '.join(to_hex(c) for c in sol.group_rgb)}; "
                    f"white balance on {sum(sol.stats['wb_applied'])}; "
                    f"{sol.stats['broken_by_names']} associations broken by colour naming)", err=True)
 

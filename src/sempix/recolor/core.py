@@ -32,8 +32,9 @@ import numpy as np
 
 from sempix.errors import InputError
 from sempix.progress import ProgressFn, report
-from sempix.recolor import _palette_bridge as pb
-from sempix.recolor._color import delta_e, lab_to_rgb, rgb_to_lab
+from sempix.palette import extract_palette, harmonize_colors, name_probabilities, recolor_palette
+from sempix.palette import srgb_to_lab
+from sempix.recolor._color import delta_e, lab_to_rgb
 from sempix.recolor.lut import apply_lut, build_lut
 from sempix.recolor.saliency import SALIENCY_THRESHOLD, compute_saliency, semantic_labels
 from sempix.recolor.solver import DEFAULT_RHO, DEFAULT_TAU, default_group_size, solve_group_palette
@@ -145,8 +146,8 @@ class CollectionSolution:
                 clamped += c
                 # final check on the whole palette at once (colours exactly on a bin edge of the
                 # naming table can round either way): any remaining change falls back to no change
-                n_s = np.argmax(pb.name_probabilities(lab_to_rgb(an.src_lab)), -1)
-                n_t = np.argmax(pb.name_probabilities(lab_to_rgb(t)), -1)
+                n_s = np.argmax(name_probabilities(lab_to_rgb(an.src_lab)), -1)
+                n_t = np.argmax(name_probabilities(lab_to_rgb(t)), -1)
                 t[n_s != n_t] = an.src_lab[n_s != n_t]
             out.append(t.astype(np.float32))
         self.stats["clamped_by_names"] = clamped
@@ -156,14 +157,14 @@ class CollectionSolution:
 def _name_vectors_for_targets(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
     t = np.repeat(src_lab[:, None, :], len(group_lab), axis=1).astype(np.float32)
     t[..., 1:] = group_lab[None, :, 1:]
-    return pb.name_probabilities(lab_to_rgb(t))
+    return name_probabilities(lab_to_rgb(t))
 
 
 def naming_forbid(d_name: float = D_NAME):
     """Return ``forbid(src_lab (n,3), group_lab (K,3)) -> (n, K) bool`` for the colour-naming rule."""
 
     def forbid(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
-        ps = pb.name_probabilities(lab_to_rgb(np.asarray(src_lab, np.float32)))
+        ps = name_probabilities(lab_to_rgb(np.asarray(src_lab, np.float32)))
         pt = _name_vectors_for_targets(np.asarray(src_lab, np.float32), np.asarray(group_lab, np.float32))
         return np.linalg.norm(pt - ps[:, None, :], axis=-1) > d_name
 
@@ -173,7 +174,7 @@ def naming_forbid(d_name: float = D_NAME):
 def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
     """Pull targets back along the ab line until their most probable name equals the source's."""
     tgt = tgt.copy()
-    src_names = np.argmax(pb.name_probabilities(lab_to_rgb(src)), -1)
+    src_names = np.argmax(name_probabilities(lab_to_rgb(src)), -1)
     clamped = 0
     for j in np.flatnonzero(mask):
         full = tgt[j].copy()
@@ -186,7 +187,7 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
             return c
 
         def same(t: float, j: int = int(j)) -> bool:
-            return int(np.argmax(pb.name_probabilities(lab_to_rgb(cand(t))))) == int(src_names[j])
+            return int(np.argmax(name_probabilities(lab_to_rgb(cand(t))))) == int(src_names[j])
 
         if same(1.0):
             continue
@@ -214,8 +215,8 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
     """
     b = np.asarray(before, np.float32).reshape(-1, 3)
     a = np.asarray(after, np.float32).reshape(-1, 3)
-    n0 = np.argmax(pb.name_probabilities(b), -1)
-    bad = np.flatnonzero(np.argmax(pb.name_probabilities(a), -1) != n0)
+    n0 = np.argmax(name_probabilities(b), -1)
+    bad = np.flatnonzero(np.argmax(name_probabilities(a), -1) != n0)
     out = a.copy()
     if len(bad):
         lo = np.zeros(len(bad), np.float32)
@@ -223,7 +224,7 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
         d = a[bad] - b[bad]
         for _ in range(steps):
             mid = (lo + hi) / 2
-            ok = np.argmax(pb.name_probabilities(b[bad] + mid[:, None] * d), -1) == n0[bad]
+            ok = np.argmax(name_probabilities(b[bad] + mid[:, None] * d), -1) == n0[bad]
             lo = np.where(ok, mid, lo)
             hi = np.where(ok, hi, mid)
         out[bad] = b[bad] + lo[:, None] * d
@@ -308,9 +309,9 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
         if key not in cache:
             cache[key] = compute_saliency(small0, labels=labels).saliency
         sal = cache[key]
-    pal = pb.extract_palette(small)
+    pal = extract_palette(small)
     src_lab = np.asarray(pal.lab, np.float32)
-    lab_px = rgb_to_lab(small).reshape(-1, 3)
+    lab_px = srgb_to_lab(small).reshape(-1, 3)
     d = ((lab_px[:, None, :] - src_lab[None]) ** 2).sum(-1)
     pix = np.argmin(d, axis=1).reshape(small.shape[:2])
     n = len(src_lab)
@@ -337,15 +338,18 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
 
 def parse_palette(text: str) -> np.ndarray:
     """``"#aabbcc,#112233"`` -> (k, 3) float32 sRGB; :class:`InputError` if malformed."""
-    from sempix.recolor._color import hex_to_rgb
+    from sempix.palette.color import parse_color
 
-    parts = [p for p in text.replace(";", ",").split(",") if p.strip()]
+    parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
     if not parts:
         raise InputError("--palette needs at least one colour like '#aabbcc'")
-    try:
-        return np.stack([hex_to_rgb(p) for p in parts]).astype(np.float32)
-    except ValueError as exc:
-        raise InputError(f"--palette: {exc} (use hex colours like '#aabbcc,#112233')") from None
+    cols = []
+    for p in parts:
+        try:
+            cols.append(parse_color(p))
+        except ValueError:
+            raise InputError(f"--palette: not a hex colour: {p!r} (use hex colours like '#aabbcc,#112233')") from None
+    return np.stack(cols).astype(np.float32)
 
 
 def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = None,
@@ -399,7 +403,7 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
     else:
         solve_groups = group_order
     forbid = naming_forbid(names) if names is not None else None
-    fixed_lab = None if palette is None else rgb_to_lab(np.asarray(palette, np.float32).reshape(-1, 3))
+    fixed_lab = None if palette is None else srgb_to_lab(np.asarray(palette, np.float32).reshape(-1, 3))
     group_lab: list[np.ndarray] = []
     group_names: list[str] = []
     assignments = [np.full(len(an.src_lab), -1, np.int64) for an in analyses]
@@ -415,7 +419,7 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
         sol = solve_group_palette(pals, ws, k, rho=rho, tau=tau, forbid=forbid, fixed=fixed_lab, seed=seed)
         gl = sol.lab.copy()
         if harmonize:
-            gl = rgb_to_lab(pb.harmonize_colors(lab_to_rgb(gl)))
+            gl = srgb_to_lab(harmonize_colors(lab_to_rgb(gl)))
         offset = sum(len(x) for x in group_lab)
         group_lab.append(gl)
         group_names += [g] * len(gl)
@@ -466,7 +470,7 @@ def color_transforms(solution: CollectionSolution, *, group_lab: np.ndarray | No
             x = apply_gains(rgb, gains) if gains is not None else np.asarray(rgb, np.float32)
             if not moved:
                 return x
-            y = pb.recolor_palette(x, an.src_lab, tgt)
+            y = recolor_palette(x, an.src_lab, tgt)
             return name_guard(x, y) if guard else y
 
         fns.append(fn)

@@ -33,7 +33,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from sempix.errors import InputError
 from sempix.progress import ProgressFn, report
-from sempix.recolor._color import rgb_to_lab
+from sempix.palette import srgb_to_lab
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tup
     _, seg = np.unique(seg, return_inverse=True)
     seg = seg.reshape(h, w)
     n = int(seg.max()) + 1
-    lab = rgb_to_lab(small).reshape(-1, 3).astype(np.float64)
+    lab = srgb_to_lab(small).reshape(-1, 3).astype(np.float64)
     flat = seg.reshape(-1)
     cnt = np.bincount(flat, minlength=n).astype(np.float64)
     col = np.stack([np.bincount(flat, weights=lab[:, c], minlength=n) for c in range(3)], 1) / cnt[:, None]

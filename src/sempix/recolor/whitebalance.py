@@ -28,7 +28,8 @@ import numpy as np
 from scipy import ndimage
 
 from sempix.errors import InputError
-from sempix.recolor._color import delta_e, linear_to_srgb, rgb_to_lab, srgb_to_linear
+from sempix.palette import srgb_to_lab
+from sempix.recolor._color import delta_e, linear_to_srgb, srgb_to_linear
 
 WB_METHODS = ("shades-of-grey", "grey-edge", "grey-world")
 D_WB = 20.0
@@ -147,7 +148,7 @@ def white_balance(image: np.ndarray, *, mode: str | bool = "auto", method: str =
     gains = correction_gains(img, e)
     corrected = apply_gains(img, gains)
     view_a, view_b = _analysis_view(img), _analysis_view(corrected)
-    de = float(np.mean(delta_e(rgb_to_lab(view_a), rgb_to_lab(view_b))))
+    de = float(np.mean(delta_e(srgb_to_lab(view_a), srgb_to_lab(view_b))))
     if mode in ("auto", None):
         applied = de > d_wb
     elif mode in (True, "on"):

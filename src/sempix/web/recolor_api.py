@@ -75,7 +75,8 @@ def _work_copy(rgb: np.ndarray) -> np.ndarray:
 
 
 def _state_json(sid: str, sess: RecolorSession) -> dict:
-    from sempix.recolor._color import lab_to_rgb, rgb_to_hex
+    from sempix.palette.color import to_hex
+    from sempix.recolor._color import lab_to_rgb
 
     sol = sess.solution
     images = []
@@ -88,7 +89,7 @@ def _state_json(sid: str, sess: RecolorSession) -> dict:
             entry.update({
                 "wb_applied": an.wb_applied, "wb_delta_e": round(an.wb_delta_e, 2),
                 "wb_mode": sol.options["wb"][i],
-                "colors": [{"hex": rgb_to_hex(c), "weight": round(float(wt), 4), "group": g,
+                "colors": [{"hex": to_hex(c), "weight": round(float(wt), 4), "group": g,
                             "mapped_to": int(a), "broken_by_names": bool(b)}
                            for c, wt, g, a, b in zip(an.src_rgb, an.weights, an.groups,
                                                      sol.assignments[i], sol.broken[i])],
@@ -98,7 +99,7 @@ def _state_json(sid: str, sess: RecolorSession) -> dict:
     if sol is not None:
         glab = sess.group_lab if sess.group_lab is not None else sol.group_lab
         grgb = lab_to_rgb(glab) if len(glab) else np.zeros((0, 3))
-        group = [{"hex": rgb_to_hex(c), "group": g, "solved_hex": rgb_to_hex(s)}
+        group = [{"hex": to_hex(c), "group": g, "solved_hex": to_hex(s)}
                  for c, g, s in zip(grgb, sol.group_names, sol.group_rgb)]
     return {"session": sid, "version": sess.version, "images": images, "group": group,
             "options": None if sol is None else {k: v for k, v in sol.options.items()},
@@ -165,7 +166,7 @@ def session_state(request: Request, sid: str):
 
 @router.post("/api/recolor/{sid}/group")
 def edit_group(request: Request, sid: str, p: GroupParams):
-    from sempix.recolor._color import rgb_to_lab
+    from sempix.palette import srgb_to_lab
     from sempix.recolor.core import parse_palette, render
 
     sess = get_state(request).sessions.get(sid)
@@ -173,7 +174,7 @@ def edit_group(request: Request, sid: str, p: GroupParams):
         raise ApiError(409, "the collection is still being solved")
     if len(p.colors) != len(sess.solution.group_lab):
         raise ApiError(400, f"expected {len(sess.solution.group_lab)} group colours, got {len(p.colors)}")
-    glab = rgb_to_lab(parse_palette(",".join(p.colors)))
+    glab = srgb_to_lab(parse_palette(",".join(p.colors)))
     with sess.lock:
         sess.outputs = render(sess.solution, sess.images, group_lab=glab)
         sess.group_lab = glab
