@@ -54,7 +54,7 @@ def imagemagick():
         if not exe:
             continue
         try:
-            v = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=20).stdout
+            v = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=20, check=False).stdout
         except (OSError, subprocess.SubprocessError):
             continue
         if "ImageMagick" not in v or "not installed" in v:

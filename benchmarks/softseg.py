@@ -56,7 +56,7 @@ def main() -> None:
     rows = []
     for s in args.sizes.split(","):
         out = subprocess.run([sys.executable, __file__, "--child", s, "--work-pixels", str(args.work_pixels)],
-                             capture_output=True, text=True)
+                             capture_output=True, text=True, check=False)
         if out.returncode != 0:
             print(out.stderr[-2000:], file=sys.stderr)
             continue

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -58,7 +60,7 @@ def ref_costs(img, feat, wr, ws, mode):
     CU = np.zeros((H, W), np.float32)
     CL = np.zeros((H, W), np.float32)
     CR = np.zeros((H, W), np.float32)
-    cl = lambda j: min(max(j, 0), W - 1)  # noqa: E731
+    cl = lambda j: min(max(j, 0), W - 1)
     for i in range(H):
         for j in range(W):
             if mode:
@@ -126,7 +128,7 @@ def ref_insert(img, seams):
     rows = []
     for i in range(H):
         row = []
-        dup = set(int(s) for s in seams[:, i])
+        dup = {int(s) for s in seams[:, i]}
         for c in range(W):
             row.append(img[i, c])
             if c in dup:
@@ -179,7 +181,7 @@ def test_input_semantic_energy_matches_reference(rng):
     wr, ws = _norm(img, feat, 0.2)
     _, es = K.energy_maps(img, feat)
     E = (np.float32(ws) * es).astype(np.float32)
-    ref_img, ref_seams = ref_remove(img, np.zeros(img.shape[:2] + (0,), np.float32), 5, wr, 0.0, 1, E)
+    ref_img, _ref_seams = ref_remove(img, np.zeros(img.shape[:2] + (0,), np.float32), 5, wr, 0.0, 1, E)
     res = carve(img, width=img.shape[1] - 5, features=feat, lam=0.2, feature_dim=None)
     assert res.info["semantic_energy"] == "input"
     np.testing.assert_array_equal(res.image, ref_img)
@@ -196,7 +198,7 @@ def test_height_reduction_matches_reference(rng):
 
 
 def test_keep_penalty_matches_reference(rng):
-    img, feat = _data(rng)
+    img, _feat = _data(rng)
     keep = np.zeros(img.shape[:2], bool)
     keep[2:9, 5:8] = True
     wr, _ = _norm(img, np.zeros(img.shape[:2] + (0,), np.float32), 0)
@@ -435,7 +437,7 @@ def test_progress_reports(rng):
     seen = []
     carve(img, 20, 25, progress=lambda f, m: seen.append(f))
     assert seen[0] == 0.0 and seen[-1] == 1.0
-    assert all(b >= a for a, b in zip(seen, seen[1:]))
+    assert all(b >= a for a, b in itertools.pairwise(seen))
 
 
 def test_bias_protects(rng):

@@ -433,6 +433,18 @@ def test_check_output_before_work(tmp_path):
     assert sorted(q.name for q in tmp_path.iterdir()) == ["in.png"]  # no probe file left
 
 
+def test_check_output_unwritable_folder(tmp_path, monkeypatch):
+    """An unwritable folder (simulated: tests may run as root) is one clear InputError."""
+    from sempix.image import check_output
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(simg.tempfile, "mkstemp", denied)
+    with pytest.raises(InputError, match="cannot write here .Permission denied"):
+        check_output(tmp_path / "o.png", image=True)
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     target = tmp_path / "out.png"
     target.write_bytes(b"old content")

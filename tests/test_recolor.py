@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from sempix.errors import InputError
-from sempix.recolor import _palette_bridge as pb
-from sempix.recolor._color import delta_e, lab_to_rgb, linear_to_srgb, rgb_to_lab, srgb_to_linear
+from sempix.palette import NAMES, extract_palette, name_probabilities, srgb_to_lab
+from sempix.recolor._color import delta_e, lab_to_rgb, linear_to_srgb, srgb_to_linear
 from sempix.recolor.core import (
     palette_distance,
     parse_palette,
@@ -56,9 +56,20 @@ def flat_image(colours, shares, h: int = 60, w: int = 100, seed: int = 0) -> np.
 # ------------------------------------------------------------------------------------- colour
 def test_lab_round_trip(rng):
     x = rng.random((500, 3)).astype(np.float32)
-    assert np.abs(lab_to_rgb(rgb_to_lab(x)) - x).max() < 1e-4
-    white = rgb_to_lab(np.ones(3, np.float32))
+    assert np.abs(lab_to_rgb(srgb_to_lab(x)) - x).max() < 1e-4
+    white = srgb_to_lab(np.ones(3, np.float32))
     assert abs(white[0] - 100) < 0.05 and abs(white[1]) < 0.05 and abs(white[2]) < 0.05
+
+
+def test_lab_to_rgb_clips_out_of_gamut_per_channel():
+    from sempix.palette import lab_to_srgb
+
+    lab = np.array([[60.0, 90.0, 60.0], [30.0, -80.0, -90.0]], np.float32)  # far outside sRGB
+    clipped, mapped = lab_to_rgb(lab), lab_to_srgb(lab)
+    assert clipped.dtype == np.float32 and clipped.min() >= 0 and clipped.max() <= 1
+    assert ((clipped == 0) | (clipped == 1)).any(axis=1).all()
+    # per-channel clipping is not palette's hue-keeping gamut mapping (recolor keeps its own)
+    assert np.abs(clipped - mapped).max() > 0.01
 
 
 # ------------------------------------------------------------------------------------- white balance
@@ -70,8 +81,8 @@ def test_wb_removes_cast_only_from_the_cast_image():
     assert res[0].applied and res[0].delta_e > 20
     assert not res[1].applied and not res[2].applied
     assert res[1].delta_e < 20 and res[2].delta_e < 20
-    before = float(np.mean(delta_e(rgb_to_lab(cast), rgb_to_lab(clean[0]))))
-    after = float(np.mean(delta_e(rgb_to_lab(res[0].image), rgb_to_lab(clean[0]))))
+    before = float(np.mean(delta_e(srgb_to_lab(cast), srgb_to_lab(clean[0]))))
+    after = float(np.mean(delta_e(srgb_to_lab(res[0].image), srgb_to_lab(clean[0]))))
     assert after < 0.5 * before
     # not applied -> untouched
     np.testing.assert_array_equal(res[1].image, imgs[1])
@@ -86,7 +97,7 @@ def test_wb_in_collection_and_manual_modes():
     sol = solve_collection(imgs, saliency="off", features="none", names=None)
     assert sol.stats["wb_applied"] == [True, False, False]
     out = render(sol, imgs)
-    d_cast = float(np.mean(delta_e(rgb_to_lab(out[0]), rgb_to_lab(imgs[0]))))
+    d_cast = float(np.mean(delta_e(srgb_to_lab(out[0]), srgb_to_lab(imgs[0]))))
     assert d_cast > 10  # the cast image was corrected
     sol_off = solve_collection(imgs, wb="off", saliency="off", features="none", names=None)
     assert sol_off.stats["wb_applied"] == [False, False, False]
@@ -235,20 +246,20 @@ def test_red_green_not_linked_with_naming(w2c):
     # and the rendered colours keep their names
     out = render(on, imgs)
     for img, o in zip(imgs, out):
-        n0 = np.argmax(pb.name_probabilities(img[30, :60]), -1)
-        n1 = np.argmax(pb.name_probabilities(o[30, :60]), -1)
+        n0 = np.argmax(name_probabilities(img[30, :60]), -1)
+        n1 = np.argmax(name_probabilities(o[30, :60]), -1)
         assert (n0 == n1).mean() > 0.99
     # without naming the red stripe changes its name
     out_off = render(off, imgs)
-    n_off = np.argmax(pb.name_probabilities(out_off[0][30, 10:60]), -1)
-    assert (n_off != pb.NAMES.index("red")).mean() > 0.5
+    n_off = np.argmax(name_probabilities(out_off[0][30, 10:60]), -1)
+    assert (n_off != NAMES.index("red")).mean() > 0.5
 
 
 def test_naming_forbid_matrix(w2c):
     from sempix.recolor.core import naming_forbid
 
-    src = rgb_to_lab(np.array([RED, GREY], np.float32))
-    grp = rgb_to_lab(np.array([GREEN, (0.75, 0.15, 0.12)], np.float32))
+    src = srgb_to_lab(np.array([RED, GREY], np.float32))
+    grp = srgb_to_lab(np.array([GREEN, (0.75, 0.15, 0.12)], np.float32))
     f = naming_forbid(0.8)(src, grp)
     assert f.shape == (2, 2)
     assert f[0, 0] and not f[0, 1]
@@ -272,15 +283,15 @@ def test_external_palette_and_group_edit(w2c):
     assert all((a >= 0).all() for a in sol.assignments)
     # moving towards the external palette brings both images closer to it
     for img, out in zip(imgs, res.images):
-        before = palette_distance(rgb_to_lab(img.reshape(-1, 3)[::50]), np.ones(120), rgb_to_lab(pal), np.ones(2))
-        after = palette_distance(rgb_to_lab(out.reshape(-1, 3)[::50]), np.ones(120), rgb_to_lab(pal), np.ones(2))
+        before = palette_distance(srgb_to_lab(img.reshape(-1, 3)[::50]), np.ones(120), srgb_to_lab(pal), np.ones(2))
+        after = palette_distance(srgb_to_lab(out.reshape(-1, 3)[::50]), np.ones(120), srgb_to_lab(pal), np.ones(2))
         assert after < before
     # each source colour lands on its target (L kept, group a/b) through the LUT render
     for img, out, an, tgt in zip(imgs, res.images, sol.analyses, sol.targets()):
         for j in range(len(an.src_lab)):
             stripe = slice(5, 45) if j == int(np.argmax(an.src_lab[:, 1])) else slice(55, 95)
-            got = rgb_to_lab(out[10:50, stripe].reshape(-1, 3)).mean(0)
-            src_px = rgb_to_lab(img[10:50, stripe].reshape(-1, 3)).mean(0)
+            got = srgb_to_lab(out[10:50, stripe].reshape(-1, 3)).mean(0)
+            src_px = srgb_to_lab(img[10:50, stripe].reshape(-1, 3)).mean(0)
             nearest = int(np.argmin(np.linalg.norm(an.src_lab - src_px, axis=1)))
             assert np.linalg.norm(got[1:] - tgt[nearest, 1:]) < 3.0
             assert abs(got[0] - src_px[0]) < 1.0
@@ -304,14 +315,14 @@ def test_consistency_improves_on_a_synthetic_collection(w2c):
     res = recolor_collection(imgs, saliency="off", features="none", wb="off")
 
     def mean_pairwise(ims):
-        pals = [pb.extract_palette(i, k=3) for i in ims]
+        pals = [extract_palette(i, k=3) for i in ims]
         return np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
                         for a, b in itertools.combinations(pals, 2)])
 
     assert mean_pairwise(res.images) < 0.7 * mean_pairwise(imgs)
     # L is never changed by the recolouring (white balance off)
     for a, b in zip(imgs, res.images):
-        assert np.abs(rgb_to_lab(a)[..., 0] - rgb_to_lab(b)[..., 0]).mean() < 1.0
+        assert np.abs(srgb_to_lab(a)[..., 0] - srgb_to_lab(b)[..., 0]).mean() < 1.0
 
 
 def test_bad_options():
@@ -386,7 +397,7 @@ def test_real_collection_consistency_improves(data_dir, w2c):
     res = recolor_collection(imgs, features="none")
 
     def mean_pairwise(ims):
-        pals = [pb.extract_palette(i) for i in ims]
+        pals = [extract_palette(i) for i in ims]
         return np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
                         for a, b in itertools.combinations(pals, 2)])
 
@@ -432,8 +443,8 @@ def test_harmonize_moves_group_colours_and_keeps_names(w2c):
     chroma = lambda lab: np.hypot(lab[:, 1], lab[:, 2]).mean()
     assert chroma(harm.group_lab) > chroma(plain.group_lab)
     for an, t in zip(harm.analyses, harm.targets()):
-        a = np.argmax(pb.name_probabilities(an.src_rgb), -1)
-        b = np.argmax(pb.name_probabilities(lab_to_rgb(t)), -1)
+        a = np.argmax(name_probabilities(an.src_rgb), -1)
+        b = np.argmax(name_probabilities(lab_to_rgb(t)), -1)
         assert (a == b).all()
 
 
@@ -462,9 +473,9 @@ def test_name_guard_keeps_names(w2c, rng):
     before = rng.random((2000, 3)).astype(np.float32)
     after = np.clip(before + rng.normal(0, 0.15, before.shape), 0, 1).astype(np.float32)
     out = name_guard(before, after)
-    n0 = np.argmax(pb.name_probabilities(before), -1)
-    assert (np.argmax(pb.name_probabilities(out), -1) == n0).all()
-    kept = np.argmax(pb.name_probabilities(after), -1) == n0
+    n0 = np.argmax(name_probabilities(before), -1)
+    assert (np.argmax(name_probabilities(out), -1) == n0).all()
+    kept = np.argmax(name_probabilities(after), -1) == n0
     np.testing.assert_array_equal(out[kept], after[kept])  # colours that keep their name are untouched
     # the others moved towards `before` along their displacement
     d_after = np.linalg.norm(after - before, axis=1)

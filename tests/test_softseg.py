@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import io
-import zipfile
 import xml.etree.ElementTree as ET
+import zipfile
 
 import numpy as np
 import pytest
@@ -12,11 +12,22 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from PIL import Image
 
-from sempix.softseg import (SoftSegParams, combined_laplacian, constrained_sparsification,
-                            drop_and_group, matting_laplacian, relaxed_sparsification, soft_segment,
-                            smallest_eigenvectors)
-from sempix.softseg.affinity import (adjacent_pairs, centroid_pixels, centroid_pixels_reference,
-                                     window_counts)
+from sempix.softseg import (
+    SoftSegParams,
+    combined_laplacian,
+    constrained_sparsification,
+    drop_and_group,
+    matting_laplacian,
+    relaxed_sparsification,
+    smallest_eigenvectors,
+    soft_segment,
+)
+from sempix.softseg.affinity import (
+    adjacent_pairs,
+    centroid_pixels,
+    centroid_pixels_reference,
+    window_counts,
+)
 from sempix.softseg.export import ora_bytes, stack_alphas
 from sempix.softseg.sparsify import block_jacobi_pcg
 
@@ -147,7 +158,7 @@ def test_constrained_sparsification_sums_to_one_and_groups():
     vals, vecs = smallest_eigenvectors(L, 10)
     a = constrained_sparsification(vecs, vals, feats.reshape(-1, 3), n_layers=6, n_iter=5, samples=None)
     np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-8)
-    g, kept, group_of = drop_and_group(a, feats.reshape(-1, 3), 2)
+    g, kept, _ = drop_and_group(a, feats.reshape(-1, 3), 2)
     assert g.shape[1] <= 2 and kept.shape[1] >= g.shape[1]
     np.testing.assert_allclose(g.sum(axis=1), 1.0, atol=1e-6)
     assert g.min() >= 0 and g.max() <= 1 + 1e-9

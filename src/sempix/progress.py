@@ -46,6 +46,9 @@ def cli_progress(description: str, quiet: bool = False) -> Iterator[ProgressFn]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     console = Console(file=sys.stderr)
+    if not console.is_terminal:  # logs and pipes: no bar (it would only add blank lines)
+        yield null_progress
+        return
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

@@ -133,7 +133,7 @@ def reduce_features(features: np.ndarray, dim: int = FEATURE_DIM, *, seed: int =
     mean = sample.mean(axis=0)
     sample -= mean
     cov = sample.T @ sample / max(1, sample.shape[0] - 1)
-    vals, vecs = np.linalg.eigh(cov)
+    _vals, vecs = np.linalg.eigh(cov)
     basis = np.ascontiguousarray(vecs[:, ::-1][:, :dim], dtype=np.float32)
     out = np.empty((X.shape[0], dim), np.float32)
     # numba instead of BLAS: a tall-skinny product is memory-bound, and multi-threaded BLAS on a
@@ -150,7 +150,7 @@ def parse_size(value, current: int, name: str) -> int | None:
         v = value.strip()
         try:
             if v.endswith("%"):
-                px = int(round(current * float(v[:-1]) / 100.0))
+                px = round(current * float(v[:-1]) / 100.0)
             else:
                 px = int(v)
         except ValueError:
@@ -388,8 +388,8 @@ def _optimal_order(image, feat, wr, ws, mode, dr, dc, max_side=64):
     """
     H, W = image.shape[:2]
     f = min(1.0, max_side / max(H, W))
-    h, w = max(2, int(round(H * f))), max(2, int(round(W * f)))
-    r, c = int(round(dr * h / H)), int(round(dc * w / W))
+    h, w = max(2, round(H * f)), max(2, round(W * f))
+    r, c = round(dr * h / H), round(dc * w / W)
     if r == 0 or c == 0:
         return [(1, dc), (0, dr)]
     from PIL import Image
@@ -405,7 +405,7 @@ def _optimal_order(image, feat, wr, ws, mode, dr, dc, max_side=64):
         im_t = np.ascontiguousarray(im if axis == 1 else im.swapaxes(0, 1))
         fe_t = np.ascontiguousarray(fe if axis == 1 else fe.swapaxes(0, 1))
         N, M = im_t.shape[:2]
-        idx, C = _buffers(N, M)
+        _idx, C = _buffers(N, M)
         K.init_costs_identity(im_t, fe_t, C, wr, ws, mode)
         seam = np.empty(N, np.int64)
         cost = K.find_seam(C, M, np.empty(M), np.empty(M), np.zeros((N, M), np.int8), seam, False)
@@ -479,7 +479,7 @@ def _optimal_order(image, feat, wr, ws, mode, dr, dc, max_side=64):
     acc = {0: 0, 1: 0}
     for axis, cnt in blocks:
         acc[axis] += cnt
-        target = int(round(full[axis] * acc[axis] / tot[axis]))
+        target = round(full[axis] * acc[axis] / tot[axis])
         out.append((axis, target - done[axis]))
         done[axis] = target
     return [(a, n) for a, n in out if n > 0]

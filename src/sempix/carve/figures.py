@@ -42,7 +42,7 @@ def _label(pic: np.ndarray, text: str) -> np.ndarray:
     """Write ``text`` in a dark band above ``pic``."""
     from PIL import Image, ImageDraw, ImageFont
 
-    H, W = pic.shape[:2]
+    _H, W = pic.shape[:2]
     size = max(11, min(28, W // 18))
     try:
         font = ImageFont.load_default(size=size)

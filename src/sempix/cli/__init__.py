@@ -69,5 +69,24 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
-    cli.main(args=argv, prog_name="sempix")
+    """Console-script entry point.
+
+    Usage errors (unknown option, bad choice, missing argument...) are reported as one line
+    ``error: ...`` with a pointer to ``--help``, exit code 2, like every other bad input.
+    """
+    import sys
+
+    try:
+        rv = cli.main(args=argv, prog_name="sempix", standalone_mode=False)
+    except click.UsageError as exc:
+        ctx = exc.ctx
+        where = ctx.command_path if ctx is not None else "sempix"
+        click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+        sys.exit(2)
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("error: aborted", err=True)
+        sys.exit(130)
+    sys.exit(rv if isinstance(rv, int) else 0)

@@ -53,9 +53,9 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
     """
     from sempix.errors import InputError
     from sempix.image import atomic_write_bytes, read_image, write_image
-    from sempix.progress import cli_progress
     from sempix.palette import extract_palette
     from sempix.palette.color import to_hex
+    from sempix.progress import cli_progress
     from sempix.recolor.core import parse_palette, render, solve_collection
 
     if palette and palette_from:

@@ -31,9 +31,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sempix.errors import InputError
+from sempix.palette import (
+    extract_palette,
+    harmonize_colors,
+    name_probabilities,
+    recolor_palette,
+    srgb_to_lab,
+)
+from sempix.palette.naming import name_index
 from sempix.progress import ProgressFn, report
-from sempix.palette import extract_palette, harmonize_colors, name_probabilities, recolor_palette
-from sempix.palette import srgb_to_lab
 from sempix.recolor._color import delta_e, lab_to_rgb
 from sempix.recolor.lut import apply_lut, build_lut
 from sempix.recolor.saliency import SALIENCY_THRESHOLD, compute_saliency, semantic_labels
@@ -146,8 +152,8 @@ class CollectionSolution:
                 clamped += c
                 # final check on the whole palette at once (colours exactly on a bin edge of the
                 # naming table can round either way): any remaining change falls back to no change
-                n_s = np.argmax(name_probabilities(lab_to_rgb(an.src_lab)), -1)
-                n_t = np.argmax(name_probabilities(lab_to_rgb(t)), -1)
+                n_s = name_index(lab_to_rgb(an.src_lab))
+                n_t = name_index(lab_to_rgb(t))
                 t[n_s != n_t] = an.src_lab[n_s != n_t]
             out.append(t.astype(np.float32))
         self.stats["clamped_by_names"] = clamped
@@ -174,7 +180,7 @@ def naming_forbid(d_name: float = D_NAME):
 def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
     """Pull targets back along the ab line until their most probable name equals the source's."""
     tgt = tgt.copy()
-    src_names = np.argmax(name_probabilities(lab_to_rgb(src)), -1)
+    src_names = name_index(lab_to_rgb(src))
     clamped = 0
     for j in np.flatnonzero(mask):
         full = tgt[j].copy()
@@ -187,7 +193,7 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
             return c
 
         def same(t: float, j: int = int(j)) -> bool:
-            return int(np.argmax(name_probabilities(lab_to_rgb(cand(t))))) == int(src_names[j])
+            return int(name_index(lab_to_rgb(cand(t)))) == int(src_names[j])
 
         if same(1.0):
             continue
@@ -215,8 +221,8 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
     """
     b = np.asarray(before, np.float32).reshape(-1, 3)
     a = np.asarray(after, np.float32).reshape(-1, 3)
-    n0 = np.argmax(name_probabilities(b), -1)
-    bad = np.flatnonzero(np.argmax(name_probabilities(a), -1) != n0)
+    n0 = name_index(b)
+    bad = np.flatnonzero(name_index(a) != n0)
     out = a.copy()
     if len(bad):
         lo = np.zeros(len(bad), np.float32)
@@ -224,7 +230,7 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
         d = a[bad] - b[bad]
         for _ in range(steps):
             mid = (lo + hi) / 2
-            ok = np.argmax(name_probabilities(b[bad] + mid[:, None] * d), -1) == n0[bad]
+            ok = name_index(b[bad] + mid[:, None] * d) == n0[bad]
             lo = np.where(ok, mid, lo)
             hi = np.where(ok, hi, mid)
         out[bad] = b[bad] + lo[:, None] * d

@@ -32,8 +32,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
 from sempix.errors import InputError
-from sempix.progress import ProgressFn, report
 from sempix.palette import srgb_to_lab
+from sempix.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,18 @@ Public API::
 from sempix.softseg.affinity import SoftSegParams, combined_laplacian, matting_laplacian
 from sempix.softseg.eigen import smallest_eigenvectors
 from sempix.softseg.export import ora_bytes, save_result, visualize_layers
-from sempix.softseg.pipeline import (SoftSegConfig, SoftSegResult, layer_colors, soft_segment,
-                                     sparsity_exponent)
-from sempix.softseg.sparsify import (constrained_sparsification, drop_and_group,
-                                     relaxed_sparsification)
+from sempix.softseg.pipeline import (
+                                     SoftSegConfig,
+                                     SoftSegResult,
+                                     layer_colors,
+                                     soft_segment,
+                                     sparsity_exponent,
+)
+from sempix.softseg.sparsify import (
+                                     constrained_sparsification,
+                                     drop_and_group,
+                                     relaxed_sparsification,
+)
 
 __all__ = [
     "SoftSegConfig", "SoftSegParams", "SoftSegResult", "combined_laplacian", "constrained_sparsification",

@@ -77,7 +77,7 @@ def _centroid_pixels(labels: np.ndarray, n: int, cy: np.ndarray, cx: np.ndarray)
 def centroid_pixels_reference(labels: np.ndarray) -> np.ndarray:
     """Slow reference of :func:`centroid_pixels` (for tests)."""
     n = int(labels.max()) + 1
-    h, w = labels.shape
+    w = labels.shape[1]
     out = np.full(n, -1, dtype=np.int64)
     for s in range(n):
         ys, xs = np.nonzero(labels == s)

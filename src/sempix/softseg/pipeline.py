@@ -12,7 +12,11 @@ from sempix.errors import InputError
 from sempix.progress import ProgressFn, report, sub_progress
 from sempix.softseg.affinity import SoftSegParams, combined_laplacian
 from sempix.softseg.eigen import smallest_eigenvectors
-from sempix.softseg.sparsify import constrained_sparsification, drop_and_group, relaxed_sparsification
+from sempix.softseg.sparsify import (
+    constrained_sparsification,
+    drop_and_group,
+    relaxed_sparsification,
+)
 
 
 @dataclass
@@ -251,7 +255,7 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     scale = 1.0
     if cfg.work_pixels and H * W > cfg.work_pixels:
         scale = np.sqrt(cfg.work_pixels / (H * W))
-    h, w = max(8, int(round(H * scale))), max(8, int(round(W * scale)))
+    h, w = max(8, round(H * scale)), max(8, round(W * scale))
     if (h, w) != (H, W):
         img_w = np.clip(resize(img64, h, w), 0, 1)
         feat_w = resize(feats, h, w)
