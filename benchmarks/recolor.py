@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from sempix.image import load_rgb
-from sempix.recolor import _palette_bridge as pb
-from sempix.recolor._color import lab_to_rgb, rgb_to_lab
+from sempix.palette import extract_palette, name_probabilities, srgb_to_lab
+from sempix.recolor._color import lab_to_rgb
 from sempix.recolor.core import color_transforms, downsize, palette_distance, recolor_collection
 from sempix.recolor.lut import apply_lut, build_lut
 
@@ -51,13 +51,13 @@ def images_in(folder: Path) -> list[Path]:
 
 
 def mean_pairwise_palette(imgs: list[np.ndarray]) -> float:
-    pals = [pb.extract_palette(downsize(i, 320)) for i in imgs]
+    pals = [extract_palette(downsize(i, 320)) for i in imgs]
     return float(np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
                           for a, b in itertools.combinations(pals, 2)]))
 
 
 def ab_hist(img: np.ndarray) -> np.ndarray:
-    lab = rgb_to_lab(downsize(img, 320)).reshape(-1, 3)
+    lab = srgb_to_lab(downsize(img, 320)).reshape(-1, 3)
     c = np.hypot(lab[:, 1], lab[:, 2])
     lab = lab[c > 5]
     h, _, _ = np.histogram2d(lab[:, 1], lab[:, 2], bins=16, range=[[-80, 80], [-80, 80]])
@@ -72,7 +72,7 @@ def mean_pairwise_hist(imgs: list[np.ndarray]) -> float:
 def distance_to_palette(imgs: list[np.ndarray], pal) -> float:
     out = []
     for i in imgs:
-        p = pb.extract_palette(downsize(i, 320))
+        p = extract_palette(downsize(i, 320))
         out.append(palette_distance(p.lab, p.weights, pal.lab, pal.weights))
     return float(np.mean(out))
 
@@ -88,8 +88,8 @@ def name_changes(result) -> dict:
     fns = color_transforms(sol, include_wb=False)
     r = {"pal": [0, 0], "sal": [0, 0], "px": [0, 0]}
     for an, tgt, fn in zip(sol.analyses, sol.targets(), fns):
-        a = np.argmax(pb.name_probabilities(an.src_rgb), -1)
-        b = np.argmax(pb.name_probabilities(lab_to_rgb(tgt)), -1)
+        a = np.argmax(name_probabilities(an.src_rgb), -1)
+        b = np.argmax(name_probabilities(lab_to_rgb(tgt)), -1)
         r["pal"][0] += int((a != b).sum())
         r["pal"][1] += len(a)
         if an.saliency is None or fn is None:
@@ -98,15 +98,15 @@ def name_changes(result) -> dict:
         if m.sum() < 20:
             continue
         lut = build_lut(fn)
-        sp = pb.extract_palette(an.small, mask=m)
+        sp = extract_palette(an.small, mask=m)
         moved = apply_lut(sp.rgb.reshape(1, -1, 3).astype(np.float32), lut).reshape(-1, 3)
-        a = np.argmax(pb.name_probabilities(sp.rgb), -1)
-        b = np.argmax(pb.name_probabilities(moved), -1)
+        a = np.argmax(name_probabilities(sp.rgb), -1)
+        b = np.argmax(name_probabilities(moved), -1)
         r["sal"][0] += int((a != b).sum())
         r["sal"][1] += len(a)
         px = an.small[m]
-        a = np.argmax(pb.name_probabilities(px), -1)
-        b = np.argmax(pb.name_probabilities(apply_lut(px[None], lut)[0]), -1)
+        a = np.argmax(name_probabilities(px), -1)
+        b = np.argmax(name_probabilities(apply_lut(px[None], lut)[0]), -1)
         r["px"][0] += int((a != b).sum())
         r["px"][1] += len(a)
     return r
@@ -171,7 +171,7 @@ def main() -> int:
             page_imgs = images_in(pg)
             if not page_imgs:
                 continue
-            pal = pb.extract_palette(downsize(load_rgb(page_imgs[0]), 320))
+            pal = extract_palette(downsize(load_rgb(page_imgs[0]), 320))
             ext_rows.append(run_collection(f"{s.name} -> page {pg.name}", images_in(s), args.features, pal))
     print(f"recolor benchmark, features={args.features}, cpu_count={os.cpu_count()}")
     print()

@@ -156,3 +156,22 @@ def test_example_runs(tmp_path):
     paths = run_example(tmp_path, "coffee", width="90%", backend="lowlevel", figure=False)
     assert Image.open(paths["output"]).size == (540, 400)
     assert paths["seams"].is_file() and paths["energy"].is_file()
+
+
+def test_cli_also_16bit_depth(tmp_path, photo):
+    p, _, _ = photo
+    depth = (np.linspace(0, 65535, 48 * 64).reshape(48, 64)).astype(np.uint16)
+    d = tmp_path / "depth.png"
+    Image.fromarray(depth).save(d)
+    out, dout = tmp_path / "o.png", tmp_path / "d_out.png"
+    r = run(p, "-o", out, "-W", 40, "--features", "none", "-q", "--also", f"{d}:{dout}")
+    assert r.exit_code == 0, r.output
+    from sempix.image import read_image
+
+    li = read_image(dout)
+    assert li.rgb.shape[:2] == (48, 40) and li.bit_depth == 16
+    # every carved depth row is the input row with 24 values removed (order kept)
+    src = depth.astype(np.float64) / 65535
+    got = li.rgb[..., 0].astype(np.float64)
+    for i in range(48):
+        assert np.all(np.diff(got[i]) > 0) and got[i].min() >= src[i].min() - 1e-6

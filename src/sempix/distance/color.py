@@ -53,3 +53,15 @@ def luminance(img: np.ndarray) -> np.ndarray:
     if arr.ndim == 2:
         return np.asarray(arr, dtype=np.float32)
     return np.ascontiguousarray(lab(arr)[..., 0] / np.float32(100.0), dtype=np.float32)
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """Exact sRGB decoding (IEC 61966-2-1): encoded values in [0, 1] -> linear light, float32."""
+    x = np.asarray(x, dtype=np.float32)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """Exact sRGB encoding of linear values (clipped to [0, 1] first), float32."""
+    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
+    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)

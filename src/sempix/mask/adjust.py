@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
+from sempix.distance.color import linear_to_srgb, srgb_to_linear
 from sempix.errors import InputError
 
 LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
@@ -112,18 +113,6 @@ def parse_adjustments(spec: str) -> Adjustments:
         except ValueError:
             raise InputError(f"bad adjustment value {val.strip()!r} for {name}: not a number") from None
     return Adjustments.from_mapping(values)
-
-
-def srgb_to_linear(x: np.ndarray) -> np.ndarray:
-    """Exact sRGB decoding (IEC 61966-2-1), float32 in, float32 out."""
-    x = np.asarray(x, dtype=np.float32)
-    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(x: np.ndarray) -> np.ndarray:
-    """Exact sRGB encoding of linear values (clipped to [0, 1] first)."""
-    x = np.clip(np.asarray(x, dtype=np.float32), 0.0, 1.0)
-    return np.where(x <= 0.0031308, x * 12.92, 1.055 * np.power(x, 1 / 2.4) - 0.055).astype(np.float32)
 
 
 def white_balance_gains(temperature: float, tint: float) -> np.ndarray:

@@ -8,19 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from sempix.distance.color import linear_to_srgb, srgb_to_linear  # noqa: F401 (re-exported)
 from sempix.palette.color import lab_to_srgb_ref
-
-
-def srgb_to_linear(rgb: np.ndarray) -> np.ndarray:
-    """sRGB-encoded values in [0, 1] -> linear RGB, same shape, float32."""
-    a = np.asarray(rgb, dtype=np.float32)
-    return np.where(a <= 0.04045, a / 12.92, ((a + 0.055) / 1.055) ** 2.4).astype(np.float32)
-
-
-def linear_to_srgb(lin: np.ndarray) -> np.ndarray:
-    """Linear RGB -> sRGB-encoded values, clipped to [0, 1], float32."""
-    a = np.clip(np.asarray(lin, dtype=np.float32), 0.0, 1.0)
-    return np.where(a <= 0.0031308, a * 12.92, 1.055 * np.power(a, 1 / 2.4) - 0.055).astype(np.float32)
 
 
 def lab_to_rgb(lab: np.ndarray) -> np.ndarray:
