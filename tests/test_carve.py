@@ -446,3 +446,14 @@ def test_bias_protects(rng):
     bias[:, 10:20] = 50.0
     res = carve(img, 22, bias=bias)
     assert not res.seam_map[:, 10:20].any()
+
+
+def test_carried_mode_features_gathered_equal_carved_features(rng):
+    """Default (carried) mode gathers the carved features by origin; they equal carving them."""
+    img = rng.random((22, 26, 3), dtype=np.float32)
+    feat = rng.random((22, 26, 6), dtype=np.float32)
+    fast = carve(img, 20, 18, features=feat, feature_dim=None)  # reduction: gathered at the end
+    slow = carve(img, 20, 18, features=feat, feature_dim=None, also=[feat])  # carried as an extra
+    assert fast.features.shape == (18, 20, 6)
+    np.testing.assert_array_equal(fast.image, slow.image)
+    np.testing.assert_allclose(fast.features, slow.also[0], atol=0)

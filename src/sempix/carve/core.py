@@ -72,9 +72,23 @@ class CarveResult:
     also: list
     energy: np.ndarray
     seam_map: np.ndarray
-    features: np.ndarray | None = None
+    carved_features: np.ndarray | None = None
     keep: np.ndarray | None = None
     info: dict = field(default_factory=dict)
+    feature_origin: tuple | None = field(default=None, repr=False)
+
+    @property
+    def features(self) -> np.ndarray | None:
+        """(H', W', d) carved (reduced) feature map, or None.
+
+        In the default ``semantic_energy="input"`` mode the features are not shifted seam by seam;
+        they are gathered from the input through the carved map of input coordinates on first access.
+        """
+        if self.carved_features is None and self.feature_origin is not None:
+            src, origin = self.feature_origin
+            self.carved_features = np.ascontiguousarray(src[origin[..., 0], origin[..., 1]])
+            self.feature_origin = None
+        return self.carved_features
 
     def seams_vis(self, original: np.ndarray, strength: float = 0.85) -> np.ndarray:
         """Draw the seams over the input picture.
@@ -657,6 +671,11 @@ def carve(
         sem = (np.float32(ws) * e_sem).astype(np.float32)
         bias = sem if bias is None else (bias + sem).astype(np.float32)
         ws = 0.0  # the kernels then never read the features
+    feat_by_index = None
+    if carried and feat is not None and ws == 0.0 and tw <= W and th <= H and drop is None:
+        # Reduction only: instead of shifting all d feature channels on every seam, gather the
+        # carved features at the end through the state's map of input coordinates (``origin``).
+        feat_by_index, feat = feat, None
     seam_map = np.zeros((H, W), np.uint8)
     st = _State(img, feat, also_arrs, keep, drop, bias)
 
@@ -697,12 +716,14 @@ def carve(
     info.update(carver.stats)
     info["output_size"] = (out.shape[1], out.shape[0])
     info["t_total"] = time.perf_counter() - t0
+    carved_feat = None if st.feat is None else np.ascontiguousarray(st.feat)
     return CarveResult(
         image=out,
         also=[np.ascontiguousarray(a) for a in st.also],
         energy=energy_first,
         seam_map=seam_map,
-        features=None if st.feat is None else np.ascontiguousarray(st.feat),
+        carved_features=carved_feat,
         keep=st.keep,
         info=info,
+        feature_origin=None if feat_by_index is None else (feat_by_index, st.origin),
     )

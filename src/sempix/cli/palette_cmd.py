@@ -193,6 +193,13 @@ def names(items, preview, top, as_json, force, quiet, debug):
     "--allow-name-change", is_flag=True, help="Plain nearest-prototype rule (names may change)."
 )
 @click.option(
+    "--neutral-safe/--no-neutral-safe",
+    default=True,
+    show_default=True,
+    help="Keep greys and whites neutral and never desaturate (names method); "
+    "--no-neutral-safe = the method as published.",
+)
+@click.option(
     "--strength",
     type=click.FloatRange(0.0, 1.0),
     default=1.0,
@@ -202,7 +209,18 @@ def names(items, preview, top, as_json, force, quiet, debug):
 @click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
 def harmonize(
-    image, output, method, k, preview, allow_name_change, strength, as_json, force, quiet, debug
+    image,
+    output,
+    method,
+    k,
+    preview,
+    allow_name_change,
+    neutral_safe,
+    strength,
+    as_json,
+    force,
+    quiet,
+    debug,
 ):
     """Harmonize the colours of IMAGE via colour naming (or the Cohen-Or baseline)."""
     from sempix.palette.color import to_hex
@@ -220,6 +238,7 @@ def harmonize(
             method=method,
             k=k,
             keep_names=not allow_name_change,
+            neutral_safe=neutral_safe,
             strength=strength,
             progress=prog,
         )

@@ -13,7 +13,16 @@
     ab distance (after the palette colour's L and gamut mapping are applied); failing that, the colour stays. So palette colours never change name (the plain
     rule of the paper changes some: ``keep_names=False``). Shortening first avoids jumps to a far
     prototype when a colour's top names are nearly tied (a beige wall 23% green / 23% grey);
-3c. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
+3c. (``neutral_safe=True``, the default) keep neutrals neutral and never desaturate:
+    a neutral palette colour (most probable name black, grey or white; or CIE chroma C* < 5; or
+    no name above 20 %, see :func:`neutral_palette_colours`) is a fixed point (target = source),
+    so it anchors the neutral pixels in the IDW; a target is capped at ``CHROMA_GAIN`` (2) times
+    its palette colour's chroma (hue and L kept; dropped if the cap would change the name); a
+    target less chromatic than its palette colour is dropped (pure red stays pure red); and the
+    IDW runs with the chroma guard (each palette shift scaled by min(1, pixel C* / palette C*)),
+    so white and grey pixels get no colour cast. ``neutral_safe=False`` is the method as
+    published, which gave e.g. kodim05's whites a lime cast and kodim09's sails a turquoise one;
+3d. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
 4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
 
 ``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.harmony`).
@@ -32,6 +41,72 @@ from sempix.palette.extract import Palette, extract_palette
 from sempix.progress import ProgressFn, report, sub_progress
 
 METHODS = ("names", "cohen-or")
+
+ACHROMATIC = ("black", "grey", "white")
+#: palette colours with CIE chroma C* below this are neutral (fixed points of the recolouring)
+CHROMA_NEUTRAL = 5.0
+#: a palette colour whose most probable name is below this probability has no clear basic name
+#: (with 11 names, uniform is 9%): it is a fixed point too
+WEAK_NAME = 0.20
+#: a palette colour's target chroma is at most this many times its own chroma
+CHROMA_GAIN = 2.0
+
+
+def neutral_palette_colours(lab: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Which palette colours are neutral: fixed points of ``neutral_safe`` harmonization.
+
+    Parameters
+    ----------
+    lab : (k, 3) palette colours in CIE Lab
+    probs : (k, 11) their colour-name probabilities (columns in ``NAMES`` order)
+
+    Returns
+    -------
+    (k,) bool: most probable name black, grey or white; or chroma C* < ``CHROMA_NEUTRAL``; or
+    most probable name below ``WEAK_NAME``.
+    """
+    from sempix.palette.naming import NAMES
+
+    probs = np.asarray(probs).reshape(-1, len(NAMES))
+    top = probs.argmax(-1)
+    ach = np.isin(top, [NAMES.index(n) for n in ACHROMATIC])
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    return ach | (chroma < CHROMA_NEUTRAL) | (probs.max(-1) < WEAK_NAME)
+
+
+def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
+    """Neutral-safe rules on the palette targets (module doc, step 3c).
+
+    Neutral palette colours stay fixed; a target is capped at ``CHROMA_GAIN`` times its palette
+    colour's chroma (hue kept); a target less chromatic than its palette colour is dropped; with
+    ``keep_names``, a capped target that would change the name is dropped too.
+    Returns the adjusted (k, 3) targets and a per-colour note ("" when unchanged).
+    """
+    from sempix.palette.naming import NAMES, name_index, name_probabilities
+
+    tgt = np.asarray(tgt_lab, dtype=np.float32).copy()
+    notes = [""] * len(pal)
+    neutral = neutral_palette_colours(pal.lab, name_probabilities(pal.rgb, model_path=model_path))
+    c_src = np.hypot(pal.lab[:, 1], pal.lab[:, 2])
+    for i in range(len(pal)):
+        if neutral[i]:
+            tgt[i] = pal.lab[i]
+            notes[i] = "neutral-fixed"
+            continue
+        out = srgb_to_lab(lab_to_srgb(tgt[i][None]))[0]  # as it will come out (gamut-mapped)
+        c_out = float(np.hypot(out[1], out[2]))
+        if c_out > CHROMA_GAIN * c_src[i]:
+            tgt[i, 1:] = out[1:] * (CHROMA_GAIN * c_src[i] / c_out)
+            notes[i] = f"chroma-capped-x{CHROMA_GAIN:g}"
+            if keep_names and int(
+                name_index(lab_to_srgb(tgt[i]), model_path=model_path)
+            ) != NAMES.index(src_names[i]):
+                tgt[i] = pal.lab[i]
+                notes[i] = "capped-would-rename"
+        elif c_out < c_src[i] - 1e-3:
+            tgt[i] = pal.lab[i]
+            notes[i] = "kept-chroma"
+    return tgt, notes
 
 
 @dataclass
@@ -120,6 +195,7 @@ def harmonize_image(
     palette: Palette | None = None,
     keep_names: bool = True,
     strength: float = 1.0,
+    neutral_safe: bool = True,
     model_path: str | os.PathLike | None = None,
     progress: ProgressFn | None = None,
 ) -> HarmonizeResult:
@@ -134,6 +210,11 @@ def harmonize_image(
     keep_names : (``names`` only) make sure every palette colour keeps its basic colour name
         (see the module doc, step 3b); False = the plain nearest-prototype rule
     strength : 0..1, fraction of each palette colour's ab step that is applied (``names`` only)
+    neutral_safe : (``names`` only) keep neutrals neutral and never desaturate (module doc, step
+        3c): neutral palette colours (:func:`neutral_palette_colours`) are fixed points, targets
+        are capped at ``CHROMA_GAIN`` x the palette colour's chroma, a target less chromatic than
+        its palette colour is dropped, and the IDW uses the chroma guard.
+        False = the method as published (whites and greys can get colour casts)
     model_path : explicit ``w2c`` model file (None = model store)
 
     Returns
@@ -165,11 +246,25 @@ def harmonize_image(
             protos, tgt_lab, fallback = _keep_names(
                 pal, src_names, cands, protos, tgt_lab, model_path
             )
+        notes = [""] * len(pal)
+        if neutral_safe:
+            tgt_lab, notes = _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path)
         if strength != 1.0:
             tgt_lab[:, 1:] = pal.lab[:, 1:] + float(strength) * (tgt_lab[:, 1:] - pal.lab[:, 1:])
-        out = recolor_palette(img, pal.lab, tgt_lab, progress=sub_progress(progress, 0.3, 1.0))
+        out = recolor_palette(
+            img,
+            pal.lab,
+            tgt_lab,
+            chroma_guard=neutral_safe,
+            progress=sub_progress(progress, 0.3, 1.0),
+        )
         tgt_rgb = lab_to_srgb(tgt_lab)
-        info = {"candidates": cands, "prototype_names": proto_names, "name_fix": fallback}
+        info = {
+            "candidates": cands,
+            "prototype_names": proto_names,
+            "name_fix": fallback,
+            "neutral_fix": notes,
+        }
     else:
         from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
         from sempix.palette.harmony import cohen_or_harmonize, shift_hues

@@ -185,15 +185,34 @@ def match_prototypes(
     return targets, tnames, cands
 
 
-def harmonize_colors(rgb: np.ndarray, *, model_path: str | os.PathLike | None = None) -> np.ndarray:
+def harmonize_colors(
+    rgb: np.ndarray,
+    *,
+    model_path: str | os.PathLike | None = None,
+    neutral_safe: bool = True,
+) -> np.ndarray:
     """Replace each colour by its nearest saturated prototype of a name it plausibly has.
 
     Parameters
     ----------
     rgb : (k, 3) float32 sRGB in [0, 1]
+    neutral_safe : keep neutral colours (most probable name black, grey or white, CIE chroma
+        below 5, or no name above 20%; :func:`sempix.palette.harmonize.neutral_palette_colours`)
+        and colours whose prototype would be less chromatic (CIE C*) than they are (e.g. pure
+        red) unchanged. False = the plain rule of the paper.
 
     Returns
     -------
-    (k, 3) float32 sRGB prototypes (see :func:`match_prototypes`).
+    (k, 3) float32 sRGB prototypes (see :func:`match_prototypes`), or the input colour where
+    ``neutral_safe`` keeps it.
     """
-    return match_prototypes(rgb, model_path=model_path)[0]
+    rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
+    out = match_prototypes(rgb, model_path=model_path)[0]
+    if neutral_safe and len(rgb):
+        from sempix.palette.harmonize import neutral_palette_colours
+
+        lab, lab_out = srgb_to_lab(rgb), srgb_to_lab(out)
+        keep = neutral_palette_colours(lab, name_probabilities(rgb, model_path=model_path))
+        keep |= np.hypot(lab_out[:, 1], lab_out[:, 2]) < np.hypot(lab[:, 1], lab[:, 2])
+        out[keep] = rgb[keep]
+    return out

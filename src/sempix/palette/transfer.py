@@ -12,12 +12,24 @@ converted back to sRGB with an L-preserving gamut mapping (out-of-gamut chroma i
 the hue line, see :func:`sempix.palette.color.lab_to_srgb`), so the CIE L* of every pixel is
 kept (up to float precision; 8-bit output adds at most about 0.2 L* of rounding).
 
+Chroma guard (``chroma_guard=True``, used by harmonization): every palette term is scaled by the
+pixel's own chroma relative to that palette colour's, capped at 1::
+
+    g_i(x) = min(1, |x| / |s_i|)        (g_i = 1 when |s_i| is below 1e-6)
+    x'     = x + sum_i (w_i / sum_j w_j) g_i(x) (t_i - s_i)
+
+so a neutral pixel (|x| = 0) never moves and a near-neutral one moves in proportion to its
+chroma, while a pixel equal to s_j still moves exactly to t_j (g_j = 1 there). Without the guard a
+white or grey pixel takes a weighted mean of all palette shifts and gets a colour cast.
+
 The whole chain (sRGB -> Lab -> IDW -> sRGB) runs per pixel in one numba loop (parallel over rows
 from one megapixel up; below that, thread start-up costs more than it saves): no image-sized
 temporaries besides the output.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit, prange
@@ -36,7 +48,7 @@ EPS = 1e-4
 
 
 @njit(cache=True, inline="always")
-def _idw_pixel(img, y, x, src, delta, eps, out, tin, tout) -> None:
+def _idw_pixel(img, y, x, src, delta, eps, guard, out, tin, tout) -> None:
     k = src.shape[0]
     L, a, b = srgb_to_lab1_t(img[y, x, 0], img[y, x, 1], img[y, x, 2], tin)
     wsum = 0.0
@@ -50,8 +62,11 @@ def _idw_pixel(img, y, x, src, delta, eps, out, tin, tout) -> None:
             break
         wi = 1.0 / (d2 + eps)
         wsum += wi
-        da += wi * delta[i, 0]
-        db += wi * delta[i, 1]
+        g = 1.0
+        if guard[i] > 0.0:  # guard[i] = 1 / |s_i| (0 = no guard for this term)
+            g = min(1.0, math.sqrt(a * a + b * b) * guard[i])
+        da += wi * g * delta[i, 0]
+        db += wi * g * delta[i, 1]
     if snapped >= 0:
         a2 = src[snapped, 0] + delta[snapped, 0]
         b2 = src[snapped, 1] + delta[snapped, 1]
@@ -65,21 +80,33 @@ def _idw_pixel(img, y, x, src, delta, eps, out, tin, tout) -> None:
 
 
 @njit(cache=True, parallel=True)
-def _idw_rows_par(img, src, delta, eps, out, tin, tout) -> None:
+def _idw_rows_par(img, src, delta, eps, guard, out, tin, tout) -> None:
     for y in prange(img.shape[0]):
         for x in range(img.shape[1]):
-            _idw_pixel(img, y, x, src, delta, eps, out, tin, tout)
+            _idw_pixel(img, y, x, src, delta, eps, guard, out, tin, tout)
 
 
 @njit(cache=True)
-def _idw_rows_ser(img, src, delta, eps, out, tin, tout) -> None:
+def _idw_rows_ser(img, src, delta, eps, guard, out, tin, tout) -> None:
     for y in range(img.shape[0]):
         for x in range(img.shape[1]):
-            _idw_pixel(img, y, x, src, delta, eps, out, tin, tout)
+            _idw_pixel(img, y, x, src, delta, eps, guard, out, tin, tout)
+
+
+def _guard_factors(src_ab: np.ndarray, chroma_guard: bool) -> np.ndarray:
+    """(k,) 1/|s_i| per palette colour, 0 where the guard is off or |s_i| < 1e-6."""
+    c = np.hypot(src_ab[:, 0], src_ab[:, 1])
+    if not chroma_guard:
+        return np.zeros(len(src_ab))
+    return np.where(c > 1e-6, 1.0 / np.maximum(c, 1e-6), 0.0)
 
 
 def idw_ab_ref(
-    ab: np.ndarray, src_ab: np.ndarray, tgt_ab: np.ndarray, eps: float = EPS
+    ab: np.ndarray,
+    src_ab: np.ndarray,
+    tgt_ab: np.ndarray,
+    eps: float = EPS,
+    chroma_guard: bool = False,
 ) -> np.ndarray:
     """Slow numpy reference of the IDW mapping in ab. ``ab`` (n, 2), ``src_ab``/``tgt_ab`` (k, 2) -> (n, 2)."""
     ab = np.asarray(ab, dtype=np.float64)
@@ -88,6 +115,13 @@ def idw_ab_ref(
     d2 = ((ab[:, None, :] - s[None]) ** 2).sum(-1)
     w = 1.0 / (d2 + eps)
     w /= w.sum(1, keepdims=True)
+    if chroma_guard:
+        cs = np.hypot(s[:, 0], s[:, 1])
+        cx = np.hypot(ab[:, 0], ab[:, 1])
+        g = np.where(
+            cs[None] > 1e-6, np.minimum(1.0, cx[:, None] / np.maximum(cs[None], 1e-6)), 1.0
+        )
+        w = w * g
     return ab + w @ (t - s)
 
 
@@ -97,6 +131,7 @@ def recolor_palette(
     tgt_lab: np.ndarray,
     *,
     eps: float = EPS,
+    chroma_guard: bool = False,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
     """Recolour an image by moving its palette colours ``src_lab`` to ``tgt_lab`` (IDW in ab, L kept).
@@ -107,6 +142,9 @@ def recolor_palette(
     src_lab : (k, 3) source palette in Lab (only a, b are used)
     tgt_lab : (k, 3) target palette in Lab (only a, b are used; L of the pixels is never changed)
     eps : IDW regulariser in squared Lab units
+    chroma_guard : scale each palette term by ``min(1, |x| / |s_i|)`` (pixel chroma over the palette
+        colour's chroma; module doc), so that neutral pixels keep no colour cast. Palette colours
+        still map exactly to their targets.
 
     Returns
     -------
@@ -134,6 +172,7 @@ def recolor_palette(
     kernel = (
         _idw_rows_par if img32.shape[0] * img32.shape[1] >= PARALLEL_MIN_PIXELS else _idw_rows_ser
     )
-    kernel(img32, src_ab, delta, float(eps), out, TABLE_TO_LIN, TABLE_FROM_LIN)
+    guard = np.ascontiguousarray(_guard_factors(src_ab, chroma_guard))
+    kernel(img32, src_ab, delta, float(eps), guard, out, TABLE_TO_LIN, TABLE_FROM_LIN)
     report(progress, 1.0, "recoloured")
     return out.reshape(shape)
