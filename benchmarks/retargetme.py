@@ -4,7 +4,8 @@ Usage::
 
     SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data \\
         flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/retargetme.py [--limit N] [--sets 001,002]
-        [--methods dnr,semantic-seam,seam] [--iterations 50] [--jpeg 95] [--out DIR] [--no-ade20k]
+        [--methods dnr,semantic-seam,seam] [--iterations 50] [--init multiop] [--lr 0.05]
+        [--lambdas 1,1,1] [--lambda-norm energy] [--jpeg 95] [--out DIR] [--no-ade20k]
 
 Each set ``$SEMPIX_DATA_DIR/retargetme/NNN/`` holds ``src.jpg`` and ``1.jpg .. 8.jpg``, the results of
 the operators named in ``operators.tsv`` (in the set or in the ``retargetme`` folder: ``file<TAB>operator``,
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--iterations", type=int, default=None, help="dnr iterations (default: the library's)")
     ap.add_argument("--refine-iterations", type=int, default=None)
     ap.add_argument("--init", default=None, help="dnr init (scale|seam|multiop)")
+    ap.add_argument("--lr", type=float, default=None, help="dnr Adam learning rate (default: the library's)")
+    ap.add_argument("--lambdas", default=None, help="dnr lambdas per resolved layer, e.g. 1,1,1")
+    ap.add_argument("--lambda-norm", default=None, help="dnr lambda normalisation (none|energy)")
     ap.add_argument("--jpeg", type=int, default=0, help="score sempix outputs after a JPEG round trip (quality)")
     ap.add_argument("--reductions-only", action="store_true", help="skip the enlargement sets")
     ap.add_argument("--no-ade20k", action="store_true", help="only the VGG Semantic Score")
@@ -115,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
         kw["refine_iterations"] = args.refine_iterations
     if args.init:
         kw["init"] = args.init
+    if args.lr is not None:
+        kw["lr"] = args.lr
+    if args.lambdas:
+        kw["lambdas"] = [float(v) for v in args.lambdas.split(",")]
+    if args.lambda_norm:
+        kw["lambda_norm"] = args.lambda_norm
 
     scores: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
     times: dict[str, list[float]] = {m: [] for m in methods}
@@ -174,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"RetargetMe, {n} sets; os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}, "
           f"load average {os.getloadavg()[0]:.1f}; VGG weights {net.fmt} (SS-VGG layer {layer}); "
-          f"sempix outputs scored {f'after JPEG q{args.jpeg}' if args.jpeg else 'as written (PNG)'}")
+          f"sempix outputs scored {f'after JPEG q{args.jpeg}' if args.jpeg else 'as written (PNG)'}; "
+          f"dnr settings {kw or 'library defaults'}")
     labels = {"vgg": f"SS-VGG ({layer})", "ade20k": "SS-ADE (ADE20K features)"}
     header = "| operator | " + " | ".join(f"{labels[k]} mean ± std | best in" for k in kinds) + " |"
     print(header)

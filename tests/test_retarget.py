@@ -408,3 +408,28 @@ def test_dnr_init_seam_and_multiop(small_image, tv_weights):
                        refine_iterations=0, snapshot_every=1)
         assert res.image.shape == (32, 28, 3)
         assert res.snapshots[0][1].shape == (32, 28, 3) and len(res.snapshots) >= 2
+
+
+def test_energy_lambda_norm_makes_terms_relative(small_image, tv_weights):
+    from sempix.retarget import _energy_lambdas
+
+    used = ["relu1_2", "relu2_2", "relu3_1"]
+    g = torch.Generator().manual_seed(0)
+    targets = {"relu1_2": torch.randn(1, 4, 8, 8, generator=g) * 3.0,
+               "relu2_2": torch.randn(1, 4, 4, 4, generator=g) * 10.0,
+               "relu3_1": torch.randn(1, 4, 2, 2, generator=g) * 0.5}
+    lam = _energy_lambdas({"relu1_2": 1.0, "relu2_2": 1.0, "relu3_1": 2.0}, targets, used)
+    norms = {n: float(torch.linalg.vector_norm(t)) for n, t in targets.items()}
+    assert lam["relu1_2"] == pytest.approx(1.0)
+    # every weighted term lambda_i * ||F'_i|| equals lambda_i(given) * ||F'_1||
+    assert lam["relu2_2"] * norms["relu2_2"] == pytest.approx(norms["relu1_2"])
+    assert lam["relu3_1"] * norms["relu3_1"] == pytest.approx(2.0 * norms["relu1_2"])
+    # zero weights stay zero; a single-layer loss is unchanged
+    assert _energy_lambdas({"relu1_2": 0.0, "relu2_2": 0.0, "relu3_1": 1.0}, targets, used) == {
+        "relu1_2": 0.0, "relu2_2": 0.0, "relu3_1": 1.0}
+    res = retarget(small_image, 30, method="dnr", weights=str(tv_weights), iterations=3, refine_iterations=1,
+                   lambdas=[1, 1, 1], lambda_norm="energy")
+    assert res.image.shape == (32, 30, 3)
+    assert len(res.meta["effective_lambdas"]) == 1 and res.losses[-1] < res.losses[0]
+    with pytest.raises(InputError):
+        retarget(small_image, 30, method="dnr", weights=str(tv_weights), lambda_norm="bogus")

@@ -60,7 +60,7 @@ def run_example(out_dir: str | Path = ".", name: str = "chelsea", *, width: str 
     paths["seams"] = write_image(out / f"{name}_seams.png", res.seams_vis(rgb))
     paths["energy"] = write_image(out / f"{name}_energy.png", colorize_energy(res.energy))
     if figure:
-        pic = energy_figure(rgb, fm.features, width, None, lams=(0.0, 1.0, lam),
+        pic = energy_figure(rgb, fm.features, width, None, lams=(0.0, 1.0, lam), semantic=bool(fm.semantic),
                             progress=sub_progress(progress, 0.6, 1.0))
         paths["figure"] = write_image(out / f"{name}_figure4.png", pic)
     return paths

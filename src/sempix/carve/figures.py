@@ -77,6 +77,7 @@ def energy_figure(
     *,
     lams: Sequence[float] = (0.0, 1.0, 0.2),
     results: bool = True,
+    semantic: bool = True,
     progress: ProgressFn | None = None,
     **carve_kw,
 ) -> np.ndarray:
@@ -89,6 +90,8 @@ def energy_figure(
     width, height : target size for the result row (as for :func:`sempix.carve.carve`).
     lams : the lambdas to compare (default 0 = RGB only, 1 = semantic only, 0.2 = sempix).
     results : add a second row with each carved result and a third with its seams.
+    semantic : False when ``features`` are not semantic (the weight-free ``lowlevel`` fallback); the
+        labels then say "low-level features" instead of "semantic".
     carve_kw : more :func:`sempix.carve.carve` options (energy, order, keep...).
 
     Returns
@@ -103,7 +106,12 @@ def energy_figure(
         sub = sub_progress(progress, k / n, (k + 1) / n)
         res = carve(image, width if results else None, height if results else None,
                     features=features if lam > 0 else None, lam=lam, progress=sub, **carve_kw)
-        name = "RGB only" if lam == 0 else ("semantic only" if lam == 1 else "combined")
+        if lam == 0:
+            name = "RGB only"
+        elif semantic:
+            name = "semantic only" if lam == 1 else "combined"
+        else:  # the weight-free fallback features: say so on the picture
+            name = "low-level only" if lam == 1 else "RGB + low-level"
         col = [_label(colorize_energy(res.energy), f"energy, lambda = {lam:g} ({name})")]
         if results:
             col.append(_label(res.image[..., :3], f"carved {res.image.shape[1]}x{res.image.shape[0]}, lambda = {lam:g}"))

@@ -224,7 +224,7 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
         if feats is None and any(v > 0 for v in lams):
             raise InputError("--energy-figure compares semantic energies: use --features ade20k (not none)")
         with cli_progress("figure", quiet=quiet) as prog:
-            pic = energy_figure(rgb, feats, tw, th, lams=lams, drop=drop_m,
+            pic = energy_figure(rgb, feats, tw, th, lams=lams, semantic=feats is not None and bool(fm.semantic), drop=drop_m,
                                 energy=energy, order=order, keep=keep_m, feature_dim=feature_dim,
                                 semantic_energy=semantic_energy,
                                 keep_strict=not best_effort, progress=prog)

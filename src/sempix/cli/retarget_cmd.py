@@ -43,6 +43,9 @@ def _floats(text: str | None, what: str) -> list[float] | None:
                    "weights' deepest layer).")
 @click.option("--lambdas", default=None, metavar="W1,W2,...",
               help="Reconstruction weight per layer of the resolved layer set (default 1,0,0,...).")
+@click.option("--lambda-norm", type=click.Choice(["none", "energy"]), default="none", show_default=True,
+              help="energy = divide each layer's lambda by the norm of its retargeted features (relative "
+                   "errors on the scale of the first weighted layer); none = the lambdas as given (paper).")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Importance scale inside the receptive fields of deeper seams.")
 @click.option("--percentile", type=click.FloatRange(0, 100), default=20.0, show_default=True,
@@ -59,7 +62,8 @@ def _floats(text: str | None, what: str) -> list[float] | None:
               help="Also write a preview: importance maps with seams and reconstruction snapshots "
                    "(default path: OUT with .preview.png).")
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
-def retarget(image, output, width, height, method, init, iterations, refine_iterations, lr, layers, lambdas, alpha,
+def retarget(image, output, width, height, method, init, iterations, refine_iterations, lr, layers, lambdas,
+             lambda_norm, alpha,
              percentile, grid, weights, device, lam, preview, force, features, quiet, debug):
     """Resize IMAGE to a new aspect ratio, keeping the important content.
 
@@ -97,6 +101,7 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
     with cli_progress(f"retarget ({method})", quiet=quiet) as prog:
         res = retarget_api(rgb, tw, th, method=method, init=init, iterations=iterations,
                            refine_iterations=refine_iterations, lr=lr, layers=layer_list, lambdas=lam_list,
+                           lambda_norm=lambda_norm,
                            alpha=alpha, percentile=percentile, grid=grid, weights=weights, device=device,
                            features=backend, lam=lam, snapshot_every=n_snap, extra=li.alpha, progress=prog)
     write_image(output, res.image, alpha=res.extra, icc=li.icc, inputs=inputs, force=force)

@@ -35,9 +35,11 @@ log = logging.getLogger(__name__)
 
 METHODS = ("dnr", "multiop", "seam", "semantic-seam", "scale", "warp")
 INITS = ("scale", "seam", "multiop")
+LAMBDA_NORMS = ("none", "energy")
 
 __all__ = [
     "INITS",
+    "LAMBDA_NORMS",
     "METHODS",
     "RetargetResult",
     "get_vgg",
@@ -148,7 +150,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
              lambdas: dict[str, float] | list[float] | None = None, alpha: float = 0.5,
              percentile: float = 20.0, grid: int = 16, weights: str | None = None, device: str = "cpu",
              features: str | None = "ade20k", lam: float = 0.2, snapshot_every: int = 0,
-             feature_interp: str = "cubic", extra: np.ndarray | None = None,
+             feature_interp: str = "cubic", lambda_norm: str = "none", extra: np.ndarray | None = None,
              progress: ProgressFn | None = None) -> RetargetResult:
     """Resize ``image`` to ``width`` x ``height`` with one of :data:`METHODS`.
 
@@ -173,6 +175,10 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     features, lam : feature backend and lambda of ``semantic-seam``.
     snapshot_every : keep a reconstruction snapshot every N iterations (0 = none).
     feature_interp : column interpolation of the feature warp (``cubic``, ``linear``, ``nearest``).
+    lambda_norm : ``none`` (the lambdas are used as given, the paper's form) or ``energy``: each layer's
+        lambda is divided by the norm of its retargeted target ``||F'_i||`` and multiplied by that of the
+        shallowest weighted layer, so every term is a relative error on the scale of the first one
+        (a single-layer loss is unchanged).
     extra : (H, W) map (e.g. alpha) resized with the same geometry -> ``result.extra``.
     progress : progress(fraction, message).
 
@@ -187,6 +193,8 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         raise InputError(f"unknown feature_interp {feature_interp!r}; use cubic, linear or nearest")
     if init not in INITS:
         raise InputError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
+    if lambda_norm not in LAMBDA_NORMS:
+        raise InputError(f"unknown lambda_norm {lambda_norm!r}; use one of {', '.join(LAMBDA_NORMS)}")
     h0, w0 = img.shape[:2]
     tw = w0 if width is None else int(width)
     th = h0 if height is None else int(height)
@@ -238,7 +246,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
             out = _width_pass(net, work, target, used, lam_map, method=method, init=init, iterations=iterations,
                               refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
                               percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
-                              feature_interp=feature_interp,
+                              feature_interp=feature_interp, lambda_norm=lambda_norm,
                               transpose=(axis == "height"), result=result, progress=sp)
             cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
             if cur_extra is not None:
@@ -279,10 +287,22 @@ def _lambdas(used: list[str], lambdas) -> dict[str, float]:
     return out
 
 
+def _energy_lambdas(lam_map: dict[str, float], targets: dict[str, torch.Tensor],
+                    used: list[str]) -> dict[str, float]:
+    """lambda_i * ||F'_ref|| / ||F'_i|| (ref = shallowest weighted layer): relative errors per layer."""
+    ref = next(n for n in used if lam_map.get(n, 0) != 0)
+    e_ref = float(torch.linalg.vector_norm(targets[ref]))
+    out = {}
+    for n, v in lam_map.items():
+        e = float(torch.linalg.vector_norm(targets[n])) if v != 0 else 0.0
+        out[n] = v * e_ref / e if v != 0 and e > 0 else 0.0
+    return out
+
+
 def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dict[str, float], *, method: str,
                 init: str, iterations: int, refine_iterations: int, lr: float, refine_lr: float, alpha: float,
                 percentile: float, grid: int, device: str, snapshot_every: int, transpose: bool, feature_interp: str,
-                result: RetargetResult, progress: ProgressFn | None) -> np.ndarray:
+                result: RetargetResult, lambda_norm: str = "none", progress: ProgressFn | None) -> np.ndarray:
     h, w = img.shape[:2]
     x = to_tensor(img, device)
     t = time.perf_counter()
@@ -300,6 +320,9 @@ def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dic
         return p.apply_image(img)
     # dnr: targets F'_i, init, reconstruction, refinement
     targets = {n: p.apply(n, feats[n], interp=feature_interp) for n in used if lam_map.get(n, 0) != 0}
+    if lambda_norm == "energy":
+        lam_map = _energy_lambdas(lam_map, targets, used)
+        result.meta.setdefault("effective_lambdas", []).append(dict(lam_map))
     if init == "scale":
         start = scale_image(img, target, h)
     elif init == "multiop":
