@@ -83,6 +83,23 @@ def importance(feat: torch.Tensor | np.ndarray) -> np.ndarray:
     return np.sqrt((f * f).sum(axis=0)).astype(np.float32)
 
 
+def _bisect_increasing(fn, target: float) -> float | None:
+    """Smallest ``x >= 0`` (to bisection precision) with ``fn(x) >= target`` for a non-decreasing
+    ``fn``; None when no ``x <= 1e12`` reaches it."""
+    lo, hi = 0.0, 1.0
+    while fn(hi) < target:
+        hi *= 2
+        if hi > 1e12:
+            return None
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if fn(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
 def cell_scales(imp: np.ndarray, factor: float, *, s_min: float = 0.2, s_max: float = 4.0) -> np.ndarray:
     """Scale factors of the warping cells (our form of Eq. 3).
 
@@ -112,17 +129,9 @@ def cell_scales(imp: np.ndarray, factor: float, *, s_min: float = 0.2, s_max: fl
         def mean_s(a: float) -> float:
             return float(np.clip(a * imp, lo_clip, 1.0).mean())
 
-        lo, hi = 0.0, 1.0
-        while mean_s(hi) < factor:
-            hi *= 2
-            if hi > 1e12:
-                return np.full(g, factor)
-        for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            if mean_s(mid) < factor:
-                lo = mid
-            else:
-                hi = mid
+        hi = _bisect_increasing(mean_s, factor)
+        if hi is None:
+            return np.full(g, factor)
         s = np.clip(hi * imp, lo_clip, 1.0)
     else:
         hi_clip = max(s_max, factor)
@@ -130,17 +139,9 @@ def cell_scales(imp: np.ndarray, factor: float, *, s_min: float = 0.2, s_max: fl
         def mean_s(b: float) -> float:
             return float(np.clip(1 + b * (1 - imp), 1.0, hi_clip).mean())
 
-        lo, hi = 0.0, 1.0
-        while mean_s(hi) < factor:
-            hi *= 2
-            if hi > 1e12:
-                return np.full(g, factor)
-        for _ in range(100):
-            mid = 0.5 * (lo + hi)
-            if mean_s(mid) < factor:
-                lo = mid
-            else:
-                hi = mid
+        hi = _bisect_increasing(mean_s, factor)
+        if hi is None:
+            return np.full(g, factor)
         s = np.clip(1 + hi * (1 - imp), 1.0, hi_clip)
     return s * (factor / s.mean())
 
