@@ -3,7 +3,13 @@
 Usage::
 
     SEMPIX_DATA_DIR=../shared/data SEMPIX_MODEL_DIR=../shared/models \
-        python benchmarks/saliency.py [--limit N] [--features ade20k|none]
+        python benchmarks/saliency.py [--limit N] [--features ade20k|none] [--backend rbd|u2netp|auto]
+                                      [--model FILE.onnx]
+
+``--backend u2netp`` adds the learned U^2-Net-p detector (model store entry ``u2netp``: put
+``u2netp.onnx`` in ``$SEMPIX_MODEL_DIR`` or run ``sempix models fetch u2netp``; needs onnxruntime)
+to the table; ``auto`` adds it only when it is available locally. The model is resolved before the
+run, so a missing file is one error line (exit 2) instead of a half-made table.
 
 Metrics (standard salient-object-detection definitions):
 
@@ -19,6 +25,7 @@ without the semantic prior.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -27,7 +34,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sempix.recolor.saliency import compute_saliency, semantic_labels
+from sempix.errors import SempixError
+from sempix.recolor.saliency import compute_saliency, resolve_backend, semantic_labels
 
 
 def centre_prior(h: int, w: int) -> np.ndarray:
@@ -51,7 +59,20 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--features", default="ade20k", choices=["ade20k", "none"])
+    ap.add_argument("--backend", default="rbd", choices=["rbd", "u2netp", "auto"],
+                    help="also measure the learned u2netp backend (auto: only if available locally)")
+    ap.add_argument("--model", default=None, help="explicit u2netp .onnx file (default: model store)")
     args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    learned = None
+    if args.backend != "rbd":
+        try:
+            backend, learned = resolve_backend(args.backend, args.model)
+        except SempixError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if backend == "rbd":
+            learned = None
     data = os.environ.get("SEMPIX_DATA_DIR")
     if not data:
         print("set SEMPIX_DATA_DIR", file=sys.stderr)
@@ -62,6 +83,8 @@ def main() -> int:
         masks = masks[: args.limit]
     thresholds = np.linspace(0, 1, 256)[1:]
     methods = ["centre prior", "rbd"] + (["rbd+ade20k"] if args.features == "ade20k" else [])
+    if learned is not None:
+        methods.append("u2netp")
     acc = {m: {"mae": [], "p": [], "r": [], "t": []} for m in methods}
     n = 0
     for mp in masks:
@@ -85,13 +108,18 @@ def main() -> int:
             t0 = time.perf_counter()
             lab = semantic_labels(img, "ade20k")
             maps["rbd+ade20k"] = (compute_saliency(img, labels=lab).saliency, time.perf_counter() - t0)
+        if learned is not None:
+            t0 = time.perf_counter()
+            maps["u2netp"] = (compute_saliency(img, backend="u2netp", model=learned).saliency,
+                              time.perf_counter() - t0)
         for m, (s, dt) in maps.items():
             mae, p, r = scores(s, gt, thresholds)
             acc[m]["mae"].append(mae)
             acc[m]["p"].append(p)
             acc[m]["r"].append(r)
             acc[m]["t"].append(dt)
-    print(f"SOD saliency: {n} images (BSDS), cpu_count={os.cpu_count()}")
+    print(f"SOD saliency: {n} images (BSDS), cpu_count={os.cpu_count()}"
+          + (f", u2netp model: {learned}" if learned is not None else ""))
     print("| method | MAE (lower better) | max F (beta^2=0.3, higher better) | s/image |")
     print("|---|---|---|---|")
     for m in methods:

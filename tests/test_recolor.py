@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 
@@ -481,3 +482,345 @@ def test_name_guard_keeps_names(w2c, rng):
     d_after = np.linalg.norm(after - before, axis=1)
     d_out = np.linalg.norm(out - before, axis=1)
     assert (d_out[~kept] < d_after[~kept]).all()
+
+
+# ------------------------------------------------------------------------------------- per-pixel naming guard
+def _smooth_image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
+    """Smooth random colour field (many name boundaries crossed by gradients)."""
+    from scipy import ndimage
+
+    r = np.random.default_rng(seed)
+    img = ndimage.gaussian_filter(r.random((h, w, 3)), (6, 6, 0))
+    img = (img - img.min((0, 1))) / (np.ptp(img, axis=(0, 1)) + 1e-9)
+    return (0.05 + 0.9 * img).astype(np.float32)
+
+
+def test_guard_names_numba_matches_reference(w2c, rng):
+    from sempix.palette.naming import name_index
+    from sempix.recolor.core import name_table
+    from sempix.recolor.lut import guard_names, guard_names_reference
+
+    ref = rng.random((12, 20, 3)).astype(np.float32)
+    out = np.clip(ref + rng.normal(0, 0.12, ref.shape), 0, 1).astype(np.float32)
+    out[0, :5] = ref[0, :5]  # unmoved pixels
+    out[1] = np.clip(ref[1] + rng.normal(0, 0.006, ref[1].shape), 0, 1)  # small moves (fast path)
+    for soft in (0.0, 0.5):
+        fast, n = guard_names(ref, out, name_table(), soft=soft)
+        slow = guard_names_reference(ref, out, soft=soft)
+        np.testing.assert_array_equal(fast, slow)
+        assert (name_index(fast) == name_index(ref)).all()
+        assert n == int(np.any(fast != out, axis=-1).sum()) > 0
+    with pytest.raises(ValueError):
+        guard_names(ref, out[:5], name_table())
+
+
+def test_guard_names_properties(w2c, rng):
+    from sempix.palette.naming import name_index
+    from sempix.recolor.core import name_table
+    from sempix.recolor.lut import guard_names
+
+    ref = _smooth_image(3, 120, 160)
+    out = np.clip(ref + np.array([0.06, -0.04, 0.03], np.float32), 0, 1)
+    changed = name_index(out) != name_index(ref)
+    assert changed.mean() > 0.05  # the raw transform changes many names
+    for soft in (0.0, 0.5):
+        g, n = guard_names(ref, out, name_table(), soft=soft)
+        assert (name_index(g) == name_index(ref)).all()  # every pixel keeps its name
+        # every result lies on the segment from the reference to the transformed colour
+        d = out - ref
+        s = np.sum((g - ref) * d, -1) / np.maximum(np.sum(d * d, -1), 1e-12)
+        assert s.min() >= -1e-5 and s.max() <= 1 + 1e-5
+        np.testing.assert_allclose(g, ref + s[..., None] * d, atol=1e-5)
+        # all pixels whose name changed were moved back; most others keep their full displacement
+        assert n >= int(changed.sum()) and n == int(np.any(g != out, axis=-1).sum())
+        assert (s > 0.999).mean() > 0.3
+
+
+def test_guard_output_is_monotone_and_smooth_along_ramps(w2c):
+    """Along a ramp of the input, transformed by a shift along the ramp, the guarded output stays
+    monotone; the soft guard replaces the steps at name boundaries by ramps."""
+    from sempix.palette.naming import name_index
+    from sempix.recolor.core import name_table
+    from sempix.recolor.lut import guard_names
+
+    u = np.linspace(0, 1, 800, dtype=np.float32)[:, None]
+    ramps = [((0.75, 0.1, 0.1), (0.95, 0.9, 0.2)),   # red -> orange -> yellow
+             ((0.1, 0.15, 0.7), (0.15, 0.75, 0.3)),  # blue -> green
+             ((0.35, 0.35, 0.35), (0.95, 0.65, 0.5))]  # grey -> brown/skin
+    for c0, c1 in ramps:
+        c0, c1 = np.array(c0, np.float32), np.array(c1, np.float32)
+        v = c1 - c0
+        ref = (c0 + u * v)[None]  # (1, 800, 3)
+        out = np.clip(ref + 0.12 * v, 0, 1)  # moves colours along the ramp, across name boundaries
+        assert (name_index(out) != name_index(ref)).any()
+        steps = {}
+        for soft in (0.0, 0.5):
+            g, _ = guard_names(ref, out, name_table(), soft=soft)
+            assert (name_index(g) == name_index(ref)).all()
+            proj = (g[0] - c0) @ v / (v @ v)
+            assert np.diff(proj).min() > -2e-3, (c0, soft)  # monotone (up to the bisection tolerance)
+            steps[soft] = float(np.linalg.norm(np.diff(srgb_to_lab(g[0]), axis=0), axis=1).max())
+        in_step = float(np.linalg.norm(np.diff(srgb_to_lab(ref[0]), axis=0), axis=1).max())
+        assert steps[0.0] > 10 * in_step  # the hard guard jumps at name boundaries ...
+        assert steps[0.5] < 0.5 * steps[0.0] and steps[0.5] < 12 * in_step  # ... the soft guard ramps
+
+
+def test_render_keeps_every_pixel_name(w2c):
+    from sempix.palette.naming import name_index
+    from sempix.recolor.core import color_transforms
+    from sempix.recolor.whitebalance import apply_gains
+
+    tints = [(1.0, 1.0, 1.0), (1.0, 0.8, 0.65), (0.7, 0.85, 1.0)]
+    imgs = [np.clip(_smooth_image(s) * np.array(t, np.float32), 0, 1) for s, t in zip(range(3), tints)]
+    imgs[2] = add_cast(imgs[2], (1.0, 0.55, 0.3))
+    kw = {"saliency": "off", "features": "none", "wb": "2"}
+    on = recolor_collection(imgs, **kw)
+    off = recolor_collection(imgs, names=None, **kw)
+    sol = on.solution
+    assert sol.stats["wb_applied"] == [False, False, True]
+    lut_only = [apply_lut(i, build_lut(f)) if f is not None else i for i, f in zip(imgs, color_transforms(sol))]
+    n_lut = n_off = 0
+    for img, an, o, o_off, lo in zip(imgs, sol.analyses, on.images, off.images, lut_only):
+        ref = apply_gains(img, an.wb_gains) if an.wb_applied else img  # compared with the white-balanced input
+        assert (name_index(o) == name_index(ref)).all()
+        n_off += int((name_index(o_off) != name_index(ref)).sum())
+        n_lut += int((name_index(lo) != name_index(ref)).sum())
+    assert n_off > 0 and n_lut > 0  # without naming / with the grid guard only, pixel names change
+    assert sol.stats["guarded_pixels"] > 0
+    # user-edited group colours are rendered as they are (no guard)
+    g = sol.group_lab.copy()
+    g[:, 1:] = -g[:, 1:]
+    edited = render(sol, imgs, group_lab=g)
+    assert any((name_index(e) != name_index(i)).any() for e, i in zip(edited[:2], imgs[:2]))
+
+
+def test_cli_outputs_keep_pixel_names(tmp_path, w2c):
+    from click.testing import CliRunner
+
+    from sempix.cli import cli
+    from sempix.image import load_rgb, write_image
+    from sempix.palette.naming import name_index
+
+    tints = [(1.0, 1.0, 1.0), (1.0, 0.8, 0.65), (0.7, 0.85, 1.0)]
+    paths = [str(write_image(tmp_path / f"g{i}.png", np.clip(_smooth_image(i) * np.array(t, np.float32), 0, 1)))
+             for i, t in enumerate(tints)]
+    res = CliRunner().invoke(cli, ["recolor", *paths, "-o", str(tmp_path / "o"), "--wb", "off", "--saliency",
+                                   "off", "--features", "none", "-q"])
+    assert res.exit_code == 0, res.output
+    moved = 0
+    for p in paths:
+        a, b = load_rgb(p), load_rgb(tmp_path / "o" / p.split("/")[-1])
+        assert (name_index(a) == name_index(b)).all()
+        moved += int(np.abs(a - b).max() > 0.02)
+    assert moved >= 2
+
+
+# ------------------------------------------------------------------------------------- WB safeguard
+def lawn(seed: int, h: int = 96, w: int = 128) -> np.ndarray:
+    """Textured, mostly green scene without a cast (a lawn with a few patches of soil)."""
+    from scipy import ndimage
+
+    from sempix.palette import lab_to_srgb
+
+    r = np.random.default_rng(seed)
+    n = ndimage.gaussian_filter(r.normal(0, 1, (h, w)), 1.5)
+    hue = ndimage.gaussian_filter(r.normal(0, 1, (h, w)), 4)
+    n, hue = n / n.std(), hue / hue.std()
+    lab = np.stack([50 + 12 * n, -40 + 6 * hue, 45 + 6 * np.roll(hue, 7, 0)], -1).astype(np.float32)
+    img = lab_to_srgb(lab).astype(np.float32)
+    soil = ndimage.gaussian_filter(r.normal(0, 1, (h, w)), 3)
+    soil = soil > 1.5 * soil.std()  # a few dark-brown patches
+    img[soil] = (0.3, 0.22, 0.15)
+    return img
+
+
+def test_wb_safeguard_leaves_single_colour_scene_alone(w2c):
+    from sempix.recolor.whitebalance import colour_dominance
+
+    green = lawn(0)
+    plain = white_balance(green, safeguard=False)
+    assert plain.applied and plain.delta_e > 20  # shades-of-grey alone "corrects" the lawn to grey
+    auto = white_balance(green)
+    assert not auto.applied and auto.delta_e < 20 and auto.dominance > 2 and auto.strength == 0.0
+    np.testing.assert_array_equal(auto.image, green)
+    forced = white_balance(green, mode="on")  # the user can still force the full correction
+    assert forced.applied and forced.strength == 1.0 and forced.delta_e > 20
+    # a neutral-ish varied scene with a cast is still corrected (the cast keeps the spread)
+    for seed, gains in ((0, (1.0, 0.6, 0.3)), (1, (0.5, 1.0, 0.5))):
+        cast = add_cast(scene(seed), gains)
+        wb = white_balance(cast)
+        assert wb.applied and wb.strength == 1.0 and wb.dominance < 1.0
+    assert colour_dominance(np.full((20, 20, 3), 0.5, np.float32)) < 0.1
+    # in a collection: the lawn is not white-balanced, the cast scene is
+    sol = solve_collection([green, add_cast(scene(0, cells=12)), scene(1, cells=12)], saliency="off",
+                           features="none", names=None)
+    assert sol.stats["wb_applied"] == [False, True, False]
+    sol_on = solve_collection([green, scene(1, cells=12)], wb="0", saliency="off", features="none", names=None)
+    assert sol_on.stats["wb_applied"] == [True, False]
+
+
+# ------------------------------------------------------------------------------------- saliency backend
+# The learned backend is exercised with the tiny ONNX stand-in of tests/test_saliency.py (relu of the
+# normalised red channel, so a red blob on blue is "salient"); the real u2netp.onnx cannot be
+# downloaded on the test machine.
+
+
+def _onnx_net(path, **kw):
+    pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install onnxruntime)")
+    from test_saliency import _tiny_u2netp
+
+    path.write_bytes(_tiny_u2netp(**kw))
+    return path
+
+
+@pytest.fixture
+def tiny_u2netp(tmp_path):
+    return _onnx_net(tmp_path / "tiny_u2netp.onnx")
+
+
+@pytest.fixture
+def saliency_spy(monkeypatch):
+    """Record (backend, model, labels given) of every compute_saliency call made by the core; count labels."""
+    from sempix.recolor import core
+
+    calls, label_calls = [], []
+    real = core.compute_saliency
+
+    def spy(image, **kw):
+        calls.append((kw.get("backend"), None if kw.get("model") is None else str(kw["model"]),
+                      kw.get("labels") is not None))
+        return real(image, **kw)
+
+    def labels(image, backend="ade20k"):  # stands in for ADE20K labels: all "others" (no prior)
+        label_calls.append(backend)
+        return np.zeros(image.shape[:2], np.int32), ["others"]
+
+    monkeypatch.setattr(core, "compute_saliency", spy)
+    monkeypatch.setattr(core, "semantic_labels", labels)
+    return calls, label_calls
+
+
+def _red_blobs():
+    """Two noise-free images: a saturated red disc on blue (the tiny network's map is 1 on the disc)."""
+    out = []
+    for bg in ((0.3, 0.5, 0.75), (0.35, 0.45, 0.85)):
+        img = np.empty((90, 120, 3), np.float32)
+        img[:] = bg
+        yy, xx = np.mgrid[:90, :120]
+        img[(yy - 45) ** 2 + (xx - 60) ** 2 < 18 ** 2] = (1.0, 0.2, 0.15)
+        out.append(img)
+    return out
+
+
+def test_saliency_backend_reaches_compute_saliency(saliency_spy, tiny_u2netp):
+    from sempix.recolor import saliency as sal
+    from sempix.recolor.core import downsize
+
+    calls, label_calls = saliency_spy
+    imgs = _red_blobs()
+    kw = {"saliency": "both", "features": "ade20k", "wb": "off", "names": None}
+    # default: rbd with the semantic prior (labels computed for it)
+    a = solve_collection(imgs, **kw)
+    assert calls == [("rbd", None, True)] * 2 and len(label_calls) == 2
+    assert a.options["saliency_backend"] == "rbd" and a.options["saliency_model_file"] is None
+    # explicit u2netp: the network runs, and no labels are computed just for saliency
+    calls.clear()
+    label_calls.clear()
+    b = solve_collection(imgs, saliency_backend="u2netp", saliency_model=tiny_u2netp, **kw)
+    assert calls == [("u2netp", str(tiny_u2netp), False)] * 2 and label_calls == []
+    assert b.options["saliency_backend"] == "u2netp"
+    assert b.options["saliency_model_file"] == str(tiny_u2netp)
+    for img, an in zip(imgs, b.analyses):
+        net = sal.compute_saliency(downsize(img), backend="u2netp", model=tiny_u2netp).saliency
+        assert np.array_equal(an.saliency, net)
+        red = int(np.argmax(an.src_lab[:, 1]))
+        assert an.groups[red] == "salient" and an.groups[int(np.argmax(-an.src_lab[:, 2]))] != "salient"
+    # through recolor_collection (keyword forwarding) and the use_backend() context (library users)
+    calls.clear()
+    with sal.use_backend("u2netp", tiny_u2netp):
+        res = recolor_collection(imgs, **kw)
+        assert res.solution.options["saliency_backend"] == "u2netp"
+        solve_collection(imgs, saliency_backend="rbd", **kw)  # explicit beats the context default
+    assert [c[0] for c in calls] == ["u2netp", "u2netp", "rbd", "rbd"]
+    # semantic grouping still needs labels, and uses no saliency model at all
+    calls.clear()
+    label_calls.clear()
+    s = solve_collection(imgs, semantic=True, saliency_backend="u2netp", saliency_model=tiny_u2netp,
+                         **{**kw, "saliency": "both"})
+    assert calls == [] and len(label_calls) == 2 and s.options["saliency_backend"] is None
+    # saliency off: the backend is not even resolved (a missing model is no error)
+    off = solve_collection(imgs, saliency_backend="u2netp", saliency_model=tiny_u2netp.with_name("gone.onnx"),
+                           **{**kw, "saliency": "off"})
+    assert calls == [] and off.options["saliency_backend"] is None
+
+
+def test_saliency_cache_is_per_backend_and_model(saliency_spy, tiny_u2netp, tmp_path):
+    calls, label_calls = saliency_spy
+    imgs = _red_blobs()
+    caches = [{}, {}]
+    kw = {"saliency": "both", "features": "none", "wb": "off", "names": None, "caches": caches}
+    # the inverted network (background salient) gives a map nothing like rbd's (disc salient)
+    inv = _onnx_net(tmp_path / "inv.onnx", weights=(-1.0, 0.0, 0.0), bias=10.0)
+    a = solve_collection(imgs, saliency_backend="rbd", **kw)
+    assert len(calls) == 2
+    b = solve_collection(imgs, saliency_backend="u2netp", saliency_model=inv, **kw)
+    assert len(calls) == 4 and calls[2:] == [("u2netp", str(inv), False)] * 2  # not the cached rbd map
+    for x, y in zip(a.analyses, b.analyses):
+        assert np.abs(x.saliency - y.saliency).mean() > 0.3
+    # back to rbd / same u2netp file: cached maps are reused
+    c = solve_collection(imgs, saliency_backend="rbd", **kw)
+    d = solve_collection(imgs, saliency_backend="u2netp", saliency_model=inv, **kw)
+    assert len(calls) == 4
+    assert all(np.array_equal(x.saliency, y.saliency) for x, y in zip(a.analyses, c.analyses))
+    assert all(np.array_equal(x.saliency, y.saliency) for x, y in zip(b.analyses, d.analyses))
+    # another model file: recomputed; the old file's maps are dropped
+    e = solve_collection(imgs, saliency_backend="u2netp", saliency_model=tiny_u2netp, **kw)
+    assert len(calls) == 6 and {c[1] for c in calls[4:]} == {str(tiny_u2netp)}
+    for x, y in zip(b.analyses, e.analyses):
+        assert np.abs(x.saliency - y.saliency).mean() > 0.3
+    for cache in caches:
+        keys = [k for k in cache if isinstance(k, tuple) and k[0] == "saliency"]
+        assert sorted(k[1] for k in keys) == ["rbd", "u2netp"]
+    # the same path rewritten with other weights (new mtime/size): not reused either
+    _onnx_net(tiny_u2netp, weights=(-1.0, 0.0, 0.0), bias=10.0)
+    st = tiny_u2netp.stat()
+    os.utime(tiny_u2netp, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    f = solve_collection(imgs, saliency_backend="u2netp", saliency_model=tiny_u2netp, **kw)
+    assert len(calls) == 8
+    assert all(np.allclose(x.saliency, y.saliency, atol=1e-6) for x, y in zip(b.analyses, f.analyses))
+    assert label_calls == []  # features="none": no labels anywhere
+
+
+def test_cli_passes_saliency_backend_explicitly(tmp_path, tiny_u2netp, monkeypatch):
+    from click.testing import CliRunner
+
+    from sempix.cli import cli
+    from sempix.image import write_image
+    from sempix.recolor import core
+    from sempix.recolor import saliency as sal
+
+    seen = []
+    real = core.solve_collection
+
+    def spy(images, **kw):
+        seen.append((kw.get("saliency_backend"), kw.get("saliency_model"), sal.default_backend()))
+        return real(images, **kw)
+
+    monkeypatch.setattr(core, "solve_collection", spy)
+    paths = [str(write_image(tmp_path / f"b{i}.png", im)) for i, im in enumerate(_red_blobs())]
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["recolor", *paths, "-o", str(out), "--features", "none", "--names", "off",
+                                 "-q", "--json", "--saliency-model", str(tiny_u2netp)])
+    assert r.exit_code == 0, r.output
+    # passed as arguments; the context default is left alone
+    assert len(seen) == 1 and seen[0][0] == "u2netp" and str(seen[0][1]) == str(tiny_u2netp)
+    assert seen[0][2] == ("rbd", None)
+    doc = json.loads((out / "recolor.json").read_text())
+    assert doc["options"]["saliency_model"] == "u2netp" and doc["options"]["saliency_backend"] == "u2netp"
+    im0 = doc["images"][0]
+    assert set(im0) >= {"wb_dominance", "wb_strength"} and 0 <= im0["wb_strength"] <= 1
+    r = CliRunner().invoke(cli, ["recolor", *paths, "-o", str(tmp_path / "o2"), "--features", "none",
+                                 "--names", "off", "-q", "--json"])
+    assert r.exit_code == 0, r.output
+    assert seen[1][:2] == ("rbd", None)
+    assert json.loads((tmp_path / "o2" / "recolor.json").read_text())["options"]["saliency_model"] == "rbd"

@@ -24,6 +24,21 @@ def _names_option(value: str) -> float | None:
     return v
 
 
+def _saliency_model_option(value: str) -> tuple[str, Path | None]:
+    """``rbd``/``u2netp``/``auto`` or a u2netp ``.onnx`` file -> (backend, explicit model or None)."""
+    from sempix.errors import InputError
+    from sempix.recolor.saliency import SALIENCY_BACKENDS
+
+    v = value.strip()
+    if v.lower() in SALIENCY_BACKENDS:
+        return v.lower(), None
+    p = Path(v).expanduser()
+    if p.suffix.lower() == ".onnx" or p.is_file() or p.is_dir():
+        return "u2netp", p
+    raise InputError(f"--saliency-model must be {', '.join(SALIENCY_BACKENDS)} or a u2netp .onnx file, "
+                     f"not {value!r}")
+
+
 @command("recolor", features=True)
 @click.argument("images", nargs=-1, required=True, type=click.Path())
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
@@ -38,6 +53,9 @@ def _names_option(value: str) -> float | None:
               help="White balance: auto (mean Delta-E > 20 rule), off, on, or image indices 0,2 (only those).")
 @click.option("--saliency", type=click.Choice(["both", "background", "off"]), default="both", show_default=True,
               help="Saliency-guided sub-palettes: match both, background (non-salient) only, or off.")
+@click.option("--saliency-model", "saliency_model", default="rbd", show_default=True,
+              help="Saliency backend: rbd (built-in), u2netp (learned; model store, `sempix models fetch "
+                   "u2netp`), auto (u2netp if present, else rbd), or a u2netp .onnx file/folder.")
 @click.option("--semantic", is_flag=True, help="Group colours by ADE20K classes (sky, vegetation, ...).")
 @click.option("--names", "names", default="0.8", show_default=True,
               help="Colour-naming association distance d_name, or 'off'.")
@@ -45,8 +63,8 @@ def _names_option(value: str) -> float | None:
 @click.option("--preview", is_flag=True, help="Also write preview.png (inputs, palettes, associations, outputs).")
 @click.option("--json", "json_out", is_flag=True, help="Also write recolor.json (palettes and associations).")
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
-def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, semantic, names, harmonize,
-            preview, json_out, force, features, quiet, debug):
+def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, saliency_model, semantic, names,
+            harmonize, preview, json_out, force, features, quiet, debug):
     """Make the colours of IMAGE... consistent (Nguyen et al. 2017 group palette + Xue et al. 2023 modules).
 
     Writes one recoloured image per input to OUT_DIR (same file name), plus preview.png with --preview.
@@ -63,6 +81,12 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
     if group_size is not None and group_size < 1:
         raise InputError(f"--group-size must be at least 1 (got {group_size})")
     d_name = _names_option(names)
+    sal_backend, sal_model = _saliency_model_option(saliency_model)
+    if saliency != "off" and not semantic:
+        from sempix.recolor.saliency import resolve_backend
+
+        # resolve (and fetch) the model before any work: a missing model is one line, exit 2
+        sal_backend, sal_model = resolve_backend(sal_backend, sal_model, progress=not quiet)
     paths = [Path(p) for p in images]
     names_seen = {}
     for p in paths:
@@ -85,7 +109,8 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
     with cli_progress("recolor", quiet) as prog:
         sol = solve_collection([im.rgb for im in loaded], group_size=group_size, wb=wb, saliency=saliency,
                                semantic=semantic, names=d_name, harmonize=harmonize, palette=ext_pal,
-                               features=features, progress=prog)
+                               features=features, progress=prog, saliency_backend=sal_backend,
+                               saliency_model=sal_model)
         results = render(sol, [im.rgb for im in loaded], progress=prog)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -104,12 +129,15 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, se
                               for c, lab, g in zip(sol.group_rgb, sol.group_lab, sol.group_names)],
             "images": [{
                 "input": str(p), "output": str(t), "white_balance": an.wb_applied,
-                "wb_delta_e": round(an.wb_delta_e, 2),
+                "wb_delta_e": round(an.wb_delta_e, 2), "wb_dominance": round(an.wb_dominance, 2),
+                "wb_strength": round(an.wb_strength, 2),
                 "colours": [{"hex": to_hex(c), "weight": round(float(w), 4), "group": g,
                              "mapped_to": int(a), "broken_by_names": bool(b)}
                             for c, w, g, a, b in zip(an.src_rgb, an.weights, an.groups, asg, brk)],
             } for p, t, an, asg, brk in zip(paths, targets, sol.analyses, sol.assignments, sol.broken)],
-            "options": {k: v for k, v in sol.options.items()},
+            # saliency_model: the backend actually used (auto resolved), None when saliency is not used
+            "options": {**{k: v for k, v in sol.options.items()},
+                        "saliency_model": sol.options.get("saliency_backend")},
             "stats": sol.stats,
         }
         atomic_write_bytes(out / "recolor.json", json.dumps(doc, indent=2, default=str).encode(),

@@ -105,6 +105,19 @@ REGISTRY: dict[str, ModelSpec] = {
             description="normalised (Caffe) VGG-19 up to relu3_1, nn.Sequential state dict",
             aliases=("vgg_normalised_conv3_1.pth",),
         ),
+        ModelSpec(
+            name="u2netp",
+            filename="u2netp.onnx",
+            sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
+            size=4574861,
+            licence="Apache-2.0 (U-2-Net, Qin et al. 2020); ONNX export by rembg (MIT)",
+            urls=(
+                "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2netp.onnx",
+                # mirror of the same file (same size and sha256, recorded as its LFS object id)
+                "https://huggingface.co/BritishWerewolf/U-2-Netp/resolve/main/onnx/model.onnx",
+            ),
+            description="U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input",
+        ),
     ]
 }
 

@@ -4,11 +4,17 @@ and colour naming). See :mod:`sempix.recolor.core` for the pipeline and docs/rec
 Public API::
 
     recolor_collection(images, **options) -> RecolorResult      # .images, .solution
-    solve_collection(images, **options) -> CollectionSolution
+    solve_collection(images, *, group_size=None, wb="auto", saliency="both", semantic=False,
+                     names=0.8, harmonize=False, palette=None, features="ade20k", ...,
+                     saliency_backend=None, saliency_model=None) -> CollectionSolution
     render(solution, images, group_lab=None) -> list of images
     solve_group_palette(palettes, weights, k=None, ...) -> GroupSolution
     white_balance(image, mode="auto") -> WhiteBalance
-    compute_saliency(image, labels=None) -> SaliencyMap
+    compute_saliency(image, *, labels=None, backend=None, model=None) -> SaliencyMap
+
+Saliency backends: ``"rbd"`` (built-in, default), ``"u2netp"`` (learned U^2-Net-p, model store entry
+``u2netp``, onnxruntime), ``"auto"`` (u2netp when present locally, else rbd). ``saliency_backend=None``
+uses the default set with :func:`sempix.recolor.saliency.use_backend`.
 """
 
 from __future__ import annotations

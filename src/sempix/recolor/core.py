@@ -3,7 +3,9 @@
 1. **White balance** (:mod:`sempix.recolor.whitebalance`): per image ``auto`` (mean Delta-E rule,
    d_wb = 20), ``on`` or ``off``.
 2. **Analysis** on a copy whose longest side is :data:`ANALYSIS_SIDE` px: source palette
-   (``sempix.palette.extract_palette``), saliency map and ADE20K labels when asked. Each analysis
+   (``sempix.palette.extract_palette``), saliency map (built-in ``rbd`` or learned ``u2netp``,
+   :mod:`sempix.recolor.saliency`; ``saliency_backend``/``saliency_model``) and ADE20K labels when
+   asked (for rbd's semantic prior and for semantic grouping; u2netp needs none). Each analysis
    pixel belongs to its nearest palette colour (Lab).
 3. **Grouping** of the source colours: one group (``"all"``); or saliency-guided sub-palettes
    (``"salient"``/``"background"``): a colour is salient when the share of the salient region
@@ -21,12 +23,19 @@
 6. **Rendering**: every source colour moves to (its L, its group colour's a/b) by IDW palette
    recolouring (``sempix.palette.recolor_palette``); white balance and recolouring are sampled
    together on a 33^3 RGB look-up table and applied to the full-resolution image (trilinear).
+   With colour naming on (and solver colours), trilinear interpolation between guarded grid colours
+   can still cross a name boundary, so every *pixel* is then checked against the same pixel of the
+   white-balanced input (white balance is meant to change colours; the guarantee is about the
+   recolouring) and moved back along its displacement until it keeps its basic name
+   (:func:`sempix.recolor.lut.guard_names`, numba).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -41,8 +50,14 @@ from sempix.palette import (
 from sempix.palette.naming import name_index
 from sempix.progress import ProgressFn, report
 from sempix.recolor._color import delta_e, lab_to_rgb
-from sempix.recolor.lut import apply_lut, build_lut
-from sempix.recolor.saliency import SALIENCY_THRESHOLD, compute_saliency, semantic_labels
+from sempix.recolor.lut import GUARD_SOFT, apply_lut, build_lut, guard_names
+from sempix.recolor.saliency import (
+    SALIENCY_THRESHOLD,
+    compute_saliency,
+    default_backend,
+    resolve_backend,
+    semantic_labels,
+)
 from sempix.recolor.solver import DEFAULT_RHO, DEFAULT_TAU, default_group_size, solve_group_palette
 from sempix.recolor.whitebalance import D_WB, apply_gains, white_balance
 
@@ -89,6 +104,8 @@ class ImageAnalysis:
     salient_share : (n, 2) float32 share of the salient / non-salient region covered by each colour.
     pixel_colour : (h, w) int index of the nearest palette colour for each analysis pixel.
     small : (h, w, 3) analysis image after white balance.
+    wb_dominance : single-colour dominance of the image (white-balance safeguard).
+    wb_strength : exponent applied to the white-balance gains (1 = full correction).
     """
 
     wb_applied: bool
@@ -102,6 +119,8 @@ class ImageAnalysis:
     salient_share: np.ndarray | None
     pixel_colour: np.ndarray
     small: np.ndarray
+    wb_dominance: float = 0.0
+    wb_strength: float = 1.0
 
 
 @dataclass
@@ -237,6 +256,21 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
     return out.reshape(np.shape(after))
 
 
+def name_table() -> np.ndarray:
+    """(32768,) int8: most probable basic name of every cell of the w2c colour-naming table."""
+    from sempix.palette.naming import w2c_table
+
+    tab = w2c_table()
+    key = id(tab)
+    if _NAME_TABLE.get("key") != key:
+        _NAME_TABLE["key"] = key
+        _NAME_TABLE["names"] = np.ascontiguousarray(np.argmax(tab, axis=1).astype(np.int8))
+    return _NAME_TABLE["names"]
+
+
+_NAME_TABLE: dict = {}
+
+
 def downsize(image: np.ndarray, max_side: int = ANALYSIS_SIDE) -> np.ndarray:
     """Area-averaged copy with the longest side at most ``max_side`` (float32)."""
     from PIL import Image
@@ -288,12 +322,53 @@ def parse_wb(wb: str | Sequence, n: int) -> list[str]:
     return modes
 
 
+def _saliency_cache_key(backend: str, model: str | os.PathLike | None, with_labels: bool) -> tuple:
+    """Cache key of a saliency map: backend, model file identity (path, mtime, size) and the prior used."""
+    if model is None:
+        ident = None
+    else:
+        p = Path(model)
+        try:
+            st = p.stat()
+            ident = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+        except OSError:
+            ident = (str(p), None, None)
+    return ("saliency", backend, ident, with_labels)
+
+
+def _resolve_saliency(backend: str | None, model: str | os.PathLike | None) -> tuple[str, Path | None]:
+    """Concrete ``(backend, u2netp file or None)``; None = the :func:`~sempix.recolor.saliency.use_backend` default."""
+    if backend is None:
+        backend, ctx_model = default_backend()
+        model = ctx_model if model is None else model
+    return resolve_backend(backend, model)
+
+
 def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True, semantic: bool = False,
                   features: str = "ade20k", cache: dict | None = None, wb_method: str = "shades-of-grey",
-                  d_wb: float = D_WB) -> ImageAnalysis:
+                  d_wb: float = D_WB, saliency_backend: str | None = None,
+                  saliency_model: str | os.PathLike | None = None) -> ImageAnalysis:
     """Analyse one image (white balance, palette, saliency, semantic groups); see the module doc.
 
-    ``cache`` (a dict) keeps the semantic labels and saliency between calls for the same image.
+    Parameters
+    ----------
+    image : (H, W, 3) float32 sRGB in [0, 1].
+    wb : ``"auto"``, ``"on"`` or ``"off"``.
+    saliency : compute the saliency map and the salient / background grouping.
+    semantic : group colours by coarse ADE20K class (needs labels).
+    features : feature backend of the labels (``"none"``/``"lowlevel"``: no labels).
+    cache : dict kept between calls for the same image (analysis copy, labels, saliency maps).
+        Saliency maps are keyed by backend, model file (path, mtime, size) and whether the
+        semantic prior was used, so switching backend or model never reuses a stale map; a map
+        of another model file of the same backend is dropped when a new one is stored.
+    wb_method, d_wb : white-balance method and Delta-E threshold.
+    saliency_backend : ``"rbd"``, ``"u2netp"``, ``"auto"`` or None (the
+        :func:`~sempix.recolor.saliency.use_backend` default, ``"rbd"`` unless set).
+    saliency_model : explicit u2netp ONNX file or folder (None = model store).
+
+    Returns
+    -------
+    ImageAnalysis
     """
     cache = {} if cache is None else cache
     small0 = cache.get("small0")
@@ -301,7 +376,9 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
         small0 = cache["small0"] = downsize(image)
     wbr = white_balance(small0, mode=wb, method=wb_method, d_wb=d_wb)
     small = wbr.image
-    need_labels = semantic or saliency
+    sal_backend, sal_path = _resolve_saliency(saliency_backend, saliency_model) if saliency else (None, None)
+    # the learned backend does not use the semantic "thing" prior: no labels just for saliency
+    need_labels = semantic or (saliency and sal_backend == "rbd")
     labels = None
     if need_labels and features not in ("none", "lowlevel"):
         if "labels" not in cache:
@@ -311,9 +388,13 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
         raise InputError("--semantic needs a semantic feature backend (ade20k/segformer) that is available")
     sal = None
     if saliency:
-        key = ("saliency", labels is not None)
+        use_labels = labels if sal_backend == "rbd" else None
+        key = _saliency_cache_key(sal_backend, sal_path, use_labels is not None)
         if key not in cache:
-            cache[key] = compute_saliency(small0, labels=labels).saliency
+            for k in [k for k in cache if isinstance(k, tuple) and k[:2] == key[:2] and k[2] != key[2]]:
+                del cache[k]  # an older file of the same backend
+            cache[key] = compute_saliency(small0, labels=use_labels, backend=sal_backend,
+                                          model=sal_path).saliency
         sal = cache[key]
     pal = extract_palette(small)
     src_lab = np.asarray(pal.lab, np.float32)
@@ -339,7 +420,8 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
             vals, cnt = np.unique(cls[pix == j], return_counts=True)
             groups.append(str(vals[np.argmax(cnt)]) if len(vals) else "other")
     return ImageAnalysis(wbr.applied, wbr.delta_e, wbr.gains, src_lab, lab_to_rgb(src_lab),
-                         np.asarray(pal.weights, np.float32), groups, sal, share, pix, small)
+                         np.asarray(pal.weights, np.float32), groups, sal, share, pix, small,
+                         wbr.dominance, wbr.strength)
 
 
 def parse_palette(text: str) -> np.ndarray:
@@ -363,8 +445,9 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
                      names: float | None = D_NAME, harmonize: bool = False,
                      palette: np.ndarray | None = None, features: str = "ade20k",
                      rho: float = DEFAULT_RHO, tau: float = DEFAULT_TAU, seed: int = 0,
-                     caches: list[dict] | None = None, progress: ProgressFn | None = None
-                     ) -> CollectionSolution:
+                     caches: list[dict] | None = None, progress: ProgressFn | None = None,
+                     saliency_backend: str | None = None,
+                     saliency_model: str | os.PathLike | None = None) -> CollectionSolution:
     """Analyse a collection and solve its group palette(s).
 
     Parameters
@@ -381,10 +464,21 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
     features : feature backend for the semantic prior / grouping (``"none"`` to skip).
     rho, tau : solver terms (see :mod:`sempix.recolor.solver`).
     caches : optional per-image dicts reused between calls (web editor).
+    saliency_backend : ``"rbd"`` (built-in), ``"u2netp"`` (learned; model store, may download) or
+        ``"auto"`` (u2netp when present locally, else rbd with one warning line); None = the
+        :func:`~sempix.recolor.saliency.use_backend` default (``"rbd"`` unless set). Resolved once
+        for the whole collection and only when saliency is used (``saliency != "off"`` and not
+        ``semantic``); the concrete backend is recorded in ``options["saliency_backend"]``.
+    saliency_model : explicit u2netp ONNX file or folder (None = model store).
 
     Returns
     -------
     CollectionSolution
+
+    Raises
+    ------
+    ModelUnavailableError
+        ``u2netp`` asked for but onnxruntime or the model file is not available (one line).
     """
     imgs = _check_images(images)
     if saliency not in SALIENCY_MODES:
@@ -393,11 +487,16 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
         raise InputError("--names must be a positive distance (e.g. 0.8) or off")
     modes = parse_wb(wb, len(imgs))
     caches = caches if caches is not None else [{} for _ in imgs]
+    if len(caches) != len(imgs):
+        raise InputError(f"got {len(caches)} caches for {len(imgs)} images")
+    use_sal = saliency != "off" and not semantic
+    # resolve once: every image gets the same backend (and at most one warning / download)
+    sal_backend, sal_path = _resolve_saliency(saliency_backend, saliency_model) if use_sal else (None, None)
     analyses = []
     for i, img in enumerate(imgs):
         report(progress, 0.8 * i / len(imgs), f"analysing image {i + 1}/{len(imgs)}")
-        analyses.append(analyse_image(img, wb=modes[i], saliency=saliency != "off" and not semantic,
-                                      semantic=semantic, features=features, cache=caches[i]))
+        analyses.append(analyse_image(img, wb=modes[i], saliency=use_sal, semantic=semantic, features=features,
+                                      cache=caches[i], saliency_backend=sal_backend, saliency_model=sal_path))
     report(progress, 0.8, "solving group palette")
     group_order: list[str] = []
     for an in analyses:
@@ -447,10 +546,13 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
         "solver_iterations": iters,
         "wb_applied": [an.wb_applied for an in analyses],
         "wb_delta_e": [round(an.wb_delta_e, 2) for an in analyses],
+        "wb_dominance": [round(an.wb_dominance, 2) for an in analyses],
+        "wb_strength": [round(an.wb_strength, 2) for an in analyses],
     }
     opts = {"group_size": group_size, "wb": modes, "saliency": saliency, "semantic": semantic, "names": names,
             "harmonize": harmonize, "external_palette": palette is not None, "features": features,
-            "rho": rho, "tau": tau}
+            "rho": rho, "tau": tau, "saliency_backend": sal_backend,
+            "saliency_model_file": None if sal_path is None else str(sal_path)}
     report(progress, 0.85, "group palette solved")
     return CollectionSolution(analyses, glab, group_names, assignments, broken, opts, stats)
 
@@ -460,7 +562,8 @@ def color_transforms(solution: CollectionSolution, *, group_lab: np.ndarray | No
     """Per-image colour transforms ``f(rgb (..., 3)) -> (..., 3)`` (white balance + recolouring).
 
     ``None`` in the list means the identity. With colour naming on (and solver colours), the
-    recolouring is followed by :func:`name_guard`.
+    recolouring is followed by :func:`name_guard` (grid colours); :func:`render_image` adds the
+    per-pixel guard.
     """
     targets = solution.targets(group_lab)
     guard = solution.options.get("names") is not None and group_lab is None
@@ -483,9 +586,49 @@ def color_transforms(solution: CollectionSolution, *, group_lab: np.ndarray | No
     return fns
 
 
+def pixel_guard_on(solution: CollectionSolution, group_lab: np.ndarray | None = None) -> bool:
+    """Whether rendering guards basic colour names per pixel: naming on and solver (not user) colours."""
+    return solution.options.get("names") is not None and group_lab is None
+
+
+def render_image(image: np.ndarray, analysis: ImageAnalysis, fn, *, guard: bool, include_wb: bool = True,
+                 soft: float = GUARD_SOFT, stats: dict | None = None) -> np.ndarray:
+    """Apply one image's colour transform at full resolution (LUT), then the per-pixel name guard.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 original image (before white balance).
+    analysis : the image's :class:`ImageAnalysis` (white-balance decision and gains).
+    fn : its transform from :func:`color_transforms` (None = identity).
+    guard : keep every pixel's basic name (compared with the white-balanced input).
+    include_wb : whether ``fn`` includes the white balance (as in :func:`color_transforms`).
+    soft : ramp width of the guard (see :func:`sempix.recolor.lut.guard_names`).
+    stats : optional dict; ``"guarded_pixels"`` is increased by the number of pixels moved back.
+
+    Returns
+    -------
+    (H, W, 3) float32.
+    """
+    img = np.asarray(image, np.float32)
+    if fn is None:
+        return img.copy()
+    out = apply_lut(img, build_lut(fn))
+    if guard:
+        wb_on = include_wb and analysis.wb_applied
+        ref = apply_gains(img, analysis.wb_gains) if wb_on else img
+        out, n = guard_names(ref, out, name_table(), soft=soft)
+        if stats is not None:
+            stats["guarded_pixels"] = stats.get("guarded_pixels", 0) + n
+    return out
+
+
 def render(solution: CollectionSolution, images: Sequence[np.ndarray], *, group_lab: np.ndarray | None = None,
            progress: ProgressFn | None = None) -> list[np.ndarray]:
     """Recolour full-resolution images with a solution (optionally with edited group colours).
+
+    With colour naming on and solver colours (``group_lab`` None), no pixel changes its basic colour
+    name with respect to the white-balanced input (:func:`render_image`); user-edited group colours
+    are rendered as they are.
 
     Parameters
     ----------
@@ -502,9 +645,12 @@ def render(solution: CollectionSolution, images: Sequence[np.ndarray], *, group_
         raise InputError("render() needs the same images as solve_collection()")
     if group_lab is not None and np.asarray(group_lab).shape != solution.group_lab.shape:
         raise InputError(f"group palette must have shape {solution.group_lab.shape}")
+    guard = pixel_guard_on(solution, group_lab)
+    solution.stats["guarded_pixels"] = 0
     out = []
-    for i, (img, fn) in enumerate(zip(imgs, color_transforms(solution, group_lab=group_lab))):
-        out.append(img.copy() if fn is None else apply_lut(img, build_lut(fn)))
+    fns = color_transforms(solution, group_lab=group_lab)
+    for i, (img, an, fn) in enumerate(zip(imgs, solution.analyses, fns)):
+        out.append(render_image(img, an, fn, guard=guard, stats=solution.stats))
         report(progress, 0.85 + 0.15 * (i + 1) / len(imgs), f"recoloured image {i + 1}/{len(imgs)}")
     return out
 

@@ -18,26 +18,52 @@ furniture..., i.e. not one of the *stuff* classes in :data:`STUFF_CLASSES`) rais
 term of step 4: ``w_fg = wCtr * (1 + alpha * thing_share)`` with alpha = 2, and the result is
 blended ``s = (1 - beta) s + beta * thing_share * s_max`` with beta = 0.25.
 
-A learned salient-object network is not bundled: none of the model files this project can test
-with is a salient-object detector (see docs/recolor.md).
+Learned backend ``"u2netp"``: the U^2-Net-p salient-object detector (Qin et al. 2020, Apache-2.0)
+as the ONNX file of the model store entry ``u2netp`` (``u2netp.onnx``, exported by rembg), run with
+onnxruntime. Pre-processing as in U^2-Net/rembg: resize to 320x320 (Lanczos), divide by the maximum,
+ImageNet mean/std per channel, NCHW float32; the first output (1, 1, 320, 320) is min-max normalised
+and resized back to the image (bilinear). The file is not shipped; ``get_model_path`` finds it in
+``$SEMPIX_MODEL_DIR``/the cache or downloads it (checksum verified), else a one-line
+:class:`~sempix.errors.ModelUnavailableError` says where to put it. ``"auto"`` uses ``u2netp`` when
+its file and onnxruntime are present locally (never downloads) and otherwise ``rbd`` with one
+warning line.
+
+Callers that pass no ``backend`` get the backend chosen with :func:`use_backend` (a context
+variable; ``"rbd"`` by default); the CLI, the web API and the recolor core pass it explicitly.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
-from sempix.errors import InputError
+from sempix.errors import InputError, ModelUnavailableError
 from sempix.palette import srgb_to_lab
 from sempix.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)
 
 SALIENCY_THRESHOLD = 0.9
+
+#: Names accepted by :func:`compute_saliency` / :func:`use_backend`.
+SALIENCY_BACKENDS = ("rbd", "u2netp", "auto")
+U2NETP_MODEL = "u2netp"  # model store name
+U2NETP_SIZE = 320
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+_default: ContextVar[tuple[str, str | None]] = ContextVar("sempix_saliency_backend", default=("rbd", None))
+_warned: set[str] = set()
 
 # ADE20K classes treated as background "stuff"; everything else (except "others") is a "thing".
 STUFF_CLASSES = frozenset(["others", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "grass", "sidewalk", "earth", "mountain", "plant", "water", "sea", "field", "fence", "rock", "sand", "skyscraper", "path", "stairs", "runway", "river", "bridge", "hill", "dirt", "land", "lake", "house", "windowpane", "curtain", "rug", "railing", "column", "grandstand", "stairway", "blind", "hovel", "tower", "awning", "canopy", "waterfall", "step", "pier", "palm", "escalator", "bannister", "floor,flooring", "pool", "swimming", "base"])
@@ -50,8 +76,8 @@ class SaliencyMap:
     Attributes
     ----------
     saliency : (H, W) float32 in [0, 1].
-    backend : ``"rbd"`` or ``"rbd+ade20k"``.
-    meta : extra information (e.g. the share of "thing" pixels).
+    backend : ``"rbd"``, ``"rbd+ade20k"`` or ``"u2netp"``.
+    meta : extra information (e.g. the share of "thing" pixels, the model file).
     """
 
     saliency: np.ndarray
@@ -170,27 +196,206 @@ def semantic_labels(image: np.ndarray, backend: str = "ade20k") -> tuple[np.ndar
     return np.asarray(fm.labels), list(fm.class_names)
 
 
+def _check_backend(backend: str) -> str:
+    if backend not in SALIENCY_BACKENDS:
+        raise InputError(f"unknown saliency backend {backend!r} (available: {', '.join(SALIENCY_BACKENDS)})")
+    return backend
+
+
+def default_backend() -> tuple[str, str | None]:
+    """``(backend, model path or None)`` used when :func:`compute_saliency` gets no ``backend``."""
+    return _default.get()
+
+
+@contextlib.contextmanager
+def use_backend(backend: str, model: str | os.PathLike | None = None) -> Iterator[None]:
+    """Make ``backend`` (and an explicit ``model`` file) the default inside a ``with`` block.
+
+    Parameters
+    ----------
+    backend : one of :data:`SALIENCY_BACKENDS`.
+    model : explicit ``u2netp`` ONNX file (or a folder holding ``u2netp.onnx``); None = model store.
+    """
+    token = _default.set((_check_backend(backend), None if model is None else str(model)))
+    try:
+        yield
+    finally:
+        _default.reset(token)
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ModelUnavailableError(
+            "the u2netp saliency backend needs onnxruntime: pip install onnxruntime "
+            "(or use the built-in rbd backend)") from None
+    return onnxruntime
+
+
+def u2netp_path(model: str | os.PathLike | None = None, *, download: bool = True,
+                progress: bool = True) -> Path:
+    """Resolve the ``u2netp`` ONNX file (explicit file/folder, model dirs, cache, download).
+
+    ``progress``: show the model store's download bar (stderr) if a download happens.
+
+    Raises
+    ------
+    ModelUnavailableError
+        onnxruntime missing, or the file is not available (one line saying where to put it).
+    """
+    from sempix.models import get_model_path
+
+    _onnxruntime()
+    return Path(get_model_path(U2NETP_MODEL, model, download=download, progress=progress))
+
+
+@functools.lru_cache(maxsize=2)
+def _session(path: str, mtime_ns: int, size: int):
+    """onnxruntime session for ``path`` (cached per file version); checks the I/O signature."""
+    ort = _onnxruntime()
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(path, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise ModelUnavailableError(
+            f"{path}: not a usable u2netp ONNX model ({first}); "
+            f"delete it and run `sempix models fetch {U2NETP_MODEL}`") from None
+    inp = sess.get_inputs()
+    shape = list(inp[0].shape) if inp else []
+    # symbolic (str/None) dimensions are accepted; fixed ones must be 3 channels and 320x320
+    if len(inp) != 1 or len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3) or \
+            any(isinstance(d, int) and d != U2NETP_SIZE for d in shape[2:]):
+        raise ModelUnavailableError(
+            f"{path}: expected one 1x3x{U2NETP_SIZE}x{U2NETP_SIZE} input, got "
+            f"{[(i.name, i.shape) for i in inp]}")
+    return sess
+
+
+def u2netp_input(image: np.ndarray) -> np.ndarray:
+    """U^2-Net/rembg pre-processing.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 in [0, 1].
+
+    Returns
+    -------
+    (1, 3, 320, 320) float32: 8-bit copy resized to 320x320 (Lanczos), divided by its maximum,
+    minus the ImageNet mean, divided by the ImageNet std, channels first.
+    """
+    from PIL import Image
+
+    u8 = np.clip(np.rint(np.asarray(image, np.float32) * 255), 0, 255).astype(np.uint8)
+    im = Image.fromarray(u8).resize((U2NETP_SIZE, U2NETP_SIZE), Image.LANCZOS)
+    x = np.asarray(im, np.float32)
+    x = x / max(float(x.max()), 1e-6)
+    x = (x - IMAGENET_MEAN) / IMAGENET_STD
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None], np.float32)
+
+
+def _u2netp(img: np.ndarray, path: Path) -> np.ndarray:
+    st = path.stat()
+    sess = _session(str(path), st.st_mtime_ns, st.st_size)
+    x = u2netp_input(img)
+    out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    out = np.asarray(out, np.float32)
+    if out.ndim != 4 or out.shape[:2] != (1, 1):
+        raise ModelUnavailableError(f"{path}: first output has shape {out.shape}, expected (1, 1, H, W)")
+    pred = out[0, 0]
+    lo, hi = float(pred.min()), float(pred.max())
+    pred = (pred - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(pred)
+    h, w = img.shape[:2]
+    return np.clip(_resize_map(pred, h, w), 0, 1)
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        log.warning(message)
+
+
+def _auto_model(model: str | os.PathLike | None) -> Path | None:
+    """The u2netp file for ``auto`` when it (and onnxruntime) are present locally, else None (warned)."""
+    from sempix.models import find_local
+
+    try:
+        _onnxruntime()
+    except ModelUnavailableError:
+        _warn_once("saliency: onnxruntime is not installed; using the built-in rbd backend "
+                   "(pip install onnxruntime for u2netp)")
+        return None
+    if model is not None:
+        try:
+            return u2netp_path(model, download=False)
+        except ModelUnavailableError as exc:
+            _warn_once(f"saliency: {exc}; using the built-in rbd backend")
+            return None
+    found = find_local(U2NETP_MODEL)
+    if found is None:
+        _warn_once(f"saliency: model {U2NETP_MODEL!r} not found locally; using the built-in rbd backend "
+                   f"(`sempix models fetch {U2NETP_MODEL}` to use the learned one)")
+    return found
+
+
+def resolve_backend(backend: str, model: str | os.PathLike | None = None, *,
+                    progress: bool = True) -> tuple[str, Path | None]:
+    """Turn a backend name into ``(concrete backend, u2netp file or None)``.
+
+    ``"rbd"`` -> ``("rbd", None)``; ``"u2netp"`` -> ``("u2netp", path)`` (may download; raises
+    :class:`ModelUnavailableError` when it cannot); ``"auto"`` -> u2netp when available locally,
+    else ``("rbd", None)`` after one warning line (logged once per process and reason).
+    """
+    _check_backend(backend)
+    if backend == "u2netp":
+        return "u2netp", u2netp_path(model, progress=progress)
+    if backend == "auto":
+        path = _auto_model(model)
+        return ("u2netp", path) if path is not None else ("rbd", None)
+    return "rbd", None
+
+
 def compute_saliency(image: np.ndarray, *, labels: tuple[np.ndarray, list[str]] | None = None,
-                     backend: str = "rbd", progress: ProgressFn | None = None) -> SaliencyMap:
+                     backend: str | None = None, model: str | os.PathLike | None = None,
+                     progress: ProgressFn | None = None) -> SaliencyMap:
     """Saliency map of an image.
 
     Parameters
     ----------
     image : (H, W, 3) float32 in [0, 1].
     labels : optional ``(labels (H, W) int, class_names)`` from an ADE20K feature map, used as the
-        semantic "thing" prior (see :func:`semantic_labels`).
-    backend : ``"rbd"`` (built-in). Other names raise :class:`InputError`.
+        semantic "thing" prior of ``rbd`` (see :func:`semantic_labels`); ``u2netp`` does not use it.
+    backend : ``"rbd"`` (built-in), ``"u2netp"`` (learned, model store; downloads when allowed) or
+        ``"auto"`` (u2netp if its file and onnxruntime are present locally, else rbd with one
+        warning); None = the :func:`use_backend` default (``"rbd"`` unless set). Other names raise
+        :class:`InputError`.
+    model : explicit u2netp ONNX file or folder (None = ``$SEMPIX_MODEL_DIR``, cache, download).
 
     Returns
     -------
     SaliencyMap with ``saliency`` (H, W) float32 in [0, 1].
+
+    Raises
+    ------
+    ModelUnavailableError
+        ``u2netp`` without onnxruntime or without an obtainable model file (one line).
     """
-    if backend != "rbd":
-        raise InputError(f"unknown saliency backend {backend!r} (available: rbd)")
+    if backend is None:
+        backend, ctx_model = default_backend()
+        model = ctx_model if model is None else model
+    _check_backend(backend)
     img = np.asarray(image, np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
         raise InputError("saliency needs an (H, W, 3) RGB image")
     h, w = img.shape[:2]
+    backend, path = resolve_backend(backend, model)
+    if path is not None:
+        report(progress, 0.2, "saliency (u2netp)")
+        s = _u2netp(img, path)
+        report(progress, 1.0, "saliency (u2netp)")
+        return SaliencyMap(s.astype(np.float32), "u2netp", {"model": str(path)})
     small = _downsize(img, 200)
     prior = None
     meta: dict = {}

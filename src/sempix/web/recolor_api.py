@@ -10,6 +10,13 @@ Endpoints (all JSON unless noted; errors are ``{"error": message}`` with a 4xx/5
     GET  /api/recolor/{sid}/output/{i}      recoloured image (PNG); ``?download=1`` adds a file name
     DELETE /api/recolor/{sid}
 
+Solve options (JSON body of ``/solve``): ``wb``, ``saliency`` (both|background|off), ``saliency_model``
+(``rbd`` built-in, ``u2netp`` learned, ``auto`` = u2netp when its file is on the server, else rbd;
+default rbd), ``semantic``, ``names``, ``harmonize``, ``group_size``, ``palette``. The server never
+downloads a model for a request: ``u2netp`` without its file (or without onnxruntime) is a 400 with
+one line saying where to put it (``sempix models fetch u2netp``). Saliency maps are cached per image
+and per backend/model file, so switching the model never reuses another backend's map.
+
 Job progress is polled with the app's ``GET /api/jobs/{job}``. Images are kept at a working
 resolution of at most :data:`WORK_PIXELS` pixels each, so edits re-render in well under a second.
 """
@@ -43,6 +50,7 @@ class RecolorSession:
         self.group_lab: np.ndarray | None = None
         self.outputs: list[np.ndarray] | None = None
         self.version = 0
+        self.saliency_request = "rbd"  # saliency_model of the current solution, as asked for
         self.lock = threading.Lock()
 
     @property
@@ -53,6 +61,7 @@ class RecolorSession:
 class SolveParams(BaseModel):
     wb: list[str] | str = "auto"
     saliency: str = "both"
+    saliency_model: str = "rbd"
     semantic: bool = False
     names: float | None = 0.8
     harmonize: bool = False
@@ -88,6 +97,7 @@ def _state_json(sid: str, sess: RecolorSession) -> dict:
             an = sol.analyses[i]
             entry.update({
                 "wb_applied": an.wb_applied, "wb_delta_e": round(an.wb_delta_e, 2),
+                "wb_dominance": round(an.wb_dominance, 2), "wb_strength": round(an.wb_strength, 2),
                 "wb_mode": sol.options["wb"][i],
                 "colors": [{"hex": to_hex(c), "weight": round(float(wt), 4), "group": g,
                             "mapped_to": int(a), "broken_by_names": bool(b)}
@@ -101,12 +111,44 @@ def _state_json(sid: str, sess: RecolorSession) -> dict:
         grgb = lab_to_rgb(glab) if len(glab) else np.zeros((0, 3))
         group = [{"hex": to_hex(c), "group": g, "solved_hex": to_hex(s)}
                  for c, g, s in zip(grgb, sol.group_names, sol.group_rgb)]
+    opts = None
+    if sol is not None:
+        # the model file's server path is not sent to the client
+        opts = {**{k: v for k, v in sol.options.items() if k != "saliency_model_file"},
+                "saliency_model": sess.saliency_request}
     return {"session": sid, "version": sess.version, "images": images, "group": group,
-            "options": None if sol is None else {k: v for k, v in sol.options.items()},
+            "options": opts,
             "stats": None if sol is None else sol.stats}
 
 
-def _solve(sess: RecolorSession, p: SolveParams, backend: str, progress) -> dict:
+SALIENCY_MODELS = ("rbd", "u2netp", "auto")
+
+
+def resolve_saliency(p: SolveParams) -> tuple[str | None, Path | None]:
+    """Concrete ``(saliency backend, u2netp file)`` for a request, without downloading anything.
+
+    ``(None, None)`` when saliency is not used (off, or semantic grouping). Raises :class:`ApiError`
+    400 (one line) for an unknown name or a u2netp model that is not on the server.
+    """
+    from sempix.errors import ModelUnavailableError
+    from sempix.recolor.saliency import resolve_backend, u2netp_path
+
+    if p.saliency_model not in SALIENCY_MODELS:
+        raise ApiError(400, f"saliency_model must be one of {', '.join(SALIENCY_MODELS)}, "
+                            f"not {p.saliency_model!r}")
+    if p.saliency == "off" or p.semantic:
+        return None, None
+    try:
+        if p.saliency_model == "u2netp":
+            return "u2netp", u2netp_path(download=False)
+        return resolve_backend(p.saliency_model)  # rbd, or auto: local file only (never downloads)
+    except ModelUnavailableError as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else "u2netp model unavailable"
+        raise ApiError(400, f"saliency_model u2netp is not available on this server: {msg}") from None
+
+
+def _solve(sess: RecolorSession, p: SolveParams, backend: str, saliency: tuple[str | None, Path | None],
+           progress) -> dict:
     from sempix.errors import InputError
     from sempix.recolor.core import parse_palette, render, solve_collection
 
@@ -114,12 +156,15 @@ def _solve(sess: RecolorSession, p: SolveParams, backend: str, progress) -> dict
     if isinstance(wb, list) and len(wb) != len(sess.images):
         raise InputError(f"wb needs one mode per image ({len(sess.images)})")
     palette = parse_palette(",".join(p.palette)) if p.palette else None
+    sal_backend, sal_model = saliency
     with sess.lock:
         sol = solve_collection(sess.images, group_size=p.group_size, wb=wb, saliency=p.saliency,
                                semantic=p.semantic, names=p.names, harmonize=p.harmonize, palette=palette,
-                               features=backend, caches=sess.caches, progress=progress)
+                               features=backend, caches=sess.caches, progress=progress,
+                               saliency_backend=sal_backend or "rbd", saliency_model=sal_model)
         outs = render(sol, sess.images, progress=progress)
         sess.solution, sess.group_lab, sess.outputs = sol, None, outs
+        sess.saliency_request = p.saliency_model
         sess.version += 1
     return {"version": sess.version}
 
@@ -142,7 +187,7 @@ async def create_session(request: Request, files: list[UploadFile] | None = File
     sess = RecolorSession(images, names)
     sid = state.sessions.add(sess, sess.nbytes)
     backend = cfg.backend if cfg.backend in ("ade20k", "segformer") else "none"
-    job = state.jobs.submit(_solve, sess, SolveParams(), backend, kind="recolor", owner=sid)
+    job = state.jobs.submit(_solve, sess, SolveParams(), backend, ("rbd", None), kind="recolor", owner=sid)
     return {"session": sid, "job": job,
             "images": [{"name": n, "width": im.shape[1], "height": im.shape[0]} for n, im in zip(names, images)]}
 
@@ -153,8 +198,9 @@ def solve(request: Request, sid: str, p: SolveParams):
     sess = state.sessions.get(sid)
     if p.saliency not in ("both", "background", "off"):
         raise ApiError(400, "saliency must be both, background or off")
+    saliency = resolve_saliency(p)  # before the job: a missing model is an immediate one-line 400
     backend = state.settings.backend if state.settings.backend in ("ade20k", "segformer") else "none"
-    job = state.jobs.submit(_solve, sess, p, backend, kind="recolor", owner=sid)
+    job = state.jobs.submit(_solve, sess, p, backend, saliency, kind="recolor", owner=sid)
     return {"job": job}
 
 

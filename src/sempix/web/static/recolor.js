@@ -42,6 +42,7 @@
     return {
       wb,
       saliency: $("#opt-saliency").value,
+      saliency_model: $("#opt-salmodel").value,
       semantic: $("#opt-semantic").checked,
       names: $("#opt-names").checked ? parseFloat($("#opt-dname").value) || 0.8 : null,
       harmonize: $("#opt-harmonize").checked,
@@ -104,7 +105,8 @@
     if (s) {
       $("#stats").textContent = `${s.colours} source colours, ${s.associated} mapped, ` +
         `${s.broken_by_names} associations broken by colour naming, white balance on ` +
-        `${s.wb_applied.filter(Boolean).length} image(s).`;
+        `${s.wb_applied.filter(Boolean).length} image(s)` +
+        (state.options && state.options.saliency_backend ? `, saliency: ${state.options.saliency_backend}.` : ".");
     }
     document.body.dataset.version = String(state.version);
   }
@@ -127,6 +129,8 @@
       setStatus("done");
     } catch (e) {
       setStatus(e.message, true);
+      // e.g. u2netp not on the server: show the model the current results were made with
+      if (state && state.options && state.options.saliency_model) $("#opt-salmodel").value = state.options.saliency_model;
     } finally {
       busy = false;
     }
@@ -167,7 +171,7 @@
       busy = false;
     }
   });
-  ["#opt-saliency", "#opt-semantic", "#opt-names", "#opt-harmonize"].forEach((s) =>
+  ["#opt-saliency", "#opt-salmodel", "#opt-semantic", "#opt-names", "#opt-harmonize"].forEach((s) =>
     $(s).addEventListener("change", solve));
   $("#solve").addEventListener("click", solve);
   $("#images").addEventListener("change", (ev) => { if (ev.target.classList.contains("wb-mode")) solve(); });
