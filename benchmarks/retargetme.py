@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=None, help="dnr Adam learning rate (default: the library's)")
     ap.add_argument("--lambdas", default=None, help="dnr lambdas per resolved layer, e.g. 1,1,1")
     ap.add_argument("--lambda-norm", default=None, help="dnr lambda normalisation (none|energy)")
+    ap.add_argument("--percentile", type=float, default=None, help="deep seam percentile (default: the library's)")
+    ap.add_argument("--alpha", type=float, default=None, help="Eq. 2 alpha (default: the library's)")
+    ap.add_argument("--protect", default=None, help="semantic protection (auto|none|classes; default: the library's)")
     ap.add_argument("--jpeg", type=int, default=0, help="score sempix outputs after a JPEG round trip (quality)")
     ap.add_argument("--reductions-only", action="store_true", help="skip the enlargement sets")
     ap.add_argument("--no-ade20k", action="store_true", help="only the VGG Semantic Score")
@@ -125,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
         kw["lambdas"] = [float(v) for v in args.lambdas.split(",")]
     if args.lambda_norm:
         kw["lambda_norm"] = args.lambda_norm
+    if args.percentile is not None:
+        kw["percentile"] = args.percentile
+    if args.alpha is not None:
+        kw["alpha"] = args.alpha
+    if args.protect is not None:
+        kw["protect"] = args.protect
 
     scores: dict[str, dict[str, list[float]]] = {k: {} for k in kinds}
     times: dict[str, list[float]] = {m: [] for m in methods}
@@ -212,6 +221,16 @@ def main(argv: list[str] | None = None) -> int:
                 verdict = "MEETS" if ours >= bp else "MISSES"
                 print(f"{labels[k]}: sempix-{m} {ours:.4f} vs best published {best_pub} {bp:.4f} -> {verdict} "
                       f"(beats {sum(ours >= np.mean(scores[k][p]) for p in pub)}/{len(pub)} operators)")
+    for k in kinds:
+        print()
+        print(f"Per set, {labels[k]}:")
+        print("| set | size | " + " | ".join(names) + " |")
+        print("|" + "---|" * (2 + len(names)))
+        for sid, size, row in per_set:
+            best_nm = max(row[k], key=row[k].get)
+            cells = [(f"**{row[k][nm]:.4f}**" if nm == best_nm else f"{row[k][nm]:.4f}") if nm in row[k] else "-"
+                     for nm in names]
+            print(f"| {sid} | {size} | " + " | ".join(cells) + " |")
     print()
     print("| method | mean s | median s | max s | per megapixel s |")
     print("|---|---|---|---|---|")

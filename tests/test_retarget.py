@@ -433,3 +433,86 @@ def test_energy_lambda_norm_makes_terms_relative(small_image, tv_weights):
     assert len(res.meta["effective_lambdas"]) == 1 and res.losses[-1] < res.losses[0]
     with pytest.raises(InputError):
         retarget(small_image, 30, method="dnr", weights=str(tv_weights), lambda_norm="bogus")
+
+
+def test_default_percentile_depends_on_depth():
+    from sempix.retarget import default_percentile
+
+    assert default_percentile(["relu1_2", "relu2_2", "relu3_4", "relu4_4", "pool5"]) == 20.0  # the paper's
+    assert default_percentile(["relu1_2", "relu2_2", "relu3_1"]) == 50.0  # weights stop at relu3_1
+    assert default_percentile(["relu4_4", "relu1_2"]) == 50.0  # stride 8; the order does not matter
+    assert default_percentile(["relu5_1", "relu1_2"]) == 20.0  # stride 16
+
+
+def test_percentile_default_recorded_and_more_deep_seams(small_image, tv_weights):
+    # the random test weights stop at relu3_1 -> default 50; 50 never removes fewer deep seams than 20
+    r50 = retarget(small_image, 24, method="multiop", weights=str(tv_weights))
+    r20 = retarget(small_image, 24, method="multiop", weights=str(tv_weights), percentile=20)
+    assert r50.meta["percentile"] == 50.0 and r20.meta["percentile"] == 20.0
+    deep = r50.meta["deepest"]
+    assert r50.plans[0].levels[deep].n_removed >= r20.plans[0].levels[deep].n_removed
+    with pytest.raises(InputError):
+        retarget(small_image, 24, method="multiop", weights=str(tv_weights), percentile=120)
+
+
+# ------------------------------------------------------------------------------ semantic protection
+
+def test_protected_importance_adds_scaled_area_average():
+    from sempix.retarget.deep import protected_importance
+
+    imp = np.ones((4, 6), np.float32)
+    imp[0, 0] = 3.0
+    prot = np.zeros((16, 24), np.float32)
+    prot[:, 12:16] = 1.0  # covers exactly column 3 of the 4x6 grid (stride 4)
+    prot[:, 16:18] = 1.0  # half of column 4
+    out = protected_importance(imp, prot, weight=0.5)
+    assert out.shape == imp.shape
+    np.testing.assert_allclose(out[:, 3], imp[:, 3] + 0.5 * 3.0)
+    np.testing.assert_allclose(out[:, 4], imp[:, 4] + 0.25 * 3.0)
+    np.testing.assert_allclose(out[:, :3], imp[:, :3])
+
+
+def test_plan_seams_avoid_protected_region(rng):
+    # deep features with a cheap vertical band at columns 8-11; protecting it sends the seams elsewhere
+    feats = {"relu1_2": torch.from_numpy(rng.uniform(1.0, 2.0, (1, 4, 16, 32)).astype(np.float32))}
+    feats["relu1_2"][..., 8:12] *= 0.05
+    tw = {"relu1_2": 28}
+    free = deep.plan(feats, (16, 32), 28, tw, percentile=100)
+    assert free.levels["relu1_2"].removed[:, 8:12].sum() == 4 * 16
+    prot = np.zeros((16, 32), np.float32)
+    prot[:, 8:12] = 1.0
+    kept = deep.plan(feats, (16, 32), 28, tw, percentile=100, protect=prot)
+    assert kept.levels["relu1_2"].removed[:, 8:12].sum() == 0
+    assert kept.levels[deep.IMAGE].removed[:, 8:12].sum() == 0
+
+
+def test_retarget_protect_map_and_errors(small_image, tv_weights):
+    h, w = small_image.shape[:2]
+    prot = np.zeros((h, w), np.float32)
+    prot[18:29, 24:34] = 1.0  # the blue object
+    res = retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect=prot, extra=prot)
+    assert res.meta["protect"]["share"] == pytest.approx(prot.mean())
+    # the protected object keeps (almost) all of its columns: its carried mask keeps its area
+    assert res.extra.sum() >= 0.9 * prot.sum()
+    off = retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect="none")
+    assert off.meta["protect"] is None
+    with pytest.raises(InputError):
+        retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect=prot[:-1])
+    with pytest.raises(InputError):
+        retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect="person", features="lowlevel")
+
+
+def test_protect_auto_keeps_the_astronaut(ade20k_available, model_dir, monkeypatch):
+    import skimage.data
+
+    from sempix.features import class_mask, compute_features
+
+    monkeypatch.setenv("SEMPIX_MODEL_DIR", str(model_dir))
+    img = skimage.data.astronaut()[::2, ::2].astype(np.float32) / 255.0  # 256x256, a person at the centre
+    person = class_mask(compute_features(img, "ade20k"), "person").astype(np.float32)
+    assert person.mean() > 0.2
+    on = retarget(img, 160, method="multiop", extra=person)
+    off = retarget(img, 160, method="multiop", extra=person, protect="none")
+    assert "person" in on.meta["protect"]["classes"] and on.meta["protect"]["share"] > 0.2
+    # with protection more of the person survives the 62.5 % width (area of the carried mask)
+    assert on.extra.sum() > off.extra.sum() * 1.05

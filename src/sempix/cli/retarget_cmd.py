@@ -48,8 +48,9 @@ def _floats(text: str | None, what: str) -> list[float] | None:
                    "errors on the scale of the first weighted layer); none = the lambdas as given (paper).")
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Importance scale inside the receptive fields of deeper seams.")
-@click.option("--percentile", type=click.FloatRange(0, 100), default=20.0, show_default=True,
-              help="Deepest-layer seams continue while their importance is within this percentile.")
+@click.option("--percentile", type=click.FloatRange(0, 100), default=None,
+              help="Deepest-layer seams continue while their importance is within this percentile "
+                   "[default: 20 (paper) when the deepest layer is pool5-deep, 50 with relu3_1-only weights].")
 @click.option("--grid", type=click.IntRange(min=1), default=16, show_default=True,
               help="Number of column cells of the grid warp.")
 @click.option("--weights", default=None, metavar="NAME|PATH",
@@ -58,13 +59,19 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 @click.option("--lambda", "--lam", "lam", type=click.FloatRange(0, 1), default=0.2, show_default=True,
               help="Semantic share of the energy for --method semantic-seam.")
+@click.option("--protect", default="auto", show_default=True, metavar="auto|none|CLASSES",
+              help="Semantic protection of dnr/multiop/warp: auto = ADE20K people, animals and vehicles; "
+                   "or class names (person,car); none = the paper's VGG importance only.")
+@click.option("--protect-weight", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Weight of the protection term (added importance, in units of the layer's maximum).")
 @click.option("--preview", default=None, is_flag=False, flag_value="", metavar="[PATH]",
               help="Also write a preview: importance maps with seams and reconstruction snapshots "
                    "(default path: OUT with .preview.png).")
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
 def retarget(image, output, width, height, method, init, iterations, refine_iterations, lr, layers, lambdas,
              lambda_norm, alpha,
-             percentile, grid, weights, device, lam, preview, force, features, quiet, debug):
+             percentile, grid, weights, device, lam, protect, protect_weight, preview, force, features, quiet,
+             debug):
     """Resize IMAGE to a new aspect ratio, keeping the important content.
 
     The default method is Deep Network Resizing (Arar et al.): the image's VGG-19 features are
@@ -103,7 +110,8 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
                            refine_iterations=refine_iterations, lr=lr, layers=layer_list, lambdas=lam_list,
                            lambda_norm=lambda_norm,
                            alpha=alpha, percentile=percentile, grid=grid, weights=weights, device=device,
-                           features=backend, lam=lam, snapshot_every=n_snap, extra=li.alpha, progress=prog)
+                           features=backend, lam=lam, snapshot_every=n_snap, extra=li.alpha, protect=protect,
+                           protect_weight=protect_weight, progress=prog)
     write_image(output, res.image, alpha=res.extra, icc=li.icc, inputs=inputs, force=force)
     if preview_path is not None:
         from sempix.retarget.preview import preview as make_preview

@@ -41,7 +41,9 @@ __all__ = [
     "INITS",
     "LAMBDA_NORMS",
     "METHODS",
+    "PROTECT_CLASSES",
     "RetargetResult",
+    "default_percentile",
     "get_vgg",
     "parse_size",
     "retarget",
@@ -148,9 +150,10 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
              method: str = "dnr", init: str = "scale", iterations: int = 50, refine_iterations: int = 10,
              lr: float = 0.05, refine_lr: float = 0.05, layers: tuple[str, ...] | list[str] = PAPER_LAYERS,
              lambdas: dict[str, float] | list[float] | None = None, alpha: float = 0.5,
-             percentile: float = 20.0, grid: int = 16, weights: str | None = None, device: str = "cpu",
+             percentile: float | None = None, grid: int = 16, weights: str | None = None, device: str = "cpu",
              features: str | None = "ade20k", lam: float = 0.2, snapshot_every: int = 0,
              feature_interp: str = "cubic", lambda_norm: str = "none", extra: np.ndarray | None = None,
+             protect: str | np.ndarray | None = "auto", protect_weight: float = 1.0,
              progress: ProgressFn | None = None) -> RetargetResult:
     """Resize ``image`` to ``width`` x ``height`` with one of :data:`METHODS`.
 
@@ -169,6 +172,9 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     lambdas : reconstruction weights per layer (dict, or list aligned with the resolved layers);
         default: the paper's lambda_1 = 1 for the shallowest layer, 0 for the others.
     alpha, percentile, grid : deep seam carving / warping parameters (paper: 0.5, 20, 16).
+        ``percentile=None`` (default) = :func:`default_percentile`: the paper's 20 when the deepest layer
+        used has a stride of at least 16 (the paper's pool5), 50 when the weights stop earlier
+        (relu3_1 here): see docs/retarget.md, "Deep seam percentile".
     weights : VGG weights (model store name or path; None = full vgg19 if available, else the normalised
         network up to relu3_1).
     device : ``cpu`` or ``cuda``.
@@ -180,6 +186,14 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         shallowest weighted layer, so every term is a relative error on the scale of the first one
         (a single-layer loss is unchanged).
     extra : (H, W) map (e.g. alpha) resized with the same geometry -> ``result.extra``.
+    protect : semantic protection of the deep methods (``dnr``, ``multiop``, ``warp``): ``"auto"``
+        (default) = the ADE20K classes of :data:`PROTECT_CLASSES` (people, animals, vehicles) from the
+        ``features`` backend, silently none when the image has none of them and one warning line when
+        no semantic backend is available; a comma-separated list of ADE20K class names (an error
+        when the backend is not available); an (H, W) map in [0, 1]; or ``None``/``"none"`` (the
+        paper's importance only). See :func:`sempix.retarget.deep.protected_importance`.
+    protect_weight : weight of the protection term (1 = a protected position counts as much as the
+        most important unprotected one, on top of its own importance).
     progress : progress(fraction, message).
 
     Returns
@@ -215,6 +229,9 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         extra = np.asarray(extra, dtype=np.float32)
         if extra.shape != (h0, w0):
             raise InputError(f"extra map has shape {extra.shape}, expected {(h0, w0)}")
+    prot = None
+    if method in ("dnr", "multiop", "warp"):
+        prot = _protect_map(img, protect, features, meta, progress)
     if method == "scale":
         result.image = scale_image(img, tw, th)
         if extra is not None:
@@ -234,21 +251,32 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         net = get_vgg(weights, device)
         used = resolve_layers(list(layers), net.depth)
         lam_map = _lambdas(used, lambdas)
-        meta.update(layers=used, lambdas=lam_map, weights=net.fmt, deepest=net.depth)
+        if percentile is None:
+            percentile = default_percentile(used)
+        elif not 0 <= float(percentile) <= 100:
+            raise InputError(f"percentile {percentile} must be between 0 and 100")
+        meta.update(layers=used, lambdas=lam_map, weights=net.fmt, deepest=net.depth, percentile=percentile)
         passes = [("width", tw)] if tw != w0 else []
         if th != h0:
             passes.append(("height", th))
         cur = img
         cur_extra = extra
+        cur_prot = prot
         for k, (axis, target) in enumerate(passes):
             sp = sub_progress(progress, k / len(passes), (k + 1) / len(passes))
             work = cur if axis == "width" else np.ascontiguousarray(cur.transpose(1, 0, 2))
+            wprot = None if cur_prot is None else (cur_prot if axis == "width" else np.ascontiguousarray(cur_prot.T))
             out = _width_pass(net, work, target, used, lam_map, method=method, init=init, iterations=iterations,
                               refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
                               percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
                               feature_interp=feature_interp, lambda_norm=lambda_norm,
-                              transpose=(axis == "height"), result=result, progress=sp)
+                              transpose=(axis == "height"), result=result, protect=wprot,
+                              protect_weight=protect_weight, progress=sp)
             cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
+            if cur_prot is not None and k + 1 < len(passes):
+                p = result.plans[-1]
+                e = np.clip(p.apply(IMAGE, wprot), 0, 1)
+                cur_prot = e if axis == "width" else np.ascontiguousarray(e.T)
             if cur_extra is not None:
                 p = result.plans[-1]
                 e = cur_extra if axis == "width" else cur_extra.T
@@ -261,6 +289,75 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     meta["seconds"] = time.perf_counter() - t0
     report(progress, 1.0, "done")
     return result
+
+
+# ADE20K classes protected by ``protect="auto"``: shapes people notice when they are squeezed or cut.
+PROTECT_CLASSES = ("person", "animal", "car", "bus", "truck", "van", "boat", "ship", "airplane", "bicycle",
+                   "minibike")
+
+
+def _protect_map(img: np.ndarray, protect, features: str | None, meta: dict,
+                 progress: ProgressFn | None) -> np.ndarray | None:
+    """Resolve ``protect`` of :func:`retarget` to an (H, W) float32 map in [0, 1] or None."""
+    h, w = img.shape[:2]
+    if protect is None or (isinstance(protect, str) and protect.strip().lower() in ("none", "off", "")):
+        meta["protect"] = None
+        return None
+    if not isinstance(protect, str):
+        m = np.asarray(protect, dtype=np.float32)
+        if m.shape != (h, w):
+            raise InputError(f"protect map has shape {m.shape}, expected {(h, w)}")
+        meta["protect"] = {"classes": None, "share": float((m > 0.5).mean())}
+        return np.clip(m, 0, 1)
+    auto = protect.strip().lower() == "auto"
+    names = list(PROTECT_CLASSES) if auto else [n.strip() for n in protect.split(",") if n.strip()]
+    backend = features or "ade20k"
+    if backend in ("none", "lowlevel"):
+        if auto:
+            meta["protect"] = None
+            return None
+        raise InputError(f"protect classes need a semantic feature backend, not {backend!r}")
+    from sempix.features import class_mask, compute_features
+
+    fm = compute_features(img, backend, strict=not auto, progress=sub_progress(progress, 0.0, 0.02))
+    if not getattr(fm, "semantic", False) or fm.labels is None:
+        # the feature backend has already said (one warning line) that it fell back to non-semantic features
+        log.info("retarget: no semantic labels (%s features); deep seams run without semantic protection",
+                 fm.backend)
+        meta["protect"] = {"classes": [], "share": 0.0, "backend": fm.backend, "unavailable": True}
+        return None
+    if auto:
+        known = {c.lower() for c in fm.class_names}
+        names = [n for n in names if n in known]
+    m = class_mask(fm, names).astype(np.float32) if names else np.zeros((h, w), np.float32)
+    meta["protect"] = {"classes": names, "share": float(m.mean()), "backend": fm.backend}
+    if not m.any():
+        return None
+    return m
+
+
+PAPER_PERCENTILE = 20.0
+SHALLOW_PERCENTILE = 50.0
+
+
+def default_percentile(layers: list[str]) -> float:
+    """Deep seam percentile for a resolved layer set.
+
+    The paper's rule (more than one deepest-layer seam only while a seam's mean importance is within
+    the 20th percentile of the importance map) is stated for pool5, where one position is 32 pixels
+    wide. With a deepest layer of stride < 16 (relu3_1, stride 4, when the weights stop there) the same
+    rule stopped after 1-23 of 147-171 positions on RetargetMe, leaving most of the change to the warp,
+    which then acts like scaling; 50 lets the seams do the reduction (measured in docs/retarget.md).
+
+    Returns
+    -------
+    20.0 when the deepest layer's stride is >= 16, else 50.0.
+    """
+    from sempix.retarget.vgg import LAYER_NAMES, relative_receptive_field
+
+    deepest = max(layers, key=LAYER_NAMES.index)
+    jump = relative_receptive_field(None, deepest)[0]
+    return PAPER_PERCENTILE if jump >= 16 else SHALLOW_PERCENTILE
 
 
 def _lambdas(used: list[str], lambdas) -> dict[str, float]:
@@ -302,7 +399,8 @@ def _energy_lambdas(lam_map: dict[str, float], targets: dict[str, torch.Tensor],
 def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dict[str, float], *, method: str,
                 init: str, iterations: int, refine_iterations: int, lr: float, refine_lr: float, alpha: float,
                 percentile: float, grid: int, device: str, snapshot_every: int, transpose: bool, feature_interp: str,
-                result: RetargetResult, lambda_norm: str = "none", progress: ProgressFn | None) -> np.ndarray:
+                result: RetargetResult, lambda_norm: str = "none", protect: np.ndarray | None = None,
+                protect_weight: float = 1.0, progress: ProgressFn | None) -> np.ndarray:
     h, w = img.shape[:2]
     x = to_tensor(img, device)
     t = time.perf_counter()
@@ -310,7 +408,7 @@ def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dic
         feats = net(x, used)
     tw = {n: net.layer_size(n, h, target)[1] for n in used}
     p = plan(feats, (h, w), target, tw, alpha=alpha, percentile=percentile, grid=grid,
-             carve=(method != "warp"))
+             carve=(method != "warp"), protect=protect, protect_weight=protect_weight)
     p.meta["transposed"] = transpose
     result.plans.append(p)
     result.meta.setdefault("timings", {})["plan"] = result.meta.get("timings", {}).get("plan", 0) + (

@@ -271,7 +271,8 @@ class DeepPlan:
 
 def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int, int],
          target_width: int, target_widths: dict[str, int], *, alpha: float = 0.5,
-         percentile: float = 20.0, grid: int = 16, carve: bool = True) -> DeepPlan:
+         percentile: float = 20.0, grid: int = 16, carve: bool = True,
+         protect: np.ndarray | None = None, protect_weight: float = 1.0) -> DeepPlan:
     """Plan the deep multi-operator for one width change.
 
     Parameters
@@ -284,6 +285,11 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     percentile : deepest-layer seams continue while their mean importance <= this percentile of E_L.
     grid : number of column cells of the warp.
     carve : False = warping only (used for enlargement).
+    protect : optional (H, W) map in [0, 1] of content to protect (e.g. ADE20K person pixels). Every
+        level's importance becomes ``E_l + protect_weight * P_l * max(E_l)``, ``P_l`` = the map
+        area-averaged to the level's grid, before seams, the percentile rule and the warp's cell
+        importance are computed. None = the paper's importance only.
+    protect_weight : weight of the protection term.
 
     Returns
     -------
@@ -307,6 +313,8 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
         else:
             imp = importance(features[name])
             tw = int(target_widths[name])
+            if protect is not None and protect_weight > 0:
+                imp = protected_importance(imp, protect, protect_weight)
         h, w = imp.shape
         scaled = imp.copy()
         if prev is not None and levels[prev].n_removed > 0:
@@ -344,6 +352,28 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     src, dst = warp_edges(cell_imp, target_width / wc)
     return DeepPlan(levels, order, ratio, src, dst, cell_imp,
                     meta={"alpha": alpha, "percentile": percentile, "grid": g, "aggregated": agg})
+
+
+def protected_importance(imp: np.ndarray, protect: np.ndarray, weight: float = 1.0) -> np.ndarray:
+    """``imp + weight * P * max(imp)`` with ``P`` = ``protect`` (H, W) in [0, 1] area-averaged to ``imp``'s grid.
+
+    Parameters
+    ----------
+    imp : (h, w) importance of one level.
+    protect : (H, W) protection map at image resolution (any size; resampled).
+
+    Returns
+    -------
+    (h, w) float32.
+    """
+    p = np.asarray(protect, dtype=np.float32)
+    if p.shape != imp.shape:
+        t = torch.from_numpy(np.ascontiguousarray(p))[None, None]
+        mode = "area" if p.shape[0] >= imp.shape[0] and p.shape[1] >= imp.shape[1] else "bilinear"
+        kw = {} if mode == "area" else {"align_corners": False}
+        p = torch.nn.functional.interpolate(t, size=tuple(imp.shape), mode=mode, **kw)[0, 0].numpy()
+    m = float(imp.max()) if imp.size else 0.0
+    return (imp + float(weight) * np.clip(p, 0, 1) * m).astype(np.float32)
 
 
 def _resize2d(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
