@@ -516,3 +516,14 @@ def test_protect_auto_keeps_the_astronaut(ade20k_available, model_dir, monkeypat
     assert "person" in on.meta["protect"]["classes"] and on.meta["protect"]["share"] > 0.2
     # with protection more of the person survives the 62.5 % width (area of the carried mask)
     assert on.extra.sum() > off.extra.sum() * 1.05
+
+
+def test_preview_shows_protection_tile(small_image, tv_weights):
+    from sempix.retarget.preview import preview
+
+    prot = np.zeros(small_image.shape[:2], np.float32)
+    prot[18:29, 24:34] = 1.0
+    on = retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect=prot)
+    off = retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect="none")
+    assert on.plans[0].meta["protect"] is not None and off.plans[0].meta["protect"] is None
+    assert preview(small_image, on).shape[1] > preview(small_image, off).shape[1]

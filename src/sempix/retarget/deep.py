@@ -351,7 +351,9 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     cell_imp = np.array([cols[a:max(a + 1, b)].mean() for a, b in itertools.pairwise(cell_edges)])
     src, dst = warp_edges(cell_imp, target_width / wc)
     return DeepPlan(levels, order, ratio, src, dst, cell_imp,
-                    meta={"alpha": alpha, "percentile": percentile, "grid": g, "aggregated": agg})
+                    meta={"alpha": alpha, "percentile": percentile, "grid": g, "aggregated": agg,
+                          "protect": None if protect is None or protect_weight <= 0 else
+                          np.asarray(protect, dtype=np.float32)})
 
 
 def protected_importance(imp: np.ndarray, protect: np.ndarray, weight: float = 1.0) -> np.ndarray:

@@ -53,7 +53,8 @@ def preview(original: np.ndarray, result, *, height: int = 200) -> np.ndarray:
 
     Row 1: the input and, per level of the first deep plan (deepest first), its importance map (Eq. 1)
     with the removed seams in green. Row 2: the aggregated importance of the carved image with the warp
-    cells (white lines), then the scaled importance (Eq. 2) per level. Row 3: the
+    cells (white lines), then the scaled importance (Eq. 2) per level; the semantic protection map (the
+    input, darkened outside the protected classes) comes first when there is one. Row 3: the
     reconstruction snapshots (initial image, intermediate iterations, final) or the final result.
 
     Parameters
@@ -78,6 +79,11 @@ def preview(original: np.ndarray, result, *, height: int = 200) -> np.ndarray:
         for e in p.src_edges[1:-1]:  # the warp's column cells on the carved grid
             agg[:, min(agg.shape[1] - 1, round(e * agg.shape[1]))] = (1.0, 1.0, 1.0)
         tiles2 = [_tile(orient(agg), height, f"aggregated, {len(p.src_edges) - 1} warp cells")]
+        prot = p.meta.get("protect")
+        if prot is not None and prot.shape == p.levels["image"].shape:
+            base = orient(np.asarray(original, dtype=np.float32))
+            m = orient(prot[..., None])
+            tiles2.insert(0, _tile(base * (0.25 + 0.75 * m), height, "protected (semantic)"))
         for name in p.order:
             lv = p.levels[name]
             tiles.append(_tile(orient(importance_picture(lv.importance, lv.removed)), height,
