@@ -90,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=None, help="Eq. 2 alpha (default: the library's)")
     ap.add_argument("--protect", default=None, help="semantic protection (auto|none|classes; default: the library's)")
     ap.add_argument("--jpeg", type=int, default=0, help="score sempix outputs after a JPEG round trip (quality)")
+    ap.add_argument("--jpeg-also", type=int, default=0,
+                    help="also score sempix outputs after a JPEG round trip at this quality, as extra rows "
+                         "(the published results are JPEG quality 85: their quantisation tables are IJG q85)")
     ap.add_argument("--reductions-only", action="store_true", help="skip the enlargement sets")
     ap.add_argument("--no-ade20k", action="store_true", help="only the VGG Semantic Score")
     ap.add_argument("--out", default=None, help="folder for sempix's outputs (PNG)")
@@ -174,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
             if out_dir is not None:
                 write_image(out_dir / sd.name / f"sempix-{m}.png", img)
             outs[f"sempix-{m}"] = jpeg_roundtrip(img, args.jpeg) if args.jpeg else img
+            if args.jpeg_also:
+                outs[f"sempix-{m}-q{args.jpeg_also}"] = jpeg_roundtrip(img, args.jpeg_also)
         row: dict[str, dict[str, float]] = {}
         for k in kinds:
             den = vgg_norm(src, net, layer) if k == "vgg" else ade20k_norm(src)
@@ -189,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{m}={times[m][-1]:.1f}s" for m in methods), flush=True)
 
     names = op_order + [f"sempix-{m}" for m in methods]
+    if args.jpeg_also:
+        names += [f"sempix-{m}-q{args.jpeg_also}" for m in methods]
     n = len(per_set)
     print()
     print(f"RetargetMe, {n} sets; os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}, "
@@ -214,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in kinds:
         pub = [nm for nm in op_order if scores[k].get(nm)]
         best_pub = max(pub, key=lambda nm: np.mean(scores[k][nm])) if pub else None
-        for m in methods:
+        for m in [nm[len("sempix-"):] for nm in names if nm.startswith("sempix-")]:
             ours = np.mean(scores[k].get(f"sempix-{m}", [np.nan]))
             if best_pub:
                 bp = np.mean(scores[k][best_pub])
