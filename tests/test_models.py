@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import http.server
 import socket
-import threading
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 from click.testing import CliRunner
+from conftest import loopback_server
 
 from sempix.cli import cli
 from sempix.errors import InputError, ModelUnavailableError
@@ -67,12 +67,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_server(_Handler) as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import http.server
 import logging
-import threading
 from typing import ClassVar
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from conftest import loopback_server
 
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.models import REGISTRY, ModelSpec, cache_dir
@@ -319,12 +319,8 @@ class _ModelHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def model_server():
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ModelHandler)
-    t = threading.Thread(target=httpd.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-    httpd.server_close()
+    with loopback_server(_ModelHandler) as url:
+        yield url
 
 
 def test_u2netp_download_from_loopback(u2_spec, tiny_bytes, model_server, tmp_path, monkeypatch, tmp_cache):

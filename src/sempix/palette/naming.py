@@ -96,6 +96,23 @@ def w2c_table(model_path: str | os.PathLike | None = None) -> np.ndarray:
     return _cached_table(str(p.resolve()), p.stat().st_mtime)
 
 
+@functools.lru_cache(maxsize=4)
+def _cached_names(path: str, mtime: float) -> np.ndarray:
+    names = np.argmax(_cached_table(path, mtime), axis=1).astype(np.int8)
+    names.flags.writeable = False
+    return names
+
+
+def name_table(model_path: str | os.PathLike | None = None) -> np.ndarray:
+    """(32768,) int8: index into :data:`NAMES` of the most probable name of every naming cell (cached)."""
+    if model_path is None:
+        from sempix.models import get_model_path
+
+        model_path = get_model_path("w2c")
+    p = Path(model_path)
+    return _cached_names(str(p.resolve()), p.stat().st_mtime)
+
+
 def _bin_index(rgb: np.ndarray) -> np.ndarray:
     q = np.clip(np.rint(np.asarray(rgb, dtype=np.float32) * 255.0), 0, 255).astype(np.int32) >> 3
     return q[..., 0] + 32 * q[..., 1] + 1024 * q[..., 2]
@@ -124,8 +141,7 @@ def name_probabilities(
 
 def name_index(rgb: np.ndarray, *, model_path: str | os.PathLike | None = None) -> np.ndarray:
     """Index into :data:`NAMES` of the most probable name. ``(..., 3)`` -> ``(...)`` int64."""
-    table = w2c_table(model_path)
-    return np.argmax(table, axis=1)[_bin_index(np.asarray(rgb))]
+    return name_table(model_path)[_bin_index(np.asarray(rgb))].astype(np.int64)
 
 
 def color_names(rgb: np.ndarray, *, model_path: str | os.PathLike | None = None) -> list[str] | str:

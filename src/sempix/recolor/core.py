@@ -47,7 +47,7 @@ from sempix.palette import (
     recolor_palette,
     srgb_to_lab,
 )
-from sempix.palette.naming import name_index
+from sempix.palette.naming import name_index, name_table
 from sempix.progress import ProgressFn, report
 from sempix.recolor._color import delta_e, lab_to_rgb
 from sempix.recolor.lut import GUARD_SOFT, apply_lut, build_lut, guard_names
@@ -254,21 +254,6 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
             hi = np.where(ok, hi, mid)
         out[bad] = b[bad] + lo[:, None] * d
     return out.reshape(np.shape(after))
-
-
-def name_table() -> np.ndarray:
-    """(32768,) int8: most probable basic name of every cell of the w2c colour-naming table."""
-    from sempix.palette.naming import w2c_table
-
-    tab = w2c_table()
-    key = id(tab)
-    if _NAME_TABLE.get("key") != key:
-        _NAME_TABLE["key"] = key
-        _NAME_TABLE["names"] = np.ascontiguousarray(np.argmax(tab, axis=1).astype(np.int8))
-    return _NAME_TABLE["names"]
-
-
-_NAME_TABLE: dict = {}
 
 
 def downsize(image: np.ndarray, max_side: int = ANALYSIS_SIDE) -> np.ndarray:
@@ -566,7 +551,7 @@ def color_transforms(solution: CollectionSolution, *, group_lab: np.ndarray | No
     per-pixel guard.
     """
     targets = solution.targets(group_lab)
-    guard = solution.options.get("names") is not None and group_lab is None
+    guard = pixel_guard_on(solution, group_lab)
     fns = []
     for an, tgt in zip(solution.analyses, targets):
         gains = an.wb_gains if (an.wb_applied and include_wb) else None

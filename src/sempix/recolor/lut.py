@@ -106,9 +106,8 @@ def _cell(v):  # pragma: no cover - numba
 def _same_cell(ref, d, soft):  # pragma: no cover - numba
     # both ends of the searched segment [ref - soft d, ref + d] in one naming cell: every point
     # in between is too (the cell index is monotone along the segment in every channel)
-    one = np.float32(1.0)
     for c in range(3):
-        if _cell(ref[c] + -one * soft * d[c]) != _cell(ref[c] + one * one * d[c]):
+        if _cell(ref[c] - soft * d[c]) != _cell(ref[c] + d[c]):
             return False
     return True
 

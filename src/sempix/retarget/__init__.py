@@ -265,7 +265,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         for k, (axis, target) in enumerate(passes):
             sp = sub_progress(progress, k / len(passes), (k + 1) / len(passes))
             work = cur if axis == "width" else np.ascontiguousarray(cur.transpose(1, 0, 2))
-            wprot = None if cur_prot is None else (cur_prot if axis == "width" else np.ascontiguousarray(cur_prot.T))
+            wprot = None if cur_prot is None else _oriented(cur_prot, axis)
             out = _width_pass(net, work, target, used, lam_map, method=method, init=init, iterations=iterations,
                               refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
                               percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
@@ -274,14 +274,9 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
                               protect_weight=protect_weight, progress=sp)
             cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
             if cur_prot is not None and k + 1 < len(passes):
-                p = result.plans[-1]
-                e = np.clip(p.apply(IMAGE, wprot), 0, 1)
-                cur_prot = e if axis == "width" else np.ascontiguousarray(e.T)
+                cur_prot = _carry_map(cur_prot, result.plans[-1], axis)
             if cur_extra is not None:
-                p = result.plans[-1]
-                e = cur_extra if axis == "width" else cur_extra.T
-                e = np.clip(p.apply(IMAGE, np.ascontiguousarray(e)), 0, 1)
-                cur_extra = e if axis == "width" else np.ascontiguousarray(e.T)
+                cur_extra = _carry_map(cur_extra, result.plans[-1], axis)
         result.image = cur
         result.extra = cur_extra
     if result.image.shape[:2] != (th, tw):
@@ -334,6 +329,16 @@ def _protect_map(img: np.ndarray, protect, features: str | None, meta: dict,
     if not m.any():
         return None
     return m
+
+
+def _oriented(m: np.ndarray, axis: str) -> np.ndarray:
+    """An (H, W) map as the width pass sees it (transposed for a height pass)."""
+    return m if axis == "width" else np.ascontiguousarray(m.T)
+
+
+def _carry_map(m: np.ndarray, p: DeepPlan, axis: str) -> np.ndarray:
+    """Resize an (H, W) map with the image-level geometry of one pass's plan, clipped to [0, 1]."""
+    return _oriented(np.clip(p.apply(IMAGE, _oriented(m, axis)), 0, 1), axis)
 
 
 PAPER_PERCENTILE = 20.0
