@@ -529,6 +529,17 @@ def test_fuzz_declared_sizes(tmp_path_factory, w, h):
         assert r.rgb.shape == (h, w, 3) and not r.rgb.any()
 
 
+def test_png_image_data_one_row_short_is_truncated(tmp_path):
+    # 1x17 RGB needs 17 * 4 = 68 bytes of image data; the file carries 64. Pillow pads the missing
+    # row with zeros without an error, so this is checked before decoding (hypothesis found it).
+    p = tmp_path / "short.png"
+    p.write_bytes(png_with_declared_size(1, 17))
+    with pytest.raises(InputError, match="truncated image data"):
+        read_image(p)
+    p.write_bytes(png_with_declared_size(1, 16))  # exactly 64 bytes: complete
+    assert read_image(p).rgb.shape == (16, 1, 3)
+
+
 def test_real_photos(data_dir):
     """Real files from the shared data sets read as upright float32 RGB."""
     files = sorted((data_dir / "kodak24").glob("*.png"))[:2] + sorted((data_dir / "ade20k").glob("*.jpg"))[:1]

@@ -267,11 +267,17 @@ def _png_unfilter(raw: np.ndarray, H: int, stride: int, bpp: int) -> np.ndarray:
     return out
 
 
-def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
-    """Decode a non-interlaced 16-bit PNG -> ((H, W, C) uint16, chunks info)."""
+def _png_chunks(p: Path) -> tuple[tuple[int, int, int] | None, list[bytes], dict]:
+    """Walk a PNG's chunks -> ((width, height, colour type) or None, IDAT bodies, {"trns", "icc"}).
+
+    Raises
+    ------
+    InputError
+        A chunk runs past the end of the file (one line).
+    """
     data = p.read_bytes()
     pos, idat, info = 8, [], {}
-    w = h = ctype = None
+    ihdr = None
     while pos + 8 <= len(data):
         length = int.from_bytes(data[pos : pos + 4], "big")
         kind = data[pos + 4 : pos + 8]
@@ -281,6 +287,7 @@ def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
         pos += 12 + length
         if kind == b"IHDR":
             w, h, _depth, ctype = struct.unpack(">IIBB", body[:10])
+            ihdr = (w, h, ctype)
         elif kind == b"IDAT":
             idat.append(body)
         elif kind == b"tRNS":
@@ -291,8 +298,41 @@ def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
                 info["icc"] = zlib.decompress(body[name_end + 2 :])
         elif kind == b"IEND":
             break
-    if w is None or not idat:
+    return ihdr, idat, info
+
+
+def _check_png_data(p: Path, hdr: tuple[int, int, int, int, int]) -> None:
+    """Raise :class:`InputError` when a non-interlaced PNG's image data is shorter than its header says.
+
+    Pillow pads a short final row with zeros without an error; this counts the decompressed bytes
+    (streamed, 1 MiB at a time, so memory stays small) against ``height * (1 + row bytes)``.
+    """
+    w, h, depth, ctype, interlace = hdr
+    if interlace:
+        return
+    channels = 1 if ctype == 3 else _PNG_CHANNELS.get(ctype)
+    if channels is None:
+        return
+    expected = h * (1 + (w * channels * depth + 7) // 8)
+    _, idat, _ = _png_chunks(p)
+    d = zlib.decompressobj()
+    buf, total = b"".join(idat), 0
+    try:
+        while buf and total < expected:
+            total += len(d.decompress(buf, 1 << 20))
+            buf = d.unconsumed_tail
+    except zlib.error as exc:
+        raise InputError(f"{p}: corrupt PNG data ({exc})") from None
+    if total < expected:
+        raise InputError(f"{p}: damaged PNG file: truncated image data ({total} of {expected} bytes)")
+
+
+def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
+    """Decode a non-interlaced 16-bit PNG -> ((H, W, C) uint16, chunks info)."""
+    ihdr, idat, info = _png_chunks(p)
+    if ihdr is None or not idat:
         raise InputError(f"{p}: truncated PNG file (no image data)")
+    w, h, ctype = ihdr
     C = _PNG_CHANNELS.get(ctype)
     if C is None:
         raise InputError(f"{p}: unsupported PNG colour type {ctype} at 16 bits")
@@ -416,6 +456,8 @@ def _decode(p: Path, im: PILImage.Image) -> LoadedImage:
         if hdr is not None and hdr[2] == 16 and hdr[4] == 0:
             u16, chunks = _read_png16(p)
             icc = chunks.get("icc", icc)
+        elif hdr is not None:
+            _check_png_data(p, hdr)
     elif fmt == "TIFF":
         u16 = _tiff16(p, im)
     if u16 is not None:
