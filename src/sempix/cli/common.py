@@ -6,7 +6,8 @@ Use :func:`command` instead of ``click.command``::
     @click.argument("image", type=click.Path())
     def carve(image, features, quiet, debug, **kw): ...
 
-``command`` adds ``--debug`` and ``--quiet`` (and ``--features BACKEND`` when asked), and turns
+``command`` adds ``--debug`` and ``--quiet`` (and ``--features BACKEND`` with ``--runtime`` and
+``--device`` when asked: see :func:`runtime_options`), and turns
 exceptions into one clear line on stderr plus an exit code (2 for :class:`InputError` and
 :class:`ModelUnavailableError` and click usage errors, 1 for anything else); ``--debug`` shows the
 traceback instead.
@@ -25,7 +26,37 @@ import click
 
 from sempix.errors import SempixError
 
-FEATURE_BACKENDS = ("ade20k", "segformer", "lowlevel")
+FEATURE_BACKENDS = ("ade20k", "segformer", *(f"segformer-b{i}" for i in range(6)), "lowlevel")
+RUNTIMES = ("auto", "litert", "torch")
+DEVICES = ("cpu", "cuda")
+
+
+def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Add ``--runtime`` and ``--device``; the command body runs inside
+    :func:`sempix.features.runtime.use_runtime`, so every ``compute_features`` call made by the
+    command (and its worker threads) uses them. The wrapped function does not receive them.
+    """
+
+    @functools.wraps(fn)
+    def body(*args: Any, **kwargs: Any) -> Any:
+        runtime = kwargs.pop("runtime", None)
+        device = kwargs.pop("device", None)
+        if runtime is None and device is None:
+            return fn(*args, **kwargs)
+        from sempix.features.runtime import use_runtime
+
+        with use_runtime(runtime, device):
+            return fn(*args, **kwargs)
+
+    body = click.option(
+        "--device", type=click.Choice(list(DEVICES), case_sensitive=False), default=None,
+        help="Device of the torch runtime and SegFormer backends (default: cuda if present, else cpu).",
+    )(body)
+    return click.option(
+        "--runtime", type=click.Choice(list(RUNTIMES), case_sensitive=False), default=None,
+        help="How the ade20k network runs: litert (int8, CPU), torch (float32, CPU/CUDA), "
+        "auto (default: torch on CUDA, else litert).",
+    )(body)
 
 
 def _fail(message: str, code: int) -> None:
@@ -91,7 +122,8 @@ def command(
             configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False))
             return fn(*args, **kwargs)
 
-        wrapped = handle_errors(body)
+        inner = runtime_options(body) if features else body
+        wrapped = handle_errors(inner)
         wrapped = click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(wrapped)
         wrapped = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info.")(wrapped)
         if features:

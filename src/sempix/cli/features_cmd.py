@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from sempix.cli.common import FEATURE_BACKENDS, command
+from sempix.cli.common import FEATURE_BACKENDS, command, runtime_options
 from sempix.errors import InputError
 
 
@@ -55,6 +55,7 @@ def _same(a: Path, b: Path) -> bool:
 @click.option("--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back.")
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
 @click.option("--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit.")
+@runtime_options
 def features(image, output, backend, dim, reduce, seed, guided, preview, no_cache, strict, force, list_classes,
              quiet, debug):
     """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
@@ -117,9 +118,13 @@ def _list_classes(backend: str) -> None:
         from sempix.features.ade20k import class_names
 
         names = class_names()
-    else:
+    elif backend == "segformer":
         from sempix.features.segformer import get_model, model_dir
 
         names = get_model(model_dir()).names
+    else:
+        from sempix.features.segformer import get_model, variant_dir
+
+        names = get_model(variant_dir(backend)).names
     for i, n in enumerate(names):
         click.echo(f"{i}\t{n}")

@@ -9,8 +9,12 @@ Backends (``backend=``):
 * ``"ade20k"`` (default) - DeepLabV3+ MobileNetV2 trained on ADE20K, run with LiteRT; features
   = the 256-channel penultimate decoder map (see :mod:`sempix.features.ade20k`), 151 classes
   (index 0 ``others`` is kept as a class so labels index ``class_names`` directly).
+  ``runtime="torch"`` runs the same network converted to float32 PyTorch (CPU or CUDA, see
+  :mod:`sempix.features.runtime`).
 * ``"segformer"`` - a SegFormer checkpoint directory through ``transformers`` (optional extra;
   see :mod:`sempix.features.segformer`).
+* ``"segformer-b0"`` .. ``"segformer-b5"`` - the ADE20K SegFormer checkpoints of the model
+  store (downloaded from the Hugging Face Hub at a pinned revision, ``sempix models fetch``).
 * ``"lowlevel"`` - weight-free colour/texture/position features, ``semantic=False``
   (see :mod:`sempix.features.lowlevel`).
 
@@ -41,9 +45,10 @@ from sempix.progress import ProgressFn, report
 
 log = logging.getLogger("sempix.features")
 
-BACKENDS = ("ade20k", "segformer", "lowlevel")
+SEGFORMER_VARIANTS = tuple(f"segformer-b{i}" for i in range(6))  # model-store ADE20K checkpoints
+BACKENDS = ("ade20k", "segformer", *SEGFORMER_VARIANTS, "lowlevel")
 REDUCE = ("random", "pca")
-DEFAULT_DIM = {"ade20k": 64, "segformer": 64, "lowlevel": 0}
+DEFAULT_DIM = {"ade20k": 64, "segformer": 64, "lowlevel": 0, **{v: 64 for v in SEGFORMER_VARIANTS}}
 FEATURE_VERSION = 1
 _warned: set[str] = set()
 
@@ -163,12 +168,17 @@ def _resolve_model(backend: str) -> Path:
         from sempix.features.segformer import model_dir
 
         return model_dir()
+    if backend in SEGFORMER_VARIANTS:
+        from sempix.features.segformer import variant_dir
+
+        return variant_dir(backend)
     raise AssertionError(backend)
 
 
 def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, reduce: str = "random",
                      guided: bool = False, cache: bool = True, seed: int = 0, strict: bool = False,
-                     progress: ProgressFn | None = None) -> FeatureMap:
+                     progress: ProgressFn | None = None, runtime: str | None = None,
+                     device: str | None = None) -> FeatureMap:
     """Per-pixel features of an image, aligned with it.
 
     Parameters
@@ -190,6 +200,11 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
     strict : bool
         Raise :class:`ModelUnavailableError` instead of falling back to ``lowlevel``.
     progress : callable(fraction, message), optional
+    runtime : {"auto", "litert", "torch"}, optional
+        How the ade20k network runs (None = the process default, see
+        :mod:`sempix.features.runtime`); part of the cache key.
+    device : {"cpu", "cuda"}, optional
+        Device of the torch runtime and of the SegFormer backends (None = default).
 
     Returns
     -------
@@ -207,6 +222,11 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
         raise InputError(f"unknown reduce={reduce!r}; choose 'random' or 'pca'")
     if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 0):
         raise InputError(f"dim must be a non-negative integer (got {dim!r})")
+    from sempix.features.runtime import resolve_device, resolve_runtime
+
+    run_on = resolve_runtime(runtime, device) if backend == "ade20k" else (None, None)
+    if backend.startswith("segformer"):
+        run_on = ("torch", resolve_device(device))
     img = _as_image(image)
     requested = backend
     fallback = None
@@ -231,6 +251,8 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
         dim_eff = int(dim)
     settings = {"dim": dim_eff, "reduce": reduce, "guided": bool(guided), "seed": int(seed),
                 "version": FEATURE_VERSION}
+    if backend == "ade20k":
+        settings["runtime"] = run_on[0] if run_on[0] == "litert" else f"torch-{run_on[1]}"
     key = None
     if cache:
         from sempix.features import cache as fcache
@@ -250,7 +272,7 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
                               labels=hit["labels"], class_names=meta.get("class_names"),
                               probs_lowres=hit["probs_lowres"], meta=meta)
     report(progress, 0.05, f"{backend} features")
-    fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress)
+    fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress, run_on)
     fm.meta.update(settings)
     fm.meta.update(requested_backend=requested, model_id=model_id, time_s=time.perf_counter() - t0,
                    cache="off" if not cache else "miss")
@@ -271,7 +293,7 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
 
 
 def _compute(img: np.ndarray, backend: str, model_p: Path | None, dim: int, reduce: str, guided: bool,
-             seed: int, progress: ProgressFn | None) -> FeatureMap:
+             seed: int, progress: ProgressFn | None, run_on=(None, None)) -> FeatureMap:
     from sempix.features import post
 
     H, W = img.shape[:2]
@@ -288,9 +310,12 @@ def _compute(img: np.ndarray, backend: str, model_p: Path | None, dim: int, redu
     else:
         if backend == "ade20k":
             from sempix.features.ade20k import compute_lowres
+
+            lr = compute_lowres(img, model_p, runtime=run_on[0], device=run_on[1])
         else:
             from sempix.features.segformer import compute_lowres
-        lr = compute_lowres(img, model_p)
+
+            lr = compute_lowres(img, model_p, device=run_on[1] or "cpu")
         feats, logits, ys, xs, names = lr.features, lr.logits, lr.ys, lr.xs, lr.class_names
         meta.update(lr.meta)
     timings["network"] = time.perf_counter() - t

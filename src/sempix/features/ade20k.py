@@ -244,8 +244,20 @@ def grid_coords(H: int, W: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
     return ys, xs, hc, wc
 
 
-def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
-    """Run the network on ``image`` (H, W, 3) and return the cropped 129-grid maps."""
+def compute_lowres(image: np.ndarray, path: Path | None = None, *, runtime: str = "litert",
+                   device: str = "cpu") -> LowRes:
+    """Run the network on ``image`` (H, W, 3) and return the cropped 129-grid maps.
+
+    ``runtime="torch"`` runs the converted float32 PyTorch module on ``device`` instead of
+    LiteRT (:mod:`sempix.features.ade20k_torch`); resolve ``"auto"`` first
+    (:func:`sempix.features.runtime.resolve_runtime`).
+    """
+    if runtime == "torch":
+        from sempix.features.ade20k_torch import compute_lowres as torch_lowres
+
+        return torch_lowres(image, path, device=device)
+    if runtime != "litert":
+        raise InputError(f"unknown ade20k runtime {runtime!r} (litert or torch)")
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
     p = model_path() if path is None else Path(path)
@@ -259,7 +271,8 @@ def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
         features=np.ascontiguousarray(feats[:hc, :wc]),
         logits=np.ascontiguousarray(logits[:hc, :wc]),
         ys=ys, xs=xs, class_names=names,
-        meta={"model": str(p), "letterbox": [h, w], "grid": [hc, wc], "input_size": INPUT_SIZE},
+        meta={"model": str(p), "letterbox": [h, w], "grid": [hc, wc], "input_size": INPUT_SIZE,
+              "runtime": "litert", "device": "cpu"},
     )
 
 

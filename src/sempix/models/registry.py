@@ -20,6 +20,11 @@ class ModelSpec:
     urls : public download origins, tried in order.
     description : one line for ``sempix models list``.
     aliases : other file names accepted for the same content in a model directory.
+    hf_repo : Hugging Face Hub repository id when the model is a *folder* fetched from the Hub
+        (``filename`` is then the folder name; see :mod:`sempix.models.hub`).
+    hf_revision : the pinned commit hash of ``hf_repo`` (None = ``main``, unpinned).
+    hf_files : files of the folder; a ``|`` separates alternatives tried in order
+        (``"model.safetensors|pytorch_model.bin"``).
     """
 
     name: str
@@ -30,12 +35,50 @@ class ModelSpec:
     urls: tuple[str, ...]
     description: str
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    hf_repo: str | None = None
+    hf_revision: str | None = None
+    hf_files: tuple[str, ...] = field(default_factory=tuple)
 
 
 _UCALYPTUS = (
     "https://raw.githubusercontent.com/ucalyptus/SIH-Stargazers/"
     "34dc5cb5d4ef1c0a3ae6c8c0f3093676fa26c91f/models/segmentation/"
 )
+
+# SegFormer ADE20K checkpoints (Xie et al. 2021) on the Hugging Face Hub. Revisions: the b0 pin
+# is the commit whose model.safetensors third-party code pins (489d5cd...); no commit hash of
+# b1..b5 could be looked up from this project's machines, so they follow ``main`` until pinned
+# here (the commit actually fetched is recorded in the folder's .sempix-source.json).
+_SEGFORMER = [
+    # (variant, input size, revision, params M, published ADE20K mIoU single-scale)
+    ("b0", 512, "489d5cd81a0b59fab9b7ea758d3548ebe99677da", 3.8, 37.4),
+    ("b1", 512, None, 13.7, 42.2),
+    ("b2", 512, None, 27.5, 46.5),
+    ("b3", 512, None, 47.3, 49.4),
+    ("b4", 512, None, 64.1, 50.3),
+    ("b5", 640, None, 84.7, 51.0),
+]
+
+
+def _segformer_specs() -> list[ModelSpec]:
+    out = []
+    for v, size, rev, params, miou in _SEGFORMER:
+        repo = f"nvidia/segformer-{v}-finetuned-ade-{size}-{size}"
+        out.append(ModelSpec(
+            name=f"segformer-{v}",
+            filename=repo.split("/", 1)[1],
+            sha256="",
+            size=None,
+            licence="NVIDIA Source Code License for SegFormer (research / non-commercial)",
+            urls=(f"https://huggingface.co/{repo}",),
+            description=(f"SegFormer-{v.upper()} ADE20K ({params} M params, {miou} mIoU published), "
+                         f"{size}x{size}, Hugging Face Hub" + ("" if rev else " (revision not pinned)")),
+            hf_repo=repo,
+            hf_revision=rev,
+            hf_files=("config.json", "preprocessor_config.json", "model.safetensors|pytorch_model.bin"),
+        ))
+    return out
+
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -119,6 +162,7 @@ REGISTRY: dict[str, ModelSpec] = {
             description="U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input",
         ),
     ]
+    + _segformer_specs()
 }
 
 

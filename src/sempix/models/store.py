@@ -16,6 +16,9 @@ Resolution order of :func:`get_model_path`:
 
 Files found locally are accepted when their size matches the registry (cheap); the sha256 is
 checked only when asked (``verify=True``, ``sempix models path NAME --verify``).
+
+Models that are folders on the Hugging Face Hub (``ModelSpec.hf_repo``, the SegFormer
+checkpoints) follow the same order; their download is :func:`sempix.models.hub.fetch_folder`.
 """
 
 from __future__ import annotations
@@ -106,6 +109,12 @@ def verify_file(path: str | os.PathLike, name: str | ModelSpec) -> tuple[bool, s
     """
     spec = _spec(name)
     p = Path(path)
+    if spec.hf_repo:
+        from sempix.models.hub import folder_complete
+
+        if folder_complete(p, spec):
+            return True, f"{p}: all files present (Hub folder; the Hub client checked sizes)"
+        return False, f"{p}: incomplete folder (expected {', '.join(spec.hf_files)})"
     size = p.stat().st_size
     if spec.size is not None and size != spec.size:
         return False, f"{p}: size {size} bytes, expected {spec.size}"
@@ -122,6 +131,10 @@ class _Scan:
 
 
 def _scan(spec: ModelSpec, verify: bool = False) -> _Scan:
+    if spec.hf_repo:
+        from sempix.models.hub import find_folder
+
+        return _Scan(find_folder(spec, model_dirs()), [])
     rejected: list[str] = []
     names = (spec.filename, *spec.aliases)
     for d in model_dirs():
@@ -166,6 +179,10 @@ def model_urls(name: str | ModelSpec, urls: Sequence[str] | None = None) -> list
 
 
 def _where_to_put(spec: ModelSpec) -> str:
+    if spec.hf_repo:
+        from sempix.models.hub import where_to_put
+
+        return where_to_put(spec, model_dirs())
     env = os.environ.get(ENV_MODEL_DIR)
     place = f"${ENV_MODEL_DIR} ({env})" if env else f"${ENV_MODEL_DIR}"
     origin = spec.urls[0] if spec.urls else "its publisher"
@@ -277,7 +294,12 @@ def _remove_stale_parts(dest: Path, filename: str, max_age_s: float = 86400.0) -
     for part in dest.glob(f".{filename}.*.part"):
         with contextlib.suppress(OSError):
             if now - part.stat().st_mtime > max_age_s:
-                part.unlink()
+                if part.is_dir():  # an interrupted Hub folder download
+                    import shutil
+
+                    shutil.rmtree(part)
+                else:
+                    part.unlink()
 
 
 def download(
@@ -321,6 +343,13 @@ def download(
         raise ModelUnavailableError(
             f"cannot create the model folder {dest} ({exc.strerror})"
         ) from None
+    if spec.hf_repo:
+        from sempix.models.hub import fetch_folder
+
+        _remove_stale_parts(dest, spec.filename)
+        with _progress_bar(progress, spec.name) as upd:
+            return fetch_folder(spec, dest, progress=lambda f, m: upd(int(1000 * f), 1000),
+                                timeout=timeout)
     final = dest / spec.filename
     _remove_stale_parts(dest, spec.filename)
     failures: list[str] = []
@@ -366,6 +395,15 @@ def get_model_path(
         Not found locally and not downloadable (one line saying where to put the file).
     """
     spec = _spec(name)
+    if explicit is not None and spec.hf_repo:
+        from sempix.models.hub import folder_complete
+
+        p = Path(explicit).expanduser()
+        for cand in (p, p / spec.filename):
+            if folder_complete(cand, spec):
+                return cand
+        raise ModelUnavailableError(f"{p} is not a complete {spec.name!r} folder "
+                                    f"(expected {', '.join(spec.hf_files)})")
     if explicit is not None:
         p = Path(explicit).expanduser()
         if p.is_dir():

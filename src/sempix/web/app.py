@@ -281,8 +281,10 @@ def create_app(**settings: Any):
             raise ApiError(400, "no file uploaded (send multipart/form-data with a 'file' field)")
         data = await read_upload(file, cfg.max_upload_bytes)
         be = (backend or cfg.backend).lower()
-        if be not in ("ade20k", "segformer", "lowlevel"):
-            raise ApiError(400, f"unknown backend {be!r} (ade20k, segformer, lowlevel)")
+        from sempix.features import BACKENDS
+
+        if be not in BACKENDS:
+            raise ApiError(400, f"unknown backend {be!r} ({', '.join(BACKENDS)})")
         loaded = await run_in_threadpool(decode_image, data, cfg.max_pixels, "upload")
         name = Path(file.filename or "image").stem[:80] or "image"
         sess = EditorSession(loaded.rgb, name, be)

@@ -186,7 +186,7 @@ async def create_session(request: Request, files: list[UploadFile] | None = File
         names.append(name)
     sess = RecolorSession(images, names)
     sid = state.sessions.add(sess, sess.nbytes)
-    backend = cfg.backend if cfg.backend in ("ade20k", "segformer") else "none"
+    backend = cfg.backend if cfg.backend.startswith(("ade20k", "segformer")) else "none"
     job = state.jobs.submit(_solve, sess, SolveParams(), backend, ("rbd", None), kind="recolor", owner=sid)
     return {"session": sid, "job": job,
             "images": [{"name": n, "width": im.shape[1], "height": im.shape[0]} for n, im in zip(names, images)]}
@@ -199,7 +199,7 @@ def solve(request: Request, sid: str, p: SolveParams):
     if p.saliency not in ("both", "background", "off"):
         raise ApiError(400, "saliency must be both, background or off")
     saliency = resolve_saliency(p)  # before the job: a missing model is an immediate one-line 400
-    backend = state.settings.backend if state.settings.backend in ("ade20k", "segformer") else "none"
+    backend = state.settings.backend if state.settings.backend.startswith(("ade20k", "segformer")) else "none"
     job = state.jobs.submit(_solve, sess, p, backend, saliency, kind="recolor", owner=sid)
     return {"job": job}
 
