@@ -298,7 +298,9 @@ def test_cli_fetch_offline(spec, monkeypatch):
 
 @pytest.mark.realmodel
 # vgg19 and u2netp are downloads for users: they are not in the shared model folder
-@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in ("vgg19", "u2netp")])
+# (nor are the SegFormer Hub folders: tests/test_models_hub.py)
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in ("vgg19", "u2netp")
+                                  and not REGISTRY[n].hf_repo])
 def test_shared_model_files_verify(model_dir, monkeypatch, name):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
