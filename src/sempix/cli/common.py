@@ -37,10 +37,13 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     command (and its worker threads) uses them. The wrapped function does not receive them.
     """
 
+    # a command with its own --device (retarget's VGG) keeps it; it then places the features too
+    own_device = any(getattr(p, "name", None) == "device" for p in getattr(fn, "__click_params__", []))
+
     @functools.wraps(fn)
     def body(*args: Any, **kwargs: Any) -> Any:
         runtime = kwargs.pop("runtime", None)
-        device = kwargs.pop("device", None)
+        device = kwargs.get("device") if own_device else kwargs.pop("device", None)
         if runtime is None and device is None:
             return fn(*args, **kwargs)
         from sempix.features.runtime import use_runtime
@@ -48,10 +51,11 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         with use_runtime(runtime, device):
             return fn(*args, **kwargs)
 
-    body = click.option(
-        "--device", type=click.Choice(list(DEVICES), case_sensitive=False), default=None,
-        help="Device of the torch runtime and SegFormer backends (default: cuda if present, else cpu).",
-    )(body)
+    if not own_device:
+        body = click.option(
+            "--device", type=click.Choice(list(DEVICES), case_sensitive=False), default=None,
+            help="Device of the torch runtime and SegFormer backends (default: cuda if present, else cpu).",
+        )(body)
     return click.option(
         "--runtime", type=click.Choice(list(RUNTIMES), case_sensitive=False), default=None,
         help="How the ade20k network runs: litert (int8, CPU), torch (float32, CPU/CUDA), "

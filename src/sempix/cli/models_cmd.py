@@ -69,11 +69,15 @@ def list_models(as_json: bool, quiet: bool, debug: bool) -> None:
     "--verify", is_flag=True, help="Also check the sha256 of files that are already local."
 )
 def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> None:
-    """Download models into the cache (skipped when already available). NAME may be 'all'."""
+    """Download models into the cache (skipped when already available).
+
+    NAME may be 'all' (every single-file model; the SegFormer checkpoints, 15-340 MB each, are
+    fetched only by name, e.g. `sempix models fetch segformer-b2`).
+    """
     from sempix.errors import ModelUnavailableError
     from sempix.models import REGISTRY, find_local, get_model_path, verify_file
 
-    wanted = list(REGISTRY) if names == ("all",) else list(names)
+    wanted = [n for n in REGISTRY if not REGISTRY[n].hf_repo] if names == ("all",) else list(names)
     for name in wanted:
         local = find_local(name)
         if local is not None:
