@@ -424,7 +424,7 @@ def get_model_path(
         raise ModelUnavailableError(
             f"model {spec.name!r} not found locally{note}: "
             + _where_to_put(spec)
-            + f", or run `sempix models fetch {spec.name}`"
+            + ("" if spec.hf_repo else f", or run `sempix models fetch {spec.name}`")
         )
     if is_offline():
         raise ModelUnavailableError(
