@@ -158,6 +158,10 @@ def _shared_net(p: Path, device: str):
         if entry is None:
             net = load_deeplab(p, device=device)
             net.requires_grad_(False)
+            if device == "cpu":  # oneDNN's depthwise/1x1 convolutions are faster in NHWC
+                import torch
+
+                net = net.to(memory_format=torch.channels_last)
             entry = _nets[key] = (net, threading.Lock())
         return entry
 
@@ -168,6 +172,8 @@ def run(x: np.ndarray, path: Path, device: str = "cpu") -> tuple[np.ndarray, np.
 
     net, lock = _shared_net(Path(path), device)
     t = torch.from_numpy((x.astype(np.float32) + 1.0) * 0.5).permute(0, 3, 1, 2).to(device)
+    if device == "cpu":
+        t = t.contiguous(memory_format=torch.channels_last)
     with lock, torch.inference_mode():
         out = net(t)
         feats = out.features[0].permute(1, 2, 0).float().cpu().numpy()
