@@ -88,7 +88,10 @@ def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> Non
             click.echo(f"{name}: {local} (already available)")
             continue
         path = get_model_path(name, progress=not quiet)
-        click.echo(f"{name}: {path} (downloaded, size and sha256 ok)")
+        if name in REGISTRY and REGISTRY[name].hf_repo:
+            click.echo(f"{name}: {path} (downloaded from the Hugging Face Hub, every file complete)")
+        else:
+            click.echo(f"{name}: {path} (downloaded, size and sha256 ok)")
 
 
 @command("path")
