@@ -41,10 +41,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sempix.color import lab_to_srgb
 from sempix.image import load_rgb
 from sempix.palette import extract_palette, name_probabilities, srgb_to_lab
 from sempix.palette.naming import name_index
-from sempix.recolor._color import lab_to_rgb
 from sempix.recolor.core import (
     color_transforms,
     downsize,
@@ -113,7 +113,7 @@ def name_changes(result, imgs: list[np.ndarray]) -> dict:
     r = {"pal": [0, 0], "sal": [0, 0], "px": [0, 0], "all": [0, 0]}
     for img, out, an, tgt, fn in zip(imgs, result.images, sol.analyses, sol.targets(), fns):
         a = np.argmax(name_probabilities(an.src_rgb), -1)
-        b = np.argmax(name_probabilities(lab_to_rgb(tgt)), -1)
+        b = np.argmax(name_probabilities(lab_to_srgb(tgt, gamut="clip")), -1)
         r["pal"][0] += int((a != b).sum())
         r["pal"][1] += len(a)
         ref = apply_gains(img, an.wb_gains) if an.wb_applied else img

@@ -7,14 +7,16 @@ import logging
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from reference.ops import argmax_upsampled_reference, guided_filter_reference, upsample_reference
 
-import sempix.features as F
+from sempix._runtime import reset_warnings
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.features import FeatureMap, class_mask, compute_features, pca_rgb, post
 from sempix.features import cache as fcache
 from sempix.features.ade20k import ADE20K_CLASSES, grid_coords, letterbox
 from sempix.features.lowlevel import DIM as LOW_DIM
 from sempix.features.lowlevel import lowlevel_features
+from sempix.ops import resize
 
 
 @pytest.fixture
@@ -32,9 +34,9 @@ def offline(monkeypatch):
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
     monkeypatch.delenv("SEMPIX_MODEL_DIR", raising=False)
     monkeypatch.delenv("SEMPIX_SEGFORMER_DIR", raising=False)
-    F._warned.clear()
+    reset_warnings()
     yield
-    F._warned.clear()
+    reset_warnings()
 
 
 # ---------------------------------------------------------------- upsampling
@@ -44,7 +46,7 @@ def test_upsample_matches_reference(rng):
     low = rng.standard_normal((7, 9, 5)).astype(np.float32)
     ys = np.sort(rng.uniform(-1, 8, 23))
     xs = rng.uniform(0, 8, 17)
-    np.testing.assert_allclose(post.upsample(low, ys, xs), post.upsample_reference(low, ys, xs), atol=1e-5)
+    np.testing.assert_allclose(post.upsample(low, ys, xs), upsample_reference(low, ys, xs), atol=1e-5)
     # 2-D input and exact grid points
     np.testing.assert_allclose(post.upsample(low[..., 0], np.arange(7.0), np.arange(9.0)), low[..., 0], atol=1e-6)
 
@@ -60,7 +62,7 @@ def test_sample_coords_identity_and_align_corners():
 
 def test_resize_bilinear_constant_and_shape(rng):
     a = np.full((4, 6, 2), 3.0, np.float32)
-    out = post.resize_bilinear(a, 9, 13)
+    out = resize(a, (9, 13))
     assert out.shape == (9, 13, 2) and np.allclose(out, 3.0)
 
 
@@ -128,7 +130,7 @@ def test_guided_filter_matches_slow_reference(rng):
     src = rng.standard_normal((10, 12, 3)).astype(np.float32)
     out = post.guided_filter(guide, src, radius=2, eps=0.01, chunk=2)
     for c in range(3):
-        ref = post.guided_filter_reference(guide, src[..., c], 2, 0.01)
+        ref = guided_filter_reference(guide, src[..., c], 2, 0.01)
         np.testing.assert_allclose(out[..., c], ref, atol=1e-4)
 
 
@@ -153,13 +155,13 @@ def test_guided_filter_is_edge_preserving(rng):
 def test_argmax_upsampled_against_reference(rng):
     lg = rng.standard_normal((5, 6, 12)).astype(np.float32)
     ys, xs = post.sample_coords(17, 5), post.sample_coords(19, 6)
-    ref = post.argmax_upsampled_reference(lg, ys, xs)
+    ref = argmax_upsampled_reference(lg, ys, xs)
     np.testing.assert_array_equal(post.argmax_upsampled(lg, ys, xs, top=12), ref)
     # the default candidate set (top 4 of each neighbour) agrees on smooth logits
     smooth = post.upsample(rng.standard_normal((4, 4, 30)).astype(np.float32), post.sample_coords(9, 4),
                            post.sample_coords(9, 4)) * 3
     ys, xs = post.sample_coords(40, 9), post.sample_coords(40, 9)
-    agree = (post.argmax_upsampled(smooth, ys, xs) == post.argmax_upsampled_reference(smooth, ys, xs)).mean()
+    agree = (post.argmax_upsampled(smooth, ys, xs) == argmax_upsampled_reference(smooth, ys, xs)).mean()
     assert agree > 0.99
 
 
@@ -417,7 +419,7 @@ def test_cli_offline_fallback_succeeds_with_one_warning(img, tmp_path, offline):
 
     src = tmp_path / "in.png"
     _write_png(src, img)
-    F._warned.clear()
+    reset_warnings()
     r = CliRunner().invoke(cli, ["features", str(src), "--preview", str(tmp_path / "p.png")])
     assert r.exit_code == 0, r.output
     warn_lines = [ln for ln in r.output.splitlines() if "WARNING" in ln]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sempix.color import hsv_to_srgb, srgb_to_hsv
 from sempix.errors import InputError
-from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
 from sempix.palette.harmony import (
     BINS,
     TEMPLATES,

@@ -9,22 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from reference.color import lab_to_srgb_ref, srgb_to_hsv_ref, srgb_to_lab_ref
+from reference.palette import idw_ab_ref
 
+from sempix.color import hsv_to_srgb, lab_to_srgb, parse_color, srgb_to_hsv, srgb_to_lab, to_hex
 from sempix.errors import InputError
 from sempix.palette import NAMES, extract_palette, recolor_palette
-from sempix.palette.color import (
-    hsv_to_srgb,
-    lab_to_srgb,
-    lab_to_srgb_ref,
-    parse_color,
-    srgb_to_hsv,
-    srgb_to_hsv_ref,
-    srgb_to_lab,
-    srgb_to_lab_ref,
-    to_hex,
-)
 from sempix.palette.kmeans import weighted_kmeans
-from sempix.palette.transfer import idw_ab_ref
 
 PURE = {
     "red": (255, 0, 0),
@@ -459,7 +450,8 @@ def test_name_map_picture(w2c):
 
 
 def test_parallel_kernels_match_serial(rng, monkeypatch):
-    from sempix.palette import color, transfer
+    from sempix.color import kernels as color
+    from sempix.palette import transfer
 
     img = rng.random((16, 12, 3)).astype(np.float32)
     src = np.array([[50, 10, 10], [60, -30, 40]], np.float32)

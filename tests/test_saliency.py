@@ -155,7 +155,9 @@ def u2_spec(monkeypatch, tiny_bytes):
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    sal._warned.clear()
+    from sempix._runtime import reset_warnings
+
+    reset_warnings()
     monkeypatch.delenv("SEMPIX_MODEL_URL_BASE", raising=False)
 
 

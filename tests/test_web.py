@@ -210,11 +210,6 @@ def test_labels_with_ade20k(ade20k_available, monkeypatch):
 
 
 def test_resize_panel_uses_semantic_carving(client):
-    pytest.importorskip("sempix.carve")
-    from sempix.web.app import carve_available
-
-    if not carve_available():
-        pytest.skip("sempix.carve.carve not available")
     assert client.get("/api/config").json()["resize"] is True
     info, _ = _open(client)
     sid = info["session"]

@@ -28,6 +28,8 @@ import numpy as np
 
 from sempix.carve import _kernels as K
 from sempix.errors import InputError
+from sempix.ops.resize import resize
+from sempix.ops.validate import parse_size
 from sempix.progress import ProgressFn, report
 
 #: Largest enlargement factor per dimension (target <= MAX_ENLARGE x input size).
@@ -154,27 +156,6 @@ def reduce_features(features: np.ndarray, dim: int = FEATURE_DIM, *, seed: int =
     # busy machine was 2-8x slower than one thread
     K.project(np.ascontiguousarray(X), basis, mean.astype(np.float32), out)
     return out.reshape(H, W, dim)
-
-
-def parse_size(value, current: int, name: str) -> int | None:
-    """``"80%"``, ``"640"``, ``640`` or None -> pixels (None keeps the size)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        v = value.strip()
-        try:
-            if v.endswith("%"):
-                px = round(current * float(v[:-1]) / 100.0)
-            else:
-                px = int(v)
-        except ValueError:
-            raise InputError(f"--{name} must be pixels (e.g. 640) or a percentage (e.g. 80%), got {value!r}") from None
-        return px
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise InputError(f"{name} must be a whole number of pixels, got {value}")
-        return int(value)
-    return int(value)
 
 
 def _mask(m, shape, name):
@@ -406,11 +387,9 @@ def _optimal_order(image, feat, wr, ws, mode, dr, dc, max_side=64):
     r, c = round(dr * h / H), round(dc * w / W)
     if r == 0 or c == 0:
         return [(1, dc), (0, dr)]
-    from PIL import Image
 
     def small(a):
-        chans = [np.asarray(Image.fromarray(a[:, :, k]).resize((w, h), Image.BILINEAR)) for k in range(a.shape[2])]
-        return np.ascontiguousarray(np.stack(chans, axis=2), dtype=np.float32)
+        return np.ascontiguousarray(resize(a, (h, w)).reshape(h, w, a.shape[2]))
 
     img_s = small(_energy_channels(image).astype(np.float32))
     feat_s = small(feat) if (feat is not None and ws != 0.0) else np.zeros((h, w, 0), np.float32)

@@ -24,8 +24,7 @@ from typing import Any
 import click
 
 from sempix.errors import SempixError
-
-FEATURE_BACKENDS = ("ade20k", "segformer", "lowlevel")
+from sempix.features.constants import BACKENDS as FEATURE_BACKENDS
 
 
 def _fail(message: str, code: int) -> None:

@@ -94,7 +94,7 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
 
 # ----------------------------------------------------------------------------- names
 def _as_colour(arg: str):
-    from sempix.palette.color import parse_color
+    from sempix.color import parse_color
 
     if Path(arg).exists():
         return None
@@ -131,7 +131,7 @@ def names(items, preview, top, as_json, force, quiet, debug):
     """
     import numpy as np
 
-    from sempix.palette.color import to_hex
+    from sempix.color import to_hex
     from sempix.palette.naming import NAMES, image_name_shares, name_map_picture, name_probabilities
 
     parsed = [(it, _as_colour(it)) for it in items]
@@ -223,7 +223,7 @@ def harmonize(
     debug,
 ):
     """Harmonize the colours of IMAGE via colour naming (or the Cohen-Or baseline)."""
-    from sempix.palette.color import to_hex
+    from sempix.color import to_hex
     from sempix.palette.harmonize import harmonize_image
     from sempix.palette.harmony import harmony_metrics
     from sempix.progress import cli_progress

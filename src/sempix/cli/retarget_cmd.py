@@ -8,8 +8,7 @@ import click
 
 from sempix.cli.common import command
 from sempix.errors import InputError
-
-METHODS = ("dnr", "multiop", "seam", "semantic-seam", "scale", "warp")
+from sempix.retarget.constants import INITS, METHODS
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:
@@ -30,7 +29,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
               help="dnr = Deep Network Resizing (deep seams + warp in VGG feature space, then reconstruction); "
                    "multiop = the same deep seams + warp on the pixels; seam / semantic-seam = seam carving "
                    "(RGB / with --features); scale = linear; warp = importance grid warp only.")
-@click.option("--init", type=click.Choice(["scale", "seam", "multiop"]), default="scale", show_default=True,
+@click.option("--init", type=click.Choice(INITS), default="scale", show_default=True,
               help="Starting image of the dnr reconstruction.")
 @click.option("--iterations", "-n", type=click.IntRange(min=0), default=50, show_default=True,
               help="Adam iterations of the dnr reconstruction.")

@@ -1,7 +1,6 @@
 """Energies and pixel distances: the shared core of sempix's tools.
 
-Energies (seam carving): ``energy_rgb`` / ``energy_semantic`` / ``energy_combined`` (aliases
-``e_rgb`` / ``e_semantic`` / ``e_combined``); with ``normalize=True`` every map is divided by its
+Energies (seam carving): ``energy_rgb`` / ``energy_semantic`` / ``energy_combined``; with ``normalize=True`` every map is divided by its
 mean, so ``lam`` is the semantic share of the total energy.
 
 Distances (range masks): ``distance_luminance`` (``|dL*|/100``), ``distance_lab`` (``DeltaE76/100``),
@@ -11,7 +10,7 @@ Distances (range masks): ``distance_luminance`` (``|dL*|/100``), ``distance_lab`
 See :mod:`sempix.distance.energy` and :mod:`sempix.distance.distances` for the exact definitions.
 """
 
-from sempix.distance.color import lab, luminance
+from sempix.color import lightness as luminance
 from sempix.distance.distances import (
     distance_lab,
     distance_lab_to,
@@ -23,9 +22,6 @@ from sempix.distance.distances import (
     unit_features,
 )
 from sempix.distance.energy import (
-    e_combined,
-    e_rgb,
-    e_semantic,
     energy_combined,
     energy_rgb,
     energy_semantic,
@@ -40,14 +36,10 @@ __all__ = [
     "distance_map",
     "distance_semantic",
     "distance_semantic_to",
-    "e_combined",
-    "e_rgb",
-    "e_semantic",
     "energy_combined",
     "energy_rgb",
     "energy_semantic",
     "gradient_l1",
-    "lab",
     "luminance",
     "normalize_energy",
     "parse_points",

@@ -24,9 +24,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sempix.distance.color import lab, luminance
+from sempix.color import lightness as luminance
+from sempix.color import srgb_to_lab
 from sempix.distance.energy import _features_array
 from sempix.errors import InputError
+from sempix.ops.validate import as_rgb
 
 _CHUNK_BYTES = 32 * 1024 * 1024
 _SPACES = ("luminance", "lab")
@@ -114,7 +116,7 @@ def distance_lab_to(lab_img: np.ndarray, refs: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    lab_img : (H, W, 3) float32 CIE Lab (from :func:`lab`).
+    lab_img : (H, W, 3) float32 CIE Lab (from :func:`sempix.color.srgb_to_lab`).
     refs : (N, 3) Lab reference colours.
 
     Returns
@@ -142,7 +144,7 @@ def distance_lab(img: np.ndarray, points) -> np.ndarray:
     -------
     (H, W) float32, >= 0 (see the module docstring for the range).
     """
-    L = lab(img)
+    L = srgb_to_lab(as_rgb(img, "img"))
     pts = parse_points(points, L.shape)
     return distance_lab_to(L, L[pts[:, 1], pts[:, 0]])
 
@@ -282,7 +284,7 @@ def distance_map(
         raise InputError(f"img must be an (H, W, 3) RGB array, got shape {img.shape}")
     H, W = img.shape[:2]
     pts = parse_points(points, (H, W))
-    col_img = luminance(img) if space == "luminance" else lab(img)
+    col_img = luminance(img) if space == "luminance" else srgb_to_lab(as_rgb(img, "img"))
     col_refs = col_img[pts[:, 1], pts[:, 0]]  # (N,) or (N, 3)
 
     def colour_block(r0: int, r1: int) -> np.ndarray:  # (h, W, N)

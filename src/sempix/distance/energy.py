@@ -184,9 +184,3 @@ def energy_combined(
         )
     e_sem = energy_semantic(feats, normalize=normalize)
     return (np.float32(lam) * e_sem + np.float32(1.0 - lam) * e_rgb).astype(np.float32, copy=False)
-
-
-# short aliases matching the paper's notation
-e_rgb = energy_rgb
-e_semantic = energy_semantic
-e_combined = energy_combined

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sempix._runtime import BoundedCache
 from sempix.errors import InputError, ModelUnavailableError
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ STRIDE = 4
 LOGITS_WEIGHTS = "logits/semantic/Conv2D"
 
 _lock = threading.Lock()
-_runners: dict[str, _Runner] = {}
+_runners: BoundedCache = BoundedCache(maxsize=2, name="features.ade20k")
 
 
 @dataclass
@@ -152,12 +153,7 @@ def _quiet_stderr():
 def get_runner(model_path: Path) -> _Runner:
     """The cached interpreter for ``model_path`` (created on first use)."""
     key = str(Path(model_path).resolve())
-    with _lock:
-        r = _runners.get(key)
-        if r is None:
-            r = _Runner(Path(model_path))
-            _runners[key] = r
-        return r
+    return _runners.get_or_create(key, lambda: _Runner(Path(model_path)))
 
 
 def model_path() -> Path:
@@ -235,7 +231,7 @@ def grid_coords(H: int, W: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
     ys (H,), xs (W,) coordinates in the crop; hc, wc the crop size (samples 0..hc-1 lie within the
     image's letterboxed extent).
     """
-    from sempix.features.post import sample_coords
+    from sempix.ops.resize import sample_coords
 
     hc = (h - 1) // STRIDE + 1
     wc = (w - 1) // STRIDE + 1

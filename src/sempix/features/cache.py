@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sempix._config import cache_dir
+
 _lock = threading.Lock()
 _model_ids: dict[tuple[str, int, int], str] = {}
 DEFAULT_CAP_MB = 2048
@@ -36,12 +38,7 @@ DEFAULT_CAP_MB = 2048
 
 def cache_root() -> Path:
     """Directory of the feature cache."""
-    base = os.environ.get("SEMPIX_CACHE_DIR")
-    if base:
-        return Path(base) / "features"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sempix")) / "features"
+    return cache_dir("features")
 
 
 def cap_bytes() -> int:

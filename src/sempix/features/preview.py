@@ -6,31 +6,11 @@ one colour per class, with a legend (swatch + name + pixel share) of the classes
 
 from __future__ import annotations
 
-import colorsys
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sempix.features.post import pca_rgb
-
-
-def class_colors(n: int) -> np.ndarray:
-    """``n`` distinct, deterministic colours (golden-ratio hues, alternating lightness).
-
-    Returns
-    -------
-    (n, 3) uint8
-    """
-    out = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        if i == 0:
-            out[i] = (40, 40, 40)  # "others"
-            continue
-        h = (i * 0.618033988749895) % 1.0
-        s = 0.55 + 0.35 * ((i // 3) % 2)
-        v = 0.95 - 0.3 * ((i // 2) % 2)
-        out[i] = np.round(np.array(colorsys.hsv_to_rgb(h, s, v)) * 255)
-    return out
+from sempix.color import label_colors as class_colors
+from sempix.ops.pca import pca_rgb
 
 
 def _font(size: int):

@@ -30,12 +30,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sempix._runtime import BoundedCache
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.features.ade20k import LowRes
-from sempix.features.post import sample_coords
+from sempix.ops.resize import sample_coords
 
 _lock = threading.Lock()
-_models: dict[str, _Segformer] = {}
+_models: BoundedCache = BoundedCache(maxsize=2, name="features.segformer")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -124,12 +125,7 @@ class _Segformer:
 def get_model(path: Path) -> _Segformer:
     """The cached model for checkpoint directory ``path``."""
     key = str(Path(path).resolve())
-    with _lock:
-        m = _models.get(key)
-        if m is None:
-            m = _Segformer(Path(path))
-            _models[key] = m
-        return m
+    return _models.get_or_create(key, lambda: _Segformer(Path(path)))
 
 
 def prepare(image: np.ndarray, size: int) -> np.ndarray:

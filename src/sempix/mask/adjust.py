@@ -29,10 +29,9 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from sempix.distance.color import linear_to_srgb, srgb_to_linear
+from sempix.color import LUMA, linear_to_srgb, srgb_to_linear
 from sempix.errors import InputError
 
-LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
 #: accepted range of every adjustment
 RANGES = {
     "exposure": (-10.0, 10.0),

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from sempix.palette.naming import NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sempix.palette.color import lab_to_srgb, srgb_to_hsv, srgb_to_lab
+    from sempix.color import lab_to_srgb, srgb_to_hsv, srgb_to_lab
     from sempix.palette.extract import Palette, extract_palette
     from sempix.palette.harmonize import HarmonizeResult, harmonize_image
     from sempix.palette.harmony import TEMPLATES, HarmonyScore, cohen_or_harmonize, harmony_metrics
@@ -53,9 +53,9 @@ _LAZY = {
     "HarmonyScore": "sempix.palette.harmony",
     "cohen_or_harmonize": "sempix.palette.harmony",
     "TEMPLATES": "sempix.palette.harmony",
-    "srgb_to_lab": "sempix.palette.color",
-    "lab_to_srgb": "sempix.palette.color",
-    "srgb_to_hsv": "sempix.palette.color",
+    "srgb_to_lab": "sempix.color",
+    "lab_to_srgb": "sempix.color",
+    "srgb_to_hsv": "sempix.color",
 }
 
 __all__ = [

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sempix.color import lab_to_srgb, srgb_to_lab, to_hex
 from sempix.errors import InputError
-from sempix.palette.color import lab_to_srgb, srgb_to_lab, to_hex
 from sempix.palette.kmeans import weighted_kmeans
 
 GAMMA = 0.93

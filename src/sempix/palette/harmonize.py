@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sempix.color import lab_to_srgb, srgb_to_lab
 from sempix.errors import InputError
-from sempix.palette.color import lab_to_srgb, srgb_to_lab
 from sempix.palette.extract import Palette, extract_palette
 from sempix.progress import ProgressFn, report, sub_progress
 
@@ -266,7 +266,7 @@ def harmonize_image(
             "neutral_fix": notes,
         }
     else:
-        from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
+        from sempix.color import hsv_to_srgb, srgb_to_hsv
         from sempix.palette.harmony import cohen_or_harmonize, shift_hues
 
         out, score = cohen_or_harmonize(img)

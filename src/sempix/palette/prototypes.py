@@ -28,7 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from sempix.palette.color import srgb_to_hsv, srgb_to_lab
+from sempix._config import cache_dir
+from sempix._runtime import BoundedCache
+from sempix.color import srgb_to_hsv, srgb_to_lab
 from sempix.palette.kmeans import weighted_kmeans
 from sempix.palette.naming import NAMES, name_probabilities, w2c_table
 
@@ -60,12 +62,7 @@ class Prototypes:
 
 def cache_root() -> Path:
     """Directory for cached prototypes (``$SEMPIX_CACHE_DIR/palette`` or the platform cache dir)."""
-    base = os.environ.get("SEMPIX_CACHE_DIR")
-    if base:
-        return Path(base) / "palette"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sempix")) / "palette"
+    return cache_dir("palette")
 
 
 def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
@@ -105,7 +102,7 @@ def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
     return Prototypes(np.array(out_rgb, dtype=np.float32), np.array(out_name, dtype=np.int64))
 
 
-_MEMO: dict[str, Prototypes] = {}
+_MEMO: BoundedCache = BoundedCache(maxsize=4, name="palette.prototypes")
 
 
 def get_prototypes(
@@ -121,7 +118,7 @@ def get_prototypes(
     table = w2c_table(model_path)
     key = hashlib.sha256(table.tobytes() + PROTOTYPE_VERSION.encode()).hexdigest()[:16]
     if key in _MEMO:
-        return _MEMO[key]
+        return _MEMO.get(key)
     path = cache_root() / f"prototypes-{key}.npz"
     protos = None
     if cache and path.is_file():
@@ -142,7 +139,7 @@ def get_prototypes(
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-    _MEMO[key] = protos
+    _MEMO.put(key, protos)
     return protos
 
 

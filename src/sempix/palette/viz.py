@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sempix.palette.color import hsv_to_srgb, srgb_to_hsv, to_hex
+from sempix.color import hsv_to_srgb, luma, srgb_to_hsv, to_hex
 from sempix.palette.naming import NAME_DISPLAY_RGB, NAMES
 
 WHITE = (255, 255, 255)
@@ -40,7 +40,7 @@ def _resize(img: np.ndarray, height: int) -> Image.Image:
 
 
 def _text_colour(rgb: np.ndarray) -> tuple[int, int, int]:
-    lum = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+    lum = float(luma(rgb))
     return BLACK if lum > 0.5 else WHITE
 
 

@@ -39,17 +39,17 @@ from pathlib import Path
 
 import numpy as np
 
+from sempix.color import delta_e, lab_to_srgb, srgb_to_lab
 from sempix.errors import InputError
+from sempix.ops.resize import resize
 from sempix.palette import (
     extract_palette,
     harmonize_colors,
     name_probabilities,
     recolor_palette,
-    srgb_to_lab,
 )
 from sempix.palette.naming import name_index, name_table
 from sempix.progress import ProgressFn, report
-from sempix.recolor._color import delta_e, lab_to_rgb
 from sempix.recolor.lut import GUARD_SOFT, apply_lut, build_lut, guard_names
 from sempix.recolor.saliency import (
     SALIENCY_THRESHOLD,
@@ -148,7 +148,7 @@ class CollectionSolution:
 
     @property
     def group_rgb(self) -> np.ndarray:
-        return lab_to_rgb(self.group_lab)
+        return lab_to_srgb(self.group_lab, gamut="clip")
 
     def targets(self, group_lab: np.ndarray | None = None, keep_names: bool | None = None) -> list[np.ndarray]:
         """Target Lab colour of every source colour: (L_src, a_g, b_g), or the source if unmapped.
@@ -171,8 +171,8 @@ class CollectionSolution:
                 clamped += c
                 # final check on the whole palette at once (colours exactly on a bin edge of the
                 # naming table can round either way): any remaining change falls back to no change
-                n_s = name_index(lab_to_rgb(an.src_lab))
-                n_t = name_index(lab_to_rgb(t))
+                n_s = name_index(lab_to_srgb(an.src_lab, gamut="clip"))
+                n_t = name_index(lab_to_srgb(t, gamut="clip"))
                 t[n_s != n_t] = an.src_lab[n_s != n_t]
             out.append(t.astype(np.float32))
         self.stats["clamped_by_names"] = clamped
@@ -182,14 +182,14 @@ class CollectionSolution:
 def _name_vectors_for_targets(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
     t = np.repeat(src_lab[:, None, :], len(group_lab), axis=1).astype(np.float32)
     t[..., 1:] = group_lab[None, :, 1:]
-    return name_probabilities(lab_to_rgb(t))
+    return name_probabilities(lab_to_srgb(t, gamut="clip"))
 
 
 def naming_forbid(d_name: float = D_NAME):
     """Return ``forbid(src_lab (n,3), group_lab (K,3)) -> (n, K) bool`` for the colour-naming rule."""
 
     def forbid(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
-        ps = name_probabilities(lab_to_rgb(np.asarray(src_lab, np.float32)))
+        ps = name_probabilities(lab_to_srgb(np.asarray(src_lab, np.float32), gamut="clip"))
         pt = _name_vectors_for_targets(np.asarray(src_lab, np.float32), np.asarray(group_lab, np.float32))
         return np.linalg.norm(pt - ps[:, None, :], axis=-1) > d_name
 
@@ -199,7 +199,7 @@ def naming_forbid(d_name: float = D_NAME):
 def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
     """Pull targets back along the ab line until their most probable name equals the source's."""
     tgt = tgt.copy()
-    src_names = name_index(lab_to_rgb(src))
+    src_names = name_index(lab_to_srgb(src, gamut="clip"))
     clamped = 0
     for j in np.flatnonzero(mask):
         full = tgt[j].copy()
@@ -212,7 +212,7 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
             return c
 
         def same(t: float, j: int = int(j)) -> bool:
-            return int(name_index(lab_to_rgb(cand(t)))) == int(src_names[j])
+            return int(name_index(lab_to_srgb(cand(t), gamut="clip"))) == int(src_names[j])
 
         if same(1.0):
             continue
@@ -258,15 +258,11 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
 
 def downsize(image: np.ndarray, max_side: int = ANALYSIS_SIDE) -> np.ndarray:
     """Area-averaged copy with the longest side at most ``max_side`` (float32)."""
-    from PIL import Image
-
     h, w = image.shape[:2]
     s = max_side / max(h, w)
     if s >= 1:
         return np.asarray(image, np.float32)
-    u8 = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-    im = Image.fromarray(u8).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BOX)
-    return np.asarray(im, np.float32) / 255.0
+    return resize(image, (max(1, round(h * s)), max(1, round(w * s))), filter="box")
 
 
 def _check_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -291,10 +287,10 @@ def parse_wb(wb: str | Sequence, n: int) -> list[str]:
         try:
             idx = {int(x) for x in s.split(",") if x.strip()}
         except ValueError:
-            raise InputError(f"--wb must be auto, off, on or image indices like 0,2 (got {wb!r})") from None
+            raise InputError(f"wb must be auto, off, on or image indices like 0,2 (got {wb!r})") from None
         bad = [i for i in idx if not 0 <= i < n]
         if bad:
-            raise InputError(f"--wb index {bad[0]} out of range: there are {n} images (0..{n - 1})")
+            raise InputError(f"wb index {bad[0]} out of range: there are {n} images (0..{n - 1})")
         return ["on" if i in idx else "off" for i in range(n)]
     modes = []
     for m in wb:
@@ -370,7 +366,7 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
             cache["labels"] = semantic_labels(small0, features)
         labels = cache["labels"]
     if semantic and labels is None:
-        raise InputError("--semantic needs a semantic feature backend (ade20k/segformer) that is available")
+        raise InputError("semantic recolouring needs a semantic feature backend (ade20k/segformer) that is available")
     sal = None
     if saliency:
         use_labels = labels if sal_backend == "rbd" else None
@@ -404,24 +400,24 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
         for j in range(n):
             vals, cnt = np.unique(cls[pix == j], return_counts=True)
             groups.append(str(vals[np.argmax(cnt)]) if len(vals) else "other")
-    return ImageAnalysis(wbr.applied, wbr.delta_e, wbr.gains, src_lab, lab_to_rgb(src_lab),
+    return ImageAnalysis(wbr.applied, wbr.delta_e, wbr.gains, src_lab, lab_to_srgb(src_lab, gamut="clip"),
                          np.asarray(pal.weights, np.float32), groups, sal, share, pix, small,
                          wbr.dominance, wbr.strength)
 
 
 def parse_palette(text: str) -> np.ndarray:
     """``"#aabbcc,#112233"`` -> (k, 3) float32 sRGB; :class:`InputError` if malformed."""
-    from sempix.palette.color import parse_color
+    from sempix.color import parse_color
 
     parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
     if not parts:
-        raise InputError("--palette needs at least one colour like '#aabbcc'")
+        raise InputError("the palette needs at least one colour like '#aabbcc'")
     cols = []
     for p in parts:
         try:
             cols.append(parse_color(p))
         except ValueError:
-            raise InputError(f"--palette: not a hex colour: {p!r} (use hex colours like '#aabbcc,#112233')") from None
+            raise InputError(f"palette: not a hex colour: {p!r} (use hex colours like '#aabbcc,#112233')") from None
     return np.stack(cols).astype(np.float32)
 
 
@@ -467,9 +463,9 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
     """
     imgs = _check_images(images)
     if saliency not in SALIENCY_MODES:
-        raise InputError(f"--saliency must be one of {', '.join(SALIENCY_MODES)}, not {saliency!r}")
+        raise InputError(f"saliency must be one of {', '.join(SALIENCY_MODES)}, not {saliency!r}")
     if names is not None and not names > 0:
-        raise InputError("--names must be a positive distance (e.g. 0.8) or off")
+        raise InputError("names must be a positive distance (e.g. 0.8) or off")
     modes = parse_wb(wb, len(imgs))
     caches = caches if caches is not None else [{} for _ in imgs]
     if len(caches) != len(imgs):
@@ -509,7 +505,7 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
         sol = solve_group_palette(pals, ws, k, rho=rho, tau=tau, forbid=forbid, fixed=fixed_lab, seed=seed)
         gl = sol.lab.copy()
         if harmonize:
-            gl = srgb_to_lab(harmonize_colors(lab_to_rgb(gl)))
+            gl = srgb_to_lab(harmonize_colors(lab_to_srgb(gl, gamut="clip")))
         offset = sum(len(x) for x in group_lab)
         group_lab.append(gl)
         group_names += [g] * len(gl)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sempix.recolor._color import lab_to_rgb
+from sempix.color import lab_to_srgb
 from sempix.recolor.core import CollectionSolution
 
 ROW_H = 140
@@ -42,7 +42,7 @@ def preview_sheet(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray],
     """
     n = len(inputs)
     glab = solution.group_lab if group_lab is None else np.asarray(group_lab, np.float32)
-    grgb = lab_to_rgb(glab) if len(glab) else np.zeros((0, 3), np.float32)
+    grgb = lab_to_srgb(glab, gamut="clip") if len(glab) else np.zeros((0, 3), np.float32)
     G = len(glab)
     height = max(n * (ROW_H + GAP) + GAP + 20, G * (SW + 22) + 60)
     x_in, x_src = GAP, GAP + THUMB_W + GAP

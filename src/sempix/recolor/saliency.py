@@ -47,8 +47,10 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from sempix._runtime import warn_once
+from sempix.color import srgb_to_lab
 from sempix.errors import InputError, ModelUnavailableError
-from sempix.palette import srgb_to_lab
+from sempix.ops.resize import resize
 from sempix.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)
@@ -63,7 +65,6 @@ IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
 _default: ContextVar[tuple[str, str | None]] = ContextVar("sempix_saliency_backend", default=("rbd", None))
-_warned: set[str] = set()
 
 # ADE20K classes treated as background "stuff"; everything else (except "others") is a "thing".
 STUFF_CLASSES = frozenset(["others", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "grass", "sidewalk", "earth", "mountain", "plant", "water", "sea", "field", "fence", "rock", "sand", "skyscraper", "path", "stairs", "runway", "river", "bridge", "hill", "dirt", "land", "lake", "house", "windowpane", "curtain", "rug", "railing", "column", "grandstand", "stairway", "blind", "hovel", "tower", "awning", "canopy", "waterfall", "step", "pier", "palm", "escalator", "bannister", "floor,flooring", "pool", "swimming", "base"])
@@ -86,24 +87,11 @@ class SaliencyMap:
 
 
 def _downsize(img: np.ndarray, max_side: int) -> np.ndarray:
-    from PIL import Image
-
     h, w = img.shape[:2]
     s = max_side / max(h, w)
     if s >= 1:
         return img
-    size = (max(8, round(w * s)), max(8, round(h * s)))
-    u8 = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
-    return np.asarray(Image.fromarray(u8).resize(size, Image.BILINEAR), np.float32) / 255.0
-
-
-def _resize_map(m: np.ndarray, h: int, w: int) -> np.ndarray:
-    from PIL import Image
-
-    if m.shape == (h, w):
-        return m.astype(np.float32)
-    im = Image.fromarray(m.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR)
-    return np.asarray(im, np.float32)
+    return np.clip(resize(img, (max(8, round(h * s)), max(8, round(w * s)))), 0.0, 1.0)
 
 
 def thing_mask(labels: np.ndarray, class_names: list[str]) -> np.ndarray:
@@ -308,13 +296,7 @@ def _u2netp(img: np.ndarray, path: Path) -> np.ndarray:
     lo, hi = float(pred.min()), float(pred.max())
     pred = (pred - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(pred)
     h, w = img.shape[:2]
-    return np.clip(_resize_map(pred, h, w), 0, 1)
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
+    return np.clip(resize(pred, (h, w)), 0, 1)
 
 
 def _auto_model(model: str | os.PathLike | None) -> Path | None:
@@ -324,19 +306,19 @@ def _auto_model(model: str | os.PathLike | None) -> Path | None:
     try:
         _onnxruntime()
     except ModelUnavailableError:
-        _warn_once("saliency: onnxruntime is not installed; using the built-in rbd backend "
-                   "(pip install onnxruntime for u2netp)")
+        warn_once("saliency: onnxruntime is not installed; using the built-in rbd backend "
+                   "(pip install onnxruntime for u2netp)", logger=__name__)
         return None
     if model is not None:
         try:
             return u2netp_path(model, download=False)
         except ModelUnavailableError as exc:
-            _warn_once(f"saliency: {exc}; using the built-in rbd backend")
+            warn_once(f"saliency: {exc}; using the built-in rbd backend", logger=__name__)
             return None
     found = find_local(U2NETP_MODEL)
     if found is None:
-        _warn_once(f"saliency: model {U2NETP_MODEL!r} not found locally; using the built-in rbd backend "
-                   f"(`sempix models fetch {U2NETP_MODEL}` to use the learned one)")
+        warn_once(f"saliency: model {U2NETP_MODEL!r} not found locally; using the built-in rbd backend "
+                   f"(`sempix models fetch {U2NETP_MODEL}` to use the learned one)", logger=__name__)
     return found
 
 
@@ -401,11 +383,11 @@ def compute_saliency(image: np.ndarray, *, labels: tuple[np.ndarray, list[str]] 
     meta: dict = {}
     if labels is not None:
         tm = thing_mask(*labels).astype(np.float32)
-        prior = _resize_map(tm, *small.shape[:2]) if tm.shape != small.shape[:2] else tm
+        prior = resize(tm, small.shape[:2]) if tm.shape != small.shape[:2] else tm
         meta["thing_share"] = float(tm.mean())
     report(progress, 0.2, "saliency")
     s_small, _ = _rbd(small, prior)
-    s = np.clip(_resize_map(s_small, h, w), 0, 1)
+    s = np.clip(resize(s_small, (h, w)), 0, 1)
     report(progress, 1.0, "saliency")
     return SaliencyMap(s, "rbd+ade20k" if prior is not None else "rbd", meta)
 

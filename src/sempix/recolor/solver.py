@@ -184,7 +184,7 @@ def solve_group_palette(palettes: Sequence[np.ndarray], weights: Sequence[np.nda
 
     k = default_group_size(pals) if k is None else int(k)
     if k < 1:
-        raise InputError(f"--group-size must be at least 1, not {k}")
+        raise InputError(f"group size must be at least 1, not {k}")
     k = min(k, len(allc))
     rng = np.random.default_rng(seed)
     best: GroupSolution | None = None

@@ -47,9 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from sempix.color import LUMA, delta_e, linear_to_srgb, srgb_to_lab, srgb_to_linear
 from sempix.errors import InputError
-from sempix.palette import srgb_to_lab
-from sempix.recolor._color import delta_e, linear_to_srgb, srgb_to_linear
 
 WB_METHODS = ("shades-of-grey", "grey-edge", "grey-world")
 D_WB = 20.0
@@ -137,7 +136,7 @@ def correction_gains(image: np.ndarray, illuminant: np.ndarray) -> np.ndarray:
     """Linear-RGB gains (3,) of the von Kries correction, scaled to keep the mean luminance of ``image``."""
     lin = srgb_to_linear(_analysis_view(np.asarray(image, np.float32)))
     gains = 1.0 / (np.sqrt(3.0) * np.maximum(np.asarray(illuminant, np.float64), 1e-6))
-    lum = np.array([0.2126, 0.7152, 0.0722])
+    lum = LUMA
     y0 = float(np.mean(lin @ lum))
     y1 = float(np.mean((lin * gains) @ lum))
     if y1 > 1e-8:

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from sempix.ops.resize import resize
 from sempix.retarget.seams import carve_mask
 from sempix.retarget.vgg import relative_receptive_field
 
@@ -308,7 +309,7 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
         if name == IMAGE:
             # the image level uses the shallowest layer's importance, resized to the image if needed
             base = levels[names[-1]].importance if names else np.zeros(image_shape, np.float32)
-            imp = _resize2d(base, image_shape)
+            imp = resize(base, image_shape)
             tw = target_width
         else:
             imp = importance(features[name])
@@ -340,7 +341,7 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     for name in order:
         lv = levels[name]
         carved = remove_positions(lv.importance, lv.removed)
-        up = _resize2d(carved, (hc, wc))
+        up = resize(carved, (hc, wc))
         m = up.max()
         if m > 0:
             agg += up / m
@@ -376,12 +377,3 @@ def protected_importance(imp: np.ndarray, protect: np.ndarray, weight: float = 1
         p = torch.nn.functional.interpolate(t, size=tuple(imp.shape), mode=mode, **kw)[0, 0].numpy()
     m = float(imp.max()) if imp.size else 0.0
     return (imp + float(weight) * np.clip(p, 0, 1) * m).astype(np.float32)
-
-
-def _resize2d(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a 2-D map (torch interpolate, align_corners=False)."""
-    if tuple(a.shape) == tuple(shape):
-        return np.asarray(a, dtype=np.float32)
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None]
-    r = torch.nn.functional.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False)
-    return r[0, 0].numpy()

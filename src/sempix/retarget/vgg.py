@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sempix._runtime import warn_once
 from sempix.errors import InputError, SempixError
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,6 @@ WEIGHT_FORMATS = ("vgg19", "vgg19-normalised-relu3_1")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_warned: set[str] = set()
 
 
 def canonical_layer(name: str) -> str:
@@ -299,9 +299,8 @@ def resolve_layers(requested: list[str] | tuple[str, ...], deepest: str) -> list
             out.append(n)
     if missing:
         key = f"{deepest}:{','.join(missing)}"
-        if key not in _warned:
-            _warned.add(key)
-            log.warning("VGG weights stop at %s: layers %s replaced by %s", deepest, ", ".join(missing), deepest)
+        warn_once("VGG weights stop at %s: layers %s replaced by %s", deepest, ", ".join(missing),
+                  deepest, key=key, logger=__name__)
     return sorted(out, key=order.index)
 
 

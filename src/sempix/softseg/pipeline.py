@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sempix.errors import InputError
+from sempix.ops.resize import resize
 from sempix.progress import ProgressFn, report, sub_progress
 from sempix.softseg.affinity import SoftSegParams, combined_laplacian
 from sempix.softseg.eigen import smallest_eigenvectors
@@ -116,16 +117,6 @@ class SoftSegResult:
         return np.einsum("hwk,khwc->hwc", self.alphas, self.colors)
 
 
-def resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Area (down) / bilinear (up) resize of an (H, W[, C]) float array."""
-    from skimage.transform import resize as sk_resize
-
-    a = np.asarray(arr, dtype=np.float64)
-    down = h < a.shape[0]
-    return sk_resize(a, (h, w) + a.shape[2:], order=1, mode="edge", anti_aliasing=down,
-                     preserve_range=True)
-
-
 def sparsity_exponent(image: np.ndarray, offset: float = 0.9) -> np.ndarray:
     """Spatially varying sparsity ``gamma_p = min(offset + |grad c_p|, 1)``, (H, W).
 
@@ -231,7 +222,7 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     if H < 8 or W < 8:
         raise InputError(f"image is too small for soft segmentation ({W}x{H}); need at least 8x8")
     if not 1 <= cfg.n_layers <= 64:
-        raise InputError(f"--layers must be between 1 and 64 (got {cfg.n_layers})")
+        raise InputError(f"the number of layers must be between 1 and 64 (got {cfg.n_layers})")
     img64 = img.astype(np.float64)
     times: dict[str, float] = {}
     meta: dict = {"shape": (H, W), "config": cfg}
@@ -257,8 +248,8 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
         scale = np.sqrt(cfg.work_pixels / (H * W))
     h, w = max(8, round(H * scale)), max(8, round(W * scale))
     if (h, w) != (H, W):
-        img_w = np.clip(resize(img64, h, w), 0, 1)
-        feat_w = resize(feats, h, w)
+        img_w = np.clip(resize(img64, (h, w)), 0, 1)
+        feat_w = resize(feats, (h, w))
         aff_w = replace(cfg.affinity, n_superpixels=int(min(cfg.affinity.n_superpixels, h * w // 16)))
     else:
         img_w, feat_w, aff_w = img64, feats.astype(np.float64), cfg.affinity
@@ -292,7 +283,7 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     K = grouped.shape[1]
     g_full = grouped.reshape(h, w, K)
     if (h, w) != (H, W):
-        g_full = np.clip(resize(g_full, H, W), 0, 1)
+        g_full = np.clip(resize(g_full, (H, W)), 0, 1)
         g_full /= np.maximum(g_full.sum(axis=2, keepdims=True), 1e-12)
     L_full, _, deg = combined_laplacian(img64, None if cfg.matting_only else feats.astype(np.float64),
                                         cfg.affinity, matting_only=cfg.matting_only)
