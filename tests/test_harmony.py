@@ -7,7 +7,7 @@ import pytest
 
 from sempix.color import hsv_to_srgb, srgb_to_hsv
 from sempix.errors import InputError
-from sempix.palette.harmony import (
+from sempix.palette.hue_templates import (
     BINS,
     TEMPLATES,
     _hist,

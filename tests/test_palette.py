@@ -418,7 +418,7 @@ def test_cli_bad_preview_leaves_no_output(tmp_path):
 
 # ----------------------------------------------------------------------------- pictures
 def test_swatch_and_hue_wheel_pictures():
-    from sempix.palette.harmony import harmony_metrics
+    from sempix.palette.hue_templates import harmony_metrics
     from sempix.palette.viz import hue_wheel, swatch_picture
 
     img = flat_image([(200, 30, 30), (30, 150, 60), (40, 60, 200)])
@@ -439,7 +439,8 @@ def test_swatch_and_hue_wheel_pictures():
 
 
 def test_name_map_picture(w2c):
-    from sempix.palette.naming import NAME_DISPLAY_RGB, name_map_picture
+    from sempix.palette.naming import NAME_DISPLAY_RGB
+    from sempix.palette.viz import name_map_picture
 
     img = flat_image([PURE["red"], PURE["blue"]], h=60, w=20)
     pic = name_map_picture(img, model_path=w2c)
@@ -550,7 +551,7 @@ def test_harmonize_keeps_neutrals_neutral_and_saturated_primaries(w2c, rng):
 
 def test_neutral_palette_colours_rule(w2c):
     from sempix.palette import name_probabilities
-    from sempix.palette.harmonize import neutral_palette_colours
+    from sempix.palette.naming import neutral_palette_colours
 
     hexes = ["#808080", "#f5f5f5", "#101010", "#bcbda6", "#ff0000", "#46a046", "#8d9072"]
     rgb = np.array([parse_color(h) for h in hexes], np.float32)

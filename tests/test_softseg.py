@@ -11,6 +11,7 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as sla
 from PIL import Image
+from reference.softseg import centroid_pixels_reference
 
 from sempix.softseg import (
     SoftSegParams,
@@ -25,7 +26,6 @@ from sempix.softseg import (
 from sempix.softseg.affinity import (
     adjacent_pairs,
     centroid_pixels,
-    centroid_pixels_reference,
     window_counts,
 )
 from sempix.softseg.export import ora_bytes, stack_alphas

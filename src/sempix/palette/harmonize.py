@@ -25,7 +25,7 @@
 3d. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
 4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
 
-``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.harmony`).
+``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.hue_templates`).
 """
 
 from __future__ import annotations
@@ -38,41 +38,12 @@ import numpy as np
 from sempix.color import lab_to_srgb, srgb_to_lab
 from sempix.errors import InputError
 from sempix.palette.extract import Palette, extract_palette
+from sempix.palette.naming import neutral_palette_colours
 from sempix.progress import ProgressFn, report, sub_progress
 
 METHODS = ("names", "cohen-or")
-
-ACHROMATIC = ("black", "grey", "white")
-#: palette colours with CIE chroma C* below this are neutral (fixed points of the recolouring)
-CHROMA_NEUTRAL = 5.0
-#: a palette colour whose most probable name is below this probability has no clear basic name
-#: (with 11 names, uniform is 9%): it is a fixed point too
-WEAK_NAME = 0.20
 #: a palette colour's target chroma is at most this many times its own chroma
 CHROMA_GAIN = 2.0
-
-
-def neutral_palette_colours(lab: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Which palette colours are neutral: fixed points of ``neutral_safe`` harmonization.
-
-    Parameters
-    ----------
-    lab : (k, 3) palette colours in CIE Lab
-    probs : (k, 11) their colour-name probabilities (columns in ``NAMES`` order)
-
-    Returns
-    -------
-    (k,) bool: most probable name black, grey or white; or chroma C* < ``CHROMA_NEUTRAL``; or
-    most probable name below ``WEAK_NAME``.
-    """
-    from sempix.palette.naming import NAMES
-
-    probs = np.asarray(probs).reshape(-1, len(NAMES))
-    top = probs.argmax(-1)
-    ach = np.isin(top, [NAMES.index(n) for n in ACHROMATIC])
-    chroma = np.hypot(lab[:, 1], lab[:, 2])
-    return ach | (chroma < CHROMA_NEUTRAL) | (probs.max(-1) < WEAK_NAME)
-
 
 def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
     """Neutral-safe rules on the palette targets (module doc, step 3c).
@@ -267,7 +238,7 @@ def harmonize_image(
         }
     else:
         from sempix.color import hsv_to_srgb, srgb_to_hsv
-        from sempix.palette.harmony import cohen_or_harmonize, shift_hues
+        from sempix.palette.hue_templates import cohen_or_harmonize, shift_hues
 
         out, score = cohen_or_harmonize(img)
         hsv = srgb_to_hsv(pal.rgb)

@@ -162,21 +162,29 @@ def image_name_shares(
     return {n: float(c) for n, c in zip(NAMES, counts)}
 
 
-def name_map_picture(
-    image: np.ndarray, *, model_path: str | os.PathLike | None = None
-) -> np.ndarray:
-    """Colour-name map: every pixel painted with its name's display colour (:data:`NAME_DISPLAY_RGB`),
-    shown beside the input with a legend of the names present and their pixel shares.
+ACHROMATIC = ("black", "grey", "white")
+#: palette colours with CIE chroma C* below this are neutral (fixed points of the recolouring)
+CHROMA_NEUTRAL = 5.0
+#: a palette colour whose most probable name is below this probability has no clear basic name
+#: (with 11 names, uniform is 9%): it is a fixed point too
+WEAK_NAME = 0.20
+
+
+def neutral_palette_colours(lab: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Which palette colours are neutral: fixed points of ``neutral_safe`` harmonization.
 
     Parameters
     ----------
-    image : (H, W, 3) float32 in [0, 1]
+    lab : (k, 3) palette colours in CIE Lab
+    probs : (k, 11) their colour-name probabilities (columns in ``NAMES`` order)
 
     Returns
     -------
-    (H', W', 3) float32 picture in [0, 1].
+    (k,) bool: most probable name black, grey or white; or chroma C* < ``CHROMA_NEUTRAL``; or
+    most probable name below ``WEAK_NAME``.
     """
-    from sempix.palette.viz import name_map_figure
-
-    idx = name_index(image, model_path=model_path)
-    return name_map_figure(image, idx)
+    probs = np.asarray(probs).reshape(-1, len(NAMES))
+    top = probs.argmax(-1)
+    ach = np.isin(top, [NAMES.index(n) for n in ACHROMATIC])
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    return ach | (chroma < CHROMA_NEUTRAL) | (probs.max(-1) < WEAK_NAME)

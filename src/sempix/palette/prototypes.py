@@ -32,7 +32,7 @@ from sempix._config import cache_dir
 from sempix._runtime import BoundedCache
 from sempix.color import srgb_to_hsv, srgb_to_lab
 from sempix.palette.kmeans import weighted_kmeans
-from sempix.palette.naming import NAMES, name_probabilities, w2c_table
+from sempix.palette.naming import NAMES, name_probabilities, neutral_palette_colours, w2c_table
 
 PROTOTYPE_VERSION = "1"
 GRID_STEP = 8
@@ -194,7 +194,7 @@ def harmonize_colors(
     ----------
     rgb : (k, 3) float32 sRGB in [0, 1]
     neutral_safe : keep neutral colours (most probable name black, grey or white, CIE chroma
-        below 5, or no name above 20%; :func:`sempix.palette.harmonize.neutral_palette_colours`)
+        below 5, or no name above 20%; :func:`sempix.palette.naming.neutral_palette_colours`)
         and colours whose prototype would be less chromatic (CIE C*) than they are (e.g. pure
         red) unchanged. False = the plain rule of the paper.
 
@@ -206,7 +206,6 @@ def harmonize_colors(
     rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
     out = match_prototypes(rgb, model_path=model_path)[0]
     if neutral_safe and len(rgb):
-        from sempix.palette.harmonize import neutral_palette_colours
 
         lab, lab_out = srgb_to_lab(rgb), srgb_to_lab(out)
         keep = neutral_palette_colours(lab, name_probabilities(rgb, model_path=model_path))

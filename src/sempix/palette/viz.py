@@ -6,11 +6,13 @@ Every function returns an (H, W, 3) float32 picture in [0, 1] (write it with
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from sempix.color import hsv_to_srgb, luma, srgb_to_hsv, to_hex
-from sempix.palette.naming import NAME_DISPLAY_RGB, NAMES
+from sempix.palette.naming import NAME_DISPLAY_RGB, NAMES, name_index
 
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
@@ -182,7 +184,7 @@ def harmonize_preview(
     ----------
     image : (H, W, 3) input
     result : :class:`~sempix.palette.harmonize.HarmonizeResult`
-    score_in, score_out : :class:`~sempix.palette.harmony.HarmonyScore` of input and output
+    score_in, score_out : :class:`~sempix.palette.hue_templates.HarmonyScore` of input and output
 
     Returns
     -------
@@ -248,3 +250,21 @@ def name_map_figure(image: np.ndarray, idx: np.ndarray, *, height: int = 360) ->
         d.text((28, y), f"{NAMES[i]} {100 * counts[i]:.1f}%", fill=BLACK, font=font)
         y += 20
     return _f32(_stack_h([a, b, leg]))
+
+
+def name_map_picture(
+    image: np.ndarray, *, model_path: str | os.PathLike | None = None
+) -> np.ndarray:
+    """Colour-name map: every pixel painted with its name's display colour (:data:`NAME_DISPLAY_RGB`),
+    shown beside the input with a legend of the names present and their pixel shares.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 in [0, 1]
+
+    Returns
+    -------
+    (H', W', 3) float32 picture in [0, 1].
+    """
+    idx = name_index(image, model_path=model_path)
+    return name_map_figure(image, idx)

@@ -45,10 +45,11 @@ from sempix.ops.resize import resize
 from sempix.palette import (
     extract_palette,
     harmonize_colors,
+    name_index,
     name_probabilities,
+    name_table,
     recolor_palette,
 )
-from sempix.palette.naming import name_index, name_table
 from sempix.progress import ProgressFn, report
 from sempix.recolor.lut import GUARD_SOFT, apply_lut, build_lut, guard_names
 from sempix.recolor.saliency import (

@@ -204,6 +204,11 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         elif not 0 <= float(percentile) <= 100:
             raise InputError(f"percentile {percentile} must be between 0 and 100")
         meta.update(layers=used, lambdas=lam_map, weights=net.fmt, deepest=net.depth, percentile=percentile)
+        opts = PassOptions(method=method, init=init, iterations=iterations,
+                           refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
+                           percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
+                           feature_interp=feature_interp, lambda_norm=lambda_norm,
+                           protect_weight=protect_weight)
         passes = [("width", tw)] if tw != w0 else []
         if th != h0:
             passes.append(("height", th))
@@ -214,12 +219,10 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
             sp = sub_progress(progress, k / len(passes), (k + 1) / len(passes))
             work = cur if axis == "width" else np.ascontiguousarray(cur.transpose(1, 0, 2))
             wprot = None if cur_prot is None else _oriented(cur_prot, axis)
-            out = _width_pass(net, work, target, used, lam_map, method=method, init=init, iterations=iterations,
-                              refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
-                              percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
-                              feature_interp=feature_interp, lambda_norm=lambda_norm,
-                              transpose=(axis == "height"), result=result, protect=wprot,
-                              protect_weight=protect_weight, progress=sp)
+            po = _width_pass(net, work, target, used, lam_map, opts, transpose=(axis == "height"),
+                             protect=wprot, progress=sp)
+            _merge_pass(result, po)
+            out = po.image
             cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
             if cur_prot is not None and k + 1 < len(passes):
                 cur_prot = _carry_map(cur_prot, result.plans[-1], axis)
@@ -344,65 +347,105 @@ def _energy_lambdas(lam_map: dict[str, float], targets: dict[str, torch.Tensor],
     return out
 
 
-def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dict[str, float], *, method: str,
-                init: str, iterations: int, refine_iterations: int, lr: float, refine_lr: float, alpha: float,
-                percentile: float, grid: int, device: str, snapshot_every: int, transpose: bool, feature_interp: str,
-                result: RetargetResult, lambda_norm: str = "none", protect: np.ndarray | None = None,
-                protect_weight: float = 1.0, progress: ProgressFn | None) -> np.ndarray:
+@dataclass(frozen=True)
+class PassOptions:
+    """Settings of one deep width pass (see :func:`retarget` for their meaning)."""
+
+    method: str
+    init: str
+    iterations: int
+    refine_iterations: int
+    lr: float
+    refine_lr: float
+    alpha: float
+    percentile: float
+    grid: int
+    device: str
+    snapshot_every: int
+    feature_interp: str
+    lambda_norm: str = "none"
+    protect_weight: float = 1.0
+
+
+@dataclass
+class PassOutput:
+    """What one width pass produced; :func:`_merge_pass` adds it to the :class:`RetargetResult`."""
+
+    image: np.ndarray
+    plan: DeepPlan
+    losses: list[float] = field(default_factory=list)
+    refine_losses: list[float] = field(default_factory=list)
+    snapshots: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    effective_lambdas: dict[str, float] | None = None
+
+
+def _merge_pass(result: RetargetResult, po: PassOutput) -> None:
+    result.plans.append(po.plan)
+    result.losses += po.losses
+    result.refine_losses += po.refine_losses
+    result.snapshots += po.snapshots
+    tim = result.meta.setdefault("timings", {})
+    for k, v in po.timings.items():
+        tim[k] = tim.get(k, 0) + v
+    if po.effective_lambdas is not None:
+        result.meta.setdefault("effective_lambdas", []).append(po.effective_lambdas)
+
+
+def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dict[str, float],
+                opts: PassOptions, *, transpose: bool, protect: np.ndarray | None = None,
+                progress: ProgressFn | None = None) -> PassOutput:
+    """One deep width reduction/enlargement of ``img`` (H, W, 3) to width ``target``."""
     h, w = img.shape[:2]
-    x = to_tensor(img, device)
+    x = to_tensor(img, opts.device)
     t = time.perf_counter()
     with torch.no_grad():
         feats = net(x, used)
     tw = {n: net.layer_size(n, h, target)[1] for n in used}
-    p = plan(feats, (h, w), target, tw, alpha=alpha, percentile=percentile, grid=grid,
-             carve=(method != "warp"), protect=protect, protect_weight=protect_weight)
+    p = plan(feats, (h, w), target, tw, alpha=opts.alpha, percentile=opts.percentile, grid=opts.grid,
+             carve=(opts.method != "warp"), protect=protect, protect_weight=opts.protect_weight)
     p.meta["transposed"] = transpose
-    result.plans.append(p)
-    result.meta.setdefault("timings", {})["plan"] = result.meta.get("timings", {}).get("plan", 0) + (
-        time.perf_counter() - t)
+    out = PassOutput(image=img, plan=p, timings={"plan": time.perf_counter() - t})
     report(progress, 0.05, "deep seams planned")
-    if method in ("multiop", "warp"):
-        return p.apply_image(img)
+    if opts.method in ("multiop", "warp"):
+        out.image = p.apply_image(img)
+        return out
     # dnr: targets F'_i, init, reconstruction, refinement
-    targets = {n: p.apply(n, feats[n], interp=feature_interp) for n in used if lam_map.get(n, 0) != 0}
-    if lambda_norm == "energy":
+    targets = {n: p.apply(n, feats[n], interp=opts.feature_interp) for n in used if lam_map.get(n, 0) != 0}
+    if opts.lambda_norm == "energy":
         lam_map = _energy_lambdas(lam_map, targets, used)
-        result.meta.setdefault("effective_lambdas", []).append(dict(lam_map))
-    if init == "scale":
+        out.effective_lambdas = dict(lam_map)
+    if opts.init == "scale":
         start = scale_image(img, target, h)
-    elif init == "multiop":
+    elif opts.init == "multiop":
         start = p.apply_image(img)
     else:
         start = _carve(img, target, h, None, 0.0, None)[0]
-    x0 = to_tensor(start, device)
-    n_it = max(0, int(iterations))
-    n_ref = max(0, int(refine_iterations))
+    x0 = to_tensor(start, opts.device)
+    n_it = max(0, int(opts.iterations))
+    n_ref = max(0, int(opts.refine_iterations))
     total = max(1, n_it + n_ref)
 
     def snap(it: int, arr: np.ndarray) -> None:
-        result.snapshots.append((it, arr.transpose(1, 0, 2).copy() if transpose else arr))
+        out.snapshots.append((it, arr.transpose(1, 0, 2).copy() if transpose else arr))
 
-    if snapshot_every:
+    if opts.snapshot_every:
         snap(0, start)
     t = time.perf_counter()
-    out, losses = reconstruct(net, targets, x0, lam_map, iterations=n_it, lr=lr,
-                              progress=sub_progress(progress, 0.05, 0.05 + 0.95 * n_it / total),
-                              snapshot=snap if snapshot_every else None, snapshot_every=snapshot_every)
-    result.losses += losses
-    t_rec = time.perf_counter() - t
+    rec, out.losses = reconstruct(net, targets, x0, lam_map, iterations=n_it, lr=opts.lr,
+                                  progress=sub_progress(progress, 0.05, 0.05 + 0.95 * n_it / total),
+                                  snapshot=snap if opts.snapshot_every else None,
+                                  snapshot_every=opts.snapshot_every)
+    out.timings["reconstruction"] = time.perf_counter() - t
     t = time.perf_counter()
     if n_ref:
-        out, rlosses = refine(net, targets, out, lam_map, iterations=n_ref, lr=refine_lr,
-                              progress=sub_progress(progress, 0.05 + 0.95 * n_it / total, 1.0))
-        result.refine_losses += rlosses
-    tim = result.meta.setdefault("timings", {})
-    tim["reconstruction"] = tim.get("reconstruction", 0) + t_rec
-    tim["refinement"] = tim.get("refinement", 0) + time.perf_counter() - t
-    res = to_image(out)
-    if snapshot_every:
-        snap(n_it, res)
-    return res
+        rec, out.refine_losses = refine(net, targets, rec, lam_map, iterations=n_ref, lr=opts.refine_lr,
+                                        progress=sub_progress(progress, 0.05 + 0.95 * n_it / total, 1.0))
+    out.timings["refinement"] = time.perf_counter() - t
+    out.image = to_image(rec)
+    if opts.snapshot_every:
+        snap(n_it, out.image)
+    return out
 
 
 def loss_of(image: np.ndarray, original: np.ndarray, result: RetargetResult, net=None) -> float:
