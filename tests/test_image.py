@@ -542,7 +542,8 @@ def test_png_image_data_one_row_short_is_truncated(tmp_path):
 
 def test_real_photos(data_dir):
     """Real files from the shared data sets read as upright float32 RGB."""
-    files = sorted((data_dir / "kodak24").glob("*.png"))[:2] + sorted((data_dir / "ade20k").glob("*.jpg"))[:1]
+    files = sorted((data_dir / "kodak24").glob("*.png"))[:2]
+    files += sorted((data_dir / "ade20k").glob("*.jpg"))[:1]
     if not files:
         pytest.skip("no sample photos in SEMPIX_DATA_DIR")
     for f in files:

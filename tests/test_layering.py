@@ -32,7 +32,17 @@ LEVELS: dict[str, int] = {
     **dict.fromkeys(("image", "io", "color", "ops", "_png_kernels"), 1),
     **dict.fromkeys(("models", "distance", "features", "nets", "train", "data"), 2),
     **dict.fromkeys(
-        ("carve", "mask", "softseg", "palette", "recolor", "retarget", "burst", "slimseg", "adjust"),
+        (
+            "carve",
+            "mask",
+            "softseg",
+            "palette",
+            "recolor",
+            "retarget",
+            "burst",
+            "slimseg",
+            "adjust",
+        ),
         3,
     ),
     **dict.fromkeys(("cli", "web", "batch", "examples", "kernels"), 4),
@@ -88,8 +98,10 @@ def violations() -> list[str]:
         mod = _module_name(path)
         comp = _component(mod)
         if comp not in LEVELS:
-            problems.append(f"{mod}: top-level component {comp!r} has no layer; add it to LEVELS in "
-                            "tests/test_layering.py and DEVELOPING.md")
+            problems.append(
+                f"{mod}: top-level component {comp!r} has no layer; add it to LEVELS in "
+                "tests/test_layering.py and DEVELOPING.md"
+            )
             continue
         for line, target in _imports(path):
             tcomp = _component(target)
@@ -101,17 +113,25 @@ def violations() -> list[str]:
             if tcomp == "__init__" and target != "sempix":
                 continue
             if LEVELS[tcomp] > LEVELS[comp]:
-                problems.append(f"{where}: {comp} (level {LEVELS[comp]}) imports {target} "
-                                f"(level {LEVELS[tcomp]})")
+                problems.append(
+                    f"{where}: {comp} (level {LEVELS[comp]}) imports {target} "
+                    f"(level {LEVELS[tcomp]})"
+                )
             elif tcomp in TOOLS and comp in TOOLS:
                 if tcomp not in TOOL_USES.get(comp, set()):
-                    problems.append(f"{where}: tool {comp} imports tool {tcomp} ({target}); tools are "
-                                    "independent (allowed pairs: TOOL_USES)")
+                    problems.append(
+                        f"{where}: tool {comp} imports tool {tcomp} ({target}); tools are "
+                        "independent (allowed pairs: TOOL_USES)"
+                    )
                 elif target != f"sempix.{tcomp}":
-                    problems.append(f"{where}: tool {comp} imports {target}, an internal module of "
-                                    f"{tcomp}; use its public API (sempix.{tcomp})")
+                    problems.append(
+                        f"{where}: tool {comp} imports {target}, an internal module of "
+                        f"{tcomp}; use its public API (sempix.{tcomp})"
+                    )
             elif tcomp in TOOLS and comp in PUBLIC_ONLY_FRONTS and target != f"sempix.{tcomp}":
-                problems.append(f"{where}: {comp} imports {target}; use the public API (sempix.{tcomp})")
+                problems.append(
+                    f"{where}: {comp} imports {target}; use the public API (sempix.{tcomp})"
+                )
     return problems
 
 
@@ -128,8 +148,12 @@ def test_checker_sees_violations(tmp_path):
     (pkg / "retarget").mkdir()
     (pkg / "__init__.py").write_text("")
     (pkg / "color" / "__init__.py").write_text("def f():\n    from sempix.mask import x\n")
-    (pkg / "mask" / "__init__.py").write_text("from .core import y\nfrom sempix.palette.naming import z\n")
-    (pkg / "retarget" / "x.py").write_text("from sempix.carve.core import w\nfrom sempix.carve import v\n")
+    (pkg / "mask" / "__init__.py").write_text(
+        "from .core import y\nfrom sempix.palette.naming import z\n"
+    )
+    (pkg / "retarget" / "x.py").write_text(
+        "from sempix.carve.core import w\nfrom sempix.carve import v\n"
+    )
     (pkg / "newthing.py").write_text("")
     globals()["SRC"], old = pkg, SRC
     try:

@@ -131,7 +131,8 @@ def test_guided_filter_matches_slow_reference(rng):
             pw = win(p, y, x).reshape(-1).astype(np.float64)
             mu = Iw.mean(0)
             cov = (Iw - mu).T @ (Iw - mu) / len(pw)
-            a = np.linalg.solve(cov + eps * np.eye(3), ((Iw - mu) * (pw - pw.mean())[:, None]).mean(0))
+            cip = ((Iw - mu) * (pw - pw.mean())[:, None]).mean(0)
+            a = np.linalg.solve(cov + eps * np.eye(3), cip)
             A[y, x] = a
             B[y, x] = pw.mean() - a @ mu
     ref = np.zeros((h, w))
@@ -168,7 +169,9 @@ def test_exposure_doubles_linear_inside_and_nothing_outside(rng):
     mask = np.zeros((10, 12), np.float32)
     mask[:, :6] = 1.0
     out = apply_adjustments(img, mask, "exposure=+1")
-    np.testing.assert_allclose(srgb_to_linear(out[:, :6]), 2 * srgb_to_linear(img[:, :6]), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(
+        srgb_to_linear(out[:, :6]), 2 * srgb_to_linear(img[:, :6]), rtol=1e-4, atol=1e-6
+    )
     assert np.array_equal(out[:, 6:], img[:, 6:])
 
 

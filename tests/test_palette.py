@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from reference.color import lab_to_srgb_ref, srgb_to_hsv_ref, srgb_to_lab_ref
-from reference.palette import idw_ab_ref
 
 from sempix.color import hsv_to_srgb, lab_to_srgb, parse_color, srgb_to_hsv, srgb_to_lab, to_hex
 from sempix.errors import InputError
 from sempix.palette import NAMES, extract_palette, recolor_palette
 from sempix.palette.kmeans import weighted_kmeans
+
+from reference.color import lab_to_srgb_ref, srgb_to_hsv_ref, srgb_to_lab_ref
+from reference.palette import idw_ab_ref
 
 PURE = {
     "red": (255, 0, 0),
@@ -252,7 +253,8 @@ def test_w2c_table_handles_leading_grid_columns(w2c, tmp_path):
     np.testing.assert_allclose(w2c_table(alt), t, atol=1e-6)
 
 
-# ----------------------------------------------------------------------------- real model: prototypes
+# ----------------------------------------------------------------------------- real model:
+# prototypes
 def test_prototypes_counts_names_saturation_and_cache(w2c, tmp_cache):
     from sempix.palette.naming import name_index
     from sempix.palette.prototypes import _MEMO, cache_root, get_prototypes

@@ -5,7 +5,8 @@ without it), one quality metric is computed and compared with the value recorded
 *before* the issue-13 refactor, within an error budget. A refactor that changes a tool's results
 beyond noise fails here. Run this file as a script to print the current values::
 
-    SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data python tests/test_quality_regression.py
+    SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data python
+    tests/test_quality_regression.py
 
 The recorded values use the ADE20K features when ``SEMPIX_MODEL_DIR`` holds the model, else the
 low-level features (two recordings); the budget covers float-order noise and BLAS thread counts.
@@ -62,7 +63,9 @@ def m_mask(data: Path, backend: str) -> dict:
     from sempix.mask import mask_features, range_mask
 
     img = _load(data / "bsds500/images/val/101087.jpg")
-    gt = loadmat(data / "bsds500/groundTruth/val/101087.mat")["groundTruth"][0, 0]["Segmentation"][0, 0]
+    gt = loadmat(data / "bsds500/groundTruth/val/101087.mat")["groundTruth"][0, 0]["Segmentation"][
+        0, 0
+    ]
     ids, counts = np.unique(gt, return_counts=True)
     seg = gt == ids[np.argmax(counts)]
     dt = distance_transform_edt(seg)
@@ -116,12 +119,19 @@ def m_recolor(data: Path, backend: str) -> dict:
 
     def spread(ims):
         means = [rgb2lab(i).reshape(-1, 3).mean(0) for i in ims]
-        return float(np.mean([np.linalg.norm(a - b) for j, a in enumerate(means) for b in means[j + 1:]]))
+        return float(
+            np.mean([np.linalg.norm(a - b) for j, a in enumerate(means) for b in means[j + 1 :]])
+        )
 
-    res = recolor_collection(imgs, features="none" if backend == "lowlevel" else backend,
-                             saliency="both", seed=0)
+    res = recolor_collection(
+        imgs, features="none" if backend == "lowlevel" else backend, saliency="both", seed=0
+    )
     change = float(np.mean([np.abs(a - b).mean() for a, b in zip(res.images, imgs)]))
-    return {"spread_before": spread(imgs), "spread_after": spread(res.images), "mean_change": change}
+    return {
+        "spread_before": spread(imgs),
+        "spread_after": spread(res.images),
+        "mean_change": change,
+    }
 
 
 def m_retarget(data: Path, backend: str) -> dict:
@@ -132,10 +142,19 @@ def m_retarget(data: Path, backend: str) -> dict:
     img = _load(data / "retargetme/001/src.jpg", 96)
     w = round(img.shape[1] * 0.75)
     out = {}
-    res = retarget(img, w, method="semantic-seam", features=backend if backend != "lowlevel" else None)
+    res = retarget(
+        img, w, method="semantic-seam", features=backend if backend != "lowlevel" else None
+    )
     out["seam_mean"] = float(res.image.mean())
-    res = retarget(img, w, method="dnr", iterations=5, refine_iterations=2,
-                   features=backend if backend != "lowlevel" else None, protect=None)
+    res = retarget(
+        img,
+        w,
+        method="dnr",
+        iterations=5,
+        refine_iterations=2,
+        features=backend if backend != "lowlevel" else None,
+        protect=None,
+    )
     out["dnr_mean"] = float(res.image.mean())
     try:
         out["dnr_vgg"] = float(semantic_score(img, res.image, kind="vgg"))
@@ -157,24 +176,42 @@ TOOLS = {
 RECORDED: dict[str, dict[str, dict[str, float]]] = {
     "ade20k": {
         "carve": {"kept_salient": 0.994155582426441, "mean_out": 0.37047702074050903},
-        "harmonize": {"f_before": 0.218145727021969, "f_after": 0.2745043953398982,
-                      "mean_change": 0.03359444439411163},
+        "harmonize": {
+            "f_before": 0.218145727021969,
+            "f_after": 0.2745043953398982,
+            "mean_change": 0.03359444439411163,
+        },
         "mask": {"iou": 0.35756275477365373, "mask_mean": 0.11111974716186523},
-        "recolor": {"spread_before": 20.789339065551758, "spread_after": 20.77043914794922,
-                    "mean_change": 0.010567325167357922},
-        "retarget": {"seam_mean": 0.4112303555011749, "dnr_mean": 0.40936920046806335,
-                     "dnr_vgg": 0.8288121492301487},
+        "recolor": {
+            "spread_before": 20.789339065551758,
+            "spread_after": 20.77043914794922,
+            "mean_change": 0.010567325167357922,
+        },
+        "retarget": {
+            "seam_mean": 0.4112303555011749,
+            "dnr_mean": 0.40936920046806335,
+            "dnr_vgg": 0.8288121492301487,
+        },
         "softseg": {"sad": 1.1384135484695435},
     },
     "lowlevel": {
         "carve": {"kept_salient": 0.9947601773478436, "mean_out": 0.3710336685180664},
-        "harmonize": {"f_before": 0.218145727021969, "f_after": 0.2745043953398982,
-                      "mean_change": 0.03359444439411163},
+        "harmonize": {
+            "f_before": 0.218145727021969,
+            "f_after": 0.2745043953398982,
+            "mean_change": 0.03359444439411163,
+        },
         "mask": {"iou": 0.6478549391699168, "mask_mean": 0.4346798360347748},
-        "recolor": {"spread_before": 20.789339065551758, "spread_after": 20.3101749420166,
-                    "mean_change": 0.012011338956654072},
-        "retarget": {"seam_mean": 0.4112303555011749, "dnr_mean": 0.40936920046806335,
-                     "dnr_vgg": 0.8288121492301487},
+        "recolor": {
+            "spread_before": 20.789339065551758,
+            "spread_after": 20.3101749420166,
+            "mean_change": 0.012011338956654072,
+        },
+        "retarget": {
+            "seam_mean": 0.4112303555011749,
+            "dnr_mean": 0.40936920046806335,
+            "dnr_vgg": 0.8288121492301487,
+        },
         "softseg": {"sad": 0.3140915334224701},
     },
 }
@@ -202,7 +239,9 @@ def test_recorded_quality(tool):
     for key, want in rec.items():
         assert key in got, f"{tool}: metric {key} missing"
         tol = BUDGET.get(f"{tool}.{key}", 1e-3 * abs(want) + 1e-4)
-        assert abs(got[key] - want) <= tol, f"{tool}.{key}: got {got[key]:.6f} vs recorded {want:.6f}"
+        assert abs(got[key] - want) <= tol, (
+            f"{tool}.{key}: got {got[key]:.6f} vs recorded {want:.6f}"
+        )
 
 
 if __name__ == "__main__":  # print the current values (to record them)

@@ -37,7 +37,8 @@ def cache_root() -> Path:
 
 
 def cache_dir(name: str) -> Path:
-    """A sub-folder of :func:`cache_root` (``models``, ``features``, ``palette``...); not created."""
+    """A sub-folder of :func:`cache_root` (``models``,
+    ``features``, ``palette``...); not created."""
     return cache_root() / name
 
 
@@ -58,7 +59,8 @@ def max_pixels(value: int | None = None) -> int | None:
                 value = int(float(env.replace("_", "")))
             except ValueError:
                 raise InputError(
-                    f"{MAX_PIXELS_ENV}={env!r} is not a number (use e.g. {MAX_PIXELS_ENV}=200000000)"
+                    f"{MAX_PIXELS_ENV}={env!r} is not a number (use e.g. "
+                    f"{MAX_PIXELS_ENV}=200000000)"
                 ) from None
         else:
             value = DEFAULT_MAX_PIXELS

@@ -68,7 +68,8 @@ class LoadedImage:
 
     Attributes
     ----------
-    rgb : (H, W, 3) float32 in [0, 1], values as stored (sRGB-encoded unless ``icc`` says otherwise).
+    rgb : (H, W, 3) float32 in [0, 1], values as stored (sRGB-encoded unless ``icc`` says
+        otherwise).
     alpha : (H, W) float32 in [0, 1] or None.
     icc : ICC profile bytes to carry to outputs, or None (sRGB).
     path : source path.
@@ -152,7 +153,8 @@ def _open_pil(p: Path) -> PILImage.Image:
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation (1..8) to an (H, W[, C]) array, like ``ImageOps.exif_transpose``."""
+    """Apply an EXIF orientation (1..8) to an (H, W[, C])
+    array, like ``ImageOps.exif_transpose``."""
     if orientation == 2:
         arr = arr[:, ::-1]
     elif orientation == 3:
@@ -307,7 +309,8 @@ def _png_chunks(p: Path) -> tuple[tuple[int, int, int] | None, list[bytes], dict
 
 
 def _check_png_data(p: Path, hdr: tuple[int, int, int, int, int]) -> None:
-    """Raise :class:`InputError` when a non-interlaced PNG's image data is shorter than its header says.
+    """Raise :class:`InputError` when a non-interlaced PNG's image data is shorter than its header
+    says.
 
     Pillow pads a short final row with zeros without an error; this counts the decompressed bytes
     (streamed, 1 MiB at a time, so memory stays small) against ``height * (1 + row bytes)``.
@@ -329,7 +332,9 @@ def _check_png_data(p: Path, hdr: tuple[int, int, int, int, int]) -> None:
     except zlib.error as exc:
         raise InputError(f"{p}: corrupt PNG data ({exc})") from None
     if total < expected:
-        raise InputError(f"{p}: damaged PNG file: truncated image data ({total} of {expected} bytes)")
+        raise InputError(
+            f"{p}: damaged PNG file: truncated image data ({total} of {expected} bytes)"
+        )
 
 
 def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
@@ -732,7 +737,8 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable = (), force: bool 
             same = p.resolve() == s.resolve()
         if same:
             raise InputError(
-                f"{p}: refusing to overwrite an input file (choose another output, or pass force=True)"
+                f"{p}: refusing to overwrite an input file (choose another output, or pass "
+                "force=True)"
             )
 
 

@@ -20,7 +20,8 @@ def srgb_to_lab_ref(rgb: np.ndarray) -> np.ndarray:
 
 
 def lab_to_srgb_ref(lab: np.ndarray, clip: bool = True) -> np.ndarray:
-    """Slow reference Lab -> sRGB. ``lab`` (..., 3) -> (..., 3) float64 (clipped to [0, 1] if ``clip``)."""
+    """Slow reference Lab -> sRGB. ``lab`` (..., 3) -> (..., 3) float64 (clipped to [0, 1] if
+    ``clip``)."""
     lab = np.asarray(lab, dtype=np.float64)
     fy = (lab[..., 0] + 16.0) / 116.0
     fx = fy + lab[..., 1] / 500.0

@@ -26,7 +26,9 @@ def upsample_reference(lowres: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np
     return out.astype(np.float32)
 
 
-def guided_filter_reference(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -> np.ndarray:
+def guided_filter_reference(
+    guide: np.ndarray, src: np.ndarray, radius: int, eps: float
+) -> np.ndarray:
     """Slow per-window guided filter (loops over windows; for tests on tiny images)."""
     I = np.asarray(guide, dtype=np.float64)
     p = np.asarray(src, dtype=np.float64)
@@ -52,8 +54,6 @@ def guided_filter_reference(guide: np.ndarray, src: np.ndarray, radius: int, eps
             xs = slice(max(0, x - radius), min(w, x + radius + 1))
             q[y, x] = A[ys, xs].reshape(-1, 3).mean(0) @ I[y, x] + B[ys, xs].mean()
     return q
-
-
 
 
 def argmax_upsampled_reference(logits: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ def idw_ab_ref(
     eps: float = EPS,
     chroma_guard: bool = False,
 ) -> np.ndarray:
-    """Slow numpy reference of the IDW mapping in ab. ``ab`` (n, 2), ``src_ab``/``tgt_ab`` (k, 2) -> (n, 2)."""
+    """Slow numpy reference of the IDW mapping in ab. ``ab`` (n, 2), ``src_ab``/``tgt_ab`` (k, 2) ->
+    (n, 2)."""
     ab = np.asarray(ab, dtype=np.float64)
     s = np.asarray(src_ab, dtype=np.float64)
     t = np.asarray(tgt_ab, dtype=np.float64)

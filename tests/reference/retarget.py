@@ -6,7 +6,8 @@ import numpy as np
 
 
 def carve_mask_reference(energy: np.ndarray, n: int) -> np.ndarray:
-    """Slow, obviously-correct reference of :func:`carve_mask` (no threshold): Python lists, plain loops."""
+    """Slow, obviously-correct reference of :func:`carve_mask` (no threshold): Python lists, plain
+    loops."""
     h, w = energy.shape
     rows = [[(float(energy[y, x]), x) for x in range(w)] for y in range(h)]
     removed = np.zeros((h, w), dtype=bool)

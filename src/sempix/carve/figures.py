@@ -114,7 +114,12 @@ def energy_figure(
             name = "low-level only" if lam == 1 else "RGB + low-level"
         col = [_label(colorize_energy(res.energy), f"energy, lambda = {lam:g} ({name})")]
         if results:
-            col.append(_label(res.image[..., :3], f"carved {res.image.shape[1]}x{res.image.shape[0]}, lambda = {lam:g}"))
+            col.append(
+                _label(
+                    res.image[..., :3],
+                    f"carved {res.image.shape[1]}x{res.image.shape[0]}, lambda = {lam:g}",
+                )
+            )
             col.append(_label(res.seams_vis(image), "seams"))
         cols.append(col)
     rows = [[cols[c][r] for c in range(n)] for r in range(len(cols[0]))]

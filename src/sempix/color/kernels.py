@@ -107,7 +107,8 @@ def lab_to_srgb_gamut1(L: float, a: float, b: float) -> tuple[float, float, floa
     return _from_lin(rl), _from_lin(gl), _from_lin(bl)
 
 
-# ----------------------------------------------------------------------------- table-based fast kernels
+# ----------------------------------------------------------------------------- table-based fast
+# kernels
 # The sRGB transfer curve and its inverse are the costly part of a conversion (two pow per channel);
 # the kernels below read them from finely sampled tables with linear interpolation (max error about
 # 2e-8 for the encoding curve and 1e-7 for the decoding curve, far below 8-bit precision).
@@ -137,7 +138,8 @@ def _interp(t: np.ndarray, n: int, c: float) -> float:
 
 @njit(cache=True)
 def srgb_to_lab1_t(r: float, g: float, b: float, tin: np.ndarray) -> tuple[float, float, float]:
-    """:func:`srgb_to_lab1` with the transfer curve read from ``TABLE_TO_LIN`` (inputs clipped to [0, 1])."""
+    """:func:`srgb_to_lab1` with the transfer curve read from ``TABLE_TO_LIN`` (inputs clipped to
+    [0, 1])."""
     n = tin.shape[0] - 1
     rl = _interp(tin, n, r)
     gl = _interp(tin, n, g)
@@ -249,10 +251,10 @@ def _hsv_flat_s(src: np.ndarray, out: np.ndarray) -> None:
         out[i, 2] = mx
 
 
-
-
 @njit(cache=True)
-def lab_to_srgb_clip1_t(L: float, a: float, b: float, tout: np.ndarray) -> tuple[float, float, float]:
+def lab_to_srgb_clip1_t(
+    L: float, a: float, b: float, tout: np.ndarray
+) -> tuple[float, float, float]:
     """One Lab colour -> sRGB in [0, 1], out-of-gamut linear values clipped per channel."""
     rl, gl, bl = lab_to_lin1(L, a, b)
     n = tout.shape[0] - 1

@@ -1,9 +1,11 @@
 """Energies and pixel distances: the shared core of sempix's tools.
 
-Energies (seam carving): ``energy_rgb`` / ``energy_semantic`` / ``energy_combined``; with ``normalize=True`` every map is divided by its
+Energies (seam carving): ``energy_rgb`` / ``energy_semantic`` / ``energy_combined``; with
+``normalize=True`` every map is divided by its
 mean, so ``lam`` is the semantic share of the total energy.
 
-Distances (range masks): ``distance_luminance`` (``|dL*|/100``), ``distance_lab`` (``DeltaE76/100``),
+Distances (range masks): ``distance_luminance`` (``|dL*|/100``), ``distance_lab``
+(``DeltaE76/100``),
 ``distance_semantic`` (L2 between per-pixel L2-normalised features, divided by 2, in [0, 1]) and
 ``distance_map`` = ``min over points of lam * semantic + (1 - lam) * colour``.
 

@@ -11,7 +11,8 @@ the same thing on every image and with every feature backend:
   feature vector, i.e. ``sqrt((1 - cos) / 2)``, in [0, 1] whatever the backend's dimension and
   scale (0 = same direction, 0.707 = orthogonal, 1 = opposite). A zero vector stays zero (its
   distance to a unit vector is 1/2). For non-negative (ReLU) features the range is [0, 0.707].
-* **combined** (``distance_map``): ``lam * semantic + (1 - lam) * colour`` per chosen point, then the
+* **combined** (``distance_map``): ``lam * semantic + (1 - lam) * colour`` per chosen point, then
+  the
   minimum over the points.
 
 Points are ``(x, y)`` = (column, row) pixel coordinates. Large feature maps are processed in
@@ -68,7 +69,8 @@ def parse_points(points, shape: tuple[int, int]) -> np.ndarray:
     for x, y in pts:
         if not (0 <= x < W and 0 <= y < H):
             raise InputError(
-                f"point ({x}, {y}) is outside the {W}x{H} image (x in [0, {W - 1}], y in [0, {H - 1}])"
+                f"point ({x}, {y}) is outside the {W}x{H} image (x in [0, {W - 1}], y in [0, "
+                f"{H - 1}])"
             )
     return pts
 

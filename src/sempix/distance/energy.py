@@ -13,7 +13,8 @@ The energy of a pixel is the L1 norm over channels of both derivatives:
 blocks of rows (float32), so a 2 MP x 256 map needs only a few tens of MB on top of the map itself.
 
 Normalisation (``normalize=True``) divides a map by its mean over the image, so every normalised
-energy has mean 1 (a constant map stays all zeros). In ``e_combined`` this makes ``lam`` the share of
+energy has mean 1 (a constant map stays all zeros). In ``e_combined`` this makes ``lam`` the share
+of
 the total energy that comes from the semantic term, whatever the image, the feature backend or its
 dimension.
 """

@@ -86,8 +86,11 @@ def file_identity(path: str | os.PathLike) -> str:
 
 def make_key(img_hash: str, backend: str, model_id: str, settings: dict) -> str:
     """Cache key of one feature computation."""
-    payload = json.dumps({"img": img_hash, "backend": backend, "model": model_id, "settings": settings},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {"img": img_hash, "backend": backend, "model": model_id, "settings": settings},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.blake2b(payload.encode(), digest_size=20).hexdigest()
 
 

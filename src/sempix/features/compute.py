@@ -77,8 +77,16 @@ class FeatureMap:
         if self.probs_lowres is None:
             return None
         p = self.probs_lowres if classes is None else self.probs_lowres[..., list(classes)]
-        ys = np.asarray(self.meta.get("grid_ys"), dtype=np.float64) if "grid_ys" in self.meta else None
-        xs = np.asarray(self.meta.get("grid_xs"), dtype=np.float64) if "grid_xs" in self.meta else None
+        ys = (
+            np.asarray(self.meta.get("grid_ys"), dtype=np.float64)
+            if "grid_ys" in self.meta
+            else None
+        )
+        xs = (
+            np.asarray(self.meta.get("grid_xs"), dtype=np.float64)
+            if "grid_xs" in self.meta
+            else None
+        )
         if ys is None or xs is None:
             ys = sample_coords(self.shape[0], p.shape[0])
             xs = sample_coords(self.shape[1], p.shape[1])
@@ -90,8 +98,11 @@ class FeatureMap:
             return []
         counts = np.bincount(np.asarray(self.labels).ravel(), minlength=len(self.class_names))
         total = max(1, int(counts.sum()))
-        out = [(int(i), self.class_names[i], counts[i] / total) for i in np.nonzero(counts)[0]
-               if counts[i] / total > min_fraction]
+        out = [
+            (int(i), self.class_names[i], counts[i] / total)
+            for i in np.nonzero(counts)[0]
+            if counts[i] / total > min_fraction
+        ]
         return sorted(out, key=lambda t: -t[2])
 
 
@@ -119,9 +130,18 @@ def _resolve_model(backend: str) -> Path:
     raise AssertionError(backend)
 
 
-def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, reduce: str = "random",
-                     guided: bool = False, cache: bool = True, seed: int = 0, strict: bool = False,
-                     progress: ProgressFn | None = None) -> FeatureMap:
+def compute_features(
+    image,
+    backend: str = "ade20k",
+    *,
+    dim: int | None = None,
+    reduce: str = "random",
+    guided: bool = False,
+    cache: bool = True,
+    seed: int = 0,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> FeatureMap:
     """Per-pixel features of an image, aligned with it.
 
     Parameters
@@ -154,7 +174,9 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
     if not isinstance(backend, str) or backend.lower() not in BACKENDS:
         close = difflib.get_close_matches(str(backend), BACKENDS, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise InputError(f"unknown feature backend {backend!r}{hint}; choose one of {', '.join(BACKENDS)}")
+        raise InputError(
+            f"unknown feature backend {backend!r}{hint}; choose one of {', '.join(BACKENDS)}"
+        )
     backend = backend.lower()
     if reduce not in REDUCE:
         raise InputError(f"unknown reduce={reduce!r}; choose 'random' or 'pca'")
@@ -175,16 +197,24 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
             if strict:
                 raise
             fallback = f"{backend} model unavailable: lowlevel features used (not semantic)"
-            warn_once(f"{backend} features unavailable: {str(exc).splitlines()[0]}; using the "
-                      "weight-free 'lowlevel' features instead (results are NOT semantic)",
-                      key=backend, logger=log.name)
+            warn_once(
+                f"{backend} features unavailable: {str(exc).splitlines()[0]}; using the "
+                "weight-free 'lowlevel' features instead (results are NOT semantic)",
+                key=backend,
+                logger=log.name,
+            )
             backend = "lowlevel"
     if dim is None:
         dim_eff = 3 if reduce == "pca" else DEFAULT_DIM[backend]
     else:
         dim_eff = int(dim)
-    settings = {"dim": dim_eff, "reduce": reduce, "guided": bool(guided), "seed": int(seed),
-                "version": FEATURE_VERSION}
+    settings = {
+        "dim": dim_eff,
+        "reduce": reduce,
+        "guided": bool(guided),
+        "seed": int(seed),
+        "version": FEATURE_VERSION,
+    }
     key = None
     if cache:
         from sempix.features import cache as fcache
@@ -200,14 +230,24 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
             if fallback:
                 meta["fallback"] = fallback
             report(progress, 1.0, "features (cached)")
-            return FeatureMap(features=hit["features"], backend=backend, semantic=backend != "lowlevel",
-                              labels=hit["labels"], class_names=meta.get("class_names"),
-                              probs_lowres=hit["probs_lowres"], meta=meta)
+            return FeatureMap(
+                features=hit["features"],
+                backend=backend,
+                semantic=backend != "lowlevel",
+                labels=hit["labels"],
+                class_names=meta.get("class_names"),
+                probs_lowres=hit["probs_lowres"],
+                meta=meta,
+            )
     report(progress, 0.05, f"{backend} features")
     fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress)
     fm.meta.update(settings)
-    fm.meta.update(requested_backend=requested, model_id=model_id, time_s=time.perf_counter() - t0,
-                   cache="off" if not cache else "miss")
+    fm.meta.update(
+        requested_backend=requested,
+        model_id=model_id,
+        time_s=time.perf_counter() - t0,
+        cache="off" if not cache else "miss",
+    )
     if fallback:
         fm.meta["fallback"] = fallback
     if cache and key is not None:
@@ -216,16 +256,27 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
         meta = {k: v for k, v in fm.meta.items() if k not in ("fallback",)}
         meta["class_names"] = fm.class_names
         try:
-            fcache.store(key, {"features": fm.features, "labels": fm.labels,
-                               "probs_lowres": fm.probs_lowres}, meta)
+            fcache.store(
+                key,
+                {"features": fm.features, "labels": fm.labels, "probs_lowres": fm.probs_lowres},
+                meta,
+            )
         except OSError as exc:  # a full or read-only disk must not break the tool
             log.debug("feature cache write failed: %s", exc)
     report(progress, 1.0, "features done")
     return fm
 
 
-def _compute(img: np.ndarray, backend: str, model_p: Path | None, dim: int, reduce: str, guided: bool,
-             seed: int, progress: ProgressFn | None) -> FeatureMap:
+def _compute(
+    img: np.ndarray,
+    backend: str,
+    model_p: Path | None,
+    dim: int,
+    reduce: str,
+    guided: bool,
+    seed: int,
+    progress: ProgressFn | None,
+) -> FeatureMap:
     from sempix.features import post
 
     H, W = img.shape[:2]
@@ -280,8 +331,15 @@ def _compute(img: np.ndarray, backend: str, model_p: Path | None, dim: int, redu
         meta["grid_ys"] = np.asarray(ys).round(5).tolist()
         meta["grid_xs"] = np.asarray(xs).round(5).tolist()
     meta.update(native_dim=int(native), timings=timings, image_shape=[H, W])
-    return FeatureMap(features=feats, backend=backend, semantic=backend != "lowlevel", labels=labels,
-                      class_names=list(names) if names is not None else None, probs_lowres=probs, meta=meta)
+    return FeatureMap(
+        features=feats,
+        backend=backend,
+        semantic=backend != "lowlevel",
+        labels=labels,
+        class_names=list(names) if names is not None else None,
+        probs_lowres=probs,
+        meta=meta,
+    )
 
 
 def class_mask(fm: FeatureMap, names) -> np.ndarray:
@@ -302,7 +360,9 @@ def class_mask(fm: FeatureMap, names) -> np.ndarray:
         If the map has no labels or a name is unknown (the message lists close matches).
     """
     if fm.labels is None or not fm.class_names:
-        raise InputError(f"the {fm.backend!r} features have no class labels; use a semantic backend (ade20k)")
+        raise InputError(
+            f"the {fm.backend!r} features have no class labels; use a semantic backend (ade20k)"
+        )
     if isinstance(names, str):
         names = [n for n in names.split(",")]
     lookup = {n.lower(): i for i, n in enumerate(fm.class_names)}
@@ -313,7 +373,10 @@ def class_mask(fm: FeatureMap, names) -> np.ndarray:
             idx.append(lookup[k])
             continue
         close = difflib.get_close_matches(k, list(lookup), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
-            "; see `sempix features --list-classes` for the class names"
+        hint = (
+            f"; did you mean {', '.join(repr(c) for c in close)}?"
+            if close
+            else "; see `sempix features --list-classes` for the class names"
+        )
         raise InputError(f"unknown class name {str(n).strip()!r}{hint}")
     return np.isin(np.asarray(fm.labels), np.asarray(idx, dtype=np.int32))

@@ -67,7 +67,9 @@ def _argmax_kernel(lg, topk, yi0, yi1, wy, xi0, xi1, wx, out):  # pragma: no cov
             out[y, x] = arg
 
 
-def argmax_upsampled(logits: np.ndarray, ys: np.ndarray, xs: np.ndarray, *, top: int = 4) -> np.ndarray:
+def argmax_upsampled(
+    logits: np.ndarray, ys: np.ndarray, xs: np.ndarray, *, top: int = 4
+) -> np.ndarray:
     """``argmax`` over classes of the bilinearly upsampled logits, without materialising them.
 
     For each output pixel the candidates are the ``top`` highest classes of each of its four

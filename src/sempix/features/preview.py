@@ -20,8 +20,9 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def render_preview(fm, image: np.ndarray | None = None, *, max_side: int = 512, min_fraction: float = 0.002
-                   ) -> Image.Image:
+def render_preview(
+    fm, image: np.ndarray | None = None, *, max_side: int = 512, min_fraction: float = 0.002
+) -> Image.Image:
     """Render the preview picture.
 
     Parameters
@@ -45,15 +46,24 @@ def render_preview(fm, image: np.ndarray | None = None, *, max_side: int = 512, 
     small = feats[::step, ::step] if step > 1 else feats
     rgb = pca_rgb(small, 3) if small.shape[2] >= 1 else np.zeros(small.shape[:2] + (3,), np.float32)
     if rgb.shape[2] < 3:
-        rgb = np.concatenate([rgb, np.zeros(rgb.shape[:2] + (3 - rgb.shape[2],), np.float32)], axis=2)
+        rgb = np.concatenate(
+            [rgb, np.zeros(rgb.shape[:2] + (3 - rgb.shape[2],), np.float32)], axis=2
+        )
     panels = []
     titles = []
     if image is not None:
-        panels.append(Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((pw, ph)))
+        panels.append(
+            Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((pw, ph))
+        )
         titles.append("image")
-    panels.append(Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).resize((pw, ph), Image.BILINEAR))
-    titles.append(f"{fm.backend} features (PCA to RGB, D={fm.dim})" if fm.semantic
-                  else f"{fm.backend} features (PCA, NOT semantic)")
+    panels.append(
+        Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).resize((pw, ph), Image.BILINEAR)
+    )
+    titles.append(
+        f"{fm.backend} features (PCA to RGB, D={fm.dim})"
+        if fm.semantic
+        else f"{fm.backend} features (PCA, NOT semantic)"
+    )
     legend: list[tuple[np.ndarray, str]] = []
     if fm.labels is not None and fm.class_names:
         colors = class_colors(len(fm.class_names))
@@ -86,9 +96,14 @@ def render_preview(fm, image: np.ndarray | None = None, *, max_side: int = 512, 
         r, c = divmod(j, cols)
         x = gap + c * col_w
         y = y0 + r * row_h
-        draw.rectangle([x, y + 2, x + font_px, y + 2 + font_px], fill=tuple(int(v) for v in color),
-                       outline=(0, 0, 0))
+        draw.rectangle(
+            [x, y + 2, x + font_px, y + 2 + font_px],
+            fill=tuple(int(v) for v in color),
+            outline=(0, 0, 0),
+        )
         draw.text((x + font_px + 6, y), text, fill=(0, 0, 0), font=font)
     if fm.meta.get("fallback"):
-        draw.text((gap, total_h - row_h), f"warning: {fm.meta['fallback']}", fill=(180, 0, 0), font=font)
+        draw.text(
+            (gap, total_h - row_h), f"warning: {fm.meta['fallback']}", fill=(180, 0, 0), font=font
+        )
     return canvas

@@ -52,8 +52,9 @@ def model_dir() -> Path:
         p = Path(env)
         if _is_ckpt(p):
             return p
-        raise ModelUnavailableError(f"SEMPIX_SEGFORMER_DIR={env} is not a SegFormer checkpoint directory "
-                                    f"(no config.json)")
+        raise ModelUnavailableError(
+            f"SEMPIX_SEGFORMER_DIR={env} is not a SegFormer checkpoint directory (no config.json)"
+        )
     roots = []
     if os.environ.get("SEMPIX_MODEL_DIR"):
         roots.append(Path(os.environ["SEMPIX_MODEL_DIR"]))
@@ -70,7 +71,8 @@ def model_dir() -> Path:
                     return c
     raise ModelUnavailableError(
         "no SegFormer checkpoint: save one with transformers' save_pretrained (e.g. "
-        "nvidia/segformer-b0-finetuned-ade-512-512) and set SEMPIX_SEGFORMER_DIR to that directory")
+        "nvidia/segformer-b0-finetuned-ade-512-512) and set SEMPIX_SEGFORMER_DIR to that directory"
+    )
 
 
 class _Segformer:
@@ -79,8 +81,10 @@ class _Segformer:
             import torch
             from transformers import SegformerForSemanticSegmentation
         except ImportError as exc:
-            raise ModelUnavailableError(f"the segformer backend needs torch and transformers "
-                                        f"(pip install 'sempix[segformer]'): {exc}") from exc
+            raise ModelUnavailableError(
+                f"the segformer backend needs torch and transformers "
+                f"(pip install 'sempix[segformer]'): {exc}"
+            ) from exc
         self.torch = torch
         from transformers.utils import logging as hf_logging
 
@@ -89,7 +93,9 @@ class _Segformer:
         try:
             self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval()
         except Exception as exc:
-            raise ModelUnavailableError(f"{path}: cannot load a SegFormer checkpoint ({exc})") from exc
+            raise ModelUnavailableError(
+                f"{path}: cannot load a SegFormer checkpoint ({exc})"
+            ) from exc
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -116,7 +122,9 @@ class _Segformer:
         torch = self.torch
         with self.lock, torch.inference_mode():
             t = torch.from_numpy(x).permute(2, 0, 1)[None]
-            logits = self.model(pixel_values=t).logits[0].permute(1, 2, 0).numpy().astype(np.float32)
+            logits = (
+                self.model(pixel_values=t).logits[0].permute(1, 2, 0).numpy().astype(np.float32)
+            )
             feats = self._feat[0].permute(1, 2, 0).numpy().astype(np.float32)
             self._feat = None
         return np.ascontiguousarray(feats), np.ascontiguousarray(logits)
@@ -150,5 +158,11 @@ def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
     feats, logits = m.run(x)
     hf, wf = feats.shape[:2]
     # the resized input covers the image exactly, the 1/4 grid covers the input (half-pixel centres)
-    return LowRes(features=feats, logits=logits, ys=sample_coords(H, hf), xs=sample_coords(W, wf),
-                  class_names=m.names, meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf]})
+    return LowRes(
+        features=feats,
+        logits=logits,
+        ys=sample_coords(H, hf),
+        xs=sample_coords(W, wf),
+        class_names=m.names,
+        meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf]},
+    )

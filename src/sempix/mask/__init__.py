@@ -64,9 +64,16 @@ __all__ = [
 ]
 
 
-def mask_features(image: np.ndarray, backend: str = "ade20k", *, work_pixels: int | None = DEFAULT_WORK_PIXELS,
-                  dim: int | None = None, strict: bool = False, cache: bool = True,
-                  progress: ProgressFn | None = None):
+def mask_features(
+    image: np.ndarray,
+    backend: str = "ade20k",
+    *,
+    work_pixels: int | None = DEFAULT_WORK_PIXELS,
+    dim: int | None = None,
+    strict: bool = False,
+    cache: bool = True,
+    progress: ProgressFn | None = None,
+):
     """Semantic features for range masks, computed at a working resolution.
 
     The image is downscaled (antialiased) to at most ``work_pixels`` pixels before

@@ -51,7 +51,8 @@ def _distance():
 
 
 def _sample_vector(S: np.ndarray, x: float, y: float) -> np.ndarray:
-    """Bilinear sample of S (h, w, D) at continuous pixel position (x, y) (pixel centres at ints)."""
+    """Bilinear sample of S (h, w, D) at continuous pixel
+    position (x, y) (pixel centres at ints)."""
     h, w = S.shape[:2]
     x = min(max(x, 0.0), w - 1.0)
     y = min(max(y, 0.0), h - 1.0)
@@ -70,7 +71,8 @@ class MaskSource:
     ----------
     image : (H, W, 3) float32 sRGB in [0, 1].
     features : (h, w, D) float32 features or a FeatureMap, or None (colour only). ``(h, w)`` may be
-        smaller than ``(H, W)`` (same aspect ratio): the semantic term is then computed at ``(h, w)``
+        smaller than ``(H, W)`` (same aspect ratio): the semantic term is then computed at ``(h,
+        w)``
         and upsampled bilinearly.
     """
 
@@ -173,7 +175,9 @@ def check_lam_tau(lam: float, tau: float, feather: float = 0.0) -> None:
         raise InputError(f"feather must be >= 0, got {feather}")
 
 
-def combine(sems: Sequence[np.ndarray | None], cols: Sequence[np.ndarray], lam: float) -> np.ndarray:
+def combine(
+    sems: Sequence[np.ndarray | None], cols: Sequence[np.ndarray], lam: float
+) -> np.ndarray:
     """``min_k lam * sems[k] + (1 - lam) * cols[k]``; a missing semantic map counts as colour only.
 
     Parameters
@@ -206,7 +210,8 @@ def threshold(distance: np.ndarray, tau: float = DEFAULT_TAU, feather: float = 0
     ----------
     distance : (H, W) float distances.
     tau : threshold; hard mask ``distance < tau`` when ``feather == 0``.
-    feather : half-width ``F`` of a smoothstep fall-off: 1 at ``d <= tau - F``, 0 at ``d >= tau + F``.
+    feather : half-width ``F`` of a smoothstep fall-off: 1 at ``d <= tau - F``, 0 at ``d >= tau
+        + F``.
 
     Returns
     -------
@@ -228,8 +233,9 @@ def default_refine_radius(shape: tuple[int, int]) -> int:
     return max(2, int(round(min(shape) / 100)))
 
 
-def refine_mask(mask: np.ndarray, image: np.ndarray, radius: int | None = None,
-                eps: float = 1e-3) -> np.ndarray:
+def refine_mask(
+    mask: np.ndarray, image: np.ndarray, radius: int | None = None, eps: float = 1e-3
+) -> np.ndarray:
     """Align a mask's edges with the image's edges (colour guided filter), clipped to [0, 1].
 
     Parameters
@@ -266,10 +272,19 @@ class MaskResult:
     settings: dict = field(default_factory=dict)
 
 
-def range_mask(image: np.ndarray, points, *, features=None, lam: float = DEFAULT_LAM,
-               tau: float = DEFAULT_TAU, space: str = "luminance", feather: float = 0.0,
-               refine: bool = False, refine_radius: int | None = None,
-               source: MaskSource | None = None) -> MaskResult:
+def range_mask(
+    image: np.ndarray,
+    points,
+    *,
+    features=None,
+    lam: float = DEFAULT_LAM,
+    tau: float = DEFAULT_TAU,
+    space: str = "luminance",
+    feather: float = 0.0,
+    refine: bool = False,
+    refine_radius: int | None = None,
+    source: MaskSource | None = None,
+) -> MaskResult:
     """Semantic range mask of the pixels close to any of the clicked points.
 
     Parameters
@@ -296,6 +311,16 @@ def range_mask(image: np.ndarray, points, *, features=None, lam: float = DEFAULT
     mask = threshold(dist, tau, feather)
     if refine:
         mask = refine_mask(mask, src.image, refine_radius)
-    return MaskResult(mask, dist, pts, {"lam": float(lam), "tau": float(tau), "space": space,
-                                        "feather": float(feather), "refine": bool(refine),
-                                        "semantic": src.has_semantic})
+    return MaskResult(
+        mask,
+        dist,
+        pts,
+        {
+            "lam": float(lam),
+            "tau": float(tau),
+            "space": space,
+            "feather": float(feather),
+            "refine": bool(refine),
+            "semantic": src.has_semantic,
+        },
+    )

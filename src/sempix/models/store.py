@@ -174,7 +174,8 @@ def _where_to_put(spec: ModelSpec) -> str:
 
 @contextlib.contextmanager
 def _progress_bar(progress: ProgressArg, label: str) -> Iterator[Callable[[int, int | None], None]]:
-    """Yield update(done_bytes, total_bytes|None). ``progress``: True (rich bar), callable, falsy."""
+    """Yield update(done_bytes, total_bytes|None).
+    ``progress``: True (rich bar), callable, falsy."""
     if callable(progress):
 
         def upd(done: int, total: int | None) -> None:

@@ -15,7 +15,21 @@ from sempix.ops.resize import FILTERS, resize, sample_coords, upsample, work_sha
 from sempix.ops.validate import as_features, as_mask, as_rgb, parse_size, same_size
 
 __all__ = [
-    "FILTERS", "as_features", "as_mask", "as_rgb", "box_filter", "guided_filter", "pca_basis",
-    "parse_size", "pca_reduce", "pca_rgb", "project_random", "random_projection", "resize", "same_size",
-    "sample_coords", "upsample", "work_shape",
+    "FILTERS",
+    "as_features",
+    "as_mask",
+    "as_rgb",
+    "box_filter",
+    "guided_filter",
+    "pca_basis",
+    "parse_size",
+    "pca_reduce",
+    "pca_rgb",
+    "project_random",
+    "random_projection",
+    "resize",
+    "same_size",
+    "sample_coords",
+    "upsample",
+    "work_shape",
 ]

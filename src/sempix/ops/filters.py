@@ -92,21 +92,26 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int | None = None,
         h, w, I, rs = H, W, I_full.astype(np.float64), r
     mean_I = box_filter(I, rs)  # (h,w,3)
     II = I[..., :, None] * I[..., None, :]
-    cov_I = box_filter(II.reshape(h, w, 9), rs).reshape(h, w, 3, 3) - mean_I[..., :, None] * mean_I[..., None, :]
+    cov_I = (
+        box_filter(II.reshape(h, w, 9), rs).reshape(h, w, 3, 3)
+        - mean_I[..., :, None] * mean_I[..., None, :]
+    )
     inv = np.linalg.inv(cov_I + eps * np.eye(3))  # (h,w,3,3)
     d = p_all.shape[2]
     coef = np.empty((h, w, 4, d), np.float32)  # mean_a (3) and mean_b per channel, low resolution
     for c0 in range(0, d, chunk):
-        pc = p_all[..., c0:c0 + chunk]
+        pc = p_all[..., c0 : c0 + chunk]
         p = (resize(pc, (h, w)) if s > 1 else pc).astype(np.float64)  # (h,w,k)
         k = p.shape[2]
         mean_p = box_filter(p, rs)
-        Ip = box_filter((I[..., :, None] * p[..., None, :]).reshape(h, w, 3 * k), rs).reshape(h, w, 3, k)
+        Ip = box_filter((I[..., :, None] * p[..., None, :]).reshape(h, w, 3 * k), rs).reshape(
+            h, w, 3, k
+        )
         cov_Ip = Ip - mean_I[..., :, None] * mean_p[..., None, :]
         a = np.einsum("hwij,hwjk->hwik", inv, cov_Ip)  # (h,w,3,k)
         b = mean_p - np.einsum("hwi,hwik->hwk", mean_I, a)
-        coef[:, :, :3, c0:c0 + k] = box_filter(a.reshape(h, w, 3 * k), rs).reshape(h, w, 3, k)
-        coef[:, :, 3, c0:c0 + k] = box_filter(b, rs)
+        coef[:, :, :3, c0 : c0 + k] = box_filter(a.reshape(h, w, 3 * k), rs).reshape(h, w, 3, k)
+        coef[:, :, 3, c0 : c0 + k] = box_filter(b, rs)
     if s > 1:
         yi0, yi1, wy = _split(sample_coords(H, h), h)
         xi0, xi1, wx = _split(sample_coords(W, w), w)

@@ -14,7 +14,8 @@ from sempix.errors import InputError
 def random_projection(d_in: int, d_out: int, seed: int = 0) -> np.ndarray:
     """Seeded Gaussian random projection matrix.
 
-    Entries are ``N(0, 1) / sqrt(d_out)`` so that ``E ||x @ R||^2 = ||x||^2`` (Johnson-Lindenstrauss).
+    Entries are ``N(0, 1) / sqrt(d_out)`` so that ``E ||x @ R||^2 = ||x||^2``
+    (Johnson-Lindenstrauss).
     The same ``(d_in, d_out, seed)`` always gives the same matrix.
 
     Returns
@@ -34,8 +35,9 @@ def project_random(features: np.ndarray, dim: int, seed: int = 0) -> np.ndarray:
     return (f.reshape(-1, f.shape[-1]) @ r).reshape(f.shape[:-1] + (dim,))
 
 
-def pca_basis(features: np.ndarray, n: int, *, max_samples: int = 20_000, seed: int = 0
-              ) -> tuple[np.ndarray, np.ndarray]:
+def pca_basis(
+    features: np.ndarray, n: int, *, max_samples: int = 20_000, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Principal axes of ``(..., D)`` features.
 
     Signs are fixed so that each axis' largest-magnitude loading is positive (deterministic).
@@ -78,13 +80,14 @@ def pca_reduce(features: np.ndarray, n: int, *, seed: int = 0) -> tuple[np.ndarr
     -------
     reduced : (..., n) float32 in [0, 1]
     info : dict with ``mean`` (D,), ``axes`` (D, n), ``lo`` (n,), ``hi`` (n,) so the same map
-        can be applied to other (e.g. interpolated) features: ``((f - mean) @ axes - lo) / (hi - lo)``.
+        can be applied to other (e.g. interpolated) features: ``((f - mean) @ axes - lo) / (hi -
+        lo)``.
     """
     if n < 1:
         raise InputError(f"PCA needs n >= 1 (got {n})")
     f = np.asarray(features, dtype=np.float32)
     mean, axes = pca_basis(f, n, seed=seed)
-    proj = ((f.reshape(-1, f.shape[-1]) - mean.astype(np.float32)) @ axes.astype(np.float32))
+    proj = (f.reshape(-1, f.shape[-1]) - mean.astype(np.float32)) @ axes.astype(np.float32)
     lo = proj.min(axis=0) if len(proj) else np.zeros(n, np.float32)
     hi = proj.max(axis=0) if len(proj) else np.ones(n, np.float32)
     span = np.where(hi - lo > 1e-12, hi - lo, 1.0)

@@ -16,7 +16,9 @@ def _hw(shape) -> str:
     return f"({int(shape[0])}, {int(shape[1])})"
 
 
-def as_rgb(image, name: str = "image", *, grey_ok: bool = False, finite: bool = False) -> np.ndarray:
+def as_rgb(
+    image, name: str = "image", *, grey_ok: bool = False, finite: bool = False
+) -> np.ndarray:
     """An ``(H, W, 3)`` float32 array from an RGB(A) array (alpha dropped).
 
     Parameters
@@ -88,7 +90,8 @@ def same_size(a_shape, b_shape, what: str = "arrays") -> None:
 
 
 def parse_size(value, current: int, what: str = "width") -> int | None:
-    """A target size from ``"80%"``, ``"640"``, ``640`` (or a whole float) -> pixels; None stays None.
+    """A target size from ``"80%"``, ``"640"``, ``640`` (or a whole float) -> pixels; None stays
+    None.
 
     Parameters
     ----------

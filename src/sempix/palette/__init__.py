@@ -6,7 +6,8 @@ Public API (stable; ``sempix.recolor`` builds on the first four)::
     name_probabilities(rgb (..., 3)) -> (..., 11)
     extract_palette(image, *, k=None, mask=None) -> Palette   # .rgb (k,3) .lab (k,3) .weights (k,)
     recolor_palette(image, src_lab (k,3), tgt_lab (k,3)) -> image   # IDW in ab, L unchanged
-    harmonize_colors(rgb (k,3)) -> (k,3)    # nearest saturated prototype of a plausible name (neutrals kept)
+    harmonize_colors(rgb (k,3)) -> (k,3)    # nearest saturated prototype of a plausible name
+    (neutrals kept)
 
     color_names, image_name_shares, name_map_picture          # naming helpers
     name_index(rgb) -> (...) int, name_table() -> (32768,) int8  # argmax name per pixel / LUT

@@ -1,4 +1,5 @@
-"""Palette-based colour harmonization via colour naming (Xue et al. 2024), and the C-Harmony baseline.
+"""Palette-based colour harmonization via colour naming (Xue et al. 2024), and the C-Harmony
+baseline.
 
 ``method="names"``:
 
@@ -10,7 +11,8 @@
 3b. (``keep_names=True``, the default) if that target colour's most probable name differs from
     the palette colour's, the ab step towards the nearest prototype is shortened (75, 50, 25 %)
     until the name is kept; failing that, the other candidate prototypes are tried in order of
-    ab distance (after the palette colour's L and gamut mapping are applied); failing that, the colour stays. So palette colours never change name (the plain
+    ab distance (after the palette colour's L and gamut mapping are applied); failing that, the
+    colour stays. So palette colours never change name (the plain
     rule of the paper changes some: ``keep_names=False``). Shortening first avoids jumps to a far
     prototype when a colour's top names are nearly tied (a beige wall 23% green / 23% grey);
 3c. (``neutral_safe=True``, the default) keep neutrals neutral and never desaturate:
@@ -25,7 +27,8 @@
 3d. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
 4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
 
-``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.hue_templates`).
+``method="cohen-or"``: hue shift into the best Cohen-Or template
+(:mod:`sempix.palette.hue_templates`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from sempix.progress import ProgressFn, report, sub_progress
 METHODS = ("names", "cohen-or")
 #: a palette colour's target chroma is at most this many times its own chroma
 CHROMA_GAIN = 2.0
+
 
 def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
     """Neutral-safe rules on the palette targets (module doc, step 3c).

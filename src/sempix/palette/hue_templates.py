@@ -46,7 +46,8 @@ from sempix.errors import InputError
 BINS = 720  # 0.5 degree rotation / histogram resolution
 SMALL, LARGE, L_LARGE, HALF = 18.0, 93.6, 79.2, 180.0
 
-#: template name -> list of alternatives (mirror images), each a list of (centre offset, width) in degrees
+# : template name -> list of alternatives (mirror images), each a list of (centre offset, width) in
+# degrees
 TEMPLATES: dict[str, list[list[tuple[float, float]]]] = {
     "i": [[(0.0, SMALL)]],
     "I": [[(0.0, SMALL), (180.0, SMALL)]],
@@ -69,7 +70,8 @@ def _circ(d: np.ndarray) -> np.ndarray:
 def sector_distance(
     hue: np.ndarray, sectors: list[tuple[float, float]], alpha: float
 ) -> np.ndarray:
-    """Distance (degrees) of hues to a rotated template: 0 inside a sector, else to the nearest border.
+    """Distance (degrees) of hues to a rotated template: 0 inside a sector, else to the nearest
+    border.
 
     Parameters
     ----------

@@ -104,7 +104,8 @@ def _cached_names(path: str, mtime: float) -> np.ndarray:
 
 
 def name_table(model_path: str | os.PathLike | None = None) -> np.ndarray:
-    """(32768,) int8: index into :data:`NAMES` of the most probable name of every naming cell (cached)."""
+    """(32768,) int8: index into :data:`NAMES` of the most probable name of every naming cell
+    (cached)."""
     if model_path is None:
         from sempix.models import get_model_path
 
@@ -155,7 +156,8 @@ def color_names(rgb: np.ndarray, *, model_path: str | os.PathLike | None = None)
 def image_name_shares(
     image: np.ndarray, *, model_path: str | os.PathLike | None = None
 ) -> dict[str, float]:
-    """Share of pixels (0..1) whose most probable name is each of :data:`NAMES`. ``image`` (H, W, 3)."""
+    """Share of pixels (0..1) whose most probable name is each of :data:`NAMES`. ``image`` (H, W,
+    3)."""
     idx = name_index(image, model_path=model_path)
     counts = np.bincount(idx.ravel(), minlength=len(NAMES)).astype(np.float64)
     counts /= max(1.0, counts.sum())

@@ -66,7 +66,8 @@ def cache_root() -> Path:
 
 
 def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
-    """Compute the prototypes from a (32768, 11) naming table (see module doc). Takes about a second.
+    """Compute the prototypes from a (32768, 11) naming table (see module doc). Takes about a
+    second.
 
     Parameters
     ----------
@@ -108,7 +109,8 @@ _MEMO: BoundedCache = BoundedCache(maxsize=4, name="palette.prototypes")
 def get_prototypes(
     model_path: str | os.PathLike | None = None, *, cache: bool = True
 ) -> Prototypes:
-    """Prototypes for the ``w2c`` model: from memory, else from the disk cache, else computed and cached.
+    """Prototypes for the ``w2c`` model: from memory, else from the disk cache, else computed and
+    cached.
 
     Parameters
     ----------
@@ -206,7 +208,6 @@ def harmonize_colors(
     rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
     out = match_prototypes(rgb, model_path=model_path)[0]
     if neutral_safe and len(rgb):
-
         lab, lab_out = srgb_to_lab(rgb), srgb_to_lab(out)
         keep = neutral_palette_colours(lab, name_probabilities(rgb, model_path=model_path))
         keep |= np.hypot(lab_out[:, 1], lab_out[:, 2]) < np.hypot(lab[:, 1], lab[:, 2])

@@ -111,7 +111,8 @@ def recolor_palette(
     chroma_guard: bool = False,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
-    """Recolour an image by moving its palette colours ``src_lab`` to ``tgt_lab`` (IDW in ab, L kept).
+    """Recolour an image by moving its palette colours ``src_lab`` to ``tgt_lab`` (IDW in ab, L
+    kept).
 
     Parameters
     ----------
@@ -139,7 +140,8 @@ def recolor_palette(
     t = np.asarray(tgt_lab, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != 3 or s.shape != t.shape or len(s) == 0:
         raise InputError(
-            f"source and target palettes must both be (k, 3) Lab arrays, got {s.shape} and {t.shape}"
+            f"source and target palettes must both be (k, 3) Lab arrays, got {s.shape} and "
+            f"{t.shape}"
         )
     report(progress, 0.0, "recolouring")
     img32 = np.ascontiguousarray(img, dtype=np.float32)

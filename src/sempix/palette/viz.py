@@ -91,7 +91,8 @@ def swatch_image(
 def swatch_picture(
     palette, *, names: list[str] | None = None, width: int = 600, height: int = 120
 ) -> np.ndarray:
-    """Swatch picture of a :class:`~sempix.palette.extract.Palette`. Returns (height, width, 3) float32."""
+    """Swatch picture of a :class:`~sempix.palette.extract.Palette`. Returns (height, width, 3)
+    float32."""
     return _f32(swatch_image(palette.rgb, palette.weights, names, width=width, height=height))
 
 
@@ -255,7 +256,8 @@ def name_map_figure(image: np.ndarray, idx: np.ndarray, *, height: int = 360) ->
 def name_map_picture(
     image: np.ndarray, *, model_path: str | os.PathLike | None = None
 ) -> np.ndarray:
-    """Colour-name map: every pixel painted with its name's display colour (:data:`NAME_DISPLAY_RGB`),
+    """Colour-name map: every pixel painted with its name's display colour
+    (:data:`NAME_DISPLAY_RGB`),
     shown beside the input with a legend of the names present and their pixel shares.
 
     Parameters

@@ -1,4 +1,5 @@
-"""3-D colour look-up tables: evaluate a per-pixel colour transform once on an RGB grid, then apply it
+"""3-D colour look-up tables: evaluate a per-pixel colour transform once on an RGB grid, then apply
+it
 to full-resolution images by trilinear interpolation (numba).
 
 White balance and palette recolouring are both functions of the pixel colour alone, so their
@@ -26,9 +27,12 @@ def grid_colors(size: int = LUT_SIZE) -> np.ndarray:
 
 
 def build_lut(fn: Callable[[np.ndarray], np.ndarray], size: int = LUT_SIZE) -> np.ndarray:
-    """Sample a colour transform ``fn((..., 3)) -> (..., 3)`` on the grid: (size, size, size, 3) f32."""
+    """Sample a colour transform ``fn((..., 3)) -> (..., 3)`` on the grid: (size, size, size, 3)
+    f32."""
     grid = grid_colors(size)
-    out = np.asarray(fn(grid.reshape(size * size, size, 3)), np.float32).reshape(size, size, size, 3)
+    out = np.asarray(fn(grid.reshape(size * size, size, 3)), np.float32).reshape(
+        size, size, size, 3
+    )
     return np.ascontiguousarray(np.clip(out, 0, 1))
 
 
@@ -104,7 +108,9 @@ def _same_cell(ref, d, soft):  # pragma: no cover - numba
 
 @njit(cache=True, inline="always")
 def _name_at(ref, d, t, sign, names):  # pragma: no cover - numba
-    return _name_of(ref[0] + sign * t * d[0], ref[1] + sign * t * d[1], ref[2] + sign * t * d[2], names)
+    return _name_of(
+        ref[0] + sign * t * d[0], ref[1] + sign * t * d[1], ref[2] + sign * t * d[2], names
+    )
 
 
 @njit(cache=True)
@@ -197,9 +203,16 @@ def _guard_names(ref, out, names, soft, march, back_march, bisect):  # pragma: n
     return changed.sum()
 
 
-def guard_names(reference: np.ndarray, output: np.ndarray, names: np.ndarray, *, soft: float = GUARD_SOFT,
-                march: int = GUARD_MARCH, back_march: int = GUARD_BACK_MARCH,
-                bisect: int = GUARD_BISECT) -> tuple[np.ndarray, int]:
+def guard_names(
+    reference: np.ndarray,
+    output: np.ndarray,
+    names: np.ndarray,
+    *,
+    soft: float = GUARD_SOFT,
+    march: int = GUARD_MARCH,
+    back_march: int = GUARD_BACK_MARCH,
+    bisect: int = GUARD_BISECT,
+) -> tuple[np.ndarray, int]:
     """Per-pixel basic-name guard (numba): every pixel keeps the basic colour name of its reference.
 
     For each pixel with displacement ``d = output - reference`` the result is
@@ -210,11 +223,13 @@ def guard_names(reference: np.ndarray, output: np.ndarray, names: np.ndarray, *,
       The first change, not merely the end point, is what keeps the output monotone along ramps
       (a path that crosses another name and comes back would otherwise jump);
     * ``t_b`` (only with ``soft > 0``) = the first name change along ``reference - t d`` for t in
-      (0, soft] (``back_march`` samples + bisection), ``soft`` if none: pixels that have just crossed
+      (0, soft] (``back_march`` samples + bisection), ``soft`` if none: pixels that have just
+      crossed
       a name boundary of the input (seen along their displacement) move less, which turns the
       output step at that boundary into a ramp of width ``soft |d|``;
 
-    then ``s`` is halved until the name is kept (the name regions need not be convex; s = 0, i.e. the
+    then ``s`` is halved until the name is kept (the name regions need not be convex; s = 0, i.e.
+    the
     reference colour itself, always keeps it). Names are looked up exactly like
     :func:`sempix.palette.naming.name_index` (8-bit rounding, 32^3 cells).
 
@@ -233,9 +248,17 @@ def guard_names(reference: np.ndarray, output: np.ndarray, names: np.ndarray, *,
     ref = np.ascontiguousarray(reference, dtype=np.float32)
     out = np.array(output, dtype=np.float32, order="C", copy=True)
     if ref.shape != out.shape or ref.ndim != 3 or ref.shape[2] != 3:
-        raise ValueError(f"reference and output must both be (H, W, 3), got {ref.shape} and {out.shape}")
-    n = run_parallel(_guard_names, ref, out, np.ascontiguousarray(names, dtype=np.int8), np.float32(soft), int(march),
-                     int(back_march), int(bisect))
+        raise ValueError(
+            f"reference and output must both be (H, W, 3), got {ref.shape} and {out.shape}"
+        )
+    n = run_parallel(
+        _guard_names,
+        ref,
+        out,
+        np.ascontiguousarray(names, dtype=np.int8),
+        np.float32(soft),
+        int(march),
+        int(back_march),
+        int(bisect),
+    )
     return out, int(n)
-
-

@@ -5,9 +5,12 @@ Public API
 ``retarget(image, width=None, height=None, *, method="dnr", ...) -> RetargetResult``
 ``semantic_score(original, result, *, kind="vgg"|"ade20k", ...) -> float``
 ``METHODS``: ``dnr`` (deep seam carving + grid warping of VGG features, then reconstruction by
-optimisation and grid-sampler refinement), ``multiop`` (the same deep seams and warp applied directly to
-the pixels, no reconstruction), ``seam`` (RGB seam carving, :func:`sempix.carve.carve`), ``semantic-seam``
-(seam carving with semantic features, lam = 0.2), ``scale`` (linear scaling), ``warp`` (the grid warp
+optimisation and grid-sampler refinement), ``multiop`` (the same deep seams and warp applied
+directly to
+the pixels, no reconstruction), ``seam`` (RGB seam carving, :func:`sempix.carve.carve`),
+``semantic-seam``
+(seam carving with semantic features, lam = 0.2), ``scale`` (linear scaling), ``warp`` (the grid
+warp
 alone, importance from VGG).
 
 Widths are changed first, then heights (a height change runs the width pipeline on the transposed

@@ -1,8 +1,10 @@
 """Seam removal on fixed importance maps (numba) and its slow reference.
 
 The importance of a feature-map position (the L2 norm of its activations) does not change when
-other positions are removed, so a carve on a fixed map is: repeat n times { dynamic programming for the
-8-connected vertical path of least total importance; remove it }. The result is a boolean mask of the
+other positions are removed, so a carve on a fixed map is: repeat n times { dynamic programming for
+the
+8-connected vertical path of least total importance; remove it }. The result is a boolean mask of
+the
 removed positions in the *original* grid, exactly one per row per seam.
 """
 
@@ -63,7 +65,9 @@ def _carve_mask_nb(energy: np.ndarray, n: int, thresh: float, min_n: int) -> tup
     return removed, done
 
 
-def carve_mask(energy: np.ndarray, n: int, *, thresh: float = np.inf, min_n: int = 0) -> tuple[np.ndarray, int]:
+def carve_mask(
+    energy: np.ndarray, n: int, *, thresh: float = np.inf, min_n: int = 0
+) -> tuple[np.ndarray, int]:
     """Remove up to ``n`` least-importance vertical seams from a fixed importance map.
 
     Parameters
@@ -84,5 +88,3 @@ def carve_mask(energy: np.ndarray, n: int, *, thresh: float = np.inf, min_n: int
     n = int(max(0, min(n, e.shape[1] - 1)))
     removed, done = _carve_mask_nb(e, n, float(thresh), int(min_n))
     return removed, int(done)
-
-
