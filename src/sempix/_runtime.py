@@ -147,3 +147,24 @@ def init_torch_threads() -> None:
     n = os.cpu_count() or 1
     if torch.get_num_threads() < n:
         torch.set_num_threads(n)
+
+
+def lazy_exports(package: str, table: dict[str, str]) -> Callable[[str], Any]:
+    """A module ``__getattr__`` that imports ``name`` from ``table[name]`` on first access.
+
+    Package faces use it to re-export heavy modules (torch, numba) without importing them::
+
+        __getattr__ = lazy_exports(__name__, {"retarget": "sempix.retarget.pipeline"})
+    """
+    import importlib
+    import sys
+
+    def __getattr__(name: str) -> Any:
+        mod = table.get(name)
+        if mod is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(mod), name)
+        setattr(sys.modules[package], name, value)
+        return value
+
+    return __getattr__

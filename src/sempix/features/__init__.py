@@ -27,8 +27,9 @@ projection, see :mod:`sempix.features.post`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sempix._runtime import lazy_exports
 from sempix.features.constants import BACKENDS, DEFAULT_DIM, FEATURE_VERSION, REDUCE
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -53,13 +54,4 @@ _LAZY = {
     "pca_rgb": "sempix.ops.pca",
 }
 
-
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'sempix.features' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -34,7 +34,8 @@ import numpy as np
 from PIL import Image
 
 from sempix._runtime import BoundedCache
-from sempix.errors import InputError, ModelUnavailableError
+from sempix.errors import ModelUnavailableError
+from sempix.ops.validate import as_rgb
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,7 @@ def grid_coords(H: int, W: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
 
 def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
     """Run the network on ``image`` (H, W, 3) and return the cropped 129-grid maps."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    image = as_rgb(image)
     p = model_path() if path is None else Path(path)
     runner = get_runner(p)
     H, W = image.shape[:2]

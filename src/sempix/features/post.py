@@ -16,7 +16,7 @@ from numba import njit, prange
 from sempix._runtime import run_parallel
 from sempix.ops.filters import box_filter, guided_filter
 from sempix.ops.pca import pca_basis, pca_reduce, pca_rgb, project_random, random_projection
-from sempix.ops.resize import _split, sample_coords, upsample
+from sempix.ops.resize import _split, bilinear_weights, sample_coords, upsample
 
 __all__ = [
     "argmax_upsampled", "box_filter", "guided_filter", "pca_basis", "pca_reduce", "pca_rgb",
@@ -48,10 +48,7 @@ def _argmax_kernel(lg, topk, yi0, yi1, wy, xi0, xi1, wx, out):  # pragma: no cov
             b0 = xi0[x]
             b1 = xi1[x]
             fx = wx[x]
-            w00 = (1.0 - fy) * (1.0 - fx)
-            w01 = (1.0 - fy) * fx
-            w10 = fy * (1.0 - fx)
-            w11 = fy * fx
+            w00, w01, w10, w11 = bilinear_weights(fy, fx, 1.0)
             best = -np.inf
             arg = 0
             for n in range(4):

@@ -31,9 +31,10 @@ import numpy as np
 from PIL import Image
 
 from sempix._runtime import BoundedCache
-from sempix.errors import InputError, ModelUnavailableError
+from sempix.errors import ModelUnavailableError
 from sempix.features.ade20k import LowRes
 from sempix.ops.resize import sample_coords
+from sempix.ops.validate import as_rgb
 
 _lock = threading.Lock()
 _models: BoundedCache = BoundedCache(maxsize=2, name="features.segformer")
@@ -149,8 +150,7 @@ def prepare(image: np.ndarray, size: int) -> np.ndarray:
 
 def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
     """Run SegFormer on ``image`` (H, W, 3); features/logits at 1/4 of the network input."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    image = as_rgb(image)
     p = model_dir() if path is None else Path(path)
     m = get_model(p)
     H, W = image.shape[:2]

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 from sempix._runtime import run_parallel
 from sempix.errors import InputError
-from sempix.ops.resize import _split, resize, sample_coords
+from sempix.ops.resize import _split, bilinear_weights, resize, sample_coords
 
 
 def box_filter(a: np.ndarray, r: int) -> np.ndarray:
@@ -136,10 +136,7 @@ def _guided_apply(coef, I, yi0, yi1, wy, xi0, xi1, wx, out):  # pragma: no cover
             b0 = xi0[x]
             b1 = xi1[x]
             fx = wx[x]
-            w00 = (one - fy) * (one - fx)
-            w01 = (one - fy) * fx
-            w10 = fy * (one - fx)
-            w11 = fy * fx
+            w00, w01, w10, w11 = bilinear_weights(fy, fx, one)
             o = out[y, x]
             for c in range(o.shape[0]):
                 o[c] = 0.0

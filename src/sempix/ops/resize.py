@@ -112,6 +112,13 @@ def _split(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return i0, i1, w
 
 
+@njit(cache=True, inline="always")
+def bilinear_weights(fy, fx, one):  # pragma: no cover - numba
+    """Weights (w00, w01, w10, w11) of the 4 neighbours at fractions (fy, fx); ``one`` sets the
+    precision (``np.float32(1.0)`` or ``1.0``)."""
+    return (one - fy) * (one - fx), (one - fy) * fx, fy * (one - fx), fy * fx
+
+
 @njit(cache=True, parallel=True)
 def _interp_rows(src, i0, i1, w, out):  # pragma: no cover - numba
     # src (h, W, D) -> out (H, W, D): out[y] = (1-w) src[i0[y]] + w src[i1[y]]

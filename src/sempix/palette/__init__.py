@@ -20,8 +20,9 @@ Heavy modules are imported lazily so ``import sempix.palette`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sempix._runtime import lazy_exports
 from sempix.palette.naming import NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,13 +95,4 @@ __all__ = [
     "srgb_to_lab",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'sempix.palette' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

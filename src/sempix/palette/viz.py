@@ -147,26 +147,25 @@ def hue_wheel(
     return im
 
 
-def _stack_v(ims: list[Image.Image], pad: int = 6) -> Image.Image:
-    w = max(i.width for i in ims)
-    h = sum(i.height for i in ims) + pad * (len(ims) - 1)
-    out = Image.new("RGB", (w, h), WHITE)
-    y = 0
-    for i in ims:
-        out.paste(i, (0, y))
-        y += i.height + pad
+def _stack(ims: list[Image.Image], axis: int, pad: int) -> Image.Image:
+    """Paste pictures below each other (axis 0) or side by side (axis 1) on white."""
+    along = [i.height if axis == 0 else i.width for i in ims]
+    across = max(i.width if axis == 0 else i.height for i in ims)
+    total = sum(along) + pad * (len(ims) - 1)
+    out = Image.new("RGB", (across, total) if axis == 0 else (total, across), WHITE)
+    pos = 0
+    for im, n in zip(ims, along):
+        out.paste(im, (0, pos) if axis == 0 else (pos, 0))
+        pos += n + pad
     return out
+
+
+def _stack_v(ims: list[Image.Image], pad: int = 6) -> Image.Image:
+    return _stack(ims, 0, pad)
 
 
 def _stack_h(ims: list[Image.Image], pad: int = 10) -> Image.Image:
-    h = max(i.height for i in ims)
-    w = sum(i.width for i in ims) + pad * (len(ims) - 1)
-    out = Image.new("RGB", (w, h), WHITE)
-    x = 0
-    for i in ims:
-        out.paste(i, (x, 0))
-        x += i.width + pad
-    return out
+    return _stack(ims, 1, pad)
 
 
 def _caption(text: str, width: int) -> Image.Image:

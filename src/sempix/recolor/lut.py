@@ -113,6 +113,27 @@ def _name_at(ref, d, t, sign, names):  # pragma: no cover - numba
     )
 
 
+@njit(cache=True, inline="always")
+def _last_same(ref, d, n0, names, sign, tmax, steps, bisect):  # pragma: no cover - numba
+    """Largest t in [0, tmax] before the name along ref + sign t d first differs from ``n0``:
+    march in ``steps`` steps, then ``bisect`` bisections; ``tmax`` when it never changes."""
+    lo = np.float32(0.0)
+    hi = tmax
+    for k in range(1, steps + 1):
+        t = tmax * np.float32(k) / np.float32(steps)
+        if _name_at(ref, d, t, sign, names) != n0:
+            hi = t
+            for _ in range(bisect):
+                mid = (lo + hi) * np.float32(0.5)
+                if _name_at(ref, d, mid, sign, names) == n0:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        lo = t
+    return tmax
+
+
 @njit(cache=True)
 def _guard_scale(ref, d, n0, names, soft, march, back_march, bisect):  # pragma: no cover - numba
     """Blend factor s in [0, 1] for one pixel (see guard_names)."""
@@ -122,48 +143,11 @@ def _guard_scale(ref, d, n0, names, soft, march, back_march, bisect):  # pragma:
     if _same_cell(ref, d, soft):  # fast path: no name change is possible, s = 1
         return one
     # forward: the first name change along ref + t d, t in (0, 1] (march, then bisection)
-    tf = one
-    lo = zero
-    hi = one
-    found = False
-    for k in range(1, march + 1):
-        t = np.float32(k) / np.float32(march)
-        if _name_at(ref, d, t, one, names) != n0:
-            hi = t
-            found = True
-            break
-        lo = t
-    if found:
-        for _ in range(bisect):
-            mid = (lo + hi) * half
-            if _name_at(ref, d, mid, one, names) == n0:
-                lo = mid
-            else:
-                hi = mid
-        tf = lo
-    s = tf
+    s = _last_same(ref, d, n0, names, one, one, march, bisect)
     # backward: the first name change along ref - t d, t in (0, soft]: pixels just past a name
     # boundary of the input (seen from where they move) are moved less, so the output is continuous
     if soft > zero and s > zero:
-        tb = soft
-        lo = zero
-        hi = soft
-        found = False
-        for k in range(1, back_march + 1):
-            t = soft * np.float32(k) / np.float32(back_march)
-            if _name_at(ref, d, t, -one, names) != n0:
-                hi = t
-                found = True
-                break
-            lo = t
-        if found:
-            for _ in range(bisect):
-                mid = (lo + hi) * half
-                if _name_at(ref, d, mid, -one, names) == n0:
-                    lo = mid
-                else:
-                    hi = mid
-            tb = lo
+        tb = _last_same(ref, d, n0, names, -one, np.float32(soft), back_march, bisect)
         s = min(s, tb / soft)
     # final check (the name region need not be convex): halve until the name is kept, else 0
     for _ in range(12):

@@ -19,8 +19,9 @@ image). Enlargements use the warp only (no seam insertion in feature space).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sempix._runtime import lazy_exports
 from sempix.ops.validate import parse_size
 from sempix.retarget.constants import INITS, LAMBDA_NORMS, METHODS, PROTECT_CLASSES
 
@@ -60,13 +61,4 @@ _LAZY = {
     "PAPER_LAYERS": "sempix.retarget.vgg",
 }
 
-
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'sempix.retarget' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
