@@ -6,31 +6,15 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
+from sempix.color import colormap
 from sempix.image import to_uint8
-
-
-def _colormap(x: np.ndarray) -> np.ndarray:
-    """(h, w) in [0, 1] -> (h, w, 3) float, a simple perceptual-ish ramp (dark blue -> yellow)."""
-    stops = np.array(
-        [
-            [0.05, 0.03, 0.25],
-            [0.35, 0.05, 0.55],
-            [0.8, 0.25, 0.3],
-            [0.98, 0.6, 0.1],
-            [0.99, 0.98, 0.6],
-        ]
-    )
-    t = np.clip(x, 0, 1) * (len(stops) - 1)
-    i = np.minimum(t.astype(int), len(stops) - 2)
-    f = (t - i)[..., None]
-    return stops[i] * (1 - f) + stops[i + 1] * f
 
 
 def importance_picture(imp: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
     """Colour-mapped importance (normalised by its 99th percentile), removed positions in bright
     green."""
     hi = float(np.percentile(imp, 99)) or 1.0
-    rgb = _colormap(imp / hi)
+    rgb = colormap(imp / hi)
     if removed is not None:
         rgb[removed] = (0.1, 1.0, 0.2)
     return rgb.astype(np.float32)
