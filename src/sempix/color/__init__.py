@@ -34,6 +34,7 @@ from sempix.color.labels import colormap, label_colors
 
 __all__ = [
     "GAMUTS", "LUMA", "WHITE_D65", "colormap", "delta_e", "hsv_to_srgb", "lab_to_srgb",
-    "lab_to_xyz", "label_colors", "lightness", "linear_to_srgb", "linear_to_xyz", "luma", "parse_color",
+    "lab_to_xyz", "label_colors", "lightness", "linear_to_srgb", "linear_to_xyz", "luma",
+    "parse_color",
     "srgb_to_hsv", "srgb_to_lab", "srgb_to_linear", "to_hex", "xyz_to_lab", "xyz_to_linear",
 ]
