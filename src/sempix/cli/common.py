@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from sempix.errors import SempixError
+from sempix.errors import InputError, SempixError
 from sempix.features.constants import BACKENDS as FEATURE_BACKENDS
 
 
@@ -107,3 +107,14 @@ def command(
         return click.command(name, **click_kwargs)(wrapped)
 
     return decorator
+
+
+def size_option(value, current: int, what: str) -> int | None:
+    """``--width`` / ``--height`` value -> pixels (:func:`sempix.ops.parse_size`); the library
+    error names the parameter, the CLI adds the option name."""
+    from sempix.ops import parse_size
+
+    try:
+        return parse_size(value, current, what)
+    except InputError as exc:
+        raise InputError(f"--{what}: {exc}") from None

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sempix.color import lightness, srgb_to_lab
 from sempix.errors import InputError
 from sempix.ops.filters import guided_filter
 from sempix.ops.resize import resize
@@ -99,13 +100,12 @@ class MaskSource:
         """Cached luminance (H, W) or Lab (H, W, 3) of the image."""
         if space not in SPACES:
             raise InputError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
-        d = _distance()
         if space == "luminance":
             if self._lum is None:
-                self._lum = d.luminance(self.image)
+                self._lum = lightness(self.image)
             return self._lum
         if self._lab is None:
-            self._lab = d.lab(self.image)
+            self._lab = srgb_to_lab(self.image)
         return self._lab
 
     def check_point(self, point) -> tuple[int, int]:
