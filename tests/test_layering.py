@@ -174,3 +174,16 @@ def test_package_faces_only_reexport(face):
     tree = ast.parse((SRC / face / "__init__.py").read_text(encoding="utf-8"))
     defs = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
     assert set(defs) <= {"__getattr__"}, f"sempix.{face}.__init__ defines {defs}"
+
+
+@pytest.mark.parametrize("face", ["features", "retarget", "palette", "ops", "color", "mask"])
+def test_exports_do_not_shadow_submodules(face):
+    """``from sempix.ops import resize`` must give the function even after ``sempix.ops.resize``
+    (a module of the same name) was imported: no exported name may equal a submodule name."""
+    import importlib
+
+    mod = importlib.import_module(f"sempix.{face}")
+    subs = {p.stem for p in (SRC / face).glob("*.py")} | {p.name for p in (SRC / face).iterdir()
+                                                           if (p / "__init__.py").is_file()}
+    clash = sorted(set(getattr(mod, "__all__", ())) & subs)
+    assert not clash, f"sempix.{face} exports {clash}, which are also submodule names"

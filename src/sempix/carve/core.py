@@ -29,7 +29,7 @@ import numpy as np
 
 from sempix.carve import _kernels as K
 from sempix.errors import InputError
-from sempix.ops.resize import resize
+from sempix.ops.resample import resize
 from sempix.ops.validate import parse_size
 from sempix.progress import ProgressFn, report
 

@@ -255,7 +255,7 @@ def grid_coords(H: int, W: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
     ys (H,), xs (W,) coordinates in the crop; hc, wc the crop size (samples 0..hc-1 lie within the
     image's letterboxed extent).
     """
-    from sempix.ops.resize import sample_coords
+    from sempix.ops.resample import sample_coords
 
     hc = (h - 1) // STRIDE + 1
     wc = (w - 1) // STRIDE + 1

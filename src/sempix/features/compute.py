@@ -14,7 +14,7 @@ from sempix._runtime import warn_once
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.features.constants import BACKENDS, DEFAULT_DIM, FEATURE_VERSION, REDUCE
 from sempix.ops.pca import pca_rgb
-from sempix.ops.resize import sample_coords, upsample
+from sempix.ops.resample import sample_coords, upsample
 from sempix.ops.validate import as_rgb
 from sempix.progress import ProgressFn, report
 

@@ -16,7 +16,7 @@ from numba import njit, prange
 from sempix._runtime import run_parallel
 from sempix.ops.filters import box_filter, guided_filter
 from sempix.ops.pca import pca_basis, pca_reduce, pca_rgb, project_random, random_projection
-from sempix.ops.resize import _split, bilinear_weights, sample_coords, upsample
+from sempix.ops.resample import _split, bilinear_weights, sample_coords, upsample
 
 __all__ = [
     "argmax_upsampled", "box_filter", "guided_filter", "pca_basis", "pca_reduce", "pca_rgb",

@@ -33,7 +33,7 @@ from PIL import Image
 from sempix._runtime import BoundedCache
 from sempix.errors import ModelUnavailableError
 from sempix.features.ade20k import LowRes
-from sempix.ops.resize import sample_coords
+from sempix.ops.resample import sample_coords
 from sempix.ops.validate import as_rgb
 
 _lock = threading.Lock()

@@ -36,7 +36,7 @@ import numpy as np
 from sempix.color import lightness, srgb_to_lab
 from sempix.errors import InputError
 from sempix.ops.filters import guided_filter
-from sempix.ops.resize import resize
+from sempix.ops.resample import resize
 from sempix.ops.validate import as_features, as_mask, as_rgb
 
 SPACES = ("luminance", "lab")

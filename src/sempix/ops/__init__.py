@@ -22,7 +22,7 @@ from sempix.ops.validate import as_features, as_mask, as_rgb, parse_size, same_s
 if TYPE_CHECKING:  # pragma: no cover
     from sempix.ops.filters import box_filter, guided_filter
     from sempix.ops.pca import pca_basis, pca_reduce, pca_rgb, project_random, random_projection
-    from sempix.ops.resize import FILTERS, resize, sample_coords, upsample, work_shape
+    from sempix.ops.resample import FILTERS, resize, sample_coords, upsample, work_shape
 
 __all__ = [
     "FILTERS", "as_features", "as_mask", "as_rgb", "box_filter", "guided_filter", "parse_size",
@@ -37,7 +37,7 @@ _LAZY = {
         "sempix.ops.pca",
     ),
     **dict.fromkeys(("FILTERS", "resize", "sample_coords", "upsample", "work_shape"),
-                    "sempix.ops.resize"),
+                    "sempix.ops.resample"),
 }
 
 __getattr__ = lazy_exports(__name__, _LAZY)

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 from sempix._runtime import run_parallel
 from sempix.errors import InputError
-from sempix.ops.resize import _split, bilinear_weights, resize, sample_coords
+from sempix.ops.resample import _split, bilinear_weights, resize, sample_coords
 
 
 def box_filter(a: np.ndarray, r: int) -> np.ndarray:

@@ -41,7 +41,7 @@ import numpy as np
 
 from sempix.color import delta_e, lab_to_srgb, srgb_to_lab
 from sempix.errors import InputError
-from sempix.ops.resize import resize
+from sempix.ops.resample import resize
 from sempix.palette import (
     extract_palette,
     harmonize_colors,

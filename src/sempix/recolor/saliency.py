@@ -51,7 +51,7 @@ from scipy.sparse.csgraph import dijkstra
 from sempix._runtime import warn_once
 from sempix.color import srgb_to_lab
 from sempix.errors import InputError, ModelUnavailableError
-from sempix.ops.resize import resize
+from sempix.ops.resample import resize
 from sempix.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from sempix.ops.resize import resize
+from sempix.ops.resample import resize
 from sempix.retarget.seams import carve_mask
 from sempix.retarget.vgg import relative_receptive_field
 

@@ -9,7 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sempix.errors import InputError
-from sempix.ops.resize import resize
+from sempix.ops.resample import resize
 from sempix.progress import ProgressFn, report, sub_progress
 from sempix.softseg.affinity import SoftSegParams, combined_laplacian
 from sempix.softseg.eigen import smallest_eigenvectors
