@@ -16,7 +16,7 @@ from numba import njit, prange
 from sempix._runtime import run_parallel
 from sempix.ops.filters import box_filter, guided_filter
 from sempix.ops.pca import pca_basis, pca_reduce, pca_rgb, project_random, random_projection
-from sempix.ops.resample import _split, bilinear_weights, sample_coords, upsample
+from sempix.ops.resample import _split, bilinear_corners, sample_coords, upsample
 
 __all__ = [
     "argmax_upsampled", "box_filter", "guided_filter", "pca_basis", "pca_reduce", "pca_rgb",
@@ -41,14 +41,9 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 def _argmax_kernel(lg, topk, yi0, yi1, wy, xi0, xi1, wx, out):  # pragma: no cover - numba
     k = topk.shape[2]
     for y in prange(out.shape[0]):
-        a0 = yi0[y]
-        a1 = yi1[y]
-        fy = wy[y]
         for x in range(out.shape[1]):
-            b0 = xi0[x]
-            b1 = xi1[x]
-            fx = wx[x]
-            w00, w01, w10, w11 = bilinear_weights(fy, fx, 1.0)
+            a0, a1, b0, b1, w00, w01, w10, w11 = bilinear_corners(yi0, yi1, wy, xi0, xi1, wx, y, x,
+                                                                  1.0)
             best = -np.inf
             arg = 0
             for n in range(4):

@@ -12,7 +12,7 @@ from numba import njit, prange
 
 from sempix._runtime import run_parallel
 from sempix.errors import InputError
-from sempix.ops.resample import _split, bilinear_weights, resize, sample_coords
+from sempix.ops.resample import _split, bilinear_corners, resize, sample_coords
 
 
 def box_filter(a: np.ndarray, r: int) -> np.ndarray:
@@ -129,14 +129,9 @@ def _guided_apply(coef, I, yi0, yi1, wy, xi0, xi1, wx, out):  # pragma: no cover
     # out[y, x, c] = sum_i up(mean_a)[y, x, i, c] * I[y, x, i] + up(mean_b)[y, x, c]
     one = np.float32(1.0)
     for y in prange(out.shape[0]):
-        a0 = yi0[y]
-        a1 = yi1[y]
-        fy = wy[y]
         for x in range(out.shape[1]):
-            b0 = xi0[x]
-            b1 = xi1[x]
-            fx = wx[x]
-            w00, w01, w10, w11 = bilinear_weights(fy, fx, one)
+            a0, a1, b0, b1, w00, w01, w10, w11 = bilinear_corners(yi0, yi1, wy, xi0, xi1, wx, y, x,
+                                                                  one)
             o = out[y, x]
             for c in range(o.shape[0]):
                 o[c] = 0.0

@@ -113,10 +113,14 @@ def _split(coords: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 @njit(cache=True, inline="always")
-def bilinear_weights(fy, fx, one):  # pragma: no cover - numba
-    """Weights (w00, w01, w10, w11) of the 4 neighbours at fractions (fy, fx); ``one`` sets the
-    precision (``np.float32(1.0)`` or ``1.0``)."""
-    return (one - fy) * (one - fx), (one - fy) * fx, fy * (one - fx), fy * fx
+def bilinear_corners(yi0, yi1, wy, xi0, xi1, wx, y, x, one):  # pragma: no cover - numba
+    """Output pixel (y, x) of a grid gather (see :func:`_split`): rows (a0, a1), columns (b0, b1)
+    and weights (w00, w01, w10, w11) of its 4 neighbours; ``one`` sets the weights' precision
+    (``np.float32(1.0)`` or ``1.0``)."""
+    fy = wy[y]
+    fx = wx[x]
+    return (yi0[y], yi1[y], xi0[x], xi1[x],
+            (one - fy) * (one - fx), (one - fy) * fx, fy * (one - fx), fy * fx)
 
 
 @njit(cache=True, parallel=True)
