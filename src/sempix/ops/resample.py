@@ -16,7 +16,7 @@ from numba import njit, prange
 from sempix._runtime import run_parallel
 from sempix.errors import InputError
 
-FILTERS = ("bilinear", "box", "nearest", "lanczos")
+FILTERS = ("bilinear", "box", "nearest", "lanczos", "gaussian")
 
 
 def work_shape(shape: tuple[int, int], work_pixels: int | None) -> tuple[int, int]:
@@ -36,7 +36,9 @@ def resize(arr: np.ndarray, shape: tuple[int, int], *, filter: str = "bilinear")
     arr : (h, w) or (h, w, C) array (any real dtype; computed in float32).
     shape : (H, W) target size, each >= 1.
     filter : ``"bilinear"`` (antialiased when downscaling, the default), ``"box"`` (area
-        average), ``"nearest"`` or ``"lanczos"`` (Pillow's filters on float32 planes).
+        average), ``"nearest"`` or ``"lanczos"`` (Pillow's filters on float32 planes), or
+        ``"gaussian"``: scikit-image's ``resize`` (Gaussian prefilter when downscaling, then
+        bilinear; computed in float64), which the soft segmentation was calibrated with.
 
     Returns
     -------
@@ -55,6 +57,13 @@ def resize(arr: np.ndarray, shape: tuple[int, int], *, filter: str = "bilinear")
     if a.shape[:2] == (H, W):
         return a.copy()
     h, w = a.shape[:2]
+    if filter == "gaussian":
+        from skimage.transform import resize as sk_resize
+
+        down = H < h
+        out = sk_resize(np.asarray(arr, dtype=np.float64), (H, W) + a.shape[2:], order=1,
+                        mode="edge", anti_aliasing=down, preserve_range=True)
+        return out.astype(np.float32)
     if filter == "bilinear" and H >= h and W >= w:  # pure upscaling: separable numba kernel
         return upsample(a, sample_coords(H, h), sample_coords(W, w))
     resample = {"bilinear": PILImage.BILINEAR, "box": PILImage.BOX, "nearest": PILImage.NEAREST,

@@ -270,8 +270,8 @@ def soft_segment(
         scale = np.sqrt(cfg.work_pixels / (H * W))
     h, w = max(8, round(H * scale)), max(8, round(W * scale))
     if (h, w) != (H, W):
-        img_w = np.clip(resize(img64, (h, w)), 0, 1)
-        feat_w = resize(feats, (h, w))
+        img_w = np.clip(resize(img64, (h, w), filter="gaussian"), 0, 1)
+        feat_w = resize(feats, (h, w), filter="gaussian")
         aff_w = replace(
             cfg.affinity, n_superpixels=int(min(cfg.affinity.n_superpixels, h * w // 16))
         )
@@ -323,7 +323,7 @@ def soft_segment(
     K = grouped.shape[1]
     g_full = grouped.reshape(h, w, K)
     if (h, w) != (H, W):
-        g_full = np.clip(resize(g_full, (H, W)), 0, 1)
+        g_full = np.clip(resize(g_full, (H, W), filter="gaussian"), 0, 1)
         g_full /= np.maximum(g_full.sum(axis=2, keepdims=True), 1e-12)
     L_full, _, deg = combined_laplacian(
         img64,
