@@ -53,6 +53,8 @@ def test_resize_against_skimage_and_no_8bit_rounding(rng):
     assert down.max() > 0  # not rounded to 8 bits
     assert ops.resize(big, (20, 30)).dtype == np.float32
     np.testing.assert_allclose(ops.resize(np.full((7, 9), 0.25), (3, 4)), 0.25, atol=1e-6)
+    gauss = sk_resize(big.astype(np.float64), (10, 15), order=1, mode="edge", anti_aliasing=True)
+    np.testing.assert_allclose(ops.resize(big, (10, 15), filter="gaussian"), gauss, atol=1e-9)
     with pytest.raises(InputError, match="filter"):
         ops.resize(big, (3, 3), filter="cubic")
     assert ops.work_shape((1000, 2000), 20000) == (100, 200)
