@@ -109,6 +109,9 @@ def test_torchvision_key_mapping_matches_manual_forward(tv_weights, rng):
 
 
 def test_missing_layers_warn_once_and_use_deepest(caplog):
+    from sempix._runtime import reset_warnings
+
+    reset_warnings()  # other tests of the session may have emitted it already
     with caplog.at_level(logging.WARNING):
         used = resolve_layers(
             ["block1_conv2", "block2_conv2", "block3_conv4", "block4_conv5", "block5_pool"],
