@@ -1,0 +1,7 @@
+"""Feature-backend constants (no heavy imports: the CLI reads them to build its options)."""
+
+SEGFORMER_VARIANTS = tuple(f"segformer-b{i}" for i in range(6))  # model-store ADE20K checkpoints
+BACKENDS = ("ade20k", "segformer", *SEGFORMER_VARIANTS, "lowlevel")
+REDUCE = ("random", "pca")
+DEFAULT_DIM = {"ade20k": 64, "segformer": 64, "lowlevel": 0, **{v: 64 for v in SEGFORMER_VARIANTS}}
+FEATURE_VERSION = 1
