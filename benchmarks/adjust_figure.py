@@ -1,7 +1,7 @@
 """Figure for docs/adjust.md: input / target / ours / baseline / adjustment maps for a few
 validation images, from style files written by benchmarks/adjust.py (--outdir).
 
-    python benchmarks/adjust_figure.py --styles /tmp/styles --effect popout -o docs/adjust_figure.jpg
+    python benchmarks/adjust_figure.py --styles /tmp/styles -o docs/adjust_figure.jpg
 """
 
 from __future__ import annotations
