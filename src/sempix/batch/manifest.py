@@ -138,21 +138,24 @@ class Manifest:
         return out
 
     def record(self, results: Iterable[dict]) -> None:
-        """Write task results (one transaction for the lot)."""
+        """Write task results (one transaction for the lot).
+
+        ``attempts`` counts the times an input was processed (a result with ``verified`` set, i.e.
+        found unchanged by its content hash, does not count)."""
         now = time.time()
         with self.transaction() as db:
             for r in results:
                 db.execute(
                     "INSERT INTO items (tool, rel, input, size, mtime_ns, content_hash, options_hash, status,"
-                    " outputs, error, seconds, attempts, worker, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,1,?,?)"
+                    " outputs, error, seconds, attempts, worker, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
                     " ON CONFLICT(tool, rel) DO UPDATE SET input=excluded.input, size=excluded.size,"
                     " mtime_ns=excluded.mtime_ns, content_hash=excluded.content_hash,"
                     " options_hash=excluded.options_hash, status=excluded.status, outputs=excluded.outputs,"
-                    " error=excluded.error, seconds=excluded.seconds, attempts=items.attempts + 1,"
+                    " error=excluded.error, seconds=excluded.seconds, attempts=items.attempts + excluded.attempts,"
                     " worker=excluded.worker, updated=excluded.updated",
                     (r["tool"], r["rel"], r["path"], r.get("size"), r.get("mtime_ns"), r.get("content_hash"),
                      r["options_hash"], r["status"], json.dumps(r.get("outputs") or []), r.get("error"),
-                     r.get("seconds"), r.get("worker"), now))
+                     r.get("seconds"), 0 if r.get("verified") else 1, r.get("worker"), now))
 
     # ------------------------------------------------------------------ runs
     def start_run(self, tool: str, options: dict, ohash: str, workers: int, scheduler: str) -> int:

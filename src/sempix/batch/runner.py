@@ -415,7 +415,8 @@ class _Recorder:
             self.s.failed += 1
             _remember(self.s, r["rel"], r.get("error") or "failed")
         if record and st in ("done", "failed", "skipped"):
-            self.buf.append(r)
+            # "skipped" by a worker = touched but identical: still done, with the new stat
+            self.buf.append(r if st != "skipped" else {**r, "status": "done", "verified": True})
         now = time.monotonic()
         if len(self.buf) >= 64 or now - self.last > 1.0:
             self.flush()
