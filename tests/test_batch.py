@@ -178,6 +178,22 @@ def test_mask_points_per_image_and_missing_points(library, tmp_path):
     assert m.shape == (40, 56) and m[30, 40] == 1.0
 
 
+def test_features_are_shared_between_tools_through_the_cache(library, tmp_path, _isolated_cache):
+    """`batch features --dim 16` computes exactly the entries `batch carve` reads (one per image)."""
+    (library / "sub" / "bad.jpg").unlink()
+    s = run("features", [library], tmp_path / "f", {"backend": "lowlevel", "dim": 16}, scheduler="sync")
+    assert s.processed == 4
+    root = _isolated_cache / "features"
+    before = sorted(p.name for p in root.iterdir())
+    assert len(before) == 4
+    stamps = {p.name: (p / "meta.json").stat().st_mtime_ns for p in root.iterdir()}
+    time.sleep(0.02)
+    s = run("carve", [library], tmp_path / "c", {"width": "80%", "features": "lowlevel"}, scheduler="sync")
+    assert s.processed == 4
+    assert sorted(p.name for p in root.iterdir()) == before  # no new entry: every carve was a cache hit
+    assert all((root / k / "meta.json").stat().st_mtime_ns > v for k, v in stamps.items())  # hits touch
+
+
 def test_commit_is_idempotent_and_never_rewrites(library, tmp_path):
     """A retry of a task whose outputs were committed finishes without recomputing or rewriting."""
     out = tmp_path / "out"
@@ -212,6 +228,19 @@ def test_cli_batch_exit_codes(library, tmp_path):
     res = CliRunner().invoke(cli, ["batch", "features", str(library), "-o", str(tmp_path / "o"),
                                    "--reduce", "nope", "--scheduler", "sync"])
     assert res.exit_code == 2 and "--reduce" in res.output
+
+
+def test_cli_batch_without_dask_says_what_to_install(library, tmp_path, monkeypatch):
+    import sys
+
+    from sempix.cli import cli
+
+    monkeypatch.setitem(sys.modules, "distributed", None)  # import distributed -> ImportError
+    res = CliRunner().invoke(cli, ["batch", "palette", str(library), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "pip install 'sempix[dask]'" in res.output and "Traceback" not in res.output
+    with pytest.raises(InputError, match="dask"):
+        run("palette", [library], tmp_path / "o2")
 
 
 def _recolor_reference(paths, **opts):

@@ -110,10 +110,15 @@ class _SyncExecutor:
     dashboard = None
 
     def map(self, fn, tasks: Iterable[dict]) -> Iterator[tuple[dict, dict]]:
-        import dask
-
+        try:
+            import dask
+        except ImportError:  # without dask: the same calls, one after the other
+            dask = None
         for t in tasks:
-            yield t, dask.delayed(fn, pure=False)(t).compute(scheduler="synchronous")
+            if dask is None:
+                yield t, fn(t)
+            else:
+                yield t, dask.delayed(fn, pure=False)(t).compute(scheduler="synchronous")
 
     def close(self) -> None:
         pass
