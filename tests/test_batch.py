@@ -146,6 +146,14 @@ def test_sync_success_resume_and_bad_input(library, tmp_path, w2c):
     assert {r["rel"]: r["attempts"] for r in rows}["a.png"] == 2
 
 
+def test_same_output_name_is_an_error_and_the_same_file_twice_is_not(library, tmp_path):
+    write_image(library / "a.jpg", _image(np.random.default_rng(3)))  # a.png and a.jpg -> a.npz
+    s = run("features", [library, library / "b.jpg"], tmp_path / "o", {"backend": "lowlevel"},
+            scheduler="sync", dry_run=True)
+    assert s.total == 6 and s.failed == 1  # b.jpg named twice counts once; a.png vs a.jpg collide
+    assert "would overwrite those of" in s.failures[0][1] and s.failures[0][0] == "a.png"
+
+
 def test_dry_run_plans_without_writing(library, tmp_path):
     out = tmp_path / "out"
     s = run("harmonize", [library], out, scheduler="sync", dry_run=True)

@@ -174,21 +174,25 @@ class Manifest:
     # ------------------------------------------------------------------ plan (temporary table)
     def new_plan(self) -> None:
         self.db.execute("DROP TABLE IF EXISTS temp.plan")
-        self.db.execute("CREATE TEMP TABLE plan (idx INTEGER PRIMARY KEY, rel TEXT UNIQUE, path TEXT,"
+        # okey: the output name stem (rel without suffix): a.jpg and a.png would write the same outputs
+        self.db.execute("CREATE TEMP TABLE plan (idx INTEGER PRIMARY KEY, rel TEXT, path TEXT,"
                         " size INTEGER, mtime_ns INTEGER, action TEXT, options_hash TEXT, item_options TEXT,"
-                        " error TEXT, prev_hash TEXT)")
+                        " error TEXT, prev_hash TEXT, okey TEXT UNIQUE)")
 
     def plan_add(self, rows: list[tuple]) -> list[tuple]:
         """Insert plan rows ``(rel, path, size, mtime_ns, action, options_hash, item_options, error,
-        prev_hash)``; returns the rows whose ``rel`` was already planned (kept out)."""
+        prev_hash)``; returns ``(row, path already planned)`` for the rows whose output name (``rel``
+        without its suffix) was already planned (kept out of the plan)."""
         dup = []
         with self.transaction() as db:
             for r in rows:
+                okey = r[0].rsplit(".", 1)[0] if "." in r[0].rsplit("/", 1)[-1] else r[0]
                 try:
                     db.execute("INSERT INTO temp.plan (rel, path, size, mtime_ns, action, options_hash,"
-                               " item_options, error, prev_hash) VALUES (?,?,?,?,?,?,?,?,?)", r)
+                               " item_options, error, prev_hash, okey) VALUES (?,?,?,?,?,?,?,?,?,?)", (*r, okey))
                 except sqlite3.IntegrityError:
-                    dup.append(r)
+                    first = db.execute("SELECT path FROM temp.plan WHERE okey=?", (okey,)).fetchone()
+                    dup.append((r, first[0] if first else None))
         return dup
 
     def plan_counts(self) -> dict[str, int]:
@@ -208,4 +212,4 @@ class Manifest:
             for r in rows:
                 last = r[0]
                 yield PlanRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-                              json.loads(r[7]) if r[7] else None, r[8], r[9])
+                              json.loads(r[7]) if r[7] else None, r[8], r[9])  # r[10] = okey

@@ -233,12 +233,13 @@ def _plan(m: Manifest, tool, opts: dict, ohash: str, inputs, out: Path, retry_fa
     batch: list[tuple] = []
 
     def flush() -> None:
-        for dup in m.plan_add(batch):
-            # the same output name from two inputs: keep the first, the second is an error
-            if dup[1] == _path_of(m, dup[0]):
-                continue  # the same file named twice
+        for row, first in m.plan_add(batch):
+            if row[1] == first:
+                summary.total -= 1  # the same file named twice (e.g. a folder and a file in it)
+                continue
+            # two inputs with the same output name (a.jpg, a.png): the first wins, the second is an error
             summary.failed += 1
-            _remember(summary, dup[0], f"output name collides with another input ({dup[1]})")
+            _remember(summary, row[0], f"its outputs would overwrite those of {first} (same name)")
         batch.clear()
 
     for item in iter_inputs(inputs, exclude=out):
@@ -275,11 +276,6 @@ def _plan(m: Manifest, tool, opts: dict, ohash: str, inputs, out: Path, retry_fa
             flush()
     flush()
     summary.plan = m.plan_counts()
-
-
-def _path_of(m: Manifest, rel: str) -> str | None:
-    row = m.db.execute("SELECT path FROM temp.plan WHERE rel=?", (rel,)).fetchone()
-    return row[0] if row else None
 
 
 def _remember(summary: BatchSummary, rel: str, error: str) -> None:

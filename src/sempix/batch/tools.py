@@ -312,6 +312,12 @@ def _mask_prepare(o: dict) -> dict:
         raise InputError("give the clicks per image with --points FILE.csv|json, or --class NAME (e.g. sky)")
     if o["cls"] and o["features"] in ("none", "lowlevel"):
         raise InputError("--class needs semantic labels: use --features ade20k (or segformer)")
+    if o["cls"] and o["features"] == "ade20k":
+        from sempix.models import is_available
+
+        if not is_available("deeplabv3-mnv2-ade20k"):
+            raise InputError("--class needs the ADE20K model: `sempix models fetch deeplabv3-mnv2-ade20k` "
+                             "or set SEMPIX_MODEL_DIR")
     check_lam_tau(o["lam"], o["tau"], o["feather"])
     if o["apply"]:
         parse_adjustments(o["apply"])  # validates
