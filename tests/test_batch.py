@@ -184,6 +184,7 @@ def test_mask_points_per_image_and_missing_points(library, tmp_path):
     assert s.failed == 3 and s.processed == 2
     m = read_image(out / "sub" / "c.mask.png").rgb[..., 0]
     assert m.shape == (40, 56) and m[30, 40] == 1.0
+    assert json.loads((out / "sub" / "c.mask.json").read_text())["points"] == [[40, 30], [2, 2]]
 
 
 def test_features_are_shared_between_tools_through_the_cache(library, tmp_path, _isolated_cache):
@@ -200,6 +201,29 @@ def test_features_are_shared_between_tools_through_the_cache(library, tmp_path, 
     assert s.processed == 4
     assert sorted(p.name for p in root.iterdir()) == before  # no new entry: every carve was a cache hit
     assert all((root / k / "meta.json").stat().st_mtime_ns > v for k, v in stamps.items())  # hits touch
+
+
+@pytest.mark.realmodel
+def test_mask_class_click_lands_in_the_class(tmp_path, data_dir, ade20k_available):
+    """--class sky: the automatic click is a pixel the ADE20K model labels sky; sky is selected."""
+    from skimage.transform import resize
+
+    from sempix.mask import mask_features
+
+    src = data_dir / "ade20k" / "ADE_train_00016869.jpg"
+    out = tmp_path / "out"
+    s = run("mask", [src], out, {"cls": "sky"}, scheduler="sync")
+    assert s.processed == 1, s.failures
+    info = json.loads((out / "ADE_train_00016869.mask.json").read_text())
+    (x, y), = info["points"]
+    img = read_image(src).rgb
+    fm = mask_features(img, "ade20k")  # the same request as the tool: a cache hit
+    H, W = img.shape[:2]
+    h, w = fm.labels.shape
+    assert fm.class_names[fm.labels[int(y * h / H), int(x * w / W)]] == "sky"
+    sky = fm.labels == fm.class_names.index("sky")
+    m = resize(read_image(out / "ADE_train_00016869.mask.png").rgb[..., 0], (h, w), order=0) > 0.5
+    assert info["selected"] > 0.05 and m[sky].mean() > 0.7
 
 
 def test_commit_is_idempotent_and_never_rewrites(library, tmp_path):

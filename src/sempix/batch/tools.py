@@ -377,13 +377,20 @@ def _mask_process(job: Job, o: dict) -> None:
     res = range_mask(img, parse_points(pts, (H, W)), lam=o["lam"], tau=o["tau"], space=o["space"],
                      feather=o["feather"], refine=o["refine"], source=MaskSource(img, fm))
     write_image(job.out(job.stem + ".mask.png"), res.mask)
+    from sempix.image import atomic_write_bytes
+
+    info = {"points": [[round(float(x), 1), round(float(y), 1)] for x, y in pts], "class": o["cls"],
+            "selected": round(float(res.mask.mean()), 4),
+            "features": None if fm is None else fm.backend}
+    atomic_write_bytes(job.out(job.stem + ".mask.json"), json.dumps(info).encode())
     if o["apply"]:
         out = apply_adjustments(img, res.mask, parse_adjustments(o["apply"]))
         write_image(job.out(job.stem + job.image_suffix), out, alpha=li.alpha, icc=li.icc)
 
 
 register_tool(BatchTool(
-    "mask", "Semantic range masks from clicks per image (CSV/JSON) or a class (--class sky).",
+    "mask", "Semantic range masks (NAME.mask.png + NAME.mask.json: clicks used, share selected) from "
+            "clicks per image (CSV/JSON) or a class (--class sky).",
     options=(
         Option("points", None, "CSV (image,x,y rows) or JSON ({image: [[x,y],...]}) of clicks per image."),
         Option("cls", None, "Click automatically inside this ADE20K class (e.g. sky, person).",
