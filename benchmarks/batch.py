@@ -16,6 +16,9 @@ Three parts (all on this machine; loopback LocalCluster, one single-threaded wor
 3. fault injection: harmonize on synthetic 96x128 images with 2 workers; one worker process is
    SIGKILLed after a quarter of the images; checks every output against its manifest checksum.
 
+The anchor printed first: a fixed pure-Python loop alone vs in two concurrent processes, i.e. how
+much parallel capacity the machine actually offers during the run (on a shared machine, often ~1x).
+
     SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data \\
         .venv/bin/python benchmarks/batch.py [--n 200] [--synthetic 1000,2000,5000] [--fault 40]
 """
@@ -45,6 +48,22 @@ TOOLS = {
 
 def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+_BUSY = "import time\nt=time.perf_counter()\nx=0\nfor i in range(10_000_000): x+=i\nprint(time.perf_counter()-t)"
+
+
+def parallel_capacity() -> tuple[float, float, float]:
+    """Anchor: a fixed pure-Python loop alone, then in 2 concurrent processes.
+
+    Returns (seconds alone, mean seconds of the two concurrent ones, throughput ratio 2 procs / 1):
+    about 2 on an idle 2-core machine, about 1 when the machine gives no second core.
+    """
+    one = float(subprocess.run([sys.executable, "-c", _BUSY], capture_output=True, text=True, check=True).stdout)
+    procs = [subprocess.Popen([sys.executable, "-c", _BUSY], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    two = [float(p.communicate()[0]) for p in procs]
+    mean2 = sum(two) / 2
+    return one, mean2, 2 * one / max(two)
 
 
 def sempix_exe() -> list[str]:
@@ -217,6 +236,9 @@ def main() -> None:
         print("ROW " + json.dumps(synthetic_one(a.synthetic_one, Path(a.tmp))), flush=True)
         return
     print(f"cores: {os.cpu_count()}  load average: {load()}  python {sys.version.split()[0]}")
+    one, two, ratio = parallel_capacity()
+    print(f"anchor: a pure-Python loop takes {one:.2f} s alone and {two:.2f} s each as 2 concurrent processes: "
+          f"this machine gives {ratio:.2f}x the throughput to 2 processes (2.0 = two free cores)", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="sempix-batch-bench-"))
     try:
         if a.n:
