@@ -340,13 +340,14 @@ def test_cluster_worker_killed_mid_run(tmp_path, cluster_client, rng, w2c):
 
     def progress(ev):
         if ev.get("phase") != "start" and not killed and ev["done"] >= 1:
-            pid = min(pids.values())
-            os.kill(pid, signal.SIGKILL)  # a worker dies with tasks in flight
-            killed.append(pid)
+            busy = {a: ks for a, ks in cluster_client.processing().items() if ks}
+            addr = min(busy) if busy else min(pids)
+            os.kill(pids[addr], signal.SIGKILL)  # a worker dies with tasks in flight
+            killed.append(len(busy.get(addr, ())))
 
     out = tmp_path / "out"
     s = run("harmonize", [root], out, {"k": 3}, client=cluster_client, progress=progress, window=8)
-    assert killed
+    assert killed and killed[0] >= 1  # the killed worker had tasks assigned
     assert (s.processed, s.failed, s.exit_code) == (n, 0, 0)
     rows = _manifest_rows(out, "harmonize")
     assert len(rows) == n and all(r["status"] == "done" and r["attempts"] == 1 for r in rows)
@@ -367,3 +368,14 @@ def test_cluster_group_recolor(library, tmp_path, cluster_client):
     for r, want in zip(rels, [ref[0], ref[2], ref[3]]):
         assert np.array_equal(to_uint8(read_image(out / r).rgb), want), r
     assert _check_outputs(out, _manifest_rows(out, "recolor")) == 4
+
+
+def test_cluster_by_scheduler_address(library, tmp_path, cluster_client, monkeypatch):
+    """--scheduler tcp://...: the same job on an existing cluster (a client of its own, closed after)."""
+    addr = cluster_client.scheduler.address
+    assert addr.startswith("tcp://127.0.0.1:")
+    s = run("features", [library], tmp_path / "o", {"backend": "lowlevel"}, scheduler=addr)
+    assert (s.processed, s.failed, s.workers) == (4, 1, 2) and addr in s.scheduler
+    monkeypatch.setattr("sempix.batch.runner.CONNECT_TIMEOUT", "1s")
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+        run("features", [library], tmp_path / "o2", {"backend": "lowlevel"}, scheduler="tcp://127.0.0.1:9")

@@ -36,6 +36,8 @@ log = logging.getLogger("sempix.batch")
 MAX_FAILURES = 1000
 #: planned rows kept in a dry run's summary
 MAX_PLANNED = 100_000
+#: how long to try to reach an existing scheduler (``scheduler="tcp://..."``)
+CONNECT_TIMEOUT = "20s"
 #: planning actions
 RUN, RETRY, VERIFY, SKIP, FAILED_BEFORE = "run", "retry", "verify", "skip", "failed-before"
 
@@ -207,7 +209,7 @@ def make_executor(client=None, scheduler: str | None = None, workers: int | None
         dask.config.set({"logging": {"distributed": "error"}})
     if scheduler:
         try:
-            c = Client(scheduler, timeout="20s")
+            c = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({str(exc).splitlines()[0]})") \
                 from None
