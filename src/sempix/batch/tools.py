@@ -447,8 +447,7 @@ register_tool(BatchTool(
 # ============================================================================ palette / harmonize
 def _palette_process(job: Job, o: dict) -> None:
     from sempix.image import atomic_write_bytes, write_image
-    from sempix.palette import extract_palette
-    from sempix.palette.viz import swatch_picture
+    from sempix.palette import extract_palette, swatch_picture
 
     li = _read(job)
     m = li.alpha if li.alpha is not None and (li.alpha > 0).any() else None
@@ -564,12 +563,8 @@ def _recolor_prepare(o: dict) -> dict:
 
         parse_palette(o["palette"])
     use_sal = o["saliency"] != "off" and not o["semantic"]
-    o["saliency_backend"], o["saliency_model"] = None, None
-    if use_sal:
-        from sempix.recolor.saliency import resolve_backend
-
-        b, m = resolve_backend("rbd", None)
-        o["saliency_backend"], o["saliency_model"] = b, (None if m is None else str(m))
+    # the built-in saliency (rbd): nothing to fetch, the same on every worker
+    o["saliency_backend"], o["saliency_model"] = ("rbd" if use_sal else None), None
     return o
 
 
@@ -588,6 +583,8 @@ def _recolor_analyse(job: Job, o: dict):
 
 
 def _recolor_reduce(analyses: list, o: dict):
+    import numpy as np
+
     from sempix.recolor import CollectionSolution, parse_palette, solve_analyses
 
     pal = parse_palette(o["palette"]) if o["palette"] else None
@@ -598,9 +595,8 @@ def _recolor_reduce(analyses: list, o: dict):
     per_image = [CollectionSolution([an], sol.group_lab, sol.group_names, [a], [b], sol.options, {})
                  for an, a, b in zip(sol.analyses, sol.assignments, sol.broken)]
     rgb = sol.group_rgb
-    from sempix.palette.color import to_hex
-
-    summary = {"group_palette": [to_hex(c) for c in rgb],
+    u8 = np.clip(np.rint(np.asarray(rgb, np.float64) * 255), 0, 255).astype(int)
+    summary = {"group_palette": ["#{:02x}{:02x}{:02x}".format(*c) for c in u8],
                "groups": list(sol.group_names), "images": len(analyses),
                "stats": {k: v for k, v in sol.stats.items() if not isinstance(v, list)},
                "options": {k: v for k, v in sol.options.items() if k != "wb"}}

@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from sempix.palette.prototypes import get_prototypes, harmonize_colors, match_prototypes
     from sempix.palette.transfer import recolor_palette
+    from sempix.palette.viz import swatch_picture
 
 _LAZY = {
     "name_probabilities": "sempix.palette.naming",
@@ -56,6 +57,7 @@ _LAZY = {
     "srgb_to_lab": "sempix.palette.color",
     "lab_to_srgb": "sempix.palette.color",
     "srgb_to_hsv": "sempix.palette.color",
+    "swatch_picture": "sempix.palette.viz",
 }
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "recolor_palette",
     "srgb_to_hsv",
     "srgb_to_lab",
+    "swatch_picture",
 ]
 
 
