@@ -55,8 +55,10 @@ def library(tmp_path, rng):
 
 def _manifest_rows(out: Path, tool: str) -> list[dict]:
     db = sqlite3.connect(out / "sempix-batch.sqlite")
-    cur = db.execute("SELECT rel, status, outputs, error, content_hash, attempts FROM items WHERE tool=?",
-                     (tool,))
+    cur = db.execute(
+        "SELECT rel, status, outputs, error, content_hash, attempts FROM items WHERE tool=?",
+        (tool,),
+    )
     rows = [dict(zip([c[0] for c in cur.description], r)) for r in cur.fetchall()]
     db.close()
     for r in rows:
@@ -76,8 +78,11 @@ def _check_outputs(out: Path, rows: list[dict]) -> int:
             assert p.stat().st_size == o["size"]
             assert file_hash(p) == o["blake2b"], p
             n += 1
-    leftovers = [p for p in out.rglob("*") if p.is_file() and (p.name.endswith((".part", ".tmp"))
-                                                              or "staging" in p.parts)]
+    leftovers = [
+        p
+        for p in out.rglob("*")
+        if p.is_file() and (p.name.endswith((".part", ".tmp")) or "staging" in p.parts)
+    ]
     assert not leftovers, leftovers
     commit = out / STATE_DIR / "commit"
     assert not commit.exists() or not any(commit.iterdir())
@@ -87,7 +92,13 @@ def _check_outputs(out: Path, rows: list[dict]) -> int:
 # ============================================================================ inputs
 def test_iter_inputs_files_folders_globs(library, tmp_path):
     items = list(iter_inputs([library]))
-    assert [i.rel for i in items] == ["a.png", "b.jpg", "sub/bad.jpg", "sub/c.png", "sub/deeper/d.png"]
+    assert [i.rel for i in items] == [
+        "a.png",
+        "b.jpg",
+        "sub/bad.jpg",
+        "sub/c.png",
+        "sub/deeper/d.png",
+    ]
     one = list(iter_inputs([library / "sub" / "c.png"]))
     assert [(i.rel, i.rel_dir, i.stem) for i in one] == [("c.png", "", "c")]
     g = list(iter_inputs([str(library / "sub" / "**" / "*.png")]))
@@ -148,8 +159,14 @@ def test_sync_success_resume_and_bad_input(library, tmp_path, w2c):
 
 def test_same_output_name_is_an_error_and_the_same_file_twice_is_not(library, tmp_path):
     write_image(library / "a.jpg", _image(np.random.default_rng(3)))  # a.png and a.jpg -> a.npz
-    s = run("features", [library, library / "b.jpg"], tmp_path / "o", {"backend": "lowlevel"},
-            scheduler="sync", dry_run=True)
+    s = run(
+        "features",
+        [library, library / "b.jpg"],
+        tmp_path / "o",
+        {"backend": "lowlevel"},
+        scheduler="sync",
+        dry_run=True,
+    )
     assert s.total == 6 and s.failed == 1  # b.jpg named twice counts once; a.png vs a.jpg collide
     assert "would overwrite those of" in s.failures[0][1] and s.failures[0][0] == "a.png"
 
@@ -176,10 +193,16 @@ def test_mask_points_per_image_and_missing_points(library, tmp_path):
     pts = tmp_path / "clicks.csv"
     pts.write_text("a.png,10,10\nsub/c.png,40,30\nsub/c.png,2,2\nb.jpg,500,500\n")
     out = tmp_path / "out"
-    s = run("mask", [library], out, {"points": str(pts), "features": "none", "tau": 0.2}, scheduler="sync")
+    s = run(
+        "mask",
+        [library],
+        out,
+        {"points": str(pts), "features": "none", "tau": 0.2},
+        scheduler="sync",
+    )
     st = {r["rel"]: (r["status"], r["error"]) for r in _manifest_rows(out, "mask")}
     assert st["a.png"][0] == "done" and st["sub/c.png"][0] == "done"
-    assert "outside" in st["b.jpg"][1]          # a click outside the image: that image's error
+    assert "outside" in st["b.jpg"][1]  # a click outside the image: that image's error
     assert "no points for this image" in st["sub/deeper/d.png"][1]
     assert s.failed == 3 and s.processed == 2
     m = read_image(out / "sub" / "c.mask.png").rgb[..., 0]
@@ -188,19 +211,31 @@ def test_mask_points_per_image_and_missing_points(library, tmp_path):
 
 
 def test_features_are_shared_between_tools_through_the_cache(library, tmp_path, _isolated_cache):
-    """`batch features --dim 16` computes exactly the entries `batch carve` reads (one per image)."""
+    """`batch features --dim 16` computes exactly the entries `batch carve` reads (one each)."""
     (library / "sub" / "bad.jpg").unlink()
-    s = run("features", [library], tmp_path / "f", {"backend": "lowlevel", "dim": 16}, scheduler="sync")
+    s = run(
+        "features", [library], tmp_path / "f", {"backend": "lowlevel", "dim": 16}, scheduler="sync"
+    )
     assert s.processed == 4
     root = _isolated_cache / "features"
     before = sorted(p.name for p in root.iterdir())
     assert len(before) == 4
     stamps = {p.name: (p / "meta.json").stat().st_mtime_ns for p in root.iterdir()}
     time.sleep(0.02)
-    s = run("carve", [library], tmp_path / "c", {"width": "80%", "features": "lowlevel"}, scheduler="sync")
+    s = run(
+        "carve",
+        [library],
+        tmp_path / "c",
+        {"width": "80%", "features": "lowlevel"},
+        scheduler="sync",
+    )
     assert s.processed == 4
-    assert sorted(p.name for p in root.iterdir()) == before  # no new entry: every carve was a cache hit
-    assert all((root / k / "meta.json").stat().st_mtime_ns > v for k, v in stamps.items())  # hits touch
+    assert (
+        sorted(p.name for p in root.iterdir()) == before
+    )  # no new entry: every carve was a cache hit
+    assert all(
+        (root / k / "meta.json").stat().st_mtime_ns > v for k, v in stamps.items()
+    )  # hits touch
 
 
 @pytest.mark.realmodel
@@ -215,7 +250,7 @@ def test_mask_class_click_lands_in_the_class(tmp_path, data_dir, ade20k_availabl
     s = run("mask", [src], out, {"cls": "sky"}, scheduler="sync")
     assert s.processed == 1, s.failures
     info = json.loads((out / "ADE_train_00016869.mask.json").read_text())
-    (x, y), = info["points"]
+    ((x, y),) = info["points"]
     img = read_image(src).rgb
     fm = mask_features(img, "ade20k")  # the same request as the tool: a cache hit
     H, W = img.shape[:2]
@@ -229,11 +264,26 @@ def test_mask_class_click_lands_in_the_class(tmp_path, data_dir, ade20k_availabl
 def test_commit_is_idempotent_and_never_rewrites(library, tmp_path):
     """A retry of a task whose outputs were committed finishes without recomputing or rewriting."""
     out = tmp_path / "out"
-    task = {"tool": "palette", "module": "", "kind": "single", "idx": 1, "path": str(library / "a.png"),
-            "rel": "x/a.png", "out": str(out), "options": {"k": 2, "swatch": False}, "options_hash": "h1",
-            "item_options": None, "error": None, "size": None, "mtime_ns": None, "prev": None}
+    task = {
+        "tool": "palette",
+        "module": "",
+        "kind": "single",
+        "idx": 1,
+        "path": str(library / "a.png"),
+        "rel": "x/a.png",
+        "out": str(out),
+        "options": {"k": 2, "swatch": False},
+        "options_hash": "h1",
+        "item_options": None,
+        "error": None,
+        "size": None,
+        "mtime_ns": None,
+        "prev": None,
+    }
     r1 = run_task(task)
-    assert r1["status"] == "done" and Path(r1["commit"]).is_dir()  # the client has not recorded it yet
+    assert (
+        r1["status"] == "done" and Path(r1["commit"]).is_dir()
+    )  # the client has not recorded it yet
     dst = out / "x" / "a.palette.json"
     ino, mt = dst.stat().st_ino, dst.stat().st_mtime_ns
     time.sleep(0.01)
@@ -257,8 +307,20 @@ def test_cli_batch_exit_codes(library, tmp_path):
     assert res.exit_code == 0, res.output
     res = CliRunner().invoke(cli, [*args, "--dry-run"])
     assert res.exit_code == 0 and "skip" in res.output
-    res = CliRunner().invoke(cli, ["batch", "features", str(library), "-o", str(tmp_path / "o"),
-                                   "--reduce", "nope", "--scheduler", "sync"])
+    res = CliRunner().invoke(
+        cli,
+        [
+            "batch",
+            "features",
+            str(library),
+            "-o",
+            str(tmp_path / "o"),
+            "--reduce",
+            "nope",
+            "--scheduler",
+            "sync",
+        ],
+    )
     assert res.exit_code == 2 and "--reduce" in res.output
 
 
@@ -291,7 +353,9 @@ def test_sync_group_recolor_matches_the_collection_api(library, tmp_path):
     s = run("recolor", [library], out, RECOLOR_OPTS, scheduler="sync")
     assert s.processed == 4 and s.exit_code == 0
     rels = ["a.png", "b.jpg", "sub/c.png", "sub/deeper/d.png"]
-    ref = _recolor_reference([library / r for r in rels], features="none", saliency="off", names=None)
+    ref = _recolor_reference(
+        [library / r for r in rels], features="none", saliency="off", names=None
+    )
     for r, want in zip(rels, ref):
         got = read_image(out / Path(r).with_suffix(".png" if r.endswith(".png") else ".jpg")).rgb
         if r.endswith(".png"):
@@ -306,8 +370,14 @@ def test_sync_group_recolor_matches_the_collection_api(library, tmp_path):
 @pytest.fixture(scope="module")
 def cluster_client():
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None, memory_limit="1GB")
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        memory_limit="1GB",
+    )
     client = distributed.Client(cluster)
     try:
         yield client
@@ -361,21 +431,35 @@ def test_cluster_worker_killed_mid_run(tmp_path, cluster_client, rng, w2c):
 def test_cluster_group_recolor(library, tmp_path, cluster_client):
     out = tmp_path / "out"
     s = run("recolor", [library], out, RECOLOR_OPTS, client=cluster_client)
-    assert (s.processed, s.failed, s.exit_code) == (4, 1, 2)   # the bad image is left out of the group
+    assert (s.processed, s.failed, s.exit_code) == (
+        4,
+        1,
+        2,
+    )  # the bad image is left out of the group
     rels = ["a.png", "sub/c.png", "sub/deeper/d.png"]
-    ref = _recolor_reference([library / r for r in ["a.png", "b.jpg", *rels[1:]]], features="none",
-                             saliency="off", names=None)
+    ref = _recolor_reference(
+        [library / r for r in ["a.png", "b.jpg", *rels[1:]]],
+        features="none",
+        saliency="off",
+        names=None,
+    )
     for r, want in zip(rels, [ref[0], ref[2], ref[3]]):
         assert np.array_equal(to_uint8(read_image(out / r).rgb), want), r
     assert _check_outputs(out, _manifest_rows(out, "recolor")) == 4
 
 
 def test_cluster_by_scheduler_address(library, tmp_path, cluster_client, monkeypatch):
-    """--scheduler tcp://...: the same job on an existing cluster (a client of its own, closed after)."""
+    """--scheduler tcp://...: the same job on an existing cluster (its own client, closed after)."""
     addr = cluster_client.scheduler.address
     assert addr.startswith("tcp://127.0.0.1:")
     s = run("features", [library], tmp_path / "o", {"backend": "lowlevel"}, scheduler=addr)
     assert (s.processed, s.failed, s.workers) == (4, 1, 2) and addr in s.scheduler
     monkeypatch.setattr("sempix.batch.runner.CONNECT_TIMEOUT", "1s")
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
-        run("features", [library], tmp_path / "o2", {"backend": "lowlevel"}, scheduler="tcp://127.0.0.1:9")
+        run(
+            "features",
+            [library],
+            tmp_path / "o2",
+            {"backend": "lowlevel"},
+            scheduler="tcp://127.0.0.1:9",
+        )

@@ -28,7 +28,21 @@ from sempix.batch.tools import (
 )
 
 __all__ = [
-    "IMAGE_SUFFIXES", "MANIFEST_FILENAME", "REGISTRY", "BatchSummary", "BatchTool", "GroupSteps", "InputItem",
-    "Job", "Manifest", "Option", "file_hash", "get_tool", "iter_inputs", "load_points_table", "make_executor",
-    "register_tool", "run",
+    "IMAGE_SUFFIXES",
+    "MANIFEST_FILENAME",
+    "REGISTRY",
+    "BatchSummary",
+    "BatchTool",
+    "GroupSteps",
+    "InputItem",
+    "Job",
+    "Manifest",
+    "Option",
+    "file_hash",
+    "get_tool",
+    "iter_inputs",
+    "load_points_table",
+    "make_executor",
+    "register_tool",
+    "run",
 ]

@@ -67,15 +67,19 @@ def _walk(root: Path, skip: Path | None) -> Iterator[Path]:
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         d = Path(dirpath)
         # hidden folders (.git, the batch's own .sempix-batch) and the output folder are skipped
-        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".")
-                             and (skip is None or (d / n).resolve() != skip))
+        dirnames[:] = sorted(
+            n
+            for n in dirnames
+            if not n.startswith(".") and (skip is None or (d / n).resolve() != skip)
+        )
         for name in sorted(filenames):
             if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES:
                 yield d / name
 
 
-def iter_inputs(specs: Iterable[str | os.PathLike], *, exclude: str | os.PathLike | None = None
-                ) -> Iterator[InputItem]:
+def iter_inputs(
+    specs: Iterable[str | os.PathLike], *, exclude: str | os.PathLike | None = None
+) -> Iterator[InputItem]:
     """Yield the input images named by ``specs`` (files, folders, globs), in a stable order.
 
     Parameters
@@ -106,7 +110,11 @@ def iter_inputs(specs: Iterable[str | os.PathLike], *, exclude: str | os.PathLik
             root = _glob_root(text).resolve()
             for m in sorted(glob.iglob(text, recursive=True)):
                 f = Path(m)
-                if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."):
+                if (
+                    f.is_file()
+                    and f.suffix.lower() in IMAGE_SUFFIXES
+                    and not f.name.startswith(".")
+                ):
                     if skip is not None and skip in f.resolve().parents:
                         continue
                     found += 1

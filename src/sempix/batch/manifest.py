@@ -66,7 +66,9 @@ def file_hash(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def options_hash(tool: str, version: str, options: dict) -> str:
     """Hash of a tool, its version and its (JSON-able) options."""
-    text = json.dumps({"tool": tool, "version": version, "options": options}, sort_keys=True, default=str)
+    text = json.dumps(
+        {"tool": tool, "version": version, "options": options}, sort_keys=True, default=str
+    )
     return hashlib.blake2b(text.encode(), digest_size=12).hexdigest()
 
 
@@ -146,70 +148,119 @@ class Manifest:
         with self.transaction() as db:
             for r in results:
                 db.execute(
-                    "INSERT INTO items (tool, rel, input, size, mtime_ns, content_hash, options_hash, status,"
-                    " outputs, error, seconds, attempts, worker, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-                    " ON CONFLICT(tool, rel) DO UPDATE SET input=excluded.input, size=excluded.size,"
-                    " mtime_ns=excluded.mtime_ns, content_hash=excluded.content_hash,"
-                    " options_hash=excluded.options_hash, status=excluded.status, outputs=excluded.outputs,"
-                    " error=excluded.error, seconds=excluded.seconds, attempts=items.attempts + excluded.attempts,"
+                    "INSERT INTO items (tool, rel, input, size, mtime_ns, content_hash,"
+                    " options_hash, status, outputs, error, seconds, attempts, worker, updated)"
+                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+                    " ON CONFLICT(tool, rel) DO UPDATE SET input=excluded.input,"
+                    " size=excluded.size, mtime_ns=excluded.mtime_ns,"
+                    " content_hash=excluded.content_hash, options_hash=excluded.options_hash,"
+                    " status=excluded.status, outputs=excluded.outputs, error=excluded.error,"
+                    " seconds=excluded.seconds, attempts=items.attempts + excluded.attempts,"
                     " worker=excluded.worker, updated=excluded.updated",
-                    (r["tool"], r["rel"], r["path"], r.get("size"), r.get("mtime_ns"), r.get("content_hash"),
-                     r["options_hash"], r["status"], json.dumps(r.get("outputs") or []), r.get("error"),
-                     r.get("seconds"), 0 if r.get("verified") else 1, r.get("worker"), now))
+                    (
+                        r["tool"],
+                        r["rel"],
+                        r["path"],
+                        r.get("size"),
+                        r.get("mtime_ns"),
+                        r.get("content_hash"),
+                        r["options_hash"],
+                        r["status"],
+                        json.dumps(r.get("outputs") or []),
+                        r.get("error"),
+                        r.get("seconds"),
+                        0 if r.get("verified") else 1,
+                        r.get("worker"),
+                        now,
+                    ),
+                )
 
     # ------------------------------------------------------------------ runs
     def start_run(self, tool: str, options: dict, ohash: str, workers: int, scheduler: str) -> int:
         with self.transaction() as db:
-            cur = db.execute("INSERT INTO runs (tool, options, options_hash, started, workers, scheduler)"
-                             " VALUES (?,?,?,?,?,?)",
-                             (tool, json.dumps(options, sort_keys=True, default=str), ohash, time.time(),
-                              workers, scheduler))
+            cur = db.execute(
+                "INSERT INTO runs (tool, options, options_hash, started, workers, scheduler)"
+                " VALUES (?,?,?,?,?,?)",
+                (
+                    tool,
+                    json.dumps(options, sort_keys=True, default=str),
+                    ohash,
+                    time.time(),
+                    workers,
+                    scheduler,
+                ),
+            )
             return int(cur.lastrowid)
 
     def finish_run(self, run_id: int, processed: int, skipped: int, failed: int) -> None:
         with self.transaction() as db:
-            db.execute("UPDATE runs SET finished=?, processed=?, skipped=?, failed=? WHERE id=?",
-                       (time.time(), processed, skipped, failed, run_id))
+            db.execute(
+                "UPDATE runs SET finished=?, processed=?, skipped=?, failed=? WHERE id=?",
+                (time.time(), processed, skipped, failed, run_id),
+            )
 
     # ------------------------------------------------------------------ plan (temporary table)
     def new_plan(self) -> None:
         self.db.execute("DROP TABLE IF EXISTS temp.plan")
-        # okey: the output name stem (rel without suffix): a.jpg and a.png would write the same outputs
-        self.db.execute("CREATE TEMP TABLE plan (idx INTEGER PRIMARY KEY, rel TEXT, path TEXT,"
-                        " size INTEGER, mtime_ns INTEGER, action TEXT, options_hash TEXT, item_options TEXT,"
-                        " error TEXT, prev_hash TEXT, okey TEXT UNIQUE)")
+        # okey: the output name stem (rel without suffix): a.jpg and a.png write the same outputs
+        self.db.execute(
+            "CREATE TEMP TABLE plan (idx INTEGER PRIMARY KEY, rel TEXT, path TEXT,"
+            " size INTEGER, mtime_ns INTEGER, action TEXT, options_hash TEXT, item_options TEXT,"
+            " error TEXT, prev_hash TEXT, okey TEXT UNIQUE)"
+        )
 
     def plan_add(self, rows: list[tuple]) -> list[tuple]:
         """Insert plan rows ``(rel, path, size, mtime_ns, action, options_hash, item_options, error,
-        prev_hash)``; returns ``(row, path already planned)`` for the rows whose output name (``rel``
-        without its suffix) was already planned (kept out of the plan)."""
+        prev_hash)``; returns ``(row, path already planned)`` for the rows whose output name
+        (``rel`` without its suffix) was already planned (kept out of the plan)."""
         dup = []
         with self.transaction() as db:
             for r in rows:
                 okey = r[0].rsplit(".", 1)[0] if "." in r[0].rsplit("/", 1)[-1] else r[0]
                 try:
-                    db.execute("INSERT INTO temp.plan (rel, path, size, mtime_ns, action, options_hash,"
-                               " item_options, error, prev_hash, okey) VALUES (?,?,?,?,?,?,?,?,?,?)", (*r, okey))
+                    db.execute(
+                        "INSERT INTO temp.plan (rel, path, size, mtime_ns, action, options_hash,"
+                        " item_options, error, prev_hash, okey) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (*r, okey),
+                    )
                 except sqlite3.IntegrityError:
-                    first = db.execute("SELECT path FROM temp.plan WHERE okey=?", (okey,)).fetchone()
+                    first = db.execute(
+                        "SELECT path FROM temp.plan WHERE okey=?", (okey,)
+                    ).fetchone()
                     dup.append((r, first[0] if first else None))
         return dup
 
     def plan_counts(self) -> dict[str, int]:
-        return dict(self.db.execute("SELECT action, COUNT(*) FROM temp.plan GROUP BY action").fetchall())
+        return dict(
+            self.db.execute("SELECT action, COUNT(*) FROM temp.plan GROUP BY action").fetchall()
+        )
 
-    def plan_rows(self, actions: tuple[str, ...] | None = None, chunk: int = 512) -> Iterator[PlanRow]:
+    def plan_rows(
+        self, actions: tuple[str, ...] | None = None, chunk: int = 512
+    ) -> Iterator[PlanRow]:
         """Planned rows in order, read in chunks (never all in memory)."""
         last = -1
         where = ""
         if actions:
             where = f" AND action IN ({','.join('?' * len(actions))})"
         while True:
-            rows = self.db.execute(f"SELECT * FROM temp.plan WHERE idx > ?{where} ORDER BY idx LIMIT {chunk}",
-                                   (last, *(actions or ()))).fetchall()
+            rows = self.db.execute(
+                f"SELECT * FROM temp.plan WHERE idx > ?{where} ORDER BY idx LIMIT {chunk}",
+                (last, *(actions or ())),
+            ).fetchall()
             if not rows:
                 return
             for r in rows:
                 last = r[0]
-                yield PlanRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6],
-                              json.loads(r[7]) if r[7] else None, r[8], r[9])  # r[10] = okey
+                yield PlanRow(
+                    r[0],
+                    r[1],
+                    r[2],
+                    r[3],
+                    r[4],
+                    r[5],
+                    r[6],
+                    json.loads(r[7]) if r[7] else None,
+                    r[8],
+                    r[9],
+                )  # r[10] = okey

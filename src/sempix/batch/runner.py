@@ -90,13 +90,22 @@ class BatchSummary:
 
     def rows(self) -> list[tuple[str, str]]:
         """The summary table as (label, value) rows."""
-        r = [("tool", self.tool), ("inputs", str(self.total)), ("processed", str(self.processed)),
-             ("skipped (done before)", str(self.skipped)), ("failed", str(self.failed))]
+        r = [
+            ("tool", self.tool),
+            ("inputs", str(self.total)),
+            ("processed", str(self.processed)),
+            ("skipped (done before)", str(self.skipped)),
+            ("failed", str(self.failed)),
+        ]
         if self.failed_before:
             r.append(("  of which earlier failures (--retry-failed)", str(self.failed_before)))
-        r += [("workers", f"{self.workers} ({self.scheduler})"), ("time", f"{self.seconds:.1f} s"),
-              ("rate", f"{self.rate:.2f} images/s"), ("outputs", str(self.out)),
-              ("manifest", str(self.manifest))]
+        r += [
+            ("workers", f"{self.workers} ({self.scheduler})"),
+            ("time", f"{self.seconds:.1f} s"),
+            ("rate", f"{self.rate:.2f} images/s"),
+            ("outputs", str(self.out)),
+            ("manifest", str(self.manifest)),
+        ]
         return r
 
 
@@ -170,9 +179,17 @@ class _DaskExecutor:
                 r = fut.result()
             except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: the image kills workers
                 name = type(exc).__name__
-                r = {"tool": t["tool"], "rel": t["rel"], "path": t["path"], "options_hash": t["options_hash"],
-                     "size": t.get("size"), "mtime_ns": t.get("mtime_ns"), "status": "failed",
-                     "error": f"{name}: the task failed on the cluster ({str(exc).splitlines()[0][:200]})"}
+                r = {
+                    "tool": t["tool"],
+                    "rel": t["rel"],
+                    "path": t["path"],
+                    "options_hash": t["options_hash"],
+                    "size": t.get("size"),
+                    "mtime_ns": t.get("mtime_ns"),
+                    "status": "failed",
+                    "error": f"{name}: the task failed on the cluster "
+                    f"({str(exc).splitlines()[0][:200]})",
+                }
             fut.release()
             yield t, r
             submit_next()
@@ -189,9 +206,15 @@ def _has_bokeh() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
-def make_executor(client=None, scheduler: str | None = None, workers: int | None = None,
-                  memory_limit: str | None = None, retries: int = 2, window: int | None = None,
-                  quiet_logs: bool = True):
+def make_executor(
+    client=None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    memory_limit: str | None = None,
+    retries: int = 2,
+    window: int | None = None,
+    quiet_logs: bool = True,
+):
     """The executor of a run (see :func:`run`)."""
     if client is not None:
         return _DaskExecutor(client, [], retries, window)
@@ -201,25 +224,39 @@ def make_executor(client=None, scheduler: str | None = None, workers: int | None
         import dask
         from distributed import Client, LocalCluster
     except ImportError:
-        raise InputError("sempix batch needs dask.distributed: pip install 'sempix[dask]' "
-                         "(or pass scheduler='sync' to run in this process)") from None
+        raise InputError(
+            "sempix batch needs dask.distributed: pip install 'sempix[dask]' "
+            "(or pass scheduler='sync' to run in this process)"
+        ) from None
     if quiet_logs:
-        for name in ("distributed", "distributed.nanny", "distributed.worker", "distributed.scheduler"):
+        for name in (
+            "distributed",
+            "distributed.nanny",
+            "distributed.worker",
+            "distributed.scheduler",
+        ):
             logging.getLogger(name).setLevel(logging.ERROR)
         dask.config.set({"logging": {"distributed": "error"}})
     if scheduler:
         try:
             c = Client(scheduler, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
-            raise InputError(f"cannot reach the Dask scheduler at {scheduler} ({str(exc).splitlines()[0]})") \
-                from None
+            raise InputError(
+                f"cannot reach the Dask scheduler at {scheduler} ({str(exc).splitlines()[0]})"
+            ) from None
         return _DaskExecutor(c, [c], retries, window)
     n = int(workers or os.cpu_count() or 1)
     if n < 1:
         raise InputError(f"--workers must be at least 1 (got {workers})")
     dash = ":0" if _has_bokeh() else None
-    cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=dash, memory_limit=memory_limit or "auto")
+    cluster = LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=dash,
+        memory_limit=memory_limit or "auto",
+    )
     c = Client(cluster)
     return _DaskExecutor(c, [cluster, c], retries, window)
 
@@ -229,8 +266,16 @@ def _public(opts: dict) -> dict:
     return {k: v for k, v in opts.items() if not k.startswith("_")}
 
 
-def _plan(m: Manifest, tool, opts: dict, ohash: str, inputs, out: Path, retry_failed: bool,
-          summary: BatchSummary) -> None:
+def _plan(
+    m: Manifest,
+    tool,
+    opts: dict,
+    ohash: str,
+    inputs,
+    out: Path,
+    retry_failed: bool,
+    summary: BatchSummary,
+) -> None:
     m.new_plan()
     batch: list[tuple] = []
 
@@ -239,7 +284,7 @@ def _plan(m: Manifest, tool, opts: dict, ohash: str, inputs, out: Path, retry_fa
             if row[1] == first:
                 summary.total -= 1  # the same file named twice (e.g. a folder and a file in it)
                 continue
-            # two inputs with the same output name (a.jpg, a.png): the first wins, the second is an error
+            # two inputs with the same output name (a.jpg, a.png): the first wins, the second fails
             summary.failed += 1
             _remember(summary, row[0], f"its outputs would overwrite those of {first} (same name)")
         batch.clear()
@@ -272,8 +317,19 @@ def _plan(m: Manifest, tool, opts: dict, ohash: str, inputs, out: Path, retry_fa
                     action = VERIFY
             elif prev["status"] == "failed":
                 action = RETRY if (retry_failed or not same_stat) else FAILED_BEFORE
-        batch.append((item.rel, str(item.path), size, mtime, action, ih,
-                      json.dumps(item_opts) if item_opts else None, err, prev_hash))
+        batch.append(
+            (
+                item.rel,
+                str(item.path),
+                size,
+                mtime,
+                action,
+                ih,
+                json.dumps(item_opts) if item_opts else None,
+                err,
+                prev_hash,
+            )
+        )
         if len(batch) >= 1000:
             flush()
     flush()
@@ -300,10 +356,22 @@ def _lock(out: Path):
         yield
 
 
-def run(tool: str, inputs, out, options: dict | None = None, client=None, *, scheduler: str | None = None,
-        workers: int | None = None, retry_failed: bool = False, dry_run: bool = False,
-        progress: ProgressCb | None = None, retries: int = 2, window: int | None = None,
-        memory_limit: str | None = None) -> BatchSummary:
+def run(
+    tool: str,
+    inputs,
+    out,
+    options: dict | None = None,
+    client=None,
+    *,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    retry_failed: bool = False,
+    dry_run: bool = False,
+    progress: ProgressCb | None = None,
+    retries: int = 2,
+    window: int | None = None,
+    memory_limit: str | None = None,
+) -> BatchSummary:
     """Run a sempix tool over files, folders and globs; outputs mirror the input tree in ``out``.
 
     Parameters
@@ -351,7 +419,9 @@ def run(tool: str, inputs, out, options: dict | None = None, client=None, *, sch
     for spec in inputs:
         p = Path(spec)
         if p.is_dir() and p.resolve() == out.resolve():
-            raise InputError(f"{out}: the output folder is an input folder (outputs would overwrite inputs)")
+            raise InputError(
+                f"{out}: the output folder is an input folder (outputs would overwrite inputs)"
+            )
     opts = t_tool.resolve_options(options)
     public = _public(opts)
     ohash = options_hash(t_tool.name, t_tool.version, public)
@@ -376,17 +446,27 @@ def run(tool: str, inputs, out, options: dict | None = None, client=None, *, sch
                 summary.scheduler = ex.name
                 summary.dashboard = ex.dashboard
                 if progress is not None:
-                    progress({"phase": "start", "workers": ex.nworkers, "scheduler": ex.name,
-                              "dashboard": ex.dashboard})
+                    progress(
+                        {
+                            "phase": "start",
+                            "workers": ex.nworkers,
+                            "scheduler": ex.name,
+                            "dashboard": ex.dashboard,
+                        }
+                    )
                 run_id = m.start_run(t_tool.name, public, ohash, ex.nworkers, ex.name)
                 if t_tool.group is None:
                     _execute(m, ex, t_tool, public, out, summary, progress)
                 else:
-                    _execute_group(m, ex, t_tool, public, ohash, out, retry_failed, summary, progress)
+                    _execute_group(
+                        m, ex, t_tool, public, ohash, out, retry_failed, summary, progress
+                    )
                 m.finish_run(run_id, summary.processed, summary.skipped, summary.failed)
             finally:
                 ex.close()
-                shutil.rmtree(out / STATE_DIR / "staging", ignore_errors=True)  # orphans of killed tasks
+                shutil.rmtree(
+                    out / STATE_DIR / "staging", ignore_errors=True
+                )  # orphans of killed tasks
         finally:
             m.close()
     return summary
@@ -395,8 +475,14 @@ def run(tool: str, inputs, out, options: dict | None = None, client=None, *, sch
 class _Recorder:
     """Counts results, writes them to the manifest in transactions, reports progress."""
 
-    def __init__(self, m: Manifest, summary: BatchSummary, progress: ProgressCb | None, todo: int,
-                 phase: str = "processing"):
+    def __init__(
+        self,
+        m: Manifest,
+        summary: BatchSummary,
+        progress: ProgressCb | None,
+        todo: int,
+        phase: str = "processing",
+    ):
         self.m, self.s, self.cb = m, summary, progress
         self.buf: list[dict] = []
         self.last = time.monotonic()
@@ -425,9 +511,17 @@ class _Recorder:
             self.flush()
         if self.cb is not None:
             el = max(now - self.t0, 1e-9)
-            self.cb({"phase": self.phase, "total": self.s.total, "done": self.s.processed,
-                     "skipped": self.s.skipped, "failed": self.s.failed,
-                     "remaining": max(0, self.todo - self.finished), "rate": self.finished / el})
+            self.cb(
+                {
+                    "phase": self.phase,
+                    "total": self.s.total,
+                    "done": self.s.processed,
+                    "skipped": self.s.skipped,
+                    "failed": self.s.failed,
+                    "remaining": max(0, self.todo - self.finished),
+                    "rate": self.finished / el,
+                }
+            )
 
     def flush(self) -> None:
         if self.buf:
@@ -439,16 +533,37 @@ class _Recorder:
         self.last = time.monotonic()
 
 
-def _task(t_tool, public: dict, out: Path, row, kind: str, prev: dict | None = None, **extra) -> dict:
-    return {"tool": t_tool.name, "module": t_tool.module, "kind": kind, "idx": row.idx, "path": row.path,
-            "rel": row.rel,
-            "out": str(out), "options": public, "options_hash": row.options_hash,
-            "item_options": row.item_options, "error": row.error, "size": row.size,
-            "mtime_ns": row.mtime_ns, "prev": prev, **extra}
+def _task(
+    t_tool, public: dict, out: Path, row, kind: str, prev: dict | None = None, **extra
+) -> dict:
+    return {
+        "tool": t_tool.name,
+        "module": t_tool.module,
+        "kind": kind,
+        "idx": row.idx,
+        "path": row.path,
+        "rel": row.rel,
+        "out": str(out),
+        "options": public,
+        "options_hash": row.options_hash,
+        "item_options": row.item_options,
+        "error": row.error,
+        "size": row.size,
+        "mtime_ns": row.mtime_ns,
+        "prev": prev,
+        **extra,
+    }
 
 
-def _execute(m: Manifest, ex, t_tool, public: dict, out: Path, summary: BatchSummary,
-             progress: ProgressCb | None) -> None:
+def _execute(
+    m: Manifest,
+    ex,
+    t_tool,
+    public: dict,
+    out: Path,
+    summary: BatchSummary,
+    progress: ProgressCb | None,
+) -> None:
     summary.skipped += summary.plan.get(SKIP, 0)
     fb = summary.plan.get(FAILED_BEFORE, 0)
     summary.failed += fb
@@ -472,8 +587,17 @@ def _execute(m: Manifest, ex, t_tool, public: dict, out: Path, summary: BatchSum
     summary.seconds = time.perf_counter() - t0
 
 
-def _execute_group(m: Manifest, ex, t_tool, public: dict, ohash: str, out: Path, retry_failed: bool,
-                   summary: BatchSummary, progress: ProgressCb | None) -> None:
+def _execute_group(
+    m: Manifest,
+    ex,
+    t_tool,
+    public: dict,
+    ohash: str,
+    out: Path,
+    retry_failed: bool,
+    summary: BatchSummary,
+    progress: ProgressCb | None,
+) -> None:
     """Map (analyse every input) -> reduce once (client) -> map (apply where not done)."""
     t0 = time.perf_counter()
     rows = list(m.plan_rows())  # the group solve needs every image's analysis anyway
@@ -495,13 +619,17 @@ def _execute_group(m: Manifest, ex, t_tool, public: dict, ohash: str, out: Path,
     for row in ok_rows:
         ident.update(f"{row.rel}\0{analysed[row.idx]['content_hash']}\n".encode())
     gohash = options_hash(t_tool.name, ohash, {"group": ident.hexdigest()})
-    payloads, group_summary = t_tool.group.reduce([analysed[row.idx]["analysis"] for row in ok_rows], public)
+    payloads, group_summary = t_tool.group.reduce(
+        [analysed[row.idx]["analysis"] for row in ok_rows], public
+    )
     summary.group = group_summary
     if group_summary is not None:
         from sempix.image import atomic_write_bytes
 
-        atomic_write_bytes(out / f"{t_tool.name}-group.json",
-                           json.dumps(group_summary, indent=2, default=str).encode())
+        atomic_write_bytes(
+            out / f"{t_tool.name}-group.json",
+            json.dumps(group_summary, indent=2, default=str).encode(),
+        )
     rec.phase = "applying"
     rec.todo = len(rows) + len(ok_rows)
 
@@ -509,16 +637,25 @@ def _execute_group(m: Manifest, ex, t_tool, public: dict, ohash: str, out: Path,
         for row, payload in zip(ok_rows, payloads):
             a = analysed[row.idx]
             prev = m.get(t_tool.name, row.rel)
-            if prev is not None and prev["options_hash"] == gohash and prev["content_hash"] == a["content_hash"]:
+            if (
+                prev is not None
+                and prev["options_hash"] == gohash
+                and prev["content_hash"] == a["content_hash"]
+            ):
                 if prev["status"] == "done" and outputs_intact(out, prev["outputs"]):
                     rec.add({**a, "status": "skipped", "seconds": 0.0}, record=False)
                     continue
                 if prev["status"] == "failed" and not retry_failed:
                     summary.failed_before += 1
-                    rec.add({**a, "status": "failed", "error": prev["error"], "seconds": 0.0}, record=False)
+                    rec.add(
+                        {**a, "status": "failed", "error": prev["error"], "seconds": 0.0},
+                        record=False,
+                    )
                     continue
             row.options_hash = gohash
-            yield _task(t_tool, public, out, row, "apply", content_hash=a["content_hash"], payload=payload)
+            yield _task(
+                t_tool, public, out, row, "apply", content_hash=a["content_hash"], payload=payload
+            )
 
     for _t, r in ex.map(run_task, tasks()):
         rec.add(r)

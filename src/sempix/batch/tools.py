@@ -132,7 +132,9 @@ def get_tool(name: str) -> BatchTool:
     """The registered tool ``name`` (:class:`InputError` listing the tools if unknown)."""
     tool = REGISTRY.get(name)
     if tool is None:
-        raise InputError(f"unknown batch tool {name!r}; choose one of {', '.join(sorted(REGISTRY))}")
+        raise InputError(
+            f"unknown batch tool {name!r}; choose one of {', '.join(sorted(REGISTRY))}"
+        )
     return tool
 
 
@@ -182,11 +184,22 @@ def _features_process(job: Job, o: dict) -> None:
     from sempix.image import atomic_save_npz, write_image
 
     img = _read(job).rgb
-    fm = compute_features(img, backend=o["backend"], dim=o["dim"], reduce=o["reduce"], seed=o["seed"],
-                          guided=o["guided"], strict=o["strict"])
+    fm = compute_features(
+        img,
+        backend=o["backend"],
+        dim=o["dim"],
+        reduce=o["reduce"],
+        seed=o["seed"],
+        guided=o["guided"],
+        strict=o["strict"],
+    )
     meta = {k: v for k, v in fm.meta.items() if k not in ("grid_ys", "grid_xs")}
-    arrays = {"features": np.asarray(fm.features, np.float32), "backend": np.array(fm.backend),
-              "semantic": np.array(fm.semantic), "meta": np.array(json.dumps(meta, default=str))}
+    arrays = {
+        "features": np.asarray(fm.features, np.float32),
+        "backend": np.array(fm.backend),
+        "semantic": np.array(fm.semantic),
+        "meta": np.array(json.dumps(meta, default=str)),
+    }
     if fm.labels is not None:
         arrays["labels"] = np.asarray(fm.labels, np.int32)
         arrays["class_names"] = np.array(fm.class_names)
@@ -199,18 +212,30 @@ def _features_process(job: Job, o: dict) -> None:
         write_image(job.out(job.stem + ".preview.png"), pic)
 
 
-register_tool(BatchTool(
-    "features", "Per-pixel semantic features (.npz as `sempix features -o`), optional preview.",
-    options=(
-        Option("backend", "ade20k", "Feature backend: ade20k, segformer, lowlevel.", cli=("--backend", "--features")),
-        Option("dim", None, "Output dimension (default: the backend's).", type=int),
-        Option("reduce", "random", "random projection or per-image pca."),
-        Option("seed", 0, "Random-projection seed.", type=int),
-        Option("guided", False, "Guided-filter the features to image edges.", flag=True),
-        Option("strict", False, "Fail instead of falling back to lowlevel features.", flag=True),
-        Option("preview", False, "Also write NAME.preview.png.", flag=True),
-    ),
-    process=_features_process, prepare=_features_prepare))
+register_tool(
+    BatchTool(
+        "features",
+        "Per-pixel semantic features (.npz as `sempix features -o`), optional preview.",
+        options=(
+            Option(
+                "backend",
+                "ade20k",
+                "Feature backend: ade20k, segformer, lowlevel.",
+                cli=("--backend", "--features"),
+            ),
+            Option("dim", None, "Output dimension (default: the backend's).", type=int),
+            Option("reduce", "random", "random projection or per-image pca."),
+            Option("seed", 0, "Random-projection seed.", type=int),
+            Option("guided", False, "Guided-filter the features to image edges.", flag=True),
+            Option(
+                "strict", False, "Fail instead of falling back to lowlevel features.", flag=True
+            ),
+            Option("preview", False, "Also write NAME.preview.png.", flag=True),
+        ),
+        process=_features_process,
+        prepare=_features_prepare,
+    )
+)
 
 
 # ============================================================================ carve
@@ -246,24 +271,44 @@ def _carve_process(job: Job, o: dict) -> None:
         if names:
             keep = class_mask(fm, names)
     also = [li.alpha] if li.alpha is not None else []
-    res = carve(rgb, tw, th, features=feats, lam=lam, energy=o["energy"], order=o["order"], keep=keep,
-                also=also)
-    write_image(job.out(job.stem + job.image_suffix), res.image,
-                alpha=res.also[-1] if li.alpha is not None else None, icc=li.icc)
+    res = carve(
+        rgb,
+        tw,
+        th,
+        features=feats,
+        lam=lam,
+        energy=o["energy"],
+        order=o["order"],
+        keep=keep,
+        also=also,
+    )
+    write_image(
+        job.out(job.stem + job.image_suffix),
+        res.image,
+        alpha=res.also[-1] if li.alpha is not None else None,
+        icc=li.icc,
+    )
 
 
-register_tool(BatchTool(
-    "carve", "Semantic seam carving to a new size (as `sempix carve`).",
-    options=(
-        Option("width", None, "Target width: pixels or percent (80%).", cli=("-W",)),
-        Option("height", None, "Target height: pixels or percent.", cli=("-H",)),
-        Option("lam", 0.2, "Semantic share of the energy in [0, 1].", type=float, cli=("--lambda",)),
-        Option("energy", "forward", "forward or backward energy."),
-        Option("order", "width-first", "width-first, height-first or optimal."),
-        Option("features", "ade20k", "Feature backend (ade20k, segformer, lowlevel, none)."),
-        Option("keep_class", (), "Protect pixels of these classes (repeat).", multiple=True),
-    ),
-    process=_carve_process, prepare=_carve_prepare))
+register_tool(
+    BatchTool(
+        "carve",
+        "Semantic seam carving to a new size (as `sempix carve`).",
+        options=(
+            Option("width", None, "Target width: pixels or percent (80%).", cli=("-W",)),
+            Option("height", None, "Target height: pixels or percent.", cli=("-H",)),
+            Option(
+                "lam", 0.2, "Semantic share of the energy in [0, 1].", type=float, cli=("--lambda",)
+            ),
+            Option("energy", "forward", "forward or backward energy."),
+            Option("order", "width-first", "width-first, height-first or optimal."),
+            Option("features", "ade20k", "Feature backend (ade20k, segformer, lowlevel, none)."),
+            Option("keep_class", (), "Protect pixels of these classes (repeat).", multiple=True),
+        ),
+        process=_carve_process,
+        prepare=_carve_prepare,
+    )
+)
 
 
 # ============================================================================ mask
@@ -309,15 +354,19 @@ def _mask_prepare(o: dict) -> dict:
 
     o["features"] = _backend(o)
     if bool(o["points"]) == bool(o["cls"]):
-        raise InputError("give the clicks per image with --points FILE.csv|json, or --class NAME (e.g. sky)")
+        raise InputError(
+            "give the clicks per image with --points FILE.csv|json, or --class NAME (e.g. sky)"
+        )
     if o["cls"] and o["features"] in ("none", "lowlevel"):
         raise InputError("--class needs semantic labels: use --features ade20k (or segformer)")
     if o["cls"] and o["features"] == "ade20k":
         from sempix.models import is_available
 
         if not is_available("deeplabv3-mnv2-ade20k"):
-            raise InputError("--class needs the ADE20K model: `sempix models fetch deeplabv3-mnv2-ade20k` "
-                             "or set SEMPIX_MODEL_DIR")
+            raise InputError(
+                "--class needs the ADE20K model: `sempix models fetch deeplabv3-mnv2-ade20k` "
+                "or set SEMPIX_MODEL_DIR"
+            )
     check_lam_tau(o["lam"], o["tau"], o["feather"])
     if o["apply"]:
         parse_adjustments(o["apply"])  # validates
@@ -333,7 +382,9 @@ def _mask_item(o: dict, rel: str, path: Path) -> dict | None:
     t = o["_points"]
     pts = t.get(rel) or t.get(path.name) or t.get(str(path))
     if not pts:
-        raise InputError(f"no points for this image in {o['points']} (key {rel!r} or {path.name!r})")
+        raise InputError(
+            f"no points for this image in {o['points']} (key {rel!r} or {path.name!r})"
+        )
     return {"at": pts}
 
 
@@ -371,41 +422,76 @@ def _mask_process(job: Job, o: dict) -> None:
     H, W = img.shape[:2]
     fm = None
     if o["features"] != "none":
-        fm = mask_features(img, o["features"], work_pixels=o["work_pixels"] or DEFAULT_WORK_PIXELS,
-                           strict=bool(o["cls"]))
+        fm = mask_features(
+            img,
+            o["features"],
+            work_pixels=o["work_pixels"] or DEFAULT_WORK_PIXELS,
+            strict=bool(o["cls"]),
+        )
     pts = o["at"] if o.get("at") else _auto_click(fm, o["cls"], (H, W))
-    res = range_mask(img, parse_points(pts, (H, W)), lam=o["lam"], tau=o["tau"], space=o["space"],
-                     feather=o["feather"], refine=o["refine"], source=MaskSource(img, fm))
+    res = range_mask(
+        img,
+        parse_points(pts, (H, W)),
+        lam=o["lam"],
+        tau=o["tau"],
+        space=o["space"],
+        feather=o["feather"],
+        refine=o["refine"],
+        source=MaskSource(img, fm),
+    )
     write_image(job.out(job.stem + ".mask.png"), res.mask)
     from sempix.image import atomic_write_bytes
 
-    info = {"points": [[round(float(x), 1), round(float(y), 1)] for x, y in pts], "class": o["cls"],
-            "selected": round(float(res.mask.mean()), 4),
-            "features": None if fm is None else fm.backend}
+    info = {
+        "points": [[round(float(x), 1), round(float(y), 1)] for x, y in pts],
+        "class": o["cls"],
+        "selected": round(float(res.mask.mean()), 4),
+        "features": None if fm is None else fm.backend,
+    }
     atomic_write_bytes(job.out(job.stem + ".mask.json"), json.dumps(info).encode())
     if o["apply"]:
         out = apply_adjustments(img, res.mask, parse_adjustments(o["apply"]))
         write_image(job.out(job.stem + job.image_suffix), out, alpha=li.alpha, icc=li.icc)
 
 
-register_tool(BatchTool(
-    "mask", "Semantic range masks (NAME.mask.png + NAME.mask.json: clicks used, share selected) from "
-            "clicks per image (CSV/JSON) or a class (--class sky).",
-    options=(
-        Option("points", None, "CSV (image,x,y rows) or JSON ({image: [[x,y],...]}) of clicks per image."),
-        Option("cls", None, "Click automatically inside this ADE20K class (e.g. sky, person).",
-               cli=("--class",)),
-        Option("lam", 0.5, "Semantic weight in [0, 1].", type=float, cli=("--lambda",)),
-        Option("tau", 0.25, "Distance threshold.", type=float),
-        Option("space", "luminance", "luminance or lab."),
-        Option("feather", 0.0, "Soft fall-off half-width.", type=float),
-        Option("refine", False, "Guided-filter the mask edges.", flag=True),
-        Option("apply", None, 'Adjustments inside the mask ("exposure=-0.5,saturation=0.2"): also '
-                              "writes the edited image."),
-        Option("work_pixels", None, "Pixel budget of the semantic working resolution.", type=int),
-        Option("features", "ade20k", "Feature backend (ade20k, segformer, lowlevel, none)."),
-    ),
-    process=_mask_process, prepare=_mask_prepare, item_options=_mask_item))
+register_tool(
+    BatchTool(
+        "mask",
+        "Semantic range masks (NAME.mask.png + NAME.mask.json: clicks used, share selected) from "
+        "clicks per image (CSV/JSON) or a class (--class sky).",
+        options=(
+            Option(
+                "points",
+                None,
+                "CSV (image,x,y rows) or JSON ({image: [[x,y],...]}) of clicks per image.",
+            ),
+            Option(
+                "cls",
+                None,
+                "Click automatically inside this ADE20K class (e.g. sky, person).",
+                cli=("--class",),
+            ),
+            Option("lam", 0.5, "Semantic weight in [0, 1].", type=float, cli=("--lambda",)),
+            Option("tau", 0.25, "Distance threshold.", type=float),
+            Option("space", "luminance", "luminance or lab."),
+            Option("feather", 0.0, "Soft fall-off half-width.", type=float),
+            Option("refine", False, "Guided-filter the mask edges.", flag=True),
+            Option(
+                "apply",
+                None,
+                'Adjustments inside the mask ("exposure=-0.5,saturation=0.2"): also '
+                "writes the edited image.",
+            ),
+            Option(
+                "work_pixels", None, "Pixel budget of the semantic working resolution.", type=int
+            ),
+            Option("features", "ade20k", "Feature backend (ade20k, segformer, lowlevel, none)."),
+        ),
+        process=_mask_process,
+        prepare=_mask_prepare,
+        item_options=_mask_item,
+    )
+)
 
 
 # ============================================================================ softseg
@@ -424,7 +510,9 @@ def _softseg_process(job: Job, o: dict) -> None:
     from sempix.softseg import SoftSegConfig, save_result, soft_segment
 
     img = _read(job).rgb
-    cfg = SoftSegConfig(n_layers=int(o["layers"]), work_pixels=int(o["work_pixels"]) or None, seed=int(o["seed"]))
+    cfg = SoftSegConfig(
+        n_layers=int(o["layers"]), work_pixels=int(o["work_pixels"]) or None, seed=int(o["seed"])
+    )
     feats = None
     if o["features"] == "none":
         feats = np.asarray(img, np.float32)
@@ -433,15 +521,22 @@ def _softseg_process(job: Job, o: dict) -> None:
     save_result(res, job.out(job.stem))
 
 
-register_tool(BatchTool(
-    "softseg", "Semantic soft segmentation: a folder NAME/ of layers per image (as `sempix softseg`).",
-    options=(
-        Option("layers", 5, "Number of soft layers.", type=int),
-        Option("work_pixels", 25_000, "Working resolution (pixels) of the eigen stage.", type=int),
-        Option("seed", 0, "Seed.", type=int),
-        Option("features", "ade20k", "Feature backend (ade20k, segformer, lowlevel, none)."),
-    ),
-    process=_softseg_process, prepare=_softseg_prepare))
+register_tool(
+    BatchTool(
+        "softseg",
+        "Semantic soft segmentation: a folder NAME/ of layers per image (as `sempix softseg`).",
+        options=(
+            Option("layers", 5, "Number of soft layers.", type=int),
+            Option(
+                "work_pixels", 25_000, "Working resolution (pixels) of the eigen stage.", type=int
+            ),
+            Option("seed", 0, "Seed.", type=int),
+            Option("features", "ade20k", "Feature backend (ade20k, segformer, lowlevel, none)."),
+        ),
+        process=_softseg_process,
+        prepare=_softseg_prepare,
+    )
+)
 
 
 # ============================================================================ palette / harmonize
@@ -465,13 +560,18 @@ def _k_check(o: dict) -> dict:
     return o
 
 
-register_tool(BatchTool(
-    "palette", "Colour palette per image (NAME.palette.json + NAME.swatch.png).",
-    options=(
-        Option("k", None, "Number of colours (default automatic 2..7).", type=int, cli=("-k",)),
-        Option("swatch", True, "Also write the swatch picture.", flag=True),
-    ),
-    process=_palette_process, prepare=_k_check))
+register_tool(
+    BatchTool(
+        "palette",
+        "Colour palette per image (NAME.palette.json + NAME.swatch.png).",
+        options=(
+            Option("k", None, "Number of colours (default automatic 2..7).", type=int, cli=("-k",)),
+            Option("swatch", True, "Also write the swatch picture.", flag=True),
+        ),
+        process=_palette_process,
+        prepare=_k_check,
+    )
+)
 
 
 def _harmonize_prepare(o: dict) -> dict:
@@ -488,20 +588,30 @@ def _harmonize_process(job: Job, o: dict) -> None:
     from sempix.palette import harmonize_image
 
     li = _read(job)
-    res = harmonize_image(li.rgb, method=o["method"], k=o["k"], keep_names=not o["allow_name_change"],
-                          strength=float(o["strength"]))
+    res = harmonize_image(
+        li.rgb,
+        method=o["method"],
+        k=o["k"],
+        keep_names=not o["allow_name_change"],
+        strength=float(o["strength"]),
+    )
     write_image(job.out(job.stem + job.image_suffix), res.image, alpha=li.alpha, icc=li.icc)
 
 
-register_tool(BatchTool(
-    "harmonize", "Palette-based colour harmonization per image (as `sempix harmonize`).",
-    options=(
-        Option("method", "names", "names or cohen-or."),
-        Option("k", None, "Palette size (default automatic).", type=int, cli=("-k",)),
-        Option("strength", 1.0, "Fraction of each colour's shift applied.", type=float),
-        Option("allow_name_change", False, "Plain nearest-prototype rule.", flag=True),
-    ),
-    process=_harmonize_process, prepare=_harmonize_prepare))
+register_tool(
+    BatchTool(
+        "harmonize",
+        "Palette-based colour harmonization per image (as `sempix harmonize`).",
+        options=(
+            Option("method", "names", "names or cohen-or."),
+            Option("k", None, "Palette size (default automatic).", type=int, cli=("-k",)),
+            Option("strength", 1.0, "Fraction of each colour's shift applied.", type=float),
+            Option("allow_name_change", False, "Plain nearest-prototype rule.", flag=True),
+        ),
+        process=_harmonize_process,
+        prepare=_harmonize_prepare,
+    )
+)
 
 
 # ============================================================================ retarget
@@ -524,23 +634,37 @@ def _retarget_process(job: Job, o: dict) -> None:
     li = _read(job)
     H, W = li.rgb.shape[:2]
     tw, th = parse_size(o["width"], W, "width"), parse_size(o["height"], H, "height")
-    res = retarget(li.rgb, tw, th, method=o["method"], iterations=int(o["iterations"]),
-                   features=o["features"], device=o["device"], protect=o["protect"], extra=li.alpha)
+    res = retarget(
+        li.rgb,
+        tw,
+        th,
+        method=o["method"],
+        iterations=int(o["iterations"]),
+        features=o["features"],
+        device=o["device"],
+        protect=o["protect"],
+        extra=li.alpha,
+    )
     write_image(job.out(job.stem + job.image_suffix), res.image, alpha=res.extra, icc=li.icc)
 
 
-register_tool(BatchTool(
-    "retarget", "Deep-feature retargeting and other resizers (as `sempix retarget`).",
-    options=(
-        Option("width", None, "Target width: pixels or percent.", cli=("-W",)),
-        Option("height", None, "Target height: pixels or percent.", cli=("-H",)),
-        Option("method", "dnr", "dnr, multiop, seam, semantic-seam, scale, warp."),
-        Option("iterations", 50, "Reconstruction iterations (dnr).", type=int),
-        Option("protect", "auto", "auto, none or class names."),
-        Option("device", "cpu", "cpu or cuda."),
-        Option("features", "ade20k", "Feature backend (semantic-seam / protection)."),
-    ),
-    process=_retarget_process, prepare=_retarget_prepare))
+register_tool(
+    BatchTool(
+        "retarget",
+        "Deep-feature retargeting and other resizers (as `sempix retarget`).",
+        options=(
+            Option("width", None, "Target width: pixels or percent.", cli=("-W",)),
+            Option("height", None, "Target height: pixels or percent.", cli=("-H",)),
+            Option("method", "dnr", "dnr, multiop, seam, semantic-seam, scale, warp."),
+            Option("iterations", 50, "Reconstruction iterations (dnr).", type=int),
+            Option("protect", "auto", "auto, none or class names."),
+            Option("device", "cpu", "cpu or cuda."),
+            Option("features", "ade20k", "Feature backend (semantic-seam / protection)."),
+        ),
+        process=_retarget_process,
+        prepare=_retarget_prepare,
+    )
+)
 
 
 # ============================================================================ recolor (group)
@@ -574,12 +698,22 @@ def _recolor_analyse(job: Job, o: dict):
     from sempix.recolor import analyse_image
 
     img = _read(job).rgb
-    an = analyse_image(img, wb=o["wb"], saliency=o["saliency_backend"] is not None, semantic=o["semantic"],
-                       features=o["features"], saliency_backend=o["saliency_backend"],
-                       saliency_model=o["saliency_model"])
+    an = analyse_image(
+        img,
+        wb=o["wb"],
+        saliency=o["saliency_backend"] is not None,
+        semantic=o["semantic"],
+        features=o["features"],
+        saliency_backend=o["saliency_backend"],
+        saliency_model=o["saliency_model"],
+    )
     # only the palette, groups and white balance travel back: the pixel arrays stay on the worker
-    return replace(an, small=np.zeros((0, 0, 3), np.float32), saliency=None,
-                   pixel_colour=np.zeros((0, 0), np.int64))
+    return replace(
+        an,
+        small=np.zeros((0, 0, 3), np.float32),
+        saliency=None,
+        pixel_colour=np.zeros((0, 0), np.int64),
+    )
 
 
 def _recolor_reduce(analyses: list, o: dict):
@@ -588,18 +722,32 @@ def _recolor_reduce(analyses: list, o: dict):
     from sempix.recolor import CollectionSolution, parse_palette, solve_analyses
 
     pal = parse_palette(o["palette"]) if o["palette"] else None
-    sol = solve_analyses(analyses, group_size=o["group_size"], saliency=o["saliency"], semantic=o["semantic"],
-                         names=o["names"], harmonize=o["harmonize"], palette=pal, features=o["features"],
-                         wb_modes=[o["wb"]] * len(analyses), saliency_backend=o["saliency_backend"],
-                         saliency_model_file=o["saliency_model"])
-    per_image = [CollectionSolution([an], sol.group_lab, sol.group_names, [a], [b], sol.options, {})
-                 for an, a, b in zip(sol.analyses, sol.assignments, sol.broken)]
+    sol = solve_analyses(
+        analyses,
+        group_size=o["group_size"],
+        saliency=o["saliency"],
+        semantic=o["semantic"],
+        names=o["names"],
+        harmonize=o["harmonize"],
+        palette=pal,
+        features=o["features"],
+        wb_modes=[o["wb"]] * len(analyses),
+        saliency_backend=o["saliency_backend"],
+        saliency_model_file=o["saliency_model"],
+    )
+    per_image = [
+        CollectionSolution([an], sol.group_lab, sol.group_names, [a], [b], sol.options, {})
+        for an, a, b in zip(sol.analyses, sol.assignments, sol.broken)
+    ]
     rgb = sol.group_rgb
     u8 = np.clip(np.rint(np.asarray(rgb, np.float64) * 255), 0, 255).astype(int)
-    summary = {"group_palette": ["#{:02x}{:02x}{:02x}".format(*c) for c in u8],
-               "groups": list(sol.group_names), "images": len(analyses),
-               "stats": {k: v for k, v in sol.stats.items() if not isinstance(v, list)},
-               "options": {k: v for k, v in sol.options.items() if k != "wb"}}
+    summary = {
+        "group_palette": ["#{:02x}{:02x}{:02x}".format(*c) for c in u8],
+        "groups": list(sol.group_names),
+        "images": len(analyses),
+        "stats": {k: v for k, v in sol.stats.items() if not isinstance(v, list)},
+        "options": {k: v for k, v in sol.options.items() if k != "wb"},
+    }
     if any(math.isnan(float(v)) for v in rgb.ravel()):
         raise InputError("the group palette could not be solved")
     return per_image, summary
@@ -615,17 +763,22 @@ def _recolor_apply(job: Job, sub, o: dict) -> None:
     write_image(job.out(job.stem + suffix), out, alpha=li.alpha, icc=li.icc)
 
 
-register_tool(BatchTool(
-    "recolor", "Consistent colours across all inputs (analyse in parallel, solve once, render in parallel).",
-    options=(
-        Option("features", "ade20k", "Feature backend of the semantic prior (none to skip)."),
-        Option("wb", "auto", "White balance: auto, on, off."),
-        Option("saliency", "both", "both, background or off."),
-        Option("semantic", False, "Group colours by ADE20K classes.", flag=True),
-        Option("names", "0.8", "Colour-naming association distance, or off."),
-        Option("harmonize", False, "Harmonize the group colours.", flag=True),
-        Option("group_size", None, "Group colours per (sub-)palette.", type=int),
-        Option("palette", None, "External group palette '#aabbcc,#112233'."),
-    ),
-    prepare=_recolor_prepare,
-    group=GroupSteps(analyse=_recolor_analyse, reduce=_recolor_reduce, apply=_recolor_apply)))
+register_tool(
+    BatchTool(
+        "recolor",
+        "Consistent colours across all inputs "
+        "(analyse in parallel, solve once, render in parallel).",
+        options=(
+            Option("features", "ade20k", "Feature backend of the semantic prior (none to skip)."),
+            Option("wb", "auto", "White balance: auto, on, off."),
+            Option("saliency", "both", "both, background or off."),
+            Option("semantic", False, "Group colours by ADE20K classes.", flag=True),
+            Option("names", "0.8", "Colour-naming association distance, or off."),
+            Option("harmonize", False, "Harmonize the group colours.", flag=True),
+            Option("group_size", None, "Group colours per (sub-)palette.", type=int),
+            Option("palette", None, "External group palette '#aabbcc,#112233'."),
+        ),
+        prepare=_recolor_prepare,
+        group=GroupSteps(analyse=_recolor_analyse, reduce=_recolor_reduce, apply=_recolor_apply),
+    )
+)

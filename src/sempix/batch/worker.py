@@ -56,8 +56,13 @@ def _checksums(folder: Path) -> list[dict]:
     out = []
     for p in sorted(folder.rglob("*")):
         if p.is_file() and p.name != "receipt.json":
-            out.append({"name": p.relative_to(folder).as_posix(), "size": p.stat().st_size,
-                        "blake2b": file_hash(p)})
+            out.append(
+                {
+                    "name": p.relative_to(folder).as_posix(),
+                    "size": p.stat().st_size,
+                    "blake2b": file_hash(p),
+                }
+            )
     return out
 
 
@@ -74,8 +79,13 @@ def _finish(commit: Path, out_root: Path, rel_dir: str, src: Path) -> list[dict]
                 raise RuntimeError(f"{d}: refusing to overwrite the input")
             d.parent.mkdir(parents=True, exist_ok=True)
             os.replace(s, d)
-        records.append({"path": (Path(rel_dir) / rec["name"]).as_posix(), "size": rec["size"],
-                        "blake2b": rec["blake2b"]})
+        records.append(
+            {
+                "path": (Path(rel_dir) / rec["name"]).as_posix(),
+                "size": rec["size"],
+                "blake2b": rec["blake2b"],
+            }
+        )
     return records
 
 
@@ -102,8 +112,15 @@ def run_task(task: dict) -> dict:
     t0 = time.perf_counter()
     path = Path(task["path"])
     out_root = Path(task["out"])
-    res = {"tool": task["tool"], "rel": task["rel"], "path": task["path"], "options_hash": task["options_hash"],
-           "size": task.get("size"), "mtime_ns": task.get("mtime_ns"), "worker": f"{socket.gethostname()}:{os.getpid()}"}
+    res = {
+        "tool": task["tool"],
+        "rel": task["rel"],
+        "path": task["path"],
+        "options_hash": task["options_hash"],
+        "size": task.get("size"),
+        "mtime_ns": task.get("mtime_ns"),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
+    }
     staging = None
     try:
         tool = _tool(task["tool"], task.get("module", ""))
@@ -127,9 +144,13 @@ def run_task(task: dict) -> dict:
             res["status"] = "analysed"
             return res
         prev = task.get("prev")
-        if (prev and prev.get("status") == "done" and prev.get("content_hash") == chash
-                and prev.get("options_hash") == task["options_hash"]
-                and outputs_intact(out_root, prev.get("outputs") or [])):
+        if (
+            prev
+            and prev.get("status") == "done"
+            and prev.get("content_hash") == chash
+            and prev.get("options_hash") == task["options_hash"]
+            and outputs_intact(out_root, prev.get("outputs") or [])
+        ):
             res.update(status="skipped", outputs=prev["outputs"])  # touched but identical
             return res
         state = out_root / STATE_DIR
@@ -145,7 +166,12 @@ def run_task(task: dict) -> dict:
             outs = _checksums(staging)
             if not outs:
                 raise RuntimeError("the tool wrote no output")
-            receipt = {"tool": task["tool"], "rel": task["rel"], "content_hash": chash, "outputs": outs}
+            receipt = {
+                "tool": task["tool"],
+                "rel": task["rel"],
+                "content_hash": chash,
+                "outputs": outs,
+            }
             (staging / "receipt.json").write_text(json.dumps(receipt))
             commit.parent.mkdir(parents=True, exist_ok=True)
             try:
