@@ -413,7 +413,7 @@ def run(
     inputs = list(inputs)
     if not inputs:
         raise InputError("give at least one input (file, folder or glob)")
-    out = Path(out)
+    out = Path(out).absolute()  # workers (maybe on other machines) get absolute paths
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
     for spec in inputs:
