@@ -80,7 +80,10 @@ class _Runner:
                                           num_threads=os.cpu_count() or 1)
                 self.interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
-                raise ModelUnavailableError(f"{model_path}: not a usable TFLite model ({exc})") from exc
+                reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ModelUnavailableError(
+                    f"{model_path}: not a usable TFLite model ({reason}); the file looks corrupt or is "
+                    f"not {MODEL_NAME}: delete it and run `sempix models fetch {MODEL_NAME}`") from exc
         inp = self.interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):
             raise ModelUnavailableError(f"{model_path}: unexpected input shape {tuple(inp['shape'])}")

@@ -17,6 +17,7 @@ image). Enlargements use the warp only (no seam insertion in feature space).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -209,6 +210,9 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         raise InputError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
     if lambda_norm not in LAMBDA_NORMS:
         raise InputError(f"unknown lambda_norm {lambda_norm!r}; use one of {', '.join(LAMBDA_NORMS)}")
+    for name, v in (("lr", lr), ("refine_lr", refine_lr)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise InputError(f"--{name.replace('_', '-')} must be a positive number (got {v})")
     h0, w0 = img.shape[:2]
     tw = w0 if width is None else int(width)
     th = h0 if height is None else int(height)
