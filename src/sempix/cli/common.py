@@ -42,16 +42,20 @@ def _on_sigterm(signum, frame):
     raise Terminated()
 
 
-def install_sigterm_handler() -> None:
-    """Handle SIGTERM like SIGINT (an exception in the main thread; no-op elsewhere)."""
+def install_sigterm_handler() -> Any:
+    """Handle SIGTERM like SIGINT (an exception in the main thread; no-op elsewhere).
+
+    Returns the previous handler (None when nothing was installed) for ``signal.signal``.
+    """
     import signal
     import threading
 
     if threading.current_thread() is threading.main_thread():
         try:
-            signal.signal(signal.SIGTERM, _on_sigterm)
+            return signal.signal(signal.SIGTERM, _on_sigterm)
         except (ValueError, OSError):
             pass
+    return None
 
 
 def _fail(message: str, code: int) -> None:
@@ -125,8 +129,14 @@ def command(
         @functools.wraps(fn)
         def body(*args: Any, **kwargs: Any) -> Any:
             configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False))
-            install_sigterm_handler()
-            return fn(*args, **kwargs)
+            previous = install_sigterm_handler()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if previous is not None:
+                    import signal
+
+                    signal.signal(signal.SIGTERM, previous)
 
         wrapped = handle_errors(body)
         wrapped = click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(wrapped)
