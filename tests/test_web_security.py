@@ -296,3 +296,33 @@ def test_middleware_int_limit_and_any_host():
     assert c.get("/", headers={"host": "anything.example"}).status_code == 200
     assert c.post("/", content=b"x" * 11).status_code == 413
     assert c.post("/", content=b"x" * 10).status_code == 200
+
+
+@pytest.mark.timeout(180)
+def test_pages_run_under_the_csp_without_violations():
+    """The shipped pages load and run their scripts with the CSP on (no violation reported)."""
+    import os
+
+    if not os.path.exists("/usr/bin/chromium"):
+        pytest.skip("/usr/bin/chromium not installed")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    app = create_app(backend="lowlevel", workers=1)
+    with serve_in_thread(app) as url, sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.add_init_script("window.__csp = []; document.addEventListener("
+                                 "'securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' "
+                                 "+ e.blockedURI));")
+            errors = []
+            page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
+            for path in ("/", "/recolor"):
+                r = page.goto(url + path)
+                if r.status == 404:
+                    continue
+                assert r.headers["content-security-policy"] == CSP
+                page.wait_for_load_state("networkidle")
+                assert page.evaluate("window.__csp") == [], path
+            assert errors == []
+        finally:
+            browser.close()
