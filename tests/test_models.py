@@ -345,14 +345,14 @@ def test_corrupt_cached_model_is_refetched_with_one_warning(spec, caplog):
     assert p == good and p.read_bytes() == PAYLOAD
     assert len(_Handler.hits) == 1  # downloaded again once
     warnings = [r for r in caplog.records if "corrupt" in r.getMessage()]
-    assert len(warnings) == 1 and "models fetch test-tiny" in warnings[0].getMessage()
+    assert len(warnings) == 1 and "downloaded a verified copy" in warnings[0].getMessage()
 
 
 def test_corrupt_model_offline_is_unavailable(spec, monkeypatch):
     good = get_model_path("test-tiny", progress=False)
     _flip(good)
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
-    with pytest.raises(ModelUnavailableError, match="corrupt"):
+    with pytest.raises(ModelUnavailableError, match="corrupt.*sempix models fetch test-tiny"):
         get_model_path("test-tiny")
     assert not is_available("test-tiny")
 

@@ -174,10 +174,8 @@ def _scan(spec: ModelSpec, verify: bool = False) -> _Scan:
             if spec.sha256:
                 ok, msg = verified(p, spec, fresh=verify)
                 if not ok:
-                    rejected.append(f"{msg}: corrupt")
-                    where = "it is replaced by a fresh download" if d == cache_dir() else "skipped"
-                    _warn_once(str(p), f"model file {p} is corrupt ({msg.split(': ', 1)[-1]}); {where} "
-                                       f"(delete it, then `sempix models fetch {spec.name}`)")
+                    rejected.append(f"{p}, corrupt ({msg.split(': ', 1)[-1]}; delete it, then "
+                                    f"`sempix models fetch {spec.name}`)")
                     continue
             return _Scan(p, rejected)
     return _Scan(None, rejected)
@@ -426,6 +424,9 @@ def get_model_path(
         return p
     scan = _scan(spec)
     if scan.found is not None:
+        if scan.rejected:  # e.g. a corrupt copy in $SEMPIX_MODEL_DIR, a good one in the cache
+            _warn_once(scan.rejected[0], f"model {spec.name!r}: skipped {scan.rejected[0]}; "
+                                         f"using {scan.found}")
         return scan.found
     note = f" (ignored {scan.rejected[0]})" if scan.rejected else ""
     if not download:
@@ -439,7 +440,11 @@ def get_model_path(
             f"model {spec.name!r} not found locally and {ENV_OFFLINE}=1{note}: "
             + _where_to_put(spec)
         )
-    return _download(spec, urls=urls, progress=progress)
+    path = _download(spec, urls=urls, progress=progress)
+    if scan.rejected:
+        _warn_once(scan.rejected[0], f"model {spec.name!r}: {scan.rejected[0].split(' (')[0]}; "
+                                     f"downloaded a verified copy to {path}")
+    return path
 
 
 _download = download  # the keyword ``download`` of get_model_path shadows the function
