@@ -852,7 +852,7 @@ def atomic_output(
         raise InputError(f"{p}: is a directory (give an output file name)")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale_parts(p.parent, p.name)
+        _clean_folder_once(p.parent, p.name)
         fd, tmp_name = tempfile.mkstemp(prefix=_part_prefix(p.name), suffix=".part", dir=p.parent)
     except OSError as exc:
         raise InputError(f"{p}: cannot write here ({exc.strerror or _one_line(exc)})") from None
@@ -895,8 +895,9 @@ def clean_stale_parts(folder: str | os.PathLike, name: str | None = None) -> lis
 
     A run killed with SIGKILL (or a power cut) cannot delete its temporary file; the next run that
     writes into the same folder removes it. Only sempix's own naming is touched: a ``.part`` whose
-    process id no longer runs, and -- for ``name``, the output about to be written -- a ``.part``
-    without a process id (older sempix) older than :data:`STALE_PART_AGE_S`. Errors are ignored.
+    process id no longer runs, and a ``.part`` without a process id (older sempix) older than an
+    hour, or than :data:`STALE_PART_AGE_S` for ``name`` (the output about to be written). Errors
+    are ignored.
 
     Returns
     -------
@@ -921,8 +922,8 @@ def clean_stale_parts(folder: str | os.PathLike, name: str | None = None) -> lis
             if pid is not None:
                 stale = not _pid_alive(int(pid))
             else:
-                stale = (name is not None and m.group("name") == name
-                         and now - f.lstat().st_mtime > STALE_PART_AGE_S)
+                age = now - f.lstat().st_mtime
+                stale = age > 3600.0 or (m.group("name") == name and age > STALE_PART_AGE_S)
             if not stale:
                 continue
             if f.is_dir() and not f.is_symlink():
@@ -933,6 +934,21 @@ def clean_stale_parts(folder: str | os.PathLike, name: str | None = None) -> lis
         except OSError:
             continue
     return removed
+
+
+_CLEANED: set[str] = set()
+_CLEANED_LOCK = threading.Lock()
+
+
+def _clean_folder_once(folder: Path, name: str) -> None:
+    """:func:`clean_stale_parts` for an output folder, once per process (cheap for tools that write
+    thousands of files into one folder)."""
+    key = os.path.abspath(folder)
+    with _CLEANED_LOCK:
+        if key in _CLEANED:
+            return
+        _CLEANED.add(key)
+    clean_stale_parts(folder, name)
 
 
 @contextlib.contextmanager
@@ -955,7 +971,7 @@ def atomic_folder(
         raise InputError(f"{p}: exists and is not a folder")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        clean_stale_parts(p.parent, p.name)
+        _clean_folder_once(p.parent, p.name)
         tmp = Path(tempfile.mkdtemp(prefix=_part_prefix(p.name), suffix=".part", dir=p.parent))
     except OSError as exc:
         raise InputError(f"{p}: cannot write here ({exc.strerror or _one_line(exc)})") from None
