@@ -197,3 +197,36 @@ def test_softseg_writes_its_files_as_a_set(img, tmp_path, monkeypatch):
     assert res.exit_code == 1, res.output
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["s.png"]
+
+
+@pytest.mark.timeout(120)
+def test_recolor_writes_its_folder_as_a_set(tmp_path, monkeypatch):
+    import sempix.recolor.preview as rp
+
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"in{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    out = tmp_path / "o"
+    monkeypatch.setattr(rp, "preview_sheet", lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
+    res = _invoke("recolor", *paths, "-o", out, "--features", "none", "--preview", "-q")
+    assert res.exit_code == 1 and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in0.png", "in1.png"]
+    monkeypatch.undo()
+    res = _invoke("recolor", *paths, "-o", out, "--features", "none", "--preview", "-q")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in out.iterdir()) == ["in0.png", "in1.png", "preview.png"]
+
+
+def test_recolor_into_the_input_folder_refuses_to_overwrite_inputs(tmp_path):
+    paths = []
+    for i in range(2):
+        p = tmp_path / f"in{i}.png"
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(p)
+        paths.append(str(p))
+    before = {p: Path(p).read_bytes() for p in paths}
+    res = _invoke("recolor", *paths, "-o", tmp_path, "--features", "none", "-q")
+    assert res.exit_code == 2 and "overwrite an input" in res.output
+    assert {p: Path(p).read_bytes() for p in paths} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in0.png", "in1.png"]

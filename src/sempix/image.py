@@ -966,13 +966,19 @@ def atomic_folder(
     """
     import shutil
 
-    p = Path(path)
+    p = Path(os.path.abspath(path))  # "." -> the folder's real name, its parent is the parent
     if p.exists() and not p.is_dir():
         raise InputError(f"{p}: exists and is not a folder")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         _clean_folder_once(p.parent, p.name)
-        tmp = Path(tempfile.mkdtemp(prefix=_part_prefix(p.name), suffix=".part", dir=p.parent))
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=_part_prefix(p.name), suffix=".part", dir=p.parent))
+        except PermissionError:
+            if not p.is_dir():
+                raise
+            _clean_folder_once(p, p.name)  # the parent is read-only: stage inside the folder
+            tmp = Path(tempfile.mkdtemp(prefix=_part_prefix(p.name), suffix=".part", dir=p))
     except OSError as exc:
         raise InputError(f"{p}: cannot write here ({exc.strerror or _one_line(exc)})") from None
     try:
@@ -980,7 +986,7 @@ def atomic_folder(
         files = sorted(tmp.iterdir())
         for f in files:
             check_not_input(p / f.name, inputs, force)
-        if p.is_dir() and not any(p.iterdir()):
+        if tmp.parent != p and p.is_dir() and not any(p.iterdir()):
             p.rmdir()
         if not p.exists():
             os.chmod(tmp, 0o777 & ~_UMASK)
