@@ -472,7 +472,7 @@ def run_web(timeout: float) -> tuple[str, int]:
         st, b, dt = _raw(url, _req("POST", f"/api/sessions/{sid}/render", host, b"{", "application/json",
                                    {"Content-Length": "63000000"})[:-1])
         check("huge body", "JSON, Content-Length 63 MB", st, "413", dt, b)
-        big = json.dumps({"points": [[1, 1]] * 1_000_000}).encode()
+        big = json.dumps({"points": [[1, 1]] * 1_500_000}).encode()
         st, b, dt = _raw(url, _req("POST", f"/api/sessions/{sid}/render", host, big, "application/json"))
         check("huge body", f"JSON body {len(big) / 1e6:.0f} MB sent", st, "413", dt, b)
         body, ctype = _multipart([("file", "x.png", b"\x00" * 30_000_000)])

@@ -206,7 +206,7 @@ def test_chunked_upload_stopped_at_the_limit(server):
 @pytest.mark.timeout(60)
 def test_json_over_the_json_limit_refused(server):
     p = _port(server)
-    big = json.dumps({"points": [[1, 1]] * 800_000}).encode()
+    big = json.dumps({"points": [[1, 1]] * 1_500_000}).encode()
     req = (f"POST /api/sessions/x/render HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nConnection: close\r\n"
            f"Content-Type: application/json\r\nContent-Length: {len(big)}\r\n\r\n").encode() + big
     st, _, _body, _ = _raw(server, req)

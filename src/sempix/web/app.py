@@ -218,7 +218,7 @@ def _mask_from_params(sess: EditorSession, p: Any) -> np.ndarray:
 
 
 #: Largest accepted non-upload (JSON) request body; checked before anything is parsed.
-MAX_JSON_BYTES = 4_000_000
+MAX_JSON_BYTES = 8_000_000
 #: Images per upload request (the recolor page sends a collection at once).
 MAX_FILES_PER_UPLOAD = 12
 
