@@ -93,6 +93,7 @@ def _inputs(d: Path) -> dict[str, Path]:
 
     good = _png_bytes(48, 64)
     put("ok.png", good)
+    put("ok2.png", _png_bytes(40, 56, seed=9))
     put("empty.png", b"")
     put("text.png", b"this is not an image\n" * 10)
     put("truncated.png", good[: len(good) // 2])
@@ -121,7 +122,7 @@ _CLI_COMMANDS = {
     "features": ["features", "{in}", "-o", "{o}.npz", "--features", "lowlevel", "--preview", "{o}_p.png"],
     "retarget": ["retarget", "{in}", "-o", "{o}.png", "--width", "80%", "--method", "seam",
                  "--features", "none"],
-    "recolor": ["recolor", "{in}", "{in}", "-o", "{o}_dir", "--features", "none"],
+    "recolor": ["recolor", "{in}", "{d}/ok2.png", "-o", "{o}_dir", "--features", "none"],
 }
 
 _BAD = ["missing.png", "empty.png", "text.png", "truncated.png", "huge_header.png", "adir.png"]
@@ -141,7 +142,8 @@ def _cli_case(case: tuple, d: Path, timeout: float) -> list:
     out_dir = Path(tempfile.mkdtemp(prefix="o-", dir=d))
     o = out_dir / "out"
     src = str(d / inp) if inp != "UNDER_FILE" else str(d / "ok.png")
-    args = [a.replace("{in}", src).replace("{o}", str(o)) for a in _CLI_COMMANDS[cmd_name]]
+    args = [a.replace("{in}", src).replace("{o}", str(o)).replace("{d}", str(d))
+            for a in _CLI_COMMANDS[cmd_name]]
     if inp == "UNDER_FILE":  # every output below a regular file
         args = [a.replace(str(o), str(d / "afile" / "out")) for a in args]
     args += extra + ["-q"]
@@ -173,8 +175,9 @@ def run_cli(scale: float, timeout: float, workers: int) -> tuple[str, int]:
         _inputs(d)
         cases = []
         rng = random.Random(0)
-        for name in _CLI_COMMANDS:
-            bad = list(_BAD) + ["UNDER_FILE"]
+        for name, template in _CLI_COMMANDS.items():
+            has_output = any("{o}" in a for a in template)
+            bad = list(_BAD) + (["UNDER_FILE"] if has_output else [])
             odd = list(_ODD)
             n_bad = max(1, round(len(bad) * min(1.0, scale / 2)))
             n_odd = max(1, round(len(odd) * min(1.0, scale / 2)))

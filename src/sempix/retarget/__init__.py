@@ -210,6 +210,8 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
         raise InputError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
     if lambda_norm not in LAMBDA_NORMS:
         raise InputError(f"unknown lambda_norm {lambda_norm!r}; use one of {', '.join(LAMBDA_NORMS)}")
+    if weights is not None and not os.path.exists(weights):
+        raise InputError(f"{weights}: no such weights file (give a VGG-19 .pth state dict)")
     for name, v in (("lr", lr), ("refine_lr", refine_lr)):
         if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
             raise InputError(f"--{name.replace('_', '-')} must be a positive number (got {v})")
