@@ -326,3 +326,21 @@ def test_pages_run_under_the_csp_without_violations():
             assert errors == []
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize("server,host,ok", [
+    (("192.168.1.5", 8000), "192.168.1.5:8000", True),   # --host 0.0.0.0, reached by the LAN address
+    (("192.168.1.5", 8000), "localhost:8000", True),
+    (("192.168.1.5", 8000), "evil.example:8000", False),
+    (("192.168.1.5", 8000), "192.168.1.5:8001", False),
+    (("::1", 8000), "[::1]:8000", True),
+    (("::1", 8000), "[::2]:8000", False),
+    (("127.0.0.1", 80), "localhost", True),               # default port
+    (("127.0.0.1", 8000), "localhost", False),
+    (None, "localhost:1234", True),                         # unix socket: loopback names only
+    (None, "evil.example", False),
+])
+def test_host_rule(server, host, ok):
+    mw = SecurityMiddleware(None)
+    scope = {"type": "http", "server": server, "scheme": "http", "http_version": "1.1"}
+    assert (mw._check_host(scope, {"host": host}) is None) == ok
