@@ -2,16 +2,16 @@
 
 Four parts, each bounded in time and run on loopback only (127.0.0.1):
 
-``cli``   commands x bad inputs x odd sizes, each in a subprocess with a timeout: exit code, the
-          number of stderr lines, whether a traceback was printed, leftovers (``.part`` files, partial
-          outputs). A case passes when bad input gives exit 2 with one ``error:`` line, odd sizes give
-          0 or 2, nothing hangs, and a failed run leaves no file behind.
+``cli``   commands x bad inputs x odd sizes, each in a subprocess with a timeout: exit code,
+          the number of stderr lines, whether a traceback was printed, leftovers (``.part``
+          files, partial outputs). A case passes when bad input gives exit 2 with one ``error:``
+          line, odd sizes give 0 or 2, nothing hangs, and a failed run leaves no file behind.
 ``kill``  carve and softseg killed at random moments (SIGKILL or SIGTERM), then run again: no
           ``.part`` file may remain after the next run, and a softseg folder is never partial.
 ``web``   the abuse table against ``sempix serve`` (a subprocess): bad uploads, malformed JSON on
-          every POST route of the app (discovered from ``create_app().routes``), path traversal, huge
-          and slow bodies, cross-origin requests, a rebinding ``Host``, unicode file names. Passes
-          when the status is the expected class and no answer is a 5xx.
+          every POST route of the app (discovered from ``create_app().routes``), path traversal,
+          huge and slow bodies, cross-origin requests, a rebinding ``Host``, unicode file names.
+          Passes when the status is the expected class and no answer is a 5xx.
 ``load``  ``benchmarks/web_load.py``'s concurrent clients against the same kind of server, with the
           server's RSS (VmRSS) before and after and its peak (VmHWM).
 
@@ -49,7 +49,11 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 
 def _sempix() -> list[str]:
-    return [sys.executable, "-c", "import sys; from sempix.cli import main; sys.argv[0] = 'sempix'; main()"]
+    return [
+        sys.executable,
+        "-c",
+        "import sys; from sempix.cli import main; sys.argv[0] = 'sempix'; main()",
+    ]
 
 
 def _png_bytes(h: int, w: int, seed: int = 0) -> bytes:
@@ -66,11 +70,20 @@ def _png_bytes(h: int, w: int, seed: int = 0) -> bytes:
 
 def _declared_huge_png(w: int = 50_000, h: int = 50_000) -> bytes:
     def chunk(t: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + t
+            + data
+            + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _table(header: list[str], rows: list[list]) -> str:
@@ -110,24 +123,76 @@ def _inputs(d: Path) -> dict[str, Path]:
 # (command template, what it exercises, expected exit codes). {in} = input, {o} = an output path.
 _CLI_COMMANDS = {
     "carve": ["carve", "{in}", "-o", "{o}.png", "--width", "80%", "--features", "none"],
-    "carve-fig": ["carve", "{in}", "-o", "{o}.png", "--width", "80%", "--features", "lowlevel",
-                  "--energy-figure", "{o}_fig.png", "--figure-lambdas", "0,0.5"],
+    "carve-fig": [
+        "carve",
+        "{in}",
+        "-o",
+        "{o}.png",
+        "--width",
+        "80%",
+        "--features",
+        "lowlevel",
+        "--energy-figure",
+        "{o}_fig.png",
+        "--figure-lambdas",
+        "0,0.5",
+    ],
     "mask": ["mask", "{in}", "-o", "{o}.png", "--at", "0,0", "--features", "lowlevel"],
-    "softseg": ["softseg", "{in}", "-o", "{o}_dir", "--features", "lowlevel", "--layers", "2",
-                "--eigvecs", "6", "--initial", "4", "--work-pixels", "2000"],
+    "softseg": [
+        "softseg",
+        "{in}",
+        "-o",
+        "{o}_dir",
+        "--features",
+        "lowlevel",
+        "--layers",
+        "2",
+        "--eigvecs",
+        "6",
+        "--initial",
+        "4",
+        "--work-pixels",
+        "2000",
+    ],
     "palette": ["palette", "{in}", "-o", "{o}.png", "--preview", "{o}_prev.png"],
     "names": ["names", "{in}", "--preview", "{o}.png"],
     "harmonize": ["harmonize", "{in}", "-o", "{o}.png", "--preview", "{o}_prev.png"],
     "harmony": ["harmony", "{in}"],
-    "features": ["features", "{in}", "-o", "{o}.npz", "--features", "lowlevel", "--preview", "{o}_p.png"],
-    "retarget": ["retarget", "{in}", "-o", "{o}.png", "--width", "80%", "--method", "seam",
-                 "--features", "none"],
+    "features": [
+        "features",
+        "{in}",
+        "-o",
+        "{o}.npz",
+        "--features",
+        "lowlevel",
+        "--preview",
+        "{o}_p.png",
+    ],
+    "retarget": [
+        "retarget",
+        "{in}",
+        "-o",
+        "{o}.png",
+        "--width",
+        "80%",
+        "--method",
+        "seam",
+        "--features",
+        "none",
+    ],
     "recolor": ["recolor", "{in}", "{d}/ok2.png", "-o", "{o}_dir", "--features", "none"],
 }
 
 _BAD = ["missing.png", "empty.png", "text.png", "truncated.png", "huge_header.png", "adir.png"]
-_ODD = ["size_1x1.png", "size_64x1.png", "size_1x64.png", "size_2x2.png", "size_192x128.png",
-        "size_3000x1.png", "size_1x3000.png"]
+_ODD = [
+    "size_1x1.png",
+    "size_64x1.png",
+    "size_1x64.png",
+    "size_2x2.png",
+    "size_192x128.png",
+    "size_3000x1.png",
+    "size_1x3000.png",
+]
 _BAD_OPTIONS = {  # command -> extra arguments that are bad
     "carve": [["--width", "nan"], ["--lambda", "2"]],
     "carve-fig": [["--figure-lambdas", "a,b"]],
@@ -142,15 +207,23 @@ def _cli_case(case: tuple, d: Path, timeout: float) -> list:
     out_dir = Path(tempfile.mkdtemp(prefix="o-", dir=d))
     o = out_dir / "out"
     src = str(d / inp) if inp != "UNDER_FILE" else str(d / "ok.png")
-    args = [a.replace("{in}", src).replace("{o}", str(o)).replace("{d}", str(d))
-            for a in _CLI_COMMANDS[cmd_name]]
+    args = [
+        a.replace("{in}", src).replace("{o}", str(o)).replace("{d}", str(d))
+        for a in _CLI_COMMANDS[cmd_name]
+    ]
     if inp == "UNDER_FILE":  # every output below a regular file
         args = [a.replace(str(o), str(d / "afile" / "out")) for a in args]
     args += extra + ["-q"]
     t0 = time.time()
     try:
-        p = subprocess.run(_sempix() + args, check=False, capture_output=True, text=True, timeout=timeout,
-                           cwd=out_dir)
+        p = subprocess.run(
+            _sempix() + args,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=out_dir,
+        )
         code, err = p.returncode, p.stderr
     except subprocess.TimeoutExpired:
         code, err = "TIMEOUT", ""
@@ -165,8 +238,17 @@ def _cli_case(case: tuple, d: Path, timeout: float) -> list:
         ok = (code == 0 or (code == 2 and len(lines) == 1 and not left)) and not tb and not parts
     shutil.rmtree(out_dir, ignore_errors=True)
     first = (lines[0][:70] if lines else "").replace("|", "/")
-    return [cmd_name, inp + (" " + " ".join(extra) if extra else ""), code, len(lines), "yes" if tb else "no",
-            len(parts) or (len(left) if code != 0 else 0), f"{dt:.1f}", "ok" if ok else "FAIL", first]
+    return [
+        cmd_name,
+        inp + (" " + " ".join(extra) if extra else ""),
+        code,
+        len(lines),
+        "yes" if tb else "no",
+        len(parts) or (len(left) if code != 0 else 0),
+        f"{dt:.1f}",
+        "ok" if ok else "FAIL",
+        first,
+    ]
 
 
 def run_cli(scale: float, timeout: float, workers: int) -> tuple[str, int]:
@@ -191,11 +273,22 @@ def run_cli(scale: float, timeout: float, workers: int) -> tuple[str, int]:
         with ThreadPoolExecutor(workers) as ex:
             rows = list(ex.map(lambda c: _cli_case(c, d, timeout), cases))
         fails = sum(r[7] != "ok" for r in rows)
-        head = ["command", "input", "exit", "stderr lines", "traceback", "leftovers", "s", "verdict",
-                "first line"]
-        summary = (f"CLI fuzz: {len(rows)} cases, {len(rows) - fails} ok, {fails} failed "
-                   f"(bad input must give exit 2 + one error line + no files; odd sizes 0 or 2; "
-                   f"timeout {timeout:.0f} s)")
+        head = [
+            "command",
+            "input",
+            "exit",
+            "stderr lines",
+            "traceback",
+            "leftovers",
+            "s",
+            "verdict",
+            "first line",
+        ]
+        summary = (
+            f"CLI fuzz: {len(rows)} cases, {len(rows) - fails} ok, {fails} failed "
+            f"(bad input must give exit 2 + one error line + no files; odd sizes 0 or 2; "
+            f"timeout {timeout:.0f} s)"
+        )
         return summary + "\n\n" + _table(head, rows), fails
     finally:
         shutil.rmtree(d, ignore_errors=True)
@@ -210,18 +303,53 @@ def run_kill(n: int, seed: int = 0) -> tuple[str, int]:
     try:
         (d / "big.png").write_bytes(_png_bytes(360, 480, seed=3))
         jobs = {
-            "carve": (["carve", str(d / "big.png"), "-o", str(d / "o.png"), "--width", "60%",
-                       "--features", "lowlevel", "--seams", str(d / "s.png"), "-q"], [d / "o.png"]),
-            "softseg": (["softseg", str(d / "big.png"), "-o", str(d / "layers"), "--features", "lowlevel",
-                         "--layers", "3", "--eigvecs", "8", "--initial", "6", "--work-pixels", "6000",
-                         "--preview", "-q"], [d / "layers"]),
+            "carve": (
+                [
+                    "carve",
+                    str(d / "big.png"),
+                    "-o",
+                    str(d / "o.png"),
+                    "--width",
+                    "60%",
+                    "--features",
+                    "lowlevel",
+                    "--seams",
+                    str(d / "s.png"),
+                    "-q",
+                ],
+                [d / "o.png"],
+            ),
+            "softseg": (
+                [
+                    "softseg",
+                    str(d / "big.png"),
+                    "-o",
+                    str(d / "layers"),
+                    "--features",
+                    "lowlevel",
+                    "--layers",
+                    "3",
+                    "--eigvecs",
+                    "8",
+                    "--initial",
+                    "6",
+                    "--work-pixels",
+                    "6000",
+                    "--preview",
+                    "-q",
+                ],
+                [d / "layers"],
+            ),
         }
         # one undisturbed run of each: duration and the complete output set
         ref = {}
         for name, (args, outs) in jobs.items():
             t0 = time.time()
             subprocess.run(_sempix() + args, check=True, capture_output=True, timeout=600)
-            ref[name] = (time.time() - t0, sorted(p.name for p in outs[0].iterdir()) if outs[0].is_dir() else None)
+            ref[name] = (
+                time.time() - t0,
+                sorted(p.name for p in outs[0].iterdir()) if outs[0].is_dir() else None,
+            )
             for o in outs:
                 shutil.rmtree(o, ignore_errors=True) if o.is_dir() else o.unlink(missing_ok=True)
             (d / "s.png").unlink(missing_ok=True)
@@ -233,7 +361,9 @@ def run_kill(n: int, seed: int = 0) -> tuple[str, int]:
             dur, full_set = ref[name]
             sig = signal.SIGKILL if i % 3 != 2 else signal.SIGTERM
             at = rng.uniform(0.05, 1.1) * dur
-            p = subprocess.Popen(_sempix() + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            p = subprocess.Popen(
+                _sempix() + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            )
             time.sleep(at)
             p.send_signal(sig)
             try:
@@ -248,19 +378,43 @@ def run_kill(n: int, seed: int = 0) -> tuple[str, int]:
             # the next run must clean up and complete the set
             r = subprocess.run(_sempix() + args, check=False, capture_output=True, timeout=600)
             parts_after_next = [f.name for f in d.iterdir() if f.name.endswith(".part")]
-            complete = (sorted(x.name for x in outs[0].iterdir()) == full_set if full_set is not None
-                        else outs[0].is_file())
+            complete = (
+                sorted(x.name for x in outs[0].iterdir()) == full_set
+                if full_set is not None
+                else outs[0].is_file()
+            )
             ok = not parts_after_next and not partial and complete and r.returncode == 0
             fails += not ok
-            rows.append([name, signal.Signals(sig).name, f"{at:.2f} / {dur:.2f}", p.returncode,
-                         len(parts_after_kill), "yes" if partial else "no", len(parts_after_next),
-                         "yes" if complete else "no", "ok" if ok else "FAIL"])
+            rows.append(
+                [
+                    name,
+                    signal.Signals(sig).name,
+                    f"{at:.2f} / {dur:.2f}",
+                    p.returncode,
+                    len(parts_after_kill),
+                    "yes" if partial else "no",
+                    len(parts_after_next),
+                    "yes" if complete else "no",
+                    "ok" if ok else "FAIL",
+                ]
+            )
             for o in outs:
                 shutil.rmtree(o, ignore_errors=True) if o.is_dir() else o.unlink(missing_ok=True)
             (d / "s.png").unlink(missing_ok=True)
-        head = ["command", "signal", "killed at s (of a full run)", "exit", ".part after kill",
-                "partial set after kill", ".part after next run", "next run complete", "verdict"]
-        return (f"kills: {n} runs killed at random moments, {n - fails} ok\n\n" + _table(head, rows)), fails
+        head = [
+            "command",
+            "signal",
+            "killed at s (of a full run)",
+            "exit",
+            ".part after kill",
+            "partial set after kill",
+            ".part after next run",
+            "next run complete",
+            "verdict",
+        ]
+        return (
+            f"kills: {n} runs killed at random moments, {n - fails} ok\n\n" + _table(head, rows)
+        ), fails
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -289,8 +443,13 @@ def _rss_mb(pid: int) -> tuple[float, float]:
     return vals.get("VmRSS", 0.0), vals.get("VmHWM", 0.0)
 
 
-def _raw(url: str, data: bytes, timeout: float = 30.0, chunks: list[bytes] | None = None,
-         pause: float = 0.0) -> tuple[int | None, bytes, float]:
+def _raw(
+    url: str,
+    data: bytes,
+    timeout: float = 30.0,
+    chunks: list[bytes] | None = None,
+    pause: float = 0.0,
+) -> tuple[int | None, bytes, float]:
     u = urllib.parse.urlsplit(url)
     t0 = time.time()
     resp = b""
@@ -323,29 +482,48 @@ def _raw(url: str, data: bytes, timeout: float = 30.0, chunks: list[bytes] | Non
     return status, resp.partition(b"\r\n\r\n")[2], time.time() - t0
 
 
-def _multipart(files: list[tuple[str, str, bytes]], boundary: str = "sempixfuzz") -> tuple[bytes, str]:
+def _multipart(
+    files: list[tuple[str, str, bytes]], boundary: str = "sempixfuzz"
+) -> tuple[bytes, str]:
     out = b""
     for field, name, data in files:
-        out += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; "
+        out += (
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; '
                 f"filename*=UTF-8''{urllib.parse.quote(name)}; filename=\"{name}\"\r\n"
-                "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"
+                "Content-Type: application/octet-stream\r\n\r\n"
+            ).encode()
+            + data
+            + b"\r\n"
+        )
     return out + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
 
 
-def _req(method: str, path: str, host: str, body: bytes = b"", ctype: str | None = None,
-         headers: dict | None = None) -> bytes:
+def _req(
+    method: str,
+    path: str,
+    host: str,
+    body: bytes = b"",
+    ctype: str | None = None,
+    headers: dict | None = None,
+) -> bytes:
     h = {"Host": host, "Connection": "close", "Content-Length": str(len(body))}
     if ctype:
         h["Content-Type"] = ctype
     h.update(headers or {})
-    return (f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items())
-            + "\r\n").encode() + body
+    return (
+        f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in h.items()) + "\r\n"
+    ).encode() + body
 
 
 #: a valid body per route ending, for the mixed-session-kind requests
-_VALID_BODIES = {"/mask": b'{"points": [[1, 1]]}', "/render": b'{"points": [[1, 1]]}',
-                 "/resize": b'{"width": 40, "height": 40}', "/solve": b"{}",
-                 "/group": b'{"group": 0, "colors": []}'}
+_VALID_BODIES = {
+    "/mask": b'{"points": [[1, 1]]}',
+    "/render": b'{"points": [[1, 1]]}',
+    "/resize": b'{"width": 40, "height": 40}',
+    "/solve": b"{}",
+    "/group": b'{"group": 0, "colors": []}',
+}
 
 
 def _routes(routes, prefix: str = ""):
@@ -362,8 +540,10 @@ def _routes(routes, prefix: str = ""):
 def _chunked_upload(url: str, host: str, total: int) -> tuple[int | None, int, float]:
     """Stream a valid multipart upload with chunked encoding; (status, bytes sent, seconds)."""
     u = urllib.parse.urlsplit(url)
-    head = (f"POST /api/images HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n"
-            "Content-Type: multipart/form-data; boundary=xx\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST /api/images HTTP/1.1\r\nHost: {host}\r\nTransfer-Encoding: chunked\r\n"
+        "Content-Type: multipart/form-data; boundary=xx\r\nConnection: close\r\n\r\n"
+    ).encode()
     pre = b'--xx\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
     chunk = b"a" * (1 << 20)
     sent, status, t0 = 0, None, time.time()
@@ -396,17 +576,33 @@ def run_web(timeout: float) -> tuple[str, int]:
     def check(group: str, what: str, status, expect: str, dt: float, body: bytes = b"") -> None:
         nonlocal fails
         cls = "none" if status is None else f"{status // 100}xx"
-        ok = status is not None and status < 500 and (
-            (expect == "2xx" and 200 <= status < 300) or (expect == "4xx" and 400 <= status < 500)
-            or expect == str(status))
+        ok = (
+            status is not None
+            and status < 500
+            and (
+                (expect == "2xx" and 200 <= status < 300)
+                or (expect == "4xx" and 400 <= status < 500)
+                or expect == str(status)
+            )
+        )
         if expect == "closed":
             ok = status is None or 400 <= status < 500
         if expect == "<500":
             ok = status is not None and status < 500
         fails += not ok
-        rows.append([group, what, status, expect, f"{dt:.2f}", "ok" if ok else "FAIL",
-                     body[:60].decode("utf-8", "replace").replace("|", "/").replace("\n", " ")
-                     if status is None or status >= 400 else cls])
+        rows.append(
+            [
+                group,
+                what,
+                status,
+                expect,
+                f"{dt:.2f}",
+                "ok" if ok else "FAIL",
+                body[:60].decode("utf-8", "replace").replace("|", "/").replace("\n", " ")
+                if status is None or status >= 400
+                else cls,
+            ]
+        )
 
     try:
         c = httpx.Client(base_url=url, timeout=timeout)
@@ -423,9 +619,13 @@ def run_web(timeout: float) -> tuple[str, int]:
         # ---- bad uploads
         good = _png_bytes(48, 64)
         uploads = {
-            "empty file": b"", "text as .png": b"hello\n" * 50, "truncated PNG": good[: len(good) // 2],
-            "declared 50000x50000": _declared_huge_png(), "5000x1": _png_bytes(1, 5000),
-            "1x1": _png_bytes(1, 1), "random bytes": os.urandom(4096),
+            "empty file": b"",
+            "text as .png": b"hello\n" * 50,
+            "truncated PNG": good[: len(good) // 2],
+            "declared 50000x50000": _declared_huge_png(),
+            "5000x1": _png_bytes(1, 5000),
+            "1x1": _png_bytes(1, 1),
+            "random bytes": os.urandom(4096),
         }
         for name, data in uploads.items():
             body, ctype = _multipart([("file", "x.png", data)])
@@ -438,12 +638,21 @@ def run_web(timeout: float) -> tuple[str, int]:
         # ---- malformed JSON on every POST route
         app = create_app(backend="lowlevel")
         posts = sorted({(path, m) for path, m in _routes(app.routes) if "POST" in m}, key=str)
-        bodies = {"not JSON": b"{not json", "wrong types": b'{"points": "abc", "lam": "x", "width": []}',
-                  "JSON array": b"[1, 2, 3]", "deep nesting": b"[" * 5000 + b"]" * 5000,
-                  "nan values": b'{"points": [[NaN, 1]], "lam": NaN, "width": 1e309}'}
+        bodies = {
+            "not JSON": b"{not json",
+            "wrong types": b'{"points": "abc", "lam": "x", "width": []}',
+            "JSON array": b"[1, 2, 3]",
+            "deep nesting": b"[" * 5000 + b"]" * 5000,
+            "nan values": b'{"points": [[NaN, 1]], "lam": NaN, "width": 1e309}',
+        }
         rsid = None  # a recolor session, for the recolor routes
-        r = c.post("/api/recolor/sessions", files=[("files", ("a.png", good, "image/png")),
-                                                   ("files", ("b.png", _png_bytes(40, 56, 2), "image/png"))])
+        r = c.post(
+            "/api/recolor/sessions",
+            files=[
+                ("files", ("a.png", good, "image/png")),
+                ("files", ("b.png", _png_bytes(40, 56, 2), "image/png")),
+            ],
+        )
         if r.status_code == 201:
             rsid = r.json().get("session")
         for path, _m in posts:
@@ -454,38 +663,82 @@ def run_web(timeout: float) -> tuple[str, int]:
             p = re.sub(r"\{[^}]+\}", "0", p)
             for what, body in bodies.items():
                 st, b, dt = _raw(url, _req("POST", p, host, body, "application/json"))
-                # unknown keys are ignored by the models (defaults apply): any non-5xx answer is fine
-                check("malformed JSON", f"{path}: {what}", st,
-                      "<500" if what in ("wrong types", "nan values") else "4xx", dt, b)
+                # unknown keys are ignored by the models (defaults apply): any non-5xx is fine
+                check(
+                    "malformed JSON",
+                    f"{path}: {what}",
+                    st,
+                    "<500" if what in ("wrong types", "nan values") else "4xx",
+                    dt,
+                    b,
+                )
             if "{" in path and rsid:  # the other kind of session on this route (issue 12 item 9)
                 other = sid if own == rsid else rsid
                 p2 = re.sub(r"\{[^}]+\}", other, path)
                 valid = next((v for k, v in _VALID_BODIES.items() if path.endswith(k)), b"{}")
                 st, b, dt = _raw(url, _req("POST", p2, host, valid, "application/json"))
-                check("mixed session kinds", f"{path} with a {'mask' if other == sid else 'recolor'} "
-                      "session", st, "4xx", dt, b)
+                check(
+                    "mixed session kinds",
+                    f"{path} with a {'mask' if other == sid else 'recolor'} session",
+                    st,
+                    "4xx",
+                    dt,
+                    b,
+                )
         # ---- traversal and unknown ids
-        for path in ("/static/../../../../etc/passwd", "/static/%2e%2e/%2e%2e/etc/passwd",
-                     "/static/..%2f..%2f..%2fetc%2fpasswd", f"/api/sessions/{sid}%2f..%2f..%2fetc/image",
-                     "/api/sessions/../../etc/passwd", "/api/jobs/..%2f..%2fetc%2fpasswd/result",
-                     "/api/sessions/0000000000000000/image"):
+        for path in (
+            "/static/../../../../etc/passwd",
+            "/static/%2e%2e/%2e%2e/etc/passwd",
+            "/static/..%2f..%2f..%2fetc%2fpasswd",
+            f"/api/sessions/{sid}%2f..%2f..%2fetc/image",
+            "/api/sessions/../../etc/passwd",
+            "/api/jobs/..%2f..%2fetc%2fpasswd/result",
+            "/api/sessions/0000000000000000/image",
+        ):
             st, b, dt = _raw(url, _req("GET", path, host))
             check("traversal / unknown id", path, st, "4xx", dt, b)
         # ---- huge and slow bodies
-        st, b, dt = _raw(url, _req("POST", f"/api/sessions/{sid}/render", host, b"{", "application/json",
-                                   {"Content-Length": "63000000"})[:-1])
+        st, b, dt = _raw(
+            url,
+            _req(
+                "POST",
+                f"/api/sessions/{sid}/render",
+                host,
+                b"{",
+                "application/json",
+                {"Content-Length": "63000000"},
+            )[:-1],
+        )
         check("huge body", "JSON, Content-Length 63 MB", st, "413", dt, b)
         big = json.dumps({"points": [[1, 1]] * 1_500_000}).encode()
-        st, b, dt = _raw(url, _req("POST", f"/api/sessions/{sid}/render", host, big, "application/json"))
+        st, b, dt = _raw(
+            url, _req("POST", f"/api/sessions/{sid}/render", host, big, "application/json")
+        )
         check("huge body", f"JSON body {len(big) / 1e6:.0f} MB sent", st, "413", dt, b)
         body, ctype = _multipart([("file", "x.png", b"\x00" * 30_000_000)])
         st, b, dt = _raw(url, _req("POST", "/api/images", host, body, ctype))
         check("huge body", "upload 30 MB (limit 8)", st, "413", dt, b)
         st, sent, dt = _chunked_upload(url, host, 100 << 20)
-        check("huge body", f"chunked upload of 100 MB: server stopped it after {sent / 1e6:.0f} MB", st,
-              "closed", dt, b"")
-        st, b, dt = _raw(url, _req("POST", f"/api/sessions/{sid}/render", host, b"", "application/json",
-                                   {"Content-Length": "100"}), timeout=40)
+        check(
+            "huge body",
+            f"chunked upload of 100 MB: server stopped it after {sent / 1e6:.0f} MB",
+            st,
+            "closed",
+            dt,
+            b"",
+        )
+        st, b, dt = _raw(
+            url,
+            _req(
+                "POST",
+                f"/api/sessions/{sid}/render",
+                host,
+                b"",
+                "application/json",
+                {"Content-Length": "100"},
+            ),
+            timeout=40,
+        )
         check("slow body", "headers, then no body", st, "408", dt, b)
         # ---- cross-origin, rebinding
         body, ctype = _multipart([("file", "x.png", good)])
@@ -497,9 +750,16 @@ def run_web(timeout: float) -> tuple[str, int]:
         ):
             st, b, dt = _raw(url, _req("POST", "/api/images", host, body, ctype, hdrs))
             check("cross-origin", f"upload, {what}", st, expect, dt, b)
-        st, b, dt = _raw(url, _req("DELETE", f"/api/sessions/{sid}", host, headers={"Origin": "http://evil.example"}))
+        st, b, dt = _raw(
+            url,
+            _req("DELETE", f"/api/sessions/{sid}", host, headers={"Origin": "http://evil.example"}),
+        )
         check("cross-origin", "DELETE session, evil Origin", st, "403", dt, b)
-        for h in ("evil.example", f"evil.example:{urllib.parse.urlsplit(url).port}", "127.0.0.1.nip.io"):
+        for h in (
+            "evil.example",
+            f"evil.example:{urllib.parse.urlsplit(url).port}",
+            "127.0.0.1.nip.io",
+        ):
             st, b, dt = _raw(url, _req("GET", "/api/config", h))
             check("rebinding Host", f"Host: {h}", st, "400", dt, b)
             st, b, dt = _raw(url, _req("POST", "/api/images", h, body, ctype))
@@ -516,13 +776,30 @@ def run_web(timeout: float) -> tuple[str, int]:
                         break
                     time.sleep(0.2)
                 t0 = time.time()
-                r2 = c.post(f"/api/sessions/{s2}/mask", json={"points": [[5, 5]], "lam": 0.5, "tau": 0.2})
-                check("unicode name", f"mask download of {name!r}", r2.status_code, "2xx",
-                      time.time() - t0, r2.content)
+                r2 = c.post(
+                    f"/api/sessions/{s2}/mask", json={"points": [[5, 5]], "lam": 0.5, "tau": 0.2}
+                )
+                check(
+                    "unicode name",
+                    f"mask download of {name!r}",
+                    r2.status_code,
+                    "2xx",
+                    time.time() - t0,
+                    r2.content,
+                )
         # ---- headers on errors
         r = c.get("/api/sessions/nope")
-        ok = all(k in r.headers for k in ("x-content-type-options", "x-frame-options", "content-security-policy"))
-        check("headers", "404 carries nosniff, frame deny, CSP", r.status_code if ok else 500, "4xx", 0.0)
+        ok = all(
+            k in r.headers
+            for k in ("x-content-type-options", "x-frame-options", "content-security-policy")
+        )
+        check(
+            "headers",
+            "404 carries nosniff, frame deny, CSP",
+            r.status_code if ok else 500,
+            "4xx",
+            0.0,
+        )
         alive = proc.poll() is None
         check("server", "still alive after the abuse", 200 if alive else None, "2xx", 0.0)
     finally:
@@ -532,7 +809,9 @@ def run_web(timeout: float) -> tuple[str, int]:
         except subprocess.TimeoutExpired:
             proc.kill()
     head = ["group", "request", "status", "expected", "s", "verdict", "answer"]
-    return (f"web abuse: {len(rows)} requests, {len(rows) - fails} ok\n\n" + _table(head, rows)), fails
+    return (
+        f"web abuse: {len(rows)} requests, {len(rows) - fails} ok\n\n" + _table(head, rows)
+    ), fails
 
 
 def run_load(clients: int, clicks: int, max_seconds: float) -> tuple[str, int]:
@@ -540,14 +819,17 @@ def run_load(clients: int, clicks: int, max_seconds: float) -> tuple[str, int]:
     import web_load
 
     rows, errors, first = [], 0, []
-    for label, extra in (("defaults", []), (f"--max-sessions {clients + 4}",
-                                            ["--max-sessions", str(clients + 4)])):
+    for label, extra in (
+        ("defaults", []),
+        (f"--max-sessions {clients + 4}", ["--max-sessions", str(clients + 4)]),
+    ):
         proc, url = _start_server(extra)
         try:
             time.sleep(1.0)
             before = _rss_mb(proc.pid)
-            stats = web_load.run_load(url, clients=clients, clicks=clicks, max_seconds=max_seconds,
-                                      size=(480, 640))
+            stats = web_load.run_load(
+                url, clients=clients, clicks=clicks, max_seconds=max_seconds, size=(480, 640)
+            )
             time.sleep(1.0)
             after = _rss_mb(proc.pid)
         finally:
@@ -557,16 +839,43 @@ def run_load(clients: int, clicks: int, max_seconds: float) -> tuple[str, int]:
             except subprocess.TimeoutExpired:
                 proc.kill()
         s = stats["summary"]
-        rows.append([label, clients, s["clicks_ok"], s["errors"], s["renders"], s["timeouts"],
-                     f"{s['click_p50_ms']:.0f}" if s["click_p50_ms"] else "-",
-                     f"{s['click_p95_ms']:.0f}" if s["click_p95_ms"] else "-",
-                     f"{s['wall_s']:.1f}", f"{before[0]:.0f}", f"{after[0]:.0f}", f"{after[1]:.0f}"])
+        rows.append(
+            [
+                label,
+                clients,
+                s["clicks_ok"],
+                s["errors"],
+                s["renders"],
+                s["timeouts"],
+                f"{s['click_p50_ms']:.0f}" if s["click_p50_ms"] else "-",
+                f"{s['click_p95_ms']:.0f}" if s["click_p95_ms"] else "-",
+                f"{s['wall_s']:.1f}",
+                f"{before[0]:.0f}",
+                f"{after[0]:.0f}",
+                f"{after[1]:.0f}",
+            ]
+        )
         errors += int(s["errors"])
         first += [f"{label}: {e}" for e in stats["errors"][:3]]
-    head = ["server", "clients", "clicks ok", "errors", "renders", "timeouts", "click p50 ms",
-            "click p95 ms", "wall s", "RSS before MB", "RSS after MB", "peak RSS MB"]
-    text = (f"load: {clients} concurrent clients x {clicks} clicks + 1 render, 640x480 synthetic images, "
-            f"lowlevel features, `sempix serve` in a subprocess\n\n" + _table(head, rows))
+    head = [
+        "server",
+        "clients",
+        "clicks ok",
+        "errors",
+        "renders",
+        "timeouts",
+        "click p50 ms",
+        "click p95 ms",
+        "wall s",
+        "RSS before MB",
+        "RSS after MB",
+        "peak RSS MB",
+    ]
+    text = (
+        f"load: {clients} concurrent clients x {clicks} clicks + 1 render, 640x480 synthetic "
+        "images, "
+        f"lowlevel features, `sempix serve` in a subprocess\n\n" + _table(head, rows)
+    )
     if first:
         text += "\n\nfirst errors: " + "; ".join(first)
     return text, errors
@@ -575,9 +884,15 @@ def run_load(clients: int, clicks: int, max_seconds: float) -> tuple[str, int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="cli,kill,web,load")
-    ap.add_argument("--scale", type=float, default=1.0,
-                    help="share of the input x command grid of the CLI fuzz (2 = all)")
-    ap.add_argument("--timeout", type=float, default=120.0, help="seconds before a CLI case is a hang")
+    ap.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="share of the input x command grid of the CLI fuzz (2 = all)",
+    )
+    ap.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds before a CLI case is a hang"
+    )
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--kills", type=int, default=8)
     ap.add_argument("--clients", type=int, default=20)
@@ -585,8 +900,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=240.0)
     args = ap.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
-    print(f"sempix robustness probe: os.cpu_count()={os.cpu_count()}, load average "
-          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, loopback only\n")
+    print(
+        f"sempix robustness probe: os.cpu_count()={os.cpu_count()}, load average "
+        f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}, loopback only\n"
+    )
     total_fail = 0
     for part in parts:
         t0 = time.time()

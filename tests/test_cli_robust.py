@@ -40,15 +40,47 @@ def _one_error_line(res):
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("case", [
-    ["names", "nan,0,0"],
-    ["names", "0,inf,0"],
-    ["softseg", "{img}", "-o", "{tmp}/sd", "--seed", "-1", "--features", "lowlevel"],
-    ["retarget", "{img}", "-o", "{tmp}/r.png", "--width", "30", "--lr", "nan", "--features", "lowlevel"],
-    ["retarget", "{img}", "-o", "{tmp}/r.png", "--width", "30", "--weights", "{tmp}/nonexistent.pth"],
-    ["features", "{img}", "-o", "{tmp}/regular/x.npz", "--features", "lowlevel"],
-    ["features", "{img}", "-o", "{tmp}/x.npz", "--preview", "{tmp}/regular/p.png", "--features", "lowlevel"],
-])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ["names", "nan,0,0"],
+        ["names", "0,inf,0"],
+        ["softseg", "{img}", "-o", "{tmp}/sd", "--seed", "-1", "--features", "lowlevel"],
+        [
+            "retarget",
+            "{img}",
+            "-o",
+            "{tmp}/r.png",
+            "--width",
+            "30",
+            "--lr",
+            "nan",
+            "--features",
+            "lowlevel",
+        ],
+        [
+            "retarget",
+            "{img}",
+            "-o",
+            "{tmp}/r.png",
+            "--width",
+            "30",
+            "--weights",
+            "{tmp}/nonexistent.pth",
+        ],
+        ["features", "{img}", "-o", "{tmp}/regular/x.npz", "--features", "lowlevel"],
+        [
+            "features",
+            "{img}",
+            "-o",
+            "{tmp}/x.npz",
+            "--preview",
+            "{tmp}/regular/p.png",
+            "--features",
+            "lowlevel",
+        ],
+    ],
+)
 def test_bad_inputs_exit_2_with_one_line(case, img, tmp_path):
     (tmp_path / "regular").write_text("a file, not a folder")
     args = [a.format(img=img, tmp=tmp_path) for a in case]
@@ -63,8 +95,20 @@ def test_bad_inputs_exit_2_with_one_line(case, img, tmp_path):
 @pytest.mark.parametrize("extra", [["--figure-lambdas", "a,b"], ["--figure-lambdas", "0,2"], []])
 def test_carve_bad_figure_options_leave_no_output(extra, img, tmp_path):
     out = tmp_path / "o.png"
-    res = _invoke("carve", img, "-o", out, "--width", "40", "--features", "none",
-                  "--energy-figure", tmp_path / "f.png", *extra, "-q")
+    res = _invoke(
+        "carve",
+        img,
+        "-o",
+        out,
+        "--width",
+        "40",
+        "--features",
+        "none",
+        "--energy-figure",
+        tmp_path / "f.png",
+        *extra,
+        "-q",
+    )
     assert res.exit_code == 2, res.output
     _one_error_line(res)
     assert not out.exists(), "the main output was written although a figure option was bad"
@@ -72,8 +116,19 @@ def test_carve_bad_figure_options_leave_no_output(extra, img, tmp_path):
 
 def test_carve_second_output_unwritable_checked_first(img, tmp_path):
     (tmp_path / "regular").write_text("x")
-    res = _invoke("carve", img, "-o", tmp_path / "o.png", "--width", "40", "--features", "none",
-                  "--seams", tmp_path / "regular" / "s.png", "-q")
+    res = _invoke(
+        "carve",
+        img,
+        "-o",
+        tmp_path / "o.png",
+        "--width",
+        "40",
+        "--features",
+        "none",
+        "--seams",
+        tmp_path / "regular" / "s.png",
+        "-q",
+    )
     assert res.exit_code == 2
     assert not (tmp_path / "o.png").exists()
 
@@ -167,8 +222,13 @@ _SIGTERM_SCRIPT = textwrap.dedent("""
 def test_sigterm_unwinds_like_ctrl_c(tmp_path):
     out = tmp_path / "o.bin"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    p = subprocess.Popen([sys.executable, "-c", _SIGTERM_SCRIPT, str(out)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, env=env, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", _SIGTERM_SCRIPT, str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
     assert p.stdout.readline().strip() == "writing"
     assert any(f.name.endswith(".part") for f in tmp_path.iterdir())
     p.send_signal(signal.SIGTERM)
@@ -192,8 +252,21 @@ def test_softseg_writes_its_files_as_a_set(img, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export, "atomic_write_bytes", fail_on_ora)
     out = tmp_path / "sd"
-    res = _invoke("softseg", img, "-o", out, "--features", "lowlevel", "--layers", "2", "--eigvecs", "4",
-                  "--initial", "3", "-q")
+    res = _invoke(
+        "softseg",
+        img,
+        "-o",
+        out,
+        "--features",
+        "lowlevel",
+        "--layers",
+        "2",
+        "--eigvecs",
+        "4",
+        "--initial",
+        "3",
+        "-q",
+    )
     assert res.exit_code == 1, res.output
     assert not out.exists()
     assert [p.name for p in tmp_path.iterdir()] == ["s.png"]
@@ -206,7 +279,9 @@ def test_recolor_writes_its_folder_as_a_set(tmp_path, monkeypatch):
     paths = []
     for i in range(2):
         p = tmp_path / f"in{i}.png"
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(p)
+        Image.fromarray(
+            np.random.default_rng(i).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+        ).save(p)
         paths.append(str(p))
     out = tmp_path / "o"
     monkeypatch.setattr(rp, "preview_sheet", lambda *a, **k: (_ for _ in ()).throw(MemoryError()))
@@ -223,7 +298,9 @@ def test_recolor_into_the_input_folder_refuses_to_overwrite_inputs(tmp_path):
     paths = []
     for i in range(2):
         p = tmp_path / f"in{i}.png"
-        Image.fromarray(np.random.default_rng(i).integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(p)
+        Image.fromarray(
+            np.random.default_rng(i).integers(0, 255, (24, 32, 3), dtype=np.uint8)
+        ).save(p)
         paths.append(str(p))
     before = {p: Path(p).read_bytes() for p in paths}
     res = _invoke("recolor", *paths, "-o", tmp_path, "--features", "none", "-q")

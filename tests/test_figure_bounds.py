@@ -51,8 +51,9 @@ def test_energy_figure_panels_bounded(shape):
 
     img = np.random.default_rng(3).random(shape, dtype=np.float32)
     H, W = shape[:2]
-    fig = energy_figure(img, None, max(1, W - 1) if W > 3 else None, max(1, H - 1) if H > 3 else None,
-                        lams=[0.0])
+    fig = energy_figure(
+        img, None, max(1, W - 1) if W > 3 else None, max(1, H - 1) if H > 3 else None, lams=[0.0]
+    )
     assert fig.shape[0] <= 3 * (MAX_PANEL_SIDE + 40) and fig.shape[1] <= MAX_PANEL_SIDE + 10
 
 
@@ -79,7 +80,9 @@ def test_cli_previews_of_extreme_aspect_ratios(cmd, shape, tmp_path, model_dir, 
     from sempix.cli import cli
 
     src = tmp_path / "x.png"
-    Image.fromarray(np.random.default_rng(5).integers(0, 255, (*shape, 3), dtype=np.uint8)).save(src)
+    Image.fromarray(np.random.default_rng(5).integers(0, 255, (*shape, 3), dtype=np.uint8)).save(
+        src
+    )
     args = [cmd, str(src), "--preview", str(tmp_path / "p.png"), "-q"]
     if cmd == "harmonize":
         args += ["-o", str(tmp_path / "h.png")]

@@ -324,7 +324,7 @@ def test_stale_part_files_cleaned(spec):
     assert not old.exists() and fresh.exists()
 
 
-# ------------------------------------------------------------------------------ corrupt files (issue 12)
+# ----------------------------------------------------------------- corrupt files (issue 12)
 
 
 def _flip(p: Path, offset: int = 1000, n: int = 4096) -> None:
@@ -390,7 +390,9 @@ def test_corrupt_tflite_header_gets_a_fix_hint(tmp_path):
 
     bad = tmp_path / "deeplabv3_mnv2_ade20k.tflite"
     bad.write_bytes(b"\x00" * 4096)
-    with pytest.raises(ModelUnavailableError, match="corrupt.*sempix models fetch deeplabv3-mnv2-ade20k"):
+    with pytest.raises(
+        ModelUnavailableError, match="corrupt.*sempix models fetch deeplabv3-mnv2-ade20k"
+    ):
         _Runner(bad)
 
 
@@ -411,7 +413,11 @@ def test_features_strict_refuses_a_corrupt_ade20k_copy(ade20k_available, tmp_pat
     from PIL import Image
 
     img = tmp_path / "i.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(img)
-    r = CliRunner().invoke(cli, ["features", str(img), "-o", str(tmp_path / "f.npz"), "--strict", "-q"])
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(
+        img
+    )
+    r = CliRunner().invoke(
+        cli, ["features", str(img), "-o", str(tmp_path / "f.npz"), "--strict", "-q"]
+    )
     assert r.exit_code == 2, r.output
     assert "corrupt" in r.output and not (tmp_path / "f.npz").exists()

@@ -36,11 +36,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sempix import _config
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.models.registry import ModelSpec, get_spec
 
-ENV_MODEL_DIR = "SEMPIX_MODEL_DIR"
-ENV_CACHE_DIR = "SEMPIX_CACHE_DIR"
+ENV_MODEL_DIR = _config.ENV_MODEL_DIR
+ENV_CACHE_DIR = _config.ENV_CACHE_DIR
 ENV_OFFLINE = "SEMPIX_OFFLINE"
 ENV_URL_BASE = "SEMPIX_MODEL_URL_BASE"
 _CHUNK = 1 << 20
@@ -60,12 +61,7 @@ def _spec(name: str | ModelSpec) -> ModelSpec:
 
 def cache_dir() -> Path:
     """User cache directory for models (``$SEMPIX_CACHE_DIR/models`` or platform default)."""
-    base = os.environ.get(ENV_CACHE_DIR)
-    if base:
-        return Path(base).expanduser() / "models"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sempix")) / "models"
+    return _config.cache_dir("models")
 
 
 def model_dirs() -> list[Path]:
@@ -126,7 +122,9 @@ _WARNED: set[str] = set()
 log = logging.getLogger("sempix.models")
 
 
-def verified(path: str | os.PathLike, name: str | ModelSpec, *, fresh: bool = False) -> tuple[bool, str]:
+def verified(
+    path: str | os.PathLike, name: str | ModelSpec, *, fresh: bool = False
+) -> tuple[bool, str]:
     """:func:`verify_file` once per process for each (path, size, mtime) -- the cached verdict.
 
     ``fresh=True`` recomputes (``--verify``). A file rewritten in place (new size or mtime) is
@@ -174,8 +172,10 @@ def _scan(spec: ModelSpec, verify: bool = False) -> _Scan:
             if spec.sha256:
                 ok, msg = verified(p, spec, fresh=verify)
                 if not ok:
-                    rejected.append(f"{p}, corrupt ({msg.split(': ', 1)[-1]}; delete it, then "
-                                    f"`sempix models fetch {spec.name}`)")
+                    rejected.append(
+                        f"{p}, corrupt ({msg.split(': ', 1)[-1]}; delete it, then "
+                        f"`sempix models fetch {spec.name}`)"
+                    )
                     continue
             return _Scan(p, rejected)
     return _Scan(None, rejected)
@@ -218,7 +218,8 @@ def _where_to_put(spec: ModelSpec) -> str:
 
 @contextlib.contextmanager
 def _progress_bar(progress: ProgressArg, label: str) -> Iterator[Callable[[int, int | None], None]]:
-    """Yield update(done_bytes, total_bytes|None). ``progress``: True (rich bar), callable, falsy."""
+    """Yield update(done_bytes, total_bytes|None).
+    ``progress``: True (rich bar), callable, falsy."""
     if callable(progress):
 
         def upd(done: int, total: int | None) -> None:
@@ -374,7 +375,9 @@ def download(
         st = final.stat()
         with _VERDICTS_LOCK:
             _VERDICTS[(str(final.resolve()), st.st_size, st.st_mtime_ns, spec.name)] = (
-                True, f"{final}: size and sha256 ok")
+                True,
+                f"{final}: size and sha256 ok",
+            )
         return final
     detail = "; ".join(failures) if failures else "no download URL"
     raise ModelUnavailableError(
@@ -425,8 +428,10 @@ def get_model_path(
     scan = _scan(spec)
     if scan.found is not None:
         if scan.rejected:  # e.g. a corrupt copy in $SEMPIX_MODEL_DIR, a good one in the cache
-            _warn_once(scan.rejected[0], f"model {spec.name!r}: skipped {scan.rejected[0]}; "
-                                         f"using {scan.found}")
+            _warn_once(
+                scan.rejected[0],
+                f"model {spec.name!r}: skipped {scan.rejected[0]}; using {scan.found}",
+            )
         return scan.found
     note = f" (ignored {scan.rejected[0]})" if scan.rejected else ""
     if not download:
@@ -442,8 +447,11 @@ def get_model_path(
         )
     path = _download(spec, urls=urls, progress=progress)
     if scan.rejected:
-        _warn_once(scan.rejected[0], f"model {spec.name!r}: {scan.rejected[0].split(' (')[0]}; "
-                                     f"downloaded a verified copy to {path}")
+        _warn_once(
+            scan.rejected[0],
+            f"model {spec.name!r}: {scan.rejected[0].split(' (')[0]}; "
+            f"downloaded a verified copy to {path}",
+        )
     return path
 
 

@@ -49,9 +49,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 #: Content-Security-Policy of every response (the pages load only same-origin scripts and styles).
-CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-       "frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 
 SECURITY_HEADERS = (
     (b"x-content-type-options", b"nosniff"),
@@ -123,9 +125,15 @@ class SecurityMiddleware:
     body_deadline_s : longest time to receive a whole body (408 after it).
     """
 
-    def __init__(self, app: Any, *, body_limit: Callable[[dict, str], int] | int = 1_000_000,
-                 allowed_hosts: Iterable[str] = (), body_timeout_s: float = 10.0,
-                 body_deadline_s: float = 300.0):
+    def __init__(
+        self,
+        app: Any,
+        *,
+        body_limit: Callable[[dict, str], int] | int = 1_000_000,
+        allowed_hosts: Iterable[str] = (),
+        body_timeout_s: float = 10.0,
+        body_deadline_s: float = 300.0,
+    ):
         self.app = app
         self.body_limit = body_limit
         hosts = {h.strip().lower().rstrip(".") for h in allowed_hosts if h and h.strip()}
@@ -151,16 +159,21 @@ class SecurityMiddleware:
         s_host, s_port = (server[0], server[1]) if server else (None, None)
         if s_host is not None:
             s_host = str(s_host).lower().strip("[]")
-        ok = (_is_loopback(host) or host in self.allowed_hosts
-              or (s_host is not None and host == s_host))
+        ok = (
+            _is_loopback(host)
+            or host in self.allowed_hosts
+            or (s_host is not None and host == s_host)
+        )
         if ok and s_port is not None:
             eff = port if port is not None else DEFAULT_PORTS.get(scope.get("scheme", "http"), 80)
             ok = eff == s_port
         if ok:
             return None
         where = f"{s_host}:{s_port}" if s_host else "this server"
-        return (f"Host {raw!r} is not this server ({where}); requests through other host names are "
-                f"refused (DNS rebinding protection) -- open the editor at its printed address")
+        return (
+            f"Host {raw!r} is not this server ({where}); requests through other host names are "
+            f"refused (DNS rebinding protection) -- open the editor at its printed address"
+        )
 
     def _check_origin(self, scope: dict, headers: dict) -> str | None:
         """None when the request is same-origin (or not from a browser page), else the message."""
@@ -209,9 +222,13 @@ class SecurityMiddleware:
         async def send_with_headers(message: dict) -> None:
             nonlocal started, replaced
             if message["type"] == "http.response.start":
-                if error and not started:  # the body broke a limit: answer that, not the app's reaction
+                if (
+                    error and not started
+                ):  # the body broke a limit: answer that, not the app's reaction
                     started = replaced = True
-                    await _send_json(send, error[0].status, error[0].message, extra=SECURITY_HEADERS)
+                    await _send_json(
+                        send, error[0].status, error[0].message, extra=SECURITY_HEADERS
+                    )
                     return
                 started = True
                 present = {k.lower() for k, _ in message.get("headers", [])}
@@ -221,7 +238,9 @@ class SecurityMiddleware:
                 return  # the app's body of a replaced response
             await send(message)
 
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
         problem = self._check_host(scope, headers)
         if problem is not None:
             await _send_json(send_with_headers, 400, problem)
@@ -255,13 +274,19 @@ class SecurityMiddleware:
             nonlocal total, done
             if done:
                 return await receive()
-            wait = min(self.body_timeout_s, max(0.0, self.body_deadline_s - (time.monotonic() - t0)))
+            wait = min(
+                self.body_timeout_s, max(0.0, self.body_deadline_s - (time.monotonic() - t0))
+            )
             try:
                 message = await asyncio.wait_for(receive(), timeout=wait)
             except TimeoutError:
                 done = True
-                error.append(_BodyError(408, f"request body too slow: nothing received for "
-                                             f"{self.body_timeout_s:.0f} s"))
+                error.append(
+                    _BodyError(
+                        408,
+                        f"request body too slow: nothing received for {self.body_timeout_s:.0f} s",
+                    )
+                )
                 raise error[-1] from None
             if message["type"] == "http.request":
                 total += len(message.get("body", b""))
@@ -280,8 +305,7 @@ class SecurityMiddleware:
         except _BodyError:
             if not started:
                 started = True
-                await _send_json(send, error[0].status, error[0].message,
-                                 extra=SECURITY_HEADERS)
+                await _send_json(send, error[0].status, error[0].message, extra=SECURITY_HEADERS)
         except Exception:
             if error and started:
                 return  # the app failed because its body was cut; the limit answer went out
@@ -297,8 +321,12 @@ def _too_large(limit: int, ctype: str) -> str:
 
 async def _send_json(send: Callable, status: int, message: str, extra=()) -> None:
     body = json.dumps({"error": message}).encode()
-    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-               (b"cache-control", b"no-store"), *extra]
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *extra,
+    ]
     if status in (408, 413):
         headers.append((b"connection", b"close"))
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -331,5 +359,11 @@ def install_security(app: Any, **options: Any) -> Any:
     return app
 
 
-__all__ = ["CSP", "SECURITY_HEADERS", "SecurityMiddleware", "content_disposition", "install_security",
-           "machine_names"]
+__all__ = [
+    "CSP",
+    "SECURITY_HEADERS",
+    "SecurityMiddleware",
+    "content_disposition",
+    "install_security",
+    "machine_names",
+]
