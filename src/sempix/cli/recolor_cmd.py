@@ -125,8 +125,8 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, sa
 
 def _write_set(tmp, loaded, results, targets, paths, preview, json_out, sol, force):
     """Write the recoloured images, preview and JSON into the staging folder ``tmp``."""
+    from sempix.color import to_hex
     from sempix.image import atomic_write_bytes, write_image
-    from sempix.palette.color import to_hex
 
     for im, res, t in zip(loaded, results, targets):
         write_image(tmp / t.name, res, alpha=im.alpha, icc=im.icc, inputs=tuple(paths), force=force)
