@@ -297,8 +297,8 @@ def test_cli_fetch_offline(spec, monkeypatch):
 
 
 @pytest.mark.realmodel
-# vgg19 and u2netp are downloads for users: they are not in the shared model folder
-@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in ("vgg19", "u2netp")])
+# vgg19, u2netp and the BRISQUE files are downloads for users: not in the shared model folder
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in ("vgg19", "u2netp", "brisque-svm", "brisque-range")])
 def test_shared_model_files_verify(model_dir, monkeypatch, name):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
