@@ -207,7 +207,7 @@ def section_empirical(out: Path, limit: int, ns: list[int], learned: bool, steps
         print("|---|" + "---|" * len(fam_ns))
         for key, s in summary[fam].items():
             print(f"| {key} | " + " | ".join(f"{v:.4f}" for v in s["rmse_alpha0"]) + " |")
-    if "classical-phase" in results and results["classical-phase"]:
+    if results.get("classical-phase"):
         from sempix.burst.pd import plot_curves
 
         r = results["classical-phase"]["shake 0, read 20"]

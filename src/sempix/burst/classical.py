@@ -20,7 +20,7 @@ import numpy as np
 from scipy import ndimage
 
 from sempix.burst.align import align as _align
-from sempix.burst.align import gray, warp
+from sempix.burst.align import warp
 from sempix.errors import InputError
 from sempix.progress import ProgressFn, report, sub_progress
 
@@ -29,19 +29,21 @@ UPSAMPLERS = ("kernel", "bicubic")
 
 
 def estimate_noise(frame: np.ndarray) -> float:
-    """Noise standard deviation of one frame in [0, 1] units.
+    """Noise standard deviation of one frame in [0, 1] units (mean over its channels).
 
     Donoho's wavelet estimator (what ``skimage.restoration.estimate_sigma`` computes, without its
-    PyWavelets dependency): ``median(|HH|) / 0.6745`` of the finest Haar diagonal detail band of the
-    luma.
+    PyWavelets dependency): ``median(|HH|) / 0.6745`` of the finest Haar diagonal detail band of
+    each channel.
     """
-    g = gray(frame)
-    h, w = (g.shape[0] // 2) * 2, (g.shape[1] // 2) * 2
+    a = np.asarray(frame, dtype=np.float64)
+    if a.ndim == 2:
+        a = a[..., None]
+    h, w = (a.shape[0] // 2) * 2, (a.shape[1] // 2) * 2
     if h < 2 or w < 2:
         raise InputError("frame too small to estimate its noise")
-    g = g[:h, :w]
+    g = a[:h, :w]
     hh = (g[0::2, 0::2] - g[0::2, 1::2] - g[1::2, 0::2] + g[1::2, 1::2]) / 2.0
-    return float(np.median(np.abs(hh)) / 0.6745)
+    return float(np.mean(np.median(np.abs(hh), axis=(0, 1)) / 0.6745))
 
 
 def _bicubic(img: np.ndarray, scale: int) -> np.ndarray:
@@ -152,7 +154,7 @@ def restore_classical(frames: np.ndarray, scale: int = 4, *, align: str = "phase
     if flows is None:
         flows = _align(frames, align, flow_method=flow_method, progress=sub_progress(progress, 0, 0.7))
     n = frames.shape[0]
-    need_warp = merge == "robust" or upsample == "bicubic"
+    need_warp = merge == "robust" or upsample == "bicubic" or scale == 1
     aligned = np.stack([warp(frames[i], flows[i]) if i else frames[0] for i in range(n)]) \
         if need_warp else None
     if merge == "robust" and n > 2:

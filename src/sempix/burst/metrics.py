@@ -86,7 +86,7 @@ def _contributions(in_len: int, out_len: int, scale: float, antialias: bool
     x = np.arange(1, out_len + 1, dtype=np.float64)
     u = x / scale + 0.5 * (1 - 1 / scale)
     left = np.floor(u - kernel_width / 2)
-    p = int(math.ceil(kernel_width)) + 2
+    p = math.ceil(kernel_width) + 2
     ind = left[:, None] + np.arange(p)[None, :]
     dist = u[:, None] - ind
     if scale < 1 and antialias:
@@ -110,7 +110,7 @@ def imresize_matlab(img: np.ndarray, scale: float, *, antialias: bool = True) ->
     if squeeze:
         a = a[..., None]
     h, w = a.shape[:2]
-    oh, ow = int(math.ceil(h * scale)), int(math.ceil(w * scale))
+    oh, ow = math.ceil(h * scale), math.ceil(w * scale)
     wh, ih = _contributions(h, oh, scale, antialias)
     a = np.einsum("op,opwc->owc", wh, a[ih])
     ww, iw = _contributions(w, ow, scale, antialias)
@@ -308,7 +308,7 @@ class BrisqueModel:
 
 
 class _RangeUnpickler(pickle.Unpickler):
-    def find_class(self, module: str, name: str):  # noqa: D102 - only plain containers allowed
+    def find_class(self, module: str, name: str):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a range file")
 
 

@@ -53,7 +53,7 @@ def _default_dir(sub: str) -> str | None:
     return None
 
 
-def _load_frames(paths) -> "np.ndarray":  # noqa: F821
+def _load_frames(paths) -> np.ndarray:  # noqa: F821
     import numpy as np
 
     from sempix.image import load_rgb

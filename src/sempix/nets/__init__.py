@@ -16,7 +16,7 @@ _LAZY = {
     "interpolate_state": "sempix.nets.rrdb",
 }
 
-__all__ = sorted(_LAZY)
+__all__ = ["BurstRRDB", "Discriminator", "RRDBConfig", "interpolate_state"]
 
 
 def __getattr__(name: str):
