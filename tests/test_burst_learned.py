@@ -101,3 +101,26 @@ def test_l1_loss_falls_on_a_fixed_batch():
 
     train({"g": net}, step, [batch], TrainConfig(steps=3, lr=3e-3))
     assert seen[-1] < seen[0]
+
+
+def test_lpips_random_weights_properties():
+    from sempix.burst.metrics import lpips
+    from sempix.nets.lpips import LPIPS
+
+    torch.manual_seed(0)
+    net = LPIPS()
+    for lin in net.lins:  # LPIPS heads are non-negative
+        lin.weight.data.abs_()
+    x = _images(1, 64)[0]
+    assert lpips(x, x, net) == pytest.approx(0.0, abs=1e-9)
+    noisy = [np.clip(x + np.random.default_rng(0).normal(0, s, x.shape), 0, 1).astype(np.float32)
+             for s in (0.05, 0.2)]
+    d1, d2 = lpips(x, noisy[0], net), lpips(x, noisy[1], net)
+    assert 0 < d1 < d2
+    assert lpips(noisy[0], x, net) == pytest.approx(d1, rel=1e-5)  # symmetric
+    sd = {f"features.{i}.{t}": getattr(c, t).detach().clone() for c, i in zip(net.convs, [0, 3, 6, 8, 10])
+          for t in ("weight", "bias")}
+    lin = {f"lin{k}.model.1.weight": l.weight.detach().clone() for k, l in enumerate(net.lins)}
+    other = LPIPS()
+    other.load_weights(sd, lin)
+    assert lpips(x, noisy[0], other) == pytest.approx(d1, rel=1e-6)

@@ -14,6 +14,9 @@ zero-padded correlation), scaled with the published ranges (``allrange``) to [-1
 published epsilon-SVR (RBF kernel, ``allmodel``) evaluated here in numpy. The SVR and the ranges are
 the files bundled with the PyPI package ``brisque`` 0.2.0 (``brisque/models/svm.txt`` and
 ``normalize.pickle``), registered in the model store as ``brisque-svm`` and ``brisque-range``.
+
+LPIPS (AlexNet, v0.1) runs :class:`sempix.nets.lpips.LPIPS` with the store's ``alexnet`` (torchvision)
+and ``lpips-alex`` weights, downloads for users who can reach them.
 """
 
 from __future__ import annotations
@@ -381,3 +384,36 @@ def brisque(img: np.ndarray, *, convert: str = "gray", model: BrisqueModel | Non
     z = -1.0 + 2.0 * (f - model.lo) / (model.hi - model.lo)
     k = np.exp(-model.gamma * np.sum((model.sv - z[None]) ** 2, axis=1))
     return float(k @ model.coef - model.rho)
+
+
+# ----------------------------------------------------------------------------------------- LPIPS
+
+
+def load_lpips(device: str = "cpu", *, alexnet: str | None = None, lin: str | None = None):
+    """LPIPS-Alex with weights from the model store (``alexnet`` and ``lpips-alex``; downloads for
+    users, not shipped). Raises ModelUnavailableError when they cannot be found or fetched."""
+    import torch
+
+    from sempix.models import get_model_path
+    from sempix.nets.lpips import LPIPS
+
+    a = torch.load(Path(alexnet) if alexnet else get_model_path("alexnet"), map_location="cpu",
+                   weights_only=True)
+    b = torch.load(Path(lin) if lin else get_model_path("lpips-alex"), map_location="cpu",
+                   weights_only=True)
+    net = LPIPS()
+    net.load_weights(a, b)
+    return net.to(device)
+
+
+def lpips(x: np.ndarray, y: np.ndarray, net=None) -> float:
+    """LPIPS distance of two (H, W, 3) images in [0, 1] (lower = more similar)."""
+    import torch
+
+    a, b = _check_pair(x, y)
+    net = net if net is not None else load_lpips()
+    dev = next(net.parameters()).device
+    ta = torch.from_numpy(a.transpose(2, 0, 1)[None].astype(np.float32)).to(dev)
+    tb = torch.from_numpy(b.transpose(2, 0, 1)[None].astype(np.float32)).to(dev)
+    with torch.no_grad():
+        return float(net(ta, tb)[0])

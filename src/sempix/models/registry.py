@@ -147,6 +147,30 @@ REGISTRY: dict[str, ModelSpec] = {
             aliases=("normalize.pickle",),
         ),
         ModelSpec(
+            name="alexnet",
+            filename="alexnet-owt-7be5be79.pth",
+            sha256="7be5be79",  # torchvision publishes the sha256 prefix in the file name
+            size=None,
+            licence="BSD (torchvision); AlexNet, Krizhevsky et al. 2012",
+            urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
+            description="torchvision AlexNet ImageNet weights (the LPIPS trunk)",
+        ),
+        ModelSpec(
+            name="lpips-alex",
+            filename="lpips_alex_v0.1.pth",
+            sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+            size=6009,
+            licence="BSD-2-Clause (richzhang/PerceptualSimilarity, PyPI lpips 0.1.4)",
+            urls=(
+                (
+                    "https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/master/lpips/"
+                    "weights/v0.1/alex.pth"
+                ),
+            ),
+            description="LPIPS v0.1 linear heads for AlexNet (lin0..lin4)",
+            aliases=("alex.pth",),
+        ),
+        ModelSpec(
             name="u2netp",
             filename="u2netp.onnx",
             sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
