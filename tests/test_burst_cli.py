@@ -83,3 +83,19 @@ def test_curve_classical(tmp_path):
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "c.json").read_text())
     assert set(res["aur"]) == {"1", "2"} and all(0 <= v <= 1 for v in res["aur"].values())
+
+
+def test_curve_from_points(tmp_path):
+    csv = tmp_path / "pts.csv"
+    csv.write_text("label,D,P\nA,0.1,1.0\nA,0.5,0.5\nA,0.3,0.9\nA,1.0,0.0\nB,0.2,1.0\nB,1.0,0.5\n")
+    r = run("curve", "--points", str(csv), "--json", str(tmp_path / "o.json"), "-o", str(tmp_path / "o.png"))
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "o.json").read_text())
+    assert res["aur"]["A"] < res["aur"]["B"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("A,x,1\n")
+    from sempix.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["burst", "curve", "--points", str(bad)])
+    assert e.value.code == 2

@@ -204,7 +204,45 @@ def train_cmd(data_dir, output, scale, shake, shot, read, motion, n_choices, sha
 burst.add_command(train_cmd, "train")
 
 
+def _read_points(path: str) -> dict:
+    """Curves from a JSON file ({label: [[D, P], ...]} or the --json output) or a CSV (label,D,P)."""
+    import numpy as np
+
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise InputError(f"{p}: cannot read ({exc.strerror})") from None
+    curves: dict = {}
+    if p.suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{p}: not valid JSON ({exc.msg})") from None
+        data = data.get("curves", data) if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise InputError(f"{p}: expected {{label: [[D, P], ...]}}")
+        for k, v in data.items():
+            curves[str(k)] = np.asarray(v, dtype=float)
+    else:
+        for i, line in enumerate(text.splitlines(), 1):
+            parts = [t.strip() for t in line.split(",")]
+            if not line.strip() or parts[0].lower() in ("label", "#"):
+                continue
+            try:
+                curves.setdefault(parts[0], []).append((float(parts[1]), float(parts[2])))
+            except (IndexError, ValueError):
+                raise InputError(f"{p}:{i}: expected 'label,D,P'") from None
+        curves = {k: np.asarray(v) for k, v in curves.items()}
+    if not curves:
+        raise InputError(f"{p}: no points")
+    return curves
+
+
 @command("curve")
+@click.option("--points", "points_file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="Given P-D points instead of running a restorer: CSV 'label,D,P' or JSON "
+                   "{label: [[D, P], ...]}; prints the AURs (common bounds) and plots.")
 @click.option("--data", "data_dir", type=click.Path(file_okay=False), default=None,
               help="Evaluation images [default: $SEMPIX_DATA_DIR/dtd10/val].")
 @click.option("--distortion", "ck_d", type=click.Path(dir_okay=False), default=None,
@@ -225,15 +263,31 @@ burst.add_command(train_cmd, "train")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Points + AUR.")
 @DEVICE
 @THREADS
-def curve(data_dir, ck_d, ck_p, alphas, ns, scale, shake, shot, read, motion, align, perception_metric,
-          limit, seed, output, json_out, device, threads, quiet, debug):
-    """P-D curves (RMSE vs NIQE/BRISQUE) per burst length, their AUR (common bounds) and a plot."""
+def curve(points_file, data_dir, ck_d, ck_p, alphas, ns, scale, shake, shot, read, motion, align,
+          perception_metric, limit, seed, output, json_out, device, threads, quiet, debug):
+    """P-D curves (RMSE vs NIQE/BRISQUE) per burst length, their AUR (common bounds) and a plot.
+
+    With --points, the curves are read from a file and only the envelope, AUR and plot are computed.
+    """
     from sempix.burst.evaluate import evaluate_curves
-    from sempix.burst.pd import plot_curves
+    from sempix.burst.pd import aur, common_bounds, plot_curves
     from sempix.burst.synth import BurstParams
     from sempix.image import atomic_write_bytes
     from sempix.progress import cli_progress
 
+    if points_file:
+        curves = _read_points(points_file)
+        b = common_bounds(curves)
+        aurs = {k: aur(v, b) for k, v in curves.items()}
+        for k, v in aurs.items():
+            click.echo(f"{k}  AUR={v:.4f}")
+        if output:
+            plot_curves(curves, output, xlabel="distortion", ylabel="perception")
+        if json_out:
+            payload = {"curves": {k: v.tolist() for k, v in curves.items()}, "aur": aurs,
+                       "bounds": [b.d_min, b.d_max, b.p_min, b.p_max]}
+            atomic_write_bytes(json_out, json.dumps(payload, indent=1).encode(), force=True)
+        return
     _threads(threads)
     d = data_dir or _default_dir("val")
     if d is None:
