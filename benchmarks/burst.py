@@ -123,7 +123,8 @@ SETTINGS = [(0.0, 5.0), (0.0, 20.0), (1.0, 5.0), (1.0, 20.0), (2.0, 5.0), (2.0, 
 
 
 def section_empirical(out: Path, limit: int, ns: list[int], learned: bool, steps_l1: int,
-                      steps_gan: int, n_train: int) -> dict:
+                      steps_gan: int, n_train: int, classical: bool = True, resume: bool = False,
+                      learned_ns: list[int] | None = None) -> dict:
     import torch
 
     from sempix.burst.data import load_images
@@ -156,7 +157,14 @@ def section_empirical(out: Path, limit: int, ns: list[int], learned: bool, steps
         ck = Path(tempfile.gettempdir()) / "sempix_burst_bench"  # checkpoints never in the repo
         ck.mkdir(exist_ok=True)
         t = time.perf_counter()
-        r1 = train_distortion(imgs, cfg, ck / "distortion.pt")
+        start1 = 0
+        if resume and (ck / "distortion.pt").is_file():
+            from sempix.train import load_checkpoint
+
+            start1 = int(load_checkpoint(ck / "distortion.pt")["step"])
+            print(f"stage 1 resumed from step {start1}")
+        r1 = train_distortion(imgs, cfg, ck / "distortion.pt",
+                              resume=ck / "distortion.pt" if start1 else None)
         t1 = time.perf_counter() - t
         t = time.perf_counter()
         r2 = train_perception(imgs, cfg, ck / "distortion.pt", ck / "perception.pt")
@@ -165,12 +173,13 @@ def section_empirical(out: Path, limit: int, ns: list[int], learned: bool, steps
         print(f"\nlearned restorer: RRDB 2 blocks x 32 features (mean fusion, "
               f"{sum(p.numel() for p in load_network(ck / 'distortion.pt').parameters())} parameters), "
               f"{len(imgs)} train images, batch 8, crop 64; n in {cfg.n_choices}, shake in 0..3, read 5/20")
-        print(f"stage 1 (L1): {steps_l1} steps in {t1:.0f} s ({t1 / max(1, steps_l1):.2f} s/step, "
-              f"{t1 / max(1, steps_l1) * spe:.0f} s/epoch of {spe} steps), final L1 {r1.logs.get('l1', 0):.4f}")
+        done1 = max(1, steps_l1 - start1)
+        print(f"stage 1 (L1): {steps_l1} steps ({done1} in this run) in {t1:.0f} s ({t1 / done1:.2f} s/step, "
+              f"{t1 / done1 * spe:.0f} s/epoch of {spe} steps), final L1 {r1.logs.get('l1', 0):.4f}")
         print(f"stage 2 (perceptual relu3_1 + adversarial + 0.01 L1): {steps_gan} steps in {t2:.0f} s "
               f"({t2 / max(1, steps_gan):.2f} s/step, {t2 / max(1, steps_gan) * spe:.0f} s/epoch); "
               f"{load()}")
-        results["train"] = {"l1_s_per_step": t1 / max(1, steps_l1), "gan_s_per_step": t2 / max(1, steps_gan),
+        results["train"] = {"l1_s_per_step": t1 / done1, "gan_s_per_step": t2 / max(1, steps_gan),
                             "steps_per_epoch": spe, "l1_final": r1.logs.get("l1"), "gan_logs": r2.logs}
         nets = (load_network(ck / "distortion.pt"), load_network(ck / "perception.pt"))
         torch.set_grad_enabled(False)
@@ -179,12 +188,13 @@ def section_empirical(out: Path, limit: int, ns: list[int], learned: bool, steps
         params = BurstParams(n=max(ns), scale=4, shake=shake, read=read)
         bursts = make_bursts(val, params, max(ns), seed=7)
         key = f"shake {shake:g}, read {read:g}"
-        for fam, kw in (("classical-none", {"restorer": "classical", "align": "none"}),
-                        ("classical-phase", {"restorer": "classical", "align": "phase"})):
+        fams = (("classical-none", {"restorer": "classical", "align": "none"}),
+                ("classical-phase", {"restorer": "classical", "align": "phase"})) if classical else ()
+        for fam, kw in fams:
             r = evaluate_curves(val, params, ns, alphas, bursts=bursts, **kw)
             results[fam][key] = r
         if nets is not None:
-            lns = [n for n in ns if n <= 10 * 2]
+            lns = learned_ns or ns
             results["learned"][key] = evaluate_curves(val, params, lns, alphas, restorer="learned",
                                                       nets=nets, bursts=bursts)
         print(f"  {key}: done ({time.perf_counter() - t0:.0f} s)", flush=True)
@@ -262,7 +272,7 @@ def section_iqa(calib: Path | None) -> dict:
 # ------------------------------------------------------------------------------------------- speed
 
 
-def section_speed(reps: int) -> dict:
+def section_speed(reps: int, train_steps: int = 0) -> dict:
     from sempix.burst.classical import restore_classical
     from sempix.burst.data import load_images
     from sempix.burst.synth import synthesize
@@ -291,7 +301,32 @@ def section_speed(reps: int) -> dict:
     print("|---|---|---|")
     for name, t in rows:
         print(f"| {name} | {t * 1e3:.1f} | {t / anchor:.2f} |")
-    return {name: t for name, t in rows}
+    res = {name: t for name, t in rows}
+    if train_steps:
+        import tempfile
+
+        from sempix.burst.learned import LearnedConfig, train_distortion, train_perception
+        from sempix.burst.synth import BurstParams
+        from sempix.nets.rrdb import RRDBConfig
+
+        imgs = load_images(Path(os.environ["SEMPIX_DATA_DIR"]) / "dtd10" / "train")
+        cfg = LearnedConfig(net=RRDBConfig(frames=10, scale=4).to_dict(),
+                            burst=dict(BurstParams(n=5, scale=4, read=10.0, shake=1.0).__dict__),
+                            n_choices=[1, 2, 5, 10], steps_l1=train_steps, steps_gan=max(1, train_steps // 2),
+                            batch=8, crop=64, checkpoint_every=0)
+        spe = len(imgs) // cfg.batch
+        with tempfile.TemporaryDirectory() as td:
+            r1 = train_distortion(imgs, cfg, Path(td) / "d.pt")
+            r2 = train_perception(imgs, cfg, Path(td) / "d.pt", Path(td) / "p.pt")
+        a, b = r1.seconds / cfg.steps_l1, r2.seconds / cfg.steps_gan
+        print(f"\ntraining, small RRDB (2 blocks x 32), batch 8, crop 64, n in 1..10, 1 torch thread; "
+              f"an epoch = {len(imgs)} DTD train images = {spe} steps ({load()}):\n")
+        print("| stage | steps timed | s per step | s per epoch |")
+        print("|---|---|---|---|")
+        print(f"| L1 | {cfg.steps_l1} | {a:.2f} | {a * spe:.0f} |")
+        print(f"| perceptual + adversarial | {cfg.steps_gan} | {b:.2f} | {b * spe:.0f} |")
+        res.update({"train_l1_s_per_step": a, "train_gan_s_per_step": b, "steps_per_epoch": spe})
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,11 +337,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=20)
     ap.add_argument("--ns", default="1,2,5,10,20")
     ap.add_argument("--no-learned", action="store_true")
+    ap.add_argument("--no-classical", action="store_true")
+    ap.add_argument("--resume", action="store_true", help="continue stage 1 from its temp checkpoint")
+    ap.add_argument("--learned-ns", default=None, help="burst lengths for the learned restorer")
     ap.add_argument("--steps-l1", type=int, default=300)
     ap.add_argument("--steps-gan", type=int, default=150)
     ap.add_argument("--n-train", type=int, default=200)
     ap.add_argument("--calib-dir", default=None)
     ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--train-steps", type=int, default=10, help="L1 steps timed in the speed section")
     args = ap.parse_args(argv)
     import torch
 
@@ -321,10 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     if "iqa" in secs:
         res["iqa"] = section_iqa(Path(args.calib_dir) if args.calib_dir else None)
     if "speed" in secs:
-        res["speed"] = section_speed(args.reps)
+        res["speed"] = section_speed(args.reps, args.train_steps)
     if "empirical" in secs:
         res["empirical"] = section_empirical(out, args.limit, [int(n) for n in args.ns.split(",")],
-                                             not args.no_learned, args.steps_l1, args.steps_gan, args.n_train)
+                                             not args.no_learned, args.steps_l1, args.steps_gan, args.n_train,
+                                             classical=not args.no_classical, resume=args.resume,
+                                             learned_ns=[int(n) for n in args.learned_ns.split(",")]
+                                             if args.learned_ns else None)
     print(f"\ntotal {time.perf_counter() - t0:.0f} s, os.cpu_count()={os.cpu_count()}, {load()}")
     (out / "results.json").write_text(json.dumps(res, indent=1, default=float))
     return 0

@@ -45,6 +45,7 @@ def test_synth_merge_advise(tmp_path):
     assert "recommended burst length" in r.output
     adv = json.loads((tmp_path / "advice.json").read_text())
     assert 1 <= adv["best_n"] <= 10 and len(adv["shifts"]) == 4
+    assert 1 <= adv["best_n_aligned"] <= 10 and adv["residual"] == 0.1
     assert (tmp_path / "advice.png").stat().st_size > 1000
 
 

@@ -357,8 +357,10 @@ burst.add_command(toy)
 @click.argument("frames", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Picture (PNG).")
 @click.option("--n-max", type=click.IntRange(min=2), default=50, show_default=True)
+@click.option("--residual", type=click.FloatRange(min=0), default=0.1, show_default=True,
+              help="Residual misalignment (px rms) assumed after global alignment.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None)
-def advise(frames, output, n_max, json_out, quiet, debug):
+def advise(frames, output, n_max, residual, json_out, quiet, debug):
     """Estimate noise and shake of a burst and recommend a burst length (toy model)."""
     from sempix.burst.advise import analyse_burst, plot_advice, recommend
     from sempix.image import atomic_write_bytes
@@ -367,10 +369,12 @@ def advise(frames, output, n_max, json_out, quiet, debug):
     fr = _load_frames(frames)
     with cli_progress("advise", quiet) as prog:
         an = analyse_burst(fr, progress=prog)
-    ad = recommend(an, n_max=n_max)
+    ad = recommend(an, n_max=n_max, residual=residual)
     click.echo(f"frames: {an.n_frames}  noise: {an.noise_sigma * 255:.2f}/255  "
                f"shake: {an.shake:.2f} px rms (step/rms ratio {an.step_ratio:.2f})")
-    click.echo(f"recommended burst length: {ad.best_n} (AUR); minimum distortion at n = {ad.best_n_dmin}")
+    click.echo(f"recommended burst length: {ad.best_n} merging the frames as they are (AUR; minimum "
+               f"distortion at n = {ad.best_n_dmin}); {ad.best_n_aligned} after alignment "
+               f"(sempix burst merge --align phase; residual {ad.residual:.2f} px assumed)")
     for note in ad.notes:
         click.echo(f"note: {note}")
     if output:
@@ -378,6 +382,7 @@ def advise(frames, output, n_max, json_out, quiet, debug):
     if json_out:
         payload = {"noise_sigma": an.noise_sigma, "shake": an.shake, "step_ratio": an.step_ratio,
                    "shifts": an.shifts.tolist(), "best_n": ad.best_n, "best_n_dmin": ad.best_n_dmin,
+                   "best_n_aligned": ad.best_n_aligned, "residual": ad.residual,
                    "aur": ad.aur.tolist(), "d_min": ad.d_min.tolist(), "notes": ad.notes}
         atomic_write_bytes(json_out, json.dumps(payload, indent=1).encode(), force=True)
 
