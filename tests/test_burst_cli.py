@@ -100,3 +100,31 @@ def test_curve_from_points(tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["burst", "curve", "--points", str(bad)])
     assert e.value.code == 2
+
+
+def test_train_then_merge_with_checkpoint(tmp_path):
+    from sempix.models import is_available
+
+    if not is_available("vgg19-normalised-relu3_1"):
+        pytest.skip("vgg19-normalised-relu3_1 not in the model store (perceptual loss)")
+    d = tmp_path / "train"
+    for k in range(2):
+        write_image(d / f"{k}.png", _texture(seed=k, size=32))
+    out = tmp_path / "run"
+    r = run("train", "--data", str(d), "-o", str(out), "--scale", "2", "--n-choices", "1,2", "--blocks", "1",
+            "--features", "8", "--growth", "4", "--steps-l1", "2", "--steps-gan", "1", "--batch", "2",
+            "--crop", "16", "--threads", "1", "-q")
+    assert r.exit_code == 0, r.output
+    assert (out / "distortion.pt").is_file() and (out / "perception.pt").is_file()
+    # resume: nothing left to do, same files
+    r = run("train", "--data", str(d), "-o", str(out), "--scale", "2", "--n-choices", "1,2", "--blocks", "1",
+            "--features", "8", "--growth", "4", "--steps-l1", "2", "--steps-gan", "1", "--batch", "2",
+            "--crop", "16", "--resume", "-q")
+    assert r.exit_code == 0, r.output
+    frames = [write_image(tmp_path / f"f{i}.png", _texture(seed=5, size=16)) for i in range(2)]
+    r = run("merge", *map(str, frames), "-o", str(tmp_path / "sr.png"), "--checkpoint", str(out / "perception.pt"),
+            "-q")
+    assert r.exit_code == 0, r.output
+    from sempix.image import load_rgb
+
+    assert load_rgb(tmp_path / "sr.png").shape == (32, 32, 3)

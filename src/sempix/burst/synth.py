@@ -172,7 +172,8 @@ def synthesize(hr: np.ndarray, params: BurstParams | None = None, *, seed: int |
     hr : (H, W, 3) (or (H, W)) float in [0, 1]; cropped to a multiple of ``scale``.
     params : :class:`BurstParams`; keyword ``overrides`` replace its fields
         (``synthesize(img, n=5, shake=2)``).
-    seed : seed of the shifts and the noise (same seed, same burst).
+    seed : seed of the shifts and the noise (an int or a sequence of ints such as ``[seed, k]``;
+        same seed, same burst).
     shifts : optional (n, 2) HR-pixel shifts to use instead of sampling them.
 
     Returns

@@ -234,7 +234,7 @@ def save_checkpoint(path: str | os.PathLike, *, modules: Mapping[str, nn.Module]
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
         "step": int(step),
         "metrics": dict(metrics or {}),
-        "rng": {"torch": torch.get_rng_state(), "numpy": _np_state(), "python": list(random.getstate()[1])},
+        "rng": {"torch": torch.get_rng_state(), "numpy": _np_state()},
     }
     if extra:
         ckpt["extra"] = dict(extra)
