@@ -131,3 +131,20 @@ def test_bad_checkpoint(tmp_path):
         load_checkpoint(p)
     with pytest.raises(InputError):
         load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_evaluation_history_and_early_stop(tmp_path):
+    net = torch.nn.Linear(3, 1)
+    calls = []
+
+    def evaluate(ctx):
+        calls.append(ctx.step)
+        assert not ctx.modules["net"].training  # eval mode, no grad
+        return {"val": 1.0}  # never improves after the first evaluation
+
+    res = train({"net": net}, _step, _data(), TrainConfig(steps=100, lr=0.01, eval_every=5, early_stop=2,
+                                                          monitor="val"),
+                evaluate=evaluate, checkpoint=tmp_path / "e.pt")
+    assert res.stopped_early and res.step == 15
+    assert [h["step"] for h in res.history][:3] == [5, 10, 15]
+    assert load_checkpoint(tmp_path / "e.pt")["metrics"]["val"] == 1.0
