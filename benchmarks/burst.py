@@ -302,6 +302,24 @@ def section_speed(reps: int, train_steps: int = 0) -> dict:
     for name, t in rows:
         print(f"| {name} | {t * 1e3:.1f} | {t / anchor:.2f} |")
     res = {name: t for name, t in rows}
+    # alignment accuracy: RMS error of the estimated global translation against the true shift
+    from sempix.burst.align import align, translations
+
+    imgs = load_images(Path(os.environ["SEMPIX_DATA_DIR"]) / "dtd10" / "val")[::20]
+    print("\nalignment accuracy (RMS error of the per-frame translation, LR px; 10 crops x 9 frames):\n")
+    print("| scale | read | shake (HR px) | phase correlation | optical flow (ILK, mean) |")
+    print("|---|---|---|---|---|")
+    for scale, read, shake in ((1, 5.0, 2.0), (1, 20.0, 2.0), (4, 5.0, 2.0), (4, 20.0, 2.0)):
+        errs = {"phase": [], "flow": []}
+        for k, img in enumerate(imgs):
+            b = synthesize(img, n=10, scale=scale, shake=shake, read=read, seed=k)
+            for m, acc in errs.items():
+                e = translations(align(b.frames, m)) - b.lr_shifts
+                acc.append(e[1:])
+        pe = float(np.sqrt(np.mean(np.concatenate(errs["phase"]) ** 2)))
+        fe = float(np.sqrt(np.mean(np.concatenate(errs["flow"]) ** 2)))
+        print(f"| {scale} | {read:g} | {shake:g} | {pe:.3f} | {fe:.3f} |")
+        res[f"align_rms_scale{scale}_read{read:g}"] = {"phase": pe, "flow": fe}
     if train_steps:
         import tempfile
 

@@ -34,16 +34,26 @@ def gray(img: np.ndarray) -> np.ndarray:
     return a
 
 
-def estimate_translation(reference: np.ndarray, frame: np.ndarray, *, upsample_factor: int = 20
-                         ) -> np.ndarray:
+def _hann(a: np.ndarray) -> np.ndarray:
+    h, w = a.shape
+    return (a - a.mean()) * np.outer(np.hanning(h), np.hanning(w))
+
+
+def estimate_translation(reference: np.ndarray, frame: np.ndarray, *, upsample_factor: int = 20,
+                         window: bool = True) -> np.ndarray:
     """Translation ``d`` (LR px, ``(dy, dx)``) with ``frame(u) ~ reference(u + d)``.
 
     Uses ``skimage.registration.phase_cross_correlation`` on the luma (its ``shift`` is the shift
-    that registers ``frame`` onto ``reference``, which is ``d`` in this convention).
+    that registers ``frame`` onto ``reference``, which is ``d`` in this convention). ``window``:
+    subtract the mean and apply a Hann window first, which suppresses the image borders' spurious
+    correlation peak (on 128x128 DTD crops it cut the RMS error from 17.8 to 0.54 px, see
+    docs/burst.md).
     """
     from skimage.registration import phase_cross_correlation
 
     ref, mov = gray(reference), gray(frame)
+    if window:
+        ref, mov = _hann(ref), _hann(mov)
     shift, _err, _phase = phase_cross_correlation(ref, mov, upsample_factor=upsample_factor,
                                                   normalization=None)
     return np.asarray(shift, dtype=np.float64)
