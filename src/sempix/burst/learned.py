@@ -118,10 +118,14 @@ class PerceptualLoss(torch.nn.Module):
 
 
 def load_perceptual_network(cfg: LearnedConfig, device) -> torch.nn.Module:
-    """The VGG of the perceptual loss (model store; raises ModelUnavailableError when absent)."""
-    from sempix.retarget.vgg import load_vgg
+    """The VGG of the perceptual loss (model store; raises ModelUnavailableError when absent).
 
-    return load_vgg(cfg.vgg, device=device, depth=cfg.vgg_layer)
+    Uses retarget's public loader (``sempix.retarget.get_vgg``, cached per process); the VGG module
+    belongs in ``sempix.nets`` (design note) and can move there without changing this function.
+    """
+    from sempix.retarget import get_vgg
+
+    return get_vgg(cfg.vgg, device=str(device))
 
 
 def train_perception(images: Sequence[np.ndarray], cfg: LearnedConfig,
