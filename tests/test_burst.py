@@ -1,4 +1,5 @@
-"""Burst toolkit: synthesis statistics, alignment, classical merge, P-D curves / AUR, toy model, metrics."""
+"""Burst toolkit: synthesis statistics, alignment, classical merge, P-D curves / AUR, toy model,
+metrics."""
 
 from __future__ import annotations
 
@@ -110,7 +111,10 @@ def test_flow_alignment_is_close_to_the_translation(rng):
 def test_more_frames_reduce_error_without_shake(rng):
     x = _texture(rng, 64, 64)
     b = synthesize(x, n=8, scale=2, shake=0.0, read=20.0, seed=0)
-    errs = [rmse(restore_classical(b.frames[:n], 2, align="none", upsample="bicubic"), b.hr) for n in (1, 2, 8)]
+    errs = [
+        rmse(restore_classical(b.frames[:n], 2, align="none", upsample="bicubic"), b.hr)
+        for n in (1, 2, 8)
+    ]
     assert errs[0] > errs[1] > errs[2]
 
 
@@ -140,8 +144,10 @@ def test_sharpen_zero_is_identity(rng):
 # ------------------------------------------------------------------------------------ P-D and AUR
 
 
-@pytest.mark.parametrize("f, area", [(lambda d: 1 - d, 0.5), (lambda d: (1 - d) ** 2, 1 / 3),
-                                     (lambda d: 1 - np.sqrt(d), 1 / 3)])
+@pytest.mark.parametrize(
+    "f, area",
+    [(lambda d: 1 - d, 0.5), (lambda d: (1 - d) ** 2, 1 / 3), (lambda d: 1 - np.sqrt(d), 1 / 3)],
+)
 def test_aur_of_analytic_curves_equals_the_integral(f, area):
     d = np.linspace(0, 1, 2001)
     pts = np.stack([d, f(d)], axis=1)
@@ -185,7 +191,8 @@ def test_better_curve_has_lower_aur():
 
 
 def test_toy_closed_form_scalar_case():
-    # one frequency, white signal, no shake: P(D) = rho^2 - 1 - 2 ln rho, rho = k + sqrt(k^2 - 1 + D)
+    # one frequency, white signal, no shake: P(D) = rho^2 - 1 - 2 ln rho, rho = k + sqrt(k^2 - 1 +
+    # D)
     c = toy_curve(4, 0.5, 0.0, spectrum("white", 1))
     kappa = 1 / np.sqrt(1 + 0.5 / 4)
     assert c.d_min == pytest.approx(1 - kappa**2)
@@ -200,12 +207,17 @@ def test_toy_closed_form_scalar_case():
 @pytest.mark.parametrize("n, noise, shake", [(3, 0.3, 0.0), (5, 0.2, 1.0)])
 def test_toy_closed_form_matches_monte_carlo(n, noise, shake):
     sp = spectrum("power", 4)
-    cmp = compare(toy_curve(n, noise, shake, sp), monte_carlo(n, noise, shake, sp, samples=40_000, seed=1))
+    cmp = compare(
+        toy_curve(n, noise, shake, sp), monte_carlo(n, noise, shake, sp, samples=40_000, seed=1)
+    )
     assert cmp["rel_D"] < 0.02
     assert cmp["rel_V"] < 0.02 and cmp["rel_Q"] < 0.02
     assert cmp["abs_P_small"] < 0.005
     # and a wrong model (noise variance off by 10 %) is detected
-    wrong = compare(toy_curve(n, noise * 1.1, shake, sp), monte_carlo(n, noise, shake, sp, samples=40_000, seed=1))
+    wrong = compare(
+        toy_curve(n, noise * 1.1, shake, sp),
+        monte_carlo(n, noise, shake, sp, samples=40_000, seed=1),
+    )
     assert wrong["rel_D"] > 0.02
 
 
@@ -269,10 +281,14 @@ def test_niqe_reproducible_and_monotone(test_image):
 
     base = niqe(test_image)
     assert base == niqe(test_image)
-    blurred = [niqe(np.stack([ndimage.gaussian_filter(test_image[..., c], s) for c in range(3)], -1))
-               for s in (1.0, 2.0)]
-    noisy = [niqe(np.clip(test_image + np.random.default_rng(0).normal(0, s, test_image.shape), 0, 1))
-             for s in (0.03, 0.1)]
+    blurred = [
+        niqe(np.stack([ndimage.gaussian_filter(test_image[..., c], s) for c in range(3)], -1))
+        for s in (1.0, 2.0)
+    ]
+    noisy = [
+        niqe(np.clip(test_image + np.random.default_rng(0).normal(0, s, test_image.shape), 0, 1))
+        for s in (0.03, 0.1)
+    ]
     assert base < blurred[0] < blurred[1]
     assert base < noisy[0] < noisy[1]
 
@@ -287,10 +303,14 @@ def test_brisque_reproducible_and_monotone(test_image):
         pytest.skip("BRISQUE model files (brisque-svm, brisque-range) not in the model store")
     base = brisque(test_image)
     assert base == brisque(test_image)
-    blurred = [brisque(np.stack([ndimage.gaussian_filter(test_image[..., c], s) for c in range(3)], -1))
-               for s in (1.0, 2.0)]
-    noisy = [brisque(np.clip(test_image + np.random.default_rng(0).normal(0, s, test_image.shape), 0, 1))
-             for s in (0.03, 0.1)]
+    blurred = [
+        brisque(np.stack([ndimage.gaussian_filter(test_image[..., c], s) for c in range(3)], -1))
+        for s in (1.0, 2.0)
+    ]
+    noisy = [
+        brisque(np.clip(test_image + np.random.default_rng(0).normal(0, s, test_image.shape), 0, 1))
+        for s in (0.03, 0.1)
+    ]
     assert base < blurred[0] < blurred[1]
     assert base < noisy[0] < noisy[1]
 
@@ -301,6 +321,7 @@ def test_brisque_features_shape(rng):
     f = brisque_features(_texture(rng, 64, 64))
     assert f.shape == (36,) and np.all(np.isfinite(f))
     sv, coef, g, rho = parse_libsvm_model(
-        "svm_type epsilon_svr\nkernel_type rbf\ngamma 0.5\nrho -1.5\nSV\n2 1:0.5 3:-1\n-1 2:1\n", 3)
+        "svm_type epsilon_svr\nkernel_type rbf\ngamma 0.5\nrho -1.5\nSV\n2 1:0.5 3:-1\n-1 2:1\n", 3
+    )
     np.testing.assert_allclose(sv, [[0.5, 0, -1], [0, 1, 0]])
     assert coef.tolist() == [2, -1] and g == 0.5 and rho == -1.5

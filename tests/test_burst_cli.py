@@ -26,8 +26,23 @@ def run(*args):
 
 def test_synth_merge_advise(tmp_path):
     src = write_image(tmp_path / "img.png", _texture(size=96))
-    r = run("synth", str(src), "-o", str(tmp_path / "b"), "-n", "4", "--scale", "2", "--shake", "1",
-            "--read", "5", "--seed", "1", "-q")
+    r = run(
+        "synth",
+        str(src),
+        "-o",
+        str(tmp_path / "b"),
+        "-n",
+        "4",
+        "--scale",
+        "2",
+        "--shake",
+        "1",
+        "--read",
+        "5",
+        "--seed",
+        "1",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     frames = sorted((tmp_path / "b").glob("frame_*.png"))
     assert len(frames) == 4 and (tmp_path / "b" / "hr.png").is_file()
@@ -39,8 +54,17 @@ def test_synth_merge_advise(tmp_path):
     from sempix.image import load_rgb
 
     assert load_rgb(out).shape == (96, 96, 3)
-    r = run("advise", *map(str, frames), "-o", str(tmp_path / "advice.png"), "--json",
-            str(tmp_path / "advice.json"), "--n-max", "10", "-q")
+    r = run(
+        "advise",
+        *map(str, frames),
+        "-o",
+        str(tmp_path / "advice.png"),
+        "--json",
+        str(tmp_path / "advice.json"),
+        "--n-max",
+        "10",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert "recommended burst length" in r.output
     adv = json.loads((tmp_path / "advice.json").read_text())
@@ -50,7 +74,9 @@ def test_synth_merge_advise(tmp_path):
 
 
 def test_toy_command(tmp_path):
-    r = run("toy", "--noise", "0.3", "--shake", "1", "-n", "1,5,10", "-o", str(tmp_path / "toy.png"))
+    r = run(
+        "toy", "--noise", "0.3", "--shake", "1", "-n", "1,5,10", "-o", str(tmp_path / "toy.png")
+    )
     assert r.exit_code == 0, r.output
     assert "best n by AUR" in r.output and (tmp_path / "toy.png").is_file()
 
@@ -79,8 +105,22 @@ def test_curve_classical(tmp_path):
     d = tmp_path / "val"
     for k in range(2):
         write_image(d / f"{k}.png", _texture(seed=k, size=128))
-    r = run("curve", "--data", str(d), "-n", "1,2", "--alphas", "0,1", "--shake", "1", "--json",
-            str(tmp_path / "c.json"), "-o", str(tmp_path / "c.png"), "-q")
+    r = run(
+        "curve",
+        "--data",
+        str(d),
+        "-n",
+        "1,2",
+        "--alphas",
+        "0,1",
+        "--shake",
+        "1",
+        "--json",
+        str(tmp_path / "c.json"),
+        "-o",
+        str(tmp_path / "c.png"),
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "c.json").read_text())
     assert set(res["aur"]) == {"1", "2"} and all(0 <= v <= 1 for v in res["aur"].values())
@@ -89,7 +129,15 @@ def test_curve_classical(tmp_path):
 def test_curve_from_points(tmp_path):
     csv = tmp_path / "pts.csv"
     csv.write_text("label,D,P\nA,0.1,1.0\nA,0.5,0.5\nA,0.3,0.9\nA,1.0,0.0\nB,0.2,1.0\nB,1.0,0.5\n")
-    r = run("curve", "--points", str(csv), "--json", str(tmp_path / "o.json"), "-o", str(tmp_path / "o.png"))
+    r = run(
+        "curve",
+        "--points",
+        str(csv),
+        "--json",
+        str(tmp_path / "o.json"),
+        "-o",
+        str(tmp_path / "o.png"),
+    )
     assert r.exit_code == 0, r.output
     res = json.loads((tmp_path / "o.json").read_text())
     assert res["aur"]["A"] < res["aur"]["B"]
@@ -111,19 +159,75 @@ def test_train_then_merge_with_checkpoint(tmp_path):
     for k in range(2):
         write_image(d / f"{k}.png", _texture(seed=k, size=32))
     out = tmp_path / "run"
-    r = run("train", "--data", str(d), "-o", str(out), "--scale", "2", "--n-choices", "1,2", "--blocks", "1",
-            "--features", "8", "--growth", "4", "--steps-l1", "2", "--steps-gan", "1", "--batch", "2",
-            "--crop", "16", "--threads", "1", "-q")
+    r = run(
+        "train",
+        "--data",
+        str(d),
+        "-o",
+        str(out),
+        "--scale",
+        "2",
+        "--n-choices",
+        "1,2",
+        "--blocks",
+        "1",
+        "--features",
+        "8",
+        "--growth",
+        "4",
+        "--steps-l1",
+        "2",
+        "--steps-gan",
+        "1",
+        "--batch",
+        "2",
+        "--crop",
+        "16",
+        "--threads",
+        "1",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert (out / "distortion.pt").is_file() and (out / "perception.pt").is_file()
     # resume: nothing left to do, same files
-    r = run("train", "--data", str(d), "-o", str(out), "--scale", "2", "--n-choices", "1,2", "--blocks", "1",
-            "--features", "8", "--growth", "4", "--steps-l1", "2", "--steps-gan", "1", "--batch", "2",
-            "--crop", "16", "--resume", "-q")
+    r = run(
+        "train",
+        "--data",
+        str(d),
+        "-o",
+        str(out),
+        "--scale",
+        "2",
+        "--n-choices",
+        "1,2",
+        "--blocks",
+        "1",
+        "--features",
+        "8",
+        "--growth",
+        "4",
+        "--steps-l1",
+        "2",
+        "--steps-gan",
+        "1",
+        "--batch",
+        "2",
+        "--crop",
+        "16",
+        "--resume",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     frames = [write_image(tmp_path / f"f{i}.png", _texture(seed=5, size=16)) for i in range(2)]
-    r = run("merge", *map(str, frames), "-o", str(tmp_path / "sr.png"), "--checkpoint", str(out / "perception.pt"),
-            "-q")
+    r = run(
+        "merge",
+        *map(str, frames),
+        "-o",
+        str(tmp_path / "sr.png"),
+        "--checkpoint",
+        str(out / "perception.pt"),
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     from sempix.image import load_rgb
 

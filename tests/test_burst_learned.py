@@ -1,4 +1,5 @@
-"""Learned burst restorer: RRDB network, interpolation endpoints, two-stage training on tiny data."""
+"""Learned burst restorer: RRDB network, interpolation endpoints, two-stage training on tiny
+data."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ def _images(k=4, size=32, seed=0):
     from scipy import ndimage
 
     rng = np.random.default_rng(seed)
-    return [ndimage.gaussian_filter(rng.random((size, size, 3)), (1.5, 1.5, 0)).astype(np.float32) for _ in range(k)]
+    return [
+        ndimage.gaussian_filter(rng.random((size, size, 3)), (1.5, 1.5, 0)).astype(np.float32)
+        for _ in range(k)
+    ]
 
 
 @pytest.mark.parametrize("fusion", ["mean", "concat"])
@@ -42,7 +46,7 @@ def test_network_shapes(fusion):
 
 
 def test_thesis_size_option():
-    # the thesis's 23-block trunk (built narrow here to keep the test fast; 64/32 is the default there)
+    # the thesis's 23-block trunk (built narrow here to keep the test fast; the thesis uses 64/32)
     net = BurstRRDB(RRDBConfig(features=16, growth=8, blocks=23, frames=10, fusion="concat"))
     assert len(net.trunk) == 23
     assert net(torch.rand(1, 10, 3, 4, 4)).shape == (1, 3, 16, 16)
@@ -68,9 +72,16 @@ def test_two_stage_training_tiny(tmp_path):
     from sempix.retarget.vgg import VGG19Features
 
     torch.manual_seed(0)
-    cfg = LearnedConfig(net=RRDBConfig(frames=2, scale=2, features=8, growth=4, blocks=1).to_dict(),
-                        burst=dict(BurstParams(n=2, scale=2, read=5.0).__dict__), steps_l1=3, steps_gan=2,
-                        batch=2, crop=16, lr=2e-3, checkpoint_every=0)
+    cfg = LearnedConfig(
+        net=RRDBConfig(frames=2, scale=2, features=8, growth=4, blocks=1).to_dict(),
+        burst=dict(BurstParams(n=2, scale=2, read=5.0).__dict__),
+        steps_l1=3,
+        steps_gan=2,
+        batch=2,
+        crop=16,
+        lr=2e-3,
+        checkpoint_every=0,
+    )
     imgs = _images()
     losses = []
     r1 = train_distortion(imgs, cfg, tmp_path / "d.pt", progress=lambda f, m: losses.append(m))
@@ -91,7 +102,9 @@ def test_l1_loss_falls_on_a_fixed_batch():
 
     torch.manual_seed(0)
     net = BurstRRDB(RRDBConfig(frames=2, scale=2, features=8, growth=4, blocks=1, residual=False))
-    batch = next(iter(BurstBatches(_images(), BurstParams(n=2, scale=2, read=5.0), batch=2, crop=16)))
+    batch = next(
+        iter(BurstBatches(_images(), BurstParams(n=2, scale=2, read=5.0), batch=2, crop=16))
+    )
     seen = []
 
     def step(b, ctx):
@@ -113,13 +126,18 @@ def test_lpips_random_weights_properties():
         lin.weight.data.abs_()
     x = _images(1, 64)[0]
     assert lpips(x, x, net) == pytest.approx(0.0, abs=1e-9)
-    noisy = [np.clip(x + np.random.default_rng(0).normal(0, s, x.shape), 0, 1).astype(np.float32)
-             for s in (0.05, 0.2)]
+    noisy = [
+        np.clip(x + np.random.default_rng(0).normal(0, s, x.shape), 0, 1).astype(np.float32)
+        for s in (0.05, 0.2)
+    ]
     d1, d2 = lpips(x, noisy[0], net), lpips(x, noisy[1], net)
     assert 0 < d1 < d2
     assert lpips(noisy[0], x, net) == pytest.approx(d1, rel=1e-5)  # symmetric
-    sd = {f"features.{i}.{t}": getattr(c, t).detach().clone() for c, i in zip(net.convs, [0, 3, 6, 8, 10])
-          for t in ("weight", "bias")}
+    sd = {
+        f"features.{i}.{t}": getattr(c, t).detach().clone()
+        for c, i in zip(net.convs, [0, 3, 6, 8, 10])
+        for t in ("weight", "bias")
+    }
     lin = {f"lin{k}.model.1.weight": l.weight.detach().clone() for k, l in enumerate(net.lins)}
     other = LPIPS()
     other.load_weights(sd, lin)

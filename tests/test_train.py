@@ -44,8 +44,14 @@ def test_loss_falls_and_checkpoint_holds_everything(tmp_path):
         first.append(float(out["mse"].detach()))
         return out
 
-    res = train({"net": net}, step, _data(), TrainConfig(steps=30, lr=0.05, seed=1), checkpoint=ck,
-                model_config={"kind": "linear"})
+    res = train(
+        {"net": net},
+        step,
+        _data(),
+        TrainConfig(steps=30, lr=0.05, seed=1),
+        checkpoint=ck,
+        model_config={"kind": "linear"},
+    )
     assert res.logs["mse"] < 0.5 * first[0]
     assert res.step == 30 and res.epochs >= 7
     c = load_checkpoint(ck)
@@ -68,8 +74,14 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     short = TrainConfig(**{**cfg.__dict__, "steps": 5})
     train({"net": b}, _step, _data(3), short, checkpoint=tmp_path / "part.pt")
     c = torch.nn.Linear(3, 1)
-    res = train({"net": c}, _step, _data(3), TrainConfig(**cfg.__dict__), checkpoint=tmp_path / "part.pt",
-                resume=tmp_path / "part.pt")
+    res = train(
+        {"net": c},
+        _step,
+        _data(3),
+        TrainConfig(**cfg.__dict__),
+        checkpoint=tmp_path / "part.pt",
+        resume=tmp_path / "part.pt",
+    )
     assert res.step == 12
     full = load_checkpoint(tmp_path / "full.pt")["state_dicts"]["net"]
     for k, v in c.state_dict().items():
@@ -88,7 +100,12 @@ def test_gradient_accumulation_matches_a_big_batch():
     b = torch.nn.Linear(3, 1)
     b.load_state_dict(a.state_dict())
     train({"net": a}, _step, big, TrainConfig(steps=1, lr=0.1, optimizer="sgd", momentum=0.0))
-    train({"net": b}, _step, halves, TrainConfig(steps=1, lr=0.1, optimizer="sgd", momentum=0.0, accumulate=2))
+    train(
+        {"net": b},
+        _step,
+        halves,
+        TrainConfig(steps=1, lr=0.1, optimizer="sgd", momentum=0.0, accumulate=2),
+    )
     for k in a.state_dict():
         assert torch.allclose(a.state_dict()[k], b.state_dict()[k], atol=1e-6)
 
@@ -98,12 +115,20 @@ def test_two_optimisers_and_progress():
     seen = []
 
     def step(batch, ctx):
-        return {"g": ctx.modules["g"](batch).pow(2).mean(), "d": ctx.modules["d"](batch).pow(2).mean()}
+        return {
+            "g": ctx.modules["g"](batch).pow(2).mean(),
+            "d": ctx.modules["d"](batch).pow(2).mean(),
+        }
 
     data = [torch.randn(4, 2) for _ in range(2)]
     before = [p.clone() for p in disc.parameters()]
-    train({"g": gen, "d": disc}, step, data, TrainConfig(steps=3, lr={"g": 1e-2, "d": 1e-2}),
-          progress=lambda f, m: seen.append(f))
+    train(
+        {"g": gen, "d": disc},
+        step,
+        data,
+        TrainConfig(steps=3, lr={"g": 1e-2, "d": 1e-2}),
+        progress=lambda f, m: seen.append(f),
+    )
     assert seen[-1] == pytest.approx(1.0) and len(seen) == 3
     assert any(not torch.equal(a, b) for a, b in zip(before, disc.parameters()))
 
@@ -112,8 +137,12 @@ def test_schedules_and_validation():
     cfg = TrainConfig(steps=100, schedule="cosine", warmup=10)
     assert lr_factor(cfg, 0) == pytest.approx(0.1 * (0.5 * (1 + 1.0)))
     assert lr_factor(cfg, 99) < 0.01
-    assert lr_factor(TrainConfig(schedule="multistep", milestones=(5, 10), gamma=0.1), 11) == pytest.approx(0.01)
-    assert lr_factor(TrainConfig(schedule="step", step_size=10, gamma=0.5), 25) == pytest.approx(0.25)
+    assert lr_factor(
+        TrainConfig(schedule="multistep", milestones=(5, 10), gamma=0.1), 11
+    ) == pytest.approx(0.01)
+    assert lr_factor(TrainConfig(schedule="step", step_size=10, gamma=0.5), 25) == pytest.approx(
+        0.25
+    )
     with pytest.raises(InputError):
         TrainConfig(optimizer="lbfgs").validate()
     with pytest.raises(InputError):
@@ -142,9 +171,14 @@ def test_evaluation_history_and_early_stop(tmp_path):
         assert not ctx.modules["net"].training  # eval mode, no grad
         return {"val": 1.0}  # never improves after the first evaluation
 
-    res = train({"net": net}, _step, _data(), TrainConfig(steps=100, lr=0.01, eval_every=5, early_stop=2,
-                                                          monitor="val"),
-                evaluate=evaluate, checkpoint=tmp_path / "e.pt")
+    res = train(
+        {"net": net},
+        _step,
+        _data(),
+        TrainConfig(steps=100, lr=0.01, eval_every=5, early_stop=2, monitor="val"),
+        evaluate=evaluate,
+        checkpoint=tmp_path / "e.pt",
+    )
     assert res.stopped_early and res.step == 15
     assert [h["step"] for h in res.history][:3] == [5, 10, 15]
     assert load_checkpoint(tmp_path / "e.pt")["metrics"]["val"] == 1.0

@@ -4,13 +4,15 @@
 
 * the noise level of the reference frame (wavelet median estimator, Donoho & Johnstone);
 * the inter-frame shake: every frame's global translation against the reference by phase
-  correlation; ``shake`` is the RMS displacement per axis (the model's sigma_s), and the ratio of the
+  correlation; ``shake`` is the RMS displacement per axis (the model's sigma_s), and the ratio of
+  the
   RMS of successive differences to that RMS says whether the motion looks like a random walk
   (correlated, ratio well below sqrt(2)) or i.i.d. (ratio ~ sqrt(2));
 * the radial power spectrum of the reference (noise power removed), which replaces the generic
   power-law spectrum of the toy model.
 
-:func:`recommend` evaluates the closed-form toy model (:mod:`sempix.burst.toy`) for n = 1..n_max with
+:func:`recommend` evaluates the closed-form toy model (:mod:`sempix.burst.toy`) for n = 1..n_max
+with
 those numbers and recommends the shortest burst length whose AUR (area of the unattainable region
 of the whole P-D curve, common bounds over n = 1..n_max) is within 0.005 of the best; the burst
 length with the lowest minimum distortion (MMSE of the best averaging estimator) is reported too.
@@ -107,12 +109,19 @@ def analyse_burst(frames: np.ndarray, progress: ProgressFn | None = None) -> Bur
     return BurstAnalysis(n, sigma, sig_var, shifts, shake, ratio, spec)
 
 
-def recommend(analysis: BurstAnalysis, *, n_max: int = 50, shake: float | None = None,
-              noise_rel: float | None = None, residual: float = 0.1) -> Advice:
+def recommend(
+    analysis: BurstAnalysis,
+    *,
+    n_max: int = 50,
+    shake: float | None = None,
+    noise_rel: float | None = None,
+    residual: float = 0.1,
+) -> Advice:
     """Recommend a burst length from the toy model with the measured noise, shake and spectrum.
 
     ``best_n`` is for merging the frames as they are (the model's averaging estimator, shake as
-    measured); ``best_n_aligned`` for merging after global alignment, modelled as a residual shake of
+    measured); ``best_n_aligned`` for merging after global alignment, modelled as a residual shake
+    of
     ``residual`` px rms (phase correlation's accuracy in the tests is about 0.1-0.15 px).
     """
     s = analysis.shake if shake is None else float(shake)
@@ -129,8 +138,10 @@ def recommend(analysis: BurstAnalysis, *, n_max: int = 50, shake: float | None =
     if best > analysis.n_frames:
         notes.append(f"the model would use {best} frames; this burst has {analysis.n_frames}")
     if np.isfinite(analysis.step_ratio) and analysis.step_ratio < 1.0:
-        notes.append("the shake looks temporally correlated (drift): prefer the frames nearest the "
-                     "reference, or align (sempix burst merge --align phase)")
+        notes.append(
+            "the shake looks temporally correlated (drift): prefer the frames nearest the "
+            "reference, or align (sempix burst merge --align phase)"
+        )
     aurs_al, _ = aur_vs_n(ns, nr, min(float(residual), s), analysis.spectrum)
     best_al = int(ns[aurs_al <= aurs_al.min() + 0.005].min())
     return Advice(analysis, ns, dmin, aurs, best, best_d, notes, best_al, float(residual))
@@ -155,7 +166,9 @@ def plot_advice(advice: Advice, path=None):
     ax1.set_title(f"noise {a.noise_sigma * 255:.1f}/255, shake {a.shake:.2f} px")
     ax1.legend(fontsize=7)
     ax1.grid(alpha=0.3)
-    for n in sorted({1, max(1, advice.best_n // 2), advice.best_n, min(int(advice.ns[-1]), 2 * advice.best_n)}):
+    for n in sorted(
+        {1, max(1, advice.best_n // 2), advice.best_n, min(int(advice.ns[-1]), 2 * advice.best_n)}
+    ):
         c = toy_curve(n, a.noise_rel, a.shake, a.spectrum).points(48)
         ax2.plot(c[:, 0], c[:, 1], label=f"n = {n}")
     ax2.set_xlabel("distortion (MSE, rel.)")

@@ -3,7 +3,8 @@
 Every method returns, for each frame ``i``, a flow field ``f_i`` of shape ``(h, w, 2)`` (LR pixels,
 ``(dy, dx)``) such that ``reference(u) ~ frame_i(u + f_i(u))`` -- the convention of
 ``skimage.registration.optical_flow_tvl1`` / ``optical_flow_ilk``. For a pure translation
-``frame_i(u) = reference(u + d)`` the flow is ``-d`` everywhere and the frame's pixel ``q`` shows the
+``frame_i(u) = reference(u + d)`` the flow is ``-d`` everywhere and the frame's pixel ``q`` shows
+the
 scene at reference position ``q + d``.
 
 Methods
@@ -39,8 +40,9 @@ def _hann(a: np.ndarray) -> np.ndarray:
     return (a - a.mean()) * np.outer(np.hanning(h), np.hanning(w))
 
 
-def estimate_translation(reference: np.ndarray, frame: np.ndarray, *, upsample_factor: int = 20,
-                         window: bool = True) -> np.ndarray:
+def estimate_translation(
+    reference: np.ndarray, frame: np.ndarray, *, upsample_factor: int = 20, window: bool = True
+) -> np.ndarray:
     """Translation ``d`` (LR px, ``(dy, dx)``) with ``frame(u) ~ reference(u + d)``.
 
     Uses ``skimage.registration.phase_cross_correlation`` on the luma (its ``shift`` is the shift
@@ -54,8 +56,9 @@ def estimate_translation(reference: np.ndarray, frame: np.ndarray, *, upsample_f
     ref, mov = gray(reference), gray(frame)
     if window:
         ref, mov = _hann(ref), _hann(mov)
-    shift, _err, _phase = phase_cross_correlation(ref, mov, upsample_factor=upsample_factor,
-                                                  normalization=None)
+    shift, _err, _phase = phase_cross_correlation(
+        ref, mov, upsample_factor=upsample_factor, normalization=None
+    )
     return np.asarray(shift, dtype=np.float64)
 
 
@@ -73,8 +76,14 @@ def estimate_flow(reference: np.ndarray, frame: np.ndarray, *, method: str = "il
     return np.moveaxis(np.asarray(f, dtype=np.float64), 0, -1)
 
 
-def align(frames: np.ndarray, method: str = "phase", *, flow_method: str = "ilk",
-          upsample_factor: int = 20, progress: ProgressFn | None = None) -> np.ndarray:
+def align(
+    frames: np.ndarray,
+    method: str = "phase",
+    *,
+    flow_method: str = "ilk",
+    upsample_factor: int = 20,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
     """Flow fields of every frame against frame 0.
 
     Parameters
@@ -114,8 +123,9 @@ def warp(frame: np.ndarray, flow: np.ndarray, order: int = 1) -> np.ndarray:
     frame (h, w, C), flow (h, w, 2) -> (h, w, C) float32 (edges mirrored).
     """
     h, w = frame.shape[:2]
-    rr, cc = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
-                         indexing="ij")
+    rr, cc = np.meshgrid(
+        np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij"
+    )
     coords = [rr + flow[..., 0], cc + flow[..., 1]]
     out = np.empty(frame.shape, np.float32)
     for ch in range(frame.shape[2]):

@@ -50,12 +50,14 @@ def _bicubic(img: np.ndarray, scale: int) -> np.ndarray:
     from skimage.transform import resize
 
     h, w = img.shape[:2]
-    return resize(img, (h * scale, w * scale), order=3, mode="reflect",
-                  anti_aliasing=False).astype(np.float32)
+    return resize(img, (h * scale, w * scale), order=3, mode="reflect", anti_aliasing=False).astype(
+        np.float32
+    )
 
 
 def robust_weights(aligned: np.ndarray, sigma: float, k: float = 3.0) -> np.ndarray:
-    """Per-pixel weights (n, h, w) in (0, 1] from residuals to the median of ``aligned`` (n,h,w,C)."""
+    """Per-pixel weights (n, h, w) in (0, 1] from residuals to the median of ``aligned``
+    (n, h, w, C)."""
     med = np.median(aligned, axis=0)
     r2 = np.mean((aligned - med[None]) ** 2, axis=-1)
     s = max(float(sigma), 1.0 / 255.0) * k
@@ -64,15 +66,26 @@ def robust_weights(aligned: np.ndarray, sigma: float, k: float = 3.0) -> np.ndar
     return wgt.astype(np.float32)
 
 
-def _splat(values: np.ndarray, weights: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-           shape: tuple[int, int], num: np.ndarray, den: np.ndarray) -> None:
+def _splat(
+    values: np.ndarray,
+    weights: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    shape: tuple[int, int],
+    num: np.ndarray,
+    den: np.ndarray,
+) -> None:
     """Bilinear splat of samples at float HR positions into ``num`` (H,W,C) and ``den`` (H,W)."""
     H, W = shape
     r0 = np.floor(rows).astype(np.int64)
     c0 = np.floor(cols).astype(np.int64)
     fr, fc = rows - r0, cols - c0
-    for dr, dc, wk in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc),
-                       (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+    for dr, dc, wk in (
+        (0, 0, (1 - fr) * (1 - fc)),
+        (0, 1, (1 - fr) * fc),
+        (1, 0, fr * (1 - fc)),
+        (1, 1, fr * fc),
+    ):
         rr, cc = r0 + dr, c0 + dc
         ok = (rr >= 0) & (rr < H) & (cc >= 0) & (cc < W)
         idx = rr[ok] * W + cc[ok]
@@ -82,8 +95,13 @@ def _splat(values: np.ndarray, weights: np.ndarray, rows: np.ndarray, cols: np.n
             np.add.at(num[..., ch].reshape(-1), idx, ww * values[..., ch][ok])
 
 
-def shift_and_add(frames: np.ndarray, flows: np.ndarray, weights: np.ndarray, scale: int,
-                  sigma: float | None = None) -> np.ndarray:
+def shift_and_add(
+    frames: np.ndarray,
+    flows: np.ndarray,
+    weights: np.ndarray,
+    scale: int,
+    sigma: float | None = None,
+) -> np.ndarray:
     """Multi-frame super-resolution by normalised convolution.
 
     Parameters
@@ -100,18 +118,22 @@ def shift_and_add(frames: np.ndarray, flows: np.ndarray, weights: np.ndarray, sc
     H, W = h * scale, w * scale
     num = np.zeros((H, W, C), np.float64)
     den = np.zeros((H, W), np.float64)
-    rr, cc = np.meshgrid(np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64),
-                         indexing="ij")
+    rr, cc = np.meshgrid(
+        np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64), indexing="ij"
+    )
     off = (scale - 1) / 2.0
     for i in range(n):
         # frame pixel q shows the reference position q - flow(q) (translation: q + d)
         pr = scale * (rr - flows[i, ..., 0]) + off
         pc = scale * (cc - flows[i, ..., 1]) + off
-        _splat(frames[i].astype(np.float64), weights[i].astype(np.float64), pr, pc, (H, W), num, den)
-    s = 0.45 * scale * n ** -0.2 if sigma is None else float(sigma)
+        _splat(
+            frames[i].astype(np.float64), weights[i].astype(np.float64), pr, pc, (H, W), num, den
+        )
+    s = 0.45 * scale * n**-0.2 if sigma is None else float(sigma)
     if s > 0:
-        num = np.stack([ndimage.gaussian_filter(num[..., ch], s, mode="mirror") for ch in range(C)],
-                       axis=-1)
+        num = np.stack(
+            [ndimage.gaussian_filter(num[..., ch], s, mode="mirror") for ch in range(C)], axis=-1
+        )
         den = ndimage.gaussian_filter(den, s, mode="mirror")
     eps = 1e-3 * max(float(den.max()), 1e-12)
     base = None
@@ -124,11 +146,19 @@ def shift_and_add(frames: np.ndarray, flows: np.ndarray, weights: np.ndarray, sc
     return out
 
 
-def restore_classical(frames: np.ndarray, scale: int = 4, *, align: str = "phase",
-                      merge: str = "mean", upsample: str = "kernel", robust_k: float = 3.0,
-                      kernel_sigma: float | None = None, flow_method: str = "ilk",
-                      flows: np.ndarray | None = None, progress: ProgressFn | None = None
-                      ) -> np.ndarray:
+def restore_classical(
+    frames: np.ndarray,
+    scale: int = 4,
+    *,
+    align: str = "phase",
+    merge: str = "mean",
+    upsample: str = "kernel",
+    robust_k: float = 3.0,
+    kernel_sigma: float | None = None,
+    flow_method: str = "ilk",
+    flows: np.ndarray | None = None,
+    progress: ProgressFn | None = None,
+) -> np.ndarray:
     """Restore a burst: align, merge, upsample.
 
     Parameters
@@ -152,11 +182,16 @@ def restore_classical(frames: np.ndarray, scale: int = 4, *, align: str = "phase
         raise InputError(f"unknown upsampling {upsample!r}; use one of {', '.join(UPSAMPLERS)}")
     scale = int(scale)
     if flows is None:
-        flows = _align(frames, align, flow_method=flow_method, progress=sub_progress(progress, 0, 0.7))
+        flows = _align(
+            frames, align, flow_method=flow_method, progress=sub_progress(progress, 0, 0.7)
+        )
     n = frames.shape[0]
     need_warp = merge == "robust" or upsample == "bicubic" or scale == 1
-    aligned = np.stack([warp(frames[i], flows[i]) if i else frames[0] for i in range(n)]) \
-        if need_warp else None
+    aligned = (
+        np.stack([warp(frames[i], flows[i]) if i else frames[0] for i in range(n)])
+        if need_warp
+        else None
+    )
     if merge == "robust" and n > 2:
         wts = robust_weights(aligned, estimate_noise(frames[0]), robust_k)
     else:
@@ -167,8 +202,13 @@ def restore_classical(frames: np.ndarray, scale: int = 4, *, align: str = "phase
         out = merged if scale == 1 else _bicubic(merged, scale)
     else:
         # the robust weights live on the reference grid; carry them back to each frame's pixels
-        fw = np.stack([warp(wts[i][..., None], -flows[i])[..., 0] if i else wts[0]
-                       for i in range(n)]) if merge == "robust" and n > 2 else wts
+        fw = (
+            np.stack(
+                [warp(wts[i][..., None], -flows[i])[..., 0] if i else wts[0] for i in range(n)]
+            )
+            if merge == "robust" and n > 2
+            else wts
+        )
         out = shift_and_add(frames, flows, fw, scale, kernel_sigma)
     report(progress, 1.0, "merged")
     return np.clip(out, 0.0, 1.0).astype(np.float32)
@@ -182,6 +222,8 @@ def sharpen(img: np.ndarray, amount: float, sigma: float = 1.0) -> np.ndarray:
     analogue of the toy model's gain and of network interpolation.
     """
     a = np.asarray(img, dtype=np.float32)
-    blur = np.stack([ndimage.gaussian_filter(a[..., c], sigma, mode="mirror") for c in range(a.shape[-1])],
-                    axis=-1)
+    blur = np.stack(
+        [ndimage.gaussian_filter(a[..., c], sigma, mode="mirror") for c in range(a.shape[-1])],
+        axis=-1,
+    )
     return np.clip(a + float(amount) * (a - blur), 0.0, 1.0).astype(np.float32)

@@ -57,20 +57,30 @@ class BurstBatches:
     Parameters
     ----------
     images : list of (H, W, 3) float32 images.
-    params : :class:`BurstParams` (``n`` is replaced by a draw from ``n_choices`` per batch when given).
+    params : :class:`BurstParams` (``n`` is replaced by a draw from ``n_choices`` per batch when
+        given).
     batch : images per batch.
-    crop : HR crop size (multiple of ``params.scale``; None = whole images, which must share a size).
+    crop : HR crop size (multiple of ``params.scale``; None = whole images, which must share a
+        size).
     n_choices : burst lengths to draw from per batch (for networks that take any n).
     shake_choices, read_choices : optional per-batch draws of the shake / read noise.
     augment : random flips and 90-degree rotations.
     seed : base seed.
     """
 
-    def __init__(self, images: Sequence[np.ndarray], params: BurstParams, *, batch: int = 4,
-                 crop: int | None = 64, n_choices: Sequence[int] | None = None,
-                 shake_choices: Sequence[float] | None = None,
-                 read_choices: Sequence[float] | None = None, augment: bool = True, seed: int = 0
-                 ) -> None:
+    def __init__(
+        self,
+        images: Sequence[np.ndarray],
+        params: BurstParams,
+        *,
+        batch: int = 4,
+        crop: int | None = 64,
+        n_choices: Sequence[int] | None = None,
+        shake_choices: Sequence[float] | None = None,
+        read_choices: Sequence[float] | None = None,
+        augment: bool = True,
+        seed: int = 0,
+    ) -> None:
         if not images:
             raise InputError("no training images")
         self.images = list(images)
@@ -95,7 +105,7 @@ class BurstBatches:
         rng = np.random.default_rng([self.seed, self.epoch])
         order = rng.permutation(len(self.images))
         for b in range(len(self)):
-            idx = order[b * self.batch:(b + 1) * self.batch]
+            idx = order[b * self.batch : (b + 1) * self.batch]
             over = {}
             if self.n_choices:
                 over["n"] = int(rng.choice(self.n_choices))
@@ -113,7 +123,7 @@ class BurstBatches:
                         raise InputError(f"image {W}x{H} is smaller than the crop {self.crop}")
                     r = int(rng.integers(H - self.crop + 1))
                     c = int(rng.integers(W - self.crop + 1))
-                    img = img[r:r + self.crop, c:c + self.crop]
+                    img = img[r : r + self.crop, c : c + self.crop]
                 if self.augment:
                     img = _augment(img, rng)
                 bu = synthesize(img, p, seed=int(rng.integers(2**31)))
@@ -123,9 +133,16 @@ class BurstBatches:
         self.epoch += 1
 
 
-def synthesize_folder(folder: str | os.PathLike, out: str | os.PathLike, params: BurstParams, *,
-                      seed: int = 0, limit: int | None = None, force: bool = False,
-                      progress: ProgressFn | None = None) -> list[Path]:
+def synthesize_folder(
+    folder: str | os.PathLike,
+    out: str | os.PathLike,
+    params: BurstParams,
+    *,
+    seed: int = 0,
+    limit: int | None = None,
+    force: bool = False,
+    progress: ProgressFn | None = None,
+) -> list[Path]:
     """Write one synthetic burst per image: ``out/<stem>/frame_XX.png``, ``hr.png``, ``burst.json``.
 
     Returns the burst folders. The seed of image ``k`` is ``(seed, k)``.
@@ -136,13 +153,19 @@ def synthesize_folder(folder: str | os.PathLike, out: str | os.PathLike, params:
     outdir = Path(out)
     done = []
     for k, f in enumerate(files):
-        b = synthesize(load_rgb(f), params, seed=int(np.random.default_rng([seed, k]).integers(2**31)))
+        b = synthesize(
+            load_rgb(f), params, seed=int(np.random.default_rng([seed, k]).integers(2**31))
+        )
         d = outdir / f.stem
         for i, fr in enumerate(b.frames):
             write_image(d / f"frame_{i:02d}.png", fr, inputs=[f], force=force)
         write_image(d / "hr.png", b.hr, inputs=[f], force=force)
-        meta = {"source": str(f), "params": b.params.__dict__, "seed": b.seed,
-                "shifts_hr": b.shifts.tolist()}
+        meta = {
+            "source": str(f),
+            "params": b.params.__dict__,
+            "seed": b.seed,
+            "shifts_hr": b.shifts.tolist(),
+        }
         atomic_write_bytes(d / "burst.json", json.dumps(meta, indent=1).encode(), force=True)
         done.append(d)
         report(progress, (k + 1) / len(files), f.name)

@@ -1,7 +1,9 @@
 """Empirical P-D curves of burst restorers on a set of images.
 
-For each burst length ``n`` and evaluation image, one burst of ``max(ns)`` frames is synthesised (seed
-``(seed, image index)``) and its first ``n`` frames form the burst of length ``n`` (nested bursts, so
+For each burst length ``n`` and evaluation image, one burst of ``max(ns)`` frames is synthesised
+(seed
+``(seed, image index)``) and its first ``n`` frames form the burst of length ``n`` (nested bursts,
+so
 burst lengths are compared on the same shakes and noise). Each restorer family yields one curve
 per ``n``:
 
@@ -42,11 +44,25 @@ def make_bursts(images: Sequence[np.ndarray], params: BurstParams, n_max: int, s
     return [synthesize(img, params, n=int(n_max), seed=[seed, k]) for k, img in enumerate(images)]
 
 
-def evaluate_curves(images: Sequence[np.ndarray], params: BurstParams, ns: Sequence[int],
-                    alphas: Sequence[float], *, restorer: str = "classical", checkpoints=(None, None),
-                    nets=None, align: str = "phase", merge: str = "mean", upsample: str = "kernel",
-                    sharpen_max: float = 2.0, metric: str = "niqe", seed: int = 0, device: str = "cpu",
-                    bursts=None, progress: ProgressFn | None = None) -> dict:
+def evaluate_curves(
+    images: Sequence[np.ndarray],
+    params: BurstParams,
+    ns: Sequence[int],
+    alphas: Sequence[float],
+    *,
+    restorer: str = "classical",
+    checkpoints=(None, None),
+    nets=None,
+    align: str = "phase",
+    merge: str = "mean",
+    upsample: str = "kernel",
+    sharpen_max: float = 2.0,
+    metric: str = "niqe",
+    seed: int = 0,
+    device: str = "cpu",
+    bursts=None,
+    progress: ProgressFn | None = None,
+) -> dict:
     """P-D points per burst length and their AUR (common bounds).
 
     Returns
@@ -77,7 +93,9 @@ def evaluate_curves(images: Sequence[np.ndarray], params: BurstParams, ns: Seque
         for b in bursts:
             frames = b.frames[:n]
             if restorer == "classical":
-                base = restore_classical(frames, b.params.scale, align=align, merge=merge, upsample=upsample)
+                base = restore_classical(
+                    frames, b.params.scale, align=align, merge=merge, upsample=upsample
+                )
                 for j, a in enumerate(alphas):
                     outs[j].append(sharpen(base, sharpen_max * a) if a > 0 else base)
             else:
@@ -91,5 +109,8 @@ def evaluate_curves(images: Sequence[np.ndarray], params: BurstParams, ns: Seque
             pts.append((d, perception_score(outs[j], metric)))
         curves[n] = np.asarray(pts)
     b = common_bounds(curves)
-    return {"curves": curves, "aur": {n: aur(c, b) for n, c in curves.items()},
-            "bounds": (b.d_min, b.d_max, b.p_min, b.p_max)}
+    return {
+        "curves": curves,
+        "aur": {n: aur(c, b) for n, c in curves.items()},
+        "bounds": (b.d_min, b.d_max, b.p_min, b.p_max),
+    }

@@ -41,7 +41,8 @@ class LearnedConfig:
     lr, lr_d : learning rates (generator, discriminator).
     batch, crop : batch size and HR crop.
     w_l1, w_percep, w_adv : stage-2 loss weights (ESRGAN: 1e-2, 1, 5e-3).
-    vgg, vgg_layer : VGG weights (model store name or path) and feature layer of the perceptual loss.
+    vgg, vgg_layer : VGG weights (model store name or path) and feature layer of the perceptual
+        loss.
     seed, device : see :class:`~sempix.train.TrainConfig`.
     """
 
@@ -74,9 +75,16 @@ class LearnedConfig:
 
 
 def _batches(images, cfg: LearnedConfig, seed_offset: int) -> BurstBatches:
-    return BurstBatches(images, BurstParams(**cfg.burst), batch=cfg.batch, crop=cfg.crop,
-                        n_choices=cfg.n_choices or None, shake_choices=cfg.shake_choices or None,
-                        read_choices=cfg.read_choices or None, seed=cfg.seed + seed_offset)
+    return BurstBatches(
+        images,
+        BurstParams(**cfg.burst),
+        batch=cfg.batch,
+        crop=cfg.crop,
+        n_choices=cfg.n_choices or None,
+        shake_choices=cfg.shake_choices or None,
+        read_choices=cfg.read_choices or None,
+        seed=cfg.seed + seed_offset,
+    )
 
 
 def build_network(net_config: dict) -> BurstRRDB:
@@ -84,8 +92,14 @@ def build_network(net_config: dict) -> BurstRRDB:
     return BurstRRDB(RRDBConfig.from_dict(net_config))
 
 
-def train_distortion(images: Sequence[np.ndarray], cfg: LearnedConfig, checkpoint: str | os.PathLike,
-                     *, resume: str | os.PathLike | None = None, progress: ProgressFn | None = None):
+def train_distortion(
+    images: Sequence[np.ndarray],
+    cfg: LearnedConfig,
+    checkpoint: str | os.PathLike,
+    *,
+    resume: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+):
     """Stage 1: L1 training. Writes ``checkpoint`` (module ``g``); returns the TrainResult."""
     net = build_network(cfg.net)
 
@@ -94,11 +108,26 @@ def train_distortion(images: Sequence[np.ndarray], cfg: LearnedConfig, checkpoin
         out = ctx.modules["g"](burst)
         return {"l1": F.l1_loss(out, hr)}
 
-    tc = TrainConfig(steps=cfg.steps_l1, lr=cfg.lr, schedule="cosine", min_lr_ratio=0.1, warmup=10,
-                     checkpoint_every=cfg.checkpoint_every, seed=cfg.seed, device=cfg.device)
-    return train({"g": net}, step, _batches(images, cfg, 0), tc, checkpoint=checkpoint, resume=resume,
-                 model_config={"kind": "burst-rrdb", "stage": "distortion", "learned": cfg.to_dict()},
-                 progress=progress)
+    tc = TrainConfig(
+        steps=cfg.steps_l1,
+        lr=cfg.lr,
+        schedule="cosine",
+        min_lr_ratio=0.1,
+        warmup=10,
+        checkpoint_every=cfg.checkpoint_every,
+        seed=cfg.seed,
+        device=cfg.device,
+    )
+    return train(
+        {"g": net},
+        step,
+        _batches(images, cfg, 0),
+        tc,
+        checkpoint=checkpoint,
+        resume=resume,
+        model_config={"kind": "burst-rrdb", "stage": "distortion", "learned": cfg.to_dict()},
+        progress=progress,
+    )
 
 
 class PerceptualLoss(torch.nn.Module):
@@ -128,17 +157,25 @@ def load_perceptual_network(cfg: LearnedConfig, device) -> torch.nn.Module:
     return get_vgg(cfg.vgg, device=str(device))
 
 
-def train_perception(images: Sequence[np.ndarray], cfg: LearnedConfig,
-                     distortion_checkpoint: str | os.PathLike, checkpoint: str | os.PathLike, *,
-                     resume: str | os.PathLike | None = None, vgg: torch.nn.Module | None = None,
-                     progress: ProgressFn | None = None):
+def train_perception(
+    images: Sequence[np.ndarray],
+    cfg: LearnedConfig,
+    distortion_checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike,
+    *,
+    resume: str | os.PathLike | None = None,
+    vgg: torch.nn.Module | None = None,
+    progress: ProgressFn | None = None,
+):
     """Stage 2: perceptual + adversarial (+ small L1), starting from the stage-1 network."""
     device = resolve_device(cfg.device)
     ck = load_checkpoint(distortion_checkpoint)
     net = build_network(ck["config"]["model"]["learned"]["net"])
     net.load_state_dict(ck["state_dicts"]["g"])
     disc = Discriminator(features=32, stages=3)
-    percep = PerceptualLoss(vgg if vgg is not None else load_perceptual_network(cfg, device), cfg.vgg_layer)
+    percep = PerceptualLoss(
+        vgg if vgg is not None else load_perceptual_network(cfg, device), cfg.vgg_layer
+    )
     percep.to(device)
 
     def step(batch, ctx):
@@ -153,22 +190,45 @@ def train_perception(images: Sequence[np.ndarray], cfg: LearnedConfig,
         set_requires_grad(d, True)
         lr_ = d(hr)
         lf_ = d(fake.detach())
-        loss_d = (F.binary_cross_entropy_with_logits(lr_, torch.ones_like(lr_))
-                  + F.binary_cross_entropy_with_logits(lf_, torch.zeros_like(lf_)))
-        return {"g": cfg.w_percep * loss_p + cfg.w_adv * loss_adv + cfg.w_l1 * loss_l1, "d": loss_d,
-                "log_percep": loss_p, "log_adv": loss_adv, "log_l1": loss_l1}
+        loss_d = F.binary_cross_entropy_with_logits(
+            lr_, torch.ones_like(lr_)
+        ) + F.binary_cross_entropy_with_logits(lf_, torch.zeros_like(lf_))
+        return {
+            "g": cfg.w_percep * loss_p + cfg.w_adv * loss_adv + cfg.w_l1 * loss_l1,
+            "d": loss_d,
+            "log_percep": loss_p,
+            "log_adv": loss_adv,
+            "log_l1": loss_l1,
+        }
 
-    tc = TrainConfig(steps=cfg.steps_gan, lr={"g": cfg.lr * 0.5, "d": cfg.lr_d}, betas=(0.9, 0.99),
-                     checkpoint_every=cfg.checkpoint_every, seed=cfg.seed + 1, device=cfg.device)
-    return train({"g": net, "d": disc}, step, _batches(images, cfg, 1), tc, checkpoint=checkpoint,
-                 resume=resume,
-                 model_config={"kind": "burst-rrdb", "stage": "perception", "learned": cfg.to_dict()},
-                 progress=progress)
+    tc = TrainConfig(
+        steps=cfg.steps_gan,
+        lr={"g": cfg.lr * 0.5, "d": cfg.lr_d},
+        betas=(0.9, 0.99),
+        checkpoint_every=cfg.checkpoint_every,
+        seed=cfg.seed + 1,
+        device=cfg.device,
+    )
+    return train(
+        {"g": net, "d": disc},
+        step,
+        _batches(images, cfg, 1),
+        tc,
+        checkpoint=checkpoint,
+        resume=resume,
+        model_config={"kind": "burst-rrdb", "stage": "perception", "learned": cfg.to_dict()},
+        progress=progress,
+    )
 
 
-def train_two_stage(images: Sequence[np.ndarray], cfg: LearnedConfig, out_dir: str | os.PathLike, *,
-                    vgg: torch.nn.Module | None = None, progress: ProgressFn | None = None
-                    ) -> tuple[Path, Path]:
+def train_two_stage(
+    images: Sequence[np.ndarray],
+    cfg: LearnedConfig,
+    out_dir: str | os.PathLike,
+    *,
+    vgg: torch.nn.Module | None = None,
+    progress: ProgressFn | None = None,
+) -> tuple[Path, Path]:
     """Both stages; writes ``out_dir/distortion.pt`` and ``out_dir/perception.pt``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -202,6 +262,8 @@ def interpolated_network(net_d: BurstRRDB, net_p: BurstRRDB, alpha: float) -> Bu
 def restore_learned(net: BurstRRDB, frames: np.ndarray) -> np.ndarray:
     """Run the network on one burst (n, h, w, 3) -> (scale*h, scale*w, 3) float32 in [0, 1]."""
     dev = next(net.parameters()).device
-    t = torch.from_numpy(np.ascontiguousarray(np.asarray(frames, np.float32).transpose(0, 3, 1, 2)))[None]
+    t = torch.from_numpy(
+        np.ascontiguousarray(np.asarray(frames, np.float32).transpose(0, 3, 1, 2))
+    )[None]
     out = net(t.to(dev))[0].clamp(0, 1).permute(1, 2, 0).cpu().numpy()
     return np.ascontiguousarray(out, dtype=np.float32)

@@ -4,7 +4,8 @@ NIQE (Mittal, Soundararajan & Bovik 2013) follows the authors' MATLAB release
 (``computequality.m``, as re-implemented by BasicSR): 96x96 blocks without overlap, 7x7 Gaussian
 window (sigma 7/6, ``imfilter(..., 'replicate')``), MSCN with ``+1`` in the denominator, 18 AGGD
 features per block at two scales (the second after MATLAB ``imresize(im, 0.5)``: bicubic with
-anti-aliasing, see :func:`imresize_matlab`), a multivariate Gaussian fitted to the blocks and compared
+anti-aliasing, see :func:`imresize_matlab`), a multivariate Gaussian fitted to the blocks and
+compared
 with the pristine model ``niqe_pris_params.npz`` from the model store. Input is the MATLAB Y channel
 (``rgb2ycbcr``, BasicSR's default) or ``rgb2gray`` (the original script), rounded like uint8 images.
 
@@ -15,7 +16,8 @@ published epsilon-SVR (RBF kernel, ``allmodel``) evaluated here in numpy. The SV
 the files bundled with the PyPI package ``brisque`` 0.2.0 (``brisque/models/svm.txt`` and
 ``normalize.pickle``), registered in the model store as ``brisque-svm`` and ``brisque-range``.
 
-LPIPS (AlexNet, v0.1) runs :class:`sempix.nets.lpips.LPIPS` with the store's ``alexnet`` (torchvision)
+LPIPS (AlexNet, v0.1) runs :class:`sempix.nets.lpips.LPIPS` with the store's ``alexnet``
+(torchvision)
 and ``lpips-alex`` weights, downloads for users who can reach them.
 """
 
@@ -66,8 +68,17 @@ def ssim(x: np.ndarray, y: np.ndarray, *, border: int = 0) -> float:
     if border:
         a, b = a[border:-border, border:-border], b[border:-border, border:-border]
     kw = {"channel_axis": -1} if a.ndim == 3 else {}
-    return float(structural_similarity(a, b, data_range=1.0, gaussian_weights=True, sigma=1.5,
-                                       use_sample_covariance=False, **kw))
+    return float(
+        structural_similarity(
+            a,
+            b,
+            data_range=1.0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            **kw,
+        )
+    )
 
 
 # ------------------------------------------------------------------------ MATLAB-compatible helpers
@@ -76,12 +87,14 @@ def ssim(x: np.ndarray, y: np.ndarray, *, border: int = 0) -> float:
 def _cubic(x: np.ndarray) -> np.ndarray:
     ax = np.abs(x)
     ax2, ax3 = ax**2, ax**3
-    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
-            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2)))
+    return (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * (
+        (ax > 1) & (ax <= 2)
+    )
 
 
-def _contributions(in_len: int, out_len: int, scale: float, antialias: bool
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _contributions(
+    in_len: int, out_len: int, scale: float, antialias: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Weights (out_len, P) and 0-based indices (out_len, P) of MATLAB's imresize (bicubic)."""
     kernel_width = 4.0
     if scale < 1 and antialias:
@@ -129,7 +142,8 @@ def _to_255(img: np.ndarray) -> np.ndarray:
 
 
 def to_y(img: np.ndarray) -> np.ndarray:
-    """MATLAB ``rgb2ycbcr`` Y of an RGB image in [0, 1] (or [0, 255]), as [16, 235] float, rounded."""
+    """MATLAB ``rgb2ycbcr`` Y of an RGB image in [0, 1] (or [0, 255]), as [16, 235] float,
+    rounded."""
     a = _to_255(img)
     if a.ndim == 2:
         return np.round(a)
@@ -142,8 +156,9 @@ def to_gray_matlab(img: np.ndarray) -> np.ndarray:
     a = np.round(_to_255(img))
     if a.ndim == 2:
         return a
-    return np.round(a[..., :3] @ np.array([0.298936021293775, 0.587043074451121,
-                                           0.114020904255103]))
+    return np.round(
+        a[..., :3] @ np.array([0.298936021293775, 0.587043074451121, 0.114020904255103])
+    )
 
 
 def _luma(img: np.ndarray, convert: str) -> np.ndarray:
@@ -207,9 +222,11 @@ def load_niqe_model(path: str | None = None) -> NiqeModel:
     p = Path(path) if path else get_model_path("niqe-pris-params")
     try:
         with np.load(p, allow_pickle=False) as d:
-            return NiqeModel(np.asarray(d["mu_pris_param"], np.float64).ravel(),
-                             np.asarray(d["cov_pris_param"], np.float64),
-                             np.asarray(d["gaussian_window"], np.float64))
+            return NiqeModel(
+                np.asarray(d["mu_pris_param"], np.float64).ravel(),
+                np.asarray(d["cov_pris_param"], np.float64),
+                np.asarray(d["gaussian_window"], np.float64),
+            )
     except (OSError, KeyError, ValueError) as exc:
         raise SempixError(f"{p}: not a NIQE parameter file ({exc})") from None
 
@@ -242,9 +259,11 @@ def _mscn(img: np.ndarray, window: np.ndarray, mode: str) -> np.ndarray:
     return (img - mu) / (sigma + 1.0)
 
 
-def niqe_features(img: np.ndarray, *, convert: str = "y", block: int = 96,
-                  model: NiqeModel | None = None) -> np.ndarray:
-    """NIQE block features (nblocks, 36) of one image (RGB in [0, 1] or a luma plane in [0, 255])."""
+def niqe_features(
+    img: np.ndarray, *, convert: str = "y", block: int = 96, model: NiqeModel | None = None
+) -> np.ndarray:
+    """NIQE block features (nblocks, 36) of one image (RGB in [0, 1] or a luma plane in [0,
+    255])."""
     model = model or load_niqe_model()
     im = _luma(img, convert) if np.asarray(img).ndim == 3 else np.round(_to_255(img))
     h, w = im.shape
@@ -256,8 +275,11 @@ def niqe_features(img: np.ndarray, *, convert: str = "y", block: int = 96,
     for scale in (1, 2):
         s = _mscn(im, model.window, "replicate")
         bs = block // scale
-        feats = [_niqe_block_features(s[r * bs:(r + 1) * bs, c * bs:(c + 1) * bs])
-                 for c in range(nw) for r in range(nh)]
+        feats = [
+            _niqe_block_features(s[r * bs : (r + 1) * bs, c * bs : (c + 1) * bs])
+            for c in range(nw)
+            for r in range(nh)
+        ]
         per_scale.append(np.asarray(feats))
         if scale == 1:
             im = imresize_matlab(im / 255.0, 0.5) * 255.0
@@ -276,9 +298,11 @@ def niqe_from_features(feats: np.ndarray, model: NiqeModel | None = None) -> flo
     return float(np.sqrt(max(q, 0.0)))
 
 
-def niqe(img: np.ndarray, *, convert: str = "y", border: int = 0,
-         model: NiqeModel | None = None) -> float:
-    """NIQE of one image (lower = more natural). img (H, W, 3) in [0, 1]; >= 96x96 after ``border``."""
+def niqe(
+    img: np.ndarray, *, convert: str = "y", border: int = 0, model: NiqeModel | None = None
+) -> float:
+    """NIQE of one image (lower = more natural). img (H, W, 3) in [0, 1]; >= 96x96 after
+    ``border``."""
     a = np.asarray(img)
     if border:
         a = a[border:-border, border:-border]
@@ -300,7 +324,8 @@ def niqe_pooled(images, *, convert: str = "y", model: NiqeModel | None = None) -
 
 @dataclass(frozen=True)
 class BrisqueModel:
-    """epsilon-SVR with RBF kernel: support vectors (m, 36), coefficients (m,), gamma, rho, ranges."""
+    """epsilon-SVR with RBF kernel: support vectors (m, 36), coefficients (m,), gamma, rho,
+    ranges."""
 
     sv: np.ndarray
     coef: np.ndarray
@@ -315,7 +340,9 @@ class _RangeUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a range file")
 
 
-def parse_libsvm_model(text: str, n_features: int = 36) -> tuple[np.ndarray, np.ndarray, float, float]:
+def parse_libsvm_model(
+    text: str, n_features: int = 36
+) -> tuple[np.ndarray, np.ndarray, float, float]:
     """Parse a LIBSVM text model (RBF epsilon-SVR): (sv, coef, gamma, rho)."""
     header: dict[str, str] = {}
     lines = text.splitlines()
@@ -327,7 +354,7 @@ def parse_libsvm_model(text: str, n_features: int = 36) -> tuple[np.ndarray, np.
     if header.get("kernel_type") != "rbf" or "gamma" not in header or "rho" not in header:
         raise SempixError("BRISQUE model: expected a LIBSVM RBF model with gamma and rho")
     coefs, svs = [], []
-    for line in lines[i + 1:]:
+    for line in lines[i + 1 :]:
         parts = line.split()
         if not parts:
             continue
@@ -337,7 +364,12 @@ def parse_libsvm_model(text: str, n_features: int = 36) -> tuple[np.ndarray, np.
             k, _, v = tok.partition(":")
             row[int(k) - 1] = float(v)
         svs.append(row)
-    return np.asarray(svs), np.asarray(coefs), float(header["gamma"]), float(header["rho"].split()[0])
+    return (
+        np.asarray(svs),
+        np.asarray(coefs),
+        float(header["gamma"]),
+        float(header["rho"].split()[0]),
+    )
 
 
 @lru_cache(maxsize=4)
@@ -397,10 +429,14 @@ def load_lpips(device: str = "cpu", *, alexnet: str | None = None, lin: str | No
     from sempix.models import get_model_path
     from sempix.nets.lpips import LPIPS
 
-    a = torch.load(Path(alexnet) if alexnet else get_model_path("alexnet"), map_location="cpu",
-                   weights_only=True)
-    b = torch.load(Path(lin) if lin else get_model_path("lpips-alex"), map_location="cpu",
-                   weights_only=True)
+    a = torch.load(
+        Path(alexnet) if alexnet else get_model_path("alexnet"),
+        map_location="cpu",
+        weights_only=True,
+    )
+    b = torch.load(
+        Path(lin) if lin else get_model_path("lpips-alex"), map_location="cpu", weights_only=True
+    )
     net = LPIPS()
     net.load_weights(a, b)
     return net.to(device)

@@ -1,6 +1,7 @@
 """Perception-distortion (P-D) curves and the Area of the Unattainable Region (AUR).
 
-A P-D curve is a set of points ``(D, P)`` (distortion, perception; lower is better for both) traced by
+A P-D curve is a set of points ``(D, P)`` (distortion, perception; lower is better for both) traced
+by
 one restorer family, e.g. by interpolating a distortion-trained and a perception-trained network.
 The AUR summarises it in one number:
 
@@ -12,7 +13,8 @@ The AUR summarises it in one number:
    ``[d_min, d_max] x [p_min, p_max]`` -- give the same bounds to every curve you compare (see
    :func:`common_bounds`) -- and the curve is clamped into that box;
 3. **area**: the unattainable region is everything in the box below the curve: for ``D`` left of the
-   first point nothing is attainable (``P = p_max``); between points the curve is linear; right of the
+   first point nothing is attainable (``P = p_max``); between points the curve is linear; right of
+   the
    last point it stays at the last ``P``. AUR is its area in the unit square (0 = ideal, 1 = nothing
    attainable); lower is better.
 """
@@ -42,7 +44,9 @@ class Bounds:
 def _points(points) -> np.ndarray:
     a = np.asarray(points, dtype=np.float64)
     if a.ndim != 2 or a.shape[1] != 2 or a.shape[0] == 0:
-        raise InputError(f"P-D points must be an (n, 2) array of (distortion, perception), got {a.shape}")
+        raise InputError(
+            f"P-D points must be an (n, 2) array of (distortion, perception), got {a.shape}"
+        )
     a = a[np.all(np.isfinite(a), axis=1)]
     if a.shape[0] == 0:
         raise InputError("P-D points hold no finite value")
@@ -138,9 +142,16 @@ def aur(points, bounds: Bounds | None = None, *, kind: str = "monotone") -> floa
     return float(area)
 
 
-def plot_curves(curves: Mapping[str, np.ndarray], path=None, *, title: str = "",
-                xlabel: str = "distortion (RMSE)", ylabel: str = "perception (NIQE)",
-                envelope_kind: str = "monotone", ax=None):
+def plot_curves(
+    curves: Mapping[str, np.ndarray],
+    path=None,
+    *,
+    title: str = "",
+    xlabel: str = "distortion (RMSE)",
+    ylabel: str = "perception (NIQE)",
+    envelope_kind: str = "monotone",
+    ax=None,
+):
     """Plot P-D curves (points + envelope); save to ``path`` (PNG, atomic) when given."""
     import matplotlib
 
@@ -171,8 +182,13 @@ def plot_curves(curves: Mapping[str, np.ndarray], path=None, *, title: str = "",
     return ax
 
 
-def plot_aur_vs_n(series: Mapping[str, tuple[Sequence[int], Sequence[float]]], path=None, *,
-                  title: str = "", ylabel: str = "AUR (lower is better)"):
+def plot_aur_vs_n(
+    series: Mapping[str, tuple[Sequence[int], Sequence[float]]],
+    path=None,
+    *,
+    title: str = "",
+    ylabel: str = "AUR (lower is better)",
+):
     """Plot AUR (or any score) against burst length, one line per setting."""
     import matplotlib
 

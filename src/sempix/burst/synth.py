@@ -98,8 +98,9 @@ class Burst:
         return self.shifts / float(self.params.scale)
 
 
-def sample_shifts(n: int, shake: float, motion: str = "random",
-                  rng: np.random.Generator | None = None) -> np.ndarray:
+def sample_shifts(
+    n: int, shake: float, motion: str = "random", rng: np.random.Generator | None = None
+) -> np.ndarray:
     """Camera-shake shifts ``(n, 2)`` in HR pixels, relative to frame 0 (``out[0] == 0``).
 
     ``random``: i.i.d. ``N(0, shake^2)`` per axis for frames 1..n-1 (so ``v_i - v_0`` has standard
@@ -141,8 +142,9 @@ def sample_frame(hr: np.ndarray, shift: tuple[float, float] | np.ndarray, scale:
     return out
 
 
-def add_noise(frame: np.ndarray, shot: float, read: float, rng: np.random.Generator,
-              clip: bool = True) -> np.ndarray:
+def add_noise(
+    frame: np.ndarray, shot: float, read: float, rng: np.random.Generator, clip: bool = True
+) -> np.ndarray:
     """Poisson (variance ``shot * x`` on the 8-bit scale) + Gaussian (std ``read``) noise."""
     y = frame.astype(np.float64) * 255.0
     if shot > 0:
@@ -163,8 +165,14 @@ def _crop_to_multiple(hr: np.ndarray, scale: int) -> np.ndarray:
     return hr[:H2, :W2]
 
 
-def synthesize(hr: np.ndarray, params: BurstParams | None = None, *, seed: int | None = 0,
-               shifts: np.ndarray | None = None, **overrides) -> Burst:
+def synthesize(
+    hr: np.ndarray,
+    params: BurstParams | None = None,
+    *,
+    seed: int | None = 0,
+    shifts: np.ndarray | None = None,
+    **overrides,
+) -> Burst:
     """Make a burst from a ground-truth image.
 
     Parameters
@@ -195,8 +203,10 @@ def synthesize(hr: np.ndarray, params: BurstParams | None = None, *, seed: int |
         v = sample_shifts(int(p.n), p.shake, p.motion, rng)
     else:
         v = np.asarray(shifts, dtype=np.float64).reshape(int(p.n), 2)
-    frames = np.stack([
-        add_noise(sample_frame(img, v[i], int(p.scale)), p.shot, p.read, rng, p.clip)
-        for i in range(int(p.n))
-    ])
+    frames = np.stack(
+        [
+            add_noise(sample_frame(img, v[i], int(p.scale)), p.shot, p.read, rng, p.clip)
+            for i in range(int(p.n))
+        ]
+    )
     return Burst(frames=frames, shifts=v, hr=img, params=p, seed=seed)

@@ -4,7 +4,8 @@ Model (derived here; see docs/burst.md for the derivation and where it departs f
 -------------------------------------------------------------------------------------------
 Work in the frequency domain of a stationary Gaussian signal: at frequency :math:`\omega` the signal
 coefficient is :math:`X \sim \mathcal{CN}(0, S(\omega))`. Frame :math:`i` is
-:math:`Y_i = \varphi_i X + E_i` with noise :math:`E_i \sim \mathcal{CN}(0, \sigma^2)` (white) and the
+:math:`Y_i = \varphi_i X + E_i` with noise :math:`E_i \sim \mathcal{CN}(0, \sigma^2)` (white) and
+the
 phase of the camera shake :math:`\varphi_i = e^{-j\omega\cdot v_i}`; the reference is aligned
 (:math:`v_0 = 0`) and :math:`v_i \sim \mathcal{N}(0, \sigma_s^2 I_2)` otherwise, so that
 :math:`c(\omega) = E\varphi_i = e^{-\sigma_s^2|\omega|^2/2}`.
@@ -19,7 +20,8 @@ frequency: :math:`\hat x = \frac1n\sum_i a y_i`). With :math:`g = \frac1n\sum_i\
   :math:`D(a) = \bar S - 2a\bar M + a^2\bar V` (:math:`\bar M = \overline{mS}`);
 * perception: KL divergence between the Gaussian processes with the power spectra of
   :math:`\hat x` and :math:`x`, averaged over frequencies:
-  :math:`P(a) = \overline{a^2V/S - 1 - \ln(a^2V/S)}`. (Without shake :math:`\hat X` is exactly Gaussian
+  :math:`P(a) = \overline{a^2V/S - 1 - \ln(a^2V/S)}`. (Without shake :math:`\hat X` is exactly
+  Gaussian
   and this is the exact KL; with random shake :math:`\hat X` is a Gaussian scale mixture and this is
   the KL of its second-order (Gaussian) statistics.)
 
@@ -27,7 +29,8 @@ The P-D function is traced by :math:`a` between the MMSE gain :math:`a^* = \bar 
 perception-optimal gain :math:`a_P = (\overline{V/S})^{-1/2}`: inverting the quadratic
 :math:`D(a)`, :math:`a(D) = a^* \pm \sqrt{(D - D_{min})/\bar V}` (sign towards :math:`a_P`), with
 :math:`D_{min} = \bar S - \bar M^2/\bar V`, and :math:`P(D) = P(a(D))` for
-:math:`D_{min} \le D \le D(a_P)`, :math:`P(D) = P(a_P)` beyond. For one frequency and no shake this is
+:math:`D_{min} \le D \le D(a_P)`, :math:`P(D) = P(a_P)` beyond. For one frequency and no shake this
+is
 :math:`P(D) = \rho^2 - 1 - 2\ln\rho` with :math:`\rho = \kappa + \sqrt{\kappa^2 - 1 + D/S}` and the
 correlation :math:`\kappa = (1 + \sigma^2/(nS))^{-1/2}`: the curve improves with every extra frame.
 
@@ -55,8 +58,9 @@ class ToySpectrum:
     power: np.ndarray
 
 
-def spectrum(kind: str = "power", k: int = 16, *, exponent: float = 2.0, omega0: float = 0.1
-             ) -> ToySpectrum:
+def spectrum(
+    kind: str = "power", k: int = 16, *, exponent: float = 2.0, omega0: float = 0.1
+) -> ToySpectrum:
     """A radially symmetric signal spectrum sampled at ``k`` radial frequencies in (0, pi].
 
     ``kind="white"``: S = 1. ``kind="power"``: S proportional to ``(|w|^2 + w0^2)^(-exponent/2)``
@@ -138,19 +142,34 @@ class ToyCurve:
         return np.stack([self.D(a), self.P(a)], axis=1)
 
 
-def toy_curve(n: int, noise: float, shake: float = 0.0, spec: ToySpectrum | None = None) -> ToyCurve:
-    """Closed-form P-D function for burst length ``n``, noise variance ``noise``, shake ``shake`` px."""
+def toy_curve(
+    n: int, noise: float, shake: float = 0.0, spec: ToySpectrum | None = None
+) -> ToyCurve:
+    """Closed-form P-D function for burst length ``n``, noise variance ``noise``, shake ``shake``
+    px."""
     spec = spec or spectrum("white", 1)
     mo = moments(n, noise, shake, spec)
     w = spec.weight
-    return ToyCurve(S=float(np.sum(w * spec.power)), M=float(np.sum(w * mo["m"] * spec.power)),
-                    Vb=float(np.sum(w * mo["V"])), Q=float(np.sum(w * mo["V"] / spec.power)),
-                    L=float(np.sum(w * np.log(mo["V"] / spec.power))))
+    return ToyCurve(
+        S=float(np.sum(w * spec.power)),
+        M=float(np.sum(w * mo["m"] * spec.power)),
+        Vb=float(np.sum(w * mo["V"])),
+        Q=float(np.sum(w * mo["V"] / spec.power)),
+        L=float(np.sum(w * np.log(mo["V"] / spec.power))),
+    )
 
 
-def monte_carlo(n: int, noise: float, shake: float = 0.0, spec: ToySpectrum | None = None, *,
-                samples: int = 100_000, seed: int = 0, chunk: int = 10_000,
-                motion: str = "random") -> ToyCurve:
+def monte_carlo(
+    n: int,
+    noise: float,
+    shake: float = 0.0,
+    spec: ToySpectrum | None = None,
+    *,
+    samples: int = 100_000,
+    seed: int = 0,
+    chunk: int = 10_000,
+    motion: str = "random",
+) -> ToyCurve:
     """The same quantities estimated from simulated signals, shakes and noise.
 
     Simulates ``samples`` bursts: X ~ CN(0, S), shifts ~ N(0, shake^2 I) (frame 0 at 0; or a random
@@ -166,13 +185,17 @@ def monte_carlo(n: int, noise: float, shake: float = 0.0, spec: ToySpectrum | No
     done = 0
     while done < samples:
         b = min(chunk, samples - done)
-        X = np.sqrt(spec.power / 2) * (rng.standard_normal((b, K)) + 1j * rng.standard_normal((b, K)))
+        X = np.sqrt(spec.power / 2) * (
+            rng.standard_normal((b, K)) + 1j * rng.standard_normal((b, K))
+        )
         v = rng.standard_normal((b, n, 2)) * shake
         v[:, 0] = 0.0
         if motion == "correlated":
             v = np.cumsum(v, axis=1)
         phase = np.exp(-1j * np.einsum("bnd,kd->bnk", v, spec.omega))  # (b, n, K)
-        E = np.sqrt(noise / 2) * (rng.standard_normal((b, n, K)) + 1j * rng.standard_normal((b, n, K)))
+        E = np.sqrt(noise / 2) * (
+            rng.standard_normal((b, n, K)) + 1j * rng.standard_normal((b, n, K))
+        )
         G = np.mean(phase * X[:, None, :] + E, axis=1)
         s_xx += np.sum(np.abs(X) ** 2, axis=0)
         s_gx += np.sum(np.real(G * np.conj(X)), axis=0)
@@ -184,9 +207,13 @@ def monte_carlo(n: int, noise: float, shake: float = 0.0, spec: ToySpectrum | No
     w = spec.weight
     # D(a) = mean |X - a G|^2 uses the sample signal power (the same samples as the cross terms);
     # P(a) compares with the true spectrum S, the known distribution of the signal.
-    return ToyCurve(S=float(np.sum(w * s_xx)), M=float(np.sum(w * s_gx)),
-                    Vb=float(np.sum(w * s_gg)), Q=float(np.sum(w * s_gg / spec.power)),
-                    L=float(np.sum(w * np.log(s_gg / spec.power))))
+    return ToyCurve(
+        S=float(np.sum(w * s_xx)),
+        M=float(np.sum(w * s_gx)),
+        Vb=float(np.sum(w * s_gg)),
+        Q=float(np.sum(w * s_gg / spec.power)),
+        L=float(np.sum(w * np.log(s_gg / spec.power))),
+    )
 
 
 def compare(closed: ToyCurve, mc: ToyCurve, k: int = 33, p_floor: float = 0.01) -> dict[str, float]:
@@ -209,14 +236,17 @@ def compare(closed: ToyCurve, mc: ToyCurve, k: int = 33, p_floor: float = 0.01) 
         "rel_D": float(np.max(np.abs(d1 - d2) / np.abs(d1))),
         "rel_V": float(abs(closed.Vb - mc.Vb) / closed.Vb),
         "rel_Q": float(abs(closed.Q - mc.Q) / closed.Q),
-        "rel_P": float(np.max(np.abs(p1 - p2)[big] / np.abs(p1[big]))) if big.any() else float("nan"),
+        "rel_P": float(np.max(np.abs(p1 - p2)[big] / np.abs(p1[big])))
+        if big.any()
+        else float("nan"),
         "abs_P_small": float(np.max(np.abs(p1 - p2)[~big])) if (~big).any() else 0.0,
         "rel_Dmin": float(abs(closed.d_min - mc.d_min) / closed.d_min),
     }
 
 
-def aur_vs_n(ns, noise: float, shake: float, spec: ToySpectrum | None = None, k: int = 64,
-             bounds=None) -> tuple[np.ndarray, list[np.ndarray]]:
+def aur_vs_n(
+    ns, noise: float, shake: float, spec: ToySpectrum | None = None, k: int = 64, bounds=None
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """AUR of the toy P-D curves for each burst length (common bounds unless given)."""
     from sempix.burst.pd import aur, common_bounds
 
@@ -225,8 +255,13 @@ def aur_vs_n(ns, noise: float, shake: float, spec: ToySpectrum | None = None, k:
     return np.asarray([aur(c, b) for c in curves]), curves
 
 
-def best_burst_length(noise: float, shake: float, spec: ToySpectrum | None = None,
-                      n_max: int = 50, criterion: str = "dmin") -> tuple[int, np.ndarray]:
+def best_burst_length(
+    noise: float,
+    shake: float,
+    spec: ToySpectrum | None = None,
+    n_max: int = 50,
+    criterion: str = "dmin",
+) -> tuple[int, np.ndarray]:
     """Burst length minimising D_min (``criterion="dmin"``) or the AUR over 1..n_max."""
     ns = np.arange(1, n_max + 1)
     if criterion == "dmin":

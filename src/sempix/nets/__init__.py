@@ -2,7 +2,8 @@
 
 Modules are imported lazily (``from sempix.nets import BurstRRDB`` imports torch only then):
 
-* :mod:`sempix.nets.rrdb` -- ``BurstRRDB``, ``RRDBConfig``, ``Discriminator``, ``interpolate_state``.
+* :mod:`sempix.nets.rrdb` -- ``BurstRRDB``, ``RRDBConfig``, ``Discriminator``,
+``interpolate_state``.
 """
 
 from __future__ import annotations

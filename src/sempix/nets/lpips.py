@@ -1,7 +1,8 @@
 """LPIPS (Zhang et al. 2018, "The unreasonable effectiveness of deep features"), AlexNet variant,
 in plain PyTorch (no torchvision, no I/O).
 
-``LPIPS()(x, y)`` with x, y (N, 3, H, W) in [0, 1] returns (N,) distances. The trunk is torchvision's
+``LPIPS()(x, y)`` with x, y (N, 3, H, W) in [0, 1] returns (N,) distances. The trunk is
+torchvision's
 AlexNet ``features`` (taps after relu1..relu5); the linear heads are LPIPS v0.1's ``lin0..lin4``.
 Weights are loaded with :meth:`LPIPS.load_weights` from two state dicts (torchvision
 ``alexnet-owt-7be5be79.pth`` and LPIPS ``weights/v0.1/alex.pth``); random weights otherwise (tests).
@@ -14,8 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 # (in, out, kernel, stride, padding, max-pool before)
-_ALEX = [(3, 64, 11, 4, 2, False), (64, 192, 5, 1, 2, True), (192, 384, 3, 1, 1, True),
-         (384, 256, 3, 1, 1, False), (256, 256, 3, 1, 1, False)]
+_ALEX = [
+    (3, 64, 11, 4, 2, False),
+    (64, 192, 5, 1, 2, True),
+    (192, 384, 3, 1, 1, True),
+    (384, 256, 3, 1, 1, False),
+    (256, 256, 3, 1, 1, False),
+]
 _TV_INDEX = [0, 3, 6, 8, 10]  # conv indices in torchvision's alexnet.features
 
 
@@ -50,7 +56,8 @@ class LPIPS(nn.Module):
         return total[:, 0]
 
     def load_weights(self, alexnet_state: dict, lin_state: dict) -> None:
-        """Copy torchvision AlexNet (``features.N.*``) and LPIPS v0.1 (``linK.model.1.weight``) weights."""
+        """Copy torchvision AlexNet (``features.N.*``) and LPIPS v0.1 (``linK.model.1.weight``)
+        weights."""
         for conv, idx in zip(self.convs, _TV_INDEX):
             conv.weight.data.copy_(alexnet_state[f"features.{idx}.weight"])
             conv.bias.data.copy_(alexnet_state[f"features.{idx}.bias"])

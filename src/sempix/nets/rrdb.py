@@ -51,7 +51,8 @@ class DenseBlock(nn.Module):
     def __init__(self, nf: int, gc: int) -> None:
         super().__init__()
         self.convs = nn.ModuleList(
-            [nn.Conv2d(nf + i * gc, gc, 3, padding=1) for i in range(4)] + [nn.Conv2d(nf + 4 * gc, nf, 3, padding=1)]
+            [nn.Conv2d(nf + i * gc, gc, 3, padding=1) for i in range(4)]
+            + [nn.Conv2d(nf + 4 * gc, nf, 3, padding=1)]
         )
         for c in self.convs:
             nn.init.kaiming_normal_(c.weight, a=0.2)
@@ -95,7 +96,9 @@ class BurstRRDB(nn.Module):
         self.fuse = nn.Conv2d(2 * nf, nf, 1) if cfg.fusion == "mean" else None
         self.trunk = nn.Sequential(*[RRDB(nf, cfg.growth) for _ in range(cfg.blocks)])
         self.trunk_conv = nn.Conv2d(nf, nf, 3, padding=1)
-        self.ups = nn.ModuleList([nn.Conv2d(nf, nf, 3, padding=1) for _ in range(int(math.log2(cfg.scale)))])
+        self.ups = nn.ModuleList(
+            [nn.Conv2d(nf, nf, 3, padding=1) for _ in range(int(math.log2(cfg.scale)))]
+        )
         self.hr_conv = nn.Conv2d(nf, nf, 3, padding=1)
         self.last = nn.Conv2d(nf, 3, 3, padding=1)
         if cfg.residual:
@@ -121,7 +124,9 @@ class BurstRRDB(nn.Module):
         if cfg.residual:
             ref = burst[:, 0]
             if cfg.scale > 1:
-                ref = F.interpolate(ref, scale_factor=cfg.scale, mode="bilinear", align_corners=False)
+                ref = F.interpolate(
+                    ref, scale_factor=cfg.scale, mode="bilinear", align_corners=False
+                )
             out = out + ref
         return out
 
@@ -138,8 +143,12 @@ class Discriminator(nn.Module):
         c = features
         for i in range(stages):
             c2 = min(features * 2 ** (i + 1), 256)
-            layers += [nn.Conv2d(c, c2, 4, stride=2, padding=1), nn.LeakyReLU(0.2),
-                       nn.Conv2d(c2, c2, 3, padding=1), nn.LeakyReLU(0.2)]
+            layers += [
+                nn.Conv2d(c, c2, 4, stride=2, padding=1),
+                nn.LeakyReLU(0.2),
+                nn.Conv2d(c2, c2, 3, padding=1),
+                nn.LeakyReLU(0.2),
+            ]
             c = c2
         self.body = nn.Sequential(*layers)
         self.head = nn.Linear(c, 1)
@@ -148,9 +157,11 @@ class Discriminator(nn.Module):
         return self.head(self.body(x).mean(dim=(2, 3)))[:, 0]
 
 
-def interpolate_state(state_d: dict[str, torch.Tensor], state_p: dict[str, torch.Tensor], alpha: float
-                      ) -> dict[str, torch.Tensor]:
-    """Network interpolation ``theta = (1 - alpha) theta_D + alpha theta_P`` (floating tensors only)."""
+def interpolate_state(
+    state_d: dict[str, torch.Tensor], state_p: dict[str, torch.Tensor], alpha: float
+) -> dict[str, torch.Tensor]:
+    """Network interpolation ``theta = (1 - alpha) theta_D + alpha theta_P`` (floating tensors
+    only)."""
     if state_d.keys() != state_p.keys():
         raise ValueError("the two networks have different parameters")
     out = {}

@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import importlib
 
-_NAMES = ("TrainConfig", "TrainContext", "TrainResult", "train", "save_checkpoint", "load_checkpoint",
-          "resolve_device", "seed_everything", "set_requires_grad", "lr_factor", "CHECKPOINT_FORMAT")
+_NAMES = (
+    "TrainConfig",
+    "TrainContext",
+    "TrainResult",
+    "train",
+    "save_checkpoint",
+    "load_checkpoint",
+    "resolve_device",
+    "seed_everything",
+    "set_requires_grad",
+    "lr_factor",
+    "CHECKPOINT_FORMAT",
+)
 
 __all__ = list(_NAMES)
 

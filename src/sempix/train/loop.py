@@ -3,7 +3,8 @@
 What it does, in one place:
 
 * **seeding** (:func:`seed_everything`: python, numpy, torch) and **device choice**
-  (:func:`resolve_device`: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``; asking for CUDA without
+  (:func:`resolve_device`: ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"``; asking for CUDA
+  without
   one is an :class:`~sempix.errors.InputError`);
 * **optimisers and schedules from a config** (:class:`TrainConfig`; one optimiser per parameter
   group name, e.g. ``{"g": generator, "d": discriminator}``; Adam/AdamW/SGD; constant, cosine,
@@ -21,7 +22,8 @@ What it does, in one place:
 The method supplies a *step function* ``step(batch, ctx) -> {name: loss tensor}``: the losses are
 summed and back-propagated (divided by ``accumulate``), then every optimiser steps. A step function
 that trains two networks against each other (GANs) freezes the one it must not update while building
-a loss (:func:`set_requires_grad`) and detaches what the other loss consumes, so one backward pass of
+a loss (:func:`set_requires_grad`) and detaches what the other loss consumes, so one backward pass
+of
 the sum gives each optimiser exactly its own gradients. Extra scalars to log go in the returned dict
 under names starting with ``"log_"`` (plain floats or tensors; not back-propagated).
 
@@ -107,9 +109,13 @@ class TrainConfig:
         if self.steps < 0 or self.accumulate < 1:
             raise InputError("steps must be >= 0 and accumulate >= 1")
         if self.optimizer not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
+            raise InputError(
+                f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}"
+            )
         if self.schedule not in SCHEDULES:
-            raise InputError(f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}")
+            raise InputError(
+                f"unknown schedule {self.schedule!r}; use one of {', '.join(SCHEDULES)}"
+            )
         if self.mode not in ("min", "max"):
             raise InputError("mode must be min or max")
         return self
@@ -137,7 +143,9 @@ def resolve_device(device: str | torch.device | None = "cpu") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if d.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise InputError(f"--device {d}: CUDA is not available on this machine (use --device cpu)")
+            raise InputError(
+                f"--device {d}: CUDA is not available on this machine (use --device cpu)"
+            )
         return torch.device(d)
     if d != "cpu":
         raise InputError(f"unknown device {d!r}; use cpu, cuda, cuda:N or auto")
@@ -171,9 +179,13 @@ def make_optimizer(params, cfg: TrainConfig, lr: float) -> torch.optim.Optimizer
     """Optimiser from the config."""
     params = [p for p in params if p.requires_grad]
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(
+            params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+        )
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(
+            params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay
+        )
     return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -206,7 +218,8 @@ class TrainContext:
 
 @dataclass
 class TrainResult:
-    """Outcome of :func:`train`: final step, last logs, evaluation history, checkpoint, time, epochs."""
+    """Outcome of :func:`train`: final step, last logs, evaluation history, checkpoint, time,
+    epochs."""
 
     step: int
     logs: dict[str, float]
@@ -217,10 +230,16 @@ class TrainResult:
     stopped_early: bool = False
 
 
-def save_checkpoint(path: str | os.PathLike, *, modules: Mapping[str, nn.Module],
-                    config: Mapping[str, Any], step: int = 0, metrics: Mapping | None = None,
-                    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
-                    extra: Mapping | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    *,
+    modules: Mapping[str, nn.Module],
+    config: Mapping[str, Any],
+    step: int = 0,
+    metrics: Mapping | None = None,
+    optimizers: Mapping[str, torch.optim.Optimizer] | None = None,
+    extra: Mapping | None = None,
+) -> Path:
     """Write a checkpoint atomically (temporary file in the same folder, then rename)."""
     from sempix import __version__
     from sempix.image import atomic_output
@@ -229,8 +248,9 @@ def save_checkpoint(path: str | os.PathLike, *, modules: Mapping[str, nn.Module]
         "format": CHECKPOINT_FORMAT,
         "sempix_version": __version__,
         "config": dict(config),
-        "state_dicts": {k: {n: t.detach().cpu() for n, t in m.state_dict().items()}
-                        for k, m in modules.items()},
+        "state_dicts": {
+            k: {n: t.detach().cpu() for n, t in m.state_dict().items()} for k, m in modules.items()
+        },
         "optimizers": {k: o.state_dict() for k, o in (optimizers or {}).items()},
         "step": int(step),
         "metrics": dict(metrics or {}),
@@ -249,7 +269,8 @@ def _np_state() -> dict:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors only, ``weights_only=True``)."""
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors only,
+    ``weights_only=True``)."""
     p = Path(path)
     if not p.is_file():
         raise InputError(f"{p}: checkpoint not found")
@@ -273,17 +294,19 @@ def _cycle(data: Iterable, counter: list[int]) -> Iterator:
         counter[0] += 1
 
 
-def train(modules: Mapping[str, nn.Module],
-          step_fn: Callable[[Any, TrainContext], Mapping[str, Any]],
-          data: Iterable,
-          config: TrainConfig,
-          *,
-          optimize: Mapping[str, Iterable[str]] | None = None,
-          checkpoint: str | os.PathLike | None = None,
-          resume: str | os.PathLike | None = None,
-          model_config: Mapping[str, Any] | None = None,
-          evaluate: Callable[[TrainContext], Mapping[str, float]] | None = None,
-          progress: ProgressFn | None = None) -> TrainResult:
+def train(
+    modules: Mapping[str, nn.Module],
+    step_fn: Callable[[Any, TrainContext], Mapping[str, Any]],
+    data: Iterable,
+    config: TrainConfig,
+    *,
+    optimize: Mapping[str, Iterable[str]] | None = None,
+    checkpoint: str | os.PathLike | None = None,
+    resume: str | os.PathLike | None = None,
+    model_config: Mapping[str, Any] | None = None,
+    evaluate: Callable[[TrainContext], Mapping[str, float]] | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
     """Train ``modules`` with ``step_fn`` on ``data`` (see the module docstring).
 
     Parameters
@@ -304,13 +327,19 @@ def train(modules: Mapping[str, nn.Module],
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     mods = {k: m.to(device) for k, m in modules.items()}
-    groups = {k: [k] for k in mods} if optimize is None else {k: list(v) for k, v in optimize.items()}
+    groups = (
+        {k: [k] for k in mods} if optimize is None else {k: list(v) for k, v in optimize.items()}
+    )
     for name, members in groups.items():
         for m in members:
             if m not in mods:
                 raise InputError(f"optimiser {name!r} refers to unknown module {m!r}")
-    opts = {name: make_optimizer([p for m in members for p in mods[m].parameters()], cfg,
-                                 _lr_of(cfg, name)) for name, members in groups.items()}
+    opts = {
+        name: make_optimizer(
+            [p for m in members for p in mods[m].parameters()], cfg, _lr_of(cfg, name)
+        )
+        for name, members in groups.items()
+    }
     base_lrs = {name: [g["lr"] for g in o.param_groups] for name, o in opts.items()}
     start = 0
     history: list[dict] = []
@@ -330,8 +359,9 @@ def train(modules: Mapping[str, nn.Module],
             torch.set_rng_state(rng["torch"].cpu())
         if "numpy" in rng:
             st = np.random.get_state()
-            np.random.set_state((st[0], rng["numpy"]["keys"].numpy().astype(np.uint32),
-                                 rng["numpy"]["pos"], 0, 0.0))
+            np.random.set_state(
+                (st[0], rng["numpy"]["keys"].numpy().astype(np.uint32), rng["numpy"]["pos"], 0, 0.0)
+            )
     full_config = {"train": cfg.to_dict(), "model": dict(model_config or {})}
     ctx = TrainContext(mods, opts, device, cfg, start)
     epochs = [0]
@@ -344,8 +374,15 @@ def train(modules: Mapping[str, nn.Module],
 
     def _save(step: int, metrics: Mapping) -> None:
         if checkpoint is not None:
-            save_checkpoint(checkpoint, modules=mods, config=full_config, step=step, metrics=metrics,
-                            optimizers=opts, extra={"history": history, "base_lrs": base_lrs})
+            save_checkpoint(
+                checkpoint,
+                modules=mods,
+                config=full_config,
+                step=step,
+                metrics=metrics,
+                optimizers=opts,
+                extra={"history": history, "base_lrs": base_lrs},
+            )
 
     def _evaluate(step: int) -> dict:
         for m in mods.values():
@@ -378,7 +415,10 @@ def train(modules: Mapping[str, nn.Module],
                     raise SempixError(f"training diverged at step {step} (loss {float(total)})")
                 total.backward()
             for k, v in out.items():
-                acc[k] = acc.get(k, 0.0) + float(v.detach() if torch.is_tensor(v) else v) / cfg.accumulate
+                acc[k] = (
+                    acc.get(k, 0.0)
+                    + float(v.detach() if torch.is_tensor(v) else v) / cfg.accumulate
+                )
         for name, o in opts.items():
             if cfg.grad_clip > 0:
                 params = [p for g in o.param_groups for p in g["params"] if p.grad is not None]
@@ -389,11 +429,18 @@ def train(modules: Mapping[str, nn.Module],
         done = step + 1
         msg = " ".join(f"{k}={v:.4g}" for k, v in list(logs.items())[:4])
         report(progress, done / max(1, cfg.steps), f"step {done}/{cfg.steps} {msg}")
-        if evaluate is not None and cfg.eval_every and done % cfg.eval_every == 0 and done < cfg.steps:
+        if (
+            evaluate is not None
+            and cfg.eval_every
+            and done % cfg.eval_every == 0
+            and done < cfg.steps
+        ):
             met = _evaluate(done)
             if cfg.early_stop:
                 v = met.get(cfg.monitor)
-                if v is not None and (best is None or (v < best if cfg.mode == "min" else v > best)):
+                if v is not None and (
+                    best is None or (v < best if cfg.mode == "min" else v > best)
+                ):
                     best, bad = v, 0
                 else:
                     bad += 1
@@ -408,6 +455,12 @@ def train(modules: Mapping[str, nn.Module],
     if evaluate is not None:
         metrics.update(_evaluate(final))
     _save(final, metrics)
-    return TrainResult(step=final, logs=logs, history=history,
-                       checkpoint=Path(checkpoint) if checkpoint is not None else None,
-                       seconds=time.perf_counter() - t0, epochs=epochs[0], stopped_early=stopped)
+    return TrainResult(
+        step=final,
+        logs=logs,
+        history=history,
+        checkpoint=Path(checkpoint) if checkpoint is not None else None,
+        seconds=time.perf_counter() - t0,
+        epochs=epochs[0],
+        stopped_early=stopped,
+    )
