@@ -296,7 +296,7 @@ def test_cli_fetch_offline(spec, monkeypatch):
 # ------------------------------------------------------------------------------ real files
 
 
-# vgg19, u2netp and the BRISQUE / LPIPS files are downloads for users: not in the shared model folder
+# vgg19, u2netp and the BRISQUE / LPIPS files are user downloads: not in the shared model folder
 _USER_DOWNLOADS = ("vgg19", "u2netp", "brisque-svm", "brisque-range", "alexnet", "lpips-alex")
 
 

@@ -53,7 +53,9 @@ REGISTRY: dict[str, ModelSpec] = {
                     "?lite-format=tflite"
                 ),
             ),
-            description="DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input",
+            description=(
+                "DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input"
+            ),
             aliases=("lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite",),
         ),
         ModelSpec(
@@ -110,14 +112,14 @@ REGISTRY: dict[str, ModelSpec] = {
             filename="niqe_pris_params.npz",
             sha256="2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296",
             size=11850,
-            licence="Apache-2.0 (BasicSR); parameters of the NIQE MATLAB release (Mittal et al. 2013)",
+            licence="Apache-2.0 (BasicSR); NIQE MATLAB release parameters (Mittal et al. 2013)",
             urls=(
                 (
                     "https://raw.githubusercontent.com/XPixelGroup/BasicSR/"
                     "8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a/basicsr/metrics/niqe_pris_params.npz"
                 ),
             ),
-            description="NIQE pristine model: mu_pris_param (36), cov_pris_param (36x36), 7x7 window",
+            description="NIQE pristine model: mu (36), cov (36x36), 7x7 Gaussian window",
         ),
         ModelSpec(
             name="brisque-svm",
@@ -181,7 +183,9 @@ REGISTRY: dict[str, ModelSpec] = {
                 # mirror of the same file (same size and sha256, recorded as its LFS object id)
                 "https://huggingface.co/BritishWerewolf/U-2-Netp/resolve/main/onnx/model.onnx",
             ),
-            description="U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input",
+            description=(
+                "U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input"
+            ),
         ),
     ]
 }
