@@ -297,9 +297,12 @@ def test_cli_fetch_offline(spec, monkeypatch):
 # ------------------------------------------------------------------------------ real files
 
 
+# vgg19, u2netp and the BRISQUE / LPIPS files are user downloads: not in the shared model folder
+_USER_DOWNLOADS = ("vgg19", "u2netp", "brisque-svm", "brisque-range", "alexnet", "lpips-alex")
+
+
 @pytest.mark.realmodel
-# vgg19 and u2netp are downloads for users: they are not in the shared model folder
-@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in ("vgg19", "u2netp")])
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in _USER_DOWNLOADS])
 def test_shared_model_files_verify(model_dir, monkeypatch, name):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
