@@ -33,7 +33,7 @@ def main() -> None:
     styles = Path(args.styles)
     ours = load_style(styles / f"{args.effect}-{args.ours}.pt")
     base = load_style(styles / f"{args.effect}-{args.baseline}.pt")
-    val = ours[2]["config"]["data"]["val"][: args.n]
+    val = ours[2]["config"]["model"]["data"]["val"][: args.n]
     data = Path(os.environ.get("SEMPIX_DATA_DIR", "")) / "adjust"
     by = {t[0]: t for t in find_pairs(data, args.effect)}
     rows = []

@@ -176,7 +176,11 @@ def test_tiny_training_lowers_the_loss_and_resumes(pairs, tmp_path):
 
     model, cfg, ck = load_style(out)
     assert cfg.variant == "huber-mt" and ck["step"] == 25
-    assert ck["config"]["data"]["val"] == r1["val"] and ck["config"]["backbone"]["kind"] == "random"
+    mc = ck["config"]["model"]
+    # the shared loop's checkpoint: the backbone is fine-tuned at half the learning rate
+    lrs = {k: o["param_groups"][0]["lr"] for k, o in ck["optimizers"].items()}
+    assert lrs["backbone"] == pytest.approx(0.5 * lrs["net"])
+    assert mc["data"]["val"] == r1["val"] and mc["backbone"]["kind"] == "random"
     r2 = train_style(pairs, out, settings=_settings(steps=27), resume=True, cache=False)
     assert r2["step"] == 27 and load_style(out)[2]["step"] == 27
 
@@ -189,6 +193,8 @@ def test_personal_maps_change_only_the_chosen_region(pairs, tmp_path):
     train_style(pairs, out, variant="huber-mt-s", k=2, settings=_settings(steps=3),
                 backbone="random", cache=False)
     model, cfg, ck = load_style(out)
+    freq = ck["state_dicts"]["net"]["to_map.preset_freq"]  # re-weighting state is saved
+    assert freq.shape == (2,) and float(freq.sum()) == pytest.approx(1.0, abs=1e-4)
     with torch.no_grad():  # make the presets clearly different
         model.head.P.weight.normal_(0, 0.3)
         model.head.V.weight.normal_(0, 3.0)

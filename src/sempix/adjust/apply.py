@@ -20,7 +20,7 @@ def _labels_for(model, ck: dict, rgb_t: torch.Tensor):
 
     if not isinstance(model, YanNet):
         return None
-    net = _backbone(ck["config"].get("labels_backbone", "ade20k"), "cpu")
+    net = _backbone(ck["config"]["model"].get("labels_backbone", "ade20k"), "cpu")
     return parse_labels(net, rgb_t.cpu())
 
 
@@ -144,7 +144,7 @@ def adjust_image(model, ck: dict, image: np.ndarray, *, strength: float = 1.0,
     from sempix.ops import as_rgb
 
     image = as_rgb(image)
-    size = int(size or ck["config"]["train"]["size"])
+    size = int(size or ck["config"]["model"]["settings"]["size"])
     report(progress, 0.05, "predicting")
     small = to_net(image, size)
     pred = lab_to_srgb(predict_lab(model, ck, small, maps=maps, device=device), gamut="clip")
@@ -165,7 +165,7 @@ def preset_maps(model, ck: dict, image: np.ndarray, *, device: str = "cpu") -> n
     if not getattr(model.config, "adjustment_map", False):
         raise InputError("this style has no adjustment maps (train with --variant huber-mt-s)")
     image = as_rgb(image)
-    small = to_net(image, int(ck["config"]["train"]["size"]))
+    small = to_net(image, int(ck["config"]["model"]["settings"]["size"]))
     rgb_t = torch.from_numpy(np.ascontiguousarray(small.transpose(2, 0, 1)))[None].to(device)
     m = model.adjustment_maps(rgb_t)[0].permute(1, 2, 0).cpu().numpy()
     H, W = image.shape[:2]

@@ -60,8 +60,8 @@ class PresetReweighting:
         self.freq = torch.full((k,), 1.0 / k)
 
     def update(self, probs: torch.Tensor) -> None:
-        f = probs.detach().float().mean(0).cpu()
-        self.freq = self.momentum * self.freq + (1 - self.momentum) * f
+        f = probs.detach().float().mean(0).to(self.freq.device)
+        self.freq.mul_(self.momentum).add_((1 - self.momentum) * f)  # in place (a model buffer)
 
     def class_weights(self) -> torch.Tensor:
         w = (self.freq.clamp_min(1e-4)) ** (-self.gamma)
@@ -74,4 +74,4 @@ class PresetReweighting:
         return {"freq": self.freq.clone(), "gamma": self.gamma, "momentum": self.momentum}
 
     def load_state_dict(self, d: dict) -> None:
-        self.freq = d["freq"].clone().float()
+        self.freq.copy_(d["freq"])

@@ -170,6 +170,9 @@ class SAAdjustNet(nn.Module):
                 self.parse = nn.Conv2d(cfg.context_channels, cfg.num_classes, 1)
             if cfg.adjustment_map:
                 self.to_map = nn.Conv2d(cfg.context_channels, cfg.k, 1)
+                # moving soft preset frequencies of the loss re-weighting (training state; a
+                # buffer of the map layer so that it travels with the non-backbone weights)
+                self.to_map.register_buffer("preset_freq", torch.full((cfg.k,), 1.0 / cfg.k))
                 cz = cfg.k
             else:
                 cz = cfg.context_channels

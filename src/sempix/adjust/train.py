@@ -1,28 +1,38 @@
-"""Training of SA-AdjustNet and its baselines; the style file (checkpoint) format.
+"""Training of SA-AdjustNet and its baselines on the shared loop (:func:`sempix.train.train`);
+the style file format.
 
-The loop is written as ``step(batch, ctx) -> {loss name: tensor}`` plus a small local driver
-(:func:`_run`), the same shape as the shared loop of ``sempix.train`` (branch w17): when that
-lands, :func:`train_style` hands ``_step`` to ``sempix.train.train`` with one optimiser group per
-learning rate (``backbone`` at half the rate, ``head``) and drops :func:`_run`.
+The method supplies ``_step(batch, ctx)`` (a batch = a list of cached network-resolution pairs;
+each is augmented, sparsely sampled and its losses averaged over the batch) and the optimiser
+groups: ``net`` (everything but the backbone) at ``lr`` and ``backbone`` (the ADE20K encoder) at
+``lr * backbone_lr_ratio`` (half). Seeding, device, Adam, progress, atomic periodic checkpoints and
+resume are the shared loop's.
 
-Style file (``torch.save``, read with ``weights_only=True``)::
+Style file = a ``sempix.train`` checkpoint (``torch.save``, read with ``weights_only=True``)::
 
-    {"format": "sempix-adjust/1", "sempix_version": str,
-     "config": {"model": AdjustConfig dict, "train": TrainSettings dict,
-                "backbone": {"kind": "ade20k" | "random", "deeplab": DeepLabConfig dict} | None,
-                "data": {"root": str, "effect": str | None, "train": [names], "val": [names]}},
-     "state_dict": {...}, "step": int, "optimizer": {...}, "reweight": {...} | None,
-     "rng": {"torch": ByteTensor, "gen": ByteTensor}, "history": [{"step", "loss", ...}]}
+    {"format": "sempix-checkpoint/1", "sempix_version": str,
+     "config": {"train": TrainConfig dict,
+                "model": {"kind": "sempix-adjust/1", "adjust": AdjustConfig dict,
+                          "settings": TrainSettings dict,
+                          "backbone": {"kind": "ade20k" | "random", "deeplab": DeepLabConfig dict}
+                                      | None,
+                          "labels_backbone": "ade20k" | "random",
+                          "data": {"root", "effect", "train": [names], "val": [names]}}},
+     "state_dicts": {"net": {...}, "backbone": {...} (context variants)},
+     "optimizers": {...}, "step": int, "metrics": {...}, "rng": {...},
+     "extra": {"history": [...], "base_lrs": {...}}}
+
+The adjustment-map re-weighting state (moving preset frequencies) is a buffer of the network, so
+it is saved and resumed with the weights.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from sempix.adjust.data import (
     Pair,
@@ -40,7 +50,7 @@ from sempix.progress import report
 
 __all__ = ["FORMAT", "TrainSettings", "build_model", "load_style", "train_style", "tiny_deeplab"]
 
-FORMAT = "sempix-adjust/1"
+FORMAT = "sempix-adjust/1"  # config["model"]["kind"] of a style file
 MT_WEIGHT = 0.01
 
 
@@ -126,7 +136,7 @@ def _forward(model, p: Pair, rgb, lab, labels, grid, presets=None) -> dict:
     return model(rgb[None], lab[None], grid, presets=presets)
 
 
-def _image_loss(model, cfg: AdjustConfig, p: Pair, ts: TrainSettings, gen: torch.Generator,
+def _image_loss(model, cfg: AdjustConfig, p: Pair, ts: TrainSettings, gen: torch.Generator | None,
                 reweight: PresetReweighting | None, device) -> dict:
     angle = (torch.rand(1, generator=gen).item() * 2 - 1) * ts.rotate if ts.rotate else 0.0
     flip = bool(ts.flip and torch.rand(1, generator=gen).item() < 0.5)
@@ -153,65 +163,60 @@ def _image_loss(model, cfg: AdjustConfig, p: Pair, ts: TrainSettings, gen: torch
     return out
 
 
-def _save(path, model, cfg, ts, meta, step, opt, reweight, gen, history) -> None:
-    from sempix import __version__
-    from sempix.image import atomic_output
+class _Rest(nn.Module):
+    """The non-backbone part of an SAAdjustNet (shares its modules): one optimiser group."""
 
-    ck = {
-        "format": FORMAT,
-        "sempix_version": __version__,
-        "config": {"model": cfg.to_dict(), "train": ts.to_dict(), **meta},
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "step": int(step),
-        "optimizer": opt.state_dict() if opt is not None else {},
-        "reweight": reweight.state_dict() if reweight is not None else None,
-        "rng": {"torch": torch.get_rng_state(), "gen": gen.get_state()},
-        "history": list(history),
-    }
-    with atomic_output(path, force=True) as tmp:
-        torch.save(ck, tmp)
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.parts = nn.ModuleDict({n: m for n, m in model.named_children() if n != "backbone"})
+
+    def state_dict(self, *args, **kwargs):  # names as in the full model
+        return {k.split(".", 1)[1]: v for k, v in super().state_dict(*args, **kwargs).items()}
+
+    def load_state_dict(self, state, strict: bool = True):
+        return super().load_state_dict({f"parts.{k}": v for k, v in state.items()}, strict=strict)
+
+
+def _split_modules(model: nn.Module) -> dict[str, nn.Module]:
+    if getattr(model, "backbone", None) is not None:
+        return {"net": _Rest(model), "backbone": model.backbone}
+    return {"net": model}
 
 
 def _read(path) -> dict:
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: style file not found")
-    try:
-        ck = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{p}: not a readable style file ({str(exc).splitlines()[0]})") from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise InputError(f"{p}: not a sempix adjust style file")
+    from sempix.train import load_checkpoint
+
+    ck = load_checkpoint(path)
+    if (ck.get("config", {}).get("model") or {}).get("kind") != FORMAT:
+        raise InputError(f"{path}: not a sempix adjust style file")
     return ck
 
 
 def _rebuild(ck: dict):
-    cfg = AdjustConfig.from_dict(ck["config"]["model"])
+    mc = ck["config"]["model"]
+    cfg = AdjustConfig.from_dict(mc["adjust"])
     deeplab = None
-    bb = ck["config"].get("backbone")
+    bb = mc.get("backbone")
     if cfg.uses_context and bb:
         from sempix.nets.deeplab import DeepLabConfig, DeepLabV3Plus
 
         deeplab = DeepLabV3Plus(DeepLabConfig.from_dict(bb["deeplab"]))
     model = build_model(cfg, deeplab)
-    model.load_state_dict(ck["state_dict"])
+    sd = dict(ck["state_dicts"]["net"])
+    sd.update({f"backbone.{k}": v for k, v in ck["state_dicts"].get("backbone", {}).items()})
+    model.load_state_dict(sd)
     return model, cfg
 
 
 def load_style(path, device: str = "cpu"):
-    """``(model in eval mode, AdjustConfig, style dict)`` from a style file."""
+    """``(model in eval mode, AdjustConfig, style dict)`` from a style file.
+
+    The style dict is the checkpoint; ``style["config"]["model"]`` holds the settings
+    (``settings["size"]`` is the network resolution used by :func:`adjust_image`).
+    """
     ck = _read(path)
     model, cfg = _rebuild(ck)
     return model.eval().to(device), cfg, ck
-
-
-def _optimizer(model, ts: TrainSettings):
-    bb = [p for n, p in model.named_parameters() if n.startswith("backbone.")]
-    rest = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
-    groups = [{"params": rest, "lr": ts.lr}]
-    if bb:
-        groups.append({"params": bb, "lr": ts.lr * ts.backbone_lr_ratio})
-    return torch.optim.Adam(groups)
 
 
 @torch.no_grad()
@@ -228,6 +233,21 @@ def evaluate_lab(model, pairs: list[Pair], device="cpu") -> float:
         errs.append(float(((out - tgt) * 100).norm(dim=1).mean()))
     model.train()
     return sum(errs) / max(1, len(errs))
+
+
+class _Batches:
+    """Re-iterable epochs of shuffled batches of pairs (global torch RNG: seeded and resumed by
+    the shared loop)."""
+
+    def __init__(self, pairs: list[Pair], batch: int) -> None:
+        self.pairs, self.batch = pairs, max(1, int(batch))
+
+    def __iter__(self):
+        order = torch.randperm(len(self.pairs)).tolist()
+        n = max(1, len(order) // self.batch)
+        for i in range(n):
+            chunk = order[i * self.batch : (i + 1) * self.batch] or order
+            yield [self.pairs[j] for j in chunk]
 
 
 def train_style(pairs_dir, out, *, effect: str | None = None, variant: str = "huber-mt",
@@ -251,26 +271,26 @@ def train_style(pairs_dir, out, *, effect: str | None = None, variant: str = "hu
 
     Returns
     -------
-    dict: ``step``, ``loss`` (last), ``val_l2`` (network resolution), ``seconds``, ``history``.
+    dict: ``step``, ``loss`` (last), ``val_l2`` (network resolution), ``seconds``, ``history``,
+    ``train`` / ``val`` (pair names).
     """
     from sempix._runtime import init_torch_threads
+    from sempix.train import TrainConfig, resolve_device, train
 
     ts = settings or TrainSettings()
     if ts.threads > 0:
         torch.set_num_threads(int(ts.threads))
     else:
         init_torch_threads()
-    if ts.device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: CUDA is not available on this machine")
-    device = torch.device(ts.device)
+    device = resolve_device(ts.device)
     out = Path(out)
     ck = _read(out) if resume and out.is_file() else None
     if ck is not None:
-        ts = TrainSettings.from_dict({**ck["config"]["train"], "steps": ts.steps,
-                                      "device": ts.device})
+        mc = dict(ck["config"]["model"])
+        ts = TrainSettings.from_dict({**mc["settings"], "steps": ts.steps, "device": ts.device,
+                                      "threads": ts.threads})
+        mc["settings"] = ts.to_dict()
         model, cfg = _rebuild(ck)
-        meta = {k2: v for k2, v in ck["config"].items() if k2 not in ("model", "train")}
-        deeplab_full = None
     else:
         cfg = model_config or AdjustConfig()
         cfg.variant, cfg.k = variant, int(k)
@@ -281,11 +301,12 @@ def train_style(pairs_dir, out, *, effect: str | None = None, variant: str = "hu
         torch.manual_seed(ts.seed)
         needs_net = cfg.uses_context or _needs_labels(cfg)
         deeplab_full = _backbone(backbone, ts.device) if needs_net else None
-        meta = {"backbone": None, "labels_backbone": backbone, "data": {}}
+        mc = {"kind": FORMAT, "adjust": cfg.to_dict(), "settings": ts.to_dict(), "backbone": None,
+              "labels_backbone": backbone, "data": {}}
         if cfg.uses_context:
             import copy
 
-            meta["backbone"] = {"kind": backbone, "deeplab": deeplab_full.config.to_dict()}
+            mc["backbone"] = {"kind": backbone, "deeplab": deeplab_full.config.to_dict()}
             model = build_model(cfg, copy.deepcopy(deeplab_full))
         else:
             model = build_model(cfg)
@@ -293,9 +314,8 @@ def train_style(pairs_dir, out, *, effect: str | None = None, variant: str = "hu
     names = [t[0] for t in triples]
     if ck is None:
         tr, va = split_pairs(names, ts.n_val, ts.seed)
-        meta["data"] = {"root": str(pairs_dir), "effect": effect, "train": tr, "val": va}
-    tr = meta["data"]["train"]
-    va = meta["data"]["val"]
+        mc["data"] = {"root": str(pairs_dir), "effect": effect, "train": tr, "val": va}
+    tr, va = mc["data"]["train"], mc["data"]["val"]
     if max_pairs:
         tr = tr[:max_pairs]
     by = {t[0]: t for t in triples}
@@ -306,52 +326,38 @@ def train_style(pairs_dir, out, *, effect: str | None = None, variant: str = "hu
     train_pairs = load_pairs([by[n] for n in tr], ts.size, cache=cache)
     val_pairs = load_pairs([by[n] for n in va], ts.size, cache=cache)
     if _needs_labels(cfg):
-        if deeplab_full is None:
-            deeplab_full = _backbone(meta.get("labels_backbone", backbone), "cpu")
+        net = _backbone(mc.get("labels_backbone", backbone), "cpu")
         for p in train_pairs + val_pairs:  # fixed targets: computed once per run
-            p.labels = parse_labels(deeplab_full, p.rgb)
-    del deeplab_full
-    model = model.to(device).train()
-    opt = _optimizer(model, ts)
-    gen = torch.Generator().manual_seed(ts.seed)
-    reweight = PresetReweighting(cfg.k, ts.gamma) if cfg.adjustment_map else None
-    start, history = 0, []
-    if ck is not None:
-        if ck.get("optimizer"):
-            opt.load_state_dict(ck["optimizer"])
-        if reweight is not None and ck.get("reweight"):
-            reweight.load_state_dict(ck["reweight"])
-        start, history = int(ck["step"]), list(ck.get("history", []))
-        torch.set_rng_state(ck["rng"]["torch"])
-        gen.set_state(ck["rng"]["gen"])
-    t0 = time.perf_counter()
-    loss = float("nan")
-    order: list[int] = []
-    for step in range(start, ts.steps):
-        opt.zero_grad(set_to_none=True)
-        total = 0.0
-        logs: dict[str, float] = {}
-        for _ in range(ts.batch):
-            if not order:
-                order = torch.randperm(len(train_pairs), generator=gen).tolist()
-            p = train_pairs[order.pop()]
-            parts = _image_loss(model, cfg, p, ts, gen, reweight, device)
-            s = sum(parts.values()) / ts.batch
-            s.backward()
-            total += float(s.detach())
-            for kname, v in parts.items():
-                logs[kname] = logs.get(kname, 0.0) + float(v.detach()) / ts.batch
-        opt.step()
-        loss = total
-        done = step + 1
-        if done % 50 == 0 or done == ts.steps:
-            history.append({"step": done, "loss": loss, **logs})
-        report(progress, done / max(1, ts.steps), f"step {done}/{ts.steps} loss={loss:.4g}")
-        if ts.checkpoint_every and done % ts.checkpoint_every == 0 and done < ts.steps:
-            _save(out, model, cfg, ts, meta, done, opt, reweight, gen, history)
-    seconds = time.perf_counter() - t0
-    val = evaluate_lab(model, val_pairs, device) if val_pairs else float("nan")
-    history.append({"step": ts.steps, "val_l2_netres": val, "train_seconds": seconds})
-    _save(out, model, cfg, ts, meta, ts.steps, opt, reweight, gen, history)
-    return {"step": ts.steps, "loss": loss, "val_l2": val, "seconds": seconds,
-            "history": history, "val": va, "train": tr}
+            p.labels = parse_labels(net, p.rgb)
+        del net
+    reweight = None
+    if cfg.adjustment_map:
+        reweight = PresetReweighting(cfg.k, ts.gamma)
+    mods = _split_modules(model)
+
+    def step(batch, ctx):
+        if reweight is not None:
+            reweight.freq = model.to_map.preset_freq  # a buffer: saved and resumed with weights
+        total: dict = {}
+        for p in batch:
+            for name, v in _image_loss(model, cfg, p, ts, None, reweight, ctx.device).items():
+                total[name] = total.get(name, 0.0) + v / len(batch)
+        return total
+
+    def evaluate(ctx):
+        return {"val_l2_netres": evaluate_lab(model, val_pairs, ctx.device)} if val_pairs else {}
+
+    tcfg = TrainConfig(steps=ts.steps, optimizer="adam", betas=(0.9, 0.999),
+                       lr={"net": ts.lr, "backbone": ts.lr * ts.backbone_lr_ratio},
+                       checkpoint_every=ts.checkpoint_every, seed=ts.seed, device=str(device),
+                       monitor="val_l2_netres")
+    optimize = {name: [name] for name in mods}
+    res = train(mods, step, _Batches(train_pairs, ts.batch), tcfg, optimize=optimize,
+                checkpoint=out, resume=out if ck is not None else None, model_config=mc,
+                evaluate=evaluate, progress=progress)
+    model.to("cpu")
+    val = res.history[-1].get("val_l2_netres", float("nan")) if res.history else float("nan")
+    loss = sum(v for kk, v in res.logs.items() if not kk.startswith("log_")) if res.logs else \
+        float("nan")
+    return {"step": res.step, "loss": loss, "val_l2": val, "seconds": res.seconds,
+            "history": res.history, "val": va, "train": tr}
