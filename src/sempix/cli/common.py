@@ -108,3 +108,39 @@ def command(
         return click.command(name, **click_kwargs)(wrapped)
 
     return decorator
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, paths and tuples turned into JSON types."""
+    import math
+    import os
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if isinstance(value, float) and math.isnan(value):  # NaN is not JSON
+        return None
+    return value
+
+
+def emit_json(command_name: str, **fields: Any) -> None:
+    """Print one JSON object on stdout: the result summary of a command run with ``--json``.
+
+    One schema style for every command: ``{"command": NAME, "input": PATH, "input_size": [W, H],
+    "output_size": [W, H], "outputs": {ROLE: PATH}, "timings": {STAGE: SECONDS}, ...}`` (sizes
+    are ``[width, height]`` like the ``WxH`` of the messages; tool-specific fields such as
+    ``scores`` follow). Human messages keep going to stderr, so stdout stays parseable.
+    """
+    import json
+
+    doc = {"command": command_name, **fields}
+    click.echo(json.dumps(json_ready(doc), indent=2))
