@@ -37,6 +37,7 @@ import numpy as np
 
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.features.post import pca_rgb, upsample
+from sempix.features.protect import PROTECT_CLASSES, protect_mask
 from sempix.progress import ProgressFn, report
 
 log = logging.getLogger("sempix.features")
@@ -50,10 +51,12 @@ _warned: set[str] = set()
 __all__ = [
     "BACKENDS",
     "DEFAULT_DIM",
+    "PROTECT_CLASSES",
     "FeatureMap",
     "class_mask",
     "compute_features",
     "pca_rgb",
+    "protect_mask",
 ]
 
 

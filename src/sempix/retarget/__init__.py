@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from sempix.errors import InputError, SempixError
+from sempix.features.protect import PROTECT_CLASSES
 from sempix.progress import ProgressFn, report, sub_progress
 from sempix.retarget.deep import IMAGE, DeepPlan, plan
 from sempix.retarget.reconstruct import feature_loss, reconstruct, refine
@@ -286,9 +287,7 @@ def retarget(image: np.ndarray, width: int | None = None, height: int | None = N
     return result
 
 
-# ADE20K classes protected by ``protect="auto"``: shapes people notice when they are squeezed or cut.
-PROTECT_CLASSES = ("person", "animal", "car", "bus", "truck", "van", "boat", "ship", "airplane", "bicycle",
-                   "minibike")
+# ADE20K classes protected by ``protect="auto"`` (shared with ``carve``): sempix.features.PROTECT_CLASSES
 
 
 def _protect_map(img: np.ndarray, protect, features: str | None, meta: dict,
