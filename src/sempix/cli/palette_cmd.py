@@ -206,6 +206,14 @@ def names(items, preview, top, as_json, force, quiet, debug):
     show_default=True,
     help="Fraction of each palette colour's shift applied (names method).",
 )
+@click.option(
+    "--guard",
+    type=click.Choice(["reduce", "warn", "off"]),
+    default="reduce",
+    show_default=True,
+    help="If the result is less harmonious than the input (higher F): apply a weaker step "
+    "(half, a quarter) or keep the input (reduce), keep it with a warning (warn), or do not check.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
 def harmonize(
@@ -217,6 +225,7 @@ def harmonize(
     allow_name_change,
     neutral_safe,
     strength,
+    guard,
     as_json,
     force,
     quiet,
@@ -240,7 +249,20 @@ def harmonize(
             keep_names=not allow_name_change,
             neutral_safe=neutral_safe,
             strength=strength,
+            guard=guard,
             progress=prog,
+        )
+    g = res.info.get("guard") or {}
+    if g.get("action") in ("reduced", "kept-input", "warned"):
+        what = {
+            "reduced": f"applied at strength {g['strength']:.2f} instead",
+            "kept-input": "the input is written unchanged (--guard warn to keep the result)",
+            "warned": "written anyway (--guard warn)",
+        }[g["action"]]
+        click.echo(
+            f"warning: harmonizing {image} raises its F score {g['f_input']:.4f} -> {g['f_full']:.4f} "
+            f"(less harmonious); {what}",
+            err=True,
         )
     _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
     s_in = harmony_metrics(loaded.rgb)
@@ -275,6 +297,7 @@ def harmonize(
             )
         ],
         "names_kept": res.names_kept,
+        "guard": g or None,
         "input": _metrics_dict(s_in),
         "result": _metrics_dict(s_out),
     }
