@@ -55,8 +55,9 @@ def _same(a: Path, b: Path) -> bool:
 @click.option("--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back.")
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
 @click.option("--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (size, backend, classes, timings, files).")
 def features(image, output, backend, dim, reduce, seed, guided, preview, no_cache, strict, force, list_classes,
-             quiet, debug):
+             as_json, quiet, debug):
     """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
     from sempix.features import compute_features
     from sempix.image import load_rgb
@@ -103,9 +104,20 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, no_cach
         import numpy as np
 
         write_image(preview, np.asarray(pic, dtype=np.float32) / 255.0, inputs=(src,), force=force)
+    if as_json:
+        from sempix.cli.common import emit_json
+
+        outputs = {"features": output, "preview": preview}
+        emit_json("features", input=image, input_size=[img.shape[1], img.shape[0]],
+                  outputs={k: v for k, v in outputs.items() if v is not None},
+                  timings={"total": fm.meta.get("time_s"), **(fm.meta.get("timings") or {})},
+                  backend=fm.backend, semantic=bool(fm.semantic), dim=int(fm.dim), cache=fm.meta.get("cache"),
+                  fallback=fm.meta.get("fallback"),
+                  classes=[{"name": n, "share": f} for _, n, f in fm.present_classes(0.01)])
     if not quiet:
         cls = ", ".join(f"{n} {100 * f:.0f}%" for _, n, f in fm.present_classes(0.02)[:8])
-        click.echo(f"{fm.backend} features {fm.shape[0]}x{fm.shape[1]}x{fm.dim}"
+        # sizes are WxH everywhere in sempix's messages (width first, like the image viewers)
+        click.echo(f"{fm.backend} features {fm.shape[1]}x{fm.shape[0]}, {fm.dim}-d"
                    f"{' (not semantic)' if not fm.semantic else ''}, cache {fm.meta.get('cache')}, "
                    f"{fm.meta.get('time_s', 0):.2f} s" + (f"; classes: {cls}" if cls else ""), err=True)
 
