@@ -72,12 +72,14 @@ def main(argv: list[str] | None = None) -> int:
         res = harmonize_image(img, method="names")
         t_names, c_names = time.perf_counter() - t, time.process_time() - c
         plain = harmonize_image(
-            img, method="names", keep_names=False, neutral_safe=False, palette=res.source
+            img, method="names", keep_names=False, neutral_safe=False, palette=res.source, guard="off"
         )
         # the method as published, without the neutral-safe rules (colour casts on neutrals)
-        raw = harmonize_image(img, method="names", neutral_safe=False, palette=res.source)
+        raw = harmonize_image(img, method="names", neutral_safe=False, palette=res.source, guard="off")
         # without the harmony guard (before issue 21): the result even where it is worse than the input
-        unguarded = harmonize_image(img, method="names", palette=res.source, guard="off")
+        t, c = time.perf_counter(), time.process_time()
+        unguarded = harmonize_image(img, method="names", guard="off")
+        t_ung, c_ung = time.perf_counter() - t, time.process_time() - c
         s_ung = harmony_metrics(unguarded.image)
         s_raw = harmony_metrics(raw.image)
         s_co = harmony_metrics(co.image)
@@ -97,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 "s_raw": s_raw,
                 "kept_raw": raw.names_kept,
                 "s_ung": s_ung,
+                "t_ung": t_ung,
+                "c_ung": c_ung,
                 "guard": res.info.get("guard", {}).get("action", "off"),
                 "guard_strength": res.info.get("guard", {}).get("strength", 1.0),
                 "t_co": t_co,
@@ -144,9 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         ("input", "s_in", None),
         ("C-Harmony (cohen-or)", "s_co", "co"),
         ("sempix (names; default guard: weaker step or the input where worse)", "s_names", "names"),
-        ("sempix (names), guard off (before issue 21)", "s_ung", None),
-        ("sempix, without neutral-safe rules (neutral_safe=False)", "s_raw", None),
-        ("paper's plain rule (names may change, no neutral-safe rules)", "s_plain", None),
+        ("sempix (names), guard off (before issue 21)", "s_ung", "ung"),
+        ("sempix, without neutral-safe rules (neutral_safe=False, guard off)", "s_raw", None),
+        ("paper's plain rule (names may change, no neutral-safe rules, guard off)", "s_plain", None),
     ):
         tt = cc = "-"
         if tkey is not None:

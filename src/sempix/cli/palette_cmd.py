@@ -265,8 +265,9 @@ def harmonize(
             err=True,
         )
     _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
-    s_in = harmony_metrics(loaded.rgb)
-    s_out = harmony_metrics(res.image)
+    scores = res.info.get("harmony") or {}
+    s_in = scores.get("input") or harmony_metrics(loaded.rgb)
+    s_out = scores.get("result") or harmony_metrics(res.image)
     if preview:
         from sempix.palette.viz import harmonize_preview
 

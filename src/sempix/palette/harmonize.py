@@ -229,7 +229,9 @@ def harmonize_image(
         ``info["guard"]`` says what happened: ``f_input``, ``f_result`` (of the returned image),
         ``f_full`` (of the full-strength result), ``strength`` applied, ``action`` one of
         ``"none"`` (not worse), ``"reduced"``, ``"kept-input"``, ``"warned"``; and ``worse`` (the
-        returned image is worse than the input: only with ``"warn"``).
+        returned image is worse than the input: only with ``"warn"``). ``info["harmony"]`` holds the
+        :class:`~sempix.palette.harmony.HarmonyScore` of the input and of the returned image.
+        The check costs two to four harmony measurements (about 0.06 s CPU each at 0.25 MP).
 
     Returns
     -------
@@ -295,8 +297,10 @@ def harmonize_image(
         from sempix.palette.harmony import harmony_metrics
 
         report(progress, 0.8, "checking harmony")
-        f_in = harmony_metrics(img).f_score
-        f_out = f_full = harmony_metrics(out).f_score
+        s_in = harmony_metrics(img)
+        s_out = harmony_metrics(out)
+        f_in = s_in.f_score
+        f_out = f_full = s_out.f_score
         g = {"f_input": f_in, "f_full": f_full, "strength": float(strength), "action": "none", "worse": False}
         if f_out > f_in * (1.0 + GUARD_TOLERANCE) + 1e-9:
             if guard == "warn":
@@ -307,18 +311,20 @@ def harmonize_image(
                     for frac in (0.5, 0.25):
                         st = float(strength) * frac
                         cand, lab = _apply(st, None)
-                        f_c = harmony_metrics(cand).f_score
+                        s_c = harmony_metrics(cand)
+                        f_c = s_c.f_score
                         if f_c <= f_in * (1.0 + GUARD_TOLERANCE) + 1e-9:
-                            out, tgt_lab, f_out, done = cand, lab, f_c, True
+                            out, tgt_lab, f_out, s_out, done = cand, lab, f_c, s_c, True
                             tgt_rgb = lab_to_srgb(tgt_lab)
                             g.update(action="reduced", strength=st)
                             break
                 if not done:
-                    out, f_out = img.copy(), f_in
+                    out, f_out, s_out = img.copy(), f_in, s_in
                     tgt_rgb = pal.rgb.copy()
                     g.update(action="kept-input", strength=0.0)
         g["f_result"] = f_out
         info["guard"] = g
+        info["harmony"] = {"input": s_in, "result": s_out}  # HarmonyScore of the input / returned image
     report(progress, 1.0, "done")
     return HarmonizeResult(
         image=out,
