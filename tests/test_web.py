@@ -116,7 +116,7 @@ def test_render_and_mask_match_library(client):
     out = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
     rgb = arr.astype(np.float32) / 255
     m = range_mask(rgb, [(5, 7)], features=mask_features(rgb, "lowlevel"), lam=0.3, tau=0.2,
-                   feather=0.02).mask
+                   feather=0.02, space="luminance").mask
     ref = apply_adjustments(rgb, m, {"exposure": 1.0, "saturation": -0.5})
     assert np.abs(out.astype(int) - np.rint(ref * 255).astype(int)).max() <= 1
     assert m[:, :32].mean() > 0.9 and m[:, 32:].max() == 0
