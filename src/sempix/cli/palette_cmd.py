@@ -84,6 +84,9 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
     if as_json:
         d = pal.to_dict()
         d["image"] = str(image)
+        h, w = loaded.rgb.shape[:2]  # the common keys of every command's --json (cli.common.emit_json)
+        outs = {k: str(v) for k, v in (("swatch", output), ("preview", preview)) if v}
+        d = {"command": "palette", "input": str(image), "input_size": [w, h], "outputs": outs, **d}
         click.echo(json.dumps(d, indent=2))
         return
     for h, w, n in zip(pal.hex, pal.weights, names):
@@ -277,7 +280,13 @@ def harmonize(
             inputs=(image, output),
             force=force,
         )
+    h, w = loaded.rgb.shape[:2]
+    outs = {k: str(v) for k, v in (("image", output), ("preview", preview)) if v}
     summary = {
+        "command": "harmonize",  # "input" / "result" hold the harmony metrics here (older schema)
+        "input_size": [w, h],
+        "output_size": [w, h],
+        "outputs": outs,
         "image": str(image),
         "output": str(output),
         "method": method,
