@@ -71,12 +71,11 @@ def main(argv: list[str] | None = None) -> int:
         t, c = time.perf_counter(), time.process_time()
         res = harmonize_image(img, method="names")
         t_names, c_names = time.perf_counter() - t, time.process_time() - c
-        plain = harmonize_image(
-            img, method="names", keep_names=False, neutral_safe=False, palette=res.source, guard="off"
-        )
+        off = {"palette": res.source, "guard": "off"}
+        plain = harmonize_image(img, method="names", keep_names=False, neutral_safe=False, **off)
         # the method as published, without the neutral-safe rules (colour casts on neutrals)
-        raw = harmonize_image(img, method="names", neutral_safe=False, palette=res.source, guard="off")
-        # without the harmony guard (before issue 21): the result even where it is worse than the input
+        raw = harmonize_image(img, method="names", neutral_safe=False, **off)
+        # without the harmony guard (before issue 21): the result even where worse than the input
         t, c = time.perf_counter(), time.process_time()
         unguarded = harmonize_image(img, method="names", guard="off")
         t_ung, c_ung = time.perf_counter() - t, time.process_time() - c
@@ -121,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.out / f"{f.stem}_preview.png", harmonize_preview(img, res, s_in, s_names)
             )
         print(
-            f"{f.stem}: k={len(res.source)} in F {s_in.f_score:.4f} PIT {s_in.pit:.2f} MITS {s_in.mits:.3f} | "
+            f"{f.stem}: k={len(res.source)} in F {s_in.f_score:.4f} PIT {s_in.pit:.2f} MITS "
+            f"{s_in.mits:.3f} | "
             f"C-H F {s_co.f_score:.4f} PIT {s_co.pit:.2f} MITS {s_co.mits:.3f} ({t_co:.3f}s) | "
-            f"sempix F {s_names.f_score:.4f} PIT {s_names.pit:.2f} MITS {s_names.mits:.3f} ({t_names:.3f}s) "
+            f"sempix F {s_names.f_score:.4f} PIT {s_names.pit:.2f} MITS {s_names.mits:.3f} "
+            f"({t_names:.3f}s) "
             f"names kept {res.names_kept:.2f} (plain rule {plain.names_kept:.2f})",
             file=sys.stderr,
         )
@@ -140,17 +141,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{numba.get_num_threads()}, load average at the end {os.getloadavg()[0]:.1f}\n"
     )
     print(
-        "| method | F per pixel (deg x S) | F sum (deg x S) | PIT % | MITS | wall s / image (mean / median) "
-        "| CPU s / image (all threads) |"
+        "| method | F per pixel (deg x S) | F sum (deg x S) | PIT % | MITS "
+        "| wall s / image (mean / median) | CPU s / image (all threads) |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, key, tkey in (
         ("input", "s_in", None),
         ("C-Harmony (cohen-or)", "s_co", "co"),
-        ("sempix (names; default guard: weaker step or the input where worse)", "s_names", "names"),
+        ("sempix (names; default guard: weaker step or the input where worse)", "s_names",
+         "names"),
         ("sempix (names), guard off (before issue 21)", "s_ung", "ung"),
         ("sempix, without neutral-safe rules (neutral_safe=False, guard off)", "s_raw", None),
-        ("paper's plain rule (names may change, no neutral-safe rules, guard off)", "s_plain", None),
+        ("paper's plain rule (names may change, no neutral-safe rules, guard off)", "s_plain",
+         None),
     ):
         tt = cc = "-"
         if tkey is not None:
@@ -158,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             tt = f"{np.mean(wall):.3f} / {statistics.median(wall):.3f}"
             cc = f"{np.mean([r['c_' + tkey] for r in rows]):.3f}"
         print(
-            f"| {label} | {mean(key, 'f_score'):.4f} | {mean(key, 'f_sum'):.0f} | {mean(key, 'pit'):.2f} | "
+            f"| {label} | {mean(key, 'f_score'):.4f} | {mean(key, 'f_sum'):.0f} | "
+            f"{mean(key, 'pit'):.2f} | "
             f"{mean(key, 'mits'):.4f} | {tt} | {cc} |"
         )
     better_mits = sum(r["s_names"].mits > r["s_in"].mits for r in rows)
@@ -171,15 +175,21 @@ def main(argv: list[str] | None = None) -> int:
     acts = Counter(r["guard"] for r in rows)
     print(
         f"harmony guard: {dict(acts)}; guard off: F higher than the input on "
-        f"{sum(r['s_ung'].f_score > r['s_in'].f_score for r in rows)}/{n} images; with the guard on "
+        f"{sum(r['s_ung'].f_score > r['s_in'].f_score for r in rows)}/{n} images; "
+        "with the guard on "
         f"{sum(r['s_names'].f_score > r['s_in'].f_score + 1e-9 for r in rows)}/{n}; reduced to "
-        + ", ".join(f"{r['image']} {r['guard']} (strength {r['guard_strength']:.2f}, F in "
-                    f"{r['s_in'].f_score:.4f}, off {r['s_ung'].f_score:.4f}, on {r['s_names'].f_score:.4f})"
-                    for r in rows if r["guard"] in ("reduced", "kept-input"))
+        + ", ".join(
+            f"{r['image']} {r['guard']} (strength {r['guard_strength']:.2f}, F in "
+            f"{r['s_in'].f_score:.4f}, off {r['s_ung'].f_score:.4f}, "
+            f"on {r['s_names'].f_score:.4f})"
+            for r in rows
+            if r["guard"] in ("reduced", "kept-input")
+        )
     )
     print()
     print(
-        f"plain rule vs input: MITS higher on {sum(r['s_plain'].mits > r['s_in'].mits for r in rows)}/{n}; "
+        "plain rule vs input: MITS higher on "
+        f"{sum(r['s_plain'].mits > r['s_in'].mits for r in rows)}/{n}; "
         f"PIT strictly higher on {sum(r['s_plain'].pit > r['s_in'].pit for r in rows)}/{n}"
     )
     print(
@@ -190,11 +200,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{100 * np.mean([r['kept_raw'] for r in rows]):.1f}%"
     )
     print(
-        f"sempix vs input: MITS higher on {better_mits}/{n} images; PIT higher or equal on {better_pit}/{n} "
+        f"sempix vs input: MITS higher on {better_mits}/{n} images; PIT higher or equal on "
+        f"{better_pit}/{n} "
         f"(strictly higher on {strictly_pit}/{n}); F lower or equal on {lower_f}/{n}"
     )
     print(
-        f"palette colours keeping their basic name: {sum(r['kept'] * r['k'] for r in rows):.0f}/{pal} "
+        "palette colours keeping their basic name: "
+        f"{sum(r['kept'] * r['k'] for r in rows):.0f}/{pal} "
         f"= {100 * np.mean([r['kept'] for r in rows]):.1f}% (default, keep_names=True); "
         f"plain nearest-prototype rule: {100 * np.mean([r['kept_plain'] for r in rows]):.1f}%"
     )
@@ -206,9 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     cm = np.array([r["c_names"] for r in rows])
     px = h * w
     print(
-        f"sempix time per image: wall mean {tm.mean():.3f} s (max {tm.max():.3f}), CPU mean {cm.mean():.3f} s, "
+        f"sempix time per image: wall mean {tm.mean():.3f} s (max {tm.max():.3f}), CPU mean "
+        f"{cm.mean():.3f} s, "
         f"for {px / 1e6:.2f} MP (scaled to 512x512: wall {tm.mean() * 512 * 512 / px:.3f} s, "
-        f"CPU {cm.mean() * 512 * 512 / px:.3f} s); target <= 0.15 s; load average {os.getloadavg()[0]:.1f}"
+        f"CPU {cm.mean() * 512 * 512 / px:.3f} s); target <= 0.15 s; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
 
     if args.big:
@@ -226,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
         recolor_palette(big, res.source.lab, res.source.lab + 5)
         t_rec = time.perf_counter() - t
         print(
-            f"12 MP ({big.shape[1]}x{big.shape[0]}): recolor_palette {t_rec:.2f} s, full harmonize {t_all:.2f} s"
+            f"12 MP ({big.shape[1]}x{big.shape[0]}): recolor_palette {t_rec:.2f} s, full harmonize "
+            f"{t_all:.2f} s"
         )
     return 0
 

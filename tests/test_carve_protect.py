@@ -15,15 +15,20 @@ from sempix.features import PROTECT_CLASSES, FeatureMap, protect_mask
 
 
 def _scene(rng, H=40, W=60):
-    """Textured noise everywhere except a flat 'person' stripe: the cheapest seams cross the person."""
+    """Textured noise except a flat 'person' stripe: the cheapest seams cross the person."""
     img = rng.uniform(0, 1, (H, W, 3)).astype(np.float32)
     person = np.zeros((H, W), bool)
     person[:, 24:34] = True
     img[person] = (0.8, 0.6, 0.5)
     labels = np.where(person, 1, 2).astype(np.int32)
     feats = np.stack([person, ~person], axis=2).astype(np.float32)
-    fm = FeatureMap(features=feats, backend="ade20k", semantic=True, labels=labels,
-                    class_names=["others", "person", "wall"])
+    fm = FeatureMap(
+        features=feats,
+        backend="ade20k",
+        semantic=True,
+        labels=labels,
+        class_names=["others", "person", "wall"],
+    )
     return img, fm, person
 
 
@@ -84,21 +89,56 @@ def test_cli_carve_protect_and_json(tmp_path, rng):
     p = tmp_path / "in.png"
     Image.fromarray((img * 255).astype(np.uint8)).save(p)
     out = tmp_path / "o.png"
-    r = CliRunner().invoke(cli, ["carve", str(p), "-o", str(out), "-W", "75%", "--features", "lowlevel",
-                                 "--seams", str(tmp_path / "s.png"), "--json", "-q"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "carve",
+            str(p),
+            "-o",
+            str(out),
+            "-W",
+            "75%",
+            "--features",
+            "lowlevel",
+            "--seams",
+            str(tmp_path / "s.png"),
+            "--json",
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
-    assert doc["command"] == "carve" and doc["input_size"] == [40, 30] and doc["output_size"] == [30, 30]
+    assert (
+        doc["command"] == "carve"
+        and doc["input_size"] == [40, 30]
+        and doc["output_size"] == [30, 30]
+    )
     assert doc["outputs"] == {"image": str(out), "seams": str(tmp_path / "s.png")}
-    assert doc["seams"]["removed"] == 10 and doc["protect"].get("unavailable")  # lowlevel: no labels
+    assert doc["seams"]["removed"] == 10 and doc["protect"].get(
+        "unavailable"
+    )  # lowlevel: no labels
     assert set(doc["timings"]) == {"features", "carve", "total"}
-    r = CliRunner().invoke(cli, ["carve", str(p), "-o", str(out), "-W", "75%", "--features", "none",
-                                 "--protect", "person", "--force"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "carve",
+            str(p),
+            "-o",
+            str(out),
+            "-W",
+            "75%",
+            "--features",
+            "none",
+            "--protect",
+            "person",
+            "--force",
+        ],
+    )
     assert r.exit_code == 2 and "semantic labels" in r.output
 
 
 def test_real_kodim12_people_kept_by_default(ade20k_available, data_dir):
-    """The issue's case: at lam 0.2, seams cut the man's face on kodim12 unless people are protected."""
+    """The issue's case: seams cut the man's face on kodim12 (lam 0.2) unless protected."""
     from sempix.features import compute_features
     from sempix.image import load_rgb
 

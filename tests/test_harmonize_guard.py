@@ -1,4 +1,4 @@
-"""``harmonize`` never silently returns a result less harmonious than the input (its own F score)."""
+"""``harmonize`` never silently returns a result less harmonious than the input (own F score)."""
 
 from __future__ import annotations
 
@@ -31,14 +31,22 @@ def _fake_metric(reference, slope=1.0):
 
     def metric(image, *a, **k):
         d = float(np.abs(np.asarray(image, np.float64) - reference).mean())
-        return SimpleNamespace(f_score=0.01 + slope * d, template="i", alpha=0.0, f_sum=0.0, pit=100.0,
-                               mits=0.5, per_template={}, sectors=[])
+        return SimpleNamespace(
+            f_score=0.01 + slope * d,
+            template="i",
+            alpha=0.0,
+            f_sum=0.0,
+            pit=100.0,
+            mits=0.5,
+            per_template={},
+            sectors=[],
+        )
 
     return metric
 
 
 def test_guard_keeps_the_input_when_every_strength_is_worse(w2c, rng, monkeypatch):
-    import sempix.palette.harmony as hm
+    import sempix.palette.hue_templates as hm
     from sempix.palette.harmonize import harmonize_image
 
     img = _stripes(rng)
@@ -58,7 +66,7 @@ def test_guard_keeps_the_input_when_every_strength_is_worse(w2c, rng, monkeypatc
 
 
 def test_guard_reduces_strength_when_a_weaker_step_is_not_worse(w2c, rng, monkeypatch):
-    import sempix.palette.harmony as hm
+    import sempix.palette.hue_templates as hm
     from sempix.palette.harmonize import harmonize_image
 
     img = _stripes(rng)
@@ -81,7 +89,7 @@ def test_guard_reduces_strength_when_a_weaker_step_is_not_worse(w2c, rng, monkey
 def test_cli_harmonize_warns_and_reports_guard(w2c, tmp_path, monkeypatch, rng):
     from click.testing import CliRunner
 
-    import sempix.palette.harmony as hm
+    import sempix.palette.hue_templates as hm
     from sempix.cli import cli
 
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(w2c.parent))
@@ -99,10 +107,10 @@ def test_cli_harmonize_warns_and_reports_guard(w2c, tmp_path, monkeypatch, rng):
 
 
 def test_real_kodim12_beach_is_not_made_worse(w2c, data_dir):
-    """The issue's case: sand and sea turn mint green, F 0.046 -> 0.12, at any strength down to 1/4."""
+    """The issue's case: sand and sea turn mint green, F 0.046 -> 0.12, at any strength >= 1/4."""
     from sempix.image import load_rgb
     from sempix.palette.harmonize import harmonize_image
-    from sempix.palette.harmony import harmony_metrics
+    from sempix.palette.hue_templates import harmony_metrics
 
     p = data_dir / "kodak24" / "kodim12.png"
     if not p.is_file():

@@ -25,7 +25,7 @@ def _scene(H=40, W=60, h=10, w=15):
     """Sky (top 40 %) over grass, a person box; probabilities at a 4x lower 'network' resolution."""
     img = np.zeros((H, W, 3), np.float32)
     img[: int(0.4 * H)] = (0.5, 0.7, 0.95)
-    img[int(0.4 * H):] = (0.2, 0.6, 0.2)
+    img[int(0.4 * H) :] = (0.2, 0.6, 0.2)
     img[20:36, 25:35] = (0.8, 0.5, 0.4)
     yy, xx = (np.mgrid[0:h, 0:w] + 0.5) * (H / h)
     sky = (yy < 0.4 * H).astype(np.float32)
@@ -36,11 +36,16 @@ def _scene(H=40, W=60, h=10, w=15):
     p /= p.sum(axis=2, keepdims=True)
     labels_hi = np.zeros((H, W), np.int32)
     labels_hi[: int(0.4 * H)] = 1
-    labels_hi[int(0.4 * H):] = 2
+    labels_hi[int(0.4 * H) :] = 2
     labels_hi[20:36, 25:35] = 3
-    fm = FeatureMap(features=np.zeros((H, W, 2), np.float32), backend="ade20k", semantic=True,
-                    labels=labels_hi, class_names=["others", "sky", "grass", "person"],
-                    probs_lowres=p.astype(np.float32))
+    fm = FeatureMap(
+        features=np.zeros((H, W, 2), np.float32),
+        backend="ade20k",
+        semantic=True,
+        labels=labels_hi,
+        class_names=["others", "sky", "grass", "person"],
+        probs_lowres=p.astype(np.float32),
+    )
     return img, fm, labels_hi
 
 
@@ -109,35 +114,81 @@ def test_cli_mask_class_combination_and_json(monkeypatch, tmp_path):
     assert r.exit_code == 0, r.output
     doc = json.loads(r.stdout)
     assert doc["command"] == "mask" and doc["input_size"] == [60, 40] and doc["classes"] == ["sky"]
-    assert doc["outputs"] == {"mask": str(sky)} and abs(doc["coverage"] - (labels == 1).mean()) < 0.05
+    assert (
+        doc["outputs"] == {"mask": str(sky)} and abs(doc["coverage"] - (labels == 1).mean()) < 0.05
+    )
     m = np.asarray(Image.open(sky)) / 255
     assert m[:10].min() > 0.9 and m[22:].max() < 0.1
     # union of two classes minus the person, intersected with the left half
     left = tmp_path / "left.png"
-    Image.fromarray(np.where(np.arange(60)[None, :] < 30, 255, 0).repeat(40, 0).astype(np.uint8)).save(left)
+    Image.fromarray(
+        np.where(np.arange(60)[None, :] < 30, 255, 0).repeat(40, 0).astype(np.uint8)
+    ).save(left)
     person = tmp_path / "person.png"
-    assert run(cli, ["mask", str(src), "--class", "person", "--hard-class", "-o", str(person), "-q"]).exit_code == 0
+    assert (
+        run(
+            cli, ["mask", str(src), "--class", "person", "--hard-class", "-o", str(person), "-q"]
+        ).exit_code
+        == 0
+    )
     out = tmp_path / "o.png"
-    r = run(cli, ["mask", str(src), "--class", "sky,grass", "--hard-class", "--subtract", str(person),
-                  "--intersect", str(left), "-o", str(out), "-q"])
+    r = run(
+        cli,
+        [
+            "mask",
+            str(src),
+            "--class",
+            "sky,grass",
+            "--hard-class",
+            "--subtract",
+            str(person),
+            "--intersect",
+            str(left),
+            "-o",
+            str(out),
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
     got = np.asarray(Image.open(out)) > 127
     want = (labels != 3) & (np.arange(60)[None, :] < 30)
     assert np.array_equal(got, want)
     # --at and --class together: the union
-    r = run(cli, ["mask", str(src), "--class", "person", "--at", "5,5", "--tau", "0.05", "--features", "ade20k",
-                  "--lambda", "0", "-o", str(out), "--force", "-q"])
+    r = run(
+        cli,
+        [
+            "mask",
+            str(src),
+            "--class",
+            "person",
+            "--at",
+            "5,5",
+            "--tau",
+            "0.05",
+            "--features",
+            "ade20k",
+            "--lambda",
+            "0",
+            "-o",
+            str(out),
+            "--force",
+            "-q",
+        ],
+    )
     assert r.exit_code == 0, r.output
     got = np.asarray(Image.open(out)) > 127
     assert got[5, 5] and got[28, 30] and not got[38, 5]
 
 
-@pytest.mark.parametrize("args,word", [
-    (["-o", "{m}"], "--class"),
-    (["--class", "sky", "--features", "none", "-o", "{m}"], "semantic labels"),
-    (["--class", "sky", "--save-distance", "{d}"], "--at"),
-    (["--class", "sky", "--add", "{src}", "-o", "{src}"], "overwrite"),
-])
+@pytest.mark.parametrize(
+    "args,word",
+    [
+        (["-o", "{m}"], "--class"),
+        (["--class", "sky", "--features", "none", "-o", "{m}"], "semantic labels"),
+        (["--class", "sky", "--save-distance", "{d}"], "--at"),
+        (["--class", "sky", "--add", "{src}", "-o", "{src}"], "overwrite"),
+    ],
+)
 def test_cli_mask_class_bad_input(monkeypatch, tmp_path, args, word):
     from sempix.cli import cli
 
@@ -155,11 +206,17 @@ def test_real_kodim12_select_sky_and_person(ade20k_available, data_dir, tmp_path
     if not src.is_file():
         pytest.skip(f"{src} not found")
     out = tmp_path / "sky.png"
-    r = CliRunner().invoke(cli, ["mask", str(src), "--class", "sky", "-o", str(out), "--json", "-q"])
+    r = CliRunner().invoke(
+        cli, ["mask", str(src), "--class", "sky", "-o", str(out), "--json", "-q"]
+    )
     assert r.exit_code == 0, r.output
     m = np.asarray(Image.open(out)) / 255
-    assert m[:40].mean() > 0.8 and m[-100:].mean() < 0.05  # kodim12: clouds on top, sand at the bottom
-    r = CliRunner().invoke(cli, ["mask", str(src), "--class", "person", "-o", str(tmp_path / "p.png"), "-q"])
+    assert (
+        m[:40].mean() > 0.8 and m[-100:].mean() < 0.05
+    )  # kodim12: clouds on top, sand at the bottom
+    r = CliRunner().invoke(
+        cli, ["mask", str(src), "--class", "person", "-o", str(tmp_path / "p.png"), "-q"]
+    )
     assert r.exit_code == 0, r.output
     p = np.asarray(Image.open(tmp_path / "p.png")) / 255
     assert 0.05 < p.mean() < 0.3

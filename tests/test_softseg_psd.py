@@ -27,7 +27,9 @@ def layers_result():
     a = np.exp(logits - logits.max(axis=2, keepdims=True))
     alphas = (a / a.sum(axis=2, keepdims=True)).astype(np.float32)
     base = np.array([[0.9, 0.2, 0.1], [0.1, 0.6, 0.2], [0.2, 0.3, 0.95]], np.float32)
-    colors = np.clip(base[:, None, None, :] + rng.normal(0, 0.03, (k, h, w, 3)), 0, 1).astype(np.float32)
+    colors = np.clip(base[:, None, None, :] + rng.normal(0, 0.03, (k, h, w, 3)), 0, 1).astype(
+        np.float32
+    )
     return SoftSegResult(alphas=alphas, colors=colors, features=np.zeros((h, w, 3), np.float32))
 
 
@@ -42,7 +44,9 @@ def test_psd_composite_read_by_pillow(tmp_path, layers_result):
     res = layers_result
     h, w = res.alphas.shape[:2]
     p = save_psd(res, tmp_path / "layers.psd", masks={"sky": _sky(h, w)})
-    im = Image.open(p)  # Pillow's own PSD reader (its layer reader assumes R,G,B,A channel order, so
+    im = Image.open(
+        p
+    )  # Pillow's own PSD reader (its layer reader assumes R,G,B,A channel order, so
     assert im.size == (w, h)  # only the names and the composite are read with it)
     names = [entry[0] for entry in im.layers]
     assert names[:3] == ["layer 0", "layer 1", "layer 2"] and "mask: sky" in names
@@ -61,7 +65,9 @@ def test_psd_layers_read_back_by_imagemagick(tmp_path, layers_result):
     beta = stack_alphas(res.alphas)
     for k in range(3):  # [0] is the composite, [k + 1] layer k
         out = tmp_path / f"l{k}.png"
-        subprocess.run([MAGICK, f"{p}[{k + 1}]", f"PNG32:{out}"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [MAGICK, f"{p}[{k + 1}]", f"PNG32:{out}"], check=True, capture_output=True, timeout=60
+        )
         layer = np.asarray(Image.open(out).convert("RGBA"), np.float64) / 255
         assert layer.shape == beta.shape[:2] + (4,)
         np.testing.assert_allclose(layer[..., 3], beta[..., k], atol=1 / 255 + 1e-6)
@@ -101,7 +107,9 @@ def test_psd_rejects_bad_input(tmp_path, layers_result):
 
 def test_save_result_formats_select_files(tmp_path, layers_result):
     files = save_result(layers_result, tmp_path / "o", formats=("psd",))
-    assert set(files) == {"psd"} and sorted(p.name for p in (tmp_path / "o").iterdir()) == ["layers.psd"]
+    assert set(files) == {"psd"} and sorted(p.name for p in (tmp_path / "o").iterdir()) == [
+        "layers.psd"
+    ]
     files = save_result(layers_result, tmp_path / "o2")
     assert {"psd", "ora", "vis", "alphas"} <= set(files)
 
@@ -126,8 +134,13 @@ def test_gimp_opens_psd_and_flattens_to_the_input(tmp_path, layers_result):
         (loop (+ i 1)))))
   (let ((d (car (gimp-image-flatten img))))
     (file-png-save RUN-NONINTERACTIVE img d "{flat}" "{flat}" 0 9 0 0 0 0 0)))"""
-    r = subprocess.run([GIMP, "-i", "-d", "-f", "-b", script, "-b", "(gimp-quit 0)"],
-                       check=False, capture_output=True, text=True, timeout=240)
+    r = subprocess.run(
+        [GIMP, "-i", "-d", "-f", "-b", script, "-b", "(gimp-quit 0)"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     log = r.stdout + r.stderr
     assert "sempix-layers 4" in log, log[-2000:]  # three soft layers + the masks group
     for name in ("layer 0", "layer 1", "layer 2", "masks"):
@@ -150,9 +163,28 @@ def test_cli_softseg_psd_with_mask_and_json(tmp_path):
     from sempix.cli import cli
 
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, [
-        "softseg", str(src), "-o", str(out), "--layers", "2", "--features", "none", "--quiet", "--eigvecs", "12",
-        "--initial", "6", "--psd", "--mask", str(mpath), "--json"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "softseg",
+            str(src),
+            "-o",
+            str(out),
+            "--layers",
+            "2",
+            "--features",
+            "none",
+            "--quiet",
+            "--eigvecs",
+            "12",
+            "--initial",
+            "6",
+            "--psd",
+            "--mask",
+            str(mpath),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output + r.stderr
     doc = json.loads(r.stdout)
     assert doc["command"] == "softseg" and doc["input_size"] == [w, h]

@@ -16,9 +16,11 @@ import numpy as np
 
 from sempix.errors import InputError
 
-#: ADE20K classes protected by ``protect="auto"``: shapes people notice when they are squeezed or cut.
-PROTECT_CLASSES = ("person", "animal", "car", "bus", "truck", "van", "boat", "ship", "airplane", "bicycle",
-                   "minibike")
+#: ADE20K classes protected by ``protect="auto"``: shapes people notice when squeezed or cut.
+PROTECT_CLASSES = (
+    "person", "animal", "car", "bus", "truck", "van", "boat", "ship", "airplane", "bicycle",
+    "minibike",
+)
 
 _OFF = ("none", "off", "")
 
@@ -29,7 +31,10 @@ def protect_off(protect) -> bool:
 
 
 def protect_names(protect, class_names=None) -> list[str]:
-    """Class names a string/list ``protect`` stands for (``"auto"`` -> the known :data:`PROTECT_CLASSES`)."""
+    """Class names a string/list ``protect`` stands for.
+
+    ``"auto"`` -> the :data:`PROTECT_CLASSES` that ``class_names`` knows (all without it).
+    """
     if protect_off(protect):
         return []
     if isinstance(protect, str):
@@ -45,7 +50,8 @@ def protect_mask(fm, protect="auto", shape=None) -> tuple[np.ndarray | None, dic
 
     Parameters
     ----------
-    fm : FeatureMap (or any object with ``labels`` / ``class_names``), a bare (H, W, D) array, or None.
+    fm : FeatureMap (or any object with ``labels`` / ``class_names``), a bare (H, W, D) array,
+        or None.
     protect : see the module docstring.
     shape : (H, W) expected for an array ``protect`` (default: the labels' shape).
 
@@ -75,8 +81,10 @@ def protect_mask(fm, protect="auto", shape=None) -> tuple[np.ndarray | None, dic
     if labels is None or not names_all:
         if auto:
             return None, {"classes": [], "share": 0.0, "unavailable": True}
-        raise InputError("protecting classes needs semantic labels: use the ade20k (or segformer) features")
-    from sempix.features import class_mask
+        raise InputError(
+            "protecting classes needs semantic labels: use the ade20k (or segformer) features"
+        )
+    from sempix.features.compute import class_mask
 
     names = protect_names(protect, names_all)
     m = class_mask(fm, names) if names else np.zeros(labels.shape, bool)

@@ -28,7 +28,8 @@ def _as_masks(masks: Sequence[np.ndarray]) -> list[np.ndarray]:
         raise InputError("no masks to combine")
     for m in out:
         if m.ndim != 2 or m.shape != out[0].shape:
-            raise InputError(f"masks must all be (H, W) of the same size, got {[x.shape for x in out]}")
+            shapes = [x.shape for x in out]
+            raise InputError(f"masks must all be (H, W) of the same size, got {shapes}")
     return out
 
 
@@ -54,10 +55,11 @@ def mask_subtract(a: np.ndarray, *others: np.ndarray) -> np.ndarray:
 
 
 def combine_masks(a: np.ndarray, b: np.ndarray, op: str = "union") -> np.ndarray:
-    """Combine two (H, W) masks: ``op`` = ``"union"`` | ``"intersection"`` | ``"subtract"`` (a - b)."""
+    """Combine two (H, W) masks; ``op``: ``"union"``, ``"intersection"``, ``"subtract"`` (a - b)."""
     if op not in OPS:
         raise InputError(f"unknown mask operation {op!r}; choose {', '.join(OPS)}")
-    return {"union": mask_union, "intersection": mask_intersection, "subtract": mask_subtract}[op](a, b)
+    fn = {"union": mask_union, "intersection": mask_intersection, "subtract": mask_subtract}[op]
+    return fn(a, b)
 
 
 def class_select(image: np.ndarray, fm, names, *, soft: bool = True, edge: float = 0.2,
@@ -81,7 +83,8 @@ def class_select(image: np.ndarray, fm, names, *, soft: bool = True, edge: float
     (H, W) float32 mask in [0, 1].
     """
     from sempix.features import class_mask
-    from sempix.mask.core import refine_mask, resize_float
+    from sempix.mask.core import refine_mask
+    from sempix.ops import resize
 
     img = np.asarray(image, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] < 3:
@@ -101,7 +104,7 @@ def class_select(image: np.ndarray, fm, names, *, soft: bool = True, edge: float
     else:
         m = hard.astype(np.float32)
     if m.shape != (H, W):
-        m = np.clip(resize_float(m, (H, W)), 0.0, 1.0).astype(np.float32)
+        m = np.clip(resize(m, (H, W)), 0.0, 1.0).astype(np.float32)
     if refine:
         m = refine_mask(m, img[..., :3], refine_radius)
     return m.astype(np.float32)

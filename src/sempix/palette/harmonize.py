@@ -1,4 +1,5 @@
-"""Palette-based colour harmonization via colour naming (Xue et al. 2024), and the C-Harmony baseline.
+"""Palette-based colour harmonization via colour naming (Xue et al. 2024), and the C-Harmony
+baseline.
 
 ``method="names"``:
 
@@ -10,7 +11,8 @@
 3b. (``keep_names=True``, the default) if that target colour's most probable name differs from
     the palette colour's, the ab step towards the nearest prototype is shortened (75, 50, 25 %)
     until the name is kept; failing that, the other candidate prototypes are tried in order of
-    ab distance (after the palette colour's L and gamut mapping are applied); failing that, the colour stays. So palette colours never change name (the plain
+    ab distance (after the palette colour's L and gamut mapping are applied); failing that, the
+    colour stays. So palette colours never change name (the plain
     rule of the paper changes some: ``keep_names=False``). Shortening first avoids jumps to a far
     prototype when a colour's top names are nearly tied (a beige wall 23% green / 23% grey);
 3c. (``neutral_safe=True``, the default) keep neutrals neutral and never desaturate:
@@ -25,7 +27,8 @@
 3d. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
 4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
 
-``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.harmony`).
+``method="cohen-or"``: hue shift into the best Cohen-Or template
+(:mod:`sempix.palette.hue_templates`).
 """
 
 from __future__ import annotations
@@ -35,46 +38,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sempix.color import lab_to_srgb, srgb_to_lab
 from sempix.errors import InputError
-from sempix.palette.color import lab_to_srgb, srgb_to_lab
 from sempix.palette.extract import Palette, extract_palette
+from sempix.palette.naming import neutral_palette_colours
 from sempix.progress import ProgressFn, report, sub_progress
 
 METHODS = ("names", "cohen-or")
 GUARDS = ("reduce", "warn", "off")
 #: relative increase of the F score (per pixel) that the guard still accepts as "not worse"
 GUARD_TOLERANCE = 0.0
-
-ACHROMATIC = ("black", "grey", "white")
-#: palette colours with CIE chroma C* below this are neutral (fixed points of the recolouring)
-CHROMA_NEUTRAL = 5.0
-#: a palette colour whose most probable name is below this probability has no clear basic name
-#: (with 11 names, uniform is 9%): it is a fixed point too
-WEAK_NAME = 0.20
 #: a palette colour's target chroma is at most this many times its own chroma
 CHROMA_GAIN = 2.0
-
-
-def neutral_palette_colours(lab: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Which palette colours are neutral: fixed points of ``neutral_safe`` harmonization.
-
-    Parameters
-    ----------
-    lab : (k, 3) palette colours in CIE Lab
-    probs : (k, 11) their colour-name probabilities (columns in ``NAMES`` order)
-
-    Returns
-    -------
-    (k,) bool: most probable name black, grey or white; or chroma C* < ``CHROMA_NEUTRAL``; or
-    most probable name below ``WEAK_NAME``.
-    """
-    from sempix.palette.naming import NAMES
-
-    probs = np.asarray(probs).reshape(-1, len(NAMES))
-    top = probs.argmax(-1)
-    ach = np.isin(top, [NAMES.index(n) for n in ACHROMATIC])
-    chroma = np.hypot(lab[:, 1], lab[:, 2])
-    return ach | (chroma < CHROMA_NEUTRAL) | (probs.max(-1) < WEAK_NAME)
 
 
 def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
@@ -221,16 +196,16 @@ def harmonize_image(
         False = the method as published (whites and greys can get colour casts)
     model_path : explicit ``w2c`` model file (None = model store)
     guard : what to do when the result is less harmonious than the input by its own measure
-        (:func:`~sempix.palette.harmony.harmony_metrics`: best-template F per pixel higher than the
-        input's by more than ``GUARD_TOLERANCE``):
-        ``"reduce"`` (default) applies the step at half, then a quarter of ``strength`` and keeps the
-        strongest version that is not worse; when none is (or for ``cohen-or``), it returns the
+        (:func:`~sempix.palette.hue_templates.harmony_metrics`: best-template F per pixel higher
+        than the input's by more than ``GUARD_TOLERANCE``):
+        ``"reduce"`` (default) applies the step at half, then a quarter of ``strength`` and keeps
+        the strongest version that is not worse; when none is (or for ``cohen-or``), it returns the
         input unchanged. ``"warn"`` returns the result anyway; ``"off"`` does not measure.
         ``info["guard"]`` says what happened: ``f_input``, ``f_result`` (of the returned image),
         ``f_full`` (of the full-strength result), ``strength`` applied, ``action`` one of
         ``"none"`` (not worse), ``"reduced"``, ``"kept-input"``, ``"warned"``; and ``worse`` (the
         returned image is worse than the input: only with ``"warn"``). ``info["harmony"]`` holds the
-        :class:`~sempix.palette.harmony.HarmonyScore` of the input and of the returned image.
+        :class:`~sempix.palette.hue_templates.HarmonyScore` of the input and of the returned image.
         The check costs two to four harmony measurements (about 0.06 s CPU each at 0.25 MP).
 
     Returns
@@ -275,7 +250,8 @@ def harmonize_image(
                 lab[:, 1:] = pal.lab[:, 1:] + float(st) * (full_lab[:, 1:] - pal.lab[:, 1:])
             return recolor_palette(img, pal.lab, lab, chroma_guard=neutral_safe, progress=prog), lab
 
-        out, tgt_lab = _apply(float(strength), sub_progress(progress, 0.3, 0.8 if guard != "off" else 1.0))
+        end = 0.8 if guard != "off" else 1.0
+        out, tgt_lab = _apply(float(strength), sub_progress(progress, 0.3, end))
         tgt_rgb = lab_to_srgb(tgt_lab)
         info = {
             "candidates": cands,
@@ -284,8 +260,8 @@ def harmonize_image(
             "neutral_fix": notes,
         }
     else:
-        from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
-        from sempix.palette.harmony import cohen_or_harmonize, shift_hues
+        from sempix.color import hsv_to_srgb, srgb_to_hsv
+        from sempix.palette.hue_templates import cohen_or_harmonize, shift_hues
 
         out, score = cohen_or_harmonize(img)
         hsv = srgb_to_hsv(pal.rgb)
@@ -294,14 +270,15 @@ def harmonize_image(
         protos = None
         info = {"template": score.template, "alpha": score.alpha}
     if guard != "off":
-        from sempix.palette.harmony import harmony_metrics
+        from sempix.palette.hue_templates import harmony_metrics
 
         report(progress, 0.8, "checking harmony")
         s_in = harmony_metrics(img)
         s_out = harmony_metrics(out)
         f_in = s_in.f_score
         f_out = f_full = s_out.f_score
-        g = {"f_input": f_in, "f_full": f_full, "strength": float(strength), "action": "none", "worse": False}
+        g = {"f_input": f_in, "f_full": f_full, "strength": float(strength), "action": "none",
+             "worse": False}
         if f_out > f_in * (1.0 + GUARD_TOLERANCE) + 1e-9:
             if guard == "warn":
                 g.update(action="warned", worse=True)
@@ -324,7 +301,8 @@ def harmonize_image(
                     g.update(action="kept-input", strength=0.0)
         g["f_result"] = f_out
         info["guard"] = g
-        info["harmony"] = {"input": s_in, "result": s_out}  # HarmonyScore of the input / returned image
+        # HarmonyScore of the input and of the returned image
+        info["harmony"] = {"input": s_in, "result": s_out}
     report(progress, 1.0, "done")
     return HarmonizeResult(
         image=out,
