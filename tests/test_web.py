@@ -181,14 +181,16 @@ def test_request_errors(client):
     r = client.get(f"/api/sessions/{sid}/labels")
     assert r.status_code == 404  # lowlevel has no labels
     assert client.delete(f"/api/sessions/{sid}").status_code == 200
-    assert client.get(f"/api/sessions/{sid}").status_code == 404
+    r = client.get(f"/api/sessions/{sid}")  # closed: 410 with a code the page acts on
+    assert r.status_code == 410 and r.json()["code"] == "session_gone"
 
 
 def test_lru_eviction_bounds_sessions():
     app = create_app(backend="lowlevel", max_sessions=2, workers=1)
     with TestClient(app) as c:
         ids = [_open(c)[0]["session"] for _ in range(3)]
-        assert c.get(f"/api/sessions/{ids[0]}").status_code == 404
+        r = c.get(f"/api/sessions/{ids[0]}")  # evicted: 410 + code, not a bare 404
+        assert r.status_code == 410 and r.json()["code"] == "session_gone" and "open it again" in r.json()["error"]
         assert c.get(f"/api/sessions/{ids[1]}").status_code == 200
         assert c.get(f"/api/sessions/{ids[2]}").status_code == 200
         assert len(app.state.sempix.sessions) == 2
@@ -249,6 +251,9 @@ def test_session_store_lru_by_count_and_bytes():
     assert st.get(a) == "a" and st.get(c) == "c"
     with pytest.raises(ApiError) as e:
         st.get(b)
+    assert e.value.status == 410 and e.value.code == "session_gone"
+    with pytest.raises(ApiError) as e:
+        st.get("never-existed")
     assert e.value.status == 404
     st.resize(a, 90)  # growing a evicts c
     with pytest.raises(ApiError):
