@@ -8,7 +8,6 @@ folder) for a person to look at; they are never committed.
 
 from __future__ import annotations
 
-import io
 import os
 import tempfile
 import urllib.request
@@ -337,7 +336,7 @@ def test_palette_panel_harmonize(server, browser, photo, tmp_path, model_dir):
 
 
 def test_recolor_panel_full_resolution_job(server, browser, tmp_path, model_dir):
-    url, app = server
+    url, _app = server
     paths = []
     for i, tint in enumerate([(1.0, 1.0, 1.0), (1.0, 0.85, 0.7), (0.8, 0.9, 1.0)]):
         img = _scene(120, 160, seed=i).astype(np.float32) * np.array(tint, np.float32)

@@ -298,7 +298,6 @@ class SessionStore:
                 break
             out.append(self._forget(victim, "evicted"))
             self.evictions += 1
-        self.peak_bytes = max(self.peak_bytes, self._total())
         return out
 
     def _notify(self, gone: list[tuple[str, Any]]) -> None:
@@ -408,6 +407,7 @@ class SessionStore:
                 self._reserved[token] = (nbytes, sid)
                 gone += self._evict(keep={sid} if sid else set())
                 if self._total() <= self.max_bytes or len(self._reserved) == 1:
+                    self.peak_bytes = max(self.peak_bytes, self._total())
                     break
                 del self._reserved[token]
                 left = deadline - time.monotonic()
