@@ -700,8 +700,18 @@ def image_response(rgb: np.ndarray, fmt: str = "png", filename: str | None = Non
 
 
 def attachment(filename: str) -> str:
-    """RFC 6266 ``Content-Disposition`` value: ASCII fallback plus ``filename*=UTF-8''...``."""
+    """RFC 6266 ``Content-Disposition`` value: ASCII fallback plus ``filename*=UTF-8''...``.
+
+    Uses ``sempix.web.security.content_disposition`` (the security module's helper) when present.
+    """
     from urllib.parse import quote
+
+    try:
+        from sempix.web.security import content_disposition
+    except ImportError:
+        pass
+    else:
+        return content_disposition(filename)
 
     safe = "".join(c for c in filename if c.isascii() and (c.isalnum() or c in "._-")) or "download"
     return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename, safe='')}"

@@ -17,6 +17,19 @@
     }
     $("do-resize").disabled = !s.ready;
   });
+  // before and after at the same scale (a narrower result must look narrower)
+  function fit() {
+    const s = app.session;
+    if (!s) return;
+    const avail = Math.max(100, ($("stage").clientWidth - 60) / 2);
+    const k = Math.min(4, avail / s.W);
+    $("resize-before").style.width = `${Math.round(s.W * k)}px`;
+    const r = $("resize-result");
+    if (r.naturalWidth) r.style.width = `${Math.round(r.naturalWidth * k)}px`;
+  }
+  window.addEventListener("resize", fit);
+  $("resize-before").addEventListener("load", fit);
+  $("resize-result").addEventListener("load", fit);
   for (const id of ["rw", "rh", "rmethod"]) $(id).addEventListener("change", () => sizes.commit());
 
   $("do-resize").addEventListener("click", async () => {
