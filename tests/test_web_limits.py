@@ -352,3 +352,25 @@ def test_tool_routes_over_http():
         assert m2[10, 20] == 0 and m2[40, 10] == 255 and m2[40, 50] == 0
         assert c.post(f"/api/sessions/{sid}/mask", json={}).status_code == 422
         assert c.get(f"/api/sessions/{sid}/classmask?ids=1").status_code == 404  # lowlevel: no labels
+
+
+@pytest.mark.slow
+@pytest.mark.realmodel
+def test_resize_dnr_job_when_vgg_is_available(model_dir):
+    from sempix.web.routes.resize import vgg_available
+
+    if not vgg_available():
+        pytest.skip("VGG weights not in the model store")
+    app = create_app(backend="lowlevel", workers=1)
+    with TestClient(app) as c:
+        sid = _open(c, _img(48, 64))["session"]
+        r = c.post(f"/api/sessions/{sid}/resize", json={"width": 48, "height": 48, "method": "dnr",
+                                                        "iterations": 2})
+        assert r.status_code == 202, r.text
+        job = r.json()["job"]
+        st = _wait(c, job, 300)
+        assert st["state"] == "done", st
+        info = c.get(f"/api/jobs/{job}/info").json()["info"]
+        assert (info["width"], info["height"], info["method"]) == (48, 48, "dnr")
+        out = c.get(f"/api/jobs/{job}/result")
+        assert Image.open(io.BytesIO(out.content)).size == (48, 48)
