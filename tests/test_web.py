@@ -302,10 +302,7 @@ def test_serve_command_prints_url_and_serves():
 
 
 def test_recolor_page_route(client):
-    from sempix.web.app import STATIC_DIR
-
+    """/recolor is the one-page app (the page opens its Recolor panel)."""
     r = client.get("/recolor")
-    if (STATIC_DIR / "recolor.html").is_file():
-        assert r.status_code == 200 and "<html" in r.text.lower()
-    else:
-        assert r.status_code == 404 and "recolor" in r.json()["error"]
+    assert r.status_code == 200 and "<html" in r.text.lower() and 'id="rc-files"' in r.text
+    assert client.get("/static/recolor.js").status_code == 200
