@@ -238,6 +238,10 @@ def test_cancelled_job(server, browser, tmp_path):
     pg.click("#do-resize")
     pg.wait_for_function("() => /\\d+% /.test(document.querySelector('#resize-job .ptext').textContent) && "
                          "!document.getElementById('resize-job').hidden", timeout=60_000)
+    # the page and the server stay responsive while the job runs
+    ms = pg.evaluate("""async () => { const t0 = performance.now();
+        const r = await fetch('/api/config'); await r.json(); return performance.now() - t0; }""")
+    assert ms < 3000, ms
     pg.click("#resize-job .cancel")
     pg.wait_for_function("() => /cancelled/.test(document.getElementById('resize-status').textContent)",
                          timeout=60_000)
