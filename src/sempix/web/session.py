@@ -33,10 +33,17 @@ def fit_shape(shape: tuple[int, int], max_pixels: int) -> tuple[int, int]:
     return preview_shape(shape, max_pixels)
 
 
+def resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Float resize of (H, W[, C]) to ``shape`` (antialiased when shrinking): the shared operation."""
+    try:
+        from sempix.ops import resize
+    except ImportError:  # before the core refactor (issue 13)
+        from sempix.mask import resize_float as resize
+    return resize(arr, tuple(shape))
+
+
 def downscale(image: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Antialiased float resize (no-op when the shape already matches)."""
-    from sempix.mask import resize_float
-
     if tuple(image.shape[:2]) == tuple(shape):
         return np.ascontiguousarray(image, dtype=np.float32)
     return np.clip(resize_float(np.asarray(image, np.float32), shape), 0.0, 1.0).astype(np.float32)

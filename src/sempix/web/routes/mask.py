@@ -40,7 +40,7 @@ from pydantic import BaseModel, Field
 
 from sempix.web.common import ApiError, encode_image, get_state, image_response
 from sempix.web.routes.core import image_session
-from sempix.web.session import ImageSession, downscale
+from sempix.web.session import ImageSession, downscale, resize_float
 
 router = APIRouter()
 
@@ -168,7 +168,7 @@ def render_bytes(shape: tuple[int, int], refine: bool = False, adjust: bool = Tr
 
 def class_mask(sess: ImageSession, ids: list[int], shape: tuple[int, int], guide: np.ndarray) -> np.ndarray:
     """Soft (H, W) mask of the classes ``ids`` at ``shape`` (edges snapped to ``guide``)."""
-    from sempix.mask import refine_mask, resize_float
+    from sempix.mask import refine_mask
 
     fm = sess.fm
     if fm is None or fm.labels is None:

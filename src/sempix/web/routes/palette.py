@@ -56,20 +56,25 @@ def _small(sess) -> np.ndarray:
     return sess.cache[key]
 
 
+def _hex(c: np.ndarray) -> str:
+    r, g, b = (int(v) for v in np.rint(np.clip(np.asarray(c, np.float64), 0.0, 1.0) * 255))
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 def _swatches(rgb: np.ndarray, weights: np.ndarray | None, names: list[str] | None) -> list[dict]:
-    from sempix.palette.color import srgb_to_hsv, to_hex
+    from sempix.palette import srgb_to_hsv
 
     hsv = srgb_to_hsv(np.asarray(rgb, np.float32).reshape(-1, 3))
     out = []
     for i, c in enumerate(np.asarray(rgb, np.float32).reshape(-1, 3)):
-        out.append({"hex": to_hex(c), "weight": None if weights is None else round(float(weights[i]), 4),
+        out.append({"hex": _hex(c), "weight": None if weights is None else round(float(weights[i]), 4),
                     "name": names[i] if names else None, "hue": round(float(hsv[i, 0]), 2),
                     "saturation": round(float(hsv[i, 1]), 4), "value": round(float(hsv[i, 2]), 4)})
     return out
 
 
 def _harmony(img: np.ndarray) -> dict:
-    from sempix.palette.harmony import harmony_metrics
+    from sempix.palette import harmony_metrics
 
     s = harmony_metrics(img)
     return {"template": s.template, "alpha": round(float(s.alpha), 2), "f_score": round(float(s.f_score), 4),

@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 
 from sempix.web.common import ApiError, encode_image, get_state
 from sempix.web.routes.core import image_session
-from sempix.web.session import JobOutput
+from sempix.web.session import JobOutput, resize_float
 
 router = APIRouter()
 
@@ -63,7 +63,6 @@ def _run(state, sid: str, sess, p: ResizeParams, progress) -> JobOutput:
     with state.sessions.reserve(resize_bytes((H, W), (p.height, p.width), p.method), sid, "this resize"):
         if p.method == "carve":
             from sempix.carve import FEATURE_DIM, carve, reduce_features
-            from sempix.mask import resize_float
 
             feats = sess.fm.features if sess.fm is not None else None
             if feats is not None:  # working resolution: reduce there, then upsample
