@@ -21,10 +21,11 @@
   function fit() {
     const s = app.session;
     if (!s) return;
-    const avail = Math.max(100, ($("stage").clientWidth - 60) / 2);
-    const k = Math.min(4, avail / s.W);
-    $("resize-before").style.width = `${Math.round(s.W * k)}px`;
     const r = $("resize-result");
+    const widest = Math.max(s.W, r.naturalWidth || 0);
+    const avail = Math.max(100, ($("stage").clientWidth - 60) / 2);
+    const k = Math.min(4, avail / widest, (window.innerHeight - 140) / Math.max(s.H, r.naturalHeight || 0));
+    $("resize-before").style.width = `${Math.round(s.W * k)}px`;
     if (r.naturalWidth) r.style.width = `${Math.round(r.naturalWidth * k)}px`;
   }
   window.addEventListener("resize", fit);
