@@ -643,7 +643,7 @@ class Settings:
     feature_dim: int | None = None
     strict: bool = False
     preview_pixels: int = 1_000_000  # interactive maps/previews are computed at most this large
-    softseg_pixels: int = 250_000  # soft layers are computed at most this large
+    softseg_pixels: int = 150_000  # soft layers are computed at most this large
     recolor_work_pixels: int = 600_000  # recolor solves and previews at this size; renders at full size
 
 
