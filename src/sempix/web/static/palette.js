@@ -89,6 +89,7 @@
     if (!full) P.running = job;
     const st = await app.runJob(job, $("har-job"));
     if (!full && P.running === job) P.running = null;
+    if (!app.session || app.session.sid !== s.sid) return null;  // another image was opened
     if (st.state === "cancelled") return null;
     if (st.state !== "done") throw new Error(st.error || "failed");
     const { info } = await app.api(`/api/jobs/${job}/info`);

@@ -48,6 +48,7 @@
       });
       last = job;
       const st = await app.runJob(job, $("resize-job"));
+      if (!app.session || app.session.sid !== s.sid) return;  // another image was opened meanwhile
       if (st.state === "cancelled") { app.note($("resize-status"), "resize cancelled", "warn"); return; }
       if (st.state !== "done") throw new Error(st.error || "failed");
       const info = await app.api(`/api/jobs/${job}/info`);

@@ -88,6 +88,7 @@
       const { job } = await app.post(`/api/sessions/${s.sid}/softseg`, { layers: parseInt($("ss-layers").value, 10) || 5 });
       T.job = job;
       const st = await app.runJob(job, $("ss-job"));
+      if (!app.session || app.session.sid !== s.sid) return;  // another image was opened meanwhile
       if (st.state === "cancelled") { app.note($("ss-status"), "soft segmentation cancelled", "warn"); return; }
       if (st.state !== "done") throw new Error(st.error || "failed");
       const { info } = await app.api(`/api/jobs/${job}/info`);
