@@ -72,7 +72,9 @@ async def _job(c, idx: int, sid: str, W: int, H: int, deadline: float, stats: di
     """One resize job: submit, cancel (every fifth client), follow by SSE or polling, fetch."""
     t0 = time.perf_counter()
     target = max(8, int(W * 0.9))
-    r = await c.post(f"/api/sessions/{sid}/resize", json={"width": target, "height": H, "method": "carve"})
+    r = await c.post(
+        f"/api/sessions/{sid}/resize", json={"width": target, "height": H, "method": "carve"}
+    )
     if r.status_code >= 500:
         stats["5xx"] += 1
     if r.status_code != 202:
@@ -125,14 +127,24 @@ async def _job(c, idx: int, sid: str, W: int, H: int, deadline: float, stats: di
         stats["errors"].append(f"client {idx}: job {state['state']} {state.get('error')}")
 
 
-async def _client(idx: int, url: str, image: tuple[str, bytes], clicks: int, deadline: float,
-                  stats: dict, rng: random.Random, jobs: bool = True) -> None:
+async def _client(
+    idx: int,
+    url: str,
+    image: tuple[str, bytes],
+    clicks: int,
+    deadline: float,
+    stats: dict,
+    rng: random.Random,
+    jobs: bool = True,
+) -> None:
     import httpx
 
     async with httpx.AsyncClient(base_url=url, timeout=120.0) as c:
         try:
             t0 = time.perf_counter()
-            r = await c.post("/api/images", files={"file": (image[0], image[1], "application/octet-stream")})
+            r = await c.post(
+                "/api/images", files={"file": (image[0], image[1], "application/octet-stream")}
+            )
             if r.status_code != 201:
                 stats["errors"].append(f"client {idx}: upload {r.status_code} {r.text[:120]}")
                 return
@@ -144,7 +156,9 @@ async def _client(idx: int, url: str, image: tuple[str, bytes], clicks: int, dea
                 if st["state"] == "done":
                     break
                 if st["state"] == "error" or time.time() > deadline:
-                    stats["errors"].append(f"client {idx}: features {st['state']} {st.get('error')}")
+                    stats["errors"].append(
+                        f"client {idx}: features {st['state']} {st.get('error')}"
+                    )
                     return
                 await asyncio.sleep(0.1)
             stats["ready_s"].append(time.perf_counter() - t0)
@@ -155,20 +169,32 @@ async def _client(idx: int, url: str, image: tuple[str, bytes], clicks: int, dea
                 x, y = rng.randrange(W), rng.randrange(H)
                 space = "lab" if k % 3 == 2 else "luminance"
                 t1 = time.perf_counter()
-                r = await c.get(f"/api/sessions/{sid}/distance", params={"x": x, "y": y, "space": space})
+                r = await c.get(
+                    f"/api/sessions/{sid}/distance", params={"x": x, "y": y, "space": space}
+                )
                 body = r.content
                 dt = time.perf_counter() - t1
                 if r.status_code >= 500:
                     stats["5xx"] += 1
                 pw, ph = int(r.headers.get("X-Width", 0)), int(r.headers.get("X-Height", 0))
                 if r.status_code != 200 or len(body) != 4 * pw * ph or pw > W or ph > H:
-                    stats["errors"].append(f"client {idx}: distance {r.status_code} {len(body)} bytes")
+                    stats["errors"].append(
+                        f"client {idx}: distance {r.status_code} {len(body)} bytes"
+                    )
                     continue
                 stats["click_s"].append(dt)
                 stats["bytes"] += len(body)
-            r = await c.post(f"/api/sessions/{sid}/render", json={
-                "points": [[W // 2, H // 2]], "lam": 0.5, "tau": 0.25, "feather": 0.02,
-                "adjustments": {"exposure": 0.5}, "format": "jpeg"})
+            r = await c.post(
+                f"/api/sessions/{sid}/render",
+                json={
+                    "points": [[W // 2, H // 2]],
+                    "lam": 0.5,
+                    "tau": 0.25,
+                    "feather": 0.02,
+                    "adjustments": {"exposure": 0.5},
+                    "format": "jpeg",
+                },
+            )
             if r.status_code >= 500:
                 stats["5xx"] += 1
             if r.status_code != 200 or not r.content.startswith(b"\xff\xd8"):
@@ -181,15 +207,34 @@ async def _client(idx: int, url: str, image: tuple[str, bytes], clicks: int, dea
             stats["errors"].append(f"client {idx}: {type(exc).__name__}: {exc}")
 
 
-def run_load(url: str, clients: int = 20, clicks: int = 10, max_seconds: float = 300.0,
-             size: tuple[int, int] | None = None, seed: int = 0, jobs: bool = True,
-             pid: int | None = None) -> dict:
+def run_load(
+    url: str,
+    clients: int = 20,
+    clicks: int = 10,
+    max_seconds: float = 300.0,
+    size: tuple[int, int] | None = None,
+    seed: int = 0,
+    jobs: bool = True,
+    pid: int | None = None,
+) -> dict:
     """Run the load against a running server at ``url`` (process ``pid``, default this one)."""
     import threading
 
     images = _images(clients, size, seed)
-    stats = {"errors": [], "click_s": [], "upload_s": [], "ready_s": [], "bytes": 0, "renders": 0,
-             "timeouts": 0, "5xx": 0, "jobs_done": 0, "jobs_cancelled": 0, "job_s": [], "job_events": 0}
+    stats = {
+        "errors": [],
+        "click_s": [],
+        "upload_s": [],
+        "ready_s": [],
+        "bytes": 0,
+        "renders": 0,
+        "timeouts": 0,
+        "5xx": 0,
+        "jobs_done": 0,
+        "jobs_cancelled": 0,
+        "job_s": [],
+        "job_events": 0,
+    }
     deadline = time.time() + max_seconds
     pid = pid or os.getpid()
     rss = {"before": _rss(pid), "peak": 0}
@@ -204,9 +249,14 @@ def run_load(url: str, clients: int = 20, clicks: int = 10, max_seconds: float =
     sampler.start()
 
     async def main() -> None:
-        await asyncio.gather(*[
-            _client(i, url, images[i], clicks, deadline, stats, random.Random(seed * 1000 + i), jobs)
-            for i in range(clients)])
+        await asyncio.gather(
+            *[
+                _client(
+                    i, url, images[i], clicks, deadline, stats, random.Random(seed * 1000 + i), jobs
+                )
+                for i in range(clients)
+            ]
+        )
 
     t0 = time.perf_counter()
     try:
@@ -219,27 +269,45 @@ def run_load(url: str, clients: int = 20, clicks: int = 10, max_seconds: float =
     jl = np.array(stats["job_s"])
     lat = np.array(stats["click_s"]) * 1000
     stats["summary"] = {
-        "clients": clients, "clicks_ok": int(lat.size), "errors": len(stats["errors"]),
-        "renders": stats["renders"], "timeouts": stats["timeouts"],
+        "clients": clients,
+        "clicks_ok": int(lat.size),
+        "errors": len(stats["errors"]),
+        "renders": stats["renders"],
+        "timeouts": stats["timeouts"],
         "click_p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
         "click_p95_ms": float(np.percentile(lat, 95)) if lat.size else None,
         "click_max_ms": float(lat.max()) if lat.size else None,
         "ready_p50_s": float(np.median(stats["ready_s"])) if stats["ready_s"] else None,
         "ready_max_s": float(np.max(stats["ready_s"])) if stats["ready_s"] else None,
         "clicks_per_s": lat.size / stats["wall_s"] if stats["wall_s"] else 0.0,
-        "MB_received": stats["bytes"] / 1e6, "wall_s": stats["wall_s"], "cpu_count": os.cpu_count(),
-        "5xx": stats["5xx"], "jobs_done": stats["jobs_done"], "jobs_cancelled": stats["jobs_cancelled"],
+        "MB_received": stats["bytes"] / 1e6,
+        "wall_s": stats["wall_s"],
+        "cpu_count": os.cpu_count(),
+        "5xx": stats["5xx"],
+        "jobs_done": stats["jobs_done"],
+        "jobs_cancelled": stats["jobs_cancelled"],
         "job_events": stats["job_events"],
         "job_p50_s": float(np.median(jl)) if jl.size else None,
         "job_max_s": float(jl.max()) if jl.size else None,
-        "rss_before_MB": rss["before"] / 1e6, "rss_peak_MB": rss["peak"] / 1e6, "rss_after_MB": rss["after"] / 1e6,
+        "rss_before_MB": rss["before"] / 1e6,
+        "rss_peak_MB": rss["peak"] / 1e6,
+        "rss_after_MB": rss["after"] / 1e6,
     }
     return stats
 
 
 def _start_subprocess(backend: str, max_memory_mb: int):
-    cmd = [str(Path(sys.executable).with_name("sempix")), "serve", "--port", "0", "--features", backend,
-           "--max-memory-mb", str(max_memory_mb), "--quiet"]
+    cmd = [
+        str(Path(sys.executable).with_name("sempix")),
+        "serve",
+        "--port",
+        "0",
+        "--features",
+        backend,
+        "--max-memory-mb",
+        str(max_memory_mb),
+        "--quiet",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = proc.stdout.readline()
     m = re.search(r"(http://\S+?)/?\s", line + " ")
@@ -254,9 +322,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--clients", type=int, default=20)
     ap.add_argument("--clicks", type=int, default=10, help="distance requests per client")
     ap.add_argument("--backend", default="ade20k", choices=["ade20k", "lowlevel"])
-    ap.add_argument("--size", default=None, help="synthetic image size WxH instead of BSDS500 photos")
+    ap.add_argument(
+        "--size", default=None, help="synthetic image size WxH instead of BSDS500 photos"
+    )
     ap.add_argument("--max-seconds", type=float, default=300.0)
-    ap.add_argument("--thread", action="store_true", help="run the server in a thread of this process")
+    ap.add_argument(
+        "--thread", action="store_true", help="run the server in a thread of this process"
+    )
     ap.add_argument("--no-jobs", action="store_true", help="skip the resize jobs")
     ap.add_argument("--max-memory-mb", type=int, default=3000, help="the server's memory budget")
     args = ap.parse_args(argv)
@@ -269,14 +341,22 @@ def main(argv: list[str] | None = None) -> int:
         from sempix.web.app import create_app
         from sempix.web.testing import serve_in_thread
 
-        ctx = serve_in_thread(create_app(backend=args.backend,
-                                         max_memory_bytes=args.max_memory_mb * 1_000_000))
+        ctx = serve_in_thread(
+            create_app(backend=args.backend, max_memory_bytes=args.max_memory_mb * 1_000_000)
+        )
         url = ctx.__enter__()
     else:
         proc, url = _start_subprocess(args.backend, args.max_memory_mb)
     try:
-        stats = run_load(url, args.clients, args.clicks, args.max_seconds, size, jobs=not args.no_jobs,
-                         pid=proc.pid if proc is not None else None)
+        stats = run_load(
+            url,
+            args.clients,
+            args.clicks,
+            args.max_seconds,
+            size,
+            jobs=not args.no_jobs,
+            pid=proc.pid if proc is not None else None,
+        )
     finally:
         if proc is not None:
             proc.terminate()
@@ -284,14 +364,37 @@ def main(argv: list[str] | None = None) -> int:
         else:
             ctx.__exit__(None, None, None)
     s = stats["summary"]
-    print(f"web load test: {s['clients']} concurrent clients, backend {args.backend}, "
-          f"images {'BSDS500 val' if size is None and os.environ.get('SEMPIX_DATA_DIR') else args.size or '640x480'}, "
-          f"os.cpu_count()={s['cpu_count']}")
+    bsds = size is None and os.environ.get("SEMPIX_DATA_DIR")
+    what = "BSDS500 val" if bsds else args.size or "640x480"
+    print(
+        f"web load test: {s['clients']} concurrent clients, backend {args.backend}, "
+        f"images {what}, "
+        f"os.cpu_count()={s['cpu_count']}"
+    )
     print("| metric | value |\n|---|---|")
-    for k in ("clicks_ok", "errors", "5xx", "renders", "timeouts", "click_p50_ms", "click_p95_ms", "click_max_ms",
-              "ready_p50_s", "ready_max_s", "clicks_per_s", "jobs_done", "jobs_cancelled", "job_events",
-              "job_p50_s", "job_max_s", "rss_before_MB", "rss_peak_MB", "rss_after_MB", "MB_received",
-              "wall_s"):
+    for k in (
+        "clicks_ok",
+        "errors",
+        "5xx",
+        "renders",
+        "timeouts",
+        "click_p50_ms",
+        "click_p95_ms",
+        "click_max_ms",
+        "ready_p50_s",
+        "ready_max_s",
+        "clicks_per_s",
+        "jobs_done",
+        "jobs_cancelled",
+        "job_events",
+        "job_p50_s",
+        "job_max_s",
+        "rss_before_MB",
+        "rss_peak_MB",
+        "rss_after_MB",
+        "MB_received",
+        "wall_s",
+    ):
         v = s[k]
         print(f"| {k} | {v:.3g} |" if isinstance(v, float) else f"| {k} | {v} |")
     for e in stats["errors"][:10]:

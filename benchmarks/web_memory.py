@@ -39,16 +39,22 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     buf = io.BytesIO()
     Image.fromarray(np.zeros((args.size, args.size, 3), np.uint8)).save(buf, format="PNG")
-    app = create_app(backend="lowlevel", workers=1, max_pixels=max(24_000_000, args.size ** 2))
+    app = create_app(backend="lowlevel", workers=1, max_pixels=max(24_000_000, args.size**2))
     st = app.state.sempix.sessions
     with TestClient(app) as c:
-        info = c.post("/api/images", files={"file": ("black.png", buf.getvalue(), "image/png")}).json()
+        info = c.post(
+            "/api/images", files={"file": ("black.png", buf.getvalue(), "image/png")}
+        ).json()
         sid = info["session"]
         while c.get(f"/api/jobs/{info['job']}").json()["state"] not in ("done", "error"):
             time.sleep(0.2)
         rng = np.random.default_rng(0)
-        pts = [[int(x), int(y)] for x, y in zip(rng.integers(0, args.size, args.points),
-                                                rng.integers(0, args.size, args.points))]
+        pts = [
+            [int(x), int(y)]
+            for x, y in zip(
+                rng.integers(0, args.size, args.points), rng.integers(0, args.size, args.points)
+            )
+        ]
         t0 = time.perf_counter()
         r = c.get(f"/api/sessions/{sid}/distance", params={"x": 10, "y": 10})
         click_s, click_bytes = time.perf_counter() - t0, len(r.content)
@@ -63,8 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
         def req(kind: str) -> None:
             t = time.perf_counter()
-            body = {"points": pts, "lam": 0.5, "tau": 0.25, "feather": 0.02,
-                    "adjustments": {"exposure": 0.5}, "format": "jpeg"}
+            body = {
+                "points": pts,
+                "lam": 0.5,
+                "tau": 0.25,
+                "feather": 0.02,
+                "adjustments": {"exposure": 0.5},
+                "format": "jpeg",
+            }
             rr = c.post(f"/api/sessions/{sid}/{kind}", json=body)
             res[kind] = (rr.status_code, time.perf_counter() - t)
 
@@ -77,13 +89,21 @@ def main(argv: list[str] | None = None) -> int:
             t.join()
         stop.set()
         th.join()
-    print(f"{args.size}x{args.size} ({args.size ** 2 / 1e6:.1f} MP), {args.points} points, "
-          f"os.cpu_count()={os.cpu_count()}, budget {st.max_bytes / 1e6:.0f} MB")
+    print(
+        f"{args.size}x{args.size} ({args.size**2 / 1e6:.1f} MP), {args.points} points, "
+        f"os.cpu_count()={os.cpu_count()}, budget {st.max_bytes / 1e6:.0f} MB"
+    )
     print("| metric | value |\n|---|---|")
-    print(f"| one click (distance maps at preview size) | {click_s:.2f} s, {click_bytes / 1e6:.1f} MB |")
+    print(
+        f"| one click (distance maps at preview size) | {click_s:.2f} s, "
+        f"{click_bytes / 1e6:.1f} MB |"
+    )
     for k, (code, s) in res.items():
         print(f"| {k} | HTTP {code}, {s:.1f} s |")
-    print(f"| RSS before / peak | {base / 1e6:.0f} MB / {peak[0] / 1e6:.0f} MB (+{(peak[0] - base) / 1e6:.0f} MB) |")
+    print(
+        f"| RSS before / peak | {base / 1e6:.0f} MB / {peak[0] / 1e6:.0f} MB "
+        f"(+{(peak[0] - base) / 1e6:.0f} MB) |"
+    )
     print(f"| budget peak (sessions + reservations) | {st.peak_bytes / 1e6:.0f} MB |")
     return 0 if all(code == 200 for code, _ in res.values()) else 1
 

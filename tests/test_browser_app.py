@@ -20,15 +20,23 @@ from PIL import Image
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
+    ),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
 
 from sempix.web.app import create_app
 from sempix.web.testing import serve_in_thread
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 SHOTS = Path(os.environ.get("SEMPIX_SHOTS") or tempfile.mkdtemp(prefix="sempix-shots-"))
 
 
@@ -37,8 +45,8 @@ def _scene(h: int = 96, w: int = 128, seed: int = 7) -> np.ndarray:
     rng = np.random.default_rng(seed)
     img = np.zeros((h, w, 3), np.float32)
     img[:, : w // 2] = (0.15, 0.25, 0.6)
-    img[:, w // 2:] = (0.9, 0.78, 0.25)
-    img[h // 4: h // 2, w // 8: w // 4] = (0.8, 0.15, 0.1)
+    img[:, w // 2 :] = (0.9, 0.78, 0.25)
+    img[h // 4 : h // 2, w // 8 : w // 4] = (0.8, 0.15, 0.1)
     img += rng.normal(0, 0.01, img.shape).astype(np.float32)
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
@@ -72,29 +80,41 @@ class Page:
         self.page = browser.new_page(viewport={"width": 1280, "height": 800}, accept_downloads=True)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None,
+        )
         self.url = url
 
     def open(self, path: Path, tool: str = "mask"):
         pg = self.page
         pg.goto(self.url + "/")
         pg.set_input_files("#file", str(path))
-        pg.wait_for_function("() => window.sempixEditor.ready && window.sempixEditor.orig", timeout=60_000)
+        pg.wait_for_function(
+            "() => window.sempixEditor.ready && window.sempixEditor.orig", timeout=60_000
+        )
         if tool != "mask":
             pg.click(f".tab[data-tool={tool}]")
         return pg
 
     def frame(self):
-        self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+        self.page.evaluate(
+            "() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))"
+        )
 
     def click_image(self, x: int, y: int):
         pg = self.page
         box = pg.locator("#canvas").bounding_box()
         W, H = pg.evaluate("() => [window.sempixEditor.W, window.sempixEditor.H]")
         n = pg.evaluate("() => window.sempixEditor.points.length")
-        pg.mouse.click(box["x"] + (x + 0.5) * box["width"] / W, box["y"] + (y + 0.5) * box["height"] / H)
-        pg.wait_for_function(f"() => window.sempixEditor.points.length === {n + 1} && "
-                             "window.sempixEditor.pending === 0", timeout=30_000)
+        pg.mouse.click(
+            box["x"] + (x + 0.5) * box["width"] / W, box["y"] + (y + 0.5) * box["height"] / H
+        )
+        pg.wait_for_function(
+            f"() => window.sempixEditor.points.length === {n + 1} && "
+            "window.sempixEditor.pending === 0",
+            timeout=30_000,
+        )
         self.frame()
 
     def mask(self) -> np.ndarray:
@@ -121,10 +141,16 @@ def test_masks_brush_combine_undo_redo_download(server, browser, photo, tmp_path
     P = Page(browser, url)
     pg = P.open(photo)
     pg.select_option("#space", "lab")
-    pg.eval_on_selector("#lam", "el => { el.value = 0; el.dispatchEvent(new Event('input')); "
-                                "el.dispatchEvent(new Event('change')); }")
-    pg.eval_on_selector("#feather", "el => { el.value = 0; el.dispatchEvent(new Event('input')); "
-                                    "el.dispatchEvent(new Event('change')); }")
+    pg.eval_on_selector(
+        "#lam",
+        "el => { el.value = 0; el.dispatchEvent(new Event('input')); "
+        "el.dispatchEvent(new Event('change')); }",
+    )
+    pg.eval_on_selector(
+        "#feather",
+        "el => { el.value = 0; el.dispatchEvent(new Event('input')); "
+        "el.dispatchEvent(new Event('change')); }",
+    )
     P.click_image(100, 80)  # yellow half
     m1 = P.mask()
     assert (m1[:, 70:] == 255).mean() > 0.95 and m1[:, :60].max() == 0
@@ -189,7 +215,9 @@ def test_masks_brush_combine_undo_redo_download(server, browser, photo, tmp_path
     full = np.asarray(Image.open(path))
     assert full.shape == m5.shape  # preview = full size here (small image)
     diff = np.abs(full.astype(int) - m5.astype(int))
-    assert (diff > 8).mean() < 0.02, (diff > 8).mean()  # brush anti-aliasing differs at the edges only
+    assert (diff > 8).mean() < 0.02, (
+        diff > 8
+    ).mean()  # brush anti-aliasing differs at the edges only
     P.close()
 
 
@@ -209,11 +237,14 @@ def test_resize_panel_runs_job_with_progress_and_download(server, browser, photo
     pg.expose_function("seenProgress", lambda v: seen.append(v))
     pg.evaluate("""() => { const o = new MutationObserver(() => window.seenProgress(
         document.querySelector('#resize-job .ptext').textContent));
-        o.observe(document.querySelector('#resize-job'), {subtree: true, childList: true, characterData: true}); }""")
+        o.observe(document.querySelector('#resize-job'),
+                  {subtree: true, childList: true, characterData: true}); }""")
     pg.click("#do-resize")
     pg.wait_for_function("() => !document.getElementById('resize-dl').hidden", timeout=120_000)
     assert seen and any("%" in s for s in seen)  # progress was pushed to the page
-    pg.wait_for_function("() => document.getElementById('resize-result').naturalWidth === 100", timeout=30_000)
+    pg.wait_for_function(
+        "() => document.getElementById('resize-result').naturalWidth === 100", timeout=30_000
+    )
     assert "100×96" in pg.inner_text("#resize-caption")
     with pg.expect_download() as dl:
         pg.click("#resize-dl")
@@ -236,15 +267,20 @@ def test_cancelled_job(server, browser, tmp_path):
     pg = P.open(big, "resize")
     pg.fill("#rw", "240")
     pg.click("#do-resize")
-    pg.wait_for_function("() => /\\d+% /.test(document.querySelector('#resize-job .ptext').textContent) && "
-                         "!document.getElementById('resize-job').hidden", timeout=60_000)
+    pg.wait_for_function(
+        "() => /\\d+% /.test(document.querySelector('#resize-job .ptext').textContent) && "
+        "!document.getElementById('resize-job').hidden",
+        timeout=60_000,
+    )
     # the page and the server stay responsive while the job runs
     ms = pg.evaluate("""async () => { const t0 = performance.now();
         const r = await fetch('/api/config'); await r.json(); return performance.now() - t0; }""")
     assert ms < 3000, ms
     pg.click("#resize-job .cancel")
-    pg.wait_for_function("() => /cancelled/.test(document.getElementById('resize-status').textContent)",
-                         timeout=60_000)
+    pg.wait_for_function(
+        "() => /cancelled/.test(document.getElementById('resize-status').textContent)",
+        timeout=60_000,
+    )
     job = pg.evaluate("() => window.sempixResize.job")
     import json
 
@@ -262,11 +298,15 @@ def test_softseg_panel_layers_toggle_solo_download(server, browser, photo, tmp_p
     pg = P.open(small, "softseg")
     pg.fill("#ss-layers", "3")
     pg.click("#ss-run")
-    pg.wait_for_function("() => !document.getElementById('ss-layer-section').hidden", timeout=180_000)
+    pg.wait_for_function(
+        "() => !document.getElementById('ss-layer-section').hidden", timeout=180_000
+    )
     n = pg.locator("#ss-list li").count()
     assert n == 3
-    px = ("() => { const c = document.getElementById('ss-canvas'); "
-          "return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }")
+    px = (
+        "() => { const c = document.getElementById('ss-canvas'); "
+        "return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }"
+    )
 
     def canvas():
         return np.array(pg.evaluate(px), np.int32).reshape(48, 64, 4)
@@ -312,19 +352,31 @@ def test_palette_panel_harmonize(server, browser, photo, tmp_path, model_dir):
     P = Page(browser, url)
     pg = P.open(photo, "palette")
     pg.click("#pal-run")
-    pg.wait_for_function("() => document.querySelectorAll('#pal-swatches .swatch').length >= 2", timeout=60_000)
+    pg.wait_for_function(
+        "() => document.querySelectorAll('#pal-swatches .swatch').length >= 2", timeout=60_000
+    )
     assert "template" in pg.inner_text("#pal-harmony")
-    ring = pg.evaluate("() => Array.from(document.getElementById('pal-wheel').getContext('2d')"
-                       ".getImageData(110, 7, 1, 1).data)")
+    ring = pg.evaluate(
+        "() => Array.from(document.getElementById('pal-wheel').getContext('2d')"
+        ".getImageData(110, 7, 1, 1).data)"
+    )
     assert ring[3] > 0  # the hue wheel is drawn
     pg.click("#har-run")
-    pg.wait_for_function("() => document.getElementById('har-after').naturalWidth > 0", timeout=120_000)
+    pg.wait_for_function(
+        "() => document.getElementById('har-after').naturalWidth > 0", timeout=120_000
+    )
     assert "F" in pg.inner_text("#har-status")
     first = pg.get_attribute("#har-after", "src")
-    pg.eval_on_selector("#har-strength", "el => { el.value = 0.3; el.dispatchEvent(new Event('input')); "
-                                         "el.dispatchEvent(new Event('change')); }")
-    pg.wait_for_function(f"() => document.getElementById('har-after').getAttribute('src') !== '{first}' && "
-                         "document.getElementById('har-after').complete", timeout=120_000)
+    pg.eval_on_selector(
+        "#har-strength",
+        "el => { el.value = 0.3; el.dispatchEvent(new Event('input')); "
+        "el.dispatchEvent(new Event('change')); }",
+    )
+    pg.wait_for_function(
+        f"() => document.getElementById('har-after').getAttribute('src') !== '{first}' && "
+        "document.getElementById('har-after').complete",
+        timeout=120_000,
+    )
     assert "strength 0.3" in pg.inner_text("#har-after-cap")
     P.shot("panel-palette")
     pg.click("#har-full")
@@ -354,12 +406,16 @@ def test_recolor_panel_full_resolution_job(server, browser, tmp_path, model_dir)
     pg.set_input_files("#rc-files", paths)
     pg.wait_for_function(
         "() => document.querySelectorAll('img.output').length === 3 && "
-        "Array.from(document.querySelectorAll('img.output')).every(i => i.complete && i.naturalWidth > 0)",
-        timeout=180_000)
+        "Array.from(document.querySelectorAll('img.output'))"
+        ".every(i => i.complete && i.naturalWidth > 0)",
+        timeout=180_000,
+    )
     assert pg.locator(".group-color").count() >= 1
     P.shot("panel-recolor")
     pg.click("#rc-render")
-    pg.wait_for_function("() => document.querySelectorAll('#rc-downloads a').length === 4", timeout=180_000)
+    pg.wait_for_function(
+        "() => document.querySelectorAll('#rc-downloads a').length === 4", timeout=180_000
+    )
     names = pg.eval_on_selector_all("#rc-downloads a", "els => els.map(e => e.download)")
     assert "recolored.zip" in names
     with pg.expect_download() as dl:
@@ -379,8 +435,11 @@ def test_evicted_session_is_reopened_by_the_page(server, browser, photo):
     P.errors.clear()
     box = pg.locator("#canvas").bounding_box()
     pg.mouse.click(box["x"] + 20, box["y"] + 20)
-    pg.wait_for_function(f"() => window.sempixEditor.sid && window.sempixEditor.sid !== '{sid}' && "
-                         "window.sempixEditor.ready", timeout=60_000)
+    pg.wait_for_function(
+        f"() => window.sempixEditor.sid && window.sempixEditor.sid !== '{sid}' && "
+        "window.sempixEditor.ready",
+        timeout=60_000,
+    )
     assert "re-open" in pg.inner_text("#status")
     # the failed request logs a 410 in the console: that is the signal the page acted on
     P.errors = [e for e in P.errors if "410" not in e]
@@ -396,12 +455,16 @@ def test_class_selection_with_ade20k(browser, ade20k_available, data_dir, monkey
     with serve_in_thread(create_app(backend="ade20k", workers=1, strict=True)) as url:
         P = Page(browser, url)
         pg = P.open(photos[0])
-        pg.wait_for_function("() => document.querySelectorAll('.class-pick').length > 1", timeout=30_000)
+        pg.wait_for_function(
+            "() => document.querySelectorAll('.class-pick').length > 1", timeout=30_000
+        )
         first = pg.locator(".class-pick").first
         name = first.get_attribute("data-name")
         first.check()
-        pg.wait_for_function("() => window.sempixEditor.classes.length === 1 && window.sempixEditor.pending === 0",
-                             timeout=30_000)
+        pg.wait_for_function(
+            "() => window.sempixEditor.classes.length === 1 && window.sempixEditor.pending === 0",
+            timeout=30_000,
+        )
         m = P.mask()
         frac = float((m > 127).mean())
         legend = pg.evaluate("() => window.sempixEditor.legend[0].fraction")

@@ -35,7 +35,7 @@ def _img(h=48, w=64, seed=0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     a = np.zeros((h, w, 3), np.uint8)
     a[:, : w // 2] = (40, 70, 160)
-    a[:, w // 2:] = (220, 190, 60)
+    a[:, w // 2 :] = (220, 190, 60)
     return np.clip(a.astype(int) + rng.integers(-6, 7, a.shape), 0, 255).astype(np.uint8)
 
 
@@ -50,7 +50,9 @@ def _wait(c, job, timeout=120.0):
 
 
 def _open(c, arr=None):
-    r = c.post("/api/images", files={"file": ("t.png", _png(_img() if arr is None else arr), "image/png")})
+    r = c.post(
+        "/api/images", files={"file": ("t.png", _png(_img() if arr is None else arr), "image/png")}
+    )
     assert r.status_code == 201, r.text
     info = r.json()
     assert _wait(c, info["job"])["state"] == "done"
@@ -88,7 +90,9 @@ def test_render_memory_does_not_grow_with_points():
     with TestClient(app) as c:
         sid = _open(c, arr)["session"]
         rng = np.random.default_rng(0)
-        pts = [[int(x), int(y)] for x, y in zip(rng.integers(0, 1500, 64), rng.integers(0, 1000, 64))]
+        pts = [
+            [int(x), int(y)] for x, y in zip(rng.integers(0, 1500, 64), rng.integers(0, 1000, 64))
+        ]
         body = {"points": pts, "lam": 0.5, "tau": 0.05, "space": "luminance"}
         c.post(f"/api/sessions/{sid}/mask", json={**body, "points": pts[:1]})  # warm-up
         base, peak, stop = _rss(), [0], threading.Event()
@@ -116,7 +120,9 @@ def test_render_memory_does_not_grow_with_points():
 
 def test_reservations_evict_then_queue_then_503():
     gone = []
-    st = SessionStore(max_sessions=10, max_bytes=100, on_evict=lambda s, o: gone.append(s), wait_s=0.3)
+    st = SessionStore(
+        max_sessions=10, max_bytes=100, on_evict=lambda s, o: gone.append(s), wait_s=0.3
+    )
     a = st.add("a", 40)
     b = st.add("b", 40)
     with st.reserve(50, b):  # evicts a (least recently used), keeps b (the requester)
@@ -153,7 +159,7 @@ def test_reservations_evict_then_queue_then_503():
 
 
 def test_two_big_renders_are_bounded_by_the_budget():
-    """Two concurrent 23 MP renders need ~2 x 2.2 GB: a 3 GB budget runs them one after the other."""
+    """Two concurrent 23 MP renders need ~2 x 2.2 GB: a 3 GB budget runs them one at a time."""
     from sempix.web.routes.mask import render_bytes
 
     need = render_bytes((4800, 4800), refine=False, adjust=True)
@@ -188,7 +194,9 @@ def test_job_results_are_charged_to_the_session_and_deleted_with_it():
     with TestClient(app) as c:
         sid = _open(c)["session"]
         before = store.nbytes
-        r = c.post(f"/api/sessions/{sid}/resize", json={"width": 40, "height": 48, "method": "scale"})
+        r = c.post(
+            f"/api/sessions/{sid}/resize", json={"width": 40, "height": 48, "method": "scale"}
+        )
         assert r.status_code == 202, r.text
         job = r.json()["job"]
         assert _wait(c, job)["state"] == "done"
@@ -275,16 +283,21 @@ def test_mixed_session_kinds_are_409_not_500():
         assert r.status_code == 201, r.text
         rc_sid = r.json()["session"]
         calls = [
-            ("GET", f"/api/sessions/{rc_sid}", None), ("GET", f"/api/sessions/{rc_sid}/image", None),
+            ("GET", f"/api/sessions/{rc_sid}", None),
+            ("GET", f"/api/sessions/{rc_sid}/image", None),
             ("GET", f"/api/sessions/{rc_sid}/distance?x=1&y=1", None),
             ("POST", f"/api/sessions/{rc_sid}/render", {"points": [[1, 1]]}),
             ("POST", f"/api/sessions/{rc_sid}/resize", {"width": 30, "height": 30}),
             ("POST", f"/api/sessions/{rc_sid}/softseg", {"layers": 3}),
-            ("GET", f"/api/sessions/{rc_sid}/palette", None), ("DELETE", f"/api/sessions/{rc_sid}", None),
-            ("GET", f"/api/recolor/{img_sid}", None), ("POST", f"/api/recolor/{img_sid}/solve", {}),
+            ("GET", f"/api/sessions/{rc_sid}/palette", None),
+            ("DELETE", f"/api/sessions/{rc_sid}", None),
+            ("GET", f"/api/recolor/{img_sid}", None),
+            ("POST", f"/api/recolor/{img_sid}/solve", {}),
             ("POST", f"/api/recolor/{img_sid}/group", {"colors": ["#ffffff"]}),
-            ("GET", f"/api/recolor/{img_sid}/input/0", None), ("GET", f"/api/recolor/{img_sid}/output/0", None),
-            ("POST", f"/api/recolor/{img_sid}/render", None), ("DELETE", f"/api/recolor/{img_sid}", None),
+            ("GET", f"/api/recolor/{img_sid}/input/0", None),
+            ("GET", f"/api/recolor/{img_sid}/output/0", None),
+            ("POST", f"/api/recolor/{img_sid}/render", None),
+            ("DELETE", f"/api/recolor/{img_sid}", None),
         ]
         for method, url, body in calls:
             r = c.request(method, url, json=body)
@@ -309,7 +322,9 @@ def test_default_max_sessions_sized_by_memory():
 def test_recolor_full_resolution_render_job():
     app = create_app(backend="lowlevel", workers=1, recolor_work_pixels=2000)
     with TestClient(app) as c:
-        files = [("files", (f"i{i}.png", _png(_img(60, 80, seed=i)), "image/png")) for i in range(2)]
+        files = [
+            ("files", (f"i{i}.png", _png(_img(60, 80, seed=i)), "image/png")) for i in range(2)
+        ]
         r = c.post("/api/recolor/sessions", files=files)
         sid, job = r.json()["session"], r.json()["job"]
         assert _wait(c, job)["state"] == "done"
@@ -341,17 +356,30 @@ def test_tool_routes_over_http():
         st = _wait(c, r.json()["job"], 300)
         assert st["state"] == "done", st
         info = c.get(f"/api/jobs/{r.json()['job']}/info").json()
-        assert len(info["info"]["layers"]) == 2 and "layers.ora" in [f["name"] for f in info["files"]]
+        assert len(info["info"]["layers"]) == 2 and "layers.ora" in [
+            f["name"] for f in info["files"]
+        ]
         # recipe endpoints: strokes and combinations on the server
         body = {"strokes": [{"mode": "add", "radius": 4, "points": [[10, 10], [30, 10]]}]}
-        m = np.asarray(Image.open(io.BytesIO(c.post(f"/api/sessions/{sid}/mask", json=body).content)))
+        m = np.asarray(
+            Image.open(io.BytesIO(c.post(f"/api/sessions/{sid}/mask", json=body).content))
+        )
         assert m[10, 20] == 255 and m[40, 50] == 0
-        sub = {"points": [[5, 5]], "lam": 0.0, "tau": 0.1, "space": "lab",
-               "combine": [{"op": "subtract", "mask": body}]}
-        m2 = np.asarray(Image.open(io.BytesIO(c.post(f"/api/sessions/{sid}/mask", json=sub).content)))
+        sub = {
+            "points": [[5, 5]],
+            "lam": 0.0,
+            "tau": 0.1,
+            "space": "lab",
+            "combine": [{"op": "subtract", "mask": body}],
+        }
+        m2 = np.asarray(
+            Image.open(io.BytesIO(c.post(f"/api/sessions/{sid}/mask", json=sub).content))
+        )
         assert m2[10, 20] == 0 and m2[40, 10] == 255 and m2[40, 50] == 0
         assert c.post(f"/api/sessions/{sid}/mask", json={}).status_code == 422
-        assert c.get(f"/api/sessions/{sid}/classmask?ids=1").status_code == 404  # lowlevel: no labels
+        assert (
+            c.get(f"/api/sessions/{sid}/classmask?ids=1").status_code == 404
+        )  # lowlevel: no labels
 
 
 @pytest.mark.slow
@@ -364,8 +392,10 @@ def test_resize_dnr_job_when_vgg_is_available(model_dir):
     app = create_app(backend="lowlevel", workers=1)
     with TestClient(app) as c:
         sid = _open(c, _img(48, 64))["session"]
-        r = c.post(f"/api/sessions/{sid}/resize", json={"width": 48, "height": 48, "method": "dnr",
-                                                        "iterations": 2})
+        r = c.post(
+            f"/api/sessions/{sid}/resize",
+            json={"width": 48, "height": 48, "method": "dnr", "iterations": 2},
+        )
         assert r.status_code == 202, r.text
         job = r.json()["job"]
         st = _wait(c, job, 300)

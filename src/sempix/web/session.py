@@ -35,10 +35,8 @@ def fit_shape(shape: tuple[int, int], max_pixels: int) -> tuple[int, int]:
 
 def resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Float resize of (H, W[, C]) to ``shape`` (antialiased when shrinking): the shared operation."""
-    try:
-        from sempix.ops import resize
-    except ImportError:  # before the core refactor (issue 13)
-        from sempix.mask import resize_float as resize
+    from sempix.ops import resize
+
     return resize(arr, tuple(shape))
 
 
@@ -61,8 +59,10 @@ class JobOutput:
         return int(sum(len(b) for b, _ in self.files.values()))
 
     def listing(self, job_id: str) -> list[dict]:
-        return [{"name": n, "url": f"/api/jobs/{job_id}/files/{n}", "media_type": m, "bytes": len(b)}
-                for n, (b, m) in self.files.items()]
+        return [
+            {"name": n, "url": f"/api/jobs/{job_id}/files/{n}", "media_type": m, "bytes": len(b)}
+            for n, (b, m) in self.files.items()
+        ]
 
 
 class ImageSession:
@@ -121,8 +121,15 @@ class ImageSession:
         ph, pw = self.preview_shape
         fm = self.fm
         return {
-            "kind": "image", "width": W, "height": H, "preview_width": pw, "preview_height": ph,
-            "name": self.name, "ready": self.ready.is_set(), "error": self.error, "job": self.job,
+            "kind": "image",
+            "width": W,
+            "height": H,
+            "preview_width": pw,
+            "preview_height": ph,
+            "name": self.name,
+            "ready": self.ready.is_set(),
+            "error": self.error,
+            "job": self.job,
             "backend": getattr(fm, "backend", None) if fm is not None else None,
             "requested_backend": self.backend,
             "semantic": bool(getattr(fm, "semantic", False)) if fm is not None else False,
@@ -134,11 +141,17 @@ class ImageSession:
         from sempix.web.common import ApiError
 
         if not self.ready.is_set():
-            raise ApiError(409, "features are still being computed; try again when the job is done",
-                           code="not_ready")
+            raise ApiError(
+                409,
+                "features are still being computed; try again when the job is done",
+                code="not_ready",
+            )
         if self.fm is None:
-            raise ApiError(409, f"this image has no features: {self.error or 'the feature job failed'}",
-                           code="no_features")
+            raise ApiError(
+                409,
+                f"this image has no features: {self.error or 'the feature job failed'}",
+                code="no_features",
+            )
 
 
 #: kept for callers of the old name
@@ -155,9 +168,14 @@ def prepare_session(sess: ImageSession, settings: Any, store: Any, sid: str, pro
         sess.source.colour_image("luminance")
         sess.source.colour_image("lab")
         progress(0.1, f"{sess.backend} features")
-        fm = mask_features(sess.image, sess.backend, work_pixels=settings.work_pixels,
-                           dim=settings.feature_dim, strict=settings.strict,
-                           progress=sub_progress(progress, 0.1, 0.98))
+        fm = mask_features(
+            sess.image,
+            sess.backend,
+            work_pixels=settings.work_pixels,
+            dim=settings.feature_dim,
+            strict=settings.strict,
+            progress=sub_progress(progress, 0.1, 0.98),
+        )
         with sess.lock:
             sess.fm = fm
             sess.source.features = np.ascontiguousarray(fm.features, dtype=np.float32)

@@ -44,14 +44,20 @@ def tools_available() -> dict:
         except (ImportError, ValueError):
             return False
 
-    return {"mask": True, "resize": has("sempix.carve"), "retarget": has("sempix.retarget"),
-            "softseg": has("sempix.softseg"), "palette": has("sempix.palette"),
-            "recolor": has("sempix.recolor")}
+    return {
+        "mask": True,
+        "resize": has("sempix.carve"),
+        "retarget": has("sempix.retarget"),
+        "softseg": has("sempix.softseg"),
+        "palette": has("sempix.palette"),
+        "recolor": has("sempix.recolor"),
+    }
 
 
 def _page() -> FileResponse:
-    return FileResponse(STATIC_DIR / "index.html", media_type="text/html",
-                        headers={"Cache-Control": "no-store"})
+    return FileResponse(
+        STATIC_DIR / "index.html", media_type="text/html", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/", include_in_schema=False)
@@ -76,16 +82,27 @@ def config(request: Request):
     st = get_state(request)
     cfg = st.settings
     tools = tools_available()
-    return {"max_upload_bytes": cfg.max_upload_bytes, "max_pixels": cfg.max_pixels,
-            "backend": cfg.backend, "resize": tools["resize"], "tools": tools,
-            "preview_pixels": cfg.preview_pixels, "max_sessions": st.sessions.max_sessions,
-            "max_memory_bytes": st.sessions.max_bytes,
-            "spaces": ["luminance", "lab"], "sem_scale": SEM_SCALE, "col_scale": COL_SCALE}
+    return {
+        "max_upload_bytes": cfg.max_upload_bytes,
+        "max_pixels": cfg.max_pixels,
+        "backend": cfg.backend,
+        "resize": tools["resize"],
+        "tools": tools,
+        "preview_pixels": cfg.preview_pixels,
+        "max_sessions": st.sessions.max_sessions,
+        "max_memory_bytes": st.sessions.max_bytes,
+        "spaces": ["luminance", "lab"],
+        "sem_scale": SEM_SCALE,
+        "col_scale": COL_SCALE,
+    }
 
 
 @router.post("/api/images", status_code=201)
-async def upload(request: Request, file: UploadFile | None = File(None),  # noqa: B008
-                 backend: str | None = Form(None)):
+async def upload(
+    request: Request,
+    file: UploadFile | None = File(None),  # noqa: B008
+    backend: str | None = Form(None),
+):
     state = get_state(request)
     cfg = state.settings
     if file is None:
@@ -99,11 +116,19 @@ async def upload(request: Request, file: UploadFile | None = File(None),  # noqa
     sess = await run_in_threadpool(ImageSession, loaded.rgb, name, be, cfg.preview_pixels)
     estimate = ImageSession.estimate(sess.shape, cfg.work_pixels, cfg.preview_pixels)
     sid = state.sessions.add(sess, estimate)
-    sess.job = state.jobs.submit(prepare_session, sess, cfg, state.sessions, sid, kind="features", owner=sid)
+    sess.job = state.jobs.submit(
+        prepare_session, sess, cfg, state.sessions, sid, kind="features", owner=sid
+    )
     info = sess.info()
-    return {"session": sid, "width": info["width"], "height": info["height"],
-            "preview_width": info["preview_width"], "preview_height": info["preview_height"],
-            "job": sess.job, "name": name}
+    return {
+        "session": sid,
+        "width": info["width"],
+        "height": info["height"],
+        "preview_width": info["preview_width"],
+        "preview_height": info["preview_height"],
+        "job": sess.job,
+        "name": name,
+    }
 
 
 @router.get("/api/sessions/{sid}")
@@ -123,8 +148,11 @@ def session_delete(request: Request, sid: str):
 def session_image(request: Request, sid: str, preview: int = 0):
     sess = image_session(request, sid)
     if preview:
-        return Response(encode_image(sess.preview, "png"), media_type="image/png",
-                        headers={"Cache-Control": "no-store"})
+        return Response(
+            encode_image(sess.preview, "png"),
+            media_type="image/png",
+            headers={"Cache-Control": "no-store"},
+        )
     with sess.lock:
         if sess.png is None:
             sess.png = encode_image(sess.image, "png")

@@ -60,8 +60,11 @@ async def job_events(request: Request, job_id: str):
                     yield ": keep-alive\n\n"
             await asyncio.sleep(0.1)
 
-    return StreamingResponse(stream(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
 
 
 @router.post("/api/jobs/{job_id}/cancel")

@@ -38,6 +38,7 @@ import numpy as np
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
+from sempix.color import label_colors
 from sempix.web.common import ApiError, encode_image, get_state, image_response
 from sempix.web.routes.core import image_session
 from sempix.web.session import ImageSession, downscale, resize_float
@@ -62,24 +63,15 @@ def pack_distances(sem: np.ndarray | None, col: np.ndarray, space: str) -> tuple
 
     s = np.zeros((H, W), "<u2") if sem is None else q(sem, SEM_SCALE)
     body = s.tobytes() + q(col, cs).tobytes()
-    headers = {"X-Width": str(W), "X-Height": str(H), "X-Semantic": "0" if sem is None else "1",
-               "X-Sem-Scale": repr(SEM_SCALE), "X-Col-Scale": repr(cs), "Cache-Control": "no-store"}
+    headers = {
+        "X-Width": str(W),
+        "X-Height": str(H),
+        "X-Semantic": "0" if sem is None else "1",
+        "X-Sem-Scale": repr(SEM_SCALE),
+        "X-Col-Scale": repr(cs),
+        "Cache-Control": "no-store",
+    }
     return body, headers
-
-
-def label_colors(n: int) -> np.ndarray:
-    """(n, 3) uint8 distinct colours for class indices (deterministic golden-angle hues)."""
-    import colorsys
-
-    out = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        h = (i * 0.618033988749895) % 1.0
-        s = 0.55 + 0.4 * ((i * 7) % 3) / 2
-        v = 0.95 - 0.3 * ((i * 5) % 2)
-        out[i] = [round(c * 255) for c in colorsys.hsv_to_rgb(h, s, v)]
-    if n:
-        out[0] = (40, 40, 40)
-    return out
 
 
 # --------------------------------------------------------------------------------- request models
@@ -140,7 +132,9 @@ def check_recipe(r: Recipe, shape: tuple[int, int]) -> None:
         raise ApiError(422, f"mask combinations nest too deep (at most {MAX_DEPTH} levels)")
     pts, spts = _size(r)
     if pts > MAX_POINTS:
-        raise ApiError(422, f"too many points: {pts} (at most {MAX_POINTS} per request, all masks together)")
+        raise ApiError(
+            422, f"too many points: {pts} (at most {MAX_POINTS} per request, all masks together)"
+        )
     if spts > MAX_STROKE_POINTS:
         raise ApiError(422, f"too many brush points: {spts} (at most {MAX_STROKE_POINTS})")
     if not (r.points or r.classes or r.combine or r.strokes):
@@ -166,7 +160,9 @@ def render_bytes(shape: tuple[int, int], refine: bool = False, adjust: bool = Tr
     return int(H * W * per_px + 50_000_000)
 
 
-def class_mask(sess: ImageSession, ids: list[int], shape: tuple[int, int], guide: np.ndarray) -> np.ndarray:
+def class_mask(
+    sess: ImageSession, ids: list[int], shape: tuple[int, int], guide: np.ndarray
+) -> np.ndarray:
     """Soft (H, W) mask of the classes ``ids`` at ``shape`` (edges snapped to ``guide``)."""
     from sempix.mask import refine_mask
 
@@ -190,7 +186,9 @@ def class_mask(sess: ImageSession, ids: list[int], shape: tuple[int, int], guide
     return refine_mask(np.clip(m, 0, 1).astype(np.float32), guide)
 
 
-def stroke_coverage(strokes: list[Stroke], shape: tuple[int, int], scale: float) -> list[tuple[str, np.ndarray]]:
+def stroke_coverage(
+    strokes: list[Stroke], shape: tuple[int, int], scale: float
+) -> list[tuple[str, np.ndarray]]:
     """[(mode, (H, W) float32 coverage)] of brush strokes given in image pixels, drawn at ``scale``."""
     from PIL import Image, ImageDraw
 
@@ -259,8 +257,9 @@ def distance(request: Request, sid: str, x: float, y: float, space: str = "lumin
     if space not in COL_SCALE:
         raise ApiError(400, "space must be luminance or lab")
     if not sess.ready.is_set():
-        raise ApiError(409, "features are still being computed; poll the job and click again",
-                       code="not_ready")
+        raise ApiError(
+            409, "features are still being computed; poll the job and click again", code="not_ready"
+        )
     H, W = sess.shape
     if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < W and 0 <= y < H):
         raise ApiError(400, f"point ({x}, {y}) is outside the {W}x{H} image")
@@ -285,12 +284,22 @@ def labels(request: Request, sid: str):
     counts = np.bincount(lab.ravel(), minlength=len(names))
     cols = label_colors(max(len(names), int(lab.max()) + 1))
     total = float(lab.size)
-    classes = [{"id": int(i), "name": names[i] if i < len(names) else str(i),
-                "color": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in cols[i])),
-                "fraction": round(counts[i] / total, 4)}
-               for i in np.argsort(-counts, kind="stable") if counts[i] > 0]
-    return {"width": int(lab.shape[1]), "height": int(lab.shape[0]), "classes": classes,
-            "backend": fm.backend}
+    classes = [
+        {
+            "id": int(i),
+            "name": names[i] if i < len(names) else str(i),
+            "color": "#{:02x}{:02x}{:02x}".format(*(int(c) for c in cols[i])),
+            "fraction": round(counts[i] / total, 4),
+        }
+        for i in np.argsort(-counts, kind="stable")
+        if counts[i] > 0
+    ]
+    return {
+        "width": int(lab.shape[1]),
+        "height": int(lab.shape[0]),
+        "classes": classes,
+        "backend": fm.backend,
+    }
 
 
 @router.get("/api/sessions/{sid}/labels.png")
@@ -313,7 +322,9 @@ def classmask(request: Request, sid: str, ids: str):
     except ValueError:
         raise ApiError(400, "ids must be comma-separated class numbers, e.g. 2,12") from None
     m = class_mask(sess, idx, sess.preview_shape, sess.preview)
-    return Response(encode_image(m, "png"), media_type="image/png", headers={"Cache-Control": "no-store"})
+    return Response(
+        encode_image(m, "png"), media_type="image/png", headers={"Cache-Control": "no-store"}
+    )
 
 
 def _full(request: Request, sid: str, p: MaskParams, adjust: bool):
@@ -324,8 +335,12 @@ def _full(request: Request, sid: str, p: MaskParams, adjust: bool):
     sess.require_ready()
     check_recipe(p, sess.shape)
     adj = Adjustments.from_mapping(p.adjustments) if adjust else None
-    with state.sessions.reserve(render_bytes(sess.shape, _any_refine(p), adjust), sid, "this render"):
-        src = MaskSource(sess.image, sess.fm.features)  # per request: full-res colour maps are not kept
+    with state.sessions.reserve(
+        render_bytes(sess.shape, _any_refine(p), adjust), sid, "this render"
+    ):
+        src = MaskSource(
+            sess.image, sess.fm.features
+        )  # per request: full-res colour maps are not kept
         m = evaluate(sess, p, sess.image, src)
         del src
         if not adjust:
@@ -347,5 +362,18 @@ def render(request: Request, sid: str, p: MaskParams):
     return image_response(out, fmt, filename=f"{sess.name}-edited.{ext}", quality=95)
 
 
-__all__ = ["COL_SCALE", "MAX_POINTS", "SEM_SCALE", "MaskParams", "Recipe", "check_recipe", "class_mask",
-           "downscale", "evaluate", "label_colors", "pack_distances", "render_bytes", "router"]
+__all__ = [
+    "COL_SCALE",
+    "MAX_POINTS",
+    "SEM_SCALE",
+    "MaskParams",
+    "Recipe",
+    "check_recipe",
+    "class_mask",
+    "downscale",
+    "evaluate",
+    "label_colors",
+    "pack_distances",
+    "render_bytes",
+    "router",
+]

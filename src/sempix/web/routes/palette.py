@@ -67,9 +67,16 @@ def _swatches(rgb: np.ndarray, weights: np.ndarray | None, names: list[str] | No
     hsv = srgb_to_hsv(np.asarray(rgb, np.float32).reshape(-1, 3))
     out = []
     for i, c in enumerate(np.asarray(rgb, np.float32).reshape(-1, 3)):
-        out.append({"hex": _hex(c), "weight": None if weights is None else round(float(weights[i]), 4),
-                    "name": names[i] if names else None, "hue": round(float(hsv[i, 0]), 2),
-                    "saturation": round(float(hsv[i, 1]), 4), "value": round(float(hsv[i, 2]), 4)})
+        out.append(
+            {
+                "hex": _hex(c),
+                "weight": None if weights is None else round(float(weights[i]), 4),
+                "name": names[i] if names else None,
+                "hue": round(float(hsv[i, 0]), 2),
+                "saturation": round(float(hsv[i, 1]), 4),
+                "value": round(float(hsv[i, 2]), 4),
+            }
+        )
     return out
 
 
@@ -77,9 +84,16 @@ def _harmony(img: np.ndarray) -> dict:
     from sempix.palette import harmony_metrics
 
     s = harmony_metrics(img)
-    return {"template": s.template, "alpha": round(float(s.alpha), 2), "f_score": round(float(s.f_score), 4),
-            "pit": round(float(s.pit), 2), "mits": round(float(s.mits), 4),
-            "sectors": [{"center": round(float(c), 2), "width": float(w)} for c, w in s.absolute_sectors()]}
+    return {
+        "template": s.template,
+        "alpha": round(float(s.alpha), 2),
+        "f_score": round(float(s.f_score), 4),
+        "pit": round(float(s.pit), 2),
+        "mits": round(float(s.mits), 4),
+        "sectors": [
+            {"center": round(float(c), 2), "width": float(w)} for c, w in s.absolute_sectors()
+        ],
+    }
 
 
 @router.get("/api/sessions/{sid}/palette")
@@ -98,9 +112,13 @@ def palette(request: Request, sid: str, k: int | None = None):
             from sempix.palette import color_names
 
             names = list(color_names(pal.rgb))
-        sess.cache[key] = {"colors": _swatches(pal.rgb, pal.weights, names), "harmony": _harmony(img),
-                           "names": names is not None, "width": int(img.shape[1]),
-                           "height": int(img.shape[0])}
+        sess.cache[key] = {
+            "colors": _swatches(pal.rgb, pal.weights, names),
+            "harmony": _harmony(img),
+            "names": names is not None,
+            "width": int(img.shape[1]),
+            "height": int(img.shape[0]),
+        }
     return sess.cache[key]
 
 
@@ -116,12 +134,22 @@ def _run(state, sid: str, sess, p: HarmonizeParams, progress) -> JobOutput:
         before, after = _harmony(img), _harmony(out)
         png = encode_image(out, "png")
     worse = after["f_score"] > before["f_score"] + 1e-6
-    info = {"main": "harmonized.png", "download_name": f"{sess.name}-harmonized.png",
-            "width": W, "height": H, "full": p.full, "strength": p.strength, "method": p.method,
-            "before": before, "after": after, "worse": worse,
-            "source": _swatches(res.source.rgb, res.source.weights, res.source_names),
-            "target": _swatches(res.target_rgb, None, res.target_names),
-            "names_kept": round(res.names_kept, 3), "seconds": round(time.perf_counter() - t0, 3)}
+    info = {
+        "main": "harmonized.png",
+        "download_name": f"{sess.name}-harmonized.png",
+        "width": W,
+        "height": H,
+        "full": p.full,
+        "strength": p.strength,
+        "method": p.method,
+        "before": before,
+        "after": after,
+        "worse": worse,
+        "source": _swatches(res.source.rgb, res.source.weights, res.source_names),
+        "target": _swatches(res.target_rgb, None, res.target_names),
+        "names_kept": round(res.names_kept, 3),
+        "seconds": round(time.perf_counter() - t0, 3),
+    }
     return JobOutput({"harmonized.png": (png, "image/png")}, info)
 
 
@@ -130,7 +158,10 @@ def harmonize(request: Request, sid: str, p: HarmonizeParams):
     state = get_state(request)
     sess = image_session(request, sid)
     if not names_available():
-        raise ApiError(503, "harmonize needs the colour-name model (w2c) on the server: run "
-                            "'sempix models fetch w2c'")
+        raise ApiError(
+            503,
+            "harmonize needs the colour-name model (w2c) on the server: run "
+            "'sempix models fetch w2c'",
+        )
     job = state.jobs.submit(_run, state, sid, sess, p, kind="harmonize", owner=sid)
     return JSONResponse({"job": job}, status_code=202)

@@ -57,7 +57,9 @@ class RecolorSession:
 
     KIND = "recolor collection"
 
-    def __init__(self, images: list[np.ndarray], names: list[str], originals: list[np.ndarray] | None = None):
+    def __init__(
+        self, images: list[np.ndarray], names: list[str], originals: list[np.ndarray] | None = None
+    ):
         self.images = images
         self.originals = originals if originals is not None else images
         self.names = names
@@ -107,42 +109,69 @@ def _collection(request: Request, sid: str) -> RecolorSession:
 
 
 def _state_json(sid: str, sess: RecolorSession) -> dict:
-    from sempix.palette.color import to_hex
-    from sempix.recolor._color import lab_to_rgb
+    from sempix.color import lab_to_srgb, to_hex
 
     sol = sess.solution
     images = []
     for i, name in enumerate(sess.names):
         h, w = sess.images[i].shape[:2]
         oh, ow = sess.originals[i].shape[:2]
-        entry = {"name": name, "width": w, "height": h, "full_width": ow, "full_height": oh, "input": f"/api/recolor/{sid}/input/{i}",
-                 "output": f"/api/recolor/{sid}/output/{i}?v={sess.version}" if sess.outputs else None}
+        entry = {
+            "name": name,
+            "width": w,
+            "height": h,
+            "full_width": ow,
+            "full_height": oh,
+            "input": f"/api/recolor/{sid}/input/{i}",
+            "output": f"/api/recolor/{sid}/output/{i}?v={sess.version}" if sess.outputs else None,
+        }
         if sol is not None:
             an = sol.analyses[i]
-            entry.update({
-                "wb_applied": an.wb_applied, "wb_delta_e": round(an.wb_delta_e, 2),
-                "wb_dominance": round(an.wb_dominance, 2), "wb_strength": round(an.wb_strength, 2),
-                "wb_mode": sol.options["wb"][i],
-                "colors": [{"hex": to_hex(c), "weight": round(float(wt), 4), "group": g,
-                            "mapped_to": int(a), "broken_by_names": bool(b)}
-                           for c, wt, g, a, b in zip(an.src_rgb, an.weights, an.groups,
-                                                     sol.assignments[i], sol.broken[i])],
-            })
+            entry.update(
+                {
+                    "wb_applied": an.wb_applied,
+                    "wb_delta_e": round(an.wb_delta_e, 2),
+                    "wb_dominance": round(an.wb_dominance, 2),
+                    "wb_strength": round(an.wb_strength, 2),
+                    "wb_mode": sol.options["wb"][i],
+                    "colors": [
+                        {
+                            "hex": to_hex(c),
+                            "weight": round(float(wt), 4),
+                            "group": g,
+                            "mapped_to": int(a),
+                            "broken_by_names": bool(b),
+                        }
+                        for c, wt, g, a, b in zip(
+                            an.src_rgb, an.weights, an.groups, sol.assignments[i], sol.broken[i]
+                        )
+                    ],
+                }
+            )
         images.append(entry)
     group = []
     if sol is not None:
         glab = sess.group_lab if sess.group_lab is not None else sol.group_lab
-        grgb = lab_to_rgb(glab) if len(glab) else np.zeros((0, 3))
-        group = [{"hex": to_hex(c), "group": g, "solved_hex": to_hex(s)}
-                 for c, g, s in zip(grgb, sol.group_names, sol.group_rgb)]
+        grgb = lab_to_srgb(glab, gamut="clip") if len(glab) else np.zeros((0, 3))
+        group = [
+            {"hex": to_hex(c), "group": g, "solved_hex": to_hex(s)}
+            for c, g, s in zip(grgb, sol.group_names, sol.group_rgb)
+        ]
     opts = None
     if sol is not None:
         # the model file's server path is not sent to the client
-        opts = {**{k: v for k, v in sol.options.items() if k != "saliency_model_file"},
-                "saliency_model": sess.saliency_request}
-    return {"session": sid, "version": sess.version, "images": images, "group": group,
-            "options": opts,
-            "stats": None if sol is None else sol.stats}
+        opts = {
+            **{k: v for k, v in sol.options.items() if k != "saliency_model_file"},
+            "saliency_model": sess.saliency_request,
+        }
+    return {
+        "session": sid,
+        "version": sess.version,
+        "images": images,
+        "group": group,
+        "options": opts,
+        "stats": None if sol is None else sol.stats,
+    }
 
 
 SALIENCY_MODELS = ("rbd", "u2netp", "auto")
@@ -158,8 +187,10 @@ def resolve_saliency(p: SolveParams) -> tuple[str | None, Path | None]:
     from sempix.recolor.saliency import resolve_backend, u2netp_path
 
     if p.saliency_model not in SALIENCY_MODELS:
-        raise ApiError(400, f"saliency_model must be one of {', '.join(SALIENCY_MODELS)}, "
-                            f"not {p.saliency_model!r}")
+        raise ApiError(
+            400,
+            f"saliency_model must be one of {', '.join(SALIENCY_MODELS)}, not {p.saliency_model!r}",
+        )
     if p.saliency == "off" or p.semantic:
         return None, None
     try:
@@ -168,11 +199,18 @@ def resolve_saliency(p: SolveParams) -> tuple[str | None, Path | None]:
         return resolve_backend(p.saliency_model)  # rbd, or auto: local file only (never downloads)
     except ModelUnavailableError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else "u2netp model unavailable"
-        raise ApiError(400, f"saliency_model u2netp is not available on this server: {msg}") from None
+        raise ApiError(
+            400, f"saliency_model u2netp is not available on this server: {msg}"
+        ) from None
 
 
-def _solve(sess: RecolorSession, p: SolveParams, backend: str, saliency: tuple[str | None, Path | None],
-           progress) -> dict:
+def _solve(
+    sess: RecolorSession,
+    p: SolveParams,
+    backend: str,
+    saliency: tuple[str | None, Path | None],
+    progress,
+) -> dict:
     from sempix.errors import InputError
     from sempix.recolor.core import parse_palette, render, solve_collection
 
@@ -182,10 +220,21 @@ def _solve(sess: RecolorSession, p: SolveParams, backend: str, saliency: tuple[s
     palette = parse_palette(",".join(p.palette)) if p.palette else None
     sal_backend, sal_model = saliency
     with sess.lock:
-        sol = solve_collection(sess.images, group_size=p.group_size, wb=wb, saliency=p.saliency,
-                               semantic=p.semantic, names=p.names, harmonize=p.harmonize, palette=palette,
-                               features=backend, caches=sess.caches, progress=progress,
-                               saliency_backend=sal_backend or "rbd", saliency_model=sal_model)
+        sol = solve_collection(
+            sess.images,
+            group_size=p.group_size,
+            wb=wb,
+            saliency=p.saliency,
+            semantic=p.semantic,
+            names=p.names,
+            harmonize=p.harmonize,
+            palette=palette,
+            features=backend,
+            caches=sess.caches,
+            progress=progress,
+            saliency_backend=sal_backend or "rbd",
+            saliency_model=sal_model,
+        )
         outs = render(sol, sess.images, progress=progress)
         sess.solution, sess.group_lab, sess.outputs = sol, None, outs
         sess.saliency_request = p.saliency_model
@@ -198,7 +247,9 @@ async def create_session(request: Request, files: list[UploadFile] | None = File
     state = get_state(request)
     cfg = state.settings
     if not files:
-        raise ApiError(400, "no files uploaded (send multipart/form-data with several 'files' fields)")
+        raise ApiError(
+            400, "no files uploaded (send multipart/form-data with several 'files' fields)"
+        )
     if len(files) > MAX_IMAGES:
         raise ApiError(400, f"too many images: at most {MAX_IMAGES}")
     images, names, originals = [], [], []
@@ -213,9 +264,16 @@ async def create_session(request: Request, files: list[UploadFile] | None = File
     sess = RecolorSession(images, names, originals)
     sid = state.sessions.add(sess, sess.nbytes)
     backend = cfg.backend if cfg.backend in ("ade20k", "segformer") else "none"
-    job = state.jobs.submit(_solve, sess, SolveParams(), backend, ("rbd", None), kind="recolor", owner=sid)
-    return {"session": sid, "job": job,
-            "images": [{"name": n, "width": im.shape[1], "height": im.shape[0]} for n, im in zip(names, images)]}
+    job = state.jobs.submit(
+        _solve, sess, SolveParams(), backend, ("rbd", None), kind="recolor", owner=sid
+    )
+    return {
+        "session": sid,
+        "job": job,
+        "images": [
+            {"name": n, "width": im.shape[1], "height": im.shape[0]} for n, im in zip(names, images)
+        ],
+    }
 
 
 @router.post("/api/recolor/{sid}/solve", status_code=202)
@@ -225,7 +283,9 @@ def solve(request: Request, sid: str, p: SolveParams):
     if p.saliency not in ("both", "background", "off"):
         raise ApiError(400, "saliency must be both, background or off")
     saliency = resolve_saliency(p)  # before the job: a missing model is an immediate one-line 400
-    backend = state.settings.backend if state.settings.backend in ("ade20k", "segformer") else "none"
+    backend = (
+        state.settings.backend if state.settings.backend in ("ade20k", "segformer") else "none"
+    )
     job = state.jobs.submit(_solve, sess, p, backend, saliency, kind="recolor", owner=sid)
     return {"job": job}
 
@@ -245,7 +305,9 @@ def edit_group(request: Request, sid: str, p: GroupParams):
     if sess.solution is None:
         raise ApiError(409, "the collection is still being solved")
     if len(p.colors) != len(sess.solution.group_lab):
-        raise ApiError(400, f"expected {len(sess.solution.group_lab)} group colours, got {len(p.colors)}")
+        raise ApiError(
+            400, f"expected {len(sess.solution.group_lab)} group colours, got {len(p.colors)}"
+        )
     glab = srgb_to_lab(parse_palette(",".join(p.colors)))
     with sess.lock:
         sess.outputs = render(sess.solution, sess.images, group_lab=glab)
@@ -321,9 +383,15 @@ def _render_full(state, sid: str, sess: RecolorSession, progress) -> JobOutput:
             z.writestr(name, png)
     files["recolored.zip"] = (zbuf.getvalue(), "application/zip")
     progress(1.0, "done")
-    return JobOutput(files, {"main": "recolored.zip", "download_name": "recolored.zip",
-                             "images": [{"name": k, "url": k} for k in files if k.endswith(".png")],
-                             "version": sess.version})
+    return JobOutput(
+        files,
+        {
+            "main": "recolored.zip",
+            "download_name": "recolored.zip",
+            "images": [{"name": k, "url": k} for k in files if k.endswith(".png")],
+            "version": sess.version,
+        },
+    )
 
 
 @router.post("/api/recolor/{sid}/render", status_code=202)

@@ -60,7 +60,9 @@ def resize_bytes(shape: tuple[int, int], target: tuple[int, int], method: str) -
 def _run(state, sid: str, sess, p: ResizeParams, progress) -> JobOutput:
     H, W = sess.shape
     t0 = time.perf_counter()
-    with state.sessions.reserve(resize_bytes((H, W), (p.height, p.width), p.method), sid, "this resize"):
+    with state.sessions.reserve(
+        resize_bytes((H, W), (p.height, p.width), p.method), sid, "this resize"
+    ):
         if p.method == "carve":
             from sempix.carve import FEATURE_DIM, carve, reduce_features
 
@@ -69,23 +71,43 @@ def _run(state, sid: str, sess, p: ResizeParams, progress) -> JobOutput:
                 feats = reduce_features(feats, FEATURE_DIM)
                 if feats.shape[:2] != (H, W):
                     feats = resize_float(feats, (H, W))
-            out = carve(sess.image, width=p.width, height=p.height, features=feats, lam=p.lam,
-                        progress=progress).image
+            out = carve(
+                sess.image,
+                width=p.width,
+                height=p.height,
+                features=feats,
+                lam=p.lam,
+                progress=progress,
+            ).image
         else:
             from sempix.retarget import retarget
 
             semantic = sess.fm is not None and bool(getattr(sess.fm, "semantic", False))
             kw = {"iterations": p.iterations} if p.method == "dnr" else {}
-            res = retarget(sess.image, p.width, p.height, method=p.method,
-                           features=sess.fm.backend if semantic else None,
-                           protect="auto" if semantic else None, progress=progress, **kw)
+            res = retarget(
+                sess.image,
+                p.width,
+                p.height,
+                method=p.method,
+                features=sess.fm.backend if semantic else None,
+                protect="auto" if semantic else None,
+                progress=progress,
+                **kw,
+            )
             out = res.image
         png = encode_image(np.clip(out, 0.0, 1.0), "png")
     name = f"{sess.name}-{p.width}x{p.height}.png"
-    return JobOutput({"resized.png": (png, "image/png")},
-                     {"main": "resized.png", "download_name": name, "width": int(out.shape[1]),
-                      "height": int(out.shape[0]), "method": p.method,
-                      "seconds": round(time.perf_counter() - t0, 3)})
+    return JobOutput(
+        {"resized.png": (png, "image/png")},
+        {
+            "main": "resized.png",
+            "download_name": name,
+            "width": int(out.shape[1]),
+            "height": int(out.shape[0]),
+            "method": p.method,
+            "seconds": round(time.perf_counter() - t0, 3),
+        },
+    )
 
 
 @router.post("/api/sessions/{sid}/resize")
@@ -95,8 +117,11 @@ def resize(request: Request, sid: str, p: ResizeParams):
     if p.method == "carve" and not carve_available():
         raise ApiError(501, "semantic carving (sempix.carve) is not installed")
     if p.method == "dnr" and not vgg_available():
-        raise ApiError(503, "DNR needs the VGG-19 weights on the server: run "
-                            "'sempix models fetch vgg19-normalised-relu3_1'")
+        raise ApiError(
+            503,
+            "DNR needs the VGG-19 weights on the server: run "
+            "'sempix models fetch vgg19-normalised-relu3_1'",
+        )
     sess.require_ready()
     H, W = sess.shape
     if p.width > 2 * W or p.height > 2 * H:

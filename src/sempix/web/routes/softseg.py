@@ -47,7 +47,9 @@ def _run(state, sid: str, sess, p: SoftSegParams, progress) -> JobOutput:
     t0 = time.perf_counter()
     shape = fit_shape(sess.shape, state.settings.softseg_pixels)
     per_px = 4000  # eigenvectors (100 x 8 B), sparse Laplacians, K layers x colours, solver state
-    with state.sessions.reserve(shape[0] * shape[1] * per_px + 100_000_000, sid, "soft segmentation"):
+    with state.sessions.reserve(
+        shape[0] * shape[1] * per_px + 100_000_000, sid, "soft segmentation"
+    ):
         img = downscale(sess.image, shape)
         backend = sess.fm.backend if sess.fm is not None else sess.backend
         res = soft_segment(img, backend=backend, n_layers=p.layers, progress=progress)
@@ -64,10 +66,17 @@ def _run(state, sid: str, sess, p: SoftSegParams, progress) -> JobOutput:
                 a = res.alphas[..., k]
                 w = float(a.sum())
                 mean = (rgba[k][..., :3] * a[..., None]).sum((0, 1)) / max(w, 1e-6)
-                layers.append({"index": k, "name": f"layer {k}", "url": f"layer_{k}.png",
-                               "area": round(w / a.size, 4),
-                               "color": "#{:02x}{:02x}{:02x}".format(*(round(c * 255) for c in
-                                                                       np.clip(mean, 0, 1)))})
+                layers.append(
+                    {
+                        "index": k,
+                        "name": f"layer {k}",
+                        "url": f"layer_{k}.png",
+                        "area": round(w / a.size, 4),
+                        "color": "#{:02x}{:02x}{:02x}".format(
+                            *(round(c * 255) for c in np.clip(mean, 0, 1))
+                        ),
+                    }
+                )
             npy = io.BytesIO()
             np.save(npy, res.alphas.astype(np.float32))
             z.writestr("alphas.npy", npy.getvalue())
@@ -85,11 +94,19 @@ def _run(state, sid: str, sess, p: SoftSegParams, progress) -> JobOutput:
             files["layers.psd"] = (writer(stack, names, merged), "image/vnd.adobe.photoshop")
             formats.insert(0, "psd")
     err = float(np.abs(merged - img).mean()) if res.colors is not None else None
-    return JobOutput(files, {"main": "recomposed.png", "layers": layers, "width": int(shape[1]),
-                             "height": int(shape[0]), "formats": formats,
-                             "recompose_error": None if err is None else round(err, 5),
-                             "seconds": round(time.perf_counter() - t0, 3),
-                             "download_name": f"{sess.name}-layers"})
+    return JobOutput(
+        files,
+        {
+            "main": "recomposed.png",
+            "layers": layers,
+            "width": int(shape[1]),
+            "height": int(shape[0]),
+            "formats": formats,
+            "recompose_error": None if err is None else round(err, 5),
+            "seconds": round(time.perf_counter() - t0, 3),
+            "download_name": f"{sess.name}-layers",
+        },
+    )
 
 
 @router.post("/api/sessions/{sid}/softseg")
