@@ -63,7 +63,7 @@ def _upload(client, data: bytes, name="t.png", **form):
     )
 
 
-def _wait_ready(client, job: str, timeout=60.0) -> dict:
+def _wait_ready(client, job: str, timeout=240.0) -> dict:
     t0 = time.time()
     while time.time() - t0 < timeout:
         st = client.get(f"/api/jobs/{job}").json()
