@@ -645,6 +645,7 @@ class Settings:
     preview_pixels: int = 1_000_000  # interactive maps/previews are computed at most this large
     softseg_pixels: int = 150_000  # soft layers are computed at most this large
     recolor_work_pixels: int = 600_000  # recolor solves and previews at this size; renders at full size
+    allowed_hosts: tuple = ()  # extra Host names accepted besides loopback names and the bound address
 
 
 @dataclass
@@ -700,21 +701,10 @@ def image_response(rgb: np.ndarray, fmt: str = "png", filename: str | None = Non
 
 
 def attachment(filename: str) -> str:
-    """RFC 6266 ``Content-Disposition`` value: ASCII fallback plus ``filename*=UTF-8''...``.
+    """RFC 6266 ``Content-Disposition`` value (``sempix.web.security.content_disposition``)."""
+    from sempix.web.security import content_disposition
 
-    Uses ``sempix.web.security.content_disposition`` (the security module's helper) when present.
-    """
-    from urllib.parse import quote
-
-    try:
-        from sempix.web.security import content_disposition
-    except ImportError:
-        pass
-    else:
-        return content_disposition(filename)
-
-    safe = "".join(c for c in filename if c.isascii() and (c.isalnum() or c in "._-")) or "download"
-    return f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return content_disposition(filename)
 
 
 def bytes_response(body: bytes, media_type: str, filename: str | None = None) -> Any:
