@@ -78,15 +78,22 @@ class _Runner:
         with warnings.catch_warnings(), _quiet_stderr():
             warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging" notice
             try:
+                # OMP_NUM_THREADS (set to 1 in Dask worker processes) bounds the interpreter's
+                # threads, so N workers on N cores do not each start N threads
+                omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+                threads = int(omp) if omp.isdigit() and int(omp) > 0 else (os.cpu_count() or 1)
                 self.interp = Interpreter(
                     model_path=str(model_path),
                     experimental_preserve_all_tensors=True,
-                    num_threads=os.cpu_count() or 1,
+                    num_threads=threads,
                 )
                 self.interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
+                msg = str(exc).strip()
+                reason = msg.splitlines()[0] if msg else type(exc).__name__
                 raise ModelUnavailableError(
-                    f"{model_path}: not a usable TFLite model ({exc})"
+                    f"{model_path}: not a usable TFLite model ({reason}); the file looks corrupt "
+                    f"or is not {MODEL_NAME}: delete it and run `sempix models fetch {MODEL_NAME}`"
                 ) from exc
         inp = self.interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):
