@@ -179,9 +179,12 @@ def test_cli_preview_kodim05(ade20k_available, data_dir, tmp_path):
     r = CliRunner().invoke(cli, ["features", str(src), "--backend", "ade20k", "--preview", str(prev),
                                  "-o", str(out)])
     assert r.exit_code == 0, r.output
-    z = np.load(out)
-    assert z["features"].shape == (500, 500, 64) and bool(z["semantic"])
-    names = list(z["class_names"])
-    present = {names[i] for i in np.unique(z["labels"])}
+    from sempix.features.files import load_features
+
+    fm = load_features(out)  # compact file: network-resolution float16, upsampled on load
+    assert fm.features.shape == (500, 500, 64) and fm.semantic
+    assert out.stat().st_size < 5e6
+    names = list(fm.class_names)
+    present = {names[i] for i in np.unique(fm.labels)}
     assert "person" in present  # motocross riders
     assert Image.open(prev).size[0] >= 3 * 500 * 0.9

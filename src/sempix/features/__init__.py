@@ -80,6 +80,9 @@ class FeatureMap:
     class_names: list[str] | None = None
     probs_lowres: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    #: (features at the network's resolution (h, w, D), ys (H,), xs (W,)) with ``features`` =
+    #: ``upsample(*lowres)``, or None; lets the cache and feature files store the small map
+    lowres: tuple | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -248,7 +251,7 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
             report(progress, 1.0, "features (cached)")
             return FeatureMap(features=hit["features"], backend=backend, semantic=backend != "lowlevel",
                               labels=hit["labels"], class_names=meta.get("class_names"),
-                              probs_lowres=hit["probs_lowres"], meta=meta)
+                              probs_lowres=hit["probs_lowres"], meta=meta, lowres=hit.get("lowres"))
     report(progress, 0.05, f"{backend} features")
     fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress)
     fm.meta.update(settings)
@@ -263,7 +266,7 @@ def compute_features(image, backend: str = "ade20k", *, dim: int | None = None, 
         meta["class_names"] = fm.class_names
         try:
             fcache.store(key, {"features": fm.features, "labels": fm.labels,
-                               "probs_lowres": fm.probs_lowres}, meta)
+                               "probs_lowres": fm.probs_lowres, "lowres": fm.lowres}, meta)
         except OSError as exc:  # a full or read-only disk must not break the tool
             log.debug("feature cache write failed: %s", exc)
     report(progress, 1.0, "features done")
@@ -304,7 +307,9 @@ def _compute(img: np.ndarray, backend: str, model_p: Path | None, dim: int, redu
     timings["reduce"] = time.perf_counter() - t
     report(progress, 0.6, "upsampling")
     t = time.perf_counter()
+    lowres = None
     if ys is not None:
+        lowres = (np.ascontiguousarray(feats, dtype=np.float32), ys, xs)
         feats = post.upsample(feats, ys, xs)
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     timings["upsample"] = time.perf_counter() - t
@@ -315,6 +320,7 @@ def _compute(img: np.ndarray, backend: str, model_p: Path | None, dim: int, redu
         feats = post.guided_filter(img, feats, radius=max(2, round(max(H, W) / 128)), eps=1e-3)
         if lo_hi is not None:  # keep PCA output in [0, 1]
             feats = np.clip(feats, 0.0, 1.0)
+        lowres = None  # no longer an upsampling of the network-resolution map
         timings["guided"] = time.perf_counter() - t
     labels = probs = None
     if logits is not None:
@@ -327,7 +333,8 @@ def _compute(img: np.ndarray, backend: str, model_p: Path | None, dim: int, redu
         meta["grid_xs"] = np.asarray(xs).round(5).tolist()
     meta.update(native_dim=int(native), timings=timings, image_shape=[H, W])
     return FeatureMap(features=feats, backend=backend, semantic=backend != "lowlevel", labels=labels,
-                      class_names=list(names) if names is not None else None, probs_lowres=probs, meta=meta)
+                      class_names=list(names) if names is not None else None, probs_lowres=probs, meta=meta,
+                      lowres=lowres)
 
 
 def class_mask(fm: FeatureMap, names) -> np.ndarray:
