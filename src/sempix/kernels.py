@@ -130,28 +130,38 @@ KERNELS: tuple[Kernel, ...] = (
            (_sig(_D2, "int64", "float64", "int64"),), cost_s=2.5),
     Kernel("sempix.retarget.deep", "_rf_mask_nb", ("retarget",),
            (_sig(_B2, *["int64"] * 8),), cost_s=1.0),
+    # soft segmentation (plus pymatting's two modules, see EXTERNAL)
+    Kernel("sempix.softseg.affinity", "_centroid_pixels", ("softseg",),
+           (_sig("int64[:, ::1]", "int64", _D1, _D1),), cost_s=1.5),
     # 16-bit PNG reading
     Kernel("sempix._png_kernels", "unfilter", ("png",),
            ("(Array(uint8, 1, 'C', readonly=True), int64, int64, int64,)",), cost_s=2.0),
 )
 
 
+#: third-party numba kernels compiled at import of a module: group -> (loader module, its
+#: function listing cold signatures, its function executing one submodule, {submodule: cost_s})
+EXTERNAL: dict[str, tuple[str, str, str, dict[str, float]]] = {
+    "softseg": ("sempix.softseg._pymatting", "cold_signatures", "module",
+                {"laplacian.cf_laplacian": 5.0, "foreground.estimate_foreground_ml": 12.0}),
+}
+
 #: kernel groups used by each CLI command (``features`` is dropped with ``--features none``)
 COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
-    "carve": ("carve", "features", "png"),
-    "features": ("features", "png"),
-    "mask": ("features", "color", "png"),
-    "softseg": ("features", "softseg", "color", "png"),
-    "palette": ("color", "png"),
-    "names": ("color", "png"),
-    "harmonize": ("color", "transfer", "png"),
-    "harmony": ("color", "png"),
-    "recolor": ("features", "color", "transfer", "recolor", "png"),
-    "retarget": ("carve", "features", "retarget", "color", "png"),
-    "serve": ("features", "color", "transfer", "recolor", "png"),
+    "carve": ("carve", "features"),
+    "features": ("features",),
+    "mask": ("features", "color"),
+    "softseg": ("features", "softseg", "color"),
+    "palette": ("color",),
+    "names": ("color",),
+    "harmonize": ("color", "transfer"),
+    "harmony": ("color",),
+    "recolor": ("features", "color", "transfer", "recolor"),
+    "retarget": ("carve", "features", "retarget", "color"),
+    "serve": ("features", "color", "transfer", "recolor"),
 }
-#: every group
-GROUPS = tuple(sorted({g for gs in COMMAND_GROUPS.values() for g in gs}))
+#: every group ("png": 16-bit PNG reading, warmed by ``sempix warmup`` but not announced per command)
+GROUPS = tuple(sorted({g for gs in COMMAND_GROUPS.values() for g in gs} | {"png"}))
 
 
 def groups_for(tools: Iterable[str] | None) -> tuple[str, ...]:
@@ -212,12 +222,28 @@ def is_cached(kernel: Kernel, sig: str) -> bool:
 
 
 def cold_kernels(groups: Iterable[str]) -> list[tuple[Kernel, str]]:
-    """``(kernel, signature)`` pairs of ``groups`` that are not compiled yet (would compile)."""
+    """``(kernel, signature)`` pairs of ``groups`` that are not compiled yet (would compile).
+
+    Third-party kernels (:data:`EXTERNAL`) appear as pseudo-kernels named after their module.
+    """
+    groups = tuple(groups)
     out = []
     for k in kernels_for(groups):
         for sig in k.signatures:
             if not is_cached(k, sig):
                 out.append((k, sig))
+    for g in groups:
+        if g in EXTERNAL:
+            mod, cold_fn, _, costs = EXTERNAL[g]
+            try:
+                cold = getattr(importlib.import_module(mod), cold_fn)()
+            except ModuleNotFoundError:
+                continue
+            for entry in cold:
+                sub = next((s for s in costs if entry.startswith(s + ".")), "")
+                n = sum(1 for e in cold if e.startswith(sub + "."))
+                out.append((Kernel(mod, sub, (g,), (entry,), cost_s=costs.get(sub, 5.0) / max(1, n)),
+                            entry))
     return out
 
 
@@ -226,12 +252,14 @@ def estimate_seconds(cold: Sequence[tuple[Kernel, str]]) -> float:
     return sum(k.cost_s / max(1, len(k.signatures)) for k, _ in cold)
 
 
-def warm_up(tools: Iterable[str] | None = None, *, progress: ProgressFn | None = None) -> dict:
+def warm_up(tools: Iterable[str] | None = None, *, groups: Iterable[str] | None = None,
+            progress: ProgressFn | None = None) -> dict:
     """Compile (or load from numba's cache) every registered kernel signature the tools need.
 
     Parameters
     ----------
     tools : command names (``carve``, ``softseg``...) or kernel groups; None = all.
+    groups : kernel groups exactly (instead of ``tools``; ``"carve"`` is then only the carve group).
     progress : callable(fraction, message), optional
 
     Returns
@@ -241,7 +269,7 @@ def warm_up(tools: Iterable[str] | None = None, *, progress: ProgressFn | None =
     """
     import time
 
-    ks = kernels_for(groups_for(tools))
+    ks = kernels_for(tuple(groups) if groups is not None else groups_for(tools))
     todo = [(k, s) for k in ks for s in k.signatures]
     weights = [max(0.05, k.cost_s / len(k.signatures)) for k, s in todo]
     total_w = sum(weights) or 1.0
@@ -260,6 +288,18 @@ def warm_up(tools: Iterable[str] | None = None, *, progress: ProgressFn | None =
         name = f"{k.qualname}{sig}"
         (compiled if sum(disp._cache_misses.values()) > before else loaded).append(name)
         done_w += w
+    for g in (tuple(groups) if groups is not None else groups_for(tools)):
+        if g in EXTERNAL:
+            mod, _, load_fn, costs = EXTERNAL[g]
+            for sub in costs:
+                report(progress, done_w / total_w, sub)
+                t = time.perf_counter()
+                try:
+                    getattr(importlib.import_module(mod), load_fn)(sub)
+                except ModuleNotFoundError:
+                    continue
+                seconds[f"{mod}:{sub}"] = time.perf_counter() - t
+                loaded.append(f"{mod}:{sub}")
     report(progress, 1.0, "kernels ready")
     return {"compiled": compiled, "loaded": loaded, "seconds": seconds,
             "total_s": time.perf_counter() - t_all}

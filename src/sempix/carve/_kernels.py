@@ -63,7 +63,7 @@ def _memmove_left(typingctx, arr, start, n):
     return sig, codegen
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _dist(img, feat, i1, c1, i2, c2, wr, ws):  # pragma: no cover - numba
     s = 0.0
     for k in range(img.shape[2]):

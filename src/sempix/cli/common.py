@@ -101,7 +101,7 @@ def compile_cold_kernels(name: str, kwargs: dict) -> None:
         from sempix.progress import cli_progress
 
         with cli_progress("compiling kernels", quiet=quiet) as prog:
-            kernels.warm_up(groups, progress=prog)
+            kernels.warm_up(groups=groups, progress=prog)
     except Exception as exc:  # noqa: BLE001 - numba then compiles on first call, as it would anyway
         logging.getLogger(__name__).debug("kernel warm-up skipped: %s", exc)
 
