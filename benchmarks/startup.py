@@ -13,6 +13,8 @@ Four tables, all measured in this run (times in seconds, wall clock of whole pro
    imports, numba cache load, decode, carve, encode), timed inside a driver process.
 4. ``imports``: ``python -X importtime`` of the CLI's carve command, cumulative time of the main
    packages.
+5. ``feature files``: ade20k features of a 1 MP photo: cache entry and ``.npz`` sizes per megapixel
+   (compact vs ``--full``), cache-hit time (features upsampled and ready), file load time.
 
 ImageMagick with liblqr comes from Debian: ``apt-get install -y imagemagick`` (its ``convert`` is
 built with liblqr; ``convert -list format`` / ``-version`` show "lqr" among the delegates).
@@ -221,6 +223,49 @@ def imports(d: Path, big: Path, base_env: dict) -> None:
             print(f"| {name} | {cum[name] / 1000:.0f} |")
 
 
+def feature_files(d: Path, src: Path, rounds: int) -> None:
+    """Cache entry / feature file sizes and cache-hit times of ade20k features at 1 MP."""
+    os.environ["SEMPIX_CACHE_DIR"] = str(d / "fcache")
+    from sempix.features import cache as fcache
+    from sempix.features import compute_features
+    from sempix.features.files import load_features, save_features
+
+    im = Image.open(src).convert("RGB")
+    W = 1155
+    H = round(im.height * W / im.width)
+    img = np.asarray(im.resize((W, H), Image.BICUBIC), np.float32) / 255.0
+    mp = W * H / 1e6
+    print(f"\n## 5. feature cache and files, ade20k, {W}x{H} ({mp:.2f} MP), median of {rounds} ({load()})")
+    print("| dim | cache entry MB/MP | hit (features ready) ms | float32 full-res MB/MP (old) | "
+          "file MB/MP | --full file MB/MP | file load ms |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for dim in (16, 64):
+        fcache.clear()
+        fm = compute_features(img, "ade20k", dim=dim)
+        if fm.backend != "ade20k":
+            print("(ade20k model unavailable: table skipped)")
+            return
+        entry = fcache.entries()[0][1]
+        hits = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            h = compute_features(img, "ade20k", dim=dim)
+            hits.append(time.perf_counter() - t)
+            assert h.meta["cache"] == "hit"
+        old = fm.features.nbytes + fm.labels.nbytes + fm.probs_lowres.nbytes
+        f1, f2 = d / f"f{dim}.npz", d / f"full{dim}.npz"
+        save_features(f1, fm, force=True)
+        save_features(f2, fm, full=True, force=True)
+        loads = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            load_features(f1)
+            loads.append(time.perf_counter() - t)
+        print(f"| {dim} | {entry / 1e6 / mp:.2f} | {1000 * statistics.median(hits):.0f} | "
+              f"{old / 1e6 / mp:.0f} | {f1.stat().st_size / 1e6 / mp:.2f} | "
+              f"{f2.stat().st_size / 1e6 / mp:.0f} | {1000 * statistics.median(loads):.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", default=None, help="photo (default: RetargetMe 001 or chelsea)")
@@ -229,6 +274,7 @@ def main() -> None:
                                        "softseg", help="tools of table 1 (comma-separated)")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-first", action="store_true", help="skip table 1 (the slow one)")
+    ap.add_argument("--only-features", action="store_true", help="only table 5 (feature cache/files)")
     args = ap.parse_args()
     print(f"os.cpu_count() = {os.cpu_count()}; python {sys.version.split()[0]}; {load()}")
     with tempfile.TemporaryDirectory() as td:
@@ -252,6 +298,9 @@ def main() -> None:
             group.append(d / f"g{i}.jpg")
             g.save(group[-1], quality=95)
         base_env = dict(os.environ, SEMPIX_CACHE_DIR=str(d / "cache"))
+        if args.only_features:
+            feature_files(d, src, args.rounds)
+            return
         print(f"image: {src} -> {big.name} {args.width}x{h} (table 1 uses a 320 px copy)")
         if not args.skip_first:
             tools = [t for t in args.tools.split(",") if t]
@@ -259,6 +308,7 @@ def main() -> None:
         whole_process(d, big, args.rounds, base_env)
         phases(d, big, args.rounds, base_env)
         imports(d, big, base_env)
+        feature_files(d, src, args.rounds)
 
 
 if __name__ == "__main__":

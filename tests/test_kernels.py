@@ -34,6 +34,7 @@ def test_warm_up_compiles_every_registered_signature():
     res = kernels.warm_up(None)
     n = sum(len(k.signatures) for k in kernels.KERNELS)
     assert len(res["compiled"]) + len(res["loaded"]) == n
+    assert len(res["external"]) == 2  # pymatting's two modules (softseg)
     for k in kernels.KERNELS:
         disp = k.dispatcher()
         for sig in k.signatures:

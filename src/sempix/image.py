@@ -803,8 +803,11 @@ def atomic_save_npz(
 
 
 def _output_format(p: Path) -> str:
-    PILImage.init()
     fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    PILImage.preinit()  # JPEG, PNG, BMP, GIF, PPM; all ~40 plugins (init) only when needed
+    if fmt is None or fmt not in PILImage.SAVE:
+        PILImage.init()
+        fmt = OUTPUT_FORMATS.get(p.suffix.lower())
     if fmt is None:
         fmt = PILImage.registered_extensions().get(p.suffix.lower())
     if fmt is None or fmt not in PILImage.SAVE:

@@ -264,7 +264,8 @@ def warm_up(tools: Iterable[str] | None = None, *, groups: Iterable[str] | None 
 
     Returns
     -------
-    dict with ``compiled`` and ``loaded`` (lists of ``"module.kernel(signature)"``),
+    dict with ``compiled`` and ``loaded`` (lists of ``"module.kernel(signature)"``), ``external``
+    (third-party modules executed, :data:`EXTERNAL`),
     ``seconds`` (per kernel qualname) and ``total_s``.
     """
     import time
@@ -274,7 +275,7 @@ def warm_up(tools: Iterable[str] | None = None, *, groups: Iterable[str] | None 
     weights = [max(0.05, k.cost_s / len(k.signatures)) for k, s in todo]
     total_w = sum(weights) or 1.0
     done_w = 0.0
-    compiled, loaded, seconds = [], [], {}
+    compiled, loaded, external, seconds = [], [], [], {}
     t_all = time.perf_counter()
     for (k, sig), w in zip(todo, weights):
         report(progress, done_w / total_w, k.name)
@@ -299,9 +300,9 @@ def warm_up(tools: Iterable[str] | None = None, *, groups: Iterable[str] | None 
                 except ModuleNotFoundError:
                     continue
                 seconds[f"{mod}:{sub}"] = time.perf_counter() - t
-                loaded.append(f"{mod}:{sub}")
+                external.append(f"{mod}:{sub}")
     report(progress, 1.0, "kernels ready")
-    return {"compiled": compiled, "loaded": loaded, "seconds": seconds,
+    return {"compiled": compiled, "loaded": loaded, "external": external, "seconds": seconds,
             "total_s": time.perf_counter() - t_all}
 
 
