@@ -42,8 +42,12 @@ def module(submodule: str) -> ModuleType:
         if mod is None:
             spec = importlib.util.spec_from_file_location(name, _path(submodule))
             mod = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(mod)  # compiles (or loads from cache) its typed kernels
-            sys.modules[name] = mod
+            sys.modules[name] = mod  # before executing: numba's compiler looks the module up
+            try:
+                spec.loader.exec_module(mod)  # compiles (or loads from cache) its typed kernels
+            except BaseException:
+                del sys.modules[name]
+                raise
     return mod
 
 
