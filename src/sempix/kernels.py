@@ -91,7 +91,8 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_POST, "_interp_cols", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=3.5),
     Kernel(_POST, "_argmax_kernel", ("features",),
            (_sig(_F3, _L3, _L1, _L1, _F1, _L1, _L1, _F1, _I2),), cost_s=7.0),
-    Kernel(_POST, "_guided_apply", ("features",)),  # guided=True only: compiled on first use
+    Kernel(_POST, "_guided_apply", ("features",),  # guided filter (softseg, --guided)
+           (_sig("float32[:, :, :, ::1]", _F3, _L1, _L1, _F1, _L1, _L1, _F1, _F3),), cost_s=3.0),
     # colour conversions (palette, recolor, mask, softseg)
     Kernel(_COLOR, "_to_lin", ("color",)),
     Kernel(_COLOR, "_from_lin", ("color",)),
@@ -150,12 +151,10 @@ EXTERNAL: dict[str, tuple[str, str, str, dict[str, float]]] = {
 COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "carve": ("carve", "features"),
     "features": ("features",),
-    "mask": ("features", "color"),
-    "softseg": ("features", "softseg", "color"),
+    "mask": ("features",),
+    "softseg": ("features", "softseg"),
     "palette": ("color",),
-    "names": ("color",),
     "harmonize": ("color", "transfer"),
-    "harmony": ("color",),
     "recolor": ("features", "color", "transfer", "recolor"),
     "retarget": ("carve", "features", "retarget", "color"),
     "serve": ("features", "color", "transfer", "recolor"),
