@@ -13,8 +13,9 @@ parsed into the same type tuples that a call from Python dispatches on, so a war
 cache hit at the first real call. Kernels with no signature (``()``) are helpers compiled into their
 callers (``inline="always"`` or only called from other kernels).
 
-``cost_s`` is the measured compile time of the kernel's signatures on the 2-core development machine
-(quiet), used only for the "~N s" estimate.
+``cost_s`` is the measured compile CPU time of the kernel's signatures (callees included) on the
+2-core development machine (``time.process_time`` around numba's compile events, loaded machine),
+used only for the "~N s" estimate.
 
 Importing this module imports neither numba nor the kernel modules.
 """
@@ -76,23 +77,23 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_CARVE, "init_costs", ("carve",)),
     Kernel(_CARVE, "remove_seam", ("carve",)),
     Kernel(_CARVE, "init_costs_identity", ("carve",), (_sig(_F3, _F3, _F3, "float64", "float64", "int64"),),
-           cost_s=6.0),
+           cost_s=4.1),
     Kernel(_CARVE, "carve_chunk", ("carve",),
            (_sig(_F3, _F3, _I2, _F3, "int64", "int64", "float64", "float64", "int64", "boolean", _I2,
-                 "int64", _L2, _D1, _D1, "int8[:, ::1]", _L1, "boolean", "int64"),), cost_s=12.0),
+                 "int64", _L2, _D1, _D1, "int8[:, ::1]", _L1, "boolean", "int64"),), cost_s=1.8),
     Kernel(_CARVE, "find_seam", ("carve",),
-           (_sig(_F3, "int64", _D1, _D1, "int8[:, ::1]", _L1, "boolean"),), cost_s=3.0),
-    Kernel(_CARVE, "project", ("carve",), (_sig(_F2, _F2, _F1, _F2),), cost_s=1.5),
-    Kernel(_CARVE, "gather2", ("carve",), (_sig(_F2, _I2, _F2), _sig(_B2, _I2, _B2)), cost_s=2.0),
-    Kernel(_CARVE, "gather3", ("carve",), (_sig(_F3, _I2, _F3), _sig(_I3, _I2, _I3)), cost_s=2.0),
-    Kernel(_CARVE, "insertion_maps", ("carve",), (_sig(_I2, "int64"),), cost_s=2.0),
+           (_sig(_F3, "int64", _D1, _D1, "int8[:, ::1]", _L1, "boolean"),), cost_s=1.0),
+    Kernel(_CARVE, "project", ("carve",), (_sig(_F2, _F2, _F1, _F2),), cost_s=0.3),
+    Kernel(_CARVE, "gather2", ("carve",), (_sig(_F2, _I2, _F2), _sig(_B2, _I2, _B2)), cost_s=0.8),
+    Kernel(_CARVE, "gather3", ("carve",), (_sig(_F3, _I2, _F3), _sig(_I3, _I2, _I3)), cost_s=0.5),
+    Kernel(_CARVE, "insertion_maps", ("carve",), (_sig(_I2, "int64"),), cost_s=0.3),
     # feature post-processing (every semantic tool)
-    Kernel(_POST, "_interp_rows", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=3.5),
-    Kernel(_POST, "_interp_cols", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=3.5),
+    Kernel(_POST, "_interp_rows", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=0.8),
+    Kernel(_POST, "_interp_cols", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=1.0),
     Kernel(_POST, "_argmax_kernel", ("features",),
-           (_sig(_F3, _L3, _L1, _L1, _F1, _L1, _L1, _F1, _I2),), cost_s=7.0),
+           (_sig(_F3, _L3, _L1, _L1, _F1, _L1, _L1, _F1, _I2),), cost_s=1.2),
     Kernel(_POST, "_guided_apply", ("features",),  # guided filter (softseg, --guided)
-           (_sig("float32[:, :, :, ::1]", _F3, _L1, _L1, _F1, _L1, _L1, _F1, _F3),), cost_s=3.0),
+           (_sig("float32[:, :, :, ::1]", _F3, _L1, _L1, _F1, _L1, _L1, _F1, _F3),), cost_s=1.7),
     # colour conversions (palette, recolor, mask, softseg)
     Kernel(_COLOR, "_to_lin", ("color",)),
     Kernel(_COLOR, "_from_lin", ("color",)),
@@ -104,39 +105,39 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_COLOR, "lab_to_srgb_gamut1", ("color",)),
     Kernel(_COLOR, "srgb_to_lab1_t", ("color",)),
     Kernel(_COLOR, "lab_to_srgb_gamut1_t", ("color",)),
-    Kernel(_COLOR, "_rgb2lab_flat", ("color",), (_sig(_F2, _F2, _D1),), cost_s=4.0),
-    Kernel(_COLOR, "_rgb2lab_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=2.0),
-    Kernel(_COLOR, "_lab2rgb_flat", ("color",), (_sig(_F2, _F2, _D1),), cost_s=6.0),
-    Kernel(_COLOR, "_lab2rgb_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=4.0),
-    Kernel(_COLOR, "_hsv_flat", ("color",), (_sig(_F2, _F2),), cost_s=2.0),
-    Kernel(_COLOR, "_hsv_flat_s", ("color",), (_sig(_F2, _F2),), cost_s=1.5),
+    Kernel(_COLOR, "_rgb2lab_flat", ("color",), (_sig(_F2, _F2, _D1),), cost_s=1.1),
+    Kernel(_COLOR, "_rgb2lab_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=0.7),
+    Kernel(_COLOR, "_lab2rgb_flat", ("color",), (_sig(_F2, _F2, _D1),), cost_s=2.3),
+    Kernel(_COLOR, "_lab2rgb_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=1.9),
+    Kernel(_COLOR, "_hsv_flat", ("color",), (_sig(_F2, _F2),), cost_s=0.5),
+    Kernel(_COLOR, "_hsv_flat_s", ("color",), (_sig(_F2, _F2),), cost_s=0.2),
     # palette transfer (harmonize, recolor)
     Kernel(_TRANSFER, "_idw_pixel", ("transfer",)),
     Kernel(_TRANSFER, "_idw_rows_par", ("transfer",),
-           (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),), cost_s=6.0),
+           (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),), cost_s=1.4),
     Kernel(_TRANSFER, "_idw_rows_ser", ("transfer",),
-           (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),), cost_s=4.5),
+           (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),), cost_s=0.6),
     # recolor's LUT and colour-name guard
     Kernel(_LUT, "_name_of", ("recolor",)),
     Kernel(_LUT, "_cell", ("recolor",)),
     Kernel(_LUT, "_same_cell", ("recolor",)),
     Kernel(_LUT, "_name_at", ("recolor",)),
     Kernel(_LUT, "_guard_scale", ("recolor",)),
-    Kernel(_LUT, "_apply_lut", ("recolor",), (_sig(_F3, "float32[:, :, :, ::1]", _F3),), cost_s=6.0),
+    Kernel(_LUT, "_apply_lut", ("recolor",), (_sig(_F3, "float32[:, :, :, ::1]", _F3),), cost_s=0.9),
     Kernel(_LUT, "_guard_names", ("recolor",),
            (_sig(_F3, _F3, "Array(int8, 1, 'C', readonly=True)", "float32", "int64", "int64", "int64"),),
-           cost_s=16.0),
+           cost_s=3.6),
     # retarget (deep seams on importance maps, receptive-field masks)
     Kernel("sempix.retarget.seams", "_carve_mask_nb", ("retarget",),
-           (_sig(_D2, "int64", "float64", "int64"),), cost_s=2.5),
+           (_sig(_D2, "int64", "float64", "int64"),), cost_s=1.0),
     Kernel("sempix.retarget.deep", "_rf_mask_nb", ("retarget",),
-           (_sig(_B2, *["int64"] * 8),), cost_s=1.0),
+           (_sig(_B2, *["int64"] * 8),), cost_s=0.3),
     # soft segmentation (plus pymatting's two modules, see EXTERNAL)
     Kernel("sempix.softseg.affinity", "_centroid_pixels", ("softseg",),
-           (_sig("int64[:, ::1]", "int64", _D1, _D1),), cost_s=1.5),
+           (_sig("int64[:, ::1]", "int64", _D1, _D1),), cost_s=0.3),
     # 16-bit PNG reading
     Kernel("sempix._png_kernels", "unfilter", ("png",),
-           ("(Array(uint8, 1, 'C', readonly=True), int64, int64, int64,)",), cost_s=2.0),
+           ("(Array(uint8, 1, 'C', readonly=True), int64, int64, int64,)",), cost_s=0.5),
 )
 
 
@@ -144,7 +145,7 @@ KERNELS: tuple[Kernel, ...] = (
 #: function listing cold signatures, its function executing one submodule, {submodule: cost_s})
 EXTERNAL: dict[str, tuple[str, str, str, dict[str, float]]] = {
     "softseg": ("sempix.softseg._pymatting", "cold_signatures", "module",
-                {"laplacian.cf_laplacian": 5.0, "foreground.estimate_foreground_ml": 12.0}),
+                {"laplacian.cf_laplacian": 1.4, "foreground.estimate_foreground_ml": 3.6}),
 }
 
 #: kernel groups used by each CLI command (``features`` is dropped with ``--features none``)
