@@ -43,7 +43,7 @@ from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from carve import find_image, imagemagick
+from carve import find_image, imagemagick  # noqa: E402
 
 PY = sys.executable
 
@@ -76,15 +76,17 @@ def tool_commands(d: Path, small: Path, group: list[Path]) -> dict[str, list[str
     s = str(small)
     return {
         "carve": sempix_cmd("carve", s, "-o", str(o / "c.jpg"), "-W", "80%", "-q", "--force"),
-        "carve-none": sempix_cmd("carve", s, "-o", str(o / "c0.jpg"), "-W", "80%", "--features",
-                                 "none", "-q", "--force"),
+        "carve-none": sempix_cmd(
+            "carve", s, "-o", str(o / "c0.jpg"), "-W", "80%", "--features", "none", "-q", "--force"
+        ),
         "features": sempix_cmd("features", s, "-o", str(o / "f.npz"), "-q", "--force"),
         "mask": sempix_cmd("mask", s, "--at", "100,100", "-o", str(o / "m.png"), "-q", "--force"),
         "palette": sempix_cmd("palette", s, "-o", str(o / "p.png"), "-q", "--force"),
         "harmonize": sempix_cmd("harmonize", s, "-o", str(o / "h.jpg"), "-q", "--force"),
         "recolor": sempix_cmd("recolor", *map(str, group), "-o", str(o / "rc"), "-q", "--force"),
-        "retarget": sempix_cmd("retarget", s, "-o", str(o / "r.jpg"), "-W", "75%", "-n", "2", "-q",
-                               "--force"),
+        "retarget": sempix_cmd(
+            "retarget", s, "-o", str(o / "r.jpg"), "-W", "75%", "-n", "2", "-q", "--force"
+        ),
         "softseg": sempix_cmd("softseg", s, "-o", str(o / "ss"), "-q", "--force"),
     }
 
@@ -93,9 +95,13 @@ WARMUP_TOOL = {"carve-none": "carve"}
 
 
 def first_runs(tools: list[str], cmds: dict[str, list[str]], base_env: dict) -> None:
-    print(f"\n## 1. first run with an empty numba cache, second run, after `sempix warmup` ({load()})")
-    print("| tool | first run | second run | first - second | warmup | first after warmup | "
-          "after warmup - second |")
+    print(
+        f"\n## 1. first run with an empty numba cache, second run, after `sempix warmup` ({load()})"
+    )
+    print(
+        "| tool | first run | second run | first - second | warmup | first after warmup | "
+        "after warmup - second |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for tool in tools:
         cmd = cmds[tool]
@@ -106,20 +112,35 @@ def first_runs(tools: list[str], cmds: dict[str, list[str]], base_env: dict) -> 
             env2 = dict(base_env, NUMBA_CACHE_DIR=nb2)
             tw = run(sempix_cmd("warmup", WARMUP_TOOL.get(tool, tool), "-q"), env2)
             t3 = run(cmd, env2)
-        print(f"| {tool} | {t1:.1f} | {t2:.1f} | {t1 - t2:.1f} | {tw:.1f} | {t3:.1f} | "
-              f"{t3 - t2:+.1f} |", flush=True)
+        print(
+            f"| {tool} | {t1:.1f} | {t2:.1f} | {t1 - t2:.1f} | {tw:.1f} | {t3:.1f} | "
+            f"{t3 - t2:+.1f} |",
+            flush=True,
+        )
     print(f"({load()})")
 
 
 def whole_process(d: Path, big: Path, rounds: int, base_env: dict) -> None:
     W, H = Image.open(big).size
     o = d / "out"
-    sem_none = sempix_cmd("carve", str(big), "-o", str(o / "w0.jpg"), "-W", "80%", "--features", "none",
-                          "-q", "--force")
+    sem_none = sempix_cmd(
+        "carve",
+        str(big),
+        "-o",
+        str(o / "w0.jpg"),
+        "-W",
+        "80%",
+        "--features",
+        "none",
+        "-q",
+        "--force",
+    )
     sem_feat = sempix_cmd("carve", str(big), "-o", str(o / "w1.jpg"), "-W", "80%", "-q", "--force")
     im = imagemagick()
-    rows: dict[str, list[float]] = {"sempix carve --features none": [],
-                                    "sempix carve (ade20k, cached features)": []}
+    rows: dict[str, list[float]] = {
+        "sempix carve --features none": [],
+        "sempix carve (ade20k, cached features)": [],
+    }
     lqr = None
     if im is None or not im[1]:
         print("\n(ImageMagick with liblqr not found: `apt-get install -y imagemagick`)")
@@ -173,16 +194,28 @@ print(t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6, t8 - t7)
 
 
 def phases(d: Path, big: Path, rounds: int, base_env: dict) -> None:
-    names = ["import numpy", "import numba (+ scipy.linalg it loads)", "import click + sempix.cli",
-             "import sempix.carve + image", "numba cache load (carve kernels)", "decode JPEG",
-             "carve", "encode JPEG"]
+    names = [
+        "import numpy",
+        "import numba (+ scipy.linalg it loads)",
+        "import click + sempix.cli",
+        "import sempix.carve + image",
+        "numba cache load (carve kernels)",
+        "decode JPEG",
+        "carve",
+        "encode JPEG",
+    ]
     vals: list[list[float]] = [[] for _ in names]
     starts, totals = [], []
     for _ in range(rounds):
         starts.append(run([PY, "-c", "pass"], base_env))
         t = time.perf_counter()
-        p = subprocess.run([PY, "-c", PHASES, str(big), str(d / "out" / "ph.jpg")], env=base_env,
-                           capture_output=True, text=True, check=True)
+        p = subprocess.run(
+            [PY, "-c", PHASES, str(big), str(d / "out" / "ph.jpg")],
+            env=base_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         totals.append(time.perf_counter() - t)
         for i, v in enumerate(p.stdout.split()):
             vals[i].append(float(v))
@@ -196,8 +229,23 @@ def phases(d: Path, big: Path, rounds: int, base_env: dict) -> None:
 
 
 def imports(d: Path, big: Path, base_env: dict) -> None:
-    cmd = [PY, "-X", "importtime", "-c", "from sempix.cli import main; main()", "carve", str(big), "-o",
-           str(d / "out" / "it.jpg"), "-W", "80%", "--features", "none", "-q", "--force"]
+    cmd = [
+        PY,
+        "-X",
+        "importtime",
+        "-c",
+        "from sempix.cli import main; main()",
+        "carve",
+        str(big),
+        "-o",
+        str(d / "out" / "it.jpg"),
+        "-W",
+        "80%",
+        "--features",
+        "none",
+        "-q",
+        "--force",
+    ]
     p = subprocess.run(cmd, env=base_env, capture_output=True, text=True, check=True)
     cum: dict[str, int] = {}
     selfs: dict[str, int] = {}
@@ -217,8 +265,18 @@ def imports(d: Path, big: Path, base_env: dict) -> None:
     print(f"| all imports | {sum(selfs.values()) / 1000:.0f} |")
     print("\n| module (cumulative, with what it imports) | ms |")
     print("|---|---:|")
-    for name in ("numpy", "numba", "scipy.linalg", "click", "sempix.cli", "sempix.image", "PIL.Image",
-                 "sempix.carve", "sempix.kernels", "rich"):
+    for name in (
+        "numpy",
+        "numba",
+        "scipy.linalg",
+        "click",
+        "sempix.cli",
+        "sempix.image",
+        "PIL.Image",
+        "sempix.carve",
+        "sempix.kernels",
+        "rich",
+    ):
         if name in cum:
             print(f"| {name} | {cum[name] / 1000:.0f} |")
 
@@ -235,9 +293,14 @@ def feature_files(d: Path, src: Path, rounds: int) -> None:
     H = round(im.height * W / im.width)
     img = np.asarray(im.resize((W, H), Image.BICUBIC), np.float32) / 255.0
     mp = W * H / 1e6
-    print(f"\n## 5. feature cache and files, ade20k, {W}x{H} ({mp:.2f} MP), median of {rounds} ({load()})")
-    print("| dim | cache entry MB/MP | hit (features ready) ms | float32 full-res MB/MP (old) | "
-          "file MB/MP | --full file MB/MP | file load ms |")
+    print(
+        f"\n## 5. feature cache and files, ade20k, {W}x{H} ({mp:.2f} MP), "
+        f"median of {rounds} ({load()})"
+    )
+    print(
+        "| dim | cache entry MB/MP | hit (features ready) ms | float32 full-res MB/MP (old) | "
+        "file MB/MP | --full file MB/MP | file load ms |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for dim in (16, 64):
         fcache.clear()
@@ -261,20 +324,27 @@ def feature_files(d: Path, src: Path, rounds: int) -> None:
             t = time.perf_counter()
             load_features(f1)
             loads.append(time.perf_counter() - t)
-        print(f"| {dim} | {entry / 1e6 / mp:.2f} | {1000 * statistics.median(hits):.0f} | "
-              f"{old / 1e6 / mp:.0f} | {f1.stat().st_size / 1e6 / mp:.2f} | "
-              f"{f2.stat().st_size / 1e6 / mp:.0f} | {1000 * statistics.median(loads):.0f} |")
+        print(
+            f"| {dim} | {entry / 1e6 / mp:.2f} | {1000 * statistics.median(hits):.0f} | "
+            f"{old / 1e6 / mp:.0f} | {f1.stat().st_size / 1e6 / mp:.2f} | "
+            f"{f2.stat().st_size / 1e6 / mp:.0f} | {1000 * statistics.median(loads):.0f} |"
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", default=None, help="photo (default: RetargetMe 001 or chelsea)")
     ap.add_argument("--width", type=int, default=1024)
-    ap.add_argument("--tools", default="carve,carve-none,features,mask,palette,harmonize,recolor,retarget,"
-                                       "softseg", help="tools of table 1 (comma-separated)")
+    ap.add_argument(
+        "--tools",
+        default="carve,carve-none,features,mask,palette,harmonize,recolor,retarget,softseg",
+        help="tools of table 1 (comma-separated)",
+    )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-first", action="store_true", help="skip table 1 (the slow one)")
-    ap.add_argument("--only-features", action="store_true", help="only table 5 (feature cache/files)")
+    ap.add_argument(
+        "--only-features", action="store_true", help="only table 5 (feature cache/files)"
+    )
     args = ap.parse_args()
     print(f"os.cpu_count() = {os.cpu_count()}; python {sys.version.split()[0]}; {load()}")
     with tempfile.TemporaryDirectory() as td:

@@ -17,9 +17,16 @@ def _semantic_map(rng, H=90, W=120, h=24, w=31, D=16, C=6):
     logits = rng.normal(0.0, 2.0, (h, w, C)).astype(np.float32)
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
     labels = upsample(logits, ys, xs).argmax(-1).astype(np.int32)
-    return FeatureMap(features=upsample(lr, ys, xs), backend="ade20k", semantic=True, labels=labels,
-                      class_names=[f"c{i}" for i in range(C)], probs_lowres=probs.astype(np.float32),
-                      meta={"dim": D}, lowres=(lr, ys, xs))
+    return FeatureMap(
+        features=upsample(lr, ys, xs),
+        backend="ade20k",
+        semantic=True,
+        labels=labels,
+        class_names=[f"c{i}" for i in range(C)],
+        probs_lowres=probs.astype(np.float32),
+        meta={"dim": D},
+        lowres=(lr, ys, xs),
+    )
 
 
 def _pair_distances(F, rng, n=4000):
@@ -32,7 +39,9 @@ def _pair_distances(F, rng, n=4000):
 
 def test_round_trip_distance_budget(rng):
     fm = _semantic_map(rng)
-    got = unpack(pack(fm.features, labels=fm.labels, probs_lowres=fm.probs_lowres, lowres=fm.lowres))
+    got = unpack(
+        pack(fm.features, labels=fm.labels, probs_lowres=fm.probs_lowres, lowres=fm.lowres)
+    )
     assert got["features"].dtype == np.float32 and got["features"].shape == fm.features.shape
     d0 = _pair_distances(fm.features, np.random.default_rng(1))
     d1 = _pair_distances(got["features"], np.random.default_rng(1))
@@ -73,8 +82,16 @@ def test_lowlevel_without_grid_is_float16_full_res(img_small, tmp_path):
 
 def test_cache_entry_stores_network_resolution(rng, tmp_cache):
     fm = _semantic_map(rng, H=300, W=400)
-    assert fcache.store("a" * 40, {"features": fm.features, "labels": fm.labels,
-                                   "probs_lowres": fm.probs_lowres, "lowres": fm.lowres}, {"x": 1})
+    assert fcache.store(
+        "a" * 40,
+        {
+            "features": fm.features,
+            "labels": fm.labels,
+            "probs_lowres": fm.probs_lowres,
+            "lowres": fm.lowres,
+        },
+        {"x": 1},
+    )
     (entry,) = [e for e in fcache.entries()]
     assert entry[1] < 0.1 * fm.features.nbytes  # vs float32 full resolution
     hit = fcache.load("a" * 40)

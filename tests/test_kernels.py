@@ -13,7 +13,9 @@ def test_every_kernel_is_registered():
     found = kernels.all_dispatchers()
     registered = {k.qualname for k in kernels.KERNELS}
     missing = sorted(set(found) - registered)
-    assert not missing, f"numba kernels not in sempix.kernels.KERNELS (add them, with signatures): {missing}"
+    assert not missing, (
+        f"numba kernels not in sempix.kernels.KERNELS (add them, with signatures): {missing}"
+    )
     stale = sorted(registered - set(found))
     assert not stale, f"registered kernels that do not exist: {stale}"
     assert len(found) >= 40
@@ -86,13 +88,16 @@ def test_carve_after_warmup_compiles_nothing(tmp_path):
     m = np.zeros((48, 64), np.uint8)
     m[10:20, 20:30] = 255
     Image.fromarray(m).save(keep)
-    cases = (["-W", "80%", "--features", "none"],
-             ["-W", "80%", "--features", "lowlevel", "--keep", str(keep)],
-             ["-W", "120%", "-H", "80%", "--features", "none"])
+    cases = (
+        ["-W", "80%", "--features", "none"],
+        ["-W", "80%", "--features", "lowlevel", "--keep", str(keep)],
+        ["-W", "120%", "-H", "80%", "--features", "none"],
+    )
     with _Compiles() as c:
         for case in cases:
-            r = CliRunner().invoke(cli, ["carve", str(src), "-o", str(tmp_path / "o.png"), "-q", "--force",
-                                         *case])
+            r = CliRunner().invoke(
+                cli, ["carve", str(src), "-o", str(tmp_path / "o.png"), "-q", "--force", *case]
+            )
             assert r.exit_code == 0, r.output
     assert c.names == [], c.names
 
@@ -101,11 +106,26 @@ def test_cold_cache_message_and_warmup_command(monkeypatch, tmp_path):
     from sempix.cli import cli
 
     calls = []
-    fake = kernels.Kernel("sempix.carve._kernels", "gather2", ("carve",), ("(int64,)",), cost_s=12.0)
+    fake = kernels.Kernel(
+        "sempix.carve._kernels", "gather2", ("carve",), ("(int64,)",), cost_s=12.0
+    )
     monkeypatch.setattr(kernels, "cold_kernels", lambda groups: [(fake, "(int64,)")])
-    monkeypatch.setattr(kernels, "warm_up", lambda groups=None, progress=None: calls.append(groups) or {})
-    r = CliRunner().invoke(cli, ["carve", str(tmp_path / "missing.png"), "-o", str(tmp_path / "o.png"),
-                                 "-W", "50%", "--features", "none"])
+    monkeypatch.setattr(
+        kernels, "warm_up", lambda groups=None, progress=None: calls.append(groups) or {}
+    )
+    r = CliRunner().invoke(
+        cli,
+        [
+            "carve",
+            str(tmp_path / "missing.png"),
+            "-o",
+            str(tmp_path / "o.png"),
+            "-W",
+            "50%",
+            "--features",
+            "none",
+        ],
+    )
     assert "compiling kernels, once: ~12 s" in r.output
     assert calls == [("carve",)]  # --features none: no feature kernels
     monkeypatch.undo()

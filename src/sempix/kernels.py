@@ -64,7 +64,8 @@ class Kernel:
 # --------------------------------------------------------------------------- the registry
 _CARVE = "sempix.carve._kernels"
 _POST = "sempix.features.post"
-_COLOR = "sempix.palette.color"
+_RESAMPLE = "sempix.ops.resample"
+_COLOR = "sempix.color.kernels"
 
 _TRANSFER = "sempix.palette.transfer"
 _LUT = "sempix.recolor.lut"
@@ -76,24 +77,71 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_CARVE, "_cell_costs", ("carve",)),
     Kernel(_CARVE, "init_costs", ("carve",)),
     Kernel(_CARVE, "remove_seam", ("carve",)),
-    Kernel(_CARVE, "init_costs_identity", ("carve",), (_sig(_F3, _F3, _F3, "float64", "float64", "int64"),),
-           cost_s=4.1),
-    Kernel(_CARVE, "carve_chunk", ("carve",),
-           (_sig(_F3, _F3, _I2, _F3, "int64", "int64", "float64", "float64", "int64", "boolean", _I2,
-                 "int64", _L2, _D1, _D1, "int8[:, ::1]", _L1, "boolean", "int64"),), cost_s=1.8),
-    Kernel(_CARVE, "find_seam", ("carve",),
-           (_sig(_F3, "int64", _D1, _D1, "int8[:, ::1]", _L1, "boolean"),), cost_s=1.0),
+    Kernel(
+        _CARVE,
+        "init_costs_identity",
+        ("carve",),
+        (_sig(_F3, _F3, _F3, "float64", "float64", "int64"),),
+        cost_s=4.1,
+    ),
+    Kernel(
+        _CARVE,
+        "carve_chunk",
+        ("carve",),
+        (
+            _sig(
+                _F3,
+                _F3,
+                _I2,
+                _F3,
+                "int64",
+                "int64",
+                "float64",
+                "float64",
+                "int64",
+                "boolean",
+                _I2,
+                "int64",
+                _L2,
+                _D1,
+                _D1,
+                "int8[:, ::1]",
+                _L1,
+                "boolean",
+                "int64",
+            ),
+        ),
+        cost_s=1.8,
+    ),
+    Kernel(
+        _CARVE,
+        "find_seam",
+        ("carve",),
+        (_sig(_F3, "int64", _D1, _D1, "int8[:, ::1]", _L1, "boolean"),),
+        cost_s=1.0,
+    ),
     Kernel(_CARVE, "project", ("carve",), (_sig(_F2, _F2, _F1, _F2),), cost_s=0.3),
     Kernel(_CARVE, "gather2", ("carve",), (_sig(_F2, _I2, _F2), _sig(_B2, _I2, _B2)), cost_s=0.8),
     Kernel(_CARVE, "gather3", ("carve",), (_sig(_F3, _I2, _F3), _sig(_I3, _I2, _I3)), cost_s=0.5),
     Kernel(_CARVE, "insertion_maps", ("carve",), (_sig(_I2, "int64"),), cost_s=0.3),
     # feature post-processing (every semantic tool)
-    Kernel(_POST, "_interp_rows", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=0.8),
-    Kernel(_POST, "_interp_cols", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=1.0),
-    Kernel(_POST, "_argmax_kernel", ("features",),
-           (_sig(_F3, _L3, _L1, _L1, _F1, _L1, _L1, _F1, _I2),), cost_s=1.2),
-    Kernel(_POST, "_guided_apply", ("features",),  # guided filter (softseg, --guided)
-           (_sig("float32[:, :, :, ::1]", _F3, _L1, _L1, _F1, _L1, _L1, _F1, _F3),), cost_s=1.7),
+    Kernel(_RESAMPLE, "bilinear_corners", ("features",)),  # inlined into the grid-gather kernels
+    Kernel(_RESAMPLE, "_interp_rows", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=0.8),
+    Kernel(_RESAMPLE, "_interp_cols", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=1.0),
+    Kernel(
+        _POST,
+        "_argmax_kernel",
+        ("features",),
+        (_sig(_F3, _L3, _L1, _L1, _F1, _L1, _L1, _F1, _I2),),
+        cost_s=1.2,
+    ),
+    Kernel(
+        "sempix.ops.filters",
+        "_guided_apply",
+        ("features",),  # guided filter (softseg, --guided)
+        (_sig("float32[:, :, :, ::1]", _F3, _L1, _L1, _F1, _L1, _L1, _F1, _F3),),
+        cost_s=1.7,
+    ),
     # colour conversions (palette, recolor, mask, softseg)
     Kernel(_COLOR, "_to_lin", ("color",)),
     Kernel(_COLOR, "_from_lin", ("color",)),
@@ -102,50 +150,100 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_COLOR, "_interp", ("color",)),
     Kernel(_COLOR, "srgb_to_lab1", ("color",)),
     Kernel(_COLOR, "lab_to_lin1", ("color",)),
+    Kernel(_COLOR, "_out_of_gamut", ("color",)),
+    Kernel(_COLOR, "chroma_fit1", ("color",)),
     Kernel(_COLOR, "lab_to_srgb_gamut1", ("color",)),
+    Kernel(_COLOR, "lab_to_srgb_clip1_t", ("color",)),
     Kernel(_COLOR, "srgb_to_lab1_t", ("color",)),
     Kernel(_COLOR, "lab_to_srgb_gamut1_t", ("color",)),
     Kernel(_COLOR, "_rgb2lab_flat", ("color",), (_sig(_F2, _F2, _D1),), cost_s=1.1),
     Kernel(_COLOR, "_rgb2lab_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=0.7),
     Kernel(_COLOR, "_lab2rgb_flat", ("color",), (_sig(_F2, _F2, _D1),), cost_s=2.3),
     Kernel(_COLOR, "_lab2rgb_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=1.9),
+    Kernel(_COLOR, "_lab2rgb_clip_flat", ("color",), (_sig(_F2, _F2, _D1),), cost_s=1.5),
+    Kernel(_COLOR, "_lab2rgb_clip_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=1.0),
     Kernel(_COLOR, "_hsv_flat", ("color",), (_sig(_F2, _F2),), cost_s=0.5),
     Kernel(_COLOR, "_hsv_flat_s", ("color",), (_sig(_F2, _F2),), cost_s=0.2),
     # palette transfer (harmonize, recolor)
     Kernel(_TRANSFER, "_idw_pixel", ("transfer",)),
-    Kernel(_TRANSFER, "_idw_rows_par", ("transfer",),
-           (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),), cost_s=1.4),
-    Kernel(_TRANSFER, "_idw_rows_ser", ("transfer",),
-           (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),), cost_s=0.6),
+    Kernel(
+        _TRANSFER,
+        "_idw_rows_par",
+        ("transfer",),
+        (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),),
+        cost_s=1.4,
+    ),
+    Kernel(
+        _TRANSFER,
+        "_idw_rows_ser",
+        ("transfer",),
+        (_sig(_F3, _D2, _D2, "float64", _D1, _F3, _D1, _D1),),
+        cost_s=0.6,
+    ),
     # recolor's LUT and colour-name guard
     Kernel(_LUT, "_name_of", ("recolor",)),
     Kernel(_LUT, "_cell", ("recolor",)),
     Kernel(_LUT, "_same_cell", ("recolor",)),
     Kernel(_LUT, "_name_at", ("recolor",)),
+    Kernel(_LUT, "_last_same", ("recolor",)),
     Kernel(_LUT, "_guard_scale", ("recolor",)),
-    Kernel(_LUT, "_apply_lut", ("recolor",), (_sig(_F3, "float32[:, :, :, ::1]", _F3),), cost_s=0.9),
-    Kernel(_LUT, "_guard_names", ("recolor",),
-           (_sig(_F3, _F3, "Array(int8, 1, 'C', readonly=True)", "float32", "int64", "int64", "int64"),),
-           cost_s=3.6),
+    Kernel(
+        _LUT, "_apply_lut", ("recolor",), (_sig(_F3, "float32[:, :, :, ::1]", _F3),), cost_s=0.9
+    ),
+    Kernel(
+        _LUT,
+        "_guard_names",
+        ("recolor",),
+        (
+            _sig(
+                _F3, _F3, "Array(int8, 1, 'C', readonly=True)", "float32", "int64", "int64", "int64"
+            ),
+        ),
+        cost_s=3.6,
+    ),
     # retarget (deep seams on importance maps, receptive-field masks)
-    Kernel("sempix.retarget.seams", "_carve_mask_nb", ("retarget",),
-           (_sig(_D2, "int64", "float64", "int64"),), cost_s=1.0),
-    Kernel("sempix.retarget.deep", "_rf_mask_nb", ("retarget",),
-           (_sig(_B2, *["int64"] * 8),), cost_s=0.3),
+    Kernel(
+        "sempix.retarget.seams",
+        "_carve_mask_nb",
+        ("retarget",),
+        (_sig(_D2, "int64", "float64", "int64"),),
+        cost_s=1.0,
+    ),
+    Kernel(
+        "sempix.retarget.deep",
+        "_rf_mask_nb",
+        ("retarget",),
+        (_sig(_B2, *["int64"] * 8),),
+        cost_s=0.3,
+    ),
     # soft segmentation (plus pymatting's two modules, see EXTERNAL)
-    Kernel("sempix.softseg.affinity", "_centroid_pixels", ("softseg",),
-           (_sig("int64[:, ::1]", "int64", _D1, _D1),), cost_s=0.3),
+    Kernel(
+        "sempix.softseg.affinity",
+        "_centroid_pixels",
+        ("softseg",),
+        (_sig("int64[:, ::1]", "int64", _D1, _D1),),
+        cost_s=0.3,
+    ),
     # 16-bit PNG reading
-    Kernel("sempix._png_kernels", "unfilter", ("png",),
-           ("(Array(uint8, 1, 'C', readonly=True), int64, int64, int64,)",), cost_s=0.5),
+    Kernel(
+        "sempix._png_kernels",
+        "unfilter",
+        ("png",),
+        ("(Array(uint8, 1, 'C', readonly=True), int64, int64, int64,)",),
+        cost_s=0.5,
+    ),
 )
 
 
 #: third-party numba kernels compiled at import of a module: group -> (loader module, its
 #: function listing cold signatures, its function executing one submodule, {submodule: cost_s})
 EXTERNAL: dict[str, tuple[str, str, str, dict[str, float]]] = {
-    "softseg": ("sempix.softseg._pymatting", "cold_signatures", "module",
-                {"laplacian.cf_laplacian": 1.4, "foreground.estimate_foreground_ml": 3.6}),
+    "softseg": (
+        "sempix.softseg._pymatting",
+        "cold_signatures",
+        "module",
+        {"laplacian.cf_laplacian": 1.4, "foreground.estimate_foreground_ml": 3.6},
+    ),
 }
 
 #: kernel groups used by each CLI command (``features`` is dropped with ``--features none``)
@@ -160,7 +258,7 @@ COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "retarget": ("carve", "features", "retarget", "color"),
     "serve": ("features", "color", "transfer", "recolor"),
 }
-#: every group ("png": 16-bit PNG reading, warmed by ``sempix warmup`` but not announced per command)
+#: every group ("png": 16-bit PNG reading: warmed by ``sempix warmup``, not announced per command)
 GROUPS = tuple(sorted({g for gs in COMMAND_GROUPS.values() for g in gs} | {"png"}))
 
 
@@ -242,8 +340,12 @@ def cold_kernels(groups: Iterable[str]) -> list[tuple[Kernel, str]]:
             for entry in cold:
                 sub = next((s for s in costs if entry.startswith(s + ".")), "")
                 n = sum(1 for e in cold if e.startswith(sub + "."))
-                out.append((Kernel(mod, sub, (g,), (entry,), cost_s=costs.get(sub, 5.0) / max(1, n)),
-                            entry))
+                out.append(
+                    (
+                        Kernel(mod, sub, (g,), (entry,), cost_s=costs.get(sub, 5.0) / max(1, n)),
+                        entry,
+                    )
+                )
     return out
 
 
@@ -252,8 +354,12 @@ def estimate_seconds(cold: Sequence[tuple[Kernel, str]]) -> float:
     return sum(k.cost_s / max(1, len(k.signatures)) for k, _ in cold)
 
 
-def warm_up(tools: Iterable[str] | None = None, *, groups: Iterable[str] | None = None,
-            progress: ProgressFn | None = None) -> dict:
+def warm_up(
+    tools: Iterable[str] | None = None,
+    *,
+    groups: Iterable[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> dict:
     """Compile (or load from numba's cache) every registered kernel signature the tools need.
 
     Parameters
@@ -289,7 +395,7 @@ def warm_up(tools: Iterable[str] | None = None, *, groups: Iterable[str] | None 
         name = f"{k.qualname}{sig}"
         (compiled if sum(disp._cache_misses.values()) > before else loaded).append(name)
         done_w += w
-    for g in (tuple(groups) if groups is not None else groups_for(tools)):
+    for g in tuple(groups) if groups is not None else groups_for(tools):
         if g in EXTERNAL:
             mod, _, load_fn, costs = EXTERNAL[g]
             for sub in costs:
@@ -302,8 +408,13 @@ def warm_up(tools: Iterable[str] | None = None, *, groups: Iterable[str] | None 
                 seconds[f"{mod}:{sub}"] = time.perf_counter() - t
                 external.append(f"{mod}:{sub}")
     report(progress, 1.0, "kernels ready")
-    return {"compiled": compiled, "loaded": loaded, "external": external, "seconds": seconds,
-            "total_s": time.perf_counter() - t_all}
+    return {
+        "compiled": compiled,
+        "loaded": loaded,
+        "external": external,
+        "seconds": seconds,
+        "total_s": time.perf_counter() - t_all,
+    }
 
 
 def all_dispatchers() -> dict[str, object]:

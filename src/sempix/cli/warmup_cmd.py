@@ -9,8 +9,12 @@ from sempix.cli.common import command
 
 @command("warmup")
 @click.argument("tools", nargs=-1, metavar="[TOOL]...")
-@click.option("--list", "list_only", is_flag=True,
-              help="Only list the kernels, their signatures and whether they are compiled.")
+@click.option(
+    "--list",
+    "list_only",
+    is_flag=True,
+    help="Only list the kernels, their signatures and whether they are compiled.",
+)
 def warmup(tools, list_only, quiet, debug):
     """Compile the numba kernels of TOOL... (default: all tools) into numba's on-disk cache.
 
@@ -34,11 +38,17 @@ def warmup(tools, list_only, quiet, debug):
     cold = kernels.cold_kernels(groups)
     n_all = sum(len(k.signatures) for k in kernels.kernels_for(groups))
     if not quiet and cold:
-        click.echo(f"compiling kernels, once: ~{kernels.estimate_seconds(cold):.0f} s "
-                   f"({len(cold)} of {n_all} signatures not compiled yet)", err=True)
+        click.echo(
+            f"compiling kernels, once: ~{kernels.estimate_seconds(cold):.0f} s "
+            f"({len(cold)} of {n_all} signatures not compiled yet)",
+            err=True,
+        )
     t = time.perf_counter()
     with cli_progress("compiling kernels", quiet=quiet) as prog:
         res = kernels.warm_up(tools, progress=prog)
     if not quiet:
-        click.echo(f"kernels ready: {len(res['compiled'])} compiled, {len(res['loaded'])} already "
-                   f"cached ({time.perf_counter() - t:.1f} s; groups: {', '.join(groups)})", err=True)
+        click.echo(
+            f"kernels ready: {len(res['compiled'])} compiled, {len(res['loaded'])} already "
+            f"cached ({time.perf_counter() - t:.1f} s; groups: {', '.join(groups)})",
+            err=True,
+        )

@@ -1,6 +1,6 @@
 """On-disk feature cache (so a second tool on the same image does not recompute).
 
-Key: blake2b of the image's float32 pixels and shape + backend + model file identity (its
+Key: sha256 of the image's float32 pixels and shape + backend + model file identity (its
 content hash) + settings (dim, reduce, guided, seed, code version). One entry = one directory
 ``<cache>/features/<key>/`` holding ``features.npz`` (the compact format of
 :mod:`sempix.features.files`: network-resolution float16 features upsampled on load, uint8 labels
@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sempix._config import cache_dir
+
 _lock = threading.Lock()
 _model_ids: dict[tuple[str, int, int], str] = {}
 DEFAULT_CAP_MB = 2048
@@ -39,12 +41,7 @@ DEFAULT_CAP_MB = 2048
 
 def cache_root() -> Path:
     """Directory of the feature cache."""
-    base = os.environ.get("SEMPIX_CACHE_DIR")
-    if base:
-        return Path(base) / "features"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sempix")) / "features"
+    return cache_dir("features")
 
 
 def cap_bytes() -> int:
@@ -93,8 +90,11 @@ def file_identity(path: str | os.PathLike) -> str:
 
 def make_key(img_hash: str, backend: str, model_id: str, settings: dict) -> str:
     """Cache key of one feature computation."""
-    payload = json.dumps({"img": img_hash, "backend": backend, "model": model_id, "settings": settings},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {"img": img_hash, "backend": backend, "model": model_id, "settings": settings},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.blake2b(payload.encode(), digest_size=20).hexdigest()
 
 
@@ -141,8 +141,8 @@ def store(key: str, arrays: dict, meta: dict) -> bool:
     from sempix.features.files import pack, write_npz
 
     cap = cap_bytes()
-    packed = pack(arrays["features"], labels=arrays.get("labels"), probs_lowres=arrays.get("probs_lowres"),
-                  lowres=arrays.get("lowres"))
+    packed = pack(arrays["features"], labels=arrays.get("labels"),
+                  probs_lowres=arrays.get("probs_lowres"), lowres=arrays.get("lowres"))
     size = sum(a.nbytes for a in packed.values())
     if size > cap:
         return False

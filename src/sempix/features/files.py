@@ -2,7 +2,7 @@
 
 A feature map of a network backend is an upsampling of a small map at the network's resolution
 (at most 129 x 129 for ade20k), so it is stored as that small map and upsampled on load with the
-same :func:`sempix.features.post.upsample` call that produced it. npz members (format 2):
+same :func:`sempix.ops.resample.upsample` call that produced it. npz members (format 2):
 
 ``features_lowres`` (h, w, D) float16, ``grid_ys`` (H,) / ``grid_xs`` (W,) float64
     the network-resolution features and the sampling grid (``features`` = upsample of these);
@@ -35,8 +35,14 @@ FORMAT = 2
 _COMPRESSED = ("labels", "probs_lowres")
 
 
-def pack(features: np.ndarray, *, labels: np.ndarray | None = None, probs_lowres: np.ndarray | None = None,
-         lowres: tuple | None = None, full: bool = False) -> dict[str, np.ndarray]:
+def pack(
+    features: np.ndarray,
+    *,
+    labels: np.ndarray | None = None,
+    probs_lowres: np.ndarray | None = None,
+    lowres: tuple | None = None,
+    full: bool = False,
+) -> dict[str, np.ndarray]:
     """Arrays to store for a feature map.
 
     Parameters
@@ -80,7 +86,7 @@ def pack(features: np.ndarray, *, labels: np.ndarray | None = None, probs_lowres
 
 
 def unpack(arrays) -> dict:
-    """Stored arrays (a dict or an open ``NpzFile``) -> ``{"features", "labels", "probs_lowres", "lowres"}``.
+    """Stored arrays (a dict or an open ``NpzFile``) -> dict of the map's arrays.
 
     ``features`` (H, W, D) float32 (upsampled from the network resolution when stored so),
     ``labels`` (H, W) int32 or None, ``probs_lowres`` (h, w, C) float32 or None, ``lowres`` the
@@ -89,9 +95,13 @@ def unpack(arrays) -> dict:
     names = set(arrays.keys()) if hasattr(arrays, "keys") else set(arrays.files)
     lowres = None
     if "features_lowres" in names:
-        from sempix.features.post import upsample
+        from sempix.ops.resample import upsample
 
-        lowres = (arrays["features_lowres"].astype(np.float32), arrays["grid_ys"], arrays["grid_xs"])
+        lowres = (
+            arrays["features_lowres"].astype(np.float32),
+            arrays["grid_ys"],
+            arrays["grid_xs"],
+        )
         feats = upsample(*lowres)
     else:
         feats = np.ascontiguousarray(arrays["features"], dtype=np.float32)
@@ -99,12 +109,16 @@ def unpack(arrays) -> dict:
     probs = None
     if "probs_lowres" in names:
         p = arrays["probs_lowres"]
-        probs = p.astype(np.float32) / np.float32(255.0) if p.dtype == np.uint8 else p.astype(np.float32)
+        probs = (
+            p.astype(np.float32) / np.float32(255.0)
+            if p.dtype == np.uint8
+            else p.astype(np.float32)
+        )
     return {"features": feats, "labels": labels, "probs_lowres": probs, "lowres": lowres}
 
 
 def write_npz(f, arrays: dict[str, np.ndarray], *, compress: Iterable[str] = _COMPRESSED) -> None:
-    """Write an npz (readable by ``numpy.load``) to a binary file object, deflating only ``compress``."""
+    """Write an npz (``numpy.load`` reads it) to a file object, deflating only ``compress``."""
     compress = set(compress)
     with zipfile.ZipFile(f, "w", allowZip64=True) as zf:
         for name, a in arrays.items():
@@ -119,8 +133,9 @@ def write_npz(f, arrays: dict[str, np.ndarray], *, compress: Iterable[str] = _CO
                 np.lib.format.write_array(fh, np.asanyarray(a), allow_pickle=False)
 
 
-def save_features(path: str | os.PathLike, fm, *, full: bool = False, inputs: Iterable = (),
-                  force: bool = False) -> Path:
+def save_features(
+    path: str | os.PathLike, fm, *, full: bool = False, inputs: Iterable = (), force: bool = False
+) -> Path:
     """Write a :class:`~sempix.features.FeatureMap` to ``path`` (.npz) atomically.
 
     Compact (default): network-resolution float16 features, uint8 labels and probabilities
@@ -129,8 +144,13 @@ def save_features(path: str | os.PathLike, fm, *, full: bool = False, inputs: It
     from sempix.image import atomic_output
 
     meta = {k: v for k, v in fm.meta.items() if k not in ("grid_ys", "grid_xs")}
-    arrays = pack(fm.features, labels=fm.labels, probs_lowres=fm.probs_lowres,
-                  lowres=getattr(fm, "lowres", None), full=full)
+    arrays = pack(
+        fm.features,
+        labels=fm.labels,
+        probs_lowres=fm.probs_lowres,
+        lowres=getattr(fm, "lowres", None),
+        full=full,
+    )
     arrays["backend"] = np.array(fm.backend)
     arrays["semantic"] = np.array(fm.semantic)
     arrays["meta"] = np.array(json.dumps(meta, default=str))
@@ -160,5 +180,13 @@ def load_features(path: str | os.PathLike):
                 meta["grid_xs"] = z["grid_xs"].tolist()
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
         raise InputError(f"{p}: not a sempix feature file ({str(exc).splitlines()[0]})") from None
-    return FeatureMap(features=got["features"], backend=backend, semantic=semantic, labels=got["labels"],
-                      class_names=names, probs_lowres=got["probs_lowres"], meta=meta, lowres=got["lowres"])
+    return FeatureMap(
+        features=got["features"],
+        backend=backend,
+        semantic=semantic,
+        labels=got["labels"],
+        class_names=names,
+        probs_lowres=got["probs_lowres"],
+        meta=meta,
+        lowres=got["lowres"],
+    )

@@ -30,12 +30,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sempix.errors import InputError, ModelUnavailableError
+from sempix._runtime import BoundedCache
+from sempix.errors import ModelUnavailableError
 from sempix.features.ade20k import LowRes
-from sempix.features.post import sample_coords
+from sempix.ops.resample import sample_coords
+from sempix.ops.validate import as_rgb
 
 _lock = threading.Lock()
-_models: dict[str, _Segformer] = {}
+_models: BoundedCache = BoundedCache(maxsize=2, name="features.segformer")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -51,8 +53,9 @@ def model_dir() -> Path:
         p = Path(env)
         if _is_ckpt(p):
             return p
-        raise ModelUnavailableError(f"SEMPIX_SEGFORMER_DIR={env} is not a SegFormer checkpoint directory "
-                                    f"(no config.json)")
+        raise ModelUnavailableError(
+            f"SEMPIX_SEGFORMER_DIR={env} is not a SegFormer checkpoint directory (no config.json)"
+        )
     roots = []
     if os.environ.get("SEMPIX_MODEL_DIR"):
         roots.append(Path(os.environ["SEMPIX_MODEL_DIR"]))
@@ -69,7 +72,8 @@ def model_dir() -> Path:
                     return c
     raise ModelUnavailableError(
         "no SegFormer checkpoint: save one with transformers' save_pretrained (e.g. "
-        "nvidia/segformer-b0-finetuned-ade-512-512) and set SEMPIX_SEGFORMER_DIR to that directory")
+        "nvidia/segformer-b0-finetuned-ade-512-512) and set SEMPIX_SEGFORMER_DIR to that directory"
+    )
 
 
 class _Segformer:
@@ -78,8 +82,10 @@ class _Segformer:
             import torch
             from transformers import SegformerForSemanticSegmentation
         except ImportError as exc:
-            raise ModelUnavailableError(f"the segformer backend needs torch and transformers "
-                                        f"(pip install 'sempix[segformer]'): {exc}") from exc
+            raise ModelUnavailableError(
+                f"the segformer backend needs torch and transformers "
+                f"(pip install 'sempix[segformer]'): {exc}"
+            ) from exc
         self.torch = torch
         from transformers.utils import logging as hf_logging
 
@@ -88,7 +94,9 @@ class _Segformer:
         try:
             self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval()
         except Exception as exc:
-            raise ModelUnavailableError(f"{path}: cannot load a SegFormer checkpoint ({exc})") from exc
+            raise ModelUnavailableError(
+                f"{path}: cannot load a SegFormer checkpoint ({exc})"
+            ) from exc
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -115,7 +123,9 @@ class _Segformer:
         torch = self.torch
         with self.lock, torch.inference_mode():
             t = torch.from_numpy(x).permute(2, 0, 1)[None]
-            logits = self.model(pixel_values=t).logits[0].permute(1, 2, 0).numpy().astype(np.float32)
+            logits = (
+                self.model(pixel_values=t).logits[0].permute(1, 2, 0).numpy().astype(np.float32)
+            )
             feats = self._feat[0].permute(1, 2, 0).numpy().astype(np.float32)
             self._feat = None
         return np.ascontiguousarray(feats), np.ascontiguousarray(logits)
@@ -124,12 +134,7 @@ class _Segformer:
 def get_model(path: Path) -> _Segformer:
     """The cached model for checkpoint directory ``path``."""
     key = str(Path(path).resolve())
-    with _lock:
-        m = _models.get(key)
-        if m is None:
-            m = _Segformer(Path(path))
-            _models[key] = m
-        return m
+    return _models.get_or_create(key, lambda: _Segformer(Path(path)))
 
 
 def prepare(image: np.ndarray, size: int) -> np.ndarray:
@@ -145,8 +150,7 @@ def prepare(image: np.ndarray, size: int) -> np.ndarray:
 
 def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
     """Run SegFormer on ``image`` (H, W, 3); features/logits at 1/4 of the network input."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    image = as_rgb(image)
     p = model_dir() if path is None else Path(path)
     m = get_model(p)
     H, W = image.shape[:2]
@@ -154,5 +158,11 @@ def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
     feats, logits = m.run(x)
     hf, wf = feats.shape[:2]
     # the resized input covers the image exactly, the 1/4 grid covers the input (half-pixel centres)
-    return LowRes(features=feats, logits=logits, ys=sample_coords(H, hf), xs=sample_coords(W, wf),
-                  class_names=m.names, meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf]})
+    return LowRes(
+        features=feats,
+        logits=logits,
+        ys=sample_coords(H, hf),
+        xs=sample_coords(W, wf),
+        class_names=m.names,
+        meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf]},
+    )

@@ -53,7 +53,9 @@ REGISTRY: dict[str, ModelSpec] = {
                     "?lite-format=tflite"
                 ),
             ),
-            description="DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input",
+            description=(
+                "DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input"
+            ),
             aliases=("lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite",),
         ),
         ModelSpec(
@@ -116,7 +118,9 @@ REGISTRY: dict[str, ModelSpec] = {
                 # mirror of the same file (same size and sha256, recorded as its LFS object id)
                 "https://huggingface.co/BritishWerewolf/U-2-Netp/resolve/main/onnx/model.onnx",
             ),
-            description="U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input",
+            description=(
+                "U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input"
+            ),
         ),
     ]
 }

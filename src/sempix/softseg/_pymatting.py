@@ -30,8 +30,12 @@ _lock = threading.Lock()
 def _path(submodule: str) -> Path:
     spec = importlib.util.find_spec("pymatting")  # locates the package without running __init__
     if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("pymatting is not installed (pip install pymatting)", name="pymatting")
-    return Path(next(iter(spec.submodule_search_locations)), *submodule.split(".")).with_suffix(".py")
+        raise ModuleNotFoundError(
+            "pymatting is not installed (pip install pymatting)", name="pymatting"
+        )
+    return Path(next(iter(spec.submodule_search_locations)), *submodule.split(".")).with_suffix(
+        ".py"
+    )
 
 
 def module(submodule: str) -> ModuleType:
