@@ -89,11 +89,13 @@ def test_ade20k_cache_hit(ade20k_available, kodim05):
     a = compute_features(kodim05, "ade20k")
     b = compute_features(kodim05, "ade20k")
     assert (a.meta["cache"], b.meta["cache"]) == ("miss", "hit")
-    np.testing.assert_array_equal(a.features, b.features)
+    # the cache stores network-resolution float16 features (sempix.features.files): ~1e-3 relative
+    scale = float(np.abs(a.features).max())
+    np.testing.assert_allclose(a.features, b.features, atol=2e-3 * scale)
     np.testing.assert_array_equal(a.labels, b.labels)
-    np.testing.assert_array_equal(a.probs_lowres, b.probs_lowres)
+    np.testing.assert_allclose(a.probs_lowres, b.probs_lowres, atol=0.5 / 255 + 1e-6)
     assert b.class_names == a.class_names and b.semantic
-    np.testing.assert_allclose(b.probs([7]), a.probs([7]))
+    np.testing.assert_allclose(b.probs([7]), a.probs([7]), atol=0.5 / 255 + 1e-6)  # 8-bit probs
 
 
 def test_interpreter_thread_safe(ade20k_available, rng):
