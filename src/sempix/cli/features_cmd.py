@@ -62,6 +62,9 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, full, n
         raise InputError(f"{output}: the features output must be a .npz file")
     if preview is not None and Path(preview).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise InputError(f"{preview}: the preview must be a .png, .jpg or .webp file")
+    from sempix.image import check_outputs
+
+    check_outputs([output, preview], inputs=(src,), force=force)  # all outputs, before any work
     img = load_rgb(src)
     with cli_progress("features", quiet=quiet) as prog:
         fm = compute_features(img, backend=backend.lower(), dim=dim, reduce=reduce, guided=guided,

@@ -75,13 +75,13 @@ def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> Non
 
     wanted = list(REGISTRY) if names == ("all",) else list(names)
     for name in wanted:
-        local = find_local(name)
+        local = find_local(name)  # checks the sha256 (once per process): corrupt files are not "found"
         if local is not None:
             if verify:
                 ok, msg = verify_file(local, name)
                 if not ok:
                     raise ModelUnavailableError(f"{name}: {msg} (delete it and fetch again)")
-            click.echo(f"{name}: {local} (already available)")
+            click.echo(f"{name}: {local} (already available, sha256 ok)")
             continue
         path = get_model_path(name, progress=not quiet)
         click.echo(f"{name}: {path} (downloaded, size and sha256 ok)")
