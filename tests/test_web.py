@@ -113,7 +113,8 @@ def test_upload_click_distance_matches_library(client):
     src = MaskSource(rgb, mask_features(rgb, "lowlevel"))
     s_ref, c_ref = src.distances((5, 7), "lab")
     np.testing.assert_allclose(col, c_ref, atol=1e-4)
-    np.testing.assert_allclose(sem, s_ref, atol=1e-4)
+    # the reference's features come from the feature cache, stored in float16 (~1e-3 relative)
+    np.testing.assert_allclose(sem, s_ref, atol=5e-4)
 
 
 def test_render_and_mask_match_library(client):

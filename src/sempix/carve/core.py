@@ -189,6 +189,9 @@ def _gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
             return np.take_along_axis(x, idx, axis=1)
         return np.take_along_axis(x, idx[:, :, None], axis=1)
     out = np.empty(idx.shape + x.shape[2:], x.dtype)
+    # C-contiguous input: one compiled specialisation per dtype (height passes see transposed
+    # views, which would each compile an 'A'/'F'-layout variant; the copy costs about a gather)
+    x = np.ascontiguousarray(x)
     if x.ndim == 2:
         K.gather2(x, idx, out)
     else:
