@@ -4,7 +4,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 
-.PHONY: example test install clean bench
+.PHONY: example test lint install clean bench
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -19,7 +19,12 @@ example: $(STAMP)
 	mkdir -p out
 	$(BIN)/python -m sempix.examples out
 
-test: $(STAMP)
+# lint: ruff (rules in pyproject.toml) and the import-layering check (tests/test_layering.py)
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/test_layering.py
+
+test: lint
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -54,7 +54,9 @@ def imagemagick():
         if not exe:
             continue
         try:
-            v = subprocess.run([exe, "-version"], capture_output=True, text=True, timeout=20, check=False).stdout
+            v = subprocess.run(
+                [exe, "-version"], capture_output=True, text=True, timeout=20, check=False
+            ).stdout
         except (OSError, subprocess.SubprocessError):
             continue
         if "ImageMagick" not in v or "not installed" in v:
@@ -83,14 +85,21 @@ def main() -> None:
     img = u8.astype(np.float32) / 255.0
     H, W = img.shape[:2]
     tw = round(W * args.ratio)
-    print(f"image: {src} upscaled to {W}x{H}, target {tw}x{H} ({args.ratio:.0%} width); "
-          f"os.cpu_count() = {os.cpu_count()}; median of {args.repeat}")
+    print(
+        f"image: {src} upscaled to {W}x{H}, target {tw}x{H} ({args.ratio:.0%} width); "
+        f"os.cpu_count() = {os.cpu_count()}; median of {args.repeat}"
+    )
 
     # warm-up (numba compile / cache load) for every code path we time
     small = img[:40, :50]
     for e in ("forward", "backward"):
         carve(small, 45, energy=e)
-        carve(small, 45, energy=e, features=np.random.default_rng(0).random((40, 50, 16), dtype=np.float32))
+        carve(
+            small,
+            45,
+            energy=e,
+            features=np.random.default_rng(0).random((40, 50, 16), dtype=np.float32),
+        )
 
     rows = []
     t_rgb, r_rgb = median_time(lambda: carve(img, tw, energy="forward"), args.repeat)
@@ -102,9 +111,13 @@ def main() -> None:
 
     seam_carving.resize(u8[:40, :50], (45, 40), energy_mode="forward")  # compile
     seam_carving.resize(u8[:40, :50], (45, 40), energy_mode="backward")
-    t_sc, _ = median_time(lambda: seam_carving.resize(u8, (tw, H), energy_mode="forward"), args.repeat)
+    t_sc, _ = median_time(
+        lambda: seam_carving.resize(u8, (tw, H), energy_mode="forward"), args.repeat
+    )
     rows.append(("seam-carving package, forward", t_sc))
-    t_sc_b, _ = median_time(lambda: seam_carving.resize(u8, (tw, H), energy_mode="backward"), args.repeat)
+    t_sc_b, _ = median_time(
+        lambda: seam_carving.resize(u8, (tw, H), energy_mode="backward"), args.repeat
+    )
     rows.append(("seam-carving package, backward", t_sc_b))
 
     t_lqr = None
@@ -118,7 +131,9 @@ def main() -> None:
             inp, outp = Path(d) / "in.png", Path(d) / "out.png"
             im.save(inp)
             cmd = [im_info[0], str(inp), "-liquid-rescale", f"{tw}x{H}!", str(outp)]
-            t_lqr, _ = median_time(lambda: subprocess.run(cmd, check=True, capture_output=True), args.repeat)
+            t_lqr, _ = median_time(
+                lambda: subprocess.run(cmd, check=True, capture_output=True), args.repeat
+            )
         rows.append(("ImageMagick -liquid-rescale (whole process)", t_lqr))
         lqr_note = f"{im_info[2]} (liblqr)"
 
@@ -128,17 +143,25 @@ def main() -> None:
     t_feat = time.perf_counter() - t0
     f16 = fm.features
     fm32 = compute_features(img, args.backend, dim=32, cache=False)
-    sem_note = (f"features: {fm.backend} (semantic={fm.semantic}), 16 dims, computed in {t_feat:.2f} s "
-                "(not in the times)")
+    sem_note = (
+        f"features: {fm.backend} (semantic={fm.semantic}), 16 dims, computed in {t_feat:.2f} s "
+        "(not in the times)"
+    )
     t_sem, _ = median_time(lambda: carve(img, tw, features=f16, lam=0.2), args.repeat)
     rows.append(("sempix semantic lam=0.2, 16-d features (default)", t_sem))
-    t_semf, _ = median_time(lambda: carve(img, tw, features=f16, lam=0.2, semantic_energy="forward"), args.repeat)
+    t_semf, _ = median_time(
+        lambda: carve(img, tw, features=f16, lam=0.2, semantic_energy="forward"), args.repeat
+    )
     rows.append(("sempix semantic lam=0.2, 16-d, semantic forward costs", t_semf))
     t_sem32, _ = median_time(lambda: carve(img, tw, features=fm32.features, lam=0.2), args.repeat)
     rows.append(("sempix semantic lam=0.2, 32-d input (PCA->16 incl.)", t_sem32))
-    t_sem8, _ = median_time(lambda: carve(img, tw, features=reduce_features(f16, 8), lam=0.2), args.repeat)
+    t_sem8, _ = median_time(
+        lambda: carve(img, tw, features=reduce_features(f16, 8), lam=0.2), args.repeat
+    )
     rows.append(("sempix semantic lam=0.2, 8-d features", t_sem8))
-    t_sem_b, _ = median_time(lambda: carve(img, tw, features=f16, lam=0.2, energy="backward"), args.repeat)
+    t_sem_b, _ = median_time(
+        lambda: carve(img, tw, features=f16, lam=0.2, energy="backward"), args.repeat
+    )
     rows.append(("sempix semantic lam=0.2, 16-d, backward", t_sem_b))
 
     print()

@@ -1,8 +1,10 @@
 """Seam-carving quality: how much of the salient object does a resize to 80% width remove?
 
 For every BSDS image with a salient-object mask in ``$SEMPIX_DATA_DIR/sod/masks`` (images in
-``bsds500/images/train|val``): (a) RGB-only carving (lam = 0), (b) semantic carving (lam = 0.2, ade20k
-features), (c) linear scaling; the mask is carried with the same seams (like ``--also``). Reports the
+``bsds500/images/train|val``): (a) RGB-only carving (lam = 0), (b) semantic carving (lam = 0.2,
+ade20k
+features), (c) linear scaling; the mask is carried with the same seams (like ``--also``). Reports
+the
 mean fraction of salient pixels removed and the fraction of images where (b) removes less than (a).
 ``--ablation`` adds variants (lambda, feature dimension and reduction, guided filter, energy).
 
@@ -39,8 +41,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0, help="only the first N images (0 = all)")
     ap.add_argument("--ratio", type=float, default=0.8)
-    ap.add_argument("--ablation", action="store_true", help="also run lambda / dimension / filter variants")
-    ap.add_argument("--figure", default=None, help="write a Figure-4 style picture of one image here")
+    ap.add_argument(
+        "--ablation", action="store_true", help="also run lambda / dimension / filter variants"
+    )
+    ap.add_argument(
+        "--figure", default=None, help="write a Figure-4 style picture of one image here"
+    )
     ap.add_argument("--figure-id", default=None, help="image id for --figure (default: the first)")
     args = ap.parse_args()
 
@@ -55,8 +61,9 @@ def main() -> None:
         items = items[: args.limit]
 
     def feats(img, dim, reduce="random", guided=False):
-        fm = compute_features(img, "ade20k", dim=dim, reduce="random" if reduce == "pca" else reduce,
-                              guided=guided)
+        fm = compute_features(
+            img, "ade20k", dim=dim, reduce="random" if reduce == "pca" else reduce, guided=guided
+        )
         if not fm.semantic:
             sys.exit("ade20k features unavailable: set SEMPIX_MODEL_DIR")
         return fm.features
@@ -64,29 +71,53 @@ def main() -> None:
     # variant name -> function(img) -> (features or None, carve kwargs)
     variants = {
         "(a) RGB only, lam=0": lambda img: (None, {}),
-        "(b) semantic, lam=0.2 (default: 16-d features, input semantic energy carried)":
-            lambda img: (feats(img, 16), {"lam": 0.2}),
+        "(b) semantic, lam=0.2 (default: 16-d features, input semantic energy carried)": (
+            lambda img: (feats(img, 16), {"lam": 0.2})
+        ),
     }
     if args.ablation:
         fw = {"semantic_energy": "forward"}
         gr = {"semantic_energy": "gradient"}
-        variants.update({
-            "lam=0.1": lambda img: (feats(img, 16), {"lam": 0.1}),
-            "lam=0.33": lambda img: (feats(img, 16), {"lam": 0.33}),
-            "lam=0.5": lambda img: (feats(img, 16), {"lam": 0.5}),
-            "semantic gradient recomputed after each seam, lam=0.2": lambda img: (feats(img, 16), {"lam": 0.2, **gr}),
-            "semantic gradient recomputed, lam=0.33": lambda img: (feats(img, 16), {"lam": 0.33, **gr}),
-            "semantic as forward costs, lam=0.2, 16-d": lambda img: (feats(img, 16), {"lam": 0.2, **fw}),
-            "semantic as forward costs, lam=0.4, 16-d": lambda img: (feats(img, 16), {"lam": 0.4, **fw}),
-            "semantic as forward costs, 32-d -> 16-d PCA": lambda img: (feats(img, 32), {"lam": 0.2, **fw}),
-            "32-d -> 16-d PCA": lambda img: (feats(img, 32), {"lam": 0.2}),
-            "32-d -> 8-d PCA": lambda img: (feats(img, 32), {"lam": 0.2, "feature_dim": 8}),
-            "64-d, no PCA": lambda img: (feats(img, 64), {"lam": 0.2, "feature_dim": None}),
-            "256-d (all channels) -> 16-d PCA": lambda img: (feats(img, 0), {"lam": 0.2}),
-            "guided-filtered 16-d features": lambda img: (feats(img, 16, guided=True), {"lam": 0.2}),
-            "backward energy, lam=0": lambda img: (None, {"energy": "backward"}),
-            "backward energy, lam=0.2": lambda img: (feats(img, 16), {"lam": 0.2, "energy": "backward"}),
-        })
+        variants.update(
+            {
+                "lam=0.1": lambda img: (feats(img, 16), {"lam": 0.1}),
+                "lam=0.33": lambda img: (feats(img, 16), {"lam": 0.33}),
+                "lam=0.5": lambda img: (feats(img, 16), {"lam": 0.5}),
+                "semantic gradient recomputed after each seam, lam=0.2": lambda img: (
+                    feats(img, 16),
+                    {"lam": 0.2, **gr},
+                ),
+                "semantic gradient recomputed, lam=0.33": lambda img: (
+                    feats(img, 16),
+                    {"lam": 0.33, **gr},
+                ),
+                "semantic as forward costs, lam=0.2, 16-d": lambda img: (
+                    feats(img, 16),
+                    {"lam": 0.2, **fw},
+                ),
+                "semantic as forward costs, lam=0.4, 16-d": lambda img: (
+                    feats(img, 16),
+                    {"lam": 0.4, **fw},
+                ),
+                "semantic as forward costs, 32-d -> 16-d PCA": lambda img: (
+                    feats(img, 32),
+                    {"lam": 0.2, **fw},
+                ),
+                "32-d -> 16-d PCA": lambda img: (feats(img, 32), {"lam": 0.2}),
+                "32-d -> 8-d PCA": lambda img: (feats(img, 32), {"lam": 0.2, "feature_dim": 8}),
+                "64-d, no PCA": lambda img: (feats(img, 64), {"lam": 0.2, "feature_dim": None}),
+                "256-d (all channels) -> 16-d PCA": lambda img: (feats(img, 0), {"lam": 0.2}),
+                "guided-filtered 16-d features": lambda img: (
+                    feats(img, 16, guided=True),
+                    {"lam": 0.2},
+                ),
+                "backward energy, lam=0": lambda img: (None, {"energy": "backward"}),
+                "backward energy, lam=0.2": lambda img: (
+                    feats(img, 16),
+                    {"lam": 0.2, "energy": "backward"},
+                ),
+            }
+        )
     names = list(variants)
     frac = {n: [] for n in names}
     frac["(c) linear scaling"] = []
@@ -96,8 +127,13 @@ def main() -> None:
         img = np.asarray(Image.open(ip).convert("RGB"), dtype=np.float32) / 255.0
         mask = np.asarray(Image.open(mp).convert("L"), dtype=np.float32) / 255.0
         if mask.shape != img.shape[:2]:
-            mask = np.asarray(Image.fromarray((mask * 255).astype(np.uint8)).resize(img.shape[1::-1]),
-                              dtype=np.float32) / 255.0
+            mask = (
+                np.asarray(
+                    Image.fromarray((mask * 255).astype(np.uint8)).resize(img.shape[1::-1]),
+                    dtype=np.float32,
+                )
+                / 255.0
+            )
         mask = (mask > 0.5).astype(np.float32)
         H, W = mask.shape
         tw = round(W * args.ratio)
@@ -111,24 +147,36 @@ def main() -> None:
         # the scaled mask holds (area kept) * tw / W of the original pixel count
         frac["(c) linear scaling"].append(removed_fraction(mask, lin))
         if (k + 1) % 25 == 0:
-            print(f"  {k + 1}/{len(items)} images ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
+            print(
+                f"  {k + 1}/{len(items)} images ({time.perf_counter() - t_start:.0f} s)",
+                file=sys.stderr,
+            )
 
     a = np.array(frac[names[0]])
-    print(f"\n{len(items)} BSDS images with SOD masks, resized to {args.ratio:.0%} width; "
-          f"os.cpu_count() = {os.cpu_count()}\n")
-    print("| method | mean fraction of salient pixels removed | images where it removes less than (a) "
-          "| more than (a) | carve time/image (s) |")
+    print(
+        f"\n{len(items)} BSDS images with SOD masks, resized to {args.ratio:.0%} width; "
+        f"os.cpu_count() = {os.cpu_count()}\n"
+    )
+    print(
+        "| method | mean fraction of salient pixels removed "
+        "| images where it removes less than (a) | more than (a) | carve time/image (s) |"
+    )
     print("|---|---:|---:|---:|---:|")
     for n in [*names, "(c) linear scaling"]:
         v = np.array(frac[n])
         less = float((v < a - 1e-9).mean())
         more = float((v > a + 1e-9).mean())
         t = times.get(n)
-        print(f"| {n} | {v.mean():.4f} | {less:.1%} | {more:.1%} | {'' if t is None else f'{t / len(items):.3f}'} |")
+        print(
+            f"| {n} | {v.mean():.4f} | {less:.1%} | {more:.1%} | "
+            f"{'' if t is None else f'{t / len(items):.3f}'} |"
+        )
     b = np.array(frac[names[1]])
-    print(f"\n(b) removes less than (a) on {float((b < a - 1e-9).mean()):.1%} of the images "
-          f"(ties {float((np.abs(b - a) <= 1e-9).mean()):.1%}); median difference (a)-(b) "
-          f"{float(np.median(a - b)):+.4f}")
+    print(
+        f"\n(b) removes less than (a) on {float((b < a - 1e-9).mean()):.1%} of the images "
+        f"(ties {float((np.abs(b - a) <= 1e-9).mean()):.1%}); median difference (a)-(b) "
+        f"{float(np.median(a - b)):+.4f}"
+    )
 
     if args.figure:
         from sempix.carve.figures import energy_figure
@@ -137,7 +185,9 @@ def main() -> None:
         pick = [p for p in items if p[0].stem == args.figure_id] or items[:1]
         ip, mp = pick[0]
         img = np.asarray(Image.open(ip).convert("RGB"), dtype=np.float32) / 255.0
-        pic = energy_figure(img, feats(img, 16), round(img.shape[1] * args.ratio), None, lams=(0.0, 1.0, 0.2))
+        pic = energy_figure(
+            img, feats(img, 16), round(img.shape[1] * args.ratio), None, lams=(0.0, 1.0, 0.2)
+        )
         write_image(args.figure, pic)
         print(f"figure: {args.figure} ({ip.stem})")
 

@@ -100,7 +100,8 @@ def compare_runtimes(args) -> int:
                 print(f"{rt}/{dev} at {mp} MP failed: {out.stderr.strip().splitlines()[-1:]}")
                 continue
             res[(mp, rt, dev)] = json.loads(line[-1])
-    print(f"\n{'MP':>5s} {'size':>11s} {'runtime':>10s} {'cold s':>7s} {'warm s':>7s} {'net s':>7s} "
+    print(f"\n{'MP':>5s} {'size':>11s} {'runtime':>10s} {'cold s':>7s} {'warm s':>7s} "
+          f"{'net s':>7s} "
           f"{'peak RSS MB':>11s} {'warm x litert':>13s} {'net x litert':>12s}")
     for mp in sizes:
         anchor = res.get((mp, "litert", "cpu"))
@@ -142,7 +143,10 @@ def main() -> int:
 
     img, name = load_image(args.image, args.mp)
     H, W = img.shape[:2]
-    print(f"image: {name} resized to {W}x{H} ({H * W / 1e6:.2f} MP); os.cpu_count() = {os.cpu_count()}")
+    print(
+        f"image: {name} resized to {W}x{H} ({H * W / 1e6:.2f} MP); os.cpu_count() = "
+        f"{os.cpu_count()}"
+    )
     t = time.perf_counter()
     from sempix.features import compute_features
 
@@ -158,16 +162,37 @@ def main() -> int:
             fm = compute_features(img, **kw)
             _ = float(np.asarray(fm.features[H // 2, W // 2, 0]))  # touch the data
             times.append(time.perf_counter() - t0)
-        rows.append((label, statistics.median(times), min(times),
-                     note or f"D={fm.dim}, cache {fm.meta.get('cache')}"))
+        rows.append(
+            (
+                label,
+                statistics.median(times),
+                min(times),
+                note or f"D={fm.dim}, cache {fm.meta.get('cache')}",
+            )
+        )
         return fm
 
-    fm = timed("ade20k cold (interpreter load + first run)", backend="ade20k", cache=False, strict=True)
+    fm = timed(
+        "ade20k cold (interpreter load + first run)", backend="ade20k", cache=False, strict=True
+    )
     timings = fm.meta.get("timings", {})
-    timed(f"ade20k warm (median of {args.repeat})", args.repeat, backend="ade20k", cache=False, strict=True)
+    timed(
+        f"ade20k warm (median of {args.repeat})",
+        args.repeat,
+        backend="ade20k",
+        cache=False,
+        strict=True,
+    )
     fm = compute_features(img, backend="ade20k", cache=False, strict=True)
     stage = ", ".join(f"{k} {v:.2f}" for k, v in fm.meta["timings"].items())
-    timed("ade20k warm dim=3 PCA (median)", args.repeat, backend="ade20k", cache=False, dim=3, reduce="pca")
+    timed(
+        "ade20k warm dim=3 PCA (median)",
+        args.repeat,
+        backend="ade20k",
+        cache=False,
+        dim=3,
+        reduce="pca",
+    )
     timed("ade20k warm dim=128 (median)", args.repeat, backend="ade20k", cache=False, dim=128)
     compute_features(img, backend="ade20k")  # store
     timed(f"ade20k cache hit (median of {args.repeat})", args.repeat, backend="ade20k")
@@ -182,17 +207,22 @@ def main() -> int:
     print(f"\n{'case':48s} {'median s':>8s} {'min s':>7s} {'x warm':>7s}  note")
     for label, sec, best, note in rows:
         print(f"{label:48s} {sec:8.3f} {best:7.3f} {sec / warm:7.2f}  {note}")
-    print(f"\nwarm stages (s): {stage}; first-run stages: "
-          + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+    print(
+        f"\nwarm stages (s): {stage}; first-run stages: "
+        + ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+    )
     hit = next(r[1] for r in rows if r[0].startswith("ade20k cache hit"))
     try:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     except OSError:
         load = "n/a"
     print(f"load average (1, 5, 15 min): {load}")
-    print(f"targets: warm median {warm:.2f} s, best {warm_min:.2f} s (<= 1.5 s: {'OK' if warm <= 1.5 else 'MISSED'}), "
-          f"cache hit {hit * 1000:.0f} ms (<= 50 ms: {'OK' if hit <= 0.05 else 'MISSED'}), "
-          f"cores {os.cpu_count()}")
+    print(
+        f"targets: warm median {warm:.2f} s, best {warm_min:.2f} s (<= 1.5 s: "
+        f"{'OK' if warm <= 1.5 else 'MISSED'}), "
+        f"cache hit {hit * 1000:.0f} ms (<= 50 ms: {'OK' if hit <= 0.05 else 'MISSED'}), "
+        f"cores {os.cpu_count()}"
+    )
     return 0
 
 

@@ -111,9 +111,11 @@ def main(argv: list[str] | None = None) -> int:
                 args.out / f"{f.stem}_preview.png", harmonize_preview(img, res, s_in, s_names)
             )
         print(
-            f"{f.stem}: k={len(res.source)} in F {s_in.f_score:.4f} PIT {s_in.pit:.2f} MITS {s_in.mits:.3f} | "
+            f"{f.stem}: k={len(res.source)} in F {s_in.f_score:.4f} PIT {s_in.pit:.2f} MITS "
+            f"{s_in.mits:.3f} | "
             f"C-H F {s_co.f_score:.4f} PIT {s_co.pit:.2f} MITS {s_co.mits:.3f} ({t_co:.3f}s) | "
-            f"sempix F {s_names.f_score:.4f} PIT {s_names.pit:.2f} MITS {s_names.mits:.3f} ({t_names:.3f}s) "
+            f"sempix F {s_names.f_score:.4f} PIT {s_names.pit:.2f} MITS {s_names.mits:.3f} "
+            f"({t_names:.3f}s) "
             f"names kept {res.names_kept:.2f} (plain rule {plain.names_kept:.2f})",
             file=sys.stderr,
         )
@@ -130,8 +132,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{numba.get_num_threads()}, load average at the end {os.getloadavg()[0]:.1f}\n"
     )
     print(
-        "| method | F per pixel (deg x S) | F sum (deg x S) | PIT % | MITS | wall s / image (mean / median) "
-        "| CPU s / image (all threads) |"
+        "| method | F per pixel (deg x S) | F sum (deg x S) | PIT % | MITS "
+        "| wall s / image (mean / median) | CPU s / image (all threads) |"
     )
     print("|---|---|---|---|---|---|---|")
     for label, key, tkey in (
@@ -147,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             tt = f"{np.mean(wall):.3f} / {statistics.median(wall):.3f}"
             cc = f"{np.mean([r['c_' + tkey] for r in rows]):.3f}"
         print(
-            f"| {label} | {mean(key, 'f_score'):.4f} | {mean(key, 'f_sum'):.0f} | {mean(key, 'pit'):.2f} | "
+            f"| {label} | {mean(key, 'f_score'):.4f} | {mean(key, 'f_sum'):.0f} | "
+            f"{mean(key, 'pit'):.2f} | "
             f"{mean(key, 'mits'):.4f} | {tt} | {cc} |"
         )
     better_mits = sum(r["s_names"].mits > r["s_in"].mits for r in rows)
@@ -157,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     pal = sum(r["k"] for r in rows)
     print()
     print(
-        f"plain rule vs input: MITS higher on {sum(r['s_plain'].mits > r['s_in'].mits for r in rows)}/{n}; "
+        "plain rule vs input: MITS higher on "
+        f"{sum(r['s_plain'].mits > r['s_in'].mits for r in rows)}/{n}; "
         f"PIT strictly higher on {sum(r['s_plain'].pit > r['s_in'].pit for r in rows)}/{n}"
     )
     print(
@@ -168,11 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{100 * np.mean([r['kept_raw'] for r in rows]):.1f}%"
     )
     print(
-        f"sempix vs input: MITS higher on {better_mits}/{n} images; PIT higher or equal on {better_pit}/{n} "
+        f"sempix vs input: MITS higher on {better_mits}/{n} images; PIT higher or equal on "
+        f"{better_pit}/{n} "
         f"(strictly higher on {strictly_pit}/{n}); F lower or equal on {lower_f}/{n}"
     )
     print(
-        f"palette colours keeping their basic name: {sum(r['kept'] * r['k'] for r in rows):.0f}/{pal} "
+        "palette colours keeping their basic name: "
+        f"{sum(r['kept'] * r['k'] for r in rows):.0f}/{pal} "
         f"= {100 * np.mean([r['kept'] for r in rows]):.1f}% (default, keep_names=True); "
         f"plain nearest-prototype rule: {100 * np.mean([r['kept_plain'] for r in rows]):.1f}%"
     )
@@ -184,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     cm = np.array([r["c_names"] for r in rows])
     px = h * w
     print(
-        f"sempix time per image: wall mean {tm.mean():.3f} s (max {tm.max():.3f}), CPU mean {cm.mean():.3f} s, "
+        f"sempix time per image: wall mean {tm.mean():.3f} s (max {tm.max():.3f}), CPU mean "
+        f"{cm.mean():.3f} s, "
         f"for {px / 1e6:.2f} MP (scaled to 512x512: wall {tm.mean() * 512 * 512 / px:.3f} s, "
-        f"CPU {cm.mean() * 512 * 512 / px:.3f} s); target <= 0.15 s; load average {os.getloadavg()[0]:.1f}"
+        f"CPU {cm.mean() * 512 * 512 / px:.3f} s); target <= 0.15 s; load average "
+        f"{os.getloadavg()[0]:.1f}"
     )
 
     if args.big:
@@ -204,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         recolor_palette(big, res.source.lab, res.source.lab + 5)
         t_rec = time.perf_counter() - t
         print(
-            f"12 MP ({big.shape[1]}x{big.shape[0]}): recolor_palette {t_rec:.2f} s, full harmonize {t_all:.2f} s"
+            f"12 MP ({big.shape[1]}x{big.shape[0]}): recolor_palette {t_rec:.2f} s, full harmonize "
+            f"{t_all:.2f} s"
         )
     return 0
 

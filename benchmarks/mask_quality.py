@@ -32,8 +32,16 @@ from pathlib import Path
 
 import numpy as np
 
-METHODS = ("luminance", "lab", "semantic", "combined", "combined-lab", "combined-0.8", "combined-lab-0.8",
-           "combined-best-lam")
+METHODS = (
+    "luminance",
+    "lab",
+    "semantic",
+    "combined",
+    "combined-lab",
+    "combined-0.8",
+    "combined-lab-0.8",
+    "combined-best-lam",
+)
 HIGH_LAM = 0.8
 DEFAULT_LAM = 0.5
 DEFAULT_TAU = 0.25
@@ -78,8 +86,15 @@ def load_segments(mat_path: Path, n: int, min_frac: float) -> list[np.ndarray]:
     return out
 
 
-def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_frac: float,
-             progress: bool = True, figure_rows: int = 0) -> dict:
+def evaluate(
+    split: str,
+    limit: int | None,
+    n_segments: int,
+    backend: str,
+    min_frac: float,
+    progress: bool = True,
+    figure_rows: int = 0,
+) -> dict:
     from sempix.image import read_image
     from sempix.mask import MaskSource, mask_features
 
@@ -101,7 +116,9 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
     t0 = time.perf_counter()
     feat_time = 0.0
     for n_img, path in enumerate(images):
-        segs = load_segments(root / "groundTruth" / split / (path.stem + ".mat"), n_segments, min_frac)
+        segs = load_segments(
+            root / "groundTruth" / split / (path.stem + ".mat"), n_segments, min_frac
+        )
         if not segs:
             continue
         img = read_image(path).rgb
@@ -117,7 +134,9 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
             sem, lum = src.distances(pt, "luminance")
             lab = src.colour_distance(pt, "lab")
             maps = {
-                "luminance": lum, "lab": lab, "semantic": sem,
+                "luminance": lum,
+                "lab": lab,
+                "semantic": sem,
                 "combined": DEFAULT_LAM * sem + (1 - DEFAULT_LAM) * lum,
                 "combined-lab": DEFAULT_LAM * sem + (1 - DEFAULT_LAM) * lab,
                 "combined-0.8": HIGH_LAM * sem + (1 - HIGH_LAM) * lum,
@@ -135,22 +154,40 @@ def evaluate(split: str, limit: int | None, n_segments: int, backend: str, min_f
             if len(fig_rows) < figure_rows:
                 fig_rows.append(_figure_row(img, seg, pt, maps, taus))
         if progress:
-            print(f"\r{n_img + 1}/{len(images)} images, {len(curves['luminance'])} segments, "
-                  f"{time.perf_counter() - t0:.0f} s", end="", file=sys.stderr, flush=True)
+            print(
+                f"\r{n_img + 1}/{len(images)} images, {len(curves['luminance'])} segments, "
+                f"{time.perf_counter() - t0:.0f} s",
+                end="",
+                file=sys.stderr,
+                flush=True,
+            )
     if progress:
         print(file=sys.stderr)
-    res = {"split": split, "images": len(images), "segments": len(curves["luminance"]),
-           "backend": semantic_backend, "seconds": time.perf_counter() - t0, "feature_seconds": feat_time,
-           "cpu_count": os.cpu_count(), "rows": {}, "best_lams": best_lams, "figure": fig_rows}
+    res = {
+        "split": split,
+        "images": len(images),
+        "segments": len(curves["luminance"]),
+        "backend": semantic_backend,
+        "seconds": time.perf_counter() - t0,
+        "feature_seconds": feat_time,
+        "cpu_count": os.cpu_count(),
+        "rows": {},
+        "best_lams": best_lams,
+        "figure": fig_rows,
+    }
     lum_best = np.array([c.max() for c in curves["luminance"]])
     for m in METHODS:
         C = np.stack(curves[m])  # (segments, taus)
         best = C.max(axis=1)
         mean_curve = C.mean(axis=0)
         k = int(np.argmax(mean_curve))
-        row = {"best_tau_iou": float(best.mean()), "iou_at_default": float(C[:, i_def].mean()),
-               "tuned_tau": float(taus[k]), "iou_at_tuned": float(mean_curve[k]),
-               "median_best_tau": float(np.median(taus[C.argmax(axis=1)]))}
+        row = {
+            "best_tau_iou": float(best.mean()),
+            "iou_at_default": float(C[:, i_def].mean()),
+            "tuned_tau": float(taus[k]),
+            "iou_at_tuned": float(mean_curve[k]),
+            "median_best_tau": float(np.median(taus[C.argmax(axis=1)])),
+        }
         if m != "luminance":
             row["win_vs_luminance"] = float((best > lum_best + 1e-9).mean())
             row["tie_vs_luminance"] = float((np.abs(best - lum_best) <= 1e-9).mean())
@@ -166,7 +203,7 @@ def _figure_row(img, seg, pt, maps, taus) -> np.ndarray:
     H = seg.shape[0]
     x, y = pt
     a = img.copy()
-    a[max(0, y - 3):y + 4, max(0, x - 3):x + 4] = (1, 0, 0)
+    a[max(0, y - 3) : y + 4, max(0, x - 3) : x + 4] = (1, 0, 0)
     tiles = [a, np.repeat(seg[..., None].astype(np.float32), 3, -1)]
     for m in FIG_METHODS:
         c = iou_curve(maps[m], seg, taus)
@@ -201,20 +238,34 @@ def save_figure(rows: list[np.ndarray], path: str) -> None:
 
 
 def print_table(res: dict) -> None:
-    print(f"\nBSDS500 {res['split']}: {res['images']} images, {res['segments']} segments "
-          f"(largest segments of the first annotation), semantic backend {res['backend']}, "
-          f"{res['seconds']:.0f} s ({res['feature_seconds']:.0f} s features), os.cpu_count()={res['cpu_count']}")
+    print(
+        f"\nBSDS500 {res['split']}: {res['images']} images, {res['segments']} segments "
+        f"(largest segments of the first annotation), semantic backend {res['backend']}, "
+        f"{res['seconds']:.0f} s ({res['feature_seconds']:.0f} s features), "
+        f"os.cpu_count()={res['cpu_count']}"
+    )
     print(f"lam = {DEFAULT_LAM} for combined; IoU at tau = {DEFAULT_TAU} is the tool default\n")
-    print("| method | mean best-tau IoU | win rate vs luminance (ties) | IoU at tau=0.25 | tuned tau | IoU at tuned tau |")
+    print(
+        "| method | mean best-tau IoU | win rate vs luminance (ties) | IoU at tau=0.25 | tuned tau "
+        "| IoU at tuned tau |"
+    )
     print("|---|---|---|---|---|---|")
     for m, r in res["rows"].items():
-        win = "-" if m == "luminance" else f"{100 * r['win_vs_luminance']:.0f}% ({100 * r['tie_vs_luminance']:.0f}%)"
-        print(f"| {m} | {r['best_tau_iou']:.3f} | {win} | {r['iou_at_default']:.3f} | "
-              f"{r['tuned_tau']:.3f} | {r['iou_at_tuned']:.3f} |")
+        win = (
+            "-"
+            if m == "luminance"
+            else f"{100 * r['win_vs_luminance']:.0f}% ({100 * r['tie_vs_luminance']:.0f}%)"
+        )
+        print(
+            f"| {m} | {r['best_tau_iou']:.3f} | {win} | {r['iou_at_default']:.3f} | "
+            f"{r['tuned_tau']:.3f} | {r['iou_at_tuned']:.3f} |"
+        )
     if res["best_lams"]:
         vals, counts = np.unique(res["best_lams"], return_counts=True)
-        print("\nbest lam per segment (combined-best-lam): " +
-              ", ".join(f"{v:.1f}: {c}" for v, c in zip(vals, counts)))
+        print(
+            "\nbest lam per segment (combined-best-lam): "
+            + ", ".join(f"{v:.1f}: {c}" for v, c in zip(vals, counts))
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,14 +273,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="val", choices=["val", "train", "test"])
     ap.add_argument("--limit", type=int, default=None, help="first N images only")
     ap.add_argument("--segments", type=int, default=4, help="largest segments per image")
-    ap.add_argument("--min-frac", type=float, default=0.02, help="ignore segments smaller than this")
+    ap.add_argument(
+        "--min-frac", type=float, default=0.02, help="ignore segments smaller than this"
+    )
     ap.add_argument("--backend", default="ade20k", choices=["ade20k", "segformer", "lowlevel"])
-    ap.add_argument("--figure", default=None, help="write a picture of the first segments' masks "
-                    "(columns: image + click, human segment, best-tau mask per method; red = missed)")
+    ap.add_argument(
+        "--figure",
+        default=None,
+        help="write a picture of the first segments' masks "
+        "(columns: image + click, human segment, best-tau mask per method; red = missed)",
+    )
     ap.add_argument("--figure-rows", type=int, default=6)
     args = ap.parse_args(argv)
-    res = evaluate(args.split, args.limit, args.segments, args.backend, args.min_frac,
-                   figure_rows=args.figure_rows if args.figure else 0)
+    res = evaluate(
+        args.split,
+        args.limit,
+        args.segments,
+        args.backend,
+        args.min_frac,
+        figure_rows=args.figure_rows if args.figure else 0,
+    )
     print_table(res)
     if args.figure and res["figure"]:
         save_figure(res["figure"], args.figure)

@@ -10,7 +10,8 @@ Collections: ``collection01`` and ``brochure_images/setN`` (group palette solved
 
 Metrics (per collection, inputs vs outputs; lower distance = more consistent):
 
-* ``pal``: mean pairwise palette distance: palettes (``sempix.palette.extract_palette``, automatic k)
+* ``pal``: mean pairwise palette distance: palettes (``sempix.palette.extract_palette``, automatic
+  k)
   of every pair of images; distance = symmetric weighted mean nearest-colour Delta-E (CIE76),
   ``0.5 * (sum_i w_i min_j |a_i - b_j| + sum_j w_j min_i |a_i - b_j|)``.
 * ``hist``: mean pairwise ab-histogram distance: 1 - histogram intersection of 16x16 normalised
@@ -41,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
+from sempix.color import lab_to_srgb
 from sempix.image import load_rgb
 from sempix.palette import extract_palette, name_probabilities, srgb_to_lab
 from sempix.palette.naming import name_index
-from sempix.recolor._color import lab_to_rgb
 from sempix.recolor.core import (
     color_transforms,
     downsize,
@@ -65,8 +66,14 @@ def images_in(folder: Path) -> list[Path]:
 
 def mean_pairwise_palette(imgs: list[np.ndarray]) -> float:
     pals = [extract_palette(downsize(i, 320)) for i in imgs]
-    return float(np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
-                          for a, b in itertools.combinations(pals, 2)]))
+    return float(
+        np.mean(
+            [
+                palette_distance(a.lab, a.weights, b.lab, b.weights)
+                for a, b in itertools.combinations(pals, 2)
+            ]
+        )
+    )
 
 
 def ab_hist(img: np.ndarray) -> np.ndarray:
@@ -113,7 +120,7 @@ def name_changes(result, imgs: list[np.ndarray]) -> dict:
     r = {"pal": [0, 0], "sal": [0, 0], "px": [0, 0], "all": [0, 0]}
     for img, out, an, tgt, fn in zip(imgs, result.images, sol.analyses, sol.targets(), fns):
         a = np.argmax(name_probabilities(an.src_rgb), -1)
-        b = np.argmax(name_probabilities(lab_to_rgb(tgt)), -1)
+        b = np.argmax(name_probabilities(lab_to_srgb(tgt, gamut="clip")), -1)
         r["pal"][0] += int((a != b).sum())
         r["pal"][1] += len(a)
         ref = apply_gains(img, an.wb_gains) if an.wb_applied else img
@@ -145,20 +152,31 @@ def name_changes(result, imgs: list[np.ndarray]) -> dict:
 def run_collection(name: str, paths: list[Path], features: str, ext_palette=None) -> dict:
     imgs = [load_rgb(p) for p in paths]
     t0 = time.perf_counter()
-    res = recolor_collection(imgs, features=features, palette=None if ext_palette is None else ext_palette.rgb)
+    res = recolor_collection(
+        imgs, features=features, palette=None if ext_palette is None else ext_palette.rgb
+    )
     dt = time.perf_counter() - t0
-    res_off = recolor_collection(imgs, features=features, names=None,
-                                 palette=None if ext_palette is None else ext_palette.rgb)
+    res_off = recolor_collection(
+        imgs,
+        features=features,
+        names=None,
+        palette=None if ext_palette is None else ext_palette.rgb,
+    )
     row = {"name": name, "n": len(imgs), "time": dt}
     row["pal"] = (mean_pairwise_palette(imgs), mean_pairwise_palette(res.images))
     row["hist"] = (mean_pairwise_hist(imgs), mean_pairwise_hist(res.images))
     if ext_palette is not None:
-        row["to_ext"] = (distance_to_palette(imgs, ext_palette), distance_to_palette(res.images, ext_palette))
+        row["to_ext"] = (
+            distance_to_palette(imgs, ext_palette),
+            distance_to_palette(res.images, ext_palette),
+        )
     st = res.solution.stats
     row["broken"] = st["broken_by_names"] / max(st["colours"], 1)
     row["names_on"] = name_changes(res, imgs)
     row["names_off"] = name_changes(res_off, imgs)
-    row["guarded"] = res.solution.stats.get("guarded_pixels", 0) / max(sum(i.shape[0] * i.shape[1] for i in imgs), 1)
+    row["guarded"] = res.solution.stats.get("guarded_pixels", 0) / max(
+        sum(i.shape[0] * i.shape[1] for i in imgs), 1
+    )
     row["wb"] = sum(st["wb_applied"])
     return row
 
@@ -193,7 +211,9 @@ def main() -> int:
     ap.add_argument("--features", default="ade20k", choices=["ade20k", "none"])
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
-    ap.add_argument("--only", default=None, help="run only the collections whose name contains this")
+    ap.add_argument(
+        "--only", default=None, help="run only the collections whose name contains this"
+    )
     args = ap.parse_args()
     data = os.environ.get("SEMPIX_DATA_DIR")
     if not data:
@@ -202,9 +222,17 @@ def main() -> int:
     load0 = os.getloadavg()[0]
     groups = Path(data) / "groups"
     cols = [("collection01", images_in(groups / "collection01"))]
-    sets = sorted((groups / "brochure_images").iterdir()) if (groups / "brochure_images").is_dir() else []
+    sets = (
+        sorted((groups / "brochure_images").iterdir())
+        if (groups / "brochure_images").is_dir()
+        else []
+    )
     cols += [(f"brochure_images/{s.name}", images_in(s)) for s in sets]
-    pages = sorted((groups / "brochure_pages").iterdir()) if (groups / "brochure_pages").is_dir() else []
+    pages = (
+        sorted((groups / "brochure_pages").iterdir())
+        if (groups / "brochure_pages").is_dir()
+        else []
+    )
     if args.speed_only:
         sets, cols_run = [], []
     else:
@@ -220,13 +248,21 @@ def main() -> int:
             if not page_imgs:
                 continue
             pal = extract_palette(downsize(load_rgb(page_imgs[0]), 320))
-            ext_rows.append(run_collection(f"{s.name} -> page {pg.name}", images_in(s), args.features, pal))
-    print(f"recolor benchmark, features={args.features}, cpu_count={os.cpu_count()}, "
-          f"load average at start {load0:.1f}, at end {os.getloadavg()[0]:.1f}")
+            ext_rows.append(
+                run_collection(f"{s.name} -> page {pg.name}", images_in(s), args.features, pal)
+            )
+    print(
+        f"recolor benchmark, features={args.features}, cpu_count={os.cpu_count()}, "
+        f"load average at start {load0:.1f}, at end {os.getloadavg()[0]:.1f}"
+    )
     print()
-    print("| collection | images | pal before | pal after | hist before | hist after | broken by naming "
-          "| name changes: palette (naming on / off) | salient palette (on / off) | salient pixels % (on / off) "
-          "| all pixels % (on / off) | guarded px % | WB | time s |")
+    print(
+        "| collection | images | pal before | pal after | hist before | hist after | broken by "
+        "naming "
+        "| name changes: palette (naming on / off) | salient palette (on / off) | salient pixels % "
+        "(on / off) "
+        "| all pixels % (on / off) | guarded px % | WB | time s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
     def frac(x):
@@ -237,31 +273,49 @@ def main() -> int:
 
     for r in rows + ext_rows:
         on, off = r["names_on"], r["names_off"]
-        print(f"| {r['name']} | {r['n']} | {r['pal'][0]:.2f} | {r['pal'][1]:.2f} | {r['hist'][0]:.3f} | "
-              f"{r['hist'][1]:.3f} | {100 * r['broken']:.1f}% | {frac(on['pal'])} / {frac(off['pal'])} | "
-              f"{frac(on['sal'])} / {frac(off['sal'])} | {pct(on['px'])} / {pct(off['px'])} | "
-              f"{pct(on['all'])} / {pct(off['all'])} | {100 * r['guarded']:.2f} | {r['wb']} | {r['time']:.2f} |")
+        print(
+            f"| {r['name']} | {r['n']} | {r['pal'][0]:.2f} | {r['pal'][1]:.2f} | "
+            f"{r['hist'][0]:.3f} | "
+            f"{r['hist'][1]:.3f} | {100 * r['broken']:.1f}% | {frac(on['pal'])} / "
+            f"{frac(off['pal'])} | "
+            f"{frac(on['sal'])} / {frac(off['sal'])} | {pct(on['px'])} / {pct(off['px'])} | "
+            f"{pct(on['all'])} / {pct(off['all'])} | {100 * r['guarded']:.2f} | {r['wb']} | "
+            f"{r['time']:.2f} |"
+        )
     if ext_rows:
         print()
-        print("| collection -> external palette | mean palette distance to the page palette before | after |")
+        print(
+            "| collection -> external palette | mean palette distance to the page palette before | "
+            "after |"
+        )
         print("|---|---|---|")
         for r in ext_rows:
             print(f"| {r['name']} | {r['to_ext'][0]:.2f} | {r['to_ext'][1]:.2f} |")
     improved = sum(r["pal"][1] < r["pal"][0] for r in rows)
     print()
     if rows:
-        print(f"consistency (palette distance) improved on {improved}/{len(rows)} collections; "
-              f"palette-colour name changes with naming on: {sum(r['names_on']['pal'][0] for r in rows + ext_rows)}, "
-              f"salient-pixel name changes with naming on: {sum(r['names_on']['px'][0] for r in rows + ext_rows)}, "
-              f"all-pixel name changes with naming on: {sum(r['names_on']['all'][0] for r in rows + ext_rows)}")
+        print(
+            f"consistency (palette distance) improved on {improved}/{len(rows)} collections; "
+            "palette-colour name changes with naming on: "
+            f"{sum(r['names_on']['pal'][0] for r in rows + ext_rows)}, "
+            "salient-pixel name changes with naming on: "
+            f"{sum(r['names_on']['px'][0] for r in rows + ext_rows)}, "
+            "all-pixel name changes with naming on: "
+            f"{sum(r['names_on']['all'][0] for r in rows + ext_rows)}"
+        )
     if not args.skip_speed:
         paths = cols[0][1]
         for feat in ("none", args.features) if args.features != "none" else ("none",):
             t, cpu, r0, r1 = speed(paths, feat)
-            print(f"speed: 10 images of 1.0 MP, features={feat}: {t:.2f} s wall, {cpu:.2f} s CPU of this process "
-                  f"({t / 10:.3f} s/image, cpu_count={os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, "
-                  f"target <= 5 s); render per 1 MP image: {1000 * r0:.0f} ms without, {1000 * r1:.0f} ms with "
-                  f"the per-pixel name guard (+{1000 * (r1 - r0):.0f} ms)")
+            print(
+                f"speed: 10 images of 1.0 MP, features={feat}: {t:.2f} s wall, {cpu:.2f} s CPU of "
+                "this process "
+                f"({t / 10:.3f} s/image, cpu_count={os.cpu_count()}, load average "
+                f"{os.getloadavg()[0]:.1f}, "
+                f"target <= 5 s); render per 1 MP image: {1000 * r0:.0f} ms without, "
+                f"{1000 * r1:.0f} ms with "
+                f"the per-pixel name guard (+{1000 * (r1 - r0):.0f} ms)"
+            )
     return 0
 
 

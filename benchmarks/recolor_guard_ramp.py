@@ -41,7 +41,10 @@ def main() -> int:
     lut = build_lut(lambda x: recolor_palette(x, src, tgt))
     strips = []
     print(f"cpu_count={os.cpu_count()}")
-    print(f"| ramp | input max step | LUT: name changes / max step | hard guard | soft guard ({GUARD_SOFT}) |")
+    print(
+        "| ramp | input max step | LUT: name changes / max step | hard guard | soft guard "
+        f"({GUARD_SOFT}) |"
+    )
     print("|---|---|---|---|---|")
 
     def step(x):

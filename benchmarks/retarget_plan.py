@@ -1,4 +1,5 @@
-"""Deep seam plan diagnostics on RetargetMe: how much of each reduction the deep seams do, per percentile.
+"""Deep seam plan diagnostics on RetargetMe: how much of each reduction the deep seams do, per
+percentile.
 
 Usage::
 
@@ -6,8 +7,10 @@ Usage::
         .venv/bin/python benchmarks/retarget_plan.py [--limit 10] [--percentiles 20,50]
 
 For every reduction set and percentile: deep seams removed at the deepest layer (of its width), the
-energy kept by the retargeted deepest-layer target ``||F'_L|| / ||F_L(I)||`` (what the reconstruction is
-asked to reproduce), and the Semantic Score (deepest VGG layer) of ``multiop`` (the plan applied to the
+energy kept by the retargeted deepest-layer target ``||F'_L|| / ||F_L(I)||`` (what the
+reconstruction is
+asked to reproduce), and the Semantic Score (deepest VGG layer) of ``multiop`` (the plan applied to
+the
 pixels). No reconstruction is run, so this takes seconds per set.
 """
 
@@ -25,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--limit", type=int, default=10, help="first N sets (reductions among them are used)")
+    ap.add_argument(
+        "--limit", type=int, default=10, help="first N sets (reductions among them are used)"
+    )
     ap.add_argument("--percentiles", default="20,50")
     args = ap.parse_args(argv)
     data = os.environ.get("SEMPIX_DATA_DIR")
@@ -46,10 +51,16 @@ def main(argv: list[str] | None = None) -> int:
     deepest = used[-1]
     pcts = [float(p) for p in args.percentiles.split(",")]
     root = Path(data) / "retargetme"
-    sets = sorted(p for p in root.iterdir() if p.is_dir() and (p / "src.jpg").is_file())[: args.limit]
+    sets = sorted(p for p in root.iterdir() if p.is_dir() and (p / "src.jpg").is_file())[
+        : args.limit
+    ]
     acc: dict[float, list[tuple[float, float, float]]] = {p: [] for p in pcts}
     print(f"deepest layer {deepest}; os.cpu_count()={os.cpu_count()}")
-    print("| set | size | " + " | ".join(f"p{p:g}: deep seams / target energy / multiop SS" for p in pcts) + " |")
+    print(
+        "| set | size | "
+        + " | ".join(f"p{p:g}: deep seams / target energy / multiop SS" for p in pcts)
+        + " |"
+    )
     print("|" + "---|" * (2 + len(pcts)))
     for sd in sets:
         src = load_rgb(sd / "src.jpg")
@@ -76,8 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     for pct in pcts:
         a = np.array(acc[pct])
         if a.size:
-            print(f"percentile {pct:g}: {len(a)} reductions; deep columns removed {100 * a[:, 0].mean():.1f} % "
-                  f"(mean); target energy {a[:, 1].mean():.4f}; multiop SS {a[:, 2].mean():.4f}")
+            print(
+                f"percentile {pct:g}: {len(a)} reductions; deep columns removed "
+                f"{100 * a[:, 0].mean():.1f} % "
+                f"(mean); target energy {a[:, 1].mean():.4f}; multiop SS {a[:, 2].mean():.4f}"
+            )
     return 0
 
 

@@ -1,23 +1,32 @@
-"""RetargetMe comparison: Semantic Score of 8 published operators vs sempix dnr / semantic-seam / seam.
+"""RetargetMe comparison: Semantic Score of 8 published operators vs sempix dnr / semantic-seam /
+seam.
 
 Usage::
 
     SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data \\
-        flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/retargetme.py [--limit N] [--sets 001,002]
+        flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/retargetme.py [--limit N] [--sets
+        001,002]
         [--methods dnr,semantic-seam,seam] [--iterations 50] [--init multiop] [--lr 0.05]
         [--lambdas 1,1,1] [--lambda-norm energy] [--jpeg 95] [--out DIR] [--no-ade20k]
 
-Each set ``$SEMPIX_DATA_DIR/retargetme/NNN/`` holds ``src.jpg`` and ``1.jpg .. 8.jpg``, the results of
-the operators named in ``operators.tsv`` (in the set or in the ``retargetme`` folder: ``file<TAB>operator``,
-optionally a ``ratio`` row or column). The target size is the size of the published results (the ratio
-column when given). sempix's outputs are scored as written (PNG), or after a JPEG round trip at quality
+Each set ``$SEMPIX_DATA_DIR/retargetme/NNN/`` holds ``src.jpg`` and ``1.jpg .. 8.jpg``, the results
+of
+the operators named in ``operators.tsv`` (in the set or in the ``retargetme`` folder:
+``file<TAB>operator``,
+optionally a ``ratio`` row or column). The target size is the size of the published results (the
+ratio
+column when given). sempix's outputs are scored as written (PNG), or after a JPEG round trip at
+quality
 ``--jpeg`` (the published results are JPEG files).
 
 Semantic Score ``SS = ||F(O)|| / ||F(I)||`` (Arar et al.) is reported with two feature maps:
-``SS-VGG`` = the deepest VGG-19 layer the weights hold (relu3_1 with the normalised network here; the paper
+``SS-VGG`` = the deepest VGG-19 layer the weights hold (relu3_1 with the normalised network here;
+the paper
 uses block5_conv1) and ``SS-ADE`` = the ADE20K semantic pixel features of sempix
-(``compute_features(img, "ade20k").features``: the 256-d decoder features, seeded random projection to 64-d).
-Prints a table like the paper's Table 1 (mean, std, and how often each operator is the best), per-set
+(``compute_features(img, "ade20k").features``: the 256-d decoder features, seeded random projection
+to 64-d).
+Prints a table like the paper's Table 1 (mean, std, and how often each operator is the best),
+per-set
 scores, and run times, with ``os.cpu_count()`` and the load average.
 """
 
@@ -39,7 +48,8 @@ from sempix.image import load_rgb, write_image
 
 
 def read_operators(root: Path, set_dir: Path) -> tuple[dict[str, str], float | None]:
-    """{file: operator name} and an optional ratio from operators.tsv (set folder first, then root)."""
+    """{file: operator name} and an optional ratio from
+    operators.tsv (set folder first, then root)."""
     for p in (set_dir / "operators.tsv", root / "operators.tsv"):
         if p.is_file():
             ops, ratio = {}, None
@@ -80,19 +90,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="only the first N sets")
     ap.add_argument("--sets", default=None, help="comma-separated set ids")
     ap.add_argument("--methods", default="dnr,semantic-seam,seam")
-    ap.add_argument("--iterations", type=int, default=None, help="dnr iterations (default: the library's)")
+    ap.add_argument(
+        "--iterations", type=int, default=None, help="dnr iterations (default: the library's)"
+    )
     ap.add_argument("--refine-iterations", type=int, default=None)
     ap.add_argument("--init", default=None, help="dnr init (scale|seam|multiop)")
-    ap.add_argument("--lr", type=float, default=None, help="dnr Adam learning rate (default: the library's)")
+    ap.add_argument(
+        "--lr", type=float, default=None, help="dnr Adam learning rate (default: the library's)"
+    )
     ap.add_argument("--lambdas", default=None, help="dnr lambdas per resolved layer, e.g. 1,1,1")
     ap.add_argument("--lambda-norm", default=None, help="dnr lambda normalisation (none|energy)")
-    ap.add_argument("--percentile", type=float, default=None, help="deep seam percentile (default: the library's)")
-    ap.add_argument("--alpha", type=float, default=None, help="Eq. 2 alpha (default: the library's)")
-    ap.add_argument("--protect", default=None, help="semantic protection (auto|none|classes; default: the library's)")
-    ap.add_argument("--jpeg", type=int, default=0, help="score sempix outputs after a JPEG round trip (quality)")
-    ap.add_argument("--jpeg-also", type=int, default=0,
-                    help="also score sempix outputs after a JPEG round trip at this quality, as extra rows "
-                         "(the published results are JPEG quality 85: their quantisation tables are IJG q85)")
+    ap.add_argument(
+        "--percentile",
+        type=float,
+        default=None,
+        help="deep seam percentile (default: the library's)",
+    )
+    ap.add_argument(
+        "--alpha", type=float, default=None, help="Eq. 2 alpha (default: the library's)"
+    )
+    ap.add_argument(
+        "--protect",
+        default=None,
+        help="semantic protection (auto|none|classes; default: the library's)",
+    )
+    ap.add_argument(
+        "--jpeg", type=int, default=0, help="score sempix outputs after a JPEG round trip (quality)"
+    )
+    ap.add_argument(
+        "--jpeg-also",
+        type=int,
+        default=0,
+        help="also score sempix outputs after a JPEG round trip at this quality, as extra rows "
+        "(the published results are JPEG quality 85: their quantisation tables are IJG q85)",
+    )
     ap.add_argument("--reductions-only", action="store_true", help="skip the enlargement sets")
     ap.add_argument("--no-ade20k", action="store_true", help="only the VGG Semantic Score")
     ap.add_argument("--out", default=None, help="folder for sempix's outputs (PNG)")
@@ -189,19 +220,26 @@ def main(argv: list[str] | None = None) -> int:
                 scores[k].setdefault(name, []).append(num / den)
         per_set.append((sd.name, f"{W}x{H}->{tw}x{th}", row))
         best = {k: max(row[k], key=row[k].get) for k in kinds}
-        print(f"{sd.name} {W}x{H}->{tw}x{th} " + " ".join(
-            f"{k}:best={best[k]}" for k in kinds) + " " + " ".join(
-            f"{m}={times[m][-1]:.1f}s" for m in methods), flush=True)
+        print(
+            f"{sd.name} {W}x{H}->{tw}x{th} "
+            + " ".join(f"{k}:best={best[k]}" for k in kinds)
+            + " "
+            + " ".join(f"{m}={times[m][-1]:.1f}s" for m in methods),
+            flush=True,
+        )
 
     names = op_order + [f"sempix-{m}" for m in methods]
     if args.jpeg_also:
         names += [f"sempix-{m}-q{args.jpeg_also}" for m in methods]
     n = len(per_set)
     print()
-    print(f"RetargetMe, {n} sets; os.cpu_count()={os.cpu_count()}, torch threads={torch.get_num_threads()}, "
-          f"load average {os.getloadavg()[0]:.1f}; VGG weights {net.fmt} (SS-VGG layer {layer}); "
-          f"sempix outputs scored {f'after JPEG q{args.jpeg}' if args.jpeg else 'as written (PNG)'}; "
-          f"dnr settings {kw or 'library defaults'}")
+    print(
+        f"RetargetMe, {n} sets; os.cpu_count()={os.cpu_count()}, torch "
+        f"threads={torch.get_num_threads()}, "
+        f"load average {os.getloadavg()[0]:.1f}; VGG weights {net.fmt} (SS-VGG layer {layer}); "
+        f"sempix outputs scored {f'after JPEG q{args.jpeg}' if args.jpeg else 'as written (PNG)'}; "
+        f"dnr settings {kw or 'library defaults'}"
+    )
     labels = {"vgg": f"SS-VGG ({layer})", "ade20k": "SS-ADE (ADE20K features)"}
     header = "| operator | " + " | ".join(f"{labels[k]} mean ± std | best in" for k in kinds) + " |"
     print(header)
@@ -221,13 +259,17 @@ def main(argv: list[str] | None = None) -> int:
     for k in kinds:
         pub = [nm for nm in op_order if scores[k].get(nm)]
         best_pub = max(pub, key=lambda nm: np.mean(scores[k][nm])) if pub else None
-        for m in [nm[len("sempix-"):] for nm in names if nm.startswith("sempix-")]:
+        for m in [nm[len("sempix-") :] for nm in names if nm.startswith("sempix-")]:
             ours = np.mean(scores[k].get(f"sempix-{m}", [np.nan]))
             if best_pub:
                 bp = np.mean(scores[k][best_pub])
                 verdict = "MEETS" if ours >= bp else "MISSES"
-                print(f"{labels[k]}: sempix-{m} {ours:.4f} vs best published {best_pub} {bp:.4f} -> {verdict} "
-                      f"(beats {sum(ours >= np.mean(scores[k][p]) for p in pub)}/{len(pub)} operators)")
+                print(
+                    f"{labels[k]}: sempix-{m} {ours:.4f} vs best published {best_pub} {bp:.4f} -> "
+                    f"{verdict} "
+                    f"(beats {sum(ours >= np.mean(scores[k][p]) for p in pub)}/{len(pub)} "
+                    "operators)"
+                )
     for k in kinds:
         print()
         print(f"Per set, {labels[k]}:")
@@ -235,8 +277,12 @@ def main(argv: list[str] | None = None) -> int:
         print("|" + "---|" * (2 + len(names)))
         for sid, size, row in per_set:
             best_nm = max(row[k], key=row[k].get)
-            cells = [(f"**{row[k][nm]:.4f}**" if nm == best_nm else f"{row[k][nm]:.4f}") if nm in row[k] else "-"
-                     for nm in names]
+            cells = [
+                (f"**{row[k][nm]:.4f}**" if nm == best_nm else f"{row[k][nm]:.4f}")
+                if nm in row[k]
+                else "-"
+                for nm in names
+            ]
             print(f"| {sid} | {size} | " + " | ".join(cells) + " |")
     print()
     print("| method | mean s | median s | max s | per megapixel s |")
@@ -244,9 +290,16 @@ def main(argv: list[str] | None = None) -> int:
     for m in methods:
         t = np.array(times[m])
         if t.size:
-            mp = np.array([int(s.split("->")[0].split("x")[0]) * int(s.split("->")[0].split("x")[1]) / 1e6
-                           for _, s, _ in per_set])
-            print(f"| {m} | {t.mean():.1f} | {np.median(t):.1f} | {t.max():.1f} | {np.mean(t / mp):.1f} |")
+            mp = np.array(
+                [
+                    int(s.split("->")[0].split("x")[0]) * int(s.split("->")[0].split("x")[1]) / 1e6
+                    for _, s, _ in per_set
+                ]
+            )
+            print(
+                f"| {m} | {t.mean():.1f} | {np.median(t):.1f} | {t.max():.1f} | "
+                f"{np.mean(t / mp):.1f} |"
+            )
     return 0
 
 

@@ -3,7 +3,8 @@
 Usage::
 
     SEMPIX_DATA_DIR=../shared/data SEMPIX_MODEL_DIR=../shared/models \
-        python benchmarks/saliency.py [--limit N] [--features ade20k|none] [--backend rbd|u2netp|auto]
+        python benchmarks/saliency.py [--limit N] [--features ade20k|none] [--backend
+        rbd|u2netp|auto]
                                       [--model FILE.onnx]
 
 ``--backend u2netp`` adds the learned U^2-Net-p detector (model store entry ``u2netp``: put
@@ -15,7 +16,8 @@ Metrics (standard salient-object-detection definitions):
 
 * MAE: mean absolute difference between the saliency map in [0, 1] and the binary mask, per image,
   averaged over images.
-* max F-measure: for 255 thresholds t, precision and recall of ``saliency >= t`` against the mask are
+* max F-measure: for 255 thresholds t, precision and recall of ``saliency >= t`` against the mask
+  are
   averaged over images, ``F = (1 + b2) P R / (b2 P + R)`` with ``b2 = 0.3``; the maximum over t.
 
 Baselines measured in the same run: a centred Gaussian ("centre prior") and the built-in backend
@@ -40,10 +42,14 @@ from sempix.recolor.saliency import compute_saliency, resolve_backend, semantic_
 
 def centre_prior(h: int, w: int) -> np.ndarray:
     yy, xx = np.mgrid[0:h, 0:w]
-    return np.exp(-(((yy - h / 2) / (0.3 * h)) ** 2 + ((xx - w / 2) / (0.3 * w)) ** 2) / 2).astype(np.float32)
+    return np.exp(-(((yy - h / 2) / (0.3 * h)) ** 2 + ((xx - w / 2) / (0.3 * w)) ** 2) / 2).astype(
+        np.float32
+    )
 
 
-def scores(sal: np.ndarray, gt: np.ndarray, thresholds: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+def scores(
+    sal: np.ndarray, gt: np.ndarray, thresholds: np.ndarray
+) -> tuple[float, np.ndarray, np.ndarray]:
     mae = float(np.abs(sal - gt).mean())
     g = gt > 0.5
     prec, rec = [], []
@@ -59,9 +65,15 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--features", default="ade20k", choices=["ade20k", "none"])
-    ap.add_argument("--backend", default="rbd", choices=["rbd", "u2netp", "auto"],
-                    help="also measure the learned u2netp backend (auto: only if available locally)")
-    ap.add_argument("--model", default=None, help="explicit u2netp .onnx file (default: model store)")
+    ap.add_argument(
+        "--backend",
+        default="rbd",
+        choices=["rbd", "u2netp", "auto"],
+        help="also measure the learned u2netp backend (auto: only if available locally)",
+    )
+    ap.add_argument(
+        "--model", default=None, help="explicit u2netp .onnx file (default: model store)"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     learned = None
@@ -107,26 +119,35 @@ def main() -> int:
         if "rbd+ade20k" in methods:
             t0 = time.perf_counter()
             lab = semantic_labels(img, "ade20k")
-            maps["rbd+ade20k"] = (compute_saliency(img, labels=lab).saliency, time.perf_counter() - t0)
+            maps["rbd+ade20k"] = (
+                compute_saliency(img, labels=lab).saliency,
+                time.perf_counter() - t0,
+            )
         if learned is not None:
             t0 = time.perf_counter()
-            maps["u2netp"] = (compute_saliency(img, backend="u2netp", model=learned).saliency,
-                              time.perf_counter() - t0)
+            maps["u2netp"] = (
+                compute_saliency(img, backend="u2netp", model=learned).saliency,
+                time.perf_counter() - t0,
+            )
         for m, (s, dt) in maps.items():
             mae, p, r = scores(s, gt, thresholds)
             acc[m]["mae"].append(mae)
             acc[m]["p"].append(p)
             acc[m]["r"].append(r)
             acc[m]["t"].append(dt)
-    print(f"SOD saliency: {n} images (BSDS), cpu_count={os.cpu_count()}"
-          + (f", u2netp model: {learned}" if learned is not None else ""))
+    print(
+        f"SOD saliency: {n} images (BSDS), cpu_count={os.cpu_count()}"
+        + (f", u2netp model: {learned}" if learned is not None else "")
+    )
     print("| method | MAE (lower better) | max F (beta^2=0.3, higher better) | s/image |")
     print("|---|---|---|---|")
     for m in methods:
         p = np.mean(acc[m]["p"], 0)
         r = np.mean(acc[m]["r"], 0)
         f = (1.3 * p * r) / np.maximum(0.3 * p + r, 1e-12)
-        print(f"| {m} | {np.mean(acc[m]['mae']):.3f} | {f.max():.3f} | {np.mean(acc[m]['t']):.3f} |")
+        print(
+            f"| {m} | {np.mean(acc[m]['mae']):.3f} | {f.max():.3f} | {np.mean(acc[m]['t']):.3f} |"
+        )
     return 0
 
 

@@ -1,6 +1,7 @@
 """Soft-segmentation speed and peak memory per stage at 0.3, 0.6 and 1.2 MP.
 
-    SEMPIX_MODEL_DIR=../shared/models python benchmarks/softseg.py [--sizes 640x480,896x672,1280x960]
+    SEMPIX_MODEL_DIR=../shared/models python benchmarks/softseg.py [--sizes
+    640x480,896x672,1280x960]
 
 Each size runs in its own subprocess so that the peak resident memory (``ru_maxrss``, which also
 counts C/Fortran allocations of SuperLU, BLAS, numba) belongs to that size alone. The image is a
@@ -37,10 +38,21 @@ def child(w: int, h: int, work_pixels: int) -> None:
     t = time.perf_counter()
     res = soft_segment(img, backend="ade20k", work_pixels=work_pixels or None)
     total = time.perf_counter() - t
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # KiB -> GiB
-    print(json.dumps({"w": w, "h": h, "total": total, "peak_gib": rss, "timings": res.timings,
-                      "layers": res.n_layers, "backend": res.meta.get("backend"),
-                      "work_shape": res.meta.get("work_shape")}))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
+    print(
+        json.dumps(
+            {
+                "w": w,
+                "h": h,
+                "total": total,
+                "peak_gib": rss,
+                "timings": res.timings,
+                "layers": res.n_layers,
+                "backend": res.meta.get("backend"),
+                "work_shape": res.meta.get("work_shape"),
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -55,24 +67,41 @@ def main() -> None:
         return
     rows = []
     for s in args.sizes.split(","):
-        out = subprocess.run([sys.executable, __file__, "--child", s, "--work-pixels", str(args.work_pixels)],
-                             capture_output=True, text=True, check=False)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", s, "--work-pixels", str(args.work_pixels)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if out.returncode != 0:
             print(out.stderr[-2000:], file=sys.stderr)
             continue
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    stages = ["features", "laplacian", "eigen", "constrained", "laplacian_full", "relaxed", "colors"]
+    stages = [
+        "features",
+        "laplacian",
+        "eigen",
+        "constrained",
+        "laplacian_full",
+        "relaxed",
+        "colors",
+    ]
     print(f"# softseg speed, cores={os.cpu_count()}, work_pixels={args.work_pixels}")
     print("| size | MP | " + " | ".join(stages) + " | total s | peak GiB | s/MP |")
     print("|---|---|" + "---|" * (len(stages) + 3))
     for r in rows:
         mp = r["w"] * r["h"] / 1e6
-        print(f"| {r['w']}x{r['h']} | {mp:.2f} | " + " | ".join(f"{r['timings'].get(s, 0):.1f}" for s in stages)
-              + f" | {r['total']:.1f} | {r['peak_gib']:.2f} | {r['total'] / mp:.1f} |")
+        print(
+            f"| {r['w']}x{r['h']} | {mp:.2f} | "
+            + " | ".join(f"{r['timings'].get(s, 0):.1f}" for s in stages)
+            + f" | {r['total']:.1f} | {r['peak_gib']:.2f} | {r['total'] / mp:.1f} |"
+        )
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
-        print(f"\ntime ratio {b['w']}x{b['h']} / {a['w']}x{a['h']}: {b['total'] / a['total']:.2f} "
-              f"for a pixel ratio of {b['w'] * b['h'] / (a['w'] * a['h']):.2f}")
+        print(
+            f"\ntime ratio {b['w']}x{b['h']} / {a['w']}x{a['h']}: {b['total'] / a['total']:.2f} "
+            f"for a pixel ratio of {b['w'] * b['h'] / (a['w'] * a['h']):.2f}"
+        )
 
 
 if __name__ == "__main__":

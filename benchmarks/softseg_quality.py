@@ -70,9 +70,14 @@ def main() -> None:
         names = [n for n in names if n in args.images.split(",")]
     if args.limit:
         names = names[: args.limit]
-    print(f"# alphamatting, {len(names)} images, long side {args.long_side}px, cores={os.cpu_count()}")
-    print("| image | (a) full SAD | (a) MSE | (b) matting-only SAD | (b) MSE | (c) ADE20K hard SAD | (c) MSE "
-          "| (c') hard layers SAD | (c') MSE | (d) CF+trimap SAD | (d) MSE | layers | time (a) s |")
+    print(
+        f"# alphamatting, {len(names)} images, long side {args.long_side}px, cores={os.cpu_count()}"
+    )
+    print(
+        "| image | (a) full SAD | (a) MSE | (b) matting-only SAD | (b) MSE | (c) ADE20K hard SAD | "
+        "(c) MSE "
+        "| (c') hard layers SAD | (c') MSE | (d) CF+trimap SAD | (d) MSE | layers | time (a) s |"
+    )
     print("|---|" + "---|" * 12)
     rows = []
     for name in names:
@@ -102,20 +107,35 @@ def main() -> None:
         d = estimate_alpha_cf(img.astype(np.float64), tri3)
         r = [*scores(a, gt), *scores(b, gt), *scores(c, gt), *scores(c2, gt), *scores(d, gt)]
         rows.append(r)
-        print(f"| {name} | " + " | ".join(f"{v:.2f}" for v in r) + f" | {ra.n_layers} | {ta:.1f} |", flush=True)
+        print(
+            f"| {name} | " + " | ".join(f"{v:.2f}" for v in r) + f" | {ra.n_layers} | {ta:.1f} |",
+            flush=True,
+        )
         out = os.environ.get("SOFTSEG_QUALITY_OUT")
         if out:
             from sempix.image import write_image
             from sempix.softseg import visualize_layers
 
             Path(out).mkdir(parents=True, exist_ok=True)
-            write_image(Path(out) / f"{name}_vis.png", np.concatenate([img, visualize_layers(ra.alphas),
-                        np.repeat(np.concatenate([a, gt], 1)[..., None], 3, 2)[:, : img.shape[1]]], 1))
+            write_image(
+                Path(out) / f"{name}_vis.png",
+                np.concatenate(
+                    [
+                        img,
+                        visualize_layers(ra.alphas),
+                        np.repeat(np.concatenate([a, gt], 1)[..., None], 3, 2)[:, : img.shape[1]],
+                    ],
+                    1,
+                ),
+            )
     R = np.array(rows)
     print("| **mean** | " + " | ".join(f"{v:.2f}" for v in R.mean(0)) + " | | |")
     wins_b = int((R[:, 0] < R[:, 2]).sum())
     wins_c = int((R[:, 0] < R[:, 4]).sum())
-    print(f"\n(a) has lower SAD than (b) on {wins_b}/{len(R)} images and than (c) on {wins_c}/{len(R)} images")
+    print(
+        f"\n(a) has lower SAD than (b) on {wins_b}/{len(R)} images and than (c) on "
+        f"{wins_c}/{len(R)} images"
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Shared fixtures. Tests needing real models/data skip with a reason when the env vars are unset."""
+"""Shared fixtures. Tests needing real models/data skip with
+a reason when the env vars are unset."""
 
 from __future__ import annotations
 

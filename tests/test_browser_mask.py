@@ -18,7 +18,9 @@ from PIL import Image
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
+    ),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
 
@@ -26,8 +28,14 @@ from sempix.mask import apply_adjustments, mask_features, range_mask, srgb_to_li
 from sempix.web.app import create_app
 from sempix.web.testing import serve_in_thread
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 def _image(h: int, w: int) -> np.ndarray:
@@ -59,18 +67,24 @@ def browser():
 def _open(page, server, path: Path):
     page.goto(server + "/")
     page.set_input_files("#file", str(path))
-    page.wait_for_function("() => window.sempixEditor && window.sempixEditor.ready && window.sempixEditor.orig",
-                           timeout=60_000)
+    page.wait_for_function(
+        "() => window.sempixEditor && window.sempixEditor.ready && window.sempixEditor.orig",
+        timeout=60_000,
+    )
 
 
 def _click_image(page, x: int, y: int):
     """Click image pixel (x, y) through the CSS-scaled canvas."""
     box = page.locator("#canvas").bounding_box()
     W, H = page.evaluate("() => [window.sempixEditor.W, window.sempixEditor.H]")
-    page.mouse.click(box["x"] + (x + 0.5) * box["width"] / W, box["y"] + (y + 0.5) * box["height"] / H)
-    page.wait_for_function("() => window.sempixEditor.points.length > 0 && "
-                           "window.sempixEditor.points.every(p => p.col) && window.sempixEditor.pending === 0",
-                           timeout=30_000)
+    page.mouse.click(
+        box["x"] + (x + 0.5) * box["width"] / W, box["y"] + (y + 0.5) * box["height"] / H
+    )
+    page.wait_for_function(
+        "() => window.sempixEditor.points.length > 0 && "
+        "window.sempixEditor.points.every(p => p.col) && window.sempixEditor.pending === 0",
+        timeout=30_000,
+    )
     _frame(page)
 
 
@@ -80,12 +94,16 @@ def _frame(page):
 
 
 def _pixel(page, x: int, y: int):
-    return page.evaluate(f"() => Array.from(document.getElementById('canvas').getContext('2d')"
-                         f".getImageData({x}, {y}, 1, 1).data)")
+    return page.evaluate(
+        f"() => Array.from(document.getElementById('canvas').getContext('2d')"
+        f".getImageData({x}, {y}, 1, 1).data)"
+    )
 
 
 def _set_slider(page, sel: str, value: float):
-    page.eval_on_selector(sel, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value)
+    page.eval_on_selector(
+        sel, "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", value
+    )
     _frame(page)
 
 
@@ -140,17 +158,22 @@ def test_editor_end_to_end(server, browser, tmp_path):
     out_path = tmp_path / "edited.png"
     dl.value.save_as(out_path)
     server_img = np.asarray(Image.open(out_path).convert("RGB")).astype(int)
-    preview = np.array(page.evaluate(
-        "() => Array.from(document.getElementById('canvas').getContext('2d').getImageData(0, 0, 320, 240).data)"
-    )).reshape(240, 320, 4)[..., :3]
+    preview = np.array(
+        page.evaluate(
+            "() => Array.from(document.getElementById('canvas').getContext('2d')"
+            ".getImageData(0, 0, 320, 240).data)"
+        )
+    ).reshape(240, 320, 4)[..., :3]
     diff = np.abs(server_img - preview)
     diff[50:71, 30:51] = 0  # the point marker is drawn on the preview only
     assert diff.max() <= 2, diff.max()
     # and matches the library
-    (px, py), = page.evaluate("() => window.sempixEditor.points.map(p => [p.x, p.y])")
+    ((px, py),) = page.evaluate("() => window.sempixEditor.points.map(p => [p.x, p.y])")
     assert abs(px - 40) <= 1 and abs(py - 60) <= 1  # the click landed where we aimed
     rgb = arr.astype(np.float32) / 255
-    m = range_mask(rgb, [(px, py)], features=mask_features(rgb, "lowlevel"), lam=0.0, tau=0.1, space="lab").mask
+    m = range_mask(
+        rgb, [(px, py)], features=mask_features(rgb, "lowlevel"), lam=0.0, tau=0.1, space="lab"
+    ).mask
     ref = np.rint(apply_adjustments(rgb, m, {"exposure": 1.0}) * 255)
     bad = np.argwhere(np.abs(server_img - ref).max(-1) > 1)
     assert bad.size == 0, (bad[:5], m[tuple(bad[0])], server_img[tuple(bad[0])], ref[tuple(bad[0])])
@@ -165,15 +188,32 @@ def test_editor_end_to_end(server, browser, tmp_path):
 
     # every adjustment at once through a soft (feathered) mask: the page's preview equals the
     # library's float maths (JS tables + 8-bit mask quantisation: within 3/255)
-    adj = {"exposure": -0.5, "contrast": 0.3, "saturation": -0.4, "temperature": 0.5, "tint": -0.3, "hue": 40}
+    adj = {
+        "exposure": -0.5,
+        "contrast": 0.3,
+        "saturation": -0.4,
+        "temperature": 0.5,
+        "tint": -0.3,
+        "hue": 40,
+    }
     _set_slider(page, "#feather", 0.05)
     for k, v in adj.items():
         _set_slider(page, f"#{k}", v)
-    preview = np.array(page.evaluate(
-        "() => Array.from(document.getElementById('canvas').getContext('2d').getImageData(0, 0, 320, 240).data)"
-    )).reshape(240, 320, 4)[..., :3]
-    m_soft = range_mask(rgb, [(px, py)], features=mask_features(rgb, "lowlevel"), lam=0.0, tau=0.1,
-                        space="lab", feather=0.05).mask
+    preview = np.array(
+        page.evaluate(
+            "() => Array.from(document.getElementById('canvas').getContext('2d')"
+            ".getImageData(0, 0, 320, 240).data)"
+        )
+    ).reshape(240, 320, 4)[..., :3]
+    m_soft = range_mask(
+        rgb,
+        [(px, py)],
+        features=mask_features(rgb, "lowlevel"),
+        lam=0.0,
+        tau=0.1,
+        space="lab",
+        feather=0.05,
+    ).mask
     assert 0 < ((m_soft > 0) & (m_soft < 1)).mean() < 0.5  # the feather made a soft edge
     ref = np.rint(apply_adjustments(rgb, m_soft, adj) * 255)
     diff = np.abs(preview - ref)
@@ -183,7 +223,9 @@ def test_editor_end_to_end(server, browser, tmp_path):
     # mask view and a second point (the yellow half): everything selected
     page.check("input[name=view][value=mask]")
     _click_image(page, 280, 200)
-    page.wait_for_function("() => window.sempixEditor.points.length === 2 && window.sempixEditor.pending === 0")
+    page.wait_for_function(
+        "() => window.sempixEditor.points.length === 2 && window.sempixEditor.pending === 0"
+    )
     _frame(page)
     assert _pixel(page, 300, 20)[:3] == [255, 255, 255]
     page.screenshot(path=str(tmp_path / "editor.png"))
@@ -197,7 +239,9 @@ def test_bad_upload_shows_error(server, browser, tmp_path):
     page = browser.new_page()
     page.goto(server + "/")
     page.set_input_files("#file", str(bad))
-    page.wait_for_function("() => document.getElementById('status').classList.contains('error')", timeout=20_000)
+    page.wait_for_function(
+        "() => document.getElementById('status').classList.contains('error')", timeout=20_000
+    )
     assert "not an image" in page.inner_text("#status")
     page.close()
 
@@ -218,7 +262,9 @@ def test_slider_updates_per_second_on_2mp(server, browser, tmp_path):
     _click_image(page, 300, 500)
     click_s = time.time() - t0
     _click_image(page, 1500, 900)
-    page.wait_for_function("() => window.sempixEditor.points.length === 2 && window.sempixEditor.pending === 0")
+    page.wait_for_function(
+        "() => window.sempixEditor.points.length === 2 && window.sempixEditor.pending === 0"
+    )
     # For each slider, 4 batches of 20 moves; a lam move re-blends the per-point maps, a tau move
     # only re-thresholds; both redraw the overlay. The machine is shared, so the best batch
     # measures what the page can do; the median is reported too.
@@ -242,10 +288,12 @@ def test_slider_updates_per_second_on_2mp(server, browser, tmp_path):
     }""")
     preview = page.evaluate("() => [window.sempixEditor.PW, window.sempixEditor.PH]")
     summary = {k: (max(v), float(np.median(v))) for k, v in rates.items()}
-    print("\n2 MP slider updates/s (best batch, median): " +
-          ", ".join(f"{k} {b:.1f}, {m:.1f}" for k, (b, m) in summary.items()) +
-          f" (2 points, preview {preview}); first click round trip {click_s * 1000:.0f} ms; "
-          f"cpu_count={os.cpu_count()}")
+    print(
+        "\n2 MP slider updates/s (best batch, median): "
+        + ", ".join(f"{k} {b:.1f}, {m:.1f}" for k, (b, m) in summary.items())
+        + f" (2 points, preview {preview}); first click round trip {click_s * 1000:.0f} ms; "
+        f"cpu_count={os.cpu_count()}"
+    )
     for k, (best, _) in summary.items():
         assert best >= 10, f"{k} slider: only {best:.1f} updates/s"
     page.close()
@@ -265,17 +313,24 @@ def test_drop_image_and_semantic_labels_view(browser, model_dir, data_dir, monke
     with serve_in_thread(create_app(backend="ade20k", workers=1, strict=True)) as url:
         page = browser.new_page(viewport={"width": 1280, "height": 800})
         page.goto(url + "/")
-        dt = page.evaluate_handle("""(b64) => {
+        dt = page.evaluate_handle(
+            """(b64) => {
             const bin = atob(b64), bytes = new Uint8Array(bin.length);
             for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
             const dt = new DataTransfer();
             dt.items.add(new File([bytes], 'photo.jpg', { type: 'image/jpeg' }));
             return dt;
-        }""", data)
+        }""",
+            data,
+        )
         page.dispatch_event("#stage", "drop", {"dataTransfer": dt})
-        page.wait_for_function("() => window.sempixEditor.ready && window.sempixEditor.orig", timeout=60_000)
+        page.wait_for_function(
+            "() => window.sempixEditor.ready && window.sempixEditor.orig", timeout=60_000
+        )
         assert "ade20k features" in page.inner_text("#status")
-        page.wait_for_function("() => document.querySelectorAll('#legend li').length > 0", timeout=20_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('#legend li').length > 0", timeout=20_000
+        )
         before = _pixel(page, 100, 100)
         page.check("#view-labels")
         _frame(page)

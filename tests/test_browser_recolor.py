@@ -17,15 +17,23 @@ from PIL import Image
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"),
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
+    ),
 ]
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
 
 from sempix.web.app import create_app
 from sempix.web.testing import serve_in_thread
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-dev-shm-usage"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
+]
 
 
 def _collection(tmp_path):
@@ -61,8 +69,10 @@ def test_recolor_page_upload_edit_group_colour(tmp_path, model_dir):
             page.set_input_files("#files", paths)
             page.wait_for_function(
                 "() => document.querySelectorAll('img.output').length === 3 && "
-                "Array.from(document.querySelectorAll('img.output')).every(i => i.complete && i.naturalWidth > 0)",
-                timeout=120_000)
+                "Array.from(document.querySelectorAll('img.output')).every(i => i.complete && "
+                "i.naturalWidth > 0)",
+                timeout=120_000,
+            )
             assert page.locator(".group-color").count() >= 1
             assert page.locator(".palette div").count() >= 3
             srcs = page.eval_on_selector_all("img.output", "els => els.map(e => e.src)")
@@ -75,12 +85,19 @@ def test_recolor_page_upload_edit_group_colour(tmp_path, model_dir):
                   const t = d.textContent; if (t !== '') counts[t] = (counts[t] || 0) + 1; });
                 return Object.entries(counts).sort((a, b) => b[1] - a[1])[0][0]; }""")
             sel = f".group-color[data-index='{used}']"
-            page.eval_on_selector(sel, "(el) => { el.value = '#d01ad0'; "
-                                       "el.dispatchEvent(new Event('change', {bubbles: true})); }")
-            page.wait_for_function(f"() => Number(document.body.dataset.version) > {v0}", timeout=60_000)
+            page.eval_on_selector(
+                sel,
+                "(el) => { el.value = '#d01ad0'; "
+                "el.dispatchEvent(new Event('change', {bubbles: true})); }",
+            )
             page.wait_for_function(
-                "() => Array.from(document.querySelectorAll('img.output')).every(i => i.complete && i.naturalWidth > 0)",
-                timeout=60_000)
+                f"() => Number(document.body.dataset.version) > {v0}", timeout=60_000
+            )
+            page.wait_for_function(
+                "() => Array.from(document.querySelectorAll('img.output'))"
+                ".every(i => i.complete && i.naturalWidth > 0)",
+                timeout=60_000,
+            )
             srcs2 = page.eval_on_selector_all("img.output", "els => els.map(e => e.src)")
             assert srcs2 != srcs
             after = [_fetch(s) for s in srcs2]

@@ -176,12 +176,15 @@ def test_reduction_matches_reference(rng, mode, with_feat):
 
 
 def test_input_semantic_energy_matches_reference(rng):
-    """Default mode: forward colour costs + the input's semantic gradient energy carried with the pixels."""
+    """Default mode: forward colour costs + the input's semantic gradient energy carried with the
+    pixels."""
     img, feat = _data(rng)
     wr, ws = _norm(img, feat, 0.2)
     _, es = K.energy_maps(img, feat)
     E = (np.float32(ws) * es).astype(np.float32)
-    ref_img, _ref_seams = ref_remove(img, np.zeros(img.shape[:2] + (0,), np.float32), 5, wr, 0.0, 1, E)
+    ref_img, _ref_seams = ref_remove(
+        img, np.zeros(img.shape[:2] + (0,), np.float32), 5, wr, 0.0, 1, E
+    )
     res = carve(img, width=img.shape[1] - 5, features=feat, lam=0.2, feature_dim=None)
     assert res.info["semantic_energy"] == "input"
     np.testing.assert_array_equal(res.image, ref_img)
@@ -222,7 +225,8 @@ def test_enlargement_matches_reference(rng, forward):
 
 @pytest.mark.parametrize("mode", [0, 1, 2])
 def test_incremental_update_equals_full_recomputation(rng, mode):
-    """Local cost updates after each removal equal costs computed from scratch on the carved grid."""
+    """Local cost updates after each removal equal costs
+    computed from scratch on the carved grid."""
     H, W, D = 17, 23, 3
     img = rng.random((H, W, 3), dtype=np.float32)
     feat = rng.random((H, W, D), dtype=np.float32)
@@ -273,7 +277,13 @@ def test_seams_are_connected(rng):
 
 @pytest.mark.parametrize(
     "width,height,expect",
-    [(10, None, (20, 10)), ("50%", "150%", (30, 15)), (1, 1, (1, 1)), (45, 41, (41, 45)), (None, None, (20, 30))],
+    [
+        (10, None, (20, 10)),
+        ("50%", "150%", (30, 15)),
+        (1, 1, (1, 1)),
+        (45, 41, (41, 45)),
+        (None, None, (20, 30)),
+    ],
 )
 def test_exact_sizes(rng, width, height, expect):
     img = rng.random((20, 30, 3), dtype=np.float32)
@@ -326,8 +336,13 @@ def test_drop_fully_removed_and_size_restored(rng, shape):
     drop[8 : 8 + shape[0], 9 : 9 + shape[1]] = True
     keep = np.zeros((30, 32), bool)
     keep[0:5, :] = True
-    res = carve(img, features=rng.random((30, 32, 4), dtype=np.float32), drop=drop, keep=keep,
-                also=[drop.astype(np.float32), drop.astype(np.uint8)])
+    res = carve(
+        img,
+        features=rng.random((30, 32, 4), dtype=np.float32),
+        drop=drop,
+        keep=keep,
+        also=[drop.astype(np.float32), drop.astype(np.uint8)],
+    )
     assert res.image.shape == img.shape
     assert res.also[0].max() == 0 and res.also[1].max() == 0
     assert (res.seam_map[drop] == 4).all()
@@ -342,8 +357,13 @@ def test_also_aligned_with_output(rng):
     labels = (img[..., 0] * 10).astype(np.int32)
     rgba = np.dstack([img, alpha])
     for w, h in [(20, 18), (40, 30), (22, 33)]:
-        res = carve(rgba, w, h, features=rng.random((25, 30, 3), dtype=np.float32),
-                    also=[img, depth, labels, alpha])
+        res = carve(
+            rgba,
+            w,
+            h,
+            features=rng.random((25, 30, 3), dtype=np.float32),
+            also=[img, depth, labels, alpha],
+        )
         np.testing.assert_array_equal(res.also[0], res.image[..., :3])
         np.testing.assert_allclose(res.also[1], res.image[..., :3] * 7, rtol=1e-6)
         np.testing.assert_array_equal(res.also[3], res.image[..., 3])

@@ -32,8 +32,24 @@ def run(*args):
 def test_cli_width_percent_and_pictures(tmp_path, photo):
     p, m, disc = photo
     out = tmp_path / "out.png"
-    r = run(p, "-o", out, "--width", "75%", "--features", "none", "--seams", tmp_path / "s.png",
-            "--energy-map", tmp_path / "e.png", "--also", f"{m}:{tmp_path / 'm.png'}", "--keep", m, "-q")
+    r = run(
+        p,
+        "-o",
+        out,
+        "--width",
+        "75%",
+        "--features",
+        "none",
+        "--seams",
+        tmp_path / "s.png",
+        "--energy-map",
+        tmp_path / "e.png",
+        "--also",
+        f"{m}:{tmp_path / 'm.png'}",
+        "--keep",
+        m,
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert Image.open(out).size == (48, 48)
     assert Image.open(tmp_path / "s.png").size == (64, 48)
@@ -49,7 +65,9 @@ def test_cli_enlarge_height_and_alpha(tmp_path, photo, rng):
     q = tmp_path / "rgba.png"
     Image.fromarray(rgba, "RGBA").save(q)
     out = tmp_path / "o.png"
-    r = run(q, "-o", out, "-W", 70, "-H", "120%", "--features", "none", "-q", "--energy", "backward")
+    r = run(
+        q, "-o", out, "-W", 70, "-H", "120%", "--features", "none", "-q", "--energy", "backward"
+    )
     assert r.exit_code == 0, r.output
     im = Image.open(out)
     assert im.size == (70, 58) and im.mode == "RGBA"
@@ -58,7 +76,18 @@ def test_cli_enlarge_height_and_alpha(tmp_path, photo, rng):
 def test_cli_drop_restores_size(tmp_path, photo):
     p, m, _ = photo
     out = tmp_path / "o.png"
-    r = run(p, "-o", out, "--drop", m, "--features", "none", "-q", "--also", f"{m}:{tmp_path / 'mm.npy'}")
+    r = run(
+        p,
+        "-o",
+        out,
+        "--drop",
+        m,
+        "--features",
+        "none",
+        "-q",
+        "--also",
+        f"{m}:{tmp_path / 'mm.npy'}",
+    )
     assert r.exit_code == 0, r.output
     assert Image.open(out).size == (64, 48)
     assert np.load(tmp_path / "mm.npy").max() < 0.5
@@ -101,7 +130,9 @@ def test_cli_keep_blocking_every_seam(tmp_path, photo):
     k = tmp_path / "band.png"
     Image.fromarray(band).save(k)
     out = tmp_path / "o.png"
-    r = CliRunner().invoke(cli, ["carve", str(p), "-o", str(out), "-W", "20", "--keep", str(k), "--features", "none"])
+    r = CliRunner().invoke(
+        cli, ["carve", str(p), "-o", str(out), "-W", "20", "--keep", str(k), "--features", "none"]
+    )
     assert r.exit_code == 2 and "keep mask" in r.output
     r = run(p, "-o", out, "-W", 20, "--keep", k, "--features", "none", "--best-effort", "-q")
     assert r.exit_code == 0 and Image.open(out).size == (20, 48)
@@ -138,14 +169,33 @@ def test_real_semantic_carving_protects_class(ade20k_available, data_dir, tmp_pa
     present = [n for _, n, frac in fm.present_classes(0.05)]
     assert present
     keep = class_mask(fm, present[0])
-    res = carve(rgb, "80%", features=fm.features, lam=0.2, keep=keep, keep_strict=False,
-                also=[keep.astype(np.float32)])
+    res = carve(
+        rgb,
+        "80%",
+        features=fm.features,
+        lam=0.2,
+        keep=keep,
+        keep_strict=False,
+        also=[keep.astype(np.float32)],
+    )
     assert res.image.shape == (rgb.shape[0], round(rgb.shape[1] * 0.8), 3)
     assert res.info["feature_dim"] == 16
     if res.info["keep_pixels_cut"] == 0:
         assert res.also[0].sum() == keep.sum()
     out = tmp_path / "o.png"
-    r = run(src, "-o", out, "-W", "90%", "--features", "ade20k", "--keep-class", present[0], "--best-effort", "-q")
+    r = run(
+        src,
+        "-o",
+        out,
+        "-W",
+        "90%",
+        "--features",
+        "ade20k",
+        "--keep-class",
+        present[0],
+        "--best-effort",
+        "-q",
+    )
     assert r.exit_code == 0, r.output
     assert Image.open(out).size == (round(481 * 0.9), 321)
 

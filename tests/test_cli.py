@@ -1,4 +1,5 @@
-"""CLI plumbing: --help, exit codes (0 ok, 1 internal, 2 usage/input), tracebacks only with --debug."""
+"""CLI plumbing: --help, exit codes (0 ok, 1 internal, 2
+usage/input), tracebacks only with --debug."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def test_help_lists_commands_and_is_light():
     code = (
         "import sys\nfrom click.testing import CliRunner\nfrom sempix.cli import cli\n"
         "r = CliRunner().invoke(cli, ['--help'])\nassert r.exit_code == 0\n"
-        "heavy = [m for m in ('torch', 'numba', 'skimage', 'numpy', 'ai_edge_litert') if m in sys.modules]\n"
+        "heavy = [m for m in ('torch', 'numba', 'skimage', 'numpy', 'ai_edge_litert') if m in "
+        "sys.modules]\n"
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

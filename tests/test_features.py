@@ -1,4 +1,5 @@
-"""Unit tests of sempix.features (no model needed): post-processing, cache, lowlevel, fallback, CLI."""
+"""Unit tests of sempix.features (no model needed): post-
+processing, cache, lowlevel, fallback, CLI."""
 
 from __future__ import annotations
 
@@ -8,13 +9,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import sempix.features as F
+from sempix._runtime import reset_warnings
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.features import FeatureMap, class_mask, compute_features, pca_rgb, post
 from sempix.features import cache as fcache
 from sempix.features.ade20k import ADE20K_CLASSES, grid_coords, letterbox
 from sempix.features.lowlevel import DIM as LOW_DIM
 from sempix.features.lowlevel import lowlevel_features
+from sempix.ops import resize
+
+from reference.ops import argmax_upsampled_reference, guided_filter_reference, upsample_reference
 
 
 @pytest.fixture
@@ -32,9 +36,9 @@ def offline(monkeypatch):
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
     monkeypatch.delenv("SEMPIX_MODEL_DIR", raising=False)
     monkeypatch.delenv("SEMPIX_SEGFORMER_DIR", raising=False)
-    F._warned.clear()
+    reset_warnings()
     yield
-    F._warned.clear()
+    reset_warnings()
 
 
 # ---------------------------------------------------------------- upsampling
@@ -44,9 +48,13 @@ def test_upsample_matches_reference(rng):
     low = rng.standard_normal((7, 9, 5)).astype(np.float32)
     ys = np.sort(rng.uniform(-1, 8, 23))
     xs = rng.uniform(0, 8, 17)
-    np.testing.assert_allclose(post.upsample(low, ys, xs), post.upsample_reference(low, ys, xs), atol=1e-5)
+    np.testing.assert_allclose(
+        post.upsample(low, ys, xs), upsample_reference(low, ys, xs), atol=1e-5
+    )
     # 2-D input and exact grid points
-    np.testing.assert_allclose(post.upsample(low[..., 0], np.arange(7.0), np.arange(9.0)), low[..., 0], atol=1e-6)
+    np.testing.assert_allclose(
+        post.upsample(low[..., 0], np.arange(7.0), np.arange(9.0)), low[..., 0], atol=1e-6
+    )
 
 
 def test_sample_coords_identity_and_align_corners():
@@ -60,7 +68,7 @@ def test_sample_coords_identity_and_align_corners():
 
 def test_resize_bilinear_constant_and_shape(rng):
     a = np.full((4, 6, 2), 3.0, np.float32)
-    out = post.resize_bilinear(a, 9, 13)
+    out = resize(a, (9, 13))
     assert out.shape == (9, 13, 2) and np.allclose(out, 3.0)
 
 
@@ -93,7 +101,9 @@ def test_projection_commutes_with_upsampling(rng):
 
 
 def test_pca_reduce_range_and_determinism(rng):
-    f = rng.standard_normal((20, 30, 16)).astype(np.float32) * np.linspace(5, 0.1, 16, dtype=np.float32)
+    f = rng.standard_normal((20, 30, 16)).astype(np.float32) * np.linspace(
+        5, 0.1, 16, dtype=np.float32
+    )
     out, info = post.pca_reduce(f, 3)
     assert out.shape == (20, 30, 3) and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 1
@@ -119,7 +129,7 @@ def test_box_filter_matches_brute_force(rng):
     ref = np.zeros_like(a)
     for y in range(9):
         for x in range(11):
-            ref[y, x] = a[max(0, y - r):y + r + 1, max(0, x - r):x + r + 1].mean(axis=(0, 1))
+            ref[y, x] = a[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1].mean(axis=(0, 1))
     np.testing.assert_allclose(post.box_filter(a, r), ref, atol=1e-10)
 
 
@@ -128,7 +138,7 @@ def test_guided_filter_matches_slow_reference(rng):
     src = rng.standard_normal((10, 12, 3)).astype(np.float32)
     out = post.guided_filter(guide, src, radius=2, eps=0.01, chunk=2)
     for c in range(3):
-        ref = post.guided_filter_reference(guide, src[..., c], 2, 0.01)
+        ref = guided_filter_reference(guide, src[..., c], 2, 0.01)
         np.testing.assert_allclose(out[..., c], ref, atol=1e-4)
 
 
@@ -153,13 +163,21 @@ def test_guided_filter_is_edge_preserving(rng):
 def test_argmax_upsampled_against_reference(rng):
     lg = rng.standard_normal((5, 6, 12)).astype(np.float32)
     ys, xs = post.sample_coords(17, 5), post.sample_coords(19, 6)
-    ref = post.argmax_upsampled_reference(lg, ys, xs)
+    ref = argmax_upsampled_reference(lg, ys, xs)
     np.testing.assert_array_equal(post.argmax_upsampled(lg, ys, xs, top=12), ref)
     # the default candidate set (top 4 of each neighbour) agrees on smooth logits
-    smooth = post.upsample(rng.standard_normal((4, 4, 30)).astype(np.float32), post.sample_coords(9, 4),
-                           post.sample_coords(9, 4)) * 3
+    smooth = (
+        post.upsample(
+            rng.standard_normal((4, 4, 30)).astype(np.float32),
+            post.sample_coords(9, 4),
+            post.sample_coords(9, 4),
+        )
+        * 3
+    )
     ys, xs = post.sample_coords(40, 9), post.sample_coords(40, 9)
-    agree = (post.argmax_upsampled(smooth, ys, xs) == post.argmax_upsampled_reference(smooth, ys, xs)).mean()
+    agree = (
+        post.argmax_upsampled(smooth, ys, xs) == argmax_upsampled_reference(smooth, ys, xs)
+    ).mean()
     assert agree > 0.99
 
 
@@ -172,7 +190,9 @@ def test_softmax_rows_sum_to_one(rng):
 # ---------------------------------------------------------------- letterbox geometry
 
 
-@pytest.mark.parametrize("shape", [(1, 700), (700, 1), (2000, 50), (50, 2000), (1, 1), (513, 513), (300, 500)])
+@pytest.mark.parametrize(
+    "shape", [(1, 700), (700, 1), (2000, 50), (50, 2000), (1, 1), (513, 513), (300, 500)]
+)
 def test_letterbox_extreme_aspect_ratios(shape, rng):
     H, W = shape
     im = rng.uniform(0, 1, (H, W, 3)).astype(np.float32)
@@ -235,7 +255,9 @@ def test_compute_features_accepts_uint8_grey_and_path(img, tmp_path):
     assert compute_features(str(p), "lowlevel", cache=False).shape == img.shape[:2]
 
 
-@pytest.mark.parametrize("kwargs", [{"backend": "ade2k"}, {"reduce": "svd"}, {"dim": -1}, {"dim": 2.5}])
+@pytest.mark.parametrize(
+    "kwargs", [{"backend": "ade2k"}, {"reduce": "svd"}, {"dim": -1}, {"dim": 2.5}]
+)
 def test_bad_arguments_raise_input_error(img, kwargs):
     with pytest.raises(InputError):
         compute_features(img, **kwargs)
@@ -336,14 +358,21 @@ def test_cache_survives_corrupt_entry(img):
 
 def _fake_semantic_map():
     labels = np.array([[1, 2], [3, 3]], np.int32)
-    return FeatureMap(features=np.zeros((2, 2, 4), np.float32), backend="ade20k", semantic=True,
-                      labels=labels, class_names=list(ADE20K_CLASSES))
+    return FeatureMap(
+        features=np.zeros((2, 2, 4), np.float32),
+        backend="ade20k",
+        semantic=True,
+        labels=labels,
+        class_names=list(ADE20K_CLASSES),
+    )
 
 
 def test_class_mask():
     fm = _fake_semantic_map()
     np.testing.assert_array_equal(class_mask(fm, "sky"), [[False, False], [True, True]])
-    np.testing.assert_array_equal(class_mask(fm, ["Wall", "building"]), [[True, True], [False, False]])
+    np.testing.assert_array_equal(
+        class_mask(fm, ["Wall", "building"]), [[True, True], [False, False]]
+    )
     np.testing.assert_array_equal(class_mask(fm, "wall,sky"), [[True, False], [True, True]])
     with pytest.raises(InputError, match="'tree'"):
         class_mask(fm, "tre")
@@ -375,8 +404,22 @@ def test_cli_lowlevel_npz_and_preview(img, tmp_path):
     src = tmp_path / "in.png"
     _write_png(src, img)
     out, prev = tmp_path / "f.npz", tmp_path / "p.png"
-    r = CliRunner().invoke(cli, ["features", str(src), "-o", str(out), "--backend", "lowlevel",
-                                 "--preview", str(prev), "--dim", "4", "--quiet"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "features",
+            str(src),
+            "-o",
+            str(out),
+            "--backend",
+            "lowlevel",
+            "--preview",
+            str(prev),
+            "--dim",
+            "4",
+            "--quiet",
+        ],
+    )
     assert r.exit_code == 0, r.output
     z = np.load(out)
     assert z["features"].shape == img.shape[:2] + (4,) and str(z["backend"]) == "lowlevel"
@@ -385,7 +428,9 @@ def test_cli_lowlevel_npz_and_preview(img, tmp_path):
 
     assert Image.open(prev).size[0] > img.shape[1]
     # --features alias
-    r = CliRunner().invoke(cli, ["features", str(src), "-o", str(out), "--features", "lowlevel", "-q"])
+    r = CliRunner().invoke(
+        cli, ["features", str(src), "-o", str(out), "--features", "lowlevel", "-q"]
+    )
     assert r.exit_code == 0, r.output
 
 
@@ -417,14 +462,16 @@ def test_cli_offline_fallback_succeeds_with_one_warning(img, tmp_path, offline):
 
     src = tmp_path / "in.png"
     _write_png(src, img)
-    F._warned.clear()
+    reset_warnings()
     r = CliRunner().invoke(cli, ["features", str(src), "--preview", str(tmp_path / "p.png")])
     assert r.exit_code == 0, r.output
     warn_lines = [ln for ln in r.output.splitlines() if "WARNING" in ln]
     assert len(warn_lines) == 1 and "NOT semantic" in warn_lines[0], r.output
     assert "not semantic" in r.output.splitlines()[-1]
     assert (tmp_path / "p.png").exists()
-    r = CliRunner().invoke(cli, ["features", str(src), "--preview", str(tmp_path / "p.png"), "--strict"])
+    r = CliRunner().invoke(
+        cli, ["features", str(src), "--preview", str(tmp_path / "p.png"), "--strict"]
+    )
     assert r.exit_code == 2
 
 

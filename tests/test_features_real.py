@@ -1,4 +1,5 @@
-"""Real-model tests of the ade20k backend (skip when SEMPIX_MODEL_DIR / SEMPIX_DATA_DIR are unset)."""
+"""Real-model tests of the ade20k backend (skip when
+SEMPIX_MODEL_DIR / SEMPIX_DATA_DIR are unset)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,10 @@ def test_feature_tensor_found_through_graph(ade20k_available):
 def test_labels_match_models_own_513_output(ade20k_available, kodim05):
     # on a 513x513 input there is no resizing: our labels must equal the argmax of the model's own
     # bilinear (align-corners) 513x513 output, which checks the grid geometry
-    img = np.asarray(Image.fromarray((kodim05 * 255).astype(np.uint8)).resize((513, 513)), np.float32) / 255
+    img = (
+        np.asarray(Image.fromarray((kodim05 * 255).astype(np.uint8)).resize((513, 513)), np.float32)
+        / 255
+    )
     fm = compute_features(img, "ade20k", strict=True, cache=False)
     r = A.get_runner(ade20k_available)
     out = r.interp.get_output_details()[0]
@@ -124,7 +128,9 @@ def ade20k_pixel_accuracy(data_dir, **kw) -> tuple[float, float, list[tuple[str,
     for jpg in files:
         img = load_rgb(jpg)
         fm = compute_features(img, "ade20k", dim=4, strict=True, cache=False, **kw)
-        seg = np.asarray(Image.open(jpg.with_name(jpg.stem + "_seg.png")).convert("RGB")).astype(np.int32)
+        seg = np.asarray(Image.open(jpg.with_name(jpg.stem + "_seg.png")).convert("RGB")).astype(
+            np.int32
+        )
         cls = seg[..., 0] // 10 * 256 + seg[..., 1]  # ADE20K full-index class of each pixel
         objs = json.loads(jpg.with_suffix(".json").read_text())["annotation"]["object"]
         lookup = {n: i for i, n in enumerate(fm.class_names) if i > 0}
@@ -163,8 +169,8 @@ def test_class_mask_on_real_image(ade20k_available, data_dir):
     sky = class_mask(fm, "sky")
     road = class_mask(fm, ["road", "sidewalk"])
     h = img.shape[0]
-    assert sky[: h // 4].mean() > sky[3 * h // 4:].mean()
-    assert road[3 * h // 4:].mean() > road[: h // 4].mean()
+    assert sky[: h // 4].mean() > sky[3 * h // 4 :].mean()
+    assert road[3 * h // 4 :].mean() > road[: h // 4].mean()
 
 
 def test_cli_preview_kodim05(ade20k_available, data_dir, tmp_path):
@@ -176,8 +182,9 @@ def test_cli_preview_kodim05(ade20k_available, data_dir, tmp_path):
     if not src.is_file():
         pytest.skip(f"{src} not found")
     prev, out = tmp_path / "p.png", tmp_path / "f.npz"
-    r = CliRunner().invoke(cli, ["features", str(src), "--backend", "ade20k", "--preview", str(prev),
-                                 "-o", str(out)])
+    r = CliRunner().invoke(
+        cli, ["features", str(src), "--backend", "ade20k", "--preview", str(prev), "-o", str(out)]
+    )
     assert r.exit_code == 0, r.output
     z = np.load(out)
     assert z["features"].shape == (500, 500, 64) and bool(z["semantic"])

@@ -15,10 +15,18 @@ def tiny_segformer(tmp_path_factory):
 
     torch.manual_seed(0)
     names = {0: "wall", 1: "building", 2: "sky", 3: "floor", 4: "tree"}
-    cfg = SegformerConfig(num_channels=3, num_encoder_blocks=4, depths=[1, 1, 1, 1], sr_ratios=[8, 4, 2, 1],
-                          hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 1, 1, 1],
-                          decoder_hidden_size=16, num_labels=5, id2label=names,
-                          label2id={v: k for k, v in names.items()})
+    cfg = SegformerConfig(
+        num_channels=3,
+        num_encoder_blocks=4,
+        depths=[1, 1, 1, 1],
+        sr_ratios=[8, 4, 2, 1],
+        hidden_sizes=[8, 16, 24, 32],
+        num_attention_heads=[1, 1, 1, 1],
+        decoder_hidden_size=16,
+        num_labels=5,
+        id2label=names,
+        label2id={v: k for k, v in names.items()},
+    )
     model = SegformerForSemanticSegmentation(cfg).eval()
     d = tmp_path_factory.mktemp("segformer-tiny")
     model.save_pretrained(d)
@@ -35,7 +43,13 @@ def test_segformer_backend(tiny_segformer, monkeypatch, rng):
     fm = compute_features(img, "segformer", dim=0, strict=True)
     assert fm.backend == "segformer" and fm.semantic
     assert fm.features.shape == (50, 90, 16) and fm.features.dtype == np.float32
-    assert fm.labels.shape == (50, 90) and fm.class_names == ["wall", "building", "sky", "floor", "tree"]
+    assert fm.labels.shape == (50, 90) and fm.class_names == [
+        "wall",
+        "building",
+        "sky",
+        "floor",
+        "tree",
+    ]
     assert fm.labels.max() < 5
     # features are the classifier's input: the classifier applied to them gives the logits
     x = segformer.prepare(img, 128)
@@ -43,7 +57,9 @@ def test_segformer_backend(tiny_segformer, monkeypatch, rng):
     with torch.inference_mode():
         t = torch.from_numpy(x).permute(2, 0, 1)[None]
         hidden = {}
-        h = model.decode_head.classifier.register_forward_hook(lambda m, a, o: hidden.update(inp=a[0], out=o))
+        h = model.decode_head.classifier.register_forward_hook(
+            lambda m, a, o: hidden.update(inp=a[0], out=o)
+        )
         model(pixel_values=t)
         h.remove()
         again = model.decode_head.classifier(hidden["inp"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from sempix.color import hsv_to_srgb, srgb_to_hsv
 from sempix.errors import InputError
-from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
-from sempix.palette.harmony import (
+from sempix.palette.hue_templates import (
     BINS,
     TEMPLATES,
     _hist,
@@ -52,7 +52,8 @@ def test_two_hues_hand_computed_f_for_i_template():
 
 def test_pit_mits_hand_computed_with_outlier_and_greys():
     # 8 pixels at hue 100 (S .5), 1 pixel at hue 160 (S 1), 1 grey pixel; template i at alpha 100:
-    # outlier at distance 60 - 9 = 51 degrees -> F = 51 * 1 / 10 = 5.1; PIT = 9/10; MITS = (8*.5 + 0)/9
+    # outlier at distance 60 - 9 = 51 degrees -> F = 51 * 1 / 10 = 5.1; PIT = 9/10; MITS = (8*.5 +
+    # 0)/9
     img = np.concatenate(
         [hue_image([100.0, 160.0], [0.5, 1.0], [8, 1]), np.full((1, 1, 3), 0.5, np.float32)], axis=1
     )

@@ -10,21 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from sempix.color import hsv_to_srgb, lab_to_srgb, parse_color, srgb_to_hsv, srgb_to_lab, to_hex
 from sempix.errors import InputError
 from sempix.palette import NAMES, extract_palette, recolor_palette
-from sempix.palette.color import (
-    hsv_to_srgb,
-    lab_to_srgb,
-    lab_to_srgb_ref,
-    parse_color,
-    srgb_to_hsv,
-    srgb_to_hsv_ref,
-    srgb_to_lab,
-    srgb_to_lab_ref,
-    to_hex,
-)
 from sempix.palette.kmeans import weighted_kmeans
-from sempix.palette.transfer import idw_ab_ref
+
+from reference.color import lab_to_srgb_ref, srgb_to_hsv_ref, srgb_to_lab_ref
+from reference.palette import idw_ab_ref
 
 PURE = {
     "red": (255, 0, 0),
@@ -261,7 +253,8 @@ def test_w2c_table_handles_leading_grid_columns(w2c, tmp_path):
     np.testing.assert_allclose(w2c_table(alt), t, atol=1e-6)
 
 
-# ----------------------------------------------------------------------------- real model: prototypes
+# ----------------------------------------------------------------------------- real model:
+# prototypes
 def test_prototypes_counts_names_saturation_and_cache(w2c, tmp_cache):
     from sempix.palette.naming import name_index
     from sempix.palette.prototypes import _MEMO, cache_root, get_prototypes
@@ -427,7 +420,7 @@ def test_cli_bad_preview_leaves_no_output(tmp_path):
 
 # ----------------------------------------------------------------------------- pictures
 def test_swatch_and_hue_wheel_pictures():
-    from sempix.palette.harmony import harmony_metrics
+    from sempix.palette.hue_templates import harmony_metrics
     from sempix.palette.viz import hue_wheel, swatch_picture
 
     img = flat_image([(200, 30, 30), (30, 150, 60), (40, 60, 200)])
@@ -448,7 +441,8 @@ def test_swatch_and_hue_wheel_pictures():
 
 
 def test_name_map_picture(w2c):
-    from sempix.palette.naming import NAME_DISPLAY_RGB, name_map_picture
+    from sempix.palette.naming import NAME_DISPLAY_RGB
+    from sempix.palette.viz import name_map_picture
 
     img = flat_image([PURE["red"], PURE["blue"]], h=60, w=20)
     pic = name_map_picture(img, model_path=w2c)
@@ -459,7 +453,8 @@ def test_name_map_picture(w2c):
 
 
 def test_parallel_kernels_match_serial(rng, monkeypatch):
-    from sempix.palette import color, transfer
+    from sempix.color import kernels as color
+    from sempix.palette import transfer
 
     img = rng.random((16, 12, 3)).astype(np.float32)
     src = np.array([[50, 10, 10], [60, -30, 40]], np.float32)
@@ -558,7 +553,7 @@ def test_harmonize_keeps_neutrals_neutral_and_saturated_primaries(w2c, rng):
 
 def test_neutral_palette_colours_rule(w2c):
     from sempix.palette import name_probabilities
-    from sempix.palette.harmonize import neutral_palette_colours
+    from sempix.palette.naming import neutral_palette_colours
 
     hexes = ["#808080", "#f5f5f5", "#101010", "#bcbda6", "#ff0000", "#46a046", "#8d9072"]
     rgb = np.array([parse_color(h) for h in hexes], np.float32)

@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import pytest
 
+from sempix.color import delta_e, lab_to_srgb, linear_to_srgb, srgb_to_linear
 from sempix.errors import InputError
 from sempix.palette import NAMES, extract_palette, name_probabilities, srgb_to_lab
-from sempix.recolor._color import delta_e, lab_to_rgb, linear_to_srgb, srgb_to_linear
 from sempix.recolor.core import (
     palette_distance,
     parse_palette,
@@ -22,7 +22,7 @@ from sempix.recolor.core import (
     render,
     solve_collection,
 )
-from sempix.recolor.lut import apply_lut, apply_lut_reference, build_lut
+from sempix.recolor.lut import apply_lut, build_lut
 from sempix.recolor.solver import (
     assign_image,
     default_group_size,
@@ -30,6 +30,8 @@ from sempix.recolor.solver import (
     solve_group_palette,
 )
 from sempix.recolor.whitebalance import estimate_illuminant, white_balance
+
+from reference.recolor import apply_lut_reference
 
 
 def scene(seed: int, cells: int = 16, cell: int = 8) -> np.ndarray:
@@ -57,7 +59,7 @@ def flat_image(colours, shares, h: int = 60, w: int = 100, seed: int = 0) -> np.
 # ------------------------------------------------------------------------------------- colour
 def test_lab_round_trip(rng):
     x = rng.random((500, 3)).astype(np.float32)
-    assert np.abs(lab_to_rgb(srgb_to_lab(x)) - x).max() < 1e-4
+    assert np.abs(lab_to_srgb(srgb_to_lab(x), gamut="clip") - x).max() < 1e-4
     white = srgb_to_lab(np.ones(3, np.float32))
     assert abs(white[0] - 100) < 0.05 and abs(white[1]) < 0.05 and abs(white[2]) < 0.05
 
@@ -66,14 +68,15 @@ def test_lab_to_rgb_clips_out_of_gamut_per_channel():
     from sempix.palette import lab_to_srgb
 
     lab = np.array([[60.0, 90.0, 60.0], [30.0, -80.0, -90.0]], np.float32)  # far outside sRGB
-    clipped, mapped = lab_to_rgb(lab), lab_to_srgb(lab)
+    clipped, mapped = lab_to_srgb(lab, gamut="clip"), lab_to_srgb(lab)
     assert clipped.dtype == np.float32 and clipped.min() >= 0 and clipped.max() <= 1
     assert ((clipped == 0) | (clipped == 1)).any(axis=1).all()
     # per-channel clipping is not palette's hue-keeping gamut mapping (recolor keeps its own)
     assert np.abs(clipped - mapped).max() > 0.01
 
 
-# ------------------------------------------------------------------------------------- white balance
+# ------------------------------------------------------------------------------------- white
+# balance
 def test_wb_removes_cast_only_from_the_cast_image():
     clean = [scene(s) for s in range(3)]
     cast = add_cast(clean[0])
@@ -145,7 +148,9 @@ def test_solver_recovers_shared_colours(rng):
     for g in range(sol.k):
         m = flat == g
         np.testing.assert_allclose(sol.lab[g], np.average(allc[m], 0, weights=allw[m]), atol=1e-3)
-    assert abs(sol.cost - solution_energy(pals, ws, sol.lab, sol.assignments)) < 1e-6 * max(1, sol.cost)
+    assert abs(sol.cost - solution_energy(pals, ws, sol.lab, sol.assignments)) < 1e-6 * max(
+        1, sol.cost
+    )
 
 
 def test_assignment_is_exact_against_brute_force(rng):
@@ -235,7 +240,9 @@ def test_red_green_not_linked_with_naming(w2c):
     on = solve_collection(imgs, names=0.8, **kw)
 
     def chroma_idx(sol, i):
-        return int(np.argmax(np.hypot(sol.analyses[i].src_lab[:, 1], sol.analyses[i].src_lab[:, 2])))
+        return int(
+            np.argmax(np.hypot(sol.analyses[i].src_lab[:, 1], sol.analyses[i].src_lab[:, 2]))
+        )
 
     a_red_off = off.assignments[0][chroma_idx(off, 0)]
     a_green_off = off.assignments[1][chroma_idx(off, 1)]
@@ -268,7 +275,7 @@ def test_naming_forbid_matrix(w2c):
 
 # ------------------------------------------------------------------------------------- LUT / render
 def test_lut_matches_reference(rng):
-    lut = build_lut(lambda x: np.clip(x ** 2 + 0.1 * x[..., ::-1], 0, 1))
+    lut = build_lut(lambda x: np.clip(x**2 + 0.1 * x[..., ::-1], 0, 1))
     img = rng.random((20, 30, 3)).astype(np.float32)
     np.testing.assert_allclose(apply_lut(img, lut), apply_lut_reference(img, lut), atol=1e-5)
     ident = build_lut(lambda x: x)
@@ -284,8 +291,12 @@ def test_external_palette_and_group_edit(w2c):
     assert all((a >= 0).all() for a in sol.assignments)
     # moving towards the external palette brings both images closer to it
     for img, out in zip(imgs, res.images):
-        before = palette_distance(srgb_to_lab(img.reshape(-1, 3)[::50]), np.ones(120), srgb_to_lab(pal), np.ones(2))
-        after = palette_distance(srgb_to_lab(out.reshape(-1, 3)[::50]), np.ones(120), srgb_to_lab(pal), np.ones(2))
+        before = palette_distance(
+            srgb_to_lab(img.reshape(-1, 3)[::50]), np.ones(120), srgb_to_lab(pal), np.ones(2)
+        )
+        after = palette_distance(
+            srgb_to_lab(out.reshape(-1, 3)[::50]), np.ones(120), srgb_to_lab(pal), np.ones(2)
+        )
         assert after < before
     # each source colour lands on its target (L kept, group a/b) through the LUT render
     for img, out, an, tgt in zip(imgs, res.images, sol.analyses, sol.targets()):
@@ -317,8 +328,12 @@ def test_consistency_improves_on_a_synthetic_collection(w2c):
 
     def mean_pairwise(ims):
         pals = [extract_palette(i, k=3) for i in ims]
-        return np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
-                        for a, b in itertools.combinations(pals, 2)])
+        return np.mean(
+            [
+                palette_distance(a.lab, a.weights, b.lab, b.weights)
+                for a, b in itertools.combinations(pals, 2)
+            ]
+        )
 
     assert mean_pairwise(res.images) < 0.7 * mean_pairwise(imgs)
     # L is never changed by the recolouring (white balance off)
@@ -342,8 +357,15 @@ def _run(args, env_extra=None, cwd=None):
 
     env = dict(os.environ)
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-c", "from sempix.cli import main; main()", "recolor", *args],
-                          capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", "from sempix.cli import main; main()", "recolor", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_cli_end_to_end(tmp_path, w2c):
@@ -351,7 +373,9 @@ def test_cli_end_to_end(tmp_path, w2c):
 
     paths = []
     for i, t in enumerate([(1, 1, 1), (1, 0.8, 0.7), (0.8, 0.9, 1)]):
-        img = np.clip(flat_image([(0.8, 0.5, 0.2), (0.2, 0.5, 0.8)], [0.6, 0.4], seed=i) * np.array(t), 0, 1)
+        img = np.clip(
+            flat_image([(0.8, 0.5, 0.2), (0.2, 0.5, 0.8)], [0.6, 0.4], seed=i) * np.array(t), 0, 1
+        )
         paths.append(str(write_image(tmp_path / f"im{i}.png", img.astype(np.float32))))
     out = tmp_path / "out"
     r = _run([*paths, "-o", str(out), "--preview", "--json", "--features", "none", "-q"])
@@ -381,8 +405,18 @@ def test_cli_end_to_end(tmp_path, w2c):
     assert code == 2 and "--names" in msg
     assert not bad.exists()
     # external palette from an image
-    code, msg = run_inproc([*paths, "-o", str(tmp_path / "ext"), "--palette-from", paths[0], "--features", "none",
-                            "-q"])
+    code, msg = run_inproc(
+        [
+            *paths,
+            "-o",
+            str(tmp_path / "ext"),
+            "--palette-from",
+            paths[0],
+            "--features",
+            "none",
+            "-q",
+        ]
+    )
     assert code == 0, msg
     assert len(list((tmp_path / "ext").glob("im*.png"))) == 3
 
@@ -399,8 +433,12 @@ def test_real_collection_consistency_improves(data_dir, w2c):
 
     def mean_pairwise(ims):
         pals = [extract_palette(i) for i in ims]
-        return np.mean([palette_distance(a.lab, a.weights, b.lab, b.weights)
-                        for a, b in itertools.combinations(pals, 2)])
+        return np.mean(
+            [
+                palette_distance(a.lab, a.weights, b.lab, b.weights)
+                for a, b in itertools.combinations(pals, 2)
+            ]
+        )
 
     assert mean_pairwise(res.images) < mean_pairwise(imgs)
 
@@ -411,14 +449,16 @@ def _blob_collection(seed: int, bg, fg):
     img = np.empty((90, 120, 3), np.float32)
     img[:] = bg
     yy, xx = np.mgrid[:90, :120]
-    blob = (yy - 45) ** 2 + (xx - 60) ** 2 < 18 ** 2
+    blob = (yy - 45) ** 2 + (xx - 60) ** 2 < 18**2
     img[blob] = fg
     return np.clip(img + r.normal(0, 0.01, img.shape).astype(np.float32), 0, 1), blob
 
 
 def test_saliency_background_mode_keeps_salient_colours(w2c):
-    data = [_blob_collection(0, (0.3, 0.5, 0.75), (0.85, 0.2, 0.15)),
-            _blob_collection(1, (0.35, 0.45, 0.85), (0.8, 0.3, 0.1))]
+    data = [
+        _blob_collection(0, (0.3, 0.5, 0.75), (0.85, 0.2, 0.15)),
+        _blob_collection(1, (0.35, 0.45, 0.85), (0.8, 0.3, 0.1)),
+    ]
     imgs = [d[0] for d in data]
     both = solve_collection(imgs, saliency="both", features="none", wb="off")
     bg = solve_collection(imgs, saliency="background", features="none", wb="off")
@@ -437,7 +477,9 @@ def test_saliency_background_mode_keeps_salient_colours(w2c):
 
 
 def test_harmonize_moves_group_colours_and_keeps_names(w2c):
-    imgs = [flat_image([(0.55, 0.35, 0.3), (0.35, 0.4, 0.55)], [0.5, 0.5], seed=s) for s in range(2)]
+    imgs = [
+        flat_image([(0.55, 0.35, 0.3), (0.35, 0.4, 0.55)], [0.5, 0.5], seed=s) for s in range(2)
+    ]
     plain = solve_collection(imgs, saliency="off", features="none", wb="off")
     harm = solve_collection(imgs, saliency="off", features="none", wb="off", harmonize=True)
     assert plain.group_lab.shape == harm.group_lab.shape
@@ -445,7 +487,7 @@ def test_harmonize_moves_group_colours_and_keeps_names(w2c):
     assert chroma(harm.group_lab) > chroma(plain.group_lab)
     for an, t in zip(harm.analyses, harm.targets()):
         a = np.argmax(name_probabilities(an.src_rgb), -1)
-        b = np.argmax(name_probabilities(lab_to_rgb(t)), -1)
+        b = np.argmax(name_probabilities(lab_to_srgb(t, gamut="clip")), -1)
         assert (a == b).all()
 
 
@@ -477,14 +519,17 @@ def test_name_guard_keeps_names(w2c, rng):
     n0 = np.argmax(name_probabilities(before), -1)
     assert (np.argmax(name_probabilities(out), -1) == n0).all()
     kept = np.argmax(name_probabilities(after), -1) == n0
-    np.testing.assert_array_equal(out[kept], after[kept])  # colours that keep their name are untouched
+    np.testing.assert_array_equal(
+        out[kept], after[kept]
+    )  # colours that keep their name are untouched
     # the others moved towards `before` along their displacement
     d_after = np.linalg.norm(after - before, axis=1)
     d_out = np.linalg.norm(out - before, axis=1)
     assert (d_out[~kept] < d_after[~kept]).all()
 
 
-# ------------------------------------------------------------------------------------- per-pixel naming guard
+# ------------------------------------------------------------------------------------- per-pixel
+# naming guard
 def _smooth_image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
     """Smooth random colour field (many name boundaries crossed by gradients)."""
     from scipy import ndimage
@@ -498,7 +543,9 @@ def _smooth_image(seed: int, h: int = 48, w: int = 64) -> np.ndarray:
 def test_guard_names_numba_matches_reference(w2c, rng):
     from sempix.palette.naming import name_index
     from sempix.recolor.core import name_table
-    from sempix.recolor.lut import guard_names, guard_names_reference
+    from sempix.recolor.lut import guard_names
+
+    from reference.recolor import guard_names_reference
 
     ref = rng.random((12, 20, 3)).astype(np.float32)
     out = np.clip(ref + rng.normal(0, 0.12, ref.shape), 0, 1).astype(np.float32)
@@ -544,9 +591,11 @@ def test_guard_output_is_monotone_and_smooth_along_ramps(w2c):
     from sempix.recolor.lut import guard_names
 
     u = np.linspace(0, 1, 800, dtype=np.float32)[:, None]
-    ramps = [((0.75, 0.1, 0.1), (0.95, 0.9, 0.2)),   # red -> orange -> yellow
-             ((0.1, 0.15, 0.7), (0.15, 0.75, 0.3)),  # blue -> green
-             ((0.35, 0.35, 0.35), (0.95, 0.65, 0.5))]  # grey -> brown/skin
+    ramps = [
+        ((0.75, 0.1, 0.1), (0.95, 0.9, 0.2)),  # red -> orange -> yellow
+        ((0.1, 0.15, 0.7), (0.15, 0.75, 0.3)),  # blue -> green
+        ((0.35, 0.35, 0.35), (0.95, 0.65, 0.5)),
+    ]  # grey -> brown/skin
     for c0, c1 in ramps:
         c0, c1 = np.array(c0, np.float32), np.array(c1, np.float32)
         v = c1 - c0
@@ -558,11 +607,16 @@ def test_guard_output_is_monotone_and_smooth_along_ramps(w2c):
             g, _ = guard_names(ref, out, name_table(), soft=soft)
             assert (name_index(g) == name_index(ref)).all()
             proj = (g[0] - c0) @ v / (v @ v)
-            assert np.diff(proj).min() > -2e-3, (c0, soft)  # monotone (up to the bisection tolerance)
+            assert np.diff(proj).min() > -2e-3, (
+                c0,
+                soft,
+            )  # monotone (up to the bisection tolerance)
             steps[soft] = float(np.linalg.norm(np.diff(srgb_to_lab(g[0]), axis=0), axis=1).max())
         in_step = float(np.linalg.norm(np.diff(srgb_to_lab(ref[0]), axis=0), axis=1).max())
         assert steps[0.0] > 10 * in_step  # the hard guard jumps at name boundaries ...
-        assert steps[0.5] < 0.5 * steps[0.0] and steps[0.5] < 12 * in_step  # ... the soft guard ramps
+        assert (
+            steps[0.5] < 0.5 * steps[0.0] and steps[0.5] < 12 * in_step
+        )  # ... the soft guard ramps
 
 
 def test_render_keeps_every_pixel_name(w2c):
@@ -571,17 +625,24 @@ def test_render_keeps_every_pixel_name(w2c):
     from sempix.recolor.whitebalance import apply_gains
 
     tints = [(1.0, 1.0, 1.0), (1.0, 0.8, 0.65), (0.7, 0.85, 1.0)]
-    imgs = [np.clip(_smooth_image(s) * np.array(t, np.float32), 0, 1) for s, t in zip(range(3), tints)]
+    imgs = [
+        np.clip(_smooth_image(s) * np.array(t, np.float32), 0, 1) for s, t in zip(range(3), tints)
+    ]
     imgs[2] = add_cast(imgs[2], (1.0, 0.55, 0.3))
     kw = {"saliency": "off", "features": "none", "wb": "2"}
     on = recolor_collection(imgs, **kw)
     off = recolor_collection(imgs, names=None, **kw)
     sol = on.solution
     assert sol.stats["wb_applied"] == [False, False, True]
-    lut_only = [apply_lut(i, build_lut(f)) if f is not None else i for i, f in zip(imgs, color_transforms(sol))]
+    lut_only = [
+        apply_lut(i, build_lut(f)) if f is not None else i
+        for i, f in zip(imgs, color_transforms(sol))
+    ]
     n_lut = n_off = 0
     for img, an, o, o_off, lo in zip(imgs, sol.analyses, on.images, off.images, lut_only):
-        ref = apply_gains(img, an.wb_gains) if an.wb_applied else img  # compared with the white-balanced input
+        ref = (
+            apply_gains(img, an.wb_gains) if an.wb_applied else img
+        )  # compared with the white-balanced input
         assert (name_index(o) == name_index(ref)).all()
         n_off += int((name_index(o_off) != name_index(ref)).sum())
         n_lut += int((name_index(lo) != name_index(ref)).sum())
@@ -602,10 +663,30 @@ def test_cli_outputs_keep_pixel_names(tmp_path, w2c):
     from sempix.palette.naming import name_index
 
     tints = [(1.0, 1.0, 1.0), (1.0, 0.8, 0.65), (0.7, 0.85, 1.0)]
-    paths = [str(write_image(tmp_path / f"g{i}.png", np.clip(_smooth_image(i) * np.array(t, np.float32), 0, 1)))
-             for i, t in enumerate(tints)]
-    res = CliRunner().invoke(cli, ["recolor", *paths, "-o", str(tmp_path / "o"), "--wb", "off", "--saliency",
-                                   "off", "--features", "none", "-q"])
+    paths = [
+        str(
+            write_image(
+                tmp_path / f"g{i}.png", np.clip(_smooth_image(i) * np.array(t, np.float32), 0, 1)
+            )
+        )
+        for i, t in enumerate(tints)
+    ]
+    res = CliRunner().invoke(
+        cli,
+        [
+            "recolor",
+            *paths,
+            "-o",
+            str(tmp_path / "o"),
+            "--wb",
+            "off",
+            "--saliency",
+            "off",
+            "--features",
+            "none",
+            "-q",
+        ],
+    )
     assert res.exit_code == 0, res.output
     moved = 0
     for p in paths:
@@ -652,15 +733,23 @@ def test_wb_safeguard_leaves_single_colour_scene_alone(w2c):
         assert wb.applied and wb.strength == 1.0 and wb.dominance < 1.0
     assert colour_dominance(np.full((20, 20, 3), 0.5, np.float32)) < 0.1
     # in a collection: the lawn is not white-balanced, the cast scene is
-    sol = solve_collection([green, add_cast(scene(0, cells=12)), scene(1, cells=12)], saliency="off",
-                           features="none", names=None)
+    sol = solve_collection(
+        [green, add_cast(scene(0, cells=12)), scene(1, cells=12)],
+        saliency="off",
+        features="none",
+        names=None,
+    )
     assert sol.stats["wb_applied"] == [False, True, False]
-    sol_on = solve_collection([green, scene(1, cells=12)], wb="0", saliency="off", features="none", names=None)
+    sol_on = solve_collection(
+        [green, scene(1, cells=12)], wb="0", saliency="off", features="none", names=None
+    )
     assert sol_on.stats["wb_applied"] == [True, False]
 
 
-# ------------------------------------------------------------------------------------- saliency backend
-# The learned backend is exercised with the tiny ONNX stand-in of tests/test_saliency.py (relu of the
+# ------------------------------------------------------------------------------------- saliency
+# backend
+# The learned backend is exercised with the tiny ONNX stand-in of tests/test_saliency.py (relu of
+# the
 # normalised red channel, so a red blob on blue is "salient"); the real u2netp.onnx cannot be
 # downloaded on the test machine.
 
@@ -680,15 +769,21 @@ def tiny_u2netp(tmp_path):
 
 @pytest.fixture
 def saliency_spy(monkeypatch):
-    """Record (backend, model, labels given) of every compute_saliency call made by the core; count labels."""
+    """Record (backend, model, labels given) of every compute_saliency call made by the core; count
+    labels."""
     from sempix.recolor import core
 
     calls, label_calls = [], []
     real = core.compute_saliency
 
     def spy(image, **kw):
-        calls.append((kw.get("backend"), None if kw.get("model") is None else str(kw["model"]),
-                      kw.get("labels") is not None))
+        calls.append(
+            (
+                kw.get("backend"),
+                None if kw.get("model") is None else str(kw["model"]),
+                kw.get("labels") is not None,
+            )
+        )
         return real(image, **kw)
 
     def labels(image, backend="ade20k"):  # stands in for ADE20K labels: all "others" (no prior)
@@ -701,13 +796,14 @@ def saliency_spy(monkeypatch):
 
 
 def _red_blobs():
-    """Two noise-free images: a saturated red disc on blue (the tiny network's map is 1 on the disc)."""
+    """Two noise-free images: a saturated red disc on blue (the tiny network's map is 1 on the
+    disc)."""
     out = []
     for bg in ((0.3, 0.5, 0.75), (0.35, 0.45, 0.85)):
         img = np.empty((90, 120, 3), np.float32)
         img[:] = bg
         yy, xx = np.mgrid[:90, :120]
-        img[(yy - 45) ** 2 + (xx - 60) ** 2 < 18 ** 2] = (1.0, 0.2, 0.15)
+        img[(yy - 45) ** 2 + (xx - 60) ** 2 < 18**2] = (1.0, 0.2, 0.15)
         out.append(img)
     return out
 
@@ -734,7 +830,10 @@ def test_saliency_backend_reaches_compute_saliency(saliency_spy, tiny_u2netp):
         net = sal.compute_saliency(downsize(img), backend="u2netp", model=tiny_u2netp).saliency
         assert np.array_equal(an.saliency, net)
         red = int(np.argmax(an.src_lab[:, 1]))
-        assert an.groups[red] == "salient" and an.groups[int(np.argmax(-an.src_lab[:, 2]))] != "salient"
+        assert (
+            an.groups[red] == "salient"
+            and an.groups[int(np.argmax(-an.src_lab[:, 2]))] != "salient"
+        )
     # through recolor_collection (keyword forwarding) and the use_backend() context (library users)
     calls.clear()
     with sal.use_backend("u2netp", tiny_u2netp):
@@ -745,12 +844,21 @@ def test_saliency_backend_reaches_compute_saliency(saliency_spy, tiny_u2netp):
     # semantic grouping still needs labels, and uses no saliency model at all
     calls.clear()
     label_calls.clear()
-    s = solve_collection(imgs, semantic=True, saliency_backend="u2netp", saliency_model=tiny_u2netp,
-                         **{**kw, "saliency": "both"})
+    s = solve_collection(
+        imgs,
+        semantic=True,
+        saliency_backend="u2netp",
+        saliency_model=tiny_u2netp,
+        **{**kw, "saliency": "both"},
+    )
     assert calls == [] and len(label_calls) == 2 and s.options["saliency_backend"] is None
     # saliency off: the backend is not even resolved (a missing model is no error)
-    off = solve_collection(imgs, saliency_backend="u2netp", saliency_model=tiny_u2netp.with_name("gone.onnx"),
-                           **{**kw, "saliency": "off"})
+    off = solve_collection(
+        imgs,
+        saliency_backend="u2netp",
+        saliency_model=tiny_u2netp.with_name("gone.onnx"),
+        **{**kw, "saliency": "off"},
+    )
     assert calls == [] and off.options["saliency_backend"] is None
 
 
@@ -764,7 +872,9 @@ def test_saliency_cache_is_per_backend_and_model(saliency_spy, tiny_u2netp, tmp_
     a = solve_collection(imgs, saliency_backend="rbd", **kw)
     assert len(calls) == 2
     b = solve_collection(imgs, saliency_backend="u2netp", saliency_model=inv, **kw)
-    assert len(calls) == 4 and calls[2:] == [("u2netp", str(inv), False)] * 2  # not the cached rbd map
+    assert (
+        len(calls) == 4 and calls[2:] == [("u2netp", str(inv), False)] * 2
+    )  # not the cached rbd map
     for x, y in zip(a.analyses, b.analyses):
         assert np.abs(x.saliency - y.saliency).mean() > 0.3
     # back to rbd / same u2netp file: cached maps are reused
@@ -787,7 +897,9 @@ def test_saliency_cache_is_per_backend_and_model(saliency_spy, tiny_u2netp, tmp_
     os.utime(tiny_u2netp, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
     f = solve_collection(imgs, saliency_backend="u2netp", saliency_model=tiny_u2netp, **kw)
     assert len(calls) == 8
-    assert all(np.allclose(x.saliency, y.saliency, atol=1e-6) for x, y in zip(b.analyses, f.analyses))
+    assert all(
+        np.allclose(x.saliency, y.saliency, atol=1e-6) for x, y in zip(b.analyses, f.analyses)
+    )
     assert label_calls == []  # features="none": no labels anywhere
 
 
@@ -809,18 +921,52 @@ def test_cli_passes_saliency_backend_explicitly(tmp_path, tiny_u2netp, monkeypat
     monkeypatch.setattr(core, "solve_collection", spy)
     paths = [str(write_image(tmp_path / f"b{i}.png", im)) for i, im in enumerate(_red_blobs())]
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["recolor", *paths, "-o", str(out), "--features", "none", "--names", "off",
-                                 "-q", "--json", "--saliency-model", str(tiny_u2netp)])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "recolor",
+            *paths,
+            "-o",
+            str(out),
+            "--features",
+            "none",
+            "--names",
+            "off",
+            "-q",
+            "--json",
+            "--saliency-model",
+            str(tiny_u2netp),
+        ],
+    )
     assert r.exit_code == 0, r.output
     # passed as arguments; the context default is left alone
     assert len(seen) == 1 and seen[0][0] == "u2netp" and str(seen[0][1]) == str(tiny_u2netp)
     assert seen[0][2] == ("rbd", None)
     doc = json.loads((out / "recolor.json").read_text())
-    assert doc["options"]["saliency_model"] == "u2netp" and doc["options"]["saliency_backend"] == "u2netp"
+    assert (
+        doc["options"]["saliency_model"] == "u2netp"
+        and doc["options"]["saliency_backend"] == "u2netp"
+    )
     im0 = doc["images"][0]
     assert set(im0) >= {"wb_dominance", "wb_strength"} and 0 <= im0["wb_strength"] <= 1
-    r = CliRunner().invoke(cli, ["recolor", *paths, "-o", str(tmp_path / "o2"), "--features", "none",
-                                 "--names", "off", "-q", "--json"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "recolor",
+            *paths,
+            "-o",
+            str(tmp_path / "o2"),
+            "--features",
+            "none",
+            "--names",
+            "off",
+            "-q",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert seen[1][:2] == ("rbd", None)
-    assert json.loads((tmp_path / "o2" / "recolor.json").read_text())["options"]["saliency_model"] == "rbd"
+    assert (
+        json.loads((tmp_path / "o2" / "recolor.json").read_text())["options"]["saliency_model"]
+        == "rbd"
+    )

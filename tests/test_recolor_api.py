@@ -54,32 +54,48 @@ def test_recolor_api_flow(model_dir):
     out1 = client.get(r.json()["images"][0]["output"])
     assert out1.content != out0.content
     # re-solve with other modules
-    r = client.post(f"/api/recolor/{sid}/solve", json={"saliency": "off", "names": None, "harmonize": False,
-                                                      "wb": ["off", "on", "auto"], "group_size": 2})
+    r = client.post(
+        f"/api/recolor/{sid}/solve",
+        json={
+            "saliency": "off",
+            "names": None,
+            "harmonize": False,
+            "wb": ["off", "on", "auto"],
+            "group_size": 2,
+        },
+    )
     assert r.status_code == 202
     assert _wait(client, r.json()["job"])["state"] == "done"
     st = client.get(f"/api/recolor/{sid}").json()
     assert st["options"]["wb"] == ["off", "on", "auto"] and st["images"][1]["wb_applied"] is True
     assert len(st["group"]) == 2
     # bad requests: clear JSON errors
-    assert client.post(f"/api/recolor/{sid}/group", json={"colors": ["#ff00ff"] * 7}).status_code == 400
-    assert client.post(f"/api/recolor/{sid}/group", json={"colors": ["nope"] * 2}).status_code == 400
+    assert (
+        client.post(f"/api/recolor/{sid}/group", json={"colors": ["#ff00ff"] * 7}).status_code
+        == 400
+    )
+    assert (
+        client.post(f"/api/recolor/{sid}/group", json={"colors": ["nope"] * 2}).status_code == 400
+    )
     assert client.post(f"/api/recolor/{sid}/solve", json={"saliency": "maybe"}).status_code == 400
     assert client.get(f"/api/recolor/{sid}/output/9").status_code == 404
     assert client.get("/api/recolor/unknown-session").status_code == 404
-    r = client.post("/api/recolor/sessions", files=[("files", ("x.png", b"not an image", "image/png"))])
+    r = client.post(
+        "/api/recolor/sessions", files=[("files", ("x.png", b"not an image", "image/png"))]
+    )
     assert r.status_code == 400 and "error" in r.json()
     assert client.post("/api/recolor/sessions").status_code == 400
     assert client.delete(f"/api/recolor/{sid}").status_code == 200
     assert client.get("/recolor").status_code == 200
 
 
-# ------------------------------------------------------------------------------------- saliency model
+# ------------------------------------------------------------------------------------- saliency
+# model
 def _red_disc_png(bg) -> bytes:
     img = np.empty((60, 80, 3), np.float32)
     img[:] = bg
     yy, xx = np.mgrid[:60, :80]
-    img[(yy - 30) ** 2 + (xx - 40) ** 2 < 12 ** 2] = (1.0, 0.2, 0.15)
+    img[(yy - 30) ** 2 + (xx - 40) ** 2 < 12**2] = (1.0, 0.2, 0.15)
     buf = io.BytesIO()
     Image.fromarray((img * 255).round().astype(np.uint8)).save(buf, format="PNG")
     return buf.getvalue()
@@ -110,11 +126,15 @@ def test_recolor_api_saliency_model(model_dir, tmp_cache, monkeypatch, saliency_
     from sempix.models import REGISTRY, ModelSpec, cache_dir
 
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
-    monkeypatch.setattr("sempix.models.store._download",
-                        lambda *a, **k: pytest.fail("the web API must never download a model"))
+    monkeypatch.setattr(
+        "sempix.models.store._download",
+        lambda *a, **k: pytest.fail("the web API must never download a model"),
+    )
     client = TestClient(create_app(backend="lowlevel", workers=1))
-    files = [("files", (f"d{i}.png", _red_disc_png(bg), "image/png"))
-             for i, bg in enumerate([(0.3, 0.5, 0.75), (0.35, 0.45, 0.85)])]
+    files = [
+        ("files", (f"d{i}.png", _red_disc_png(bg), "image/png"))
+        for i, bg in enumerate([(0.3, 0.5, 0.75), (0.35, 0.45, 0.85)])
+    ]
     r = client.post("/api/recolor/sessions", files=files)
     sid = r.json()["session"]
     assert _wait(client, r.json()["job"])["state"] == "done"
@@ -140,16 +160,29 @@ def test_recolor_api_saliency_model(model_dir, tmp_cache, monkeypatch, saliency_
     # the file appears in the model store (tiny stand-in network registered under u2netp's name)
     tiny = _tiny_u2netp()
     real = REGISTRY["u2netp"]
-    monkeypatch.setitem(REGISTRY, "u2netp", ModelSpec(
-        name="u2netp", filename=real.filename, sha256=hashlib.sha256(tiny).hexdigest(), size=len(tiny),
-        licence="test only", urls=real.urls, description="tiny test network"))
+    monkeypatch.setitem(
+        REGISTRY,
+        "u2netp",
+        ModelSpec(
+            name="u2netp",
+            filename=real.filename,
+            sha256=hashlib.sha256(tiny).hexdigest(),
+            size=len(tiny),
+            licence="test only",
+            urls=real.urls,
+            description="tiny test network",
+        ),
+    )
     cache_dir().mkdir(parents=True, exist_ok=True)
     (cache_dir() / "u2netp.onnx").write_bytes(tiny)
     path = str(cache_dir() / "u2netp.onnx")
     r = solve(saliency_model="u2netp")
     assert r.status_code == 202 and _wait(client, r.json()["job"])["state"] == "done"
     st = client.get(f"/api/recolor/{sid}").json()
-    assert st["options"]["saliency_model"] == "u2netp" and st["options"]["saliency_backend"] == "u2netp"
+    assert (
+        st["options"]["saliency_model"] == "u2netp"
+        and st["options"]["saliency_backend"] == "u2netp"
+    )
     assert saliency_calls[2:] == [("u2netp", path)] * 2  # computed, not the cached rbd maps
     for im in st["images"]:  # the tiny network marks the red disc salient
         red = [c for c in im["colors"] if c["hex"].lower().startswith("#ff")]

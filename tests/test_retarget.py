@@ -1,4 +1,5 @@
-"""Tests of sempix.retarget (Deep Network Resizing): VGG loading, deep seams, warp, reconstruction, CLI."""
+"""Tests of sempix.retarget (Deep Network Resizing): VGG loading, deep seams, warp, reconstruction,
+CLI."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch.nn.functional as F
 from sempix.errors import InputError
 from sempix.retarget import deep, retarget, scale_image
 from sempix.retarget.reconstruct import feature_loss, reconstruct, refine
-from sempix.retarget.seams import carve_mask, carve_mask_reference
+from sempix.retarget.seams import carve_mask
 from sempix.retarget.vgg import (
     OPS,
     VGG19Features,
@@ -23,7 +24,10 @@ from sempix.retarget.vgg import (
     to_tensor,
 )
 
-# ------------------------------------------------------------------------------------------- fixtures
+from reference.retarget import carve_mask_reference
+
+# -------------------------------------------------------------------------------------------
+# fixtures
 
 
 def _random_torchvision_state(depth: str, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -33,7 +37,9 @@ def _random_torchvision_state(depth: str, seed: int = 0) -> dict[str, torch.Tens
     for op in OPS:
         if op.kind == "conv":
             std = (2.0 / (9 * op.in_ch)) ** 0.5
-            state[f"features.{idx}.weight"] = torch.randn(op.out_ch, op.in_ch, 3, 3, generator=g) * std
+            state[f"features.{idx}.weight"] = (
+                torch.randn(op.out_ch, op.in_ch, 3, 3, generator=g) * std
+            )
             state[f"features.{idx}.bias"] = torch.randn(op.out_ch, generator=g) * 0.01
             idx += 2
         else:
@@ -82,12 +88,20 @@ def test_torchvision_key_mapping_matches_manual_forward(tv_weights, rng):
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     y = (x - mean) / std
     for i in (0, 2):
-        y = F.relu(F.conv2d(y, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
+        y = F.relu(
+            F.conv2d(y, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1)
+        )
     y = F.max_pool2d(y, 2)
     for i in (5, 7):
-        y = F.relu(F.conv2d(y, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1))
+        y = F.relu(
+            F.conv2d(y, state[f"features.{i}.weight"], state[f"features.{i}.bias"], padding=1)
+        )
     relu2_2 = y
-    y = F.relu(F.conv2d(F.max_pool2d(y, 2), state["features.10.weight"], state["features.10.bias"], padding=1))
+    y = F.relu(
+        F.conv2d(
+            F.max_pool2d(y, 2), state["features.10.weight"], state["features.10.bias"], padding=1
+        )
+    )
     with torch.no_grad():
         out = net(x, ["relu2_2", "relu3_1"])
     torch.testing.assert_close(out["relu2_2"], relu2_2, rtol=1e-4, atol=1e-5)
@@ -95,11 +109,18 @@ def test_torchvision_key_mapping_matches_manual_forward(tv_weights, rng):
 
 
 def test_missing_layers_warn_once_and_use_deepest(caplog):
+    from sempix._runtime import reset_warnings
+
+    reset_warnings()  # other tests of the session may have emitted it already
     with caplog.at_level(logging.WARNING):
-        used = resolve_layers(["block1_conv2", "block2_conv2", "block3_conv4", "block4_conv5", "block5_pool"],
-                              "relu3_1")
-        used2 = resolve_layers(["block1_conv2", "block2_conv2", "block3_conv4", "block4_conv5", "block5_pool"],
-                               "relu3_1")
+        used = resolve_layers(
+            ["block1_conv2", "block2_conv2", "block3_conv4", "block4_conv5", "block5_pool"],
+            "relu3_1",
+        )
+        used2 = resolve_layers(
+            ["block1_conv2", "block2_conv2", "block3_conv4", "block4_conv5", "block5_pool"],
+            "relu3_1",
+        )
     assert used == used2 == ["relu1_2", "relu2_2", "relu3_1"]
     msgs = [r.getMessage() for r in caplog.records if "relu3_1" in r.getMessage()]
     assert len(msgs) == 1 and "relu4_4" in msgs[0]
@@ -108,7 +129,8 @@ def test_missing_layers_warn_once_and_use_deepest(caplog):
         canonical_layer("relu9_9")
 
 
-# the normalised VGG (real file): activation of relu2_1 / relu3_1 on a seeded 32x32 image, recorded once
+# the normalised VGG (real file): activation of relu2_1 / relu3_1 on a seeded 32x32 image, recorded
+# once
 _REC_RELU2_1_MEAN = 1.2011713023208586
 _REC_RELU3_1_MEAN = 1.6679119811381042
 _REC_RELU3_1_AT_5_7 = (4.62777042388916, 2.790816068649292, 2.5177056789398193)
@@ -130,7 +152,8 @@ def test_normalised_vgg_reproduces_recorded_activation(model_dir):
     assert got == pytest.approx(_REC_RELU3_1_AT_5_7, rel=1e-4)
 
 
-# ------------------------------------------------------------------------------------------- seams / RF
+# ------------------------------------------------------------------------------------------- seams
+# / RF
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -151,7 +174,9 @@ def test_carve_mask_threshold_stops_after_min_seams():
     e[:, 3] = 0.0
     removed, n = carve_mask(e, 5, thresh=0.5, min_n=1)
     assert n == 1 and removed[:, 3].all()
-    removed, n = carve_mask(e, 5, thresh=-1.0, min_n=1)  # at least one seam even above the threshold
+    removed, n = carve_mask(
+        e, 5, thresh=-1.0, min_n=1
+    )  # at least one seam even above the threshold
     assert n == 1
 
 
@@ -159,13 +184,18 @@ def test_carve_mask_threshold_stops_after_min_seams():
 def test_receptive_field_matches_autograd(deep_layer, monkeypatch):
     """(jump, start, size) of the image-level receptive field = support of the input gradient.
 
-    Max-pooling routes gradients to one element per window, so it is replaced by average pooling (same
+    Max-pooling routes gradients to one element per window, so it is replaced by average pooling
+    (same
     geometry) to make the gradient support the full receptive field.
     """
-    monkeypatch.setattr(F, "max_pool2d", lambda x, k, s, ceil_mode=False: F.avg_pool2d(x, k, s, ceil_mode=ceil_mode))
+    monkeypatch.setattr(
+        F, "max_pool2d", lambda x, k, s, ceil_mode=False: F.avg_pool2d(x, k, s, ceil_mode=ceil_mode)
+    )
     torch.manual_seed(0)
     net = VGG19Features("vgg19", depth=deep_layer)
-    for conv in net.convs.values():  # positive weights: no cancellation, so the support is the full RF
+    for (
+        conv
+    ) in net.convs.values():  # positive weights: no cancellation, so the support is the full RF
         conv.weight.data = conv.weight.data.abs() + 0.01
         conv.bias.data.fill_(0.1)
     x = torch.rand(1, 3, 96, 96, requires_grad=True)
@@ -180,27 +210,35 @@ def test_receptive_field_matches_autograd(deep_layer, monkeypatch):
 
 
 def test_relative_receptive_fields_compose():
-    for a, b, c in [(None, "relu1_2", "relu3_1"), ("relu1_2", "relu2_2", "relu3_1"), (None, "relu2_1", "pool5")]:
+    for a, b, c in [
+        (None, "relu1_2", "relu3_1"),
+        ("relu1_2", "relu2_2", "relu3_1"),
+        (None, "relu2_1", "pool5"),
+    ]:
         j1, s1, r1 = relative_receptive_field(a, b)
         j2, s2, r2 = relative_receptive_field(b, c)
         assert relative_receptive_field(a, c) == (j1 * j2, s1 + s2 * j1, r1 + (r2 - 1) * j1)
 
 
 def _synthetic_features(alpha_band_col=5, decoy_col=25, seed=0):
-    """Deep relu3_1 (8x16) with a cheap column; shallow relu2_2 (16x32) with a slightly cheaper decoy elsewhere."""
+    """Deep relu3_1 (8x16) with a cheap column; shallow relu2_2 (16x32) with a slightly cheaper
+    decoy elsewhere."""
     r = np.random.default_rng(seed)
     deep_f = 1.0 + 0.2 * r.random((1, 4, 8, 16))
     deep_f[..., alpha_band_col] = 0.05
     shallow = 0.8 + 0.2 * r.random((1, 4, 16, 32))
     shallow[..., decoy_col] = 0.7  # cheapest column of the shallow layer when unguided
-    return {"relu3_1": torch.tensor(deep_f, dtype=torch.float32),
-            "relu2_2": torch.tensor(shallow, dtype=torch.float32)}
+    return {
+        "relu3_1": torch.tensor(deep_f, dtype=torch.float32),
+        "relu2_2": torch.tensor(shallow, dtype=torch.float32),
+    }
 
 
 def test_deep_seams_consistent_across_layers():
     feats = _synthetic_features()
     tw = {"relu3_1": 12, "relu2_2": 24}
-    # 8 of the 128 deep positions are cheap: with the 5th percentile the second seam is too expensive
+    # 8 of the 128 deep positions are cheap: with the 5th percentile the second seam is too
+    # expensive
     p = deep.plan(feats, (32, 64), 48, tw, alpha=0.5, percentile=5)
     d, s, im = p.levels["relu3_1"], p.levels["relu2_2"], p.levels[deep.IMAGE]
     assert d.n_removed == 1 and d.removed[:, 5].all()
@@ -243,19 +281,31 @@ def test_resample_columns_identity_and_torch_numpy_agree(rng):
     xs = np.arange(11, dtype=np.float64)
     np.testing.assert_allclose(deep.resample_columns(a, xs), a, atol=1e-6)
     xs = np.linspace(0, 10, 7)
-    np.testing.assert_allclose(deep.resample_columns(torch.from_numpy(a), xs).numpy(),
-                               deep.resample_columns(a, xs), atol=1e-5)
+    np.testing.assert_allclose(
+        deep.resample_columns(torch.from_numpy(a), xs).numpy(),
+        deep.resample_columns(a, xs),
+        atol=1e-5,
+    )
 
 
-# ------------------------------------------------------------------------------------------- retarget API
+# -------------------------------------------------------------------------------------------
+# retarget API
 
 
 @pytest.mark.parametrize("method", ["scale", "multiop", "warp", "dnr"])
 @pytest.mark.parametrize("size", [(29, None), (None, 23), (50, None), (35, 27)])
 def test_output_sizes_exact(method, size, small_image, tv_weights):
     w, h = size
-    res = retarget(small_image, w, h, method=method, weights=str(tv_weights), iterations=1, refine_iterations=1,
-                   extra=small_image[..., 0])
+    res = retarget(
+        small_image,
+        w,
+        h,
+        method=method,
+        weights=str(tv_weights),
+        iterations=1,
+        refine_iterations=1,
+        extra=small_image[..., 0],
+    )
     H, W = small_image.shape[:2]
     assert res.image.shape == (h or H, w or W, 3)
     assert res.image.dtype == np.float32 and res.image.min() >= 0 and res.image.max() <= 1
@@ -270,13 +320,20 @@ def test_seam_methods_sizes(method, small_image):
 
 
 def test_reconstruction_decreases_loss_and_refinement_never_increases(small_image, tv_weights):
-    res = retarget(small_image, 30, method="dnr", weights=str(tv_weights), iterations=8, refine_iterations=3,
-                   lambdas=[1, 0.5, 0.5])
+    res = retarget(
+        small_image,
+        30,
+        method="dnr",
+        weights=str(tv_weights),
+        iterations=8,
+        refine_iterations=3,
+        lambdas=[1, 0.5, 0.5],
+    )
     assert len(res.losses) == 9
     assert res.losses[-1] < 0.8 * res.losses[0]
     assert min(res.refine_losses) <= res.refine_losses[0]
     # the returned image is never worse than the unrefined reconstruction
-    from sempix.retarget import loss_of
+    from sempix.retarget.pipeline import loss_of
 
     net = load_vgg(str(tv_weights))
     final = loss_of(res.image, small_image, res, net)
@@ -293,7 +350,9 @@ def test_refine_alone_does_not_increase_loss(net, small_image, rng):
         after = float(feature_loss(net, out, targets, lam))
     assert after <= losses[0] * (1 + 1e-5)
     assert after < losses[0]  # a 1-pixel shift is exactly what a sampling grid can undo
-    out2, losses2 = refine(net, targets, x, lam, iterations=3, lr=1e3)  # absurd step: must fall back
+    out2, losses2 = refine(
+        net, targets, x, lam, iterations=3, lr=1e3
+    )  # absurd step: must fall back
     with torch.no_grad():
         assert float(feature_loss(net, out2, targets, lam)) <= losses2[0] * (1 + 1e-5)
 
@@ -358,8 +417,26 @@ def test_cli_dnr_with_preview(image_file, tmp_path, tv_weights):
     from sempix.image import load_rgb
 
     out = tmp_path / "out.png"
-    r = _cli(["retarget", str(image_file), "-o", str(out), "--width", "75%", "--method", "dnr", "--iterations", "2",
-              "--refine-iterations", "1", "--weights", str(tv_weights), "--preview", "-q"])
+    r = _cli(
+        [
+            "retarget",
+            str(image_file),
+            "-o",
+            str(out),
+            "--width",
+            "75%",
+            "--method",
+            "dnr",
+            "--iterations",
+            "2",
+            "--refine-iterations",
+            "1",
+            "--weights",
+            str(tv_weights),
+            "--preview",
+            "-q",
+        ]
+    )
     assert r.exit_code == 0, r.output
     assert load_rgb(out).shape == (32, 30, 3)
     prev = load_rgb(tmp_path / "out.preview.png")
@@ -370,18 +447,34 @@ def test_cli_height_multiop(image_file, tmp_path, tv_weights):
     from sempix.image import load_rgb
 
     out = tmp_path / "o.jpg"
-    r = _cli(["retarget", str(image_file), "-o", str(out), "--height", "20", "--method", "multiop",
-              "--weights", str(tv_weights), "-q"])
+    r = _cli(
+        [
+            "retarget",
+            str(image_file),
+            "-o",
+            str(out),
+            "--height",
+            "20",
+            "--method",
+            "multiop",
+            "--weights",
+            str(tv_weights),
+            "-q",
+        ]
+    )
     assert r.exit_code == 0, r.output
     assert load_rgb(out).shape == (20, 40, 3)
 
 
-@pytest.mark.parametrize("args,needle", [
-    (["--width", "-5"], "--width"),
-    (["--width", "abc"], "--width"),
-    ([], "give --width"),
-    (["--width", "50%", "--lambdas", "x"], "--lambdas"),
-])
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["--width", "-5"], "--width"),
+        (["--width", "abc"], "--width"),
+        ([], "give --width"),
+        (["--width", "50%", "--lambdas", "x"], "--lambdas"),
+    ],
+)
 def test_cli_bad_input_exit_2(image_file, tmp_path, args, needle):
     out = tmp_path / "bad.png"
     r = _cli(["retarget", str(image_file), "-o", str(out), "--method", "scale", *args])
@@ -391,7 +484,9 @@ def test_cli_bad_input_exit_2(image_file, tmp_path, args, needle):
 
 
 def test_cli_refuses_to_overwrite_input(image_file):
-    r = _cli(["retarget", str(image_file), "-o", str(image_file), "--width", "50%", "--method", "scale"])
+    r = _cli(
+        ["retarget", str(image_file), "-o", str(image_file), "--width", "50%", "--method", "scale"]
+    )
     assert r.exit_code == 2 and "overwrite" in r.output
 
 
@@ -404,20 +499,30 @@ def test_cuda_without_gpu_is_a_clear_input_error(small_image, tv_weights):
 def test_dnr_init_seam_and_multiop(small_image, tv_weights):
     pytest.importorskip("sempix.carve")
     for init in ("seam", "multiop"):
-        res = retarget(small_image, 28, method="dnr", init=init, weights=str(tv_weights), iterations=2,
-                       refine_iterations=0, snapshot_every=1)
+        res = retarget(
+            small_image,
+            28,
+            method="dnr",
+            init=init,
+            weights=str(tv_weights),
+            iterations=2,
+            refine_iterations=0,
+            snapshot_every=1,
+        )
         assert res.image.shape == (32, 28, 3)
         assert res.snapshots[0][1].shape == (32, 28, 3) and len(res.snapshots) >= 2
 
 
 def test_energy_lambda_norm_makes_terms_relative(small_image, tv_weights):
-    from sempix.retarget import _energy_lambdas
+    from sempix.retarget.pipeline import _energy_lambdas
 
     used = ["relu1_2", "relu2_2", "relu3_1"]
     g = torch.Generator().manual_seed(0)
-    targets = {"relu1_2": torch.randn(1, 4, 8, 8, generator=g) * 3.0,
-               "relu2_2": torch.randn(1, 4, 4, 4, generator=g) * 10.0,
-               "relu3_1": torch.randn(1, 4, 2, 2, generator=g) * 0.5}
+    targets = {
+        "relu1_2": torch.randn(1, 4, 8, 8, generator=g) * 3.0,
+        "relu2_2": torch.randn(1, 4, 4, 4, generator=g) * 10.0,
+        "relu3_1": torch.randn(1, 4, 2, 2, generator=g) * 0.5,
+    }
     lam = _energy_lambdas({"relu1_2": 1.0, "relu2_2": 1.0, "relu3_1": 2.0}, targets, used)
     norms = {n: float(torch.linalg.vector_norm(t)) for n, t in targets.items()}
     assert lam["relu1_2"] == pytest.approx(1.0)
@@ -426,9 +531,20 @@ def test_energy_lambda_norm_makes_terms_relative(small_image, tv_weights):
     assert lam["relu3_1"] * norms["relu3_1"] == pytest.approx(2.0 * norms["relu1_2"])
     # zero weights stay zero; a single-layer loss is unchanged
     assert _energy_lambdas({"relu1_2": 0.0, "relu2_2": 0.0, "relu3_1": 1.0}, targets, used) == {
-        "relu1_2": 0.0, "relu2_2": 0.0, "relu3_1": 1.0}
-    res = retarget(small_image, 30, method="dnr", weights=str(tv_weights), iterations=3, refine_iterations=1,
-                   lambdas=[1, 1, 1], lambda_norm="energy")
+        "relu1_2": 0.0,
+        "relu2_2": 0.0,
+        "relu3_1": 1.0,
+    }
+    res = retarget(
+        small_image,
+        30,
+        method="dnr",
+        weights=str(tv_weights),
+        iterations=3,
+        refine_iterations=1,
+        lambdas=[1, 1, 1],
+        lambda_norm="energy",
+    )
     assert res.image.shape == (32, 30, 3)
     assert len(res.meta["effective_lambdas"]) == 1 and res.losses[-1] < res.losses[0]
     with pytest.raises(InputError):
@@ -438,14 +554,17 @@ def test_energy_lambda_norm_makes_terms_relative(small_image, tv_weights):
 def test_default_percentile_depends_on_depth():
     from sempix.retarget import default_percentile
 
-    assert default_percentile(["relu1_2", "relu2_2", "relu3_4", "relu4_4", "pool5"]) == 20.0  # the paper's
+    assert (
+        default_percentile(["relu1_2", "relu2_2", "relu3_4", "relu4_4", "pool5"]) == 20.0
+    )  # the paper's
     assert default_percentile(["relu1_2", "relu2_2", "relu3_1"]) == 50.0  # weights stop at relu3_1
     assert default_percentile(["relu4_4", "relu1_2"]) == 50.0  # stride 8; the order does not matter
     assert default_percentile(["relu5_1", "relu1_2"]) == 20.0  # stride 16
 
 
 def test_percentile_default_recorded_and_more_deep_seams(small_image, tv_weights):
-    # the random test weights stop at relu3_1 -> default 50; 50 never removes fewer deep seams than 20
+    # the random test weights stop at relu3_1 -> default 50; 50 never removes fewer deep seams than
+    # 20
     r50 = retarget(small_image, 24, method="multiop", weights=str(tv_weights))
     r20 = retarget(small_image, 24, method="multiop", weights=str(tv_weights), percentile=20)
     assert r50.meta["percentile"] == 50.0 and r20.meta["percentile"] == 20.0
@@ -456,6 +575,7 @@ def test_percentile_default_recorded_and_more_deep_seams(small_image, tv_weights
 
 
 # ------------------------------------------------------------------------------ semantic protection
+
 
 def test_protected_importance_adds_scaled_area_average():
     from sempix.retarget.deep import protected_importance
@@ -473,7 +593,8 @@ def test_protected_importance_adds_scaled_area_average():
 
 
 def test_plan_seams_avoid_protected_region(rng):
-    # deep features with a cheap vertical band at columns 8-11; protecting it sends the seams elsewhere
+    # deep features with a cheap vertical band at columns 8-11; protecting it sends the seams
+    # elsewhere
     feats = {"relu1_2": torch.from_numpy(rng.uniform(1.0, 2.0, (1, 4, 16, 32)).astype(np.float32))}
     feats["relu1_2"][..., 8:12] *= 0.05
     tw = {"relu1_2": 28}
@@ -490,7 +611,9 @@ def test_retarget_protect_map_and_errors(small_image, tv_weights):
     h, w = small_image.shape[:2]
     prot = np.zeros((h, w), np.float32)
     prot[18:29, 24:34] = 1.0  # the blue object
-    res = retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect=prot, extra=prot)
+    res = retarget(
+        small_image, 26, method="multiop", weights=str(tv_weights), protect=prot, extra=prot
+    )
     assert res.meta["protect"]["share"] == pytest.approx(prot.mean())
     # the protected object keeps (almost) all of its columns: its carried mask keeps its area
     assert res.extra.sum() >= 0.9 * prot.sum()
@@ -499,7 +622,14 @@ def test_retarget_protect_map_and_errors(small_image, tv_weights):
     with pytest.raises(InputError):
         retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect=prot[:-1])
     with pytest.raises(InputError):
-        retarget(small_image, 26, method="multiop", weights=str(tv_weights), protect="person", features="lowlevel")
+        retarget(
+            small_image,
+            26,
+            method="multiop",
+            weights=str(tv_weights),
+            protect="person",
+            features="lowlevel",
+        )
 
 
 def test_protect_auto_keeps_the_astronaut(ade20k_available, model_dir, monkeypatch):
@@ -508,7 +638,9 @@ def test_protect_auto_keeps_the_astronaut(ade20k_available, model_dir, monkeypat
     from sempix.features import class_mask, compute_features
 
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(model_dir))
-    img = skimage.data.astronaut()[::2, ::2].astype(np.float32) / 255.0  # 256x256, a person at the centre
+    img = (
+        skimage.data.astronaut()[::2, ::2].astype(np.float32) / 255.0
+    )  # 256x256, a person at the centre
     person = class_mask(compute_features(img, "ade20k"), "person").astype(np.float32)
     assert person.mean() > 0.2
     on = retarget(img, 160, method="multiop", extra=person)

@@ -95,7 +95,8 @@ def test_real_sod_better_than_centre_prior(data_dir):
     assert np.mean(ours) < np.mean(centre)
 
 
-# ------------------------------------------------------------------------------ learned backend (u2netp)
+# ------------------------------------------------------------------------------ learned backend
+# (u2netp)
 # A tiny ONNX network with the I/O signature of rembg's u2netp.onnx (input "input.1" 1x3x320x320,
 # seven 1x1x320x320 outputs of which the first is the saliency) stands in for the real file, which
 # cannot be downloaded on the test machine. Its output is a known function of the input, so the
@@ -106,21 +107,28 @@ REAL_URL = "https://github.com/danielgatis/rembg/releases/download/v0.0.0/u2netp
 
 
 def _tiny_u2netp(weights=(1.0, 0.0, 0.0), bias=0.0, size=320) -> bytes:
-    """Bytes of an ONNX model: d0 = relu(w . x + b) (1x1 conv over the 3 input channels), d1..d6 = -d0."""
+    """Bytes of an ONNX model: d0 = relu(w . x + b) (1x1 conv over the 3 input channels), d1..d6 =
+    -d0."""
     onnx = pytest.importorskip("onnx", reason="building the test network needs the onnx package")
     from onnx import TensorProto, helper, numpy_helper
 
     w = numpy_helper.from_array(np.asarray(weights, np.float32).reshape(1, 3, 1, 1), "w")
     b = numpy_helper.from_array(np.asarray([bias], np.float32), "b")
-    nodes = [helper.make_node("Conv", ["input.1", "w", "b"], ["c"]),
-             helper.make_node("Relu", ["c"], ["d0"])]
+    nodes = [
+        helper.make_node("Conv", ["input.1", "w", "b"], ["c"]),
+        helper.make_node("Relu", ["c"], ["d0"]),
+    ]
     outs = [helper.make_tensor_value_info("d0", TensorProto.FLOAT, [1, 1, size, size])]
     for i in range(1, 7):
         nodes.append(helper.make_node("Neg", ["d0"], [f"d{i}"]))
         outs.append(helper.make_tensor_value_info(f"d{i}", TensorProto.FLOAT, [1, 1, size, size]))
-    graph = helper.make_graph(nodes, "tiny_u2netp",
-                              [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, size, size])],
-                              outs, initializer=[w, b])
+    graph = helper.make_graph(
+        nodes,
+        "tiny_u2netp",
+        [helper.make_tensor_value_info("input.1", TensorProto.FLOAT, [1, 3, size, size])],
+        outs,
+        initializer=[w, b],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     onnx.checker.check_model(model)
     return model.SerializeToString()
@@ -128,7 +136,9 @@ def _tiny_u2netp(weights=(1.0, 0.0, 0.0), bias=0.0, size=320) -> bytes:
 
 @pytest.fixture(scope="module")
 def ort():
-    return pytest.importorskip("onnxruntime", reason="onnxruntime not installed (pip install onnxruntime)")
+    return pytest.importorskip(
+        "onnxruntime", reason="onnxruntime not installed (pip install onnxruntime)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -145,17 +155,27 @@ def tiny_model(tmp_path, tiny_bytes):
 
 @pytest.fixture
 def u2_spec(monkeypatch, tiny_bytes):
-    """Replace the registry's u2netp entry by one whose size/sha256 are those of the tiny network."""
+    """Replace the registry's u2netp entry by one whose
+    size/sha256 are those of the tiny network."""
     real = REGISTRY["u2netp"]
-    spec = ModelSpec(name="u2netp", filename=real.filename, sha256=hashlib.sha256(tiny_bytes).hexdigest(),
-                     size=len(tiny_bytes), licence="test only", urls=real.urls, description="tiny test network")
+    spec = ModelSpec(
+        name="u2netp",
+        filename=real.filename,
+        sha256=hashlib.sha256(tiny_bytes).hexdigest(),
+        size=len(tiny_bytes),
+        licence="test only",
+        urls=real.urls,
+        description="tiny test network",
+    )
     monkeypatch.setitem(REGISTRY, "u2netp", spec)
     return spec
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
-    sal._warned.clear()
+    from sempix._runtime import reset_warnings
+
+    reset_warnings()
     monkeypatch.delenv("SEMPIX_MODEL_URL_BASE", raising=False)
 
 
@@ -169,7 +189,8 @@ def _ramp_image(h=90, w=140, top=0.5):
 
 
 def _expected_relu_red(h=90, w=140):
-    """Saliency of the tiny network for :func:`_ramp_image`, by hand: relu((t - 0.485) / 0.229), min-max."""
+    """Saliency of the tiny network for :func:`_ramp_image`, by hand: relu((t - 0.485) / 0.229),
+    min-max."""
     t = np.linspace(0, 1, w)[None].repeat(h, 0)
     return np.clip((t - 0.485) / (1 - 0.485), 0, 1)
 
@@ -218,8 +239,9 @@ def test_u2netp_backend_uses_the_network(tiny_model):
 
 def test_u2netp_labels_ignored_and_constant_output(tiny_model):
     img = np.full((40, 50, 3), 0.3, np.float32)  # relu(...) of a constant: flat output -> zeros
-    s = sal.compute_saliency(img, backend="u2netp", model=tiny_model,
-                             labels=(np.zeros((40, 50), np.int32), ["others"]))
+    s = sal.compute_saliency(
+        img, backend="u2netp", model=tiny_model, labels=(np.zeros((40, 50), np.int32), ["others"])
+    )
     assert s.backend == "u2netp" and np.all(s.saliency == 0)
 
 
@@ -282,8 +304,9 @@ def test_missing_onnxruntime(tiny_model, monkeypatch, caplog):
 def test_auto_backend(u2_spec, tiny_bytes, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(tmp_path))
     monkeypatch.delenv("SEMPIX_OFFLINE", raising=False)  # auto must not try to download either
-    monkeypatch.setattr("sempix.models.store._download",
-                        lambda *a, **k: pytest.fail("auto must not download"))
+    monkeypatch.setattr(
+        "sempix.models.store._download", lambda *a, **k: pytest.fail("auto must not download")
+    )
     img = _ramp_image()
     with caplog.at_level(logging.WARNING):
         a = sal.compute_saliency(img, backend="auto")
@@ -323,21 +346,29 @@ def model_server():
         yield url
 
 
-def test_u2netp_download_from_loopback(u2_spec, tiny_bytes, model_server, tmp_path, monkeypatch, tmp_cache):
+def test_u2netp_download_from_loopback(
+    u2_spec, tiny_bytes, model_server, tmp_path, monkeypatch, tmp_cache
+):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(tmp_path / "empty"))
     monkeypatch.delenv("SEMPIX_OFFLINE", raising=False)
     _ModelHandler.body = tiny_bytes
     _ModelHandler.hits.clear()
     # a corrupt transfer is rejected and leaves nothing under the final name
-    monkeypatch.setitem(REGISTRY, "u2netp", ModelSpec(**{**u2_spec.__dict__,
-                                                         "urls": (f"{model_server}/corrupt/u2netp.onnx",)}))
+    monkeypatch.setitem(
+        REGISTRY,
+        "u2netp",
+        ModelSpec(**{**u2_spec.__dict__, "urls": (f"{model_server}/corrupt/u2netp.onnx",)}),
+    )
     with pytest.raises(ModelUnavailableError, match="checksum mismatch") as ei:
         sal.compute_saliency(_ramp_image(), backend="u2netp")
     assert "\n" not in str(ei.value)
     assert not cache_dir().exists() or not any(cache_dir().iterdir())
     # the good file: downloaded into the cache, verified, then used
-    monkeypatch.setitem(REGISTRY, "u2netp", ModelSpec(**{**u2_spec.__dict__,
-                                                         "urls": (f"{model_server}/good/u2netp.onnx",)}))
+    monkeypatch.setitem(
+        REGISTRY,
+        "u2netp",
+        ModelSpec(**{**u2_spec.__dict__, "urls": (f"{model_server}/good/u2netp.onnx",)}),
+    )
     s = sal.compute_saliency(_ramp_image(), backend="u2netp")
     got = cache_dir() / "u2netp.onnx"
     assert got.read_bytes() == tiny_bytes and str(got).startswith(str(tmp_cache))
@@ -374,9 +405,13 @@ def test_cli_saliency_model(tmp_path, tiny_model, monkeypatch):
     real = sal._u2netp
     monkeypatch.setattr(sal, "_u2netp", lambda img, path: calls.append(path) or real(img, path))
     out = tmp_path / "out"
-    r = CliRunner().invoke(cli, ["recolor", *base, "-o", str(out), "--json", "--saliency-model", str(tiny_model)])
+    r = CliRunner().invoke(
+        cli, ["recolor", *base, "-o", str(out), "--json", "--saliency-model", str(tiny_model)]
+    )
     assert r.exit_code == 0, r.output
-    assert len(calls) == 2 and all(str(p) == str(tiny_model) for p in calls)  # one network run per image
+    assert len(calls) == 2 and all(
+        str(p) == str(tiny_model) for p in calls
+    )  # one network run per image
     doc = json.loads((out / "recolor.json").read_text())
     assert doc["options"]["saliency_model"] == "u2netp"
     assert sorted(p.name for p in out.iterdir()) == ["im0.png", "im1.png", "recolor.json"]
@@ -390,25 +425,52 @@ def test_cli_saliency_model(tmp_path, tiny_model, monkeypatch):
     assert "Traceback" not in r.output and not bad.exists()
     r = CliRunner().invoke(cli, ["recolor", *base, "-o", str(bad), "--saliency-model", "u3net"])
     assert r.exit_code == 2 and "--saliency-model" in r.output and not bad.exists()
-    r = CliRunner().invoke(cli, ["recolor", *base, "-o", str(bad), "--saliency-model",
-                                 str(tmp_path / "nope.onnx")])
+    r = CliRunner().invoke(
+        cli, ["recolor", *base, "-o", str(bad), "--saliency-model", str(tmp_path / "nope.onnx")]
+    )
     assert r.exit_code == 2 and "does not exist" in r.output and not bad.exists()
     # a folder holding u2netp.onnx is accepted too
     folder = tmp_path / "mdl"
     folder.mkdir()
     (folder / "u2netp.onnx").write_bytes(tiny_model.read_bytes())
     calls.clear()
-    r = CliRunner().invoke(cli, ["recolor", *base, "-o", str(tmp_path / "fold"), "--saliency-model", str(folder)])
+    r = CliRunner().invoke(
+        cli, ["recolor", *base, "-o", str(tmp_path / "fold"), "--saliency-model", str(folder)]
+    )
     assert r.exit_code == 0, r.output
     assert [str(p) for p in calls] == [str(folder / "u2netp.onnx")] * 2
     # --saliency off never needs the model
     calls.clear()
-    r = CliRunner().invoke(cli, ["recolor", *base, "-o", str(tmp_path / "off"), "--saliency", "off",
-                                 "--saliency-model", "u2netp"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "recolor",
+            *base,
+            "-o",
+            str(tmp_path / "off"),
+            "--saliency",
+            "off",
+            "--saliency-model",
+            "u2netp",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert calls == []
     # auto without the model: one WARNING line, then the built-in backend
-    r = CliRunner().invoke(cli, ["recolor", *paths, "--features", "none", "--names", "off", "-o",
-                                 str(tmp_path / "auto"), "--saliency-model", "auto"])
+    r = CliRunner().invoke(
+        cli,
+        [
+            "recolor",
+            *paths,
+            "--features",
+            "none",
+            "--names",
+            "off",
+            "-o",
+            str(tmp_path / "auto"),
+            "--saliency-model",
+            "auto",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert sum("WARNING" in line for line in r.output.splitlines()) == 1 and calls == []

@@ -25,11 +25,12 @@ from sempix.softseg import (
 from sempix.softseg.affinity import (
     adjacent_pairs,
     centroid_pixels,
-    centroid_pixels_reference,
     window_counts,
 )
 from sempix.softseg.export import ora_bytes, stack_alphas
 from sempix.softseg.sparsify import block_jacobi_pcg
+
+from reference.softseg import centroid_pixels_reference
 
 
 def two_region(h=24, w=40, ramp=10, seed=0):
@@ -103,9 +104,13 @@ def test_combined_laplacian_symmetric_psd_and_null_vector(matting_only):
 
 def test_negative_semantic_affinity_keeps_laplacian_nearly_psd():
     img, _, feats = two_region(16, 20, ramp=2)
-    L, _, _ = combined_laplacian(img.astype(np.float64), feats.astype(np.float64), SoftSegParams(n_superpixels=12))
+    L, _, _ = combined_laplacian(
+        img.astype(np.float64), feats.astype(np.float64), SoftSegParams(n_superpixels=12)
+    )
     ev = np.linalg.eigvalsh(L.toarray())
-    assert ev[0] > -1e-3  # documented: negative semantic affinities may give tiny negative eigenvalues
+    assert (
+        ev[0] > -1e-3
+    )  # documented: negative semantic affinities may give tiny negative eigenvalues
 
 
 def test_centroid_pixels_match_reference(rng):
@@ -154,9 +159,13 @@ def test_block_jacobi_pcg_matches_direct_solve(rng):
 
 def test_constrained_sparsification_sums_to_one_and_groups():
     img, _, feats = two_region(16, 24)
-    L, _, _ = combined_laplacian(img.astype(np.float64), feats.astype(np.float64), SoftSegParams(n_superpixels=12))
+    L, _, _ = combined_laplacian(
+        img.astype(np.float64), feats.astype(np.float64), SoftSegParams(n_superpixels=12)
+    )
     vals, vecs = smallest_eigenvectors(L, 10)
-    a = constrained_sparsification(vecs, vals, feats.reshape(-1, 3), n_layers=6, n_iter=5, samples=None)
+    a = constrained_sparsification(
+        vecs, vals, feats.reshape(-1, 3), n_layers=6, n_iter=5, samples=None
+    )
     np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-8)
     g, kept, _ = drop_and_group(a, feats.reshape(-1, 3), 2)
     assert g.shape[1] <= 2 and kept.shape[1] >= g.shape[1]
@@ -166,7 +175,9 @@ def test_constrained_sparsification_sums_to_one_and_groups():
 
 def test_relaxed_sparsification_outputs_valid_alphas(rng):
     img, alpha, feats = two_region(12, 16)
-    L, _, _ = combined_laplacian(img.astype(np.float64), feats.astype(np.float64), SoftSegParams(n_superpixels=8))
+    L, _, _ = combined_laplacian(
+        img.astype(np.float64), feats.astype(np.float64), SoftSegParams(n_superpixels=8)
+    )
     init = np.stack([alpha.ravel(), 1 - alpha.ravel()], 1) + rng.normal(0, 0.1, (alpha.size, 2))
     a = relaxed_sparsification(L, init, 0.9, n_iter=5)
     np.testing.assert_allclose(a.sum(axis=1), 1.0, atol=1e-6)
@@ -178,8 +189,16 @@ def test_relaxed_sparsification_outputs_valid_alphas(rng):
 @pytest.fixture(scope="module")
 def two_region_result():
     img, alpha, feats = two_region(24, 40, ramp=10)
-    res = soft_segment(img, features=feats, n_layers=2, n_initial=8, n_eigvecs=20, work_pixels=None,
-                       affinity=SoftSegParams(n_superpixels=40), keep_intermediate=True)
+    res = soft_segment(
+        img,
+        features=feats,
+        n_layers=2,
+        n_initial=8,
+        n_eigvecs=20,
+        work_pixels=None,
+        affinity=SoftSegParams(n_superpixels=40),
+        keep_intermediate=True,
+    )
     return img, alpha, res
 
 
@@ -215,11 +234,22 @@ def test_recomposition_reproduces_input(two_region_result):
 
 def test_work_resolution_path_and_intermediates():
     img, alpha, feats = two_region(40, 60, ramp=12)
-    res = soft_segment(img, features=feats, n_layers=2, n_initial=6, n_eigvecs=12, work_pixels=800,
-                       affinity=SoftSegParams(n_superpixels=40), keep_intermediate=True, relaxed_iter=10)
+    res = soft_segment(
+        img,
+        features=feats,
+        n_layers=2,
+        n_initial=6,
+        n_eigvecs=12,
+        work_pixels=800,
+        affinity=SoftSegParams(n_superpixels=40),
+        keep_intermediate=True,
+        relaxed_iter=10,
+    )
     assert res.meta["work_shape"][0] * res.meta["work_shape"][1] <= 900
     assert res.eigvecs.shape[2] == 12 and res.initial.ndim == 3
-    k = int(np.argmax([np.corrcoef(res.alphas[..., i].ravel(), alpha.ravel())[0, 1] for i in range(2)]))
+    k = int(
+        np.argmax([np.corrcoef(res.alphas[..., i].ravel(), alpha.ravel())[0, 1] for i in range(2)])
+    )
     assert np.abs(res.alphas[..., k] - alpha).mean() < 0.08
 
 
@@ -263,10 +293,17 @@ def test_ora_reopens_with_zipfile_xml_and_pyora(tmp_path, two_region_result):
         assert infos[0].filename == "mimetype" and infos[0].compress_type == zipfile.ZIP_STORED
         assert z.read("mimetype") == b"image/openraster"
         root = ET.fromstring(z.read("stack.xml"))
-        assert root.tag == "image" and int(root.get("w")) == img.shape[1] and int(root.get("h")) == img.shape[0]
+        assert (
+            root.tag == "image"
+            and int(root.get("w")) == img.shape[1]
+            and int(root.get("h")) == img.shape[0]
+        )
         layers = root.find("stack").findall("layer")
         assert len(layers) == 2
-        pngs = [np.asarray(Image.open(io.BytesIO(z.read(el.get("src")))), np.float64) / 255 for el in layers]
+        pngs = [
+            np.asarray(Image.open(io.BytesIO(z.read(el.get("src")))), np.float64) / 255
+            for el in layers
+        ]
         merged = np.asarray(Image.open(io.BytesIO(z.read("mergedimage.png"))), np.float64) / 255
         assert Image.open(io.BytesIO(z.read("Thumbnails/thumbnail.png"))).size[0] <= 256
     assert all(p.shape == img.shape[:2] + (4,) for p in pngs)
@@ -291,5 +328,7 @@ def test_ora_reopens_with_zipfile_xml_and_pyora(tmp_path, two_region_result):
 
 
 def test_ora_bytes_layer_names_are_escaped():
-    z = zipfile.ZipFile(io.BytesIO(ora_bytes([np.zeros((3, 4, 4))], ['a "b" <c>'], np.zeros((3, 4, 3)))))
+    z = zipfile.ZipFile(
+        io.BytesIO(ora_bytes([np.zeros((3, 4, 4))], ['a "b" <c>'], np.zeros((3, 4, 3))))
+    )
     assert ET.fromstring(z.read("stack.xml")).find("stack/layer").get("name") == 'a "b" <c>'

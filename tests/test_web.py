@@ -1,4 +1,5 @@
-"""HTTP tests of the mask editor server (FastAPI TestClient, real image bytes, lowlevel features)."""
+"""HTTP tests of the mask editor server (FastAPI TestClient,
+real image bytes, lowlevel features)."""
 
 from __future__ import annotations
 
@@ -35,7 +36,12 @@ def _test_image(h=48, w=64) -> np.ndarray:
 
 def _declared_huge_png(w=50_000, h=50_000) -> bytes:
     def chunk(t: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + t
+            + data
+            + struct.pack(">I", zlib.crc32(t + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1000)
@@ -44,13 +50,17 @@ def _declared_huge_png(w=50_000, h=50_000) -> bytes:
 
 @pytest.fixture
 def client():
-    app = create_app(backend="lowlevel", max_pixels=4_000_000, max_upload_bytes=5_000_000, workers=1)
+    app = create_app(
+        backend="lowlevel", max_pixels=4_000_000, max_upload_bytes=5_000_000, workers=1
+    )
     with TestClient(app) as c:
         yield c
 
 
 def _upload(client, data: bytes, name="t.png", **form):
-    return client.post("/api/images", files={"file": (name, data, "application/octet-stream")}, data=form)
+    return client.post(
+        "/api/images", files={"file": (name, data, "application/octet-stream")}, data=form
+    )
 
 
 def _wait_ready(client, job: str, timeout=60.0) -> dict:
@@ -109,14 +119,22 @@ def test_upload_click_distance_matches_library(client):
 def test_render_and_mask_match_library(client):
     info, arr = _open(client)
     sid = info["session"]
-    body = {"points": [[5, 7]], "lam": 0.3, "tau": 0.2, "space": "luminance", "feather": 0.02,
-            "adjustments": {"exposure": 1.0, "saturation": -0.5}, "format": "png"}
+    body = {
+        "points": [[5, 7]],
+        "lam": 0.3,
+        "tau": 0.2,
+        "space": "luminance",
+        "feather": 0.02,
+        "adjustments": {"exposure": 1.0, "saturation": -0.5},
+        "format": "png",
+    }
     r = client.post(f"/api/sessions/{sid}/render", json=body)
     assert r.status_code == 200 and "attachment" in r.headers["content-disposition"]
     out = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
     rgb = arr.astype(np.float32) / 255
-    m = range_mask(rgb, [(5, 7)], features=mask_features(rgb, "lowlevel"), lam=0.3, tau=0.2,
-                   feather=0.02).mask
+    m = range_mask(
+        rgb, [(5, 7)], features=mask_features(rgb, "lowlevel"), lam=0.3, tau=0.2, feather=0.02
+    ).mask
     ref = apply_adjustments(rgb, m, {"exposure": 1.0, "saturation": -0.5})
     assert np.abs(out.astype(int) - np.rint(ref * 255).astype(int)).max() <= 1
     assert m[:, :32].mean() > 0.9 and m[:, 32:].max() == 0
@@ -130,12 +148,15 @@ def test_render_and_mask_match_library(client):
     assert jp.headers["content-type"] == "image/jpeg"
 
 
-@pytest.mark.parametrize("data,status,word", [
-    (b"", 400, "empty"),
-    (b"hello, this is not an image at all" * 10, 400, "not an image"),
-    (None, 400, "truncated"),  # filled in below
-    (_declared_huge_png(), 413, "too large"),
-])
+@pytest.mark.parametrize(
+    "data,status,word",
+    [
+        (b"", 400, "empty"),
+        (b"hello, this is not an image at all" * 10, 400, "not an image"),
+        (None, 400, "truncated"),  # filled in below
+        (_declared_huge_png(), 413, "too large"),
+    ],
+)
 def test_bad_uploads_get_4xx_and_server_keeps_serving(client, data, status, word):
     if data is None:
         full = _png_bytes(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
@@ -176,7 +197,9 @@ def test_request_errors(client):
     assert r.status_code == 422 and "error" in r.json()
     r = client.post(f"/api/sessions/{sid}/render", json={"points": [[1, 1]], "lam": 3})
     assert r.status_code == 422
-    r = client.post(f"/api/sessions/{sid}/render", json={"points": [[1, 1]], "adjustments": {"blur": 1}})
+    r = client.post(
+        f"/api/sessions/{sid}/render", json={"points": [[1, 1]], "adjustments": {"blur": 1}}
+    )
     assert r.status_code == 400 and "blur" in r.json()["error"]
     r = client.get(f"/api/sessions/{sid}/labels")
     assert r.status_code == 404  # lowlevel has no labels
@@ -210,11 +233,6 @@ def test_labels_with_ade20k(ade20k_available, monkeypatch):
 
 
 def test_resize_panel_uses_semantic_carving(client):
-    pytest.importorskip("sempix.carve")
-    from sempix.web.app import carve_available
-
-    if not carve_available():
-        pytest.skip("sempix.carve.carve not available")
     assert client.get("/api/config").json()["resize"] is True
     info, _ = _open(client)
     sid = info["session"]
@@ -269,8 +287,12 @@ def test_serve_command_prints_url_and_serves():
     exe = Path(sys.executable).with_name("sempix")
     if not exe.exists():
         pytest.skip("sempix console script not installed in this environment")
-    proc = subprocess.Popen([str(exe), "serve", "--port", "0", "--features", "lowlevel", "-q"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(exe), "serve", "--port", "0", "--features", "lowlevel", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
@@ -284,12 +306,22 @@ def test_serve_command_prints_url_and_serves():
                 time.sleep(0.1)
         assert r.status_code == 200 and r.json()["backend"] == "lowlevel"
         # a second server on the same port: clear error, exit code 2
-        r2 = subprocess.run([str(exe), "serve", "--port", m.group(1)], capture_output=True, text=True, check=False,
-                            timeout=60)
+        r2 = subprocess.run(
+            [str(exe), "serve", "--port", m.group(1)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         assert r2.returncode == 2 and "error: cannot listen" in r2.stderr and "--port" in r2.stderr
         # regression (QA): a bad --host is blamed on the host, not the port
-        r3 = subprocess.run([str(exe), "serve", "--host", "999.1.1.1", "--port", "0"], capture_output=True,
-                            text=True, check=False, timeout=60)
+        r3 = subprocess.run(
+            [str(exe), "serve", "--host", "999.1.1.1", "--port", "0"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
         assert r3.returncode == 2 and "check --host" in r3.stderr and "Traceback" not in r3.stderr
     finally:
         proc.terminate()

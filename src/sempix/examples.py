@@ -35,9 +35,12 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # errors were already reported on stderr
         if exc.code:
             return int(exc.code)
-    print(f"done: results in {out.resolve()}{os.sep} (chelsea_semantic_80w.png: the photo at 80% width;"
-          " chelsea_seams.png: removed seams; chelsea_energy.png: the energy used;"
-          " chelsea_figure4.png: energies and results for lam = 0, 1 and 0.2)")
+    print(
+        f"done: results in {out.resolve()}{os.sep} (chelsea_semantic_80w.png: the photo at 80% "
+        "width;"
+        " chelsea_seams.png: removed seams; chelsea_energy.png: the energy used;"
+        " chelsea_figure4.png: energies and results for lam = 0, 1 and 0.2)"
+    )
     return 0
 
 

@@ -33,7 +33,6 @@ import io
 import os
 import struct
 import tempfile
-import threading
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
@@ -44,10 +43,10 @@ import numpy as np
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
+from sempix import _config
+from sempix._config import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV  # noqa: F401 (re-exported)
+from sempix.color.convert import luma
 from sempix.errors import InputError
-
-DEFAULT_MAX_PIXELS = 100_000_000
-MAX_PIXELS_ENV = "SEMPIX_MAX_PIXELS"
 
 #: output suffix -> Pillow format
 OUTPUT_FORMATS = {
@@ -60,7 +59,6 @@ OUTPUT_FORMATS = {
     ".bmp": "BMP",
 }
 
-_PIL_LOCK = threading.Lock()
 _PNG_SIG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -70,7 +68,8 @@ class LoadedImage:
 
     Attributes
     ----------
-    rgb : (H, W, 3) float32 in [0, 1], values as stored (sRGB-encoded unless ``icc`` says otherwise).
+    rgb : (H, W, 3) float32 in [0, 1], values as stored (sRGB-encoded unless ``icc`` says
+        otherwise).
     alpha : (H, W) float32 in [0, 1] or None.
     icc : ICC profile bytes to carry to outputs, or None (sRGB).
     path : source path.
@@ -99,23 +98,8 @@ class LoadedImage:
 
 
 def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
-    """The pixel limit in force: ``max_pixels``, else ``$SEMPIX_MAX_PIXELS``, else 100 MP.
-
-    Returns None for "no limit" (a value <= 0).
-    """
-    if max_pixels is None:
-        env = os.environ.get(MAX_PIXELS_ENV, "").strip()
-        if env:
-            try:
-                max_pixels = int(float(env.replace("_", "")))
-            except ValueError:
-                raise InputError(
-                    f"{MAX_PIXELS_ENV}={env!r} is not a number (use e.g. {MAX_PIXELS_ENV}=200000000)"
-                ) from None
-        else:
-            max_pixels = DEFAULT_MAX_PIXELS
-    max_pixels = int(max_pixels)
-    return None if max_pixels <= 0 else max_pixels
+    """The pixel limit in force (see :func:`sempix._config.max_pixels`); None = no limit."""
+    return _config.max_pixels(max_pixels)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -130,24 +114,47 @@ def _check_size(p: Path, size: tuple[int, int], limit: int | None) -> None:
     if limit is not None and w * h > limit:
         raise InputError(
             f"{p}: image is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} "
-            f"(raise it with {MAX_PIXELS_ENV}=N if you trust this file)"
+            f"(raise it with {_config.MAX_PIXELS_ENV}=N if you trust this file)"
         )
 
 
 def _open_pil(p: Path) -> PILImage.Image:
-    """``PIL.Image.open`` (header only) with Pillow's own bomb check off: we apply our limit."""
-    with _PIL_LOCK, warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # bomb warning (own limit) and damaged-file chatter
-        default = PILImage.MAX_IMAGE_PIXELS
-        PILImage.MAX_IMAGE_PIXELS = None
-        try:
-            return PILImage.open(p)
-        finally:
-            PILImage.MAX_IMAGE_PIXELS = default
+    """Open ``p`` (header only) with Pillow's registered format plugins, without Pillow's
+    process-wide decompression-bomb check: sempix applies its own, per-call pixel limit
+    (:func:`_check_size`) right after, so no global state (``PIL.Image.MAX_IMAGE_PIXELS``,
+    warning filters) is touched and concurrent readers (web worker threads) stay independent.
+
+    This is what ``PIL.Image.open`` does (``preinit``/``init``, then each plugin's ``accept`` and
+    factory over the registered ``ID`` list), minus the size check.
+    """
+    PILImage.preinit()
+    fp = open(p, "rb")  # noqa: SIM115 - the image object owns the file (closed by ``with im``)
+    try:
+        prefix = fp.read(16)
+        for attempt in (0, 1):
+            if attempt:
+                PILImage.init()
+            for fmt in PILImage.ID:
+                factory, accept = PILImage.OPEN[fmt]
+                result = accept(prefix) if accept else True
+                if not result or isinstance(result, str):
+                    continue
+                fp.seek(0)
+                try:
+                    im = factory(fp, str(p))
+                except (SyntaxError, IndexError, TypeError, struct.error):
+                    continue
+                im._exclusive_fp = True  # close the file with the image
+                return im
+        raise UnidentifiedImageError(f"cannot identify image file {str(p)!r}")
+    except BaseException:
+        fp.close()
+        raise
 
 
 def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
-    """Apply an EXIF orientation (1..8) to an (H, W[, C]) array, like ``ImageOps.exif_transpose``."""
+    """Apply an EXIF orientation (1..8) to an (H, W[, C])
+    array, like ``ImageOps.exif_transpose``."""
     if orientation == 2:
         arr = arr[:, ::-1]
     elif orientation == 3:
@@ -188,33 +195,6 @@ def _png_header(p: Path) -> tuple[int, int, int, int, int] | None:
 
 
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
-
-
-def _png_unfilter_py(raw: np.ndarray, H: int, stride: int, bpp: int) -> np.ndarray:
-    """Slow, obviously-correct PNG unfilter (reference for tests)."""
-    out = np.zeros((H, stride), np.int64)
-    for y in range(H):
-        ft = int(raw[y * (stride + 1)])
-        row = raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)].astype(np.int64)
-        for i in range(stride):
-            a = out[y, i - bpp] if i >= bpp else 0
-            b = out[y - 1, i] if y > 0 else 0
-            c = out[y - 1, i - bpp] if (y > 0 and i >= bpp) else 0
-            if ft == 0:
-                pred = 0
-            elif ft == 1:
-                pred = a
-            elif ft == 2:
-                pred = b
-            elif ft == 3:
-                pred = (a + b) // 2
-            elif ft == 4:
-                pa, pb, pc = abs(b - c), abs(a - c), abs(a + b - 2 * c)
-                pred = a if (pa <= pb and pa <= pc) else (b if pb <= pc else c)
-            else:
-                raise ValueError(f"bad PNG filter type {ft}")
-            out[y, i] = (row[i] + pred) & 255
-    return out.astype(np.uint8)
 
 
 def _unfilter_kernel(raw, H, stride, bpp):  # compiled with numba on first use
@@ -302,7 +282,8 @@ def _png_chunks(p: Path) -> tuple[tuple[int, int, int] | None, list[bytes], dict
 
 
 def _check_png_data(p: Path, hdr: tuple[int, int, int, int, int]) -> None:
-    """Raise :class:`InputError` when a non-interlaced PNG's image data is shorter than its header says.
+    """Raise :class:`InputError` when a non-interlaced PNG's image data is shorter than its header
+    says.
 
     Pillow pads a short final row with zeros without an error; this counts the decompressed bytes
     (streamed, 1 MiB at a time, so memory stays small) against ``height * (1 + row bytes)``.
@@ -324,7 +305,9 @@ def _check_png_data(p: Path, hdr: tuple[int, int, int, int, int]) -> None:
     except zlib.error as exc:
         raise InputError(f"{p}: corrupt PNG data ({exc})") from None
     if total < expected:
-        raise InputError(f"{p}: damaged PNG file: truncated image data ({total} of {expected} bytes)")
+        raise InputError(
+            f"{p}: damaged PNG file: truncated image data ({total} of {expected} bytes)"
+        )
 
 
 def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
@@ -610,7 +593,7 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Loa
         raise
     except PILImage.DecompressionBombError:
         raise InputError(
-            f"{p}: image is larger than the pixel limit (raise it with {MAX_PIXELS_ENV}=N "
+            f"{p}: image is larger than the pixel limit (raise it with {_config.MAX_PIXELS_ENV}=N "
             "if you trust this file)"
         ) from None
     except UnidentifiedImageError:
@@ -672,7 +655,7 @@ def read_mask(
         if img.alpha is not None and float(img.alpha.min()) < 1.0:
             m = img.alpha
         else:
-            m = img.rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+            m = luma(img.rgb)  # Rec.709 weights on the encoded values
     m = np.ascontiguousarray(np.clip(m, 0.0, 1.0), dtype=np.float32)
     if shape is not None:
         H, W = int(shape[0]), int(shape[1])
@@ -727,7 +710,8 @@ def check_not_input(path: str | os.PathLike, inputs: Iterable = (), force: bool 
             same = p.resolve() == s.resolve()
         if same:
             raise InputError(
-                f"{p}: refusing to overwrite an input file (choose another output or use --force)"
+                f"{p}: refusing to overwrite an input file (choose another output, or pass "
+                "force=True)"
             )
 
 

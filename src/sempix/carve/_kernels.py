@@ -2,7 +2,8 @@
 
 Data layout of one carving pass
 -------------------------------
-The image ``img`` (H, W, C) and the feature map ``feat`` (H, W, D) are **never moved**: the pass keeps
+The image ``img`` (H, W, C) and the feature map ``feat`` (H, W, D) are **never moved**: the pass
+keeps
 an index map ``idx`` (H, W) int32 whose first ``w`` columns give, for every pixel of the current
 (carved) grid, its column in the pass input. Removing a seam shifts ``idx`` and the cost planes
 ``C`` (4, H, W) float32 left by one in each row from the seam on - 20 bytes per pixel, whatever the
@@ -17,17 +18,20 @@ distance ``d(p, q) = wr * |I(p) - I(q)|_1 + ws * |S(p) - S(q)|_1``::
     CR(i, j) = d(P(i-1, j), P(i, j+1))          (extra cost when the seam comes from j+1)
 
 with column indices clamped to the grid (``P(i, -1) = P(i, 0)``); at the first and last column
-``CU`` is doubled (``2 d(P(i, 0), P(i, 1))``): a one-pixel difference estimates half of the two-pixel
+``CU`` is doubled (``2 d(P(i, 0), P(i, 1))``): a one-pixel difference estimates half of the
+two-pixel
 difference used inside, and without the factor the borders are systematically cheap and seams pile
 up there. In backward mode ``C[0]`` is the
-gradient energy (``numpy.gradient`` differences, identical to :func:`sempix.distance.energy_combined`)
+gradient energy (``numpy.gradient`` differences, identical to
+:func:`sempix.distance.energy_combined`)
 and ``CL = CR = 0``, so one dynamic programme serves both::
 
     M(0, j) = CU(0, j) + E(0, j)
     M(i, j) = min(M(i-1, j), M(i-1, j-1) + CL(i, j), M(i-1, j+1) + CR(i, j)) + CU(i, j) + E(i, j)
 
 ``C[3] = E`` is the user's per-pixel term: +KEEP on protected pixels, -DROP on pixels to remove.
-Ties go to the straight move, then left, then right; the seam ends at the first minimum of the last row.
+Ties go to the straight move, then left, then right; the seam ends at the first minimum of the last
+row.
 ``M`` is accumulated in float64.
 """
 
@@ -44,7 +48,8 @@ DROP_BONUS = np.float32(-1e12)  # outweighs any number of keep pixels on a seam
 
 @intrinsic
 def _memmove_left(typingctx, arr, start, n):
-    """arr[start:start+n] = arr[start+1:start+1+n] for a 1-D array with unit stride (LLVM memmove)."""
+    """arr[start:start+n] = arr[start+1:start+1+n] for a 1-D
+    array with unit stride (LLVM memmove)."""
     if not isinstance(arr, types.Array) or arr.ndim != 1:
         return None
     sig = types.void(arr, types.intp, types.intp)
@@ -291,8 +296,27 @@ def remove_seam(img, feat, idx, C, seam, w, wr, ws, mode, has_e):  # pragma: no 
 
 
 @njit(cache=True)
-def carve_chunk(img, feat, idx, C, w, n, wr, ws, mode, has_e, seams, k0, stats, M0, M1, dirs, seam,
-                stop_when_no_drop, drop_left):  # pragma: no cover - numba
+def carve_chunk(
+    img,
+    feat,
+    idx,
+    C,
+    w,
+    n,
+    wr,
+    ws,
+    mode,
+    has_e,
+    seams,
+    k0,
+    stats,
+    M0,
+    M1,
+    dirs,
+    seam,
+    stop_when_no_drop,
+    drop_left,
+):  # pragma: no cover - numba
     """Remove up to ``n`` seams; record their input columns in ``seams[k0 + k]``.
 
     ``stats[k0 + k] = (keep pixels cut, drop pixels removed)``. With ``stop_when_no_drop`` the chunk
@@ -355,7 +379,8 @@ def gather3(x, idx, out):  # pragma: no cover - numba
 def insertion_maps(seams, W):  # pragma: no cover - numba
     """Source columns (A, B) of a seam insertion: out = (X[A] + X[B]) / 2.
 
-    ``seams`` (k, H) int32 input columns of k distinct seams per row. Every input pixel is kept, and a
+    ``seams`` (k, H) int32 input columns of k distinct seams per row. Every input pixel is kept, and
+    a
     seam pixel at column c is followed by the average of c and c + 1 (c at the right border).
     Returns A, B (H, W + k) int32 and ``inserted`` (H, W + k) bool.
     """

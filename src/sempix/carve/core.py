@@ -10,7 +10,8 @@ the energy for every image and backend (``energy="backward"`` then uses exactly
 :func:`sempix.distance.energy_combined`). ``energy="forward"`` (default) is Rubinstein et al.'s
 forward energy: the cost of a seam is the colour distance between the pixels that its removal makes
 neighbours, plus the semantic gradient energy ``lam * e_semantic`` of the removed pixels, taken
-from the input and carried with the pixels (``semantic_energy="input"``, default) or recomputed on the
+from the input and carried with the pixels (``semantic_energy="input"``, default) or recomputed on
+the
 carved feature map (``"gradient"``), or (``"forward"``) the feature-space distance of the new
 neighbours. The normalising constants are fixed
 for the whole run, so the energies of the carved image are exact and only the costs next to each
@@ -28,6 +29,8 @@ import numpy as np
 
 from sempix.carve import _kernels as K
 from sempix.errors import InputError
+from sempix.ops.resample import resize
+from sempix.ops.validate import parse_size
 from sempix.progress import ProgressFn, report
 
 #: Largest enlargement factor per dimension (target <= MAX_ENLARGE x input size).
@@ -61,8 +64,10 @@ class CarveResult:
     also : list of arrays carved with the same seams, (H', W'[, C]) each, input dtypes.
     energy : (H, W) float32, the combined gradient energy of the input (mean-normalised, the map the
         first step starts from; ``lam`` share semantic).
-    seam_map : (H, W) uint8, what happened to every input pixel: 0 kept, 1 removed by a vertical seam,
-        2 removed by a horizontal seam, 3 duplicated by an inserted seam, 4 removed with the drop mask.
+    seam_map : (H, W) uint8, what happened to every input pixel: 0 kept, 1 removed by a vertical
+        seam,
+        2 removed by a horizontal seam, 3 duplicated by an inserted seam, 4 removed with the drop
+        mask.
     features : (H', W', d) float32 carved (reduced) feature map, or None.
     keep : (H', W') bool carved keep mask or None.
     info : dict with sizes, seam counts, feature reduction and timings.
@@ -82,7 +87,8 @@ class CarveResult:
         """(H', W', d) carved (reduced) feature map, or None.
 
         In the default ``semantic_energy="input"`` mode the features are not shifted seam by seam;
-        they are gathered from the input through the carved map of input coordinates on first access.
+        they are gathered from the input through the carved map of input coordinates on first
+        access.
         """
         if self.carved_features is None and self.feature_origin is not None:
             src, origin = self.feature_origin
@@ -109,7 +115,8 @@ class CarveResult:
         img = img[:, :, :3] if img.shape[2] >= 3 else np.repeat(img[:, :, :1], 3, axis=2)
         if img.shape[:2] != self.seam_map.shape:
             raise InputError(
-                f"seams_vis needs the original {self.seam_map.shape[1]}x{self.seam_map.shape[0]} image, "
+                f"seams_vis needs the original {self.seam_map.shape[1]}x{self.seam_map.shape[0]} "
+                "image, "
                 f"got {img.shape[1]}x{img.shape[0]}"
             )
         out = img.copy()
@@ -125,8 +132,9 @@ class CarveResult:
 # ----------------------------------------------------------------------------------------------
 
 
-def reduce_features(features: np.ndarray, dim: int = FEATURE_DIM, *, seed: int = 0,
-                    max_samples: int = 50_000) -> np.ndarray:
+def reduce_features(
+    features: np.ndarray, dim: int = FEATURE_DIM, *, seed: int = 0, max_samples: int = 50_000
+) -> np.ndarray:
     """Project an (H, W, D) feature map on its ``dim`` principal components (PCA, L2-preserving).
 
     The basis is estimated from at most ``max_samples`` seeded random pixels; output is centred,
@@ -156,27 +164,6 @@ def reduce_features(features: np.ndarray, dim: int = FEATURE_DIM, *, seed: int =
     return out.reshape(H, W, dim)
 
 
-def parse_size(value, current: int, name: str) -> int | None:
-    """``"80%"``, ``"640"``, ``640`` or None -> pixels (None keeps the size)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        v = value.strip()
-        try:
-            if v.endswith("%"):
-                px = round(current * float(v[:-1]) / 100.0)
-            else:
-                px = int(v)
-        except ValueError:
-            raise InputError(f"--{name} must be pixels (e.g. 640) or a percentage (e.g. 80%), got {value!r}") from None
-        return px
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise InputError(f"{name} must be a whole number of pixels, got {value}")
-        return int(value)
-    return int(value)
-
-
 def _mask(m, shape, name):
     if m is None:
         return None
@@ -184,8 +171,10 @@ def _mask(m, shape, name):
     if a.ndim == 3 and a.shape[2] == 1:
         a = a[:, :, 0]
     if a.shape != tuple(shape):
-        raise InputError(f"the {name} mask is {a.shape[1] if a.ndim > 1 else '?'}x{a.shape[0]} "
-                         f"but the image is {shape[1]}x{shape[0]}")
+        raise InputError(
+            f"the {name} mask is {a.shape[1] if a.ndim > 1 else '?'}x{a.shape[0]} "
+            f"but the image is {shape[1]}x{shape[0]}"
+        )
     return a > 0.5 if a.dtype != np.bool_ else a.copy()
 
 
@@ -221,7 +210,8 @@ def _energy_channels(img: np.ndarray) -> np.ndarray:
 
 def _buffers(N: int, W: int) -> tuple[np.ndarray, np.ndarray]:
     """Index map (N, Wp) int32 and cost planes (4, N, Wp) float32, Wp >= W padded so that the
-    planes do not sit a multiple of 4 KiB apart (cache-set aliasing makes the row shifts 3x slower)."""
+    planes do not sit a multiple of 4 KiB apart (cache-set aliasing makes the row shifts 3x
+    slower)."""
     Wp = W + 16
     while (N * Wp * 4) % 4096 == 0:
         Wp += 16
@@ -242,7 +232,9 @@ class _State:
         self.also = list(also)
         self.keep = keep
         self.drop = drop
-        oy, ox = np.meshgrid(np.arange(H, dtype=np.int32), np.arange(W, dtype=np.int32), indexing="ij")
+        oy, ox = np.meshgrid(
+            np.arange(H, dtype=np.int32), np.arange(W, dtype=np.int32), indexing="ij"
+        )
         self.origin = np.stack([oy, ox], axis=2)
 
     @property
@@ -309,8 +301,27 @@ class _Carver:
         chunk = max(1, min(64, n // 40 + 1))
         while k < n:
             m = min(chunk, n - k)
-            w, done, drop_left = K.carve_chunk(img, feat, idx, C, w, m, self.wr, self.ws, self.mode,
-                                               has_e, seams, k, stats, M0, M1, dirs, seam, drop_mode, drop_left)
+            w, done, drop_left = K.carve_chunk(
+                img,
+                feat,
+                idx,
+                C,
+                w,
+                m,
+                self.wr,
+                self.ws,
+                self.mode,
+                has_e,
+                seams,
+                k,
+                stats,
+                M0,
+                M1,
+                dirs,
+                seam,
+                drop_mode,
+                drop_left,
+            )
             k += done
             self._tick(done, msg)
             if drop_mode and (drop_left <= 0 or done < m):
@@ -324,14 +335,21 @@ class _Carver:
         if drop_mode:
             n = size - 1
         name = "width" if axis == 1 else "height"
-        idx, seams, stats = self.find_seams(st, axis, n, drop_mode=drop_mode,
-                                            msg="removing the drop mask" if drop_mode else f"reducing {name}")
+        idx, seams, stats = self.find_seams(
+            st,
+            axis,
+            n,
+            drop_mode=drop_mode,
+            msg="removing the drop mask" if drop_mode else f"reducing {name}",
+        )
         cut = int(stats[:, 0].sum())
         if cut and self.keep_strict and not drop_mode:
             first = int(np.argmax(stats[:, 0] > 0))
             raise InputError(
-                f"the keep mask spans the whole {'height' if axis == 1 else 'width'}: only {first} of {n} "
-                f"{'vertical' if axis == 1 else 'horizontal'} seams can avoid it (protect less or resize less)"
+                f"the keep mask spans the whole {'height' if axis == 1 else 'width'}: only {first} "
+                f"of {n} "
+                f"{'vertical' if axis == 1 else 'horizontal'} seams can avoid it (protect less or "
+                "resize less)"
             )
         self.stats["keep_pixels_cut"] += cut
         # mark removed pixels in the input's seam map
@@ -406,11 +424,9 @@ def _optimal_order(image, feat, wr, ws, mode, dr, dc, max_side=64):
     r, c = round(dr * h / H), round(dc * w / W)
     if r == 0 or c == 0:
         return [(1, dc), (0, dr)]
-    from PIL import Image
 
     def small(a):
-        chans = [np.asarray(Image.fromarray(a[:, :, k]).resize((w, h), Image.BILINEAR)) for k in range(a.shape[2])]
-        return np.ascontiguousarray(np.stack(chans, axis=2), dtype=np.float32)
+        return np.ascontiguousarray(resize(a, (h, w)).reshape(h, w, a.shape[2]))
 
     img_s = small(_energy_channels(image).astype(np.float32))
     feat_s = small(feat) if (feat is not None and ws != 0.0) else np.zeros((h, w, 0), np.float32)
@@ -542,10 +558,13 @@ def carve(
     energy : ``"forward"`` (Rubinstein et al. 2008, default) or ``"backward"`` (gradient magnitude).
     semantic_energy : how the semantic term enters forward energy.
         ``"input"`` (default): the paper's ``lam * e_semantic = |dS/dx| + |dS/dy|`` of the *input*,
-        a per-pixel energy carried with its pixels (like liblqr's bias maps) and added to the forward
+        a per-pixel energy carried with its pixels (like liblqr's bias maps) and added to the
+        forward
         colour costs.
-        ``"gradient"``: the same energy recomputed on the carved feature map near every removed seam.
-        ``"forward"``: feature-space new-neighbour costs (forward energy with the combined distance).
+        ``"gradient"``: the same energy recomputed on the carved feature map near every removed
+        seam.
+        ``"forward"``: feature-space new-neighbour costs (forward energy with the combined
+        distance).
         On the BSDS/SOD benchmark "input" keeps more of the salient object than RGB-only carving on
         76% of the images, "gradient"/"forward" on only 50-54% (docs/carve.md).
         Ignored for ``energy="backward"`` (both terms are gradient energies there, recomputed).
@@ -592,7 +611,10 @@ def carve(
     if energy not in ENERGIES:
         raise InputError(f"energy must be one of {', '.join(ENERGIES)}, got {energy!r}")
     if semantic_energy not in SEMANTIC_ENERGIES:
-        raise InputError(f"semantic_energy must be one of {', '.join(SEMANTIC_ENERGIES)}, got {semantic_energy!r}")
+        raise InputError(
+            f"semantic_energy must be one of {', '.join(SEMANTIC_ENERGIES)}, got "
+            f"{semantic_energy!r}"
+        )
     mode = 0 if energy == "backward" else (2 if semantic_energy == "gradient" else 1)
     carried = energy == "forward" and semantic_energy == "input"
     if order not in ORDERS:
@@ -619,36 +641,51 @@ def carve(
         if t > max_enlarge * cur:
             raise InputError(
                 f"target {name} {t} is more than {max_enlarge:g}x the input {name} {cur} "
-                f"(the largest enlargement seam carving supports here; resize in another tool first)"
+                "(the largest enlargement seam carving supports here; resize in another tool "
+                "first)"
             )
 
     also_arrs = []
     for k, a in enumerate(also):
         a = np.asarray(a)
         if a.ndim not in (2, 3) or a.shape[:2] != (H, W):
-            raise InputError(f"also[{k}] has shape {a.shape}; it must be ({H}, {W}) or ({H}, {W}, C) like the image")
+            raise InputError(
+                f"also[{k}] has shape {a.shape}; it must be ({H}, {W}) or ({H}, {W}, C) like the "
+                "image"
+            )
         also_arrs.append(a)
 
     feat = None
-    info: dict = {"input_size": (W, H), "lam": lam, "energy": energy, "order": order,
-                  "semantic_energy": semantic_energy}
+    info: dict = {
+        "input_size": (W, H),
+        "lam": lam,
+        "energy": energy,
+        "order": order,
+        "semantic_energy": semantic_energy,
+    }
     if features is not None:
         F = np.asarray(getattr(features, "features", features))
         if F.ndim == 2:
             F = F[:, :, None]
         if F.ndim != 3 or F.shape[:2] != (H, W):
             raise InputError(
-                f"features have shape {F.shape} but the image is {W}x{H}: they must be (H, W, D) aligned with it"
+                f"features have shape {F.shape} but the image is {W}x{H}: they must be (H, W, D) "
+                "aligned with it"
             )
         info["feature_dim_in"] = int(F.shape[2])
         tr = time.perf_counter()
-        feat = reduce_features(F, feature_dim) if feature_dim else np.ascontiguousarray(F, dtype=np.float32)
+        feat = (
+            reduce_features(F, feature_dim)
+            if feature_dim
+            else np.ascontiguousarray(F, dtype=np.float32)
+        )
         info["feature_dim"] = int(feat.shape[2])
         info["t_reduce"] = time.perf_counter() - tr
 
     # normalisation: mean gradient energies of the input
-    e_rgb, e_sem = K.energy_maps(_energy_channels(img),
-                                 feat if feat is not None else np.zeros((H, W, 0), np.float32))
+    e_rgb, e_sem = K.energy_maps(
+        _energy_channels(img), feat if feat is not None else np.zeros((H, W, 0), np.float32)
+    )
     s_rgb = float(e_rgb.mean(dtype=np.float64))
     s_rgb = s_rgb if s_rgb > 1e-12 else 1.0
     if feat is not None:

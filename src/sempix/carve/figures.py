@@ -6,20 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sempix.color import colormap
 from sempix.progress import ProgressFn, sub_progress
-
-# a compact perceptual colormap (magma-like anchors), value 0 -> black, 1 -> light yellow
-_ANCHORS = np.array(
-    [
-        [0.001, 0.000, 0.014],
-        [0.232, 0.060, 0.438],
-        [0.550, 0.161, 0.506],
-        [0.868, 0.288, 0.409],
-        [0.994, 0.624, 0.427],
-        [0.987, 0.991, 0.750],
-    ],
-    np.float32,
-)
 
 
 def colorize_energy(energy: np.ndarray, *, vmax: float | None = None) -> np.ndarray:
@@ -32,10 +20,7 @@ def colorize_energy(energy: np.ndarray, *, vmax: float | None = None) -> np.ndar
     if vmax is None:
         vmax = float(np.percentile(e, 99)) if e.size else 1.0
     v = np.sqrt(np.clip(e / max(vmax, 1e-12), 0.0, 1.0))
-    x = v * (len(_ANCHORS) - 1)
-    i0 = np.minimum(np.floor(x).astype(np.int32), len(_ANCHORS) - 2)
-    t = (x - i0)[..., None]
-    return ((1 - t) * _ANCHORS[i0] + t * _ANCHORS[i0 + 1]).astype(np.float32)
+    return colormap(v)
 
 
 def _label(pic: np.ndarray, text: str) -> np.ndarray:
@@ -114,7 +99,12 @@ def energy_figure(
             name = "low-level only" if lam == 1 else "RGB + low-level"
         col = [_label(colorize_energy(res.energy), f"energy, lambda = {lam:g} ({name})")]
         if results:
-            col.append(_label(res.image[..., :3], f"carved {res.image.shape[1]}x{res.image.shape[0]}, lambda = {lam:g}"))
+            col.append(
+                _label(
+                    res.image[..., :3],
+                    f"carved {res.image.shape[1]}x{res.image.shape[0]}, lambda = {lam:g}",
+                )
+            )
             col.append(_label(res.seams_vis(image), "seams"))
         cols.append(col)
     rows = [[cols[c][r] for c in range(n)] for r in range(len(cols[0]))]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sempix.cli.common import command
+from sempix.cli.common import command, size_option
 from sempix.errors import InputError
 
 #: feature dimension requested from the backend (seeded random projection done at the network's
@@ -139,7 +139,6 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     import numpy as np
 
     from sempix.carve import carve as carve_api
-    from sempix.carve.core import parse_size
     from sempix.carve.figures import colorize_energy, energy_figure
     from sempix.image import check_not_input, read_image, read_mask, write_image
     from sempix.progress import cli_progress
@@ -166,7 +165,7 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     li = read_image(image)
     rgb = li.rgb
     H, W = rgb.shape[:2]
-    tw, th = parse_size(width, W, "width"), parse_size(height, H, "height")
+    tw, th = size_option(width, W, "width"), size_option(height, H, "height")
     if tw is None and th is None and drop is None:
         raise InputError("give --width and/or --height (pixels or percent), or --drop MASK")
     keep_m = read_mask(keep, (H, W)) > 0.5 if keep else None

@@ -24,9 +24,9 @@ from typing import Any
 
 import click
 
-from sempix.errors import SempixError
+from sempix.errors import InputError, SempixError
+from sempix.features.constants import BACKENDS as FEATURE_BACKENDS
 
-FEATURE_BACKENDS = ("ade20k", "segformer", *(f"segformer-b{i}" for i in range(6)), "lowlevel")
 RUNTIMES = ("auto", "litert", "torch")
 DEVICES = ("cpu", "cuda")
 
@@ -144,3 +144,14 @@ def command(
         return click.command(name, **click_kwargs)(wrapped)
 
     return decorator
+
+
+def size_option(value, current: int, what: str) -> int | None:
+    """``--width`` / ``--height`` value -> pixels (:func:`sempix.ops.parse_size`); the library
+    error names the parameter, the CLI adds the option name."""
+    from sempix.ops import parse_size
+
+    try:
+        return parse_size(value, current, what)
+    except InputError as exc:
+        raise InputError(f"--{what}: {exc}") from None

@@ -94,7 +94,7 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
 
 # ----------------------------------------------------------------------------- names
 def _as_colour(arg: str):
-    from sempix.palette.color import parse_color
+    from sempix.color import parse_color
 
     if Path(arg).exists():
         return None
@@ -131,8 +131,9 @@ def names(items, preview, top, as_json, force, quiet, debug):
     """
     import numpy as np
 
-    from sempix.palette.color import to_hex
-    from sempix.palette.naming import NAMES, image_name_shares, name_map_picture, name_probabilities
+    from sempix.color import to_hex
+    from sempix.palette.naming import NAMES, image_name_shares, name_probabilities
+    from sempix.palette.viz import name_map_picture
 
     parsed = [(it, _as_colour(it)) for it in items]
     images = [it for it, c in parsed if c is None]
@@ -223,9 +224,9 @@ def harmonize(
     debug,
 ):
     """Harmonize the colours of IMAGE via colour naming (or the Cohen-Or baseline)."""
-    from sempix.palette.color import to_hex
+    from sempix.color import to_hex
     from sempix.palette.harmonize import harmonize_image
-    from sempix.palette.harmony import harmony_metrics
+    from sempix.palette.hue_templates import harmony_metrics
     from sempix.progress import cli_progress
 
     _check_distinct(output, preview)
@@ -319,7 +320,7 @@ def harmony(images, template, as_json, quiet, debug):
     per pixel, in degrees (lower = more harmonious); PIT: % of pixels inside the template;
     MITS: mean HSV saturation (0..1) of the pixels inside (higher = more vivid).
     """
-    from sempix.palette.harmony import harmony_metrics
+    from sempix.palette.hue_templates import harmony_metrics
 
     rows = []
     for p in images:

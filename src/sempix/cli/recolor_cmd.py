@@ -69,10 +69,10 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, sa
 
     Writes one recoloured image per input to OUT_DIR (same file name), plus preview.png with --preview.
     """
+    from sempix.color import to_hex
     from sempix.errors import InputError
     from sempix.image import atomic_write_bytes, read_image, write_image
     from sempix.palette import extract_palette
-    from sempix.palette.color import to_hex
     from sempix.progress import cli_progress
     from sempix.recolor.core import parse_palette, render, solve_collection
 

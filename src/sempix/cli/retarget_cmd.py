@@ -6,10 +6,9 @@ from pathlib import Path
 
 import click
 
-from sempix.cli.common import command
+from sempix.cli.common import command, size_option
 from sempix.errors import InputError
-
-METHODS = ("dnr", "multiop", "seam", "semantic-seam", "scale", "warp")
+from sempix.retarget.constants import INITS, METHODS
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:
@@ -30,7 +29,7 @@ def _floats(text: str | None, what: str) -> list[float] | None:
               help="dnr = Deep Network Resizing (deep seams + warp in VGG feature space, then reconstruction); "
                    "multiop = the same deep seams + warp on the pixels; seam / semantic-seam = seam carving "
                    "(RGB / with --features); scale = linear; warp = importance grid warp only.")
-@click.option("--init", type=click.Choice(["scale", "seam", "multiop"]), default="scale", show_default=True,
+@click.option("--init", type=click.Choice(INITS), default="scale", show_default=True,
               help="Starting image of the dnr reconstruction.")
 @click.option("--iterations", "-n", type=click.IntRange(min=0), default=50, show_default=True,
               help="Adam iterations of the dnr reconstruction.")
@@ -81,7 +80,7 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
     """
     from sempix.image import check_not_input, read_image, write_image
     from sempix.progress import cli_progress
-    from sempix.retarget import PAPER_LAYERS, parse_size
+    from sempix.retarget import PAPER_LAYERS
     from sempix.retarget import retarget as retarget_api
 
     inputs = [image]
@@ -96,7 +95,7 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
     li = read_image(image)
     rgb = li.rgb
     H, W = rgb.shape[:2]
-    tw, th = parse_size(width, W, "width"), parse_size(height, H, "height")
+    tw, th = size_option(width, W, "width"), size_option(height, H, "height")
     if tw is None and th is None:
         raise InputError("give --width and/or --height (pixels or percent, e.g. --width 75%)")
     layer_list = [t for t in layers.replace(" ", "").split(",") if t] if layers else list(PAPER_LAYERS)

@@ -11,7 +11,8 @@ the same thing on every image and with every feature backend:
   feature vector, i.e. ``sqrt((1 - cos) / 2)``, in [0, 1] whatever the backend's dimension and
   scale (0 = same direction, 0.707 = orthogonal, 1 = opposite). A zero vector stays zero (its
   distance to a unit vector is 1/2). For non-negative (ReLU) features the range is [0, 0.707].
-* **combined** (``distance_map``): ``lam * semantic + (1 - lam) * colour`` per chosen point, then the
+* **combined** (``distance_map``): ``lam * semantic + (1 - lam) * colour`` per chosen point, then
+  the
   minimum over the points.
 
 Points are ``(x, y)`` = (column, row) pixel coordinates. Large feature maps are processed in
@@ -24,9 +25,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from sempix.distance.color import lab, luminance
+from sempix.color import lightness as luminance
+from sempix.color import srgb_to_lab
 from sempix.distance.energy import _features_array
 from sempix.errors import InputError
+from sempix.ops.validate import as_rgb
 
 _CHUNK_BYTES = 32 * 1024 * 1024
 _SPACES = ("luminance", "lab")
@@ -66,7 +69,8 @@ def parse_points(points, shape: tuple[int, int]) -> np.ndarray:
     for x, y in pts:
         if not (0 <= x < W and 0 <= y < H):
             raise InputError(
-                f"point ({x}, {y}) is outside the {W}x{H} image (x in [0, {W - 1}], y in [0, {H - 1}])"
+                f"point ({x}, {y}) is outside the {W}x{H} image (x in [0, {W - 1}], y in [0, "
+                f"{H - 1}])"
             )
     return pts
 
@@ -114,7 +118,7 @@ def distance_lab_to(lab_img: np.ndarray, refs: np.ndarray) -> np.ndarray:
 
     Parameters
     ----------
-    lab_img : (H, W, 3) float32 CIE Lab (from :func:`lab`).
+    lab_img : (H, W, 3) float32 CIE Lab (from :func:`sempix.color.srgb_to_lab`).
     refs : (N, 3) Lab reference colours.
 
     Returns
@@ -142,7 +146,7 @@ def distance_lab(img: np.ndarray, points) -> np.ndarray:
     -------
     (H, W) float32, >= 0 (see the module docstring for the range).
     """
-    L = lab(img)
+    L = srgb_to_lab(as_rgb(img, "img"))
     pts = parse_points(points, L.shape)
     return distance_lab_to(L, L[pts[:, 1], pts[:, 0]])
 
@@ -282,7 +286,7 @@ def distance_map(
         raise InputError(f"img must be an (H, W, 3) RGB array, got shape {img.shape}")
     H, W = img.shape[:2]
     pts = parse_points(points, (H, W))
-    col_img = luminance(img) if space == "luminance" else lab(img)
+    col_img = luminance(img) if space == "luminance" else srgb_to_lab(as_rgb(img, "img"))
     col_refs = col_img[pts[:, 1], pts[:, 0]]  # (N,) or (N, 3)
 
     def colour_block(r0: int, r1: int) -> np.ndarray:  # (h, W, N)

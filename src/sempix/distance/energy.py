@@ -13,7 +13,8 @@ The energy of a pixel is the L1 norm over channels of both derivatives:
 blocks of rows (float32), so a 2 MP x 256 map needs only a few tens of MB on top of the map itself.
 
 Normalisation (``normalize=True``) divides a map by its mean over the image, so every normalised
-energy has mean 1 (a constant map stays all zeros). In ``e_combined`` this makes ``lam`` the share of
+energy has mean 1 (a constant map stays all zeros). In ``e_combined`` this makes ``lam`` the share
+of
 the total energy that comes from the semantic term, whatever the image, the feature backend or its
 dimension.
 """
@@ -184,9 +185,3 @@ def energy_combined(
         )
     e_sem = energy_semantic(feats, normalize=normalize)
     return (np.float32(lam) * e_sem + np.float32(1.0 - lam) * e_rgb).astype(np.float32, copy=False)
-
-
-# short aliases matching the paper's notation
-e_rgb = energy_rgb
-e_semantic = energy_semantic
-e_combined = energy_combined

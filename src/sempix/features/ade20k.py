@@ -33,7 +33,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sempix._runtime import BoundedCache
 from sempix.errors import InputError, ModelUnavailableError
+from sempix.ops.validate import as_rgb
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,7 @@ STRIDE = 4
 LOGITS_WEIGHTS = "logits/semantic/Conv2D"
 
 _lock = threading.Lock()
-_runners: dict[str, _Runner] = {}
+_runners: BoundedCache = BoundedCache(maxsize=2, name="features.ade20k")
 
 
 @dataclass
@@ -76,14 +78,21 @@ class _Runner:
         with warnings.catch_warnings(), _quiet_stderr():
             warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging" notice
             try:
-                self.interp = Interpreter(model_path=str(model_path), experimental_preserve_all_tensors=True,
-                                          num_threads=os.cpu_count() or 1)
+                self.interp = Interpreter(
+                    model_path=str(model_path),
+                    experimental_preserve_all_tensors=True,
+                    num_threads=os.cpu_count() or 1,
+                )
                 self.interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
-                raise ModelUnavailableError(f"{model_path}: not a usable TFLite model ({exc})") from exc
+                raise ModelUnavailableError(
+                    f"{model_path}: not a usable TFLite model ({exc})"
+                ) from exc
         inp = self.interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):
-            raise ModelUnavailableError(f"{model_path}: unexpected input shape {tuple(inp['shape'])}")
+            raise ModelUnavailableError(
+                f"{model_path}: unexpected input shape {tuple(inp['shape'])}"
+            )
         self.input_index = inp["index"]
         self.feat_index, self.logit_index = self._locate()
         self.lock = threading.Lock()
@@ -100,8 +109,14 @@ class _Runner:
         if w is not None:
             for op in ops:
                 if w in list(op["inputs"]):
-                    acts = [i for i in op["inputs"] if i >= 0 and i != w and len(details[i]["shape"]) == 4
-                            and details[i]["dtype"] == np.float32]
+                    acts = [
+                        i
+                        for i in op["inputs"]
+                        if i >= 0
+                        and i != w
+                        and len(details[i]["shape"]) == 4
+                        and details[i]["dtype"] == np.float32
+                    ]
                     outs = list(op["outputs"])
                     if len(acts) == 1 and len(outs) == 1:
                         return int(acts[0]), int(outs[0])
@@ -110,11 +125,21 @@ class _Runner:
         g = by_name.get("tfl.conv_2d40")
         if f is not None and g is not None:
             return f, g
-        feats = [i for i, d in details.items() if tuple(d["shape"]) == (1, 129, 129, 256) and d["dtype"] == np.float32]
-        logs = [i for i, d in details.items() if tuple(d["shape"]) == (1, 129, 129, 151) and d["dtype"] == np.float32]
+        feats = [
+            i
+            for i, d in details.items()
+            if tuple(d["shape"]) == (1, 129, 129, 256) and d["dtype"] == np.float32
+        ]
+        logs = [
+            i
+            for i, d in details.items()
+            if tuple(d["shape"]) == (1, 129, 129, 151) and d["dtype"] == np.float32
+        ]
         if feats and logs:
             return max(feats), min(logs)
-        raise ModelUnavailableError("cannot find the penultimate feature tensor in the ADE20K model")
+        raise ModelUnavailableError(
+            "cannot find the penultimate feature tensor in the ADE20K model"
+        )
 
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         with self.lock:
@@ -152,12 +177,7 @@ def _quiet_stderr():
 def get_runner(model_path: Path) -> _Runner:
     """The cached interpreter for ``model_path`` (created on first use)."""
     key = str(Path(model_path).resolve())
-    with _lock:
-        r = _runners.get(key)
-        if r is None:
-            r = _Runner(Path(model_path))
-            _runners[key] = r
-        return r
+    return _runners.get_or_create(key, lambda: _Runner(Path(model_path)))
 
 
 def model_path() -> Path:
@@ -235,7 +255,7 @@ def grid_coords(H: int, W: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
     ys (H,), xs (W,) coordinates in the crop; hc, wc the crop size (samples 0..hc-1 lie within the
     image's letterboxed extent).
     """
-    from sempix.features.post import sample_coords
+    from sempix.ops.resample import sample_coords
 
     hc = (h - 1) // STRIDE + 1
     wc = (w - 1) // STRIDE + 1
@@ -258,8 +278,7 @@ def compute_lowres(image: np.ndarray, path: Path | None = None, *, runtime: str 
         return torch_lowres(image, path, device=device)
     if runtime != "litert":
         raise InputError(f"unknown ade20k runtime {runtime!r} (litert or torch)")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    image = as_rgb(image)
     p = model_path() if path is None else Path(path)
     runner = get_runner(p)
     H, W = image.shape[:2]
@@ -270,7 +289,9 @@ def compute_lowres(image: np.ndarray, path: Path | None = None, *, runtime: str 
     return LowRes(
         features=np.ascontiguousarray(feats[:hc, :wc]),
         logits=np.ascontiguousarray(logits[:hc, :wc]),
-        ys=ys, xs=xs, class_names=names,
+        ys=ys,
+        xs=xs,
+        class_names=names,
         meta={"model": str(p), "letterbox": [h, w], "grid": [hc, wc], "input_size": INPUT_SIZE,
               "runtime": "litert", "device": "cpu"},
     )
@@ -279,20 +300,21 @@ def compute_lowres(image: np.ndarray, path: Path | None = None, *, runtime: str 
 # The 151 names of the label file (index 0 = "others"), used only if that file is unavailable.
 ADE20K_CLASSES = (
     "others", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "bed", "windowpane",
-    "grass", "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant", "curtain",
-    "chair", "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror", "rug", "field",
-    "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub", "railing", "cushion",
-    "base", "box", "column", "signboard", "chest of drawers", "counter", "sand", "sink", "skyscraper",
-    "fireplace", "refrigerator", "grandstand", "path", "stairs", "runway", "case", "pool table",
-    "pillow", "screen door", "stairway", "river", "bridge", "bookcase", "blind", "coffee table",
-    "toilet", "flower", "book", "hill", "bench", "countertop", "stove", "palm", "kitchen island",
-    "computer", "swivel chair", "boat", "bar", "arcade machine", "hovel", "bus", "towel", "light",
-    "truck", "tower", "chandelier", "awning", "streetlight", "booth", "television receiver",
-    "airplane", "dirt track", "apparel", "pole", "land", "bannister", "escalator", "ottoman", "bottle",
-    "buffet", "poster", "stage", "van", "ship", "fountain", "conveyer belt", "canopy", "washer",
-    "plaything", "swimming pool", "stool", "barrel", "basket", "waterfall", "tent", "bag", "minibike",
-    "cradle", "oven", "ball", "food", "step", "tank", "trade name", "microwave", "pot", "animal",
-    "bicycle", "lake", "dishwasher", "screen", "blanket", "sculpture", "hood", "sconce", "vase",
-    "traffic light", "tray", "ashcan", "fan", "pier", "crt screen", "plate", "monitor",
-    "bulletin board", "shower", "radiator", "glass", "clock", "flag",
+    "grass", "cabinet", "sidewalk", "person", "earth", "door", "table", "mountain", "plant",
+    "curtain", "chair", "car", "water", "painting", "sofa", "shelf", "house", "sea", "mirror",
+    "rug", "field", "armchair", "seat", "fence", "desk", "rock", "wardrobe", "lamp", "bathtub",
+    "railing", "cushion", "base", "box", "column", "signboard", "chest of drawers", "counter",
+    "sand", "sink", "skyscraper", "fireplace", "refrigerator", "grandstand", "path", "stairs",
+    "runway", "case", "pool table", "pillow", "screen door", "stairway", "river", "bridge",
+    "bookcase", "blind", "coffee table", "toilet", "flower", "book", "hill", "bench", "countertop",
+    "stove", "palm", "kitchen island", "computer", "swivel chair", "boat", "bar", "arcade machine",
+    "hovel", "bus", "towel", "light", "truck", "tower", "chandelier", "awning", "streetlight",
+    "booth", "television receiver", "airplane", "dirt track", "apparel", "pole", "land",
+    "bannister", "escalator", "ottoman", "bottle", "buffet", "poster", "stage", "van", "ship",
+    "fountain", "conveyer belt", "canopy", "washer", "plaything", "swimming pool", "stool",
+    "barrel", "basket", "waterfall", "tent", "bag", "minibike", "cradle", "oven", "ball", "food",
+    "step", "tank", "trade name", "microwave", "pot", "animal", "bicycle", "lake", "dishwasher",
+    "screen", "blanket", "sculpture", "hood", "sconce", "vase", "traffic light", "tray", "ashcan",
+    "fan", "pier", "crt screen", "plate", "monitor", "bulletin board", "shower", "radiator",
+    "glass", "clock", "flag",
 )

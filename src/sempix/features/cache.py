@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sempix._config import cache_dir
+
 _lock = threading.Lock()
 _model_ids: dict[tuple[str, int, int], str] = {}
 DEFAULT_CAP_MB = 2048
@@ -36,12 +38,7 @@ DEFAULT_CAP_MB = 2048
 
 def cache_root() -> Path:
     """Directory of the feature cache."""
-    base = os.environ.get("SEMPIX_CACHE_DIR")
-    if base:
-        return Path(base) / "features"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sempix")) / "features"
+    return cache_dir("features")
 
 
 def cap_bytes() -> int:
@@ -89,8 +86,11 @@ def file_identity(path: str | os.PathLike) -> str:
 
 def make_key(img_hash: str, backend: str, model_id: str, settings: dict) -> str:
     """Cache key of one feature computation."""
-    payload = json.dumps({"img": img_hash, "backend": backend, "model": model_id, "settings": settings},
-                         sort_keys=True, default=str)
+    payload = json.dumps(
+        {"img": img_hash, "backend": backend, "model": model_id, "settings": settings},
+        sort_keys=True,
+        default=str,
+    )
     return hashlib.blake2b(payload.encode(), digest_size=20).hexdigest()
 
 

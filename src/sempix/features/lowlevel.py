@@ -22,19 +22,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from sempix.features.post import box_filter
+from sempix.color import srgb_to_lab
+from sempix.ops.filters import box_filter
 
 NAMES = ("L", "a", "b", "L_region", "a_region", "b_region", "std_fine", "std_coarse",
          "grad", "row", "col")
 DIM = len(NAMES)
 VERSION = 1
-
-
-def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
-    """sRGB (..., 3) in [0, 1] to CIE Lab (D65), float32."""
-    from skimage.color import rgb2lab
-
-    return rgb2lab(np.clip(rgb, 0, 1).astype(np.float32)).astype(np.float32)
 
 
 def lowlevel_features(image: np.ndarray) -> np.ndarray:
@@ -50,7 +44,7 @@ def lowlevel_features(image: np.ndarray) -> np.ndarray:
     """
     H, W = image.shape[:2]
     r = max(2, round(min(H, W) / 64))
-    lab = rgb_to_lab(image)
+    lab = srgb_to_lab(image)
     L = lab[..., 0].astype(np.float64)
     out = np.empty((H, W, DIM), np.float32)
     out[..., 0:3] = lab / 100.0

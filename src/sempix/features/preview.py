@@ -6,31 +6,11 @@ one colour per class, with a legend (swatch + name + pixel share) of the classes
 
 from __future__ import annotations
 
-import colorsys
-
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sempix.features.post import pca_rgb
-
-
-def class_colors(n: int) -> np.ndarray:
-    """``n`` distinct, deterministic colours (golden-ratio hues, alternating lightness).
-
-    Returns
-    -------
-    (n, 3) uint8
-    """
-    out = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        if i == 0:
-            out[i] = (40, 40, 40)  # "others"
-            continue
-        h = (i * 0.618033988749895) % 1.0
-        s = 0.55 + 0.35 * ((i // 3) % 2)
-        v = 0.95 - 0.3 * ((i // 2) % 2)
-        out[i] = np.round(np.array(colorsys.hsv_to_rgb(h, s, v)) * 255)
-    return out
+from sempix.color import label_colors as class_colors
+from sempix.ops.pca import pca_rgb
 
 
 def _font(size: int):
@@ -40,8 +20,9 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-def render_preview(fm, image: np.ndarray | None = None, *, max_side: int = 512, min_fraction: float = 0.002
-                   ) -> Image.Image:
+def render_preview(
+    fm, image: np.ndarray | None = None, *, max_side: int = 512, min_fraction: float = 0.002
+) -> Image.Image:
     """Render the preview picture.
 
     Parameters
@@ -65,15 +46,24 @@ def render_preview(fm, image: np.ndarray | None = None, *, max_side: int = 512, 
     small = feats[::step, ::step] if step > 1 else feats
     rgb = pca_rgb(small, 3) if small.shape[2] >= 1 else np.zeros(small.shape[:2] + (3,), np.float32)
     if rgb.shape[2] < 3:
-        rgb = np.concatenate([rgb, np.zeros(rgb.shape[:2] + (3 - rgb.shape[2],), np.float32)], axis=2)
+        rgb = np.concatenate(
+            [rgb, np.zeros(rgb.shape[:2] + (3 - rgb.shape[2],), np.float32)], axis=2
+        )
     panels = []
     titles = []
     if image is not None:
-        panels.append(Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((pw, ph)))
+        panels.append(
+            Image.fromarray((np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)).resize((pw, ph))
+        )
         titles.append("image")
-    panels.append(Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).resize((pw, ph), Image.BILINEAR))
-    titles.append(f"{fm.backend} features (PCA to RGB, D={fm.dim})" if fm.semantic
-                  else f"{fm.backend} features (PCA, NOT semantic)")
+    panels.append(
+        Image.fromarray((rgb * 255 + 0.5).astype(np.uint8)).resize((pw, ph), Image.BILINEAR)
+    )
+    titles.append(
+        f"{fm.backend} features (PCA to RGB, D={fm.dim})"
+        if fm.semantic
+        else f"{fm.backend} features (PCA, NOT semantic)"
+    )
     legend: list[tuple[np.ndarray, str]] = []
     if fm.labels is not None and fm.class_names:
         colors = class_colors(len(fm.class_names))
@@ -106,9 +96,14 @@ def render_preview(fm, image: np.ndarray | None = None, *, max_side: int = 512, 
         r, c = divmod(j, cols)
         x = gap + c * col_w
         y = y0 + r * row_h
-        draw.rectangle([x, y + 2, x + font_px, y + 2 + font_px], fill=tuple(int(v) for v in color),
-                       outline=(0, 0, 0))
+        draw.rectangle(
+            [x, y + 2, x + font_px, y + 2 + font_px],
+            fill=tuple(int(v) for v in color),
+            outline=(0, 0, 0),
+        )
         draw.text((x + font_px + 6, y), text, fill=(0, 0, 0), font=font)
     if fm.meta.get("fallback"):
-        draw.text((gap, total_h - row_h), f"warning: {fm.meta['fallback']}", fill=(180, 0, 0), font=font)
+        draw.text(
+            (gap, total_h - row_h), f"warning: {fm.meta['fallback']}", fill=(180, 0, 0), font=font
+        )
     return canvas

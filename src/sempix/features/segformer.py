@@ -32,12 +32,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from sempix.errors import InputError, ModelUnavailableError
+from sempix._runtime import BoundedCache
+from sempix.errors import ModelUnavailableError
 from sempix.features.ade20k import LowRes
-from sempix.features.post import sample_coords
+from sempix.ops.resample import sample_coords
+from sempix.ops.validate import as_rgb
 
 _lock = threading.Lock()
-_models: dict[str, _Segformer] = {}
+_models: BoundedCache = BoundedCache(maxsize=2, name="features.segformer")
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -53,8 +55,9 @@ def model_dir() -> Path:
         p = Path(env)
         if _is_ckpt(p):
             return p
-        raise ModelUnavailableError(f"SEMPIX_SEGFORMER_DIR={env} is not a SegFormer checkpoint directory "
-                                    f"(no config.json)")
+        raise ModelUnavailableError(
+            f"SEMPIX_SEGFORMER_DIR={env} is not a SegFormer checkpoint directory (no config.json)"
+        )
     roots = []
     if os.environ.get("SEMPIX_MODEL_DIR"):
         roots.append(Path(os.environ["SEMPIX_MODEL_DIR"]))
@@ -71,7 +74,8 @@ def model_dir() -> Path:
                     return c
     raise ModelUnavailableError(
         "no SegFormer checkpoint: save one with transformers' save_pretrained (e.g. "
-        "nvidia/segformer-b0-finetuned-ade-512-512) and set SEMPIX_SEGFORMER_DIR to that directory")
+        "nvidia/segformer-b0-finetuned-ade-512-512) and set SEMPIX_SEGFORMER_DIR to that directory"
+    )
 
 
 def variant_dir(name: str) -> Path:
@@ -91,8 +95,10 @@ class _Segformer:
             import torch
             from transformers import SegformerForSemanticSegmentation
         except ImportError as exc:
-            raise ModelUnavailableError(f"the segformer backend needs torch and transformers "
-                                        f"(pip install 'sempix[segformer]'): {exc}") from exc
+            raise ModelUnavailableError(
+                f"the segformer backend needs torch and transformers "
+                f"(pip install 'sempix[segformer]'): {exc}"
+            ) from exc
         self.torch = torch
         self.device = device
         from transformers.utils import logging as hf_logging
@@ -100,9 +106,12 @@ class _Segformer:
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # library code never prints
         try:
-            self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval().to(device)
+            model = SegformerForSemanticSegmentation.from_pretrained(str(path))
+            self.model = model.eval().to(device)
         except Exception as exc:
-            raise ModelUnavailableError(f"{path}: cannot load a SegFormer checkpoint ({exc})") from exc
+            raise ModelUnavailableError(
+                f"{path}: cannot load a SegFormer checkpoint ({exc})"
+            ) from exc
         finally:
             if bars:
                 hf_logging.enable_progress_bar()
@@ -138,12 +147,7 @@ class _Segformer:
 def get_model(path: Path, device: str = "cpu") -> _Segformer:
     """The cached model for checkpoint directory ``path`` on ``device``."""
     key = f"{Path(path).resolve()}@{device}"
-    with _lock:
-        m = _models.get(key)
-        if m is None:
-            m = _Segformer(Path(path), device)
-            _models[key] = m
-        return m
+    return _models.get_or_create(key, lambda: _Segformer(Path(path), device))
 
 
 def prepare(image: np.ndarray, size: int) -> np.ndarray:
@@ -159,8 +163,7 @@ def prepare(image: np.ndarray, size: int) -> np.ndarray:
 
 def compute_lowres(image: np.ndarray, path: Path | None = None, *, device: str = "cpu") -> LowRes:
     """Run SegFormer on ``image`` (H, W, 3); features/logits at 1/4 of the network input."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    image = as_rgb(image)
     p = model_dir() if path is None else Path(path)
     m = get_model(p, device)
     H, W = image.shape[:2]
@@ -168,6 +171,11 @@ def compute_lowres(image: np.ndarray, path: Path | None = None, *, device: str =
     feats, logits = m.run(x)
     hf, wf = feats.shape[:2]
     # the resized input covers the image exactly, the 1/4 grid covers the input (half-pixel centres)
-    return LowRes(features=feats, logits=logits, ys=sample_coords(H, hf), xs=sample_coords(W, wf),
-                  class_names=m.names, meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf],
-                                                 "device": device})
+    return LowRes(
+        features=feats,
+        logits=logits,
+        ys=sample_coords(H, hf),
+        xs=sample_coords(W, wf),
+        class_names=m.names,
+        meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf], "device": device},
+    )

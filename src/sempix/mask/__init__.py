@@ -33,13 +33,11 @@ from sempix.mask.core import (
     MaskSource,
     check_lam_tau,
     combine,
-    guided_filter,
     range_mask,
     refine_mask,
-    resize_float,
     threshold,
-    work_shape,
 )
+from sempix.ops import guided_filter, resize, work_shape
 from sempix.progress import ProgressFn
 
 __all__ = [
@@ -60,16 +58,22 @@ __all__ = [
     "parse_adjustments",
     "range_mask",
     "refine_mask",
-    "resize_float",
     "srgb_to_linear",
     "threshold",
     "work_shape",
 ]
 
 
-def mask_features(image: np.ndarray, backend: str = "ade20k", *, work_pixels: int | None = DEFAULT_WORK_PIXELS,
-                  dim: int | None = None, strict: bool = False, cache: bool = True,
-                  progress: ProgressFn | None = None):
+def mask_features(
+    image: np.ndarray,
+    backend: str = "ade20k",
+    *,
+    work_pixels: int | None = DEFAULT_WORK_PIXELS,
+    dim: int | None = None,
+    strict: bool = False,
+    cache: bool = True,
+    progress: ProgressFn | None = None,
+):
     """Semantic features for range masks, computed at a working resolution.
 
     The image is downscaled (antialiased) to at most ``work_pixels`` pixels before
@@ -93,7 +97,7 @@ def mask_features(image: np.ndarray, backend: str = "ade20k", *, work_pixels: in
 
     img = np.asarray(image, dtype=np.float32)
     h, w = work_shape(img.shape[:2], work_pixels)
-    small = img if (h, w) == img.shape[:2] else np.clip(resize_float(img, (h, w)), 0.0, 1.0)
+    small = img if (h, w) == img.shape[:2] else np.clip(resize(img, (h, w)), 0.0, 1.0)
     kw = {"cache": cache, "strict": strict, "progress": progress}
     if dim is not None:
         kw["dim"] = int(dim)

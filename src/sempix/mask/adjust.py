@@ -29,10 +29,9 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from sempix.distance.color import linear_to_srgb, srgb_to_linear
+from sempix.color import LUMA, linear_to_srgb, srgb_to_linear
 from sempix.errors import InputError
 
-LUMA = np.array([0.2126, 0.7152, 0.0722], dtype=np.float64)
 #: accepted range of every adjustment
 RANGES = {
     "exposure": (-10.0, 10.0),
@@ -111,7 +110,9 @@ def parse_adjustments(spec: str) -> Adjustments:
         try:
             values[name] = float(val.strip())
         except ValueError:
-            raise InputError(f"bad adjustment value {val.strip()!r} for {name}: not a number") from None
+            raise InputError(
+                f"bad adjustment value {val.strip()!r} for {name}: not a number"
+            ) from None
     return Adjustments.from_mapping(values)
 
 
@@ -125,29 +126,45 @@ def color_matrix(saturation: float, hue_degrees: float) -> np.ndarray:
     """(3, 3) matrix ``M`` (applied as ``x @ M.T``): saturation then SVG hueRotate, both keep Y."""
     s = 1.0 + saturation
     lr, lg, lb = LUMA
-    sat = np.array([
-        [lr + (1 - lr) * s, lg - lg * s, lb - lb * s],
-        [lr - lr * s, lg + (1 - lg) * s, lb - lb * s],
-        [lr - lr * s, lg - lg * s, lb + (1 - lb) * s],
-    ])
+    sat = np.array(
+        [
+            [lr + (1 - lr) * s, lg - lg * s, lb - lb * s],
+            [lr - lr * s, lg + (1 - lg) * s, lb - lb * s],
+            [lr - lr * s, lg - lg * s, lb + (1 - lb) * s],
+        ]
+    )
     a = math.radians(hue_degrees)
     c, sn = math.cos(a), math.sin(a)
     # SVG 1.1 feColorMatrix hueRotate (with its 0.213/0.715/0.072 luma weights)
-    hue = np.array([
-        [0.213 + c * 0.787 - sn * 0.213, 0.715 - c * 0.715 - sn * 0.715, 0.072 - c * 0.072 + sn * 0.928],
-        [0.213 - c * 0.213 + sn * 0.143, 0.715 + c * 0.285 + sn * 0.140, 0.072 - c * 0.072 - sn * 0.283],
-        [0.213 - c * 0.213 - sn * 0.787, 0.715 - c * 0.715 + sn * 0.715, 0.072 + c * 0.928 + sn * 0.072],
-    ])
+    hue = np.array(
+        [
+            [
+                0.213 + c * 0.787 - sn * 0.213,
+                0.715 - c * 0.715 - sn * 0.715,
+                0.072 - c * 0.072 + sn * 0.928,
+            ],
+            [
+                0.213 - c * 0.213 + sn * 0.143,
+                0.715 + c * 0.285 + sn * 0.140,
+                0.072 - c * 0.072 - sn * 0.283,
+            ],
+            [
+                0.213 - c * 0.213 - sn * 0.787,
+                0.715 - c * 0.715 + sn * 0.715,
+                0.072 + c * 0.928 + sn * 0.072,
+            ],
+        ]
+    )
     return hue @ sat
 
 
 def adjust_linear(lin: np.ndarray, adj: Adjustments) -> np.ndarray:
     """Apply ``adj`` to linear RGB ``(..., 3)``; returns linear RGB clipped to [0, 1] (float32)."""
     x = np.asarray(lin, dtype=np.float32)
-    gains = (2.0 ** adj.exposure) * white_balance_gains(adj.temperature, adj.tint)
+    gains = (2.0**adj.exposure) * white_balance_gains(adj.temperature, adj.tint)
     x = x * gains.astype(np.float32)
     if adj.contrast != 0.0:
-        k = np.float32(2.0 ** adj.contrast)
+        k = np.float32(2.0**adj.contrast)
         x = np.float32(0.18) * np.power(np.maximum(x, 0.0) / np.float32(0.18), k)
     if adj.saturation != 0.0 or adj.hue != 0.0:
         m = color_matrix(adj.saturation, adj.hue).astype(np.float32)
@@ -155,7 +172,9 @@ def adjust_linear(lin: np.ndarray, adj: Adjustments) -> np.ndarray:
     return np.clip(x, 0.0, 1.0).astype(np.float32)
 
 
-def apply_adjustments(image: np.ndarray, mask: np.ndarray | None, adj: Adjustments | dict | str) -> np.ndarray:
+def apply_adjustments(
+    image: np.ndarray, mask: np.ndarray | None, adj: Adjustments | dict | str
+) -> np.ndarray:
     """Apply adjustments to an sRGB image through a soft mask.
 
     Parameters

@@ -33,7 +33,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sempix.color import lightness, srgb_to_lab
 from sempix.errors import InputError
+from sempix.ops.filters import guided_filter
+from sempix.ops.resample import resize
+from sempix.ops.validate import as_features, as_mask, as_rgb
 
 SPACES = ("luminance", "lab")
 DEFAULT_LAM = 0.5
@@ -47,44 +51,9 @@ def _distance():
     return d
 
 
-def work_shape(shape: tuple[int, int], work_pixels: int | None) -> tuple[int, int]:
-    """(h, w) of the working resolution for features: ``shape`` scaled down to <= work_pixels."""
-    H, W = int(shape[0]), int(shape[1])
-    if not work_pixels or H * W <= work_pixels:
-        return H, W
-    s = (work_pixels / float(H * W)) ** 0.5
-    return max(1, int(round(H * s))), max(1, int(round(W * s)))
-
-
-def resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of an (h, w) or (h, w, C) float32 array to ``shape`` (pixel-centre aligned).
-
-    Downscaling uses Pillow's antialiasing filter (averages), upscaling plain bilinear.
-    """
-    from PIL import Image as PILImage
-
-    a = np.asarray(arr, dtype=np.float32)
-    H, W = int(shape[0]), int(shape[1])
-    if a.shape[:2] == (H, W):
-        return a.copy()
-    if a.ndim == 2:
-        im = PILImage.fromarray(np.ascontiguousarray(a), mode="F")
-        return np.asarray(im.resize((W, H), PILImage.BILINEAR), dtype=np.float32)
-    return np.stack([resize_float(a[..., c], (H, W)) for c in range(a.shape[2])], axis=-1)
-
-
-def _features_array(features) -> np.ndarray | None:
-    if features is None:
-        return None
-    arr = getattr(features, "features", features)
-    arr = np.asarray(arr, dtype=np.float32)
-    if arr.ndim != 3:
-        raise InputError(f"features must be (H, W, D), got shape {arr.shape}")
-    return arr
-
-
 def _sample_vector(S: np.ndarray, x: float, y: float) -> np.ndarray:
-    """Bilinear sample of S (h, w, D) at continuous pixel position (x, y) (pixel centres at ints)."""
+    """Bilinear sample of S (h, w, D) at continuous pixel
+    position (x, y) (pixel centres at ints)."""
     h, w = S.shape[:2]
     x = min(max(x, 0.0), w - 1.0)
     y = min(max(y, 0.0), h - 1.0)
@@ -103,17 +72,15 @@ class MaskSource:
     ----------
     image : (H, W, 3) float32 sRGB in [0, 1].
     features : (h, w, D) float32 features or a FeatureMap, or None (colour only). ``(h, w)`` may be
-        smaller than ``(H, W)`` (same aspect ratio): the semantic term is then computed at ``(h, w)``
+        smaller than ``(H, W)`` (same aspect ratio): the semantic term is then computed at ``(h,
+        w)``
         and upsampled bilinearly.
     """
 
     def __init__(self, image: np.ndarray, features=None):
-        img = np.asarray(image, dtype=np.float32)
-        if img.ndim != 3 or img.shape[2] < 3 or img.shape[0] == 0 or img.shape[1] == 0:
-            raise InputError(f"image must be (H, W, 3), got shape {img.shape}")
-        self.image = np.ascontiguousarray(img[..., :3])
+        self.image = as_rgb(image)
         self.shape = self.image.shape[:2]
-        self.features = _features_array(features)
+        self.features = None if features is None else as_features(features)
         self._lum: np.ndarray | None = None
         self._lab: np.ndarray | None = None
 
@@ -133,13 +100,12 @@ class MaskSource:
         """Cached luminance (H, W) or Lab (H, W, 3) of the image."""
         if space not in SPACES:
             raise InputError(f"space must be one of {', '.join(SPACES)}, got {space!r}")
-        d = _distance()
         if space == "luminance":
             if self._lum is None:
-                self._lum = d.luminance(self.image)
+                self._lum = lightness(self.image)
             return self._lum
         if self._lab is None:
-            self._lab = d.lab(self.image)
+            self._lab = srgb_to_lab(self.image)
         return self._lab
 
     def check_point(self, point) -> tuple[int, int]:
@@ -167,7 +133,7 @@ class MaskSource:
         ref = _sample_vector(S, fx, fy)
         d = _distance().distance_semantic_to(S, ref[None, :])
         if (h, w) != (H, W):
-            d = resize_float(d, (H, W))
+            d = resize(d, (H, W))
         return np.clip(d, 0.0, 1.0).astype(np.float32)
 
     def distances(self, point, space: str = "luminance") -> tuple[np.ndarray | None, np.ndarray]:
@@ -209,7 +175,9 @@ def check_lam_tau(lam: float, tau: float, feather: float = 0.0) -> None:
         raise InputError(f"feather must be >= 0, got {feather}")
 
 
-def combine(sems: Sequence[np.ndarray | None], cols: Sequence[np.ndarray], lam: float) -> np.ndarray:
+def combine(
+    sems: Sequence[np.ndarray | None], cols: Sequence[np.ndarray], lam: float
+) -> np.ndarray:
     """``min_k lam * sems[k] + (1 - lam) * cols[k]``; a missing semantic map counts as colour only.
 
     Parameters
@@ -242,7 +210,8 @@ def threshold(distance: np.ndarray, tau: float = DEFAULT_TAU, feather: float = 0
     ----------
     distance : (H, W) float distances.
     tau : threshold; hard mask ``distance < tau`` when ``feather == 0``.
-    feather : half-width ``F`` of a smoothstep fall-off: 1 at ``d <= tau - F``, 0 at ``d >= tau + F``.
+    feather : half-width ``F`` of a smoothstep fall-off: 1 at ``d <= tau - F``, 0 at ``d >= tau
+        + F``.
 
     Returns
     -------
@@ -259,70 +228,14 @@ def threshold(distance: np.ndarray, tau: float = DEFAULT_TAU, feather: float = 0
     return (t * t * (3.0 - 2.0 * t)).astype(np.float32)
 
 
-def _box(a: np.ndarray, r: int) -> np.ndarray:
-    from scipy.ndimage import uniform_filter
-
-    size = [2 * r + 1, 2 * r + 1] + [1] * (a.ndim - 2)
-    return uniform_filter(a, size=size, mode="reflect")
-
-
-def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float = 1e-3) -> np.ndarray:
-    """Colour guided filter (He et al. 2010) of a single-channel ``src`` (float32 implementation).
-
-    Parameters
-    ----------
-    guide : (H, W, 3) float in [0, 1] (or (H, W) grey).
-    src : (H, W) float.
-    radius : window radius in pixels (window ``2r+1``, reflected borders).
-    eps : regularisation in guide-intensity squared units.
-
-    Returns
-    -------
-    (H, W) float32.
-    """
-    I = np.asarray(guide, dtype=np.float32)
-    p = np.asarray(src, dtype=np.float32)
-    r = max(1, int(radius))
-    if I.ndim == 2:
-        mI, mp = _box(I, r), _box(p, r)
-        var = _box(I * I, r) - mI * mI
-        cov = _box(I * p, r) - mI * mp
-        a = cov / (var + eps)
-        b = mp - a * mI
-        return (_box(a, r) * I + _box(b, r)).astype(np.float32)
-    mI = _box(I, r)  # (H,W,3)
-    mp = _box(p, r)
-    cov_Ip = _box(I * p[..., None], r) - mI * mp[..., None]
-    # covariance matrix entries (symmetric)
-    def cv(i: int, j: int) -> np.ndarray:
-        return _box(I[..., i] * I[..., j], r) - mI[..., i] * mI[..., j]
-
-    a11, a12, a13 = cv(0, 0) + eps, cv(0, 1), cv(0, 2)
-    a22, a23, a33 = cv(1, 1) + eps, cv(1, 2), cv(2, 2) + eps
-    # inverse via cofactors
-    c11 = a22 * a33 - a23 * a23
-    c12 = a13 * a23 - a12 * a33
-    c13 = a12 * a23 - a13 * a22
-    c22 = a11 * a33 - a13 * a13
-    c23 = a12 * a13 - a11 * a23
-    c33 = a11 * a22 - a12 * a12
-    det = a11 * c11 + a12 * c12 + a13 * c13
-    ci = cov_Ip
-    ax = (c11 * ci[..., 0] + c12 * ci[..., 1] + c13 * ci[..., 2]) / det
-    ay = (c12 * ci[..., 0] + c22 * ci[..., 1] + c23 * ci[..., 2]) / det
-    az = (c13 * ci[..., 0] + c23 * ci[..., 1] + c33 * ci[..., 2]) / det
-    b = mp - ax * mI[..., 0] - ay * mI[..., 1] - az * mI[..., 2]
-    q = (_box(ax, r) * I[..., 0] + _box(ay, r) * I[..., 1] + _box(az, r) * I[..., 2] + _box(b, r))
-    return q.astype(np.float32)
-
-
 def default_refine_radius(shape: tuple[int, int]) -> int:
     """Default guided-filter radius: ``max(2, round(min(H, W) / 100))``."""
     return max(2, int(round(min(shape) / 100)))
 
 
-def refine_mask(mask: np.ndarray, image: np.ndarray, radius: int | None = None,
-                eps: float = 1e-3) -> np.ndarray:
+def refine_mask(
+    mask: np.ndarray, image: np.ndarray, radius: int | None = None, eps: float = 1e-3
+) -> np.ndarray:
     """Align a mask's edges with the image's edges (colour guided filter), clipped to [0, 1].
 
     Parameters
@@ -336,9 +249,7 @@ def refine_mask(mask: np.ndarray, image: np.ndarray, radius: int | None = None,
     -------
     (H, W) float32 in [0, 1].
     """
-    m = np.asarray(mask, dtype=np.float32)
-    if m.shape != tuple(np.asarray(image).shape[:2]):
-        raise InputError(f"mask shape {m.shape} does not match image {np.asarray(image).shape[:2]}")
+    m = as_mask(mask, np.asarray(image).shape)
     r = default_refine_radius(m.shape) if radius is None else int(radius)
     return np.clip(guided_filter(image, m, r, eps), 0.0, 1.0).astype(np.float32)
 
@@ -361,10 +272,19 @@ class MaskResult:
     settings: dict = field(default_factory=dict)
 
 
-def range_mask(image: np.ndarray, points, *, features=None, lam: float = DEFAULT_LAM,
-               tau: float = DEFAULT_TAU, space: str = "luminance", feather: float = 0.0,
-               refine: bool = False, refine_radius: int | None = None,
-               source: MaskSource | None = None) -> MaskResult:
+def range_mask(
+    image: np.ndarray,
+    points,
+    *,
+    features=None,
+    lam: float = DEFAULT_LAM,
+    tau: float = DEFAULT_TAU,
+    space: str = "luminance",
+    feather: float = 0.0,
+    refine: bool = False,
+    refine_radius: int | None = None,
+    source: MaskSource | None = None,
+) -> MaskResult:
     """Semantic range mask of the pixels close to any of the clicked points.
 
     Parameters
@@ -391,6 +311,16 @@ def range_mask(image: np.ndarray, points, *, features=None, lam: float = DEFAULT
     mask = threshold(dist, tau, feather)
     if refine:
         mask = refine_mask(mask, src.image, refine_radius)
-    return MaskResult(mask, dist, pts, {"lam": float(lam), "tau": float(tau), "space": space,
-                                        "feather": float(feather), "refine": bool(refine),
-                                        "semantic": src.has_semantic})
+    return MaskResult(
+        mask,
+        dist,
+        pts,
+        {
+            "lam": float(lam),
+            "tau": float(tau),
+            "space": space,
+            "feather": float(feather),
+            "refine": bool(refine),
+            "semantic": src.has_semantic,
+        },
+    )

@@ -73,10 +73,12 @@ def _segformer_specs() -> list[ModelSpec]:
             licence="NVIDIA Source Code License for SegFormer (research / non-commercial)",
             urls=(f"https://huggingface.co/{repo}",),
             description=(f"SegFormer-{v.upper()} ADE20K ({miou} mIoU, mmsegmentation), "
-                         f"{size}x{size}, Hugging Face Hub" + ("" if rev else " (revision not pinned)")),
+                         f"{size}x{size}, Hugging Face Hub"
+                         + ("" if rev else " (revision not pinned)")),
             hf_repo=repo,
             hf_revision=rev,
-            hf_files=("config.json", "preprocessor_config.json", "model.safetensors|pytorch_model.bin"),
+            hf_files=("config.json", "preprocessor_config.json",
+                      "model.safetensors|pytorch_model.bin"),
         ))
     return out
 
@@ -97,7 +99,9 @@ REGISTRY: dict[str, ModelSpec] = {
                     "?lite-format=tflite"
                 ),
             ),
-            description="DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input",
+            description=(
+                "DeepLabV3+ MobileNetV2, ADE20K (150 classes), TFLite int8 weights, 513x513 input"
+            ),
             aliases=("lite-model_deeplabv3-mobilenetv2-ade20k_1_default_1.tflite",),
         ),
         ModelSpec(
@@ -160,7 +164,9 @@ REGISTRY: dict[str, ModelSpec] = {
                 # mirror of the same file (same size and sha256, recorded as its LFS object id)
                 "https://huggingface.co/BritishWerewolf/U-2-Netp/resolve/main/onnx/model.onnx",
             ),
-            description="U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input",
+            description=(
+                "U^2-Net-p salient-object detector (learned saliency), ONNX, 1x3x320x320 input"
+            ),
         ),
     ]
     + _segformer_specs()

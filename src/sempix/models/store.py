@@ -34,11 +34,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sempix import _config
 from sempix.errors import InputError, ModelUnavailableError
 from sempix.models.registry import ModelSpec, get_spec
 
-ENV_MODEL_DIR = "SEMPIX_MODEL_DIR"
-ENV_CACHE_DIR = "SEMPIX_CACHE_DIR"
+ENV_MODEL_DIR = _config.ENV_MODEL_DIR
+ENV_CACHE_DIR = _config.ENV_CACHE_DIR
 ENV_OFFLINE = "SEMPIX_OFFLINE"
 ENV_URL_BASE = "SEMPIX_MODEL_URL_BASE"
 _CHUNK = 1 << 20
@@ -58,12 +59,7 @@ def _spec(name: str | ModelSpec) -> ModelSpec:
 
 def cache_dir() -> Path:
     """User cache directory for models (``$SEMPIX_CACHE_DIR/models`` or platform default)."""
-    base = os.environ.get(ENV_CACHE_DIR)
-    if base:
-        return Path(base).expanduser() / "models"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sempix")) / "models"
+    return _config.cache_dir("models")
 
 
 def model_dirs() -> list[Path]:
@@ -195,7 +191,8 @@ def _where_to_put(spec: ModelSpec) -> str:
 
 @contextlib.contextmanager
 def _progress_bar(progress: ProgressArg, label: str) -> Iterator[Callable[[int, int | None], None]]:
-    """Yield update(done_bytes, total_bytes|None). ``progress``: True (rich bar), callable, falsy."""
+    """Yield update(done_bytes, total_bytes|None).
+    ``progress``: True (rich bar), callable, falsy."""
     if callable(progress):
 
         def upd(done: int, total: int | None) -> None:

@@ -1,4 +1,4 @@
-"""Networks (plain PyTorch modules, no file I/O); imported lazily so ``import sempix.nets`` is cheap.
+"""Networks: plain PyTorch modules without file I/O, re-exported lazily (a cheap import).
 
 * :mod:`sempix.nets.deeplab` - DeepLabV3+ MobileNetV2 (``DeepLabV3Plus``, ``DeepLabConfig``)
 * :mod:`sempix.nets.tflite` - TFLite flatbuffer -> ``(config, state_dict)`` converter
@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-import importlib
+from sempix._runtime import lazy_exports
 
 _EXPORTS = {
     "DeepLabV3Plus": "sempix.nets.deeplab",
@@ -18,9 +18,4 @@ _EXPORTS = {
 
 __all__ = ["BlockSpec", "DeepLabConfig", "DeepLabOutput", "DeepLabV3Plus", "convert_deeplab_tflite"]
 
-
-def __getattr__(name: str):
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'sempix.nets' has no attribute {name!r}")
-    return getattr(importlib.import_module(mod), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

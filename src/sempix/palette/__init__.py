@@ -6,9 +6,11 @@ Public API (stable; ``sempix.recolor`` builds on the first four)::
     name_probabilities(rgb (..., 3)) -> (..., 11)
     extract_palette(image, *, k=None, mask=None) -> Palette   # .rgb (k,3) .lab (k,3) .weights (k,)
     recolor_palette(image, src_lab (k,3), tgt_lab (k,3)) -> image   # IDW in ab, L unchanged
-    harmonize_colors(rgb (k,3)) -> (k,3)    # nearest saturated prototype of a plausible name (neutrals kept)
+    harmonize_colors(rgb (k,3)) -> (k,3)    # nearest saturated prototype of a plausible name
+    (neutrals kept)
 
     color_names, image_name_shares, name_map_picture          # naming helpers
+    name_index(rgb) -> (...) int, name_table() -> (32768,) int8  # argmax name per pixel / LUT
     harmonize_image(image, method="names"|"cohen-or") -> HarmonizeResult
     harmony_metrics(image, template=None) -> HarmonyScore     # Cohen-Or templates, F / PIT / MITS
     srgb_to_lab, lab_to_srgb, srgb_to_hsv                     # colour conversions
@@ -18,29 +20,39 @@ Heavy modules are imported lazily so ``import sempix.palette`` stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from sempix._runtime import lazy_exports
 from sempix.palette.naming import NAMES
 
 if TYPE_CHECKING:  # pragma: no cover
-    from sempix.palette.color import lab_to_srgb, srgb_to_hsv, srgb_to_lab
+    from sempix.color import lab_to_srgb, srgb_to_hsv, srgb_to_lab
     from sempix.palette.extract import Palette, extract_palette
     from sempix.palette.harmonize import HarmonizeResult, harmonize_image
-    from sempix.palette.harmony import TEMPLATES, HarmonyScore, cohen_or_harmonize, harmony_metrics
+    from sempix.palette.hue_templates import (
+        TEMPLATES,
+        HarmonyScore,
+        cohen_or_harmonize,
+        harmony_metrics,
+    )
     from sempix.palette.naming import (
         color_names,
         image_name_shares,
-        name_map_picture,
+        name_index,
         name_probabilities,
+        name_table,
     )
     from sempix.palette.prototypes import get_prototypes, harmonize_colors, match_prototypes
     from sempix.palette.transfer import recolor_palette
+    from sempix.palette.viz import name_map_picture
 
 _LAZY = {
     "name_probabilities": "sempix.palette.naming",
+    "name_index": "sempix.palette.naming",
+    "name_table": "sempix.palette.naming",
     "color_names": "sempix.palette.naming",
     "image_name_shares": "sempix.palette.naming",
-    "name_map_picture": "sempix.palette.naming",
+    "name_map_picture": "sempix.palette.viz",
     "Palette": "sempix.palette.extract",
     "extract_palette": "sempix.palette.extract",
     "recolor_palette": "sempix.palette.transfer",
@@ -49,13 +61,13 @@ _LAZY = {
     "get_prototypes": "sempix.palette.prototypes",
     "harmonize_image": "sempix.palette.harmonize",
     "HarmonizeResult": "sempix.palette.harmonize",
-    "harmony_metrics": "sempix.palette.harmony",
-    "HarmonyScore": "sempix.palette.harmony",
-    "cohen_or_harmonize": "sempix.palette.harmony",
-    "TEMPLATES": "sempix.palette.harmony",
-    "srgb_to_lab": "sempix.palette.color",
-    "lab_to_srgb": "sempix.palette.color",
-    "srgb_to_hsv": "sempix.palette.color",
+    "harmony_metrics": "sempix.palette.hue_templates",
+    "HarmonyScore": "sempix.palette.hue_templates",
+    "cohen_or_harmonize": "sempix.palette.hue_templates",
+    "TEMPLATES": "sempix.palette.hue_templates",
+    "srgb_to_lab": "sempix.color",
+    "lab_to_srgb": "sempix.color",
+    "srgb_to_hsv": "sempix.color",
 }
 
 __all__ = [
@@ -75,19 +87,12 @@ __all__ = [
     "lab_to_srgb",
     "match_prototypes",
     "name_map_picture",
+    "name_index",
     "name_probabilities",
+    "name_table",
     "recolor_palette",
     "srgb_to_hsv",
     "srgb_to_lab",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'sempix.palette' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -10,7 +10,8 @@ Method
 3. Number of colours (when ``k`` is not given): the explained variance of a k-cluster solution is
    ``EV(k) = 1 - SSE(k) / SSE(1)``, with ``SSE(k)`` the count-weighted sum of squared ab distances
    of every histogram bin (at its mean ab) to its cluster centre and ``SSE(1)`` the same around
-   the overall mean ab colour. The palette size is the **smallest k in 2..7 with EV(k) >= gamma** (gamma = 0.93); if
+   the overall mean ab colour. The palette size is the **smallest k in 2..7 with EV(k) >= gamma**
+   (gamma = 0.93); if
    no k reaches gamma, k = 7. An image with a single ab bin gets a one-colour palette.
 4. Each palette colour is (mean L of its pixels, centre a, centre b); ``weights`` are pixel shares.
    Colours are sorted by decreasing weight.
@@ -22,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sempix.color import lab_to_srgb, srgb_to_lab, to_hex
 from sempix.errors import InputError
-from sempix.palette.color import lab_to_srgb, srgb_to_lab, to_hex
 from sempix.palette.kmeans import weighted_kmeans
 
 GAMMA = 0.93
@@ -127,7 +128,8 @@ def extract_palette(
     Parameters
     ----------
     image : (H, W, 3) float32 sRGB in [0, 1]
-    k : number of colours (1..16), or None to choose 2..7 by the explained-variance rule (module doc)
+    k : number of colours (1..16), or None to choose 2..7 by the explained-variance rule (module
+        doc)
     mask : optional (H, W) weights in [0, 1] (bool or float): only these pixels count
     gamma : explained-variance threshold of the automatic rule
     bin_size : ab bin width (Lab units)

@@ -1,4 +1,5 @@
-"""Palette-based colour harmonization via colour naming (Xue et al. 2024), and the C-Harmony baseline.
+"""Palette-based colour harmonization via colour naming (Xue et al. 2024), and the C-Harmony
+baseline.
 
 ``method="names"``:
 
@@ -10,7 +11,8 @@
 3b. (``keep_names=True``, the default) if that target colour's most probable name differs from
     the palette colour's, the ab step towards the nearest prototype is shortened (75, 50, 25 %)
     until the name is kept; failing that, the other candidate prototypes are tried in order of
-    ab distance (after the palette colour's L and gamut mapping are applied); failing that, the colour stays. So palette colours never change name (the plain
+    ab distance (after the palette colour's L and gamut mapping are applied); failing that, the
+    colour stays. So palette colours never change name (the plain
     rule of the paper changes some: ``keep_names=False``). Shortening first avoids jumps to a far
     prototype when a colour's top names are nearly tied (a beige wall 23% green / 23% grey);
 3c. (``neutral_safe=True``, the default) keep neutrals neutral and never desaturate:
@@ -25,7 +27,8 @@
 3d. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
 4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
 
-``method="cohen-or"``: hue shift into the best Cohen-Or template (:mod:`sempix.palette.harmony`).
+``method="cohen-or"``: hue shift into the best Cohen-Or template
+(:mod:`sempix.palette.hue_templates`).
 """
 
 from __future__ import annotations
@@ -35,43 +38,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sempix.color import lab_to_srgb, srgb_to_lab
 from sempix.errors import InputError
-from sempix.palette.color import lab_to_srgb, srgb_to_lab
 from sempix.palette.extract import Palette, extract_palette
+from sempix.palette.naming import neutral_palette_colours
 from sempix.progress import ProgressFn, report, sub_progress
 
 METHODS = ("names", "cohen-or")
-
-ACHROMATIC = ("black", "grey", "white")
-#: palette colours with CIE chroma C* below this are neutral (fixed points of the recolouring)
-CHROMA_NEUTRAL = 5.0
-#: a palette colour whose most probable name is below this probability has no clear basic name
-#: (with 11 names, uniform is 9%): it is a fixed point too
-WEAK_NAME = 0.20
 #: a palette colour's target chroma is at most this many times its own chroma
 CHROMA_GAIN = 2.0
-
-
-def neutral_palette_colours(lab: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Which palette colours are neutral: fixed points of ``neutral_safe`` harmonization.
-
-    Parameters
-    ----------
-    lab : (k, 3) palette colours in CIE Lab
-    probs : (k, 11) their colour-name probabilities (columns in ``NAMES`` order)
-
-    Returns
-    -------
-    (k,) bool: most probable name black, grey or white; or chroma C* < ``CHROMA_NEUTRAL``; or
-    most probable name below ``WEAK_NAME``.
-    """
-    from sempix.palette.naming import NAMES
-
-    probs = np.asarray(probs).reshape(-1, len(NAMES))
-    top = probs.argmax(-1)
-    ach = np.isin(top, [NAMES.index(n) for n in ACHROMATIC])
-    chroma = np.hypot(lab[:, 1], lab[:, 2])
-    return ach | (chroma < CHROMA_NEUTRAL) | (probs.max(-1) < WEAK_NAME)
 
 
 def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
@@ -266,8 +241,8 @@ def harmonize_image(
             "neutral_fix": notes,
         }
     else:
-        from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
-        from sempix.palette.harmony import cohen_or_harmonize, shift_hues
+        from sempix.color import hsv_to_srgb, srgb_to_hsv
+        from sempix.palette.hue_templates import cohen_or_harmonize, shift_hues
 
         out, score = cohen_or_harmonize(img)
         hsv = srgb_to_hsv(pal.rgb)

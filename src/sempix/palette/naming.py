@@ -104,7 +104,8 @@ def _cached_names(path: str, mtime: float) -> np.ndarray:
 
 
 def name_table(model_path: str | os.PathLike | None = None) -> np.ndarray:
-    """(32768,) int8: index into :data:`NAMES` of the most probable name of every naming cell (cached)."""
+    """(32768,) int8: index into :data:`NAMES` of the most probable name of every naming cell
+    (cached)."""
     if model_path is None:
         from sempix.models import get_model_path
 
@@ -155,28 +156,37 @@ def color_names(rgb: np.ndarray, *, model_path: str | os.PathLike | None = None)
 def image_name_shares(
     image: np.ndarray, *, model_path: str | os.PathLike | None = None
 ) -> dict[str, float]:
-    """Share of pixels (0..1) whose most probable name is each of :data:`NAMES`. ``image`` (H, W, 3)."""
+    """Share of pixels (0..1) whose most probable name is each of :data:`NAMES`. ``image`` (H, W,
+    3)."""
     idx = name_index(image, model_path=model_path)
     counts = np.bincount(idx.ravel(), minlength=len(NAMES)).astype(np.float64)
     counts /= max(1.0, counts.sum())
     return {n: float(c) for n, c in zip(NAMES, counts)}
 
 
-def name_map_picture(
-    image: np.ndarray, *, model_path: str | os.PathLike | None = None
-) -> np.ndarray:
-    """Colour-name map: every pixel painted with its name's display colour (:data:`NAME_DISPLAY_RGB`),
-    shown beside the input with a legend of the names present and their pixel shares.
+ACHROMATIC = ("black", "grey", "white")
+#: palette colours with CIE chroma C* below this are neutral (fixed points of the recolouring)
+CHROMA_NEUTRAL = 5.0
+#: a palette colour whose most probable name is below this probability has no clear basic name
+#: (with 11 names, uniform is 9%): it is a fixed point too
+WEAK_NAME = 0.20
+
+
+def neutral_palette_colours(lab: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Which palette colours are neutral: fixed points of ``neutral_safe`` harmonization.
 
     Parameters
     ----------
-    image : (H, W, 3) float32 in [0, 1]
+    lab : (k, 3) palette colours in CIE Lab
+    probs : (k, 11) their colour-name probabilities (columns in ``NAMES`` order)
 
     Returns
     -------
-    (H', W', 3) float32 picture in [0, 1].
+    (k,) bool: most probable name black, grey or white; or chroma C* < ``CHROMA_NEUTRAL``; or
+    most probable name below ``WEAK_NAME``.
     """
-    from sempix.palette.viz import name_map_figure
-
-    idx = name_index(image, model_path=model_path)
-    return name_map_figure(image, idx)
+    probs = np.asarray(probs).reshape(-1, len(NAMES))
+    top = probs.argmax(-1)
+    ach = np.isin(top, [NAMES.index(n) for n in ACHROMATIC])
+    chroma = np.hypot(lab[:, 1], lab[:, 2])
+    return ach | (chroma < CHROMA_NEUTRAL) | (probs.max(-1) < WEAK_NAME)

@@ -28,9 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from sempix.palette.color import srgb_to_hsv, srgb_to_lab
+from sempix._config import cache_dir
+from sempix._runtime import BoundedCache
+from sempix.color import srgb_to_hsv, srgb_to_lab
 from sempix.palette.kmeans import weighted_kmeans
-from sempix.palette.naming import NAMES, name_probabilities, w2c_table
+from sempix.palette.naming import NAMES, name_probabilities, neutral_palette_colours, w2c_table
 
 PROTOTYPE_VERSION = "1"
 GRID_STEP = 8
@@ -60,16 +62,12 @@ class Prototypes:
 
 def cache_root() -> Path:
     """Directory for cached prototypes (``$SEMPIX_CACHE_DIR/palette`` or the platform cache dir)."""
-    base = os.environ.get("SEMPIX_CACHE_DIR")
-    if base:
-        return Path(base) / "palette"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("sempix")) / "palette"
+    return cache_dir("palette")
 
 
 def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
-    """Compute the prototypes from a (32768, 11) naming table (see module doc). Takes about a second.
+    """Compute the prototypes from a (32768, 11) naming table (see module doc). Takes about a
+    second.
 
     Parameters
     ----------
@@ -105,13 +103,14 @@ def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
     return Prototypes(np.array(out_rgb, dtype=np.float32), np.array(out_name, dtype=np.int64))
 
 
-_MEMO: dict[str, Prototypes] = {}
+_MEMO: BoundedCache = BoundedCache(maxsize=4, name="palette.prototypes")
 
 
 def get_prototypes(
     model_path: str | os.PathLike | None = None, *, cache: bool = True
 ) -> Prototypes:
-    """Prototypes for the ``w2c`` model: from memory, else from the disk cache, else computed and cached.
+    """Prototypes for the ``w2c`` model: from memory, else from the disk cache, else computed and
+    cached.
 
     Parameters
     ----------
@@ -121,7 +120,7 @@ def get_prototypes(
     table = w2c_table(model_path)
     key = hashlib.sha256(table.tobytes() + PROTOTYPE_VERSION.encode()).hexdigest()[:16]
     if key in _MEMO:
-        return _MEMO[key]
+        return _MEMO.get(key)
     path = cache_root() / f"prototypes-{key}.npz"
     protos = None
     if cache and path.is_file():
@@ -142,7 +141,7 @@ def get_prototypes(
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
-    _MEMO[key] = protos
+    _MEMO.put(key, protos)
     return protos
 
 
@@ -197,7 +196,7 @@ def harmonize_colors(
     ----------
     rgb : (k, 3) float32 sRGB in [0, 1]
     neutral_safe : keep neutral colours (most probable name black, grey or white, CIE chroma
-        below 5, or no name above 20%; :func:`sempix.palette.harmonize.neutral_palette_colours`)
+        below 5, or no name above 20%; :func:`sempix.palette.naming.neutral_palette_colours`)
         and colours whose prototype would be less chromatic (CIE C*) than they are (e.g. pure
         red) unchanged. False = the plain rule of the paper.
 
@@ -209,8 +208,6 @@ def harmonize_colors(
     rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
     out = match_prototypes(rgb, model_path=model_path)[0]
     if neutral_safe and len(rgb):
-        from sempix.palette.harmonize import neutral_palette_colours
-
         lab, lab_out = srgb_to_lab(rgb), srgb_to_lab(out)
         keep = neutral_palette_colours(lab, name_probabilities(rgb, model_path=model_path))
         keep |= np.hypot(lab_out[:, 1], lab_out[:, 2]) < np.hypot(lab[:, 1], lab[:, 2])

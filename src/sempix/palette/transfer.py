@@ -9,7 +9,7 @@ For a pixel with Lab colour (L, x) (x = its (a, b)) and palette pairs (s_i -> t_
 The weights are normalised, so a pixel whose ab equals s_j moves (to float precision) to t_j;
 pixels within 1e-5 ab units of a source colour are snapped to its target exactly. The result is
 converted back to sRGB with an L-preserving gamut mapping (out-of-gamut chroma is reduced along
-the hue line, see :func:`sempix.palette.color.lab_to_srgb`), so the CIE L* of every pixel is
+the hue line, see :func:`sempix.color.lab_to_srgb`), so the CIE L* of every pixel is
 kept (up to float precision; 8-bit output adds at most about 0.2 L* of rounding).
 
 Chroma guard (``chroma_guard=True``, used by harmonization): every palette term is scaled by the
@@ -34,14 +34,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from sempix.errors import InputError
-from sempix.palette.color import (
+from sempix._runtime import run_parallel
+from sempix.color.kernels import (
     PARALLEL_MIN_PIXELS,
     TABLE_FROM_LIN,
     TABLE_TO_LIN,
     lab_to_srgb_gamut1_t,
     srgb_to_lab1_t,
 )
+from sempix.errors import InputError
 from sempix.progress import ProgressFn, report
 
 EPS = 1e-4
@@ -101,30 +102,6 @@ def _guard_factors(src_ab: np.ndarray, chroma_guard: bool) -> np.ndarray:
     return np.where(c > 1e-6, 1.0 / np.maximum(c, 1e-6), 0.0)
 
 
-def idw_ab_ref(
-    ab: np.ndarray,
-    src_ab: np.ndarray,
-    tgt_ab: np.ndarray,
-    eps: float = EPS,
-    chroma_guard: bool = False,
-) -> np.ndarray:
-    """Slow numpy reference of the IDW mapping in ab. ``ab`` (n, 2), ``src_ab``/``tgt_ab`` (k, 2) -> (n, 2)."""
-    ab = np.asarray(ab, dtype=np.float64)
-    s = np.asarray(src_ab, dtype=np.float64)
-    t = np.asarray(tgt_ab, dtype=np.float64)
-    d2 = ((ab[:, None, :] - s[None]) ** 2).sum(-1)
-    w = 1.0 / (d2 + eps)
-    w /= w.sum(1, keepdims=True)
-    if chroma_guard:
-        cs = np.hypot(s[:, 0], s[:, 1])
-        cx = np.hypot(ab[:, 0], ab[:, 1])
-        g = np.where(
-            cs[None] > 1e-6, np.minimum(1.0, cx[:, None] / np.maximum(cs[None], 1e-6)), 1.0
-        )
-        w = w * g
-    return ab + w @ (t - s)
-
-
 def recolor_palette(
     image: np.ndarray,
     src_lab: np.ndarray,
@@ -134,7 +111,8 @@ def recolor_palette(
     chroma_guard: bool = False,
     progress: ProgressFn | None = None,
 ) -> np.ndarray:
-    """Recolour an image by moving its palette colours ``src_lab`` to ``tgt_lab`` (IDW in ab, L kept).
+    """Recolour an image by moving its palette colours ``src_lab`` to ``tgt_lab`` (IDW in ab, L
+    kept).
 
     Parameters
     ----------
@@ -162,17 +140,19 @@ def recolor_palette(
     t = np.asarray(tgt_lab, dtype=np.float64)
     if s.ndim != 2 or s.shape[1] != 3 or s.shape != t.shape or len(s) == 0:
         raise InputError(
-            f"source and target palettes must both be (k, 3) Lab arrays, got {s.shape} and {t.shape}"
+            f"source and target palettes must both be (k, 3) Lab arrays, got {s.shape} and "
+            f"{t.shape}"
         )
     report(progress, 0.0, "recolouring")
     img32 = np.ascontiguousarray(img, dtype=np.float32)
     out = np.empty_like(img32)
     src_ab = np.ascontiguousarray(s[:, 1:])
     delta = np.ascontiguousarray(t[:, 1:] - s[:, 1:])
-    kernel = (
-        _idw_rows_par if img32.shape[0] * img32.shape[1] >= PARALLEL_MIN_PIXELS else _idw_rows_ser
-    )
     guard = np.ascontiguousarray(_guard_factors(src_ab, chroma_guard))
-    kernel(img32, src_ab, delta, float(eps), guard, out, TABLE_TO_LIN, TABLE_FROM_LIN)
+    args = (img32, src_ab, delta, float(eps), guard, out, TABLE_TO_LIN, TABLE_FROM_LIN)
+    if img32.shape[0] * img32.shape[1] >= PARALLEL_MIN_PIXELS:
+        run_parallel(_idw_rows_par, *args)
+    else:
+        _idw_rows_ser(*args)
     report(progress, 1.0, "recoloured")
     return out.reshape(shape)

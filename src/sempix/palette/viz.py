@@ -6,11 +6,13 @@ Every function returns an (H, W, 3) float32 picture in [0, 1] (write it with
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from sempix.palette.color import hsv_to_srgb, srgb_to_hsv, to_hex
-from sempix.palette.naming import NAME_DISPLAY_RGB, NAMES
+from sempix.color import hsv_to_srgb, luma, srgb_to_hsv, to_hex
+from sempix.palette.naming import NAME_DISPLAY_RGB, NAMES, name_index
 
 WHITE = (255, 255, 255)
 BLACK = (0, 0, 0)
@@ -40,7 +42,7 @@ def _resize(img: np.ndarray, height: int) -> Image.Image:
 
 
 def _text_colour(rgb: np.ndarray) -> tuple[int, int, int]:
-    lum = 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+    lum = float(luma(rgb))
     return BLACK if lum > 0.5 else WHITE
 
 
@@ -89,7 +91,8 @@ def swatch_image(
 def swatch_picture(
     palette, *, names: list[str] | None = None, width: int = 600, height: int = 120
 ) -> np.ndarray:
-    """Swatch picture of a :class:`~sempix.palette.extract.Palette`. Returns (height, width, 3) float32."""
+    """Swatch picture of a :class:`~sempix.palette.extract.Palette`. Returns (height, width, 3)
+    float32."""
     return _f32(swatch_image(palette.rgb, palette.weights, names, width=width, height=height))
 
 
@@ -144,26 +147,25 @@ def hue_wheel(
     return im
 
 
-def _stack_v(ims: list[Image.Image], pad: int = 6) -> Image.Image:
-    w = max(i.width for i in ims)
-    h = sum(i.height for i in ims) + pad * (len(ims) - 1)
-    out = Image.new("RGB", (w, h), WHITE)
-    y = 0
-    for i in ims:
-        out.paste(i, (0, y))
-        y += i.height + pad
+def _stack(ims: list[Image.Image], axis: int, pad: int) -> Image.Image:
+    """Paste pictures below each other (axis 0) or side by side (axis 1) on white."""
+    along = [i.height if axis == 0 else i.width for i in ims]
+    across = max(i.width if axis == 0 else i.height for i in ims)
+    total = sum(along) + pad * (len(ims) - 1)
+    out = Image.new("RGB", (across, total) if axis == 0 else (total, across), WHITE)
+    pos = 0
+    for im, n in zip(ims, along):
+        out.paste(im, (0, pos) if axis == 0 else (pos, 0))
+        pos += n + pad
     return out
+
+
+def _stack_v(ims: list[Image.Image], pad: int = 6) -> Image.Image:
+    return _stack(ims, 0, pad)
 
 
 def _stack_h(ims: list[Image.Image], pad: int = 10) -> Image.Image:
-    h = max(i.height for i in ims)
-    w = sum(i.width for i in ims) + pad * (len(ims) - 1)
-    out = Image.new("RGB", (w, h), WHITE)
-    x = 0
-    for i in ims:
-        out.paste(i, (x, 0))
-        x += i.width + pad
-    return out
+    return _stack(ims, 1, pad)
 
 
 def _caption(text: str, width: int) -> Image.Image:
@@ -182,7 +184,7 @@ def harmonize_preview(
     ----------
     image : (H, W, 3) input
     result : :class:`~sempix.palette.harmonize.HarmonizeResult`
-    score_in, score_out : :class:`~sempix.palette.harmony.HarmonyScore` of input and output
+    score_in, score_out : :class:`~sempix.palette.hue_templates.HarmonyScore` of input and output
 
     Returns
     -------
@@ -248,3 +250,22 @@ def name_map_figure(image: np.ndarray, idx: np.ndarray, *, height: int = 360) ->
         d.text((28, y), f"{NAMES[i]} {100 * counts[i]:.1f}%", fill=BLACK, font=font)
         y += 20
     return _f32(_stack_h([a, b, leg]))
+
+
+def name_map_picture(
+    image: np.ndarray, *, model_path: str | os.PathLike | None = None
+) -> np.ndarray:
+    """Colour-name map: every pixel painted with its name's display colour
+    (:data:`NAME_DISPLAY_RGB`),
+    shown beside the input with a legend of the names present and their pixel shares.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float32 in [0, 1]
+
+    Returns
+    -------
+    (H', W', 3) float32 picture in [0, 1].
+    """
+    idx = name_index(image, model_path=model_path)
+    return name_map_figure(image, idx)

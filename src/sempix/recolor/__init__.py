@@ -13,7 +13,8 @@ Public API::
     compute_saliency(image, *, labels=None, backend=None, model=None) -> SaliencyMap
 
 Saliency backends: ``"rbd"`` (built-in, default), ``"u2netp"`` (learned U^2-Net-p, model store entry
-``u2netp``, onnxruntime), ``"auto"`` (u2netp when present locally, else rbd). ``saliency_backend=None``
+``u2netp``, onnxruntime), ``"auto"`` (u2netp when present locally, else rbd).
+``saliency_backend=None``
 uses the default set with :func:`sempix.recolor.saliency.use_backend`.
 """
 
@@ -33,7 +34,19 @@ from sempix.recolor.solver import GroupSolution, default_group_size, solve_group
 from sempix.recolor.whitebalance import D_WB, WhiteBalance, white_balance
 
 __all__ = [
-    "D_NAME", "D_WB", "CollectionSolution", "GroupSolution", "RecolorResult", "SaliencyMap",
-    "WhiteBalance", "compute_saliency", "default_group_size", "parse_palette", "recolor_collection",
-    "render", "solve_collection", "solve_group_palette", "white_balance",
+    "D_NAME",
+    "D_WB",
+    "CollectionSolution",
+    "GroupSolution",
+    "RecolorResult",
+    "SaliencyMap",
+    "WhiteBalance",
+    "compute_saliency",
+    "default_group_size",
+    "parse_palette",
+    "recolor_collection",
+    "render",
+    "solve_collection",
+    "solve_group_palette",
+    "white_balance",
 ]

@@ -39,17 +39,18 @@ from pathlib import Path
 
 import numpy as np
 
+from sempix.color import delta_e, lab_to_srgb, srgb_to_lab
 from sempix.errors import InputError
+from sempix.ops.resample import resize
 from sempix.palette import (
     extract_palette,
     harmonize_colors,
+    name_index,
     name_probabilities,
+    name_table,
     recolor_palette,
-    srgb_to_lab,
 )
-from sempix.palette.naming import name_index, name_table
 from sempix.progress import ProgressFn, report
-from sempix.recolor._color import delta_e, lab_to_rgb
 from sempix.recolor.lut import GUARD_SOFT, apply_lut, build_lut, guard_names
 from sempix.recolor.saliency import (
     SALIENCY_THRESHOLD,
@@ -69,9 +70,35 @@ SEMANTIC_GROUPS: dict[str, tuple[str, ...]] = {
     "sky": ("sky",),
     "vegetation": ("tree", "grass", "plant", "field", "palm", "flower"),
     "water": ("water", "sea", "river", "lake", "pool", "swimming", "waterfall"),
-    "ground": ("floor", "road", "sidewalk", "earth", "sand", "path", "dirt", "land", "runway", "rug"),
-    "building": ("wall", "building", "house", "skyscraper", "ceiling", "windowpane", "door", "column",
-                 "tower", "fence", "bridge", "hovel", "railing", "stairs", "stairway"),
+    "ground": (
+        "floor",
+        "road",
+        "sidewalk",
+        "earth",
+        "sand",
+        "path",
+        "dirt",
+        "land",
+        "runway",
+        "rug",
+    ),
+    "building": (
+        "wall",
+        "building",
+        "house",
+        "skyscraper",
+        "ceiling",
+        "windowpane",
+        "door",
+        "column",
+        "tower",
+        "fence",
+        "bridge",
+        "hovel",
+        "railing",
+        "stairs",
+        "stairway",
+    ),
     "mountain": ("mountain", "hill", "rock"),
     "person": ("person",),
     "vehicle": ("car", "bus", "truck", "van", "boat", "ship", "airplane", "bicycle", "minibike"),
@@ -148,12 +175,15 @@ class CollectionSolution:
 
     @property
     def group_rgb(self) -> np.ndarray:
-        return lab_to_rgb(self.group_lab)
+        return lab_to_srgb(self.group_lab, gamut="clip")
 
-    def targets(self, group_lab: np.ndarray | None = None, keep_names: bool | None = None) -> list[np.ndarray]:
+    def targets(
+        self, group_lab: np.ndarray | None = None, keep_names: bool | None = None
+    ) -> list[np.ndarray]:
         """Target Lab colour of every source colour: (L_src, a_g, b_g), or the source if unmapped.
 
-        ``keep_names`` (default: naming on and no user-edited ``group_lab``) pulls targets back until
+        ``keep_names`` (default: naming on and no user-edited ``group_lab``) pulls targets back
+        until
         they keep the source colour's basic name; colours edited by the user are taken as they are.
         """
         g = self.group_lab if group_lab is None else np.asarray(group_lab, np.float32)
@@ -171,8 +201,8 @@ class CollectionSolution:
                 clamped += c
                 # final check on the whole palette at once (colours exactly on a bin edge of the
                 # naming table can round either way): any remaining change falls back to no change
-                n_s = name_index(lab_to_rgb(an.src_lab))
-                n_t = name_index(lab_to_rgb(t))
+                n_s = name_index(lab_to_srgb(an.src_lab, gamut="clip"))
+                n_t = name_index(lab_to_srgb(t, gamut="clip"))
                 t[n_s != n_t] = an.src_lab[n_s != n_t]
             out.append(t.astype(np.float32))
         self.stats["clamped_by_names"] = clamped
@@ -182,15 +212,18 @@ class CollectionSolution:
 def _name_vectors_for_targets(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
     t = np.repeat(src_lab[:, None, :], len(group_lab), axis=1).astype(np.float32)
     t[..., 1:] = group_lab[None, :, 1:]
-    return name_probabilities(lab_to_rgb(t))
+    return name_probabilities(lab_to_srgb(t, gamut="clip"))
 
 
 def naming_forbid(d_name: float = D_NAME):
-    """Return ``forbid(src_lab (n,3), group_lab (K,3)) -> (n, K) bool`` for the colour-naming rule."""
+    """Return ``forbid(src_lab (n,3), group_lab (K,3)) -> (n,
+    K) bool`` for the colour-naming rule."""
 
     def forbid(src_lab: np.ndarray, group_lab: np.ndarray) -> np.ndarray:
-        ps = name_probabilities(lab_to_rgb(np.asarray(src_lab, np.float32)))
-        pt = _name_vectors_for_targets(np.asarray(src_lab, np.float32), np.asarray(group_lab, np.float32))
+        ps = name_probabilities(lab_to_srgb(np.asarray(src_lab, np.float32), gamut="clip"))
+        pt = _name_vectors_for_targets(
+            np.asarray(src_lab, np.float32), np.asarray(group_lab, np.float32)
+        )
         return np.linalg.norm(pt - ps[:, None, :], axis=-1) > d_name
 
     return forbid
@@ -199,7 +232,7 @@ def naming_forbid(d_name: float = D_NAME):
 def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, int]:
     """Pull targets back along the ab line until their most probable name equals the source's."""
     tgt = tgt.copy()
-    src_names = name_index(lab_to_rgb(src))
+    src_names = name_index(lab_to_srgb(src, gamut="clip"))
     clamped = 0
     for j in np.flatnonzero(mask):
         full = tgt[j].copy()
@@ -212,7 +245,7 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
             return c
 
         def same(t: float, j: int = int(j)) -> bool:
-            return int(name_index(lab_to_rgb(cand(t)))) == int(src_names[j])
+            return int(name_index(lab_to_srgb(cand(t), gamut="clip"))) == int(src_names[j])
 
         if same(1.0):
             continue
@@ -226,7 +259,8 @@ def _keep_names(src: np.ndarray, tgt: np.ndarray, mask: np.ndarray) -> tuple[np.
 
 
 def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndarray:
-    """Keep basic colour names: move each changed colour back towards ``before`` until its name is kept.
+    """Keep basic colour names: move each changed colour back towards ``before`` until its name is
+    kept.
 
     Parameters
     ----------
@@ -258,15 +292,11 @@ def name_guard(before: np.ndarray, after: np.ndarray, steps: int = 8) -> np.ndar
 
 def downsize(image: np.ndarray, max_side: int = ANALYSIS_SIDE) -> np.ndarray:
     """Area-averaged copy with the longest side at most ``max_side`` (float32)."""
-    from PIL import Image
-
     h, w = image.shape[:2]
     s = max_side / max(h, w)
     if s >= 1:
         return np.asarray(image, np.float32)
-    u8 = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-    im = Image.fromarray(u8).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BOX)
-    return np.asarray(im, np.float32) / 255.0
+    return resize(image, (max(1, round(h * s)), max(1, round(w * s))), filter="box")
 
 
 def _check_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -282,7 +312,8 @@ def _check_images(images: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 
 def parse_wb(wb: str | Sequence, n: int) -> list[str]:
-    """Per-image white-balance modes from ``"auto"``, ``"off"``, ``"on"``, ``"0,2"`` (those images on,
+    """Per-image white-balance modes from ``"auto"``, ``"off"``, ``"on"``, ``"0,2"`` (those images
+    on,
     the others off) or a sequence of ``"auto"|"on"|"off"|bool``."""
     if isinstance(wb, str):
         s = wb.strip().lower()
@@ -291,10 +322,12 @@ def parse_wb(wb: str | Sequence, n: int) -> list[str]:
         try:
             idx = {int(x) for x in s.split(",") if x.strip()}
         except ValueError:
-            raise InputError(f"--wb must be auto, off, on or image indices like 0,2 (got {wb!r})") from None
+            raise InputError(
+                f"wb must be auto, off, on or image indices like 0,2 (got {wb!r})"
+            ) from None
         bad = [i for i in idx if not 0 <= i < n]
         if bad:
-            raise InputError(f"--wb index {bad[0]} out of range: there are {n} images (0..{n - 1})")
+            raise InputError(f"wb index {bad[0]} out of range: there are {n} images (0..{n - 1})")
         return ["on" if i in idx else "off" for i in range(n)]
     modes = []
     for m in wb:
@@ -308,7 +341,8 @@ def parse_wb(wb: str | Sequence, n: int) -> list[str]:
 
 
 def _saliency_cache_key(backend: str, model: str | os.PathLike | None, with_labels: bool) -> tuple:
-    """Cache key of a saliency map: backend, model file identity (path, mtime, size) and the prior used."""
+    """Cache key of a saliency map: backend, model file identity (path, mtime, size) and the prior
+    used."""
     if model is None:
         ident = None
     else:
@@ -321,18 +355,30 @@ def _saliency_cache_key(backend: str, model: str | os.PathLike | None, with_labe
     return ("saliency", backend, ident, with_labels)
 
 
-def _resolve_saliency(backend: str | None, model: str | os.PathLike | None) -> tuple[str, Path | None]:
-    """Concrete ``(backend, u2netp file or None)``; None = the :func:`~sempix.recolor.saliency.use_backend` default."""
+def _resolve_saliency(
+    backend: str | None, model: str | os.PathLike | None
+) -> tuple[str, Path | None]:
+    """Concrete ``(backend, u2netp file or None)``; None = the
+    :func:`~sempix.recolor.saliency.use_backend` default."""
     if backend is None:
         backend, ctx_model = default_backend()
         model = ctx_model if model is None else model
     return resolve_backend(backend, model)
 
 
-def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True, semantic: bool = False,
-                  features: str = "ade20k", cache: dict | None = None, wb_method: str = "shades-of-grey",
-                  d_wb: float = D_WB, saliency_backend: str | None = None,
-                  saliency_model: str | os.PathLike | None = None) -> ImageAnalysis:
+def analyse_image(
+    image: np.ndarray,
+    *,
+    wb: str = "auto",
+    saliency: bool = True,
+    semantic: bool = False,
+    features: str = "ade20k",
+    cache: dict | None = None,
+    wb_method: str = "shades-of-grey",
+    d_wb: float = D_WB,
+    saliency_backend: str | None = None,
+    saliency_model: str | os.PathLike | None = None,
+) -> ImageAnalysis:
     """Analyse one image (white balance, palette, saliency, semantic groups); see the module doc.
 
     Parameters
@@ -361,7 +407,9 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
         small0 = cache["small0"] = downsize(image)
     wbr = white_balance(small0, mode=wb, method=wb_method, d_wb=d_wb)
     small = wbr.image
-    sal_backend, sal_path = _resolve_saliency(saliency_backend, saliency_model) if saliency else (None, None)
+    sal_backend, sal_path = (
+        _resolve_saliency(saliency_backend, saliency_model) if saliency else (None, None)
+    )
     # the learned backend does not use the semantic "thing" prior: no labels just for saliency
     need_labels = semantic or (saliency and sal_backend == "rbd")
     labels = None
@@ -370,16 +418,22 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
             cache["labels"] = semantic_labels(small0, features)
         labels = cache["labels"]
     if semantic and labels is None:
-        raise InputError("--semantic needs a semantic feature backend (ade20k/segformer) that is available")
+        raise InputError(
+            "semantic recolouring needs a semantic feature backend (ade20k/segformer) that is "
+            "available"
+        )
     sal = None
     if saliency:
         use_labels = labels if sal_backend == "rbd" else None
         key = _saliency_cache_key(sal_backend, sal_path, use_labels is not None)
         if key not in cache:
-            for k in [k for k in cache if isinstance(k, tuple) and k[:2] == key[:2] and k[2] != key[2]]:
+            for k in [
+                k for k in cache if isinstance(k, tuple) and k[:2] == key[:2] and k[2] != key[2]
+            ]:
                 del cache[k]  # an older file of the same backend
-            cache[key] = compute_saliency(small0, labels=use_labels, backend=sal_backend,
-                                          model=sal_path).saliency
+            cache[key] = compute_saliency(
+                small0, labels=use_labels, backend=sal_backend, model=sal_path
+            ).saliency
         sal = cache[key]
     pal = extract_palette(small)
     src_lab = np.asarray(pal.lab, np.float32)
@@ -404,35 +458,60 @@ def analyse_image(image: np.ndarray, *, wb: str = "auto", saliency: bool = True,
         for j in range(n):
             vals, cnt = np.unique(cls[pix == j], return_counts=True)
             groups.append(str(vals[np.argmax(cnt)]) if len(vals) else "other")
-    return ImageAnalysis(wbr.applied, wbr.delta_e, wbr.gains, src_lab, lab_to_rgb(src_lab),
-                         np.asarray(pal.weights, np.float32), groups, sal, share, pix, small,
-                         wbr.dominance, wbr.strength)
+    return ImageAnalysis(
+        wbr.applied,
+        wbr.delta_e,
+        wbr.gains,
+        src_lab,
+        lab_to_srgb(src_lab, gamut="clip"),
+        np.asarray(pal.weights, np.float32),
+        groups,
+        sal,
+        share,
+        pix,
+        small,
+        wbr.dominance,
+        wbr.strength,
+    )
 
 
 def parse_palette(text: str) -> np.ndarray:
     """``"#aabbcc,#112233"`` -> (k, 3) float32 sRGB; :class:`InputError` if malformed."""
-    from sempix.palette.color import parse_color
+    from sempix.color import parse_color
 
     parts = [p.strip() for p in text.replace(";", ",").split(",") if p.strip()]
     if not parts:
-        raise InputError("--palette needs at least one colour like '#aabbcc'")
+        raise InputError("the palette needs at least one colour like '#aabbcc'")
     cols = []
     for p in parts:
         try:
             cols.append(parse_color(p))
         except ValueError:
-            raise InputError(f"--palette: not a hex colour: {p!r} (use hex colours like '#aabbcc,#112233')") from None
+            raise InputError(
+                f"palette: not a hex colour: {p!r} (use hex colours like '#aabbcc,#112233')"
+            ) from None
     return np.stack(cols).astype(np.float32)
 
 
-def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = None,
-                     wb: str | Sequence = "auto", saliency: str = "both", semantic: bool = False,
-                     names: float | None = D_NAME, harmonize: bool = False,
-                     palette: np.ndarray | None = None, features: str = "ade20k",
-                     rho: float = DEFAULT_RHO, tau: float = DEFAULT_TAU, seed: int = 0,
-                     caches: list[dict] | None = None, progress: ProgressFn | None = None,
-                     saliency_backend: str | None = None,
-                     saliency_model: str | os.PathLike | None = None) -> CollectionSolution:
+def solve_collection(
+    images: Sequence[np.ndarray],
+    *,
+    group_size: int | None = None,
+    wb: str | Sequence = "auto",
+    saliency: str = "both",
+    semantic: bool = False,
+    names: float | None = D_NAME,
+    harmonize: bool = False,
+    palette: np.ndarray | None = None,
+    features: str = "ade20k",
+    rho: float = DEFAULT_RHO,
+    tau: float = DEFAULT_TAU,
+    seed: int = 0,
+    caches: list[dict] | None = None,
+    progress: ProgressFn | None = None,
+    saliency_backend: str | None = None,
+    saliency_model: str | os.PathLike | None = None,
+) -> CollectionSolution:
     """Analyse a collection and solve its group palette(s).
 
     Parameters
@@ -467,21 +546,33 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
     """
     imgs = _check_images(images)
     if saliency not in SALIENCY_MODES:
-        raise InputError(f"--saliency must be one of {', '.join(SALIENCY_MODES)}, not {saliency!r}")
+        raise InputError(f"saliency must be one of {', '.join(SALIENCY_MODES)}, not {saliency!r}")
     if names is not None and not names > 0:
-        raise InputError("--names must be a positive distance (e.g. 0.8) or off")
+        raise InputError("names must be a positive distance (e.g. 0.8) or off")
     modes = parse_wb(wb, len(imgs))
     caches = caches if caches is not None else [{} for _ in imgs]
     if len(caches) != len(imgs):
         raise InputError(f"got {len(caches)} caches for {len(imgs)} images")
     use_sal = saliency != "off" and not semantic
     # resolve once: every image gets the same backend (and at most one warning / download)
-    sal_backend, sal_path = _resolve_saliency(saliency_backend, saliency_model) if use_sal else (None, None)
+    sal_backend, sal_path = (
+        _resolve_saliency(saliency_backend, saliency_model) if use_sal else (None, None)
+    )
     analyses = []
     for i, img in enumerate(imgs):
         report(progress, 0.8 * i / len(imgs), f"analysing image {i + 1}/{len(imgs)}")
-        analyses.append(analyse_image(img, wb=modes[i], saliency=use_sal, semantic=semantic, features=features,
-                                      cache=caches[i], saliency_backend=sal_backend, saliency_model=sal_path))
+        analyses.append(
+            analyse_image(
+                img,
+                wb=modes[i],
+                saliency=use_sal,
+                semantic=semantic,
+                features=features,
+                cache=caches[i],
+                saliency_backend=sal_backend,
+                saliency_model=sal_path,
+            )
+        )
     report(progress, 0.8, "solving group palette")
     group_order: list[str] = []
     for an in analyses:
@@ -493,23 +584,29 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
     else:
         solve_groups = group_order
     forbid = naming_forbid(names) if names is not None else None
-    fixed_lab = None if palette is None else srgb_to_lab(np.asarray(palette, np.float32).reshape(-1, 3))
+    fixed_lab = (
+        None if palette is None else srgb_to_lab(np.asarray(palette, np.float32).reshape(-1, 3))
+    )
     group_lab: list[np.ndarray] = []
     group_names: list[str] = []
     assignments = [np.full(len(an.src_lab), -1, np.int64) for an in analyses]
     broken = [np.zeros(len(an.src_lab), bool) for an in analyses]
     iters = []
     for g in solve_groups:
-        idx = [np.array([j for j, gg in enumerate(an.groups) if gg == g], np.int64) for an in analyses]
+        idx = [
+            np.array([j for j, gg in enumerate(an.groups) if gg == g], np.int64) for an in analyses
+        ]
         pals = [an.src_lab[ix] for an, ix in zip(analyses, idx)]
         ws = [an.weights[ix] for an, ix in zip(analyses, idx)]
         if sum(len(p) for p in pals) == 0:
             continue
         k = group_size if group_size is not None else default_group_size(pals)
-        sol = solve_group_palette(pals, ws, k, rho=rho, tau=tau, forbid=forbid, fixed=fixed_lab, seed=seed)
+        sol = solve_group_palette(
+            pals, ws, k, rho=rho, tau=tau, forbid=forbid, fixed=fixed_lab, seed=seed
+        )
         gl = sol.lab.copy()
         if harmonize:
-            gl = srgb_to_lab(harmonize_colors(lab_to_rgb(gl)))
+            gl = srgb_to_lab(harmonize_colors(lab_to_srgb(gl, gamut="clip")))
         offset = sum(len(x) for x in group_lab)
         group_lab.append(gl)
         group_names += [g] * len(gl)
@@ -522,7 +619,9 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
                 a = np.where((a >= 0) & fb[np.arange(len(a)), np.maximum(a, 0)], -1, a)
             assignments[i][ix] = np.where(a >= 0, a + offset, -1)
             broken[i][ix] = sol.forbidden_best[i]
-    glab = np.concatenate(group_lab).astype(np.float32) if group_lab else np.zeros((0, 3), np.float32)
+    glab = (
+        np.concatenate(group_lab).astype(np.float32) if group_lab else np.zeros((0, 3), np.float32)
+    )
     n_col = int(sum(len(a) for a in assignments))
     stats = {
         "colours": n_col,
@@ -534,16 +633,27 @@ def solve_collection(images: Sequence[np.ndarray], *, group_size: int | None = N
         "wb_dominance": [round(an.wb_dominance, 2) for an in analyses],
         "wb_strength": [round(an.wb_strength, 2) for an in analyses],
     }
-    opts = {"group_size": group_size, "wb": modes, "saliency": saliency, "semantic": semantic, "names": names,
-            "harmonize": harmonize, "external_palette": palette is not None, "features": features,
-            "rho": rho, "tau": tau, "saliency_backend": sal_backend,
-            "saliency_model_file": None if sal_path is None else str(sal_path)}
+    opts = {
+        "group_size": group_size,
+        "wb": modes,
+        "saliency": saliency,
+        "semantic": semantic,
+        "names": names,
+        "harmonize": harmonize,
+        "external_palette": palette is not None,
+        "features": features,
+        "rho": rho,
+        "tau": tau,
+        "saliency_backend": sal_backend,
+        "saliency_model_file": None if sal_path is None else str(sal_path),
+    }
     report(progress, 0.85, "group palette solved")
     return CollectionSolution(analyses, glab, group_names, assignments, broken, opts, stats)
 
 
-def color_transforms(solution: CollectionSolution, *, group_lab: np.ndarray | None = None,
-                     include_wb: bool = True) -> list:
+def color_transforms(
+    solution: CollectionSolution, *, group_lab: np.ndarray | None = None, include_wb: bool = True
+) -> list:
     """Per-image colour transforms ``f(rgb (..., 3)) -> (..., 3)`` (white balance + recolouring).
 
     ``None`` in the list means the identity. With colour naming on (and solver colours), the
@@ -572,12 +682,21 @@ def color_transforms(solution: CollectionSolution, *, group_lab: np.ndarray | No
 
 
 def pixel_guard_on(solution: CollectionSolution, group_lab: np.ndarray | None = None) -> bool:
-    """Whether rendering guards basic colour names per pixel: naming on and solver (not user) colours."""
+    """Whether rendering guards basic colour names per pixel: naming on and solver (not user)
+    colours."""
     return solution.options.get("names") is not None and group_lab is None
 
 
-def render_image(image: np.ndarray, analysis: ImageAnalysis, fn, *, guard: bool, include_wb: bool = True,
-                 soft: float = GUARD_SOFT, stats: dict | None = None) -> np.ndarray:
+def render_image(
+    image: np.ndarray,
+    analysis: ImageAnalysis,
+    fn,
+    *,
+    guard: bool,
+    include_wb: bool = True,
+    soft: float = GUARD_SOFT,
+    stats: dict | None = None,
+) -> np.ndarray:
     """Apply one image's colour transform at full resolution (LUT), then the per-pixel name guard.
 
     Parameters
@@ -607,8 +726,13 @@ def render_image(image: np.ndarray, analysis: ImageAnalysis, fn, *, guard: bool,
     return out
 
 
-def render(solution: CollectionSolution, images: Sequence[np.ndarray], *, group_lab: np.ndarray | None = None,
-           progress: ProgressFn | None = None) -> list[np.ndarray]:
+def render(
+    solution: CollectionSolution,
+    images: Sequence[np.ndarray],
+    *,
+    group_lab: np.ndarray | None = None,
+    progress: ProgressFn | None = None,
+) -> list[np.ndarray]:
     """Recolour full-resolution images with a solution (optionally with edited group colours).
 
     With colour naming on and solver colours (``group_lab`` None), no pixel changes its basic colour
@@ -642,14 +766,16 @@ def render(solution: CollectionSolution, images: Sequence[np.ndarray], *, group_
 
 @dataclass
 class RecolorResult:
-    """Outputs of :func:`recolor_collection`: ``images`` (list of (H, W, 3) f32) and the solution."""
+    """Outputs of :func:`recolor_collection`: ``images`` (list
+    of (H, W, 3) f32) and the solution."""
 
     images: list[np.ndarray]
     solution: CollectionSolution
 
 
-def recolor_collection(images: Sequence[np.ndarray], progress: ProgressFn | None = None,
-                       **options) -> RecolorResult:
+def recolor_collection(
+    images: Sequence[np.ndarray], progress: ProgressFn | None = None, **options
+) -> RecolorResult:
     """Make a collection's colours consistent: :func:`solve_collection` then :func:`render`.
 
     ``options`` are the keyword arguments of :func:`solve_collection`.
@@ -658,7 +784,9 @@ def recolor_collection(images: Sequence[np.ndarray], progress: ProgressFn | None
     return RecolorResult(render(sol, images, progress=progress), sol)
 
 
-def palette_distance(lab_a: np.ndarray, w_a: np.ndarray, lab_b: np.ndarray, w_b: np.ndarray) -> float:
+def palette_distance(
+    lab_a: np.ndarray, w_a: np.ndarray, lab_b: np.ndarray, w_b: np.ndarray
+) -> float:
     """Symmetric weighted mean nearest-colour distance (Delta-E) between two palettes."""
     d = delta_e(np.asarray(lab_a)[:, None], np.asarray(lab_b)[None])
     wa = np.asarray(w_a) / np.sum(w_a)

@@ -1,4 +1,5 @@
-"""3-D colour look-up tables: evaluate a per-pixel colour transform once on an RGB grid, then apply it
+"""3-D colour look-up tables: evaluate a per-pixel colour transform once on an RGB grid, then apply
+it
 to full-resolution images by trilinear interpolation (numba).
 
 White balance and palette recolouring are both functions of the pixel colour alone, so their
@@ -13,6 +14,8 @@ from collections.abc import Callable
 import numpy as np
 from numba import njit, prange
 
+from sempix._runtime import run_parallel
+
 LUT_SIZE = 33
 
 
@@ -24,9 +27,12 @@ def grid_colors(size: int = LUT_SIZE) -> np.ndarray:
 
 
 def build_lut(fn: Callable[[np.ndarray], np.ndarray], size: int = LUT_SIZE) -> np.ndarray:
-    """Sample a colour transform ``fn((..., 3)) -> (..., 3)`` on the grid: (size, size, size, 3) f32."""
+    """Sample a colour transform ``fn((..., 3)) -> (..., 3)`` on the grid: (size, size, size, 3)
+    f32."""
     grid = grid_colors(size)
-    out = np.asarray(fn(grid.reshape(size * size, size, 3)), np.float32).reshape(size, size, size, 3)
+    out = np.asarray(fn(grid.reshape(size * size, size, 3)), np.float32).reshape(
+        size, size, size, 3
+    )
     return np.ascontiguousarray(np.clip(out, 0, 1))
 
 
@@ -59,20 +65,8 @@ def apply_lut(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     """Apply a (S, S, S, 3) LUT to an (H, W, 3) float32 image by trilinear interpolation."""
     img = np.ascontiguousarray(image, dtype=np.float32)
     out = np.empty_like(img)
-    _apply_lut(img, np.ascontiguousarray(lut, dtype=np.float32), out)
+    run_parallel(_apply_lut, img, np.ascontiguousarray(lut, dtype=np.float32), out)
     return out
-
-
-def apply_lut_reference(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
-    """Slow, obviously correct trilinear interpolation (tests)."""
-    from scipy.interpolate import RegularGridInterpolator
-
-    n = lut.shape[0]
-    v = np.linspace(0, 1, n)
-    pts = np.clip(np.asarray(image, np.float64).reshape(-1, 3), 0, 1)
-    out = np.stack([RegularGridInterpolator((v, v, v), lut[..., c].astype(np.float64))(pts)
-                    for c in range(3)], -1)
-    return out.reshape(image.shape).astype(np.float32)
 
 
 # ----------------------------------------------------------------------------- per-pixel name guard
@@ -114,7 +108,30 @@ def _same_cell(ref, d, soft):  # pragma: no cover - numba
 
 @njit(cache=True, inline="always")
 def _name_at(ref, d, t, sign, names):  # pragma: no cover - numba
-    return _name_of(ref[0] + sign * t * d[0], ref[1] + sign * t * d[1], ref[2] + sign * t * d[2], names)
+    return _name_of(
+        ref[0] + sign * t * d[0], ref[1] + sign * t * d[1], ref[2] + sign * t * d[2], names
+    )
+
+
+@njit(cache=True, inline="always")
+def _last_same(ref, d, n0, names, sign, tmax, steps, bisect):  # pragma: no cover - numba
+    """Largest t in [0, tmax] before the name along ref + sign t d first differs from ``n0``:
+    march in ``steps`` steps, then ``bisect`` bisections; ``tmax`` when it never changes."""
+    lo = np.float32(0.0)
+    hi = tmax
+    for k in range(1, steps + 1):
+        t = tmax * np.float32(k) / np.float32(steps)
+        if _name_at(ref, d, t, sign, names) != n0:
+            hi = t
+            for _ in range(bisect):
+                mid = (lo + hi) * np.float32(0.5)
+                if _name_at(ref, d, mid, sign, names) == n0:
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        lo = t
+    return tmax
 
 
 @njit(cache=True)
@@ -126,48 +143,11 @@ def _guard_scale(ref, d, n0, names, soft, march, back_march, bisect):  # pragma:
     if _same_cell(ref, d, soft):  # fast path: no name change is possible, s = 1
         return one
     # forward: the first name change along ref + t d, t in (0, 1] (march, then bisection)
-    tf = one
-    lo = zero
-    hi = one
-    found = False
-    for k in range(1, march + 1):
-        t = np.float32(k) / np.float32(march)
-        if _name_at(ref, d, t, one, names) != n0:
-            hi = t
-            found = True
-            break
-        lo = t
-    if found:
-        for _ in range(bisect):
-            mid = (lo + hi) * half
-            if _name_at(ref, d, mid, one, names) == n0:
-                lo = mid
-            else:
-                hi = mid
-        tf = lo
-    s = tf
+    s = _last_same(ref, d, n0, names, one, one, march, bisect)
     # backward: the first name change along ref - t d, t in (0, soft]: pixels just past a name
     # boundary of the input (seen from where they move) are moved less, so the output is continuous
     if soft > zero and s > zero:
-        tb = soft
-        lo = zero
-        hi = soft
-        found = False
-        for k in range(1, back_march + 1):
-            t = soft * np.float32(k) / np.float32(back_march)
-            if _name_at(ref, d, t, -one, names) != n0:
-                hi = t
-                found = True
-                break
-            lo = t
-        if found:
-            for _ in range(bisect):
-                mid = (lo + hi) * half
-                if _name_at(ref, d, mid, -one, names) == n0:
-                    lo = mid
-                else:
-                    hi = mid
-            tb = lo
+        tb = _last_same(ref, d, n0, names, -one, np.float32(soft), back_march, bisect)
         s = min(s, tb / soft)
     # final check (the name region need not be convex): halve until the name is kept, else 0
     for _ in range(12):
@@ -207,9 +187,16 @@ def _guard_names(ref, out, names, soft, march, back_march, bisect):  # pragma: n
     return changed.sum()
 
 
-def guard_names(reference: np.ndarray, output: np.ndarray, names: np.ndarray, *, soft: float = GUARD_SOFT,
-                march: int = GUARD_MARCH, back_march: int = GUARD_BACK_MARCH,
-                bisect: int = GUARD_BISECT) -> tuple[np.ndarray, int]:
+def guard_names(
+    reference: np.ndarray,
+    output: np.ndarray,
+    names: np.ndarray,
+    *,
+    soft: float = GUARD_SOFT,
+    march: int = GUARD_MARCH,
+    back_march: int = GUARD_BACK_MARCH,
+    bisect: int = GUARD_BISECT,
+) -> tuple[np.ndarray, int]:
     """Per-pixel basic-name guard (numba): every pixel keeps the basic colour name of its reference.
 
     For each pixel with displacement ``d = output - reference`` the result is
@@ -220,11 +207,13 @@ def guard_names(reference: np.ndarray, output: np.ndarray, names: np.ndarray, *,
       The first change, not merely the end point, is what keeps the output monotone along ramps
       (a path that crosses another name and comes back would otherwise jump);
     * ``t_b`` (only with ``soft > 0``) = the first name change along ``reference - t d`` for t in
-      (0, soft] (``back_march`` samples + bisection), ``soft`` if none: pixels that have just crossed
+      (0, soft] (``back_march`` samples + bisection), ``soft`` if none: pixels that have just
+      crossed
       a name boundary of the input (seen along their displacement) move less, which turns the
       output step at that boundary into a ramp of width ``soft |d|``;
 
-    then ``s`` is halved until the name is kept (the name regions need not be convex; s = 0, i.e. the
+    then ``s`` is halved until the name is kept (the name regions need not be convex; s = 0, i.e.
+    the
     reference colour itself, always keeps it). Names are looked up exactly like
     :func:`sempix.palette.naming.name_index` (8-bit rounding, 32^3 cells).
 
@@ -243,61 +232,17 @@ def guard_names(reference: np.ndarray, output: np.ndarray, names: np.ndarray, *,
     ref = np.ascontiguousarray(reference, dtype=np.float32)
     out = np.array(output, dtype=np.float32, order="C", copy=True)
     if ref.shape != out.shape or ref.ndim != 3 or ref.shape[2] != 3:
-        raise ValueError(f"reference and output must both be (H, W, 3), got {ref.shape} and {out.shape}")
-    n = _guard_names(ref, out, np.ascontiguousarray(names, dtype=np.int8), np.float32(soft), int(march),
-                     int(back_march), int(bisect))
+        raise ValueError(
+            f"reference and output must both be (H, W, 3), got {ref.shape} and {out.shape}"
+        )
+    n = run_parallel(
+        _guard_names,
+        ref,
+        out,
+        np.ascontiguousarray(names, dtype=np.int8),
+        np.float32(soft),
+        int(march),
+        int(back_march),
+        int(bisect),
+    )
     return out, int(n)
-
-
-def guard_names_reference(reference: np.ndarray, output: np.ndarray, *, soft: float = GUARD_SOFT,
-                          march: int = GUARD_MARCH, back_march: int = GUARD_BACK_MARCH,
-                          bisect: int = GUARD_BISECT) -> np.ndarray:
-    """Slow, obviously correct version of :func:`guard_names` (pure Python per pixel, tests).
-
-    Names come from :func:`sempix.palette.naming.name_index`; the arithmetic is float32 throughout.
-    """
-    from sempix.palette.naming import name_index
-
-    f32 = np.float32
-    ref = np.asarray(reference, f32).reshape(-1, 3)
-    res = np.array(output, f32).reshape(-1, 3)
-    soft = f32(soft)
-
-    def name_at(r: np.ndarray, d: np.ndarray, t, sign) -> int:
-        return int(name_index(np.array([r[c] + f32(sign) * f32(t) * d[c] for c in range(3)], f32)))
-
-    def first_change(r, d, n0, top, steps, sign):
-        lo, hi, found = f32(0), f32(top), False
-        for k in range(1, steps + 1):
-            t = f32(top) * f32(k) / f32(steps) if top != 1 else f32(k) / f32(steps)
-            if name_at(r, d, t, sign) != n0:
-                hi, found = t, True
-                break
-            lo = t
-        if found:
-            for _ in range(bisect):
-                mid = (lo + hi) * f32(0.5)
-                lo, hi = (mid, hi) if name_at(r, d, mid, sign) == n0 else (lo, mid)
-        return lo, found
-
-    for i in range(len(ref)):
-        r = ref[i]
-        d = (res[i] - r).astype(f32)
-        if not d.any():
-            continue
-        n0 = int(name_index(r))
-        s, found = first_change(r, d, n0, 1, march, 1)
-        if not found:
-            s = f32(1)
-        if soft > 0 and s > 0:
-            tb, found = first_change(r, d, n0, soft, back_march, -1)
-            s = min(s, (tb if found else soft) / soft)
-        for _ in range(12):
-            if s <= 0 or name_at(r, d, s, 1) == n0:
-                break
-            s = s * f32(0.5)
-        if s > 0 and name_at(r, d, s, 1) != n0:
-            s = f32(0)
-        if s < 1:
-            res[i] = np.array([r[c] + s * d[c] for c in range(3)], f32)
-    return res.reshape(np.shape(output))

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sempix.recolor._color import lab_to_rgb
+from sempix.color import lab_to_srgb
 from sempix.recolor.core import CollectionSolution
 
 ROW_H = 140
@@ -27,8 +27,13 @@ def _col(rgb: np.ndarray) -> tuple[int, int, int]:
     return int(v[0]), int(v[1]), int(v[2])
 
 
-def preview_sheet(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray],
-                  solution: CollectionSolution, *, group_lab: np.ndarray | None = None) -> np.ndarray:
+def preview_sheet(
+    inputs: Sequence[np.ndarray],
+    outputs: Sequence[np.ndarray],
+    solution: CollectionSolution,
+    *,
+    group_lab: np.ndarray | None = None,
+) -> np.ndarray:
     """Build the preview sheet.
 
     Rows: one per image: input thumbnail, its source palette (a column of swatches, height ~ pixel
@@ -42,7 +47,7 @@ def preview_sheet(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray],
     """
     n = len(inputs)
     glab = solution.group_lab if group_lab is None else np.asarray(group_lab, np.float32)
-    grgb = lab_to_rgb(glab) if len(glab) else np.zeros((0, 3), np.float32)
+    grgb = lab_to_srgb(glab, gamut="clip") if len(glab) else np.zeros((0, 3), np.float32)
     G = len(glab)
     height = max(n * (ROW_H + GAP) + GAP + 20, G * (SW + 22) + 60)
     x_in, x_src = GAP, GAP + THUMB_W + GAP
@@ -78,13 +83,23 @@ def preview_sheet(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray],
         y = y0
         for j in range(len(an.src_lab)):
             h = int(hs[j])
-            d.rectangle([x_src, y, x_src + SW, y + h - 1], fill=_col(an.src_rgb[j]), outline=(90, 90, 90))
+            d.rectangle(
+                [x_src, y, x_src + SW, y + h - 1], fill=_col(an.src_rgb[j]), outline=(90, 90, 90)
+            )
             if an.groups[j] != "all":
-                d.text((x_src + SW + 3, y + max(0, h // 2 - 6)), an.groups[j][:1].upper(), fill=(80, 80, 80))
+                d.text(
+                    (x_src + SW + 3, y + max(0, h // 2 - 6)),
+                    an.groups[j][:1].upper(),
+                    fill=(80, 80, 80),
+                )
             a = int(solution.assignments[i][j])
             cy = y + h // 2
             if a >= 0:
-                d.line([(x_src + SW + 12, cy), (x_grp - 2, gy[a])], fill=_col(an.src_rgb[j] * 0.6), width=2)
+                d.line(
+                    [(x_src + SW + 12, cy), (x_grp - 2, gy[a])],
+                    fill=_col(an.src_rgb[j] * 0.6),
+                    width=2,
+                )
             elif solution.broken[i][j]:
                 cx = x_src + SW + 16
                 d.line([(cx - 4, cy - 4), (cx + 4, cy + 4)], fill=(220, 0, 0), width=2)

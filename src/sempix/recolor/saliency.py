@@ -8,7 +8,8 @@ Zhu, Liang, Wei & Sun (CVPR 2014) on SLIC superpixels of a downsized copy (longe
 2. boundary connectivity ``BndCon(p) = Len_bnd(p) / sqrt(Area(p))`` with soft area/length
    ``exp(-d_geo^2 / 2 sigma_clr^2)``, sigma_clr = 10, giving a background probability
    ``w_bg = 1 - exp(-BndCon^2 / 2)``;
-3. background-weighted colour contrast ``wCtr(p) = sum_q d_lab(p,q) exp(-d_xy^2 / 2*0.25^2) w_bg(q)``;
+3. background-weighted colour contrast ``wCtr(p) = sum_q d_lab(p,q) exp(-d_xy^2 / 2*0.25^2)
+  w_bg(q)``;
 4. the least-squares saliency optimisation
    ``min sum w_bg s^2 + sum wCtr (1 - s)^2 + sum_adjacent w_ij (s_i - s_j)^2``.
 
@@ -47,8 +48,10 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import dijkstra
 
+from sempix._runtime import warn_once
+from sempix.color import srgb_to_lab
 from sempix.errors import InputError, ModelUnavailableError
-from sempix.palette import srgb_to_lab
+from sempix.ops.resample import resize
 from sempix.progress import ProgressFn, report
 
 log = logging.getLogger(__name__)
@@ -62,11 +65,19 @@ U2NETP_SIZE = 320
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
-_default: ContextVar[tuple[str, str | None]] = ContextVar("sempix_saliency_backend", default=("rbd", None))
-_warned: set[str] = set()
+_default: ContextVar[tuple[str, str | None]] = ContextVar(
+    "sempix_saliency_backend", default=("rbd", None)
+)
 
 # ADE20K classes treated as background "stuff"; everything else (except "others") is a "thing".
-STUFF_CLASSES = frozenset(["others", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "grass", "sidewalk", "earth", "mountain", "plant", "water", "sea", "field", "fence", "rock", "sand", "skyscraper", "path", "stairs", "runway", "river", "bridge", "hill", "dirt", "land", "lake", "house", "windowpane", "curtain", "rug", "railing", "column", "grandstand", "stairway", "blind", "hovel", "tower", "awning", "canopy", "waterfall", "step", "pier", "palm", "escalator", "bannister", "floor,flooring", "pool", "swimming", "base"])
+STUFF_CLASSES = frozenset([
+    "others", "wall", "building", "sky", "floor", "tree", "ceiling", "road", "grass", "sidewalk",
+    "earth", "mountain", "plant", "water", "sea", "field", "fence", "rock", "sand", "skyscraper",
+    "path", "stairs", "runway", "river", "bridge", "hill", "dirt", "land", "lake", "house",
+    "windowpane", "curtain", "rug", "railing", "column", "grandstand", "stairway", "blind",
+    "hovel", "tower", "awning", "canopy", "waterfall", "step", "pier", "palm", "escalator",
+    "bannister", "floor,flooring", "pool", "swimming", "base",
+])
 
 
 @dataclass
@@ -86,35 +97,29 @@ class SaliencyMap:
 
 
 def _downsize(img: np.ndarray, max_side: int) -> np.ndarray:
-    from PIL import Image
-
     h, w = img.shape[:2]
     s = max_side / max(h, w)
     if s >= 1:
         return img
-    size = (max(8, round(w * s)), max(8, round(h * s)))
-    u8 = np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
-    return np.asarray(Image.fromarray(u8).resize(size, Image.BILINEAR), np.float32) / 255.0
-
-
-def _resize_map(m: np.ndarray, h: int, w: int) -> np.ndarray:
-    from PIL import Image
-
-    if m.shape == (h, w):
-        return m.astype(np.float32)
-    im = Image.fromarray(m.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR)
-    return np.asarray(im, np.float32)
+    return np.clip(resize(img, (max(8, round(h * s)), max(8, round(w * s)))), 0.0, 1.0)
 
 
 def thing_mask(labels: np.ndarray, class_names: list[str]) -> np.ndarray:
     """(H, W) bool: pixels whose ADE20K label is a "thing" class (not in :data:`STUFF_CLASSES`)."""
-    is_thing = np.array([(n.split(",")[0].split()[0].lower() if n else "others") not in STUFF_CLASSES
-                         for n in class_names], bool)
+    is_thing = np.array(
+        [
+            (n.split(",")[0].split()[0].lower() if n else "others") not in STUFF_CLASSES
+            for n in class_names
+        ],
+        bool,
+    )
     lab = np.clip(labels, 0, len(class_names) - 1)
     return is_thing[lab]
 
 
-def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+def _rbd(
+    small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0
+) -> tuple[np.ndarray, np.ndarray]:
     from skimage.segmentation import slic
 
     h, w = small.shape[:2]
@@ -125,11 +130,22 @@ def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tup
     lab = srgb_to_lab(small).reshape(-1, 3).astype(np.float64)
     flat = seg.reshape(-1)
     cnt = np.bincount(flat, minlength=n).astype(np.float64)
-    col = np.stack([np.bincount(flat, weights=lab[:, c], minlength=n) for c in range(3)], 1) / cnt[:, None]
+    col = (
+        np.stack([np.bincount(flat, weights=lab[:, c], minlength=n) for c in range(3)], 1)
+        / cnt[:, None]
+    )
     yy, xx = np.mgrid[0:h, 0:w]
     scale = float(max(h, w))
-    pos = np.stack([np.bincount(flat, weights=(yy.reshape(-1) / scale), minlength=n),
-                    np.bincount(flat, weights=(xx.reshape(-1) / scale), minlength=n)], 1) / cnt[:, None]
+    pos = (
+        np.stack(
+            [
+                np.bincount(flat, weights=(yy.reshape(-1) / scale), minlength=n),
+                np.bincount(flat, weights=(xx.reshape(-1) / scale), minlength=n),
+            ],
+            1,
+        )
+        / cnt[:, None]
+    )
     border = np.zeros(n, bool)
     border[np.unique(np.concatenate([seg[0], seg[-1], seg[:, 0], seg[:, -1]]))] = True
     # adjacency
@@ -138,21 +154,23 @@ def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tup
     m = a != b
     pairs = np.unique(np.sort(np.stack([a[m], b[m]], 1), axis=1), axis=0)
     bidx = np.flatnonzero(border)
-    bpairs = np.array([(i, j) for ii, i in enumerate(bidx) for j in bidx[ii + 1:]], np.int64).reshape(-1, 2)
+    bpairs = np.array(
+        [(i, j) for ii, i in enumerate(bidx) for j in bidx[ii + 1 :]], np.int64
+    ).reshape(-1, 2)
     allp = np.unique(np.concatenate([pairs, bpairs]), axis=0) if len(bpairs) else pairs
     dcol = np.linalg.norm(col[allp[:, 0]] - col[allp[:, 1]], axis=1) + 1e-6
     graph = coo_matrix((dcol, (allp[:, 0], allp[:, 1])), shape=(n, n)).tocsr()
     geo = dijkstra(graph, directed=False)
     geo[~np.isfinite(geo)] = 1e6
     sig_clr = 10.0
-    sim = np.exp(-geo ** 2 / (2 * sig_clr ** 2))
+    sim = np.exp(-(geo**2) / (2 * sig_clr**2))
     area = sim.sum(1)
     len_bnd = sim[:, border].sum(1)
     bndcon = len_bnd / np.sqrt(area)
-    w_bg = 1 - np.exp(-bndcon ** 2 / 2.0)
+    w_bg = 1 - np.exp(-(bndcon**2) / 2.0)
     d_app = np.linalg.norm(col[:, None] - col[None], axis=-1)
     d_spa = np.linalg.norm(pos[:, None] - pos[None], axis=-1)
-    w_spa = np.exp(-d_spa ** 2 / (2 * 0.25 ** 2))
+    w_spa = np.exp(-(d_spa**2) / (2 * 0.25**2))
     wctr = (d_app * w_spa * w_bg[None, :]).sum(1)
     wctr = wctr / (wctr.max() + 1e-12)
     thing = None
@@ -160,13 +178,25 @@ def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tup
         thing = np.bincount(flat, weights=prior.reshape(-1).astype(np.float64), minlength=n) / cnt
         wctr = wctr * (1 + alpha * thing)
     # optimisation
-    wij = np.exp(-np.linalg.norm(col[pairs[:, 0]] - col[pairs[:, 1]], axis=1) ** 2 / (2 * sig_clr ** 2)) + 0.1
+    wij = (
+        np.exp(
+            -(np.linalg.norm(col[pairs[:, 0]] - col[pairs[:, 1]], axis=1) ** 2) / (2 * sig_clr**2)
+        )
+        + 0.1
+    )
     from scipy.sparse import diags
     from scipy.sparse.linalg import spsolve
 
-    lap = coo_matrix((np.concatenate([-wij, -wij]), (np.concatenate([pairs[:, 0], pairs[:, 1]]),
-                                                    np.concatenate([pairs[:, 1], pairs[:, 0]]))),
-                     shape=(n, n)).tocsr()
+    lap = coo_matrix(
+        (
+            np.concatenate([-wij, -wij]),
+            (
+                np.concatenate([pairs[:, 0], pairs[:, 1]]),
+                np.concatenate([pairs[:, 1], pairs[:, 0]]),
+            ),
+        ),
+        shape=(n, n),
+    ).tocsr()
     deg = -np.asarray(lap.sum(1)).ravel()
     A = (lap + diags(deg + w_bg + wctr + 1e-9)).tocsc()
     s = spsolve(A, wctr)
@@ -177,7 +207,9 @@ def _rbd(small: np.ndarray, prior: np.ndarray | None, alpha: float = 2.0) -> tup
     return s[seg].astype(np.float32), seg
 
 
-def semantic_labels(image: np.ndarray, backend: str = "ade20k") -> tuple[np.ndarray, list[str]] | None:
+def semantic_labels(
+    image: np.ndarray, backend: str = "ade20k"
+) -> tuple[np.ndarray, list[str]] | None:
     """ADE20K labels ``(labels (H, W) int32, class_names)`` from the feature backend, or None.
 
     None when the backend is ``"none"``/``"lowlevel"``, not semantic, or not available (logged).
@@ -198,7 +230,9 @@ def semantic_labels(image: np.ndarray, backend: str = "ade20k") -> tuple[np.ndar
 
 def _check_backend(backend: str) -> str:
     if backend not in SALIENCY_BACKENDS:
-        raise InputError(f"unknown saliency backend {backend!r} (available: {', '.join(SALIENCY_BACKENDS)})")
+        raise InputError(
+            f"unknown saliency backend {backend!r} (available: {', '.join(SALIENCY_BACKENDS)})"
+        )
     return backend
 
 
@@ -229,12 +263,14 @@ def _onnxruntime():
     except ImportError:
         raise ModelUnavailableError(
             "the u2netp saliency backend needs onnxruntime: pip install onnxruntime "
-            "(or use the built-in rbd backend)") from None
+            "(or use the built-in rbd backend)"
+        ) from None
     return onnxruntime
 
 
-def u2netp_path(model: str | os.PathLike | None = None, *, download: bool = True,
-                progress: bool = True) -> Path:
+def u2netp_path(
+    model: str | os.PathLike | None = None, *, download: bool = True, progress: bool = True
+) -> Path:
     """Resolve the ``u2netp`` ONNX file (explicit file/folder, model dirs, cache, download).
 
     ``progress``: show the model store's download bar (stderr) if a download happens.
@@ -262,15 +298,21 @@ def _session(path: str, mtime_ns: int, size: int):
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise ModelUnavailableError(
             f"{path}: not a usable u2netp ONNX model ({first}); "
-            f"delete it and run `sempix models fetch {U2NETP_MODEL}`") from None
+            f"delete it and run `sempix models fetch {U2NETP_MODEL}`"
+        ) from None
     inp = sess.get_inputs()
     shape = list(inp[0].shape) if inp else []
     # symbolic (str/None) dimensions are accepted; fixed ones must be 3 channels and 320x320
-    if len(inp) != 1 or len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3) or \
-            any(isinstance(d, int) and d != U2NETP_SIZE for d in shape[2:]):
+    if (
+        len(inp) != 1
+        or len(shape) != 4
+        or (isinstance(shape[1], int) and shape[1] != 3)
+        or any(isinstance(d, int) and d != U2NETP_SIZE for d in shape[2:])
+    ):
         raise ModelUnavailableError(
             f"{path}: expected one 1x3x{U2NETP_SIZE}x{U2NETP_SIZE} input, got "
-            f"{[(i.name, i.shape) for i in inp]}")
+            f"{[(i.name, i.shape) for i in inp]}"
+        )
     return sess
 
 
@@ -303,45 +345,49 @@ def _u2netp(img: np.ndarray, path: Path) -> np.ndarray:
     out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
     out = np.asarray(out, np.float32)
     if out.ndim != 4 or out.shape[:2] != (1, 1):
-        raise ModelUnavailableError(f"{path}: first output has shape {out.shape}, expected (1, 1, H, W)")
+        raise ModelUnavailableError(
+            f"{path}: first output has shape {out.shape}, expected (1, 1, H, W)"
+        )
     pred = out[0, 0]
     lo, hi = float(pred.min()), float(pred.max())
     pred = (pred - lo) / (hi - lo) if hi - lo > 1e-12 else np.zeros_like(pred)
     h, w = img.shape[:2]
-    return np.clip(_resize_map(pred, h, w), 0, 1)
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        log.warning(message)
+    return np.clip(resize(pred, (h, w)), 0, 1)
 
 
 def _auto_model(model: str | os.PathLike | None) -> Path | None:
-    """The u2netp file for ``auto`` when it (and onnxruntime) are present locally, else None (warned)."""
+    """The u2netp file for ``auto`` when it (and onnxruntime) are present locally, else None
+    (warned)."""
     from sempix.models import find_local
 
     try:
         _onnxruntime()
     except ModelUnavailableError:
-        _warn_once("saliency: onnxruntime is not installed; using the built-in rbd backend "
-                   "(pip install onnxruntime for u2netp)")
+        warn_once(
+            "saliency: onnxruntime is not installed; using the built-in rbd backend "
+            "(pip install onnxruntime for u2netp)",
+            logger=__name__,
+        )
         return None
     if model is not None:
         try:
             return u2netp_path(model, download=False)
         except ModelUnavailableError as exc:
-            _warn_once(f"saliency: {exc}; using the built-in rbd backend")
+            warn_once(f"saliency: {exc}; using the built-in rbd backend", logger=__name__)
             return None
     found = find_local(U2NETP_MODEL)
     if found is None:
-        _warn_once(f"saliency: model {U2NETP_MODEL!r} not found locally; using the built-in rbd backend "
-                   f"(`sempix models fetch {U2NETP_MODEL}` to use the learned one)")
+        warn_once(
+            f"saliency: model {U2NETP_MODEL!r} not found locally; using the built-in rbd backend "
+            f"(`sempix models fetch {U2NETP_MODEL}` to use the learned one)",
+            logger=__name__,
+        )
     return found
 
 
-def resolve_backend(backend: str, model: str | os.PathLike | None = None, *,
-                    progress: bool = True) -> tuple[str, Path | None]:
+def resolve_backend(
+    backend: str, model: str | os.PathLike | None = None, *, progress: bool = True
+) -> tuple[str, Path | None]:
     """Turn a backend name into ``(concrete backend, u2netp file or None)``.
 
     ``"rbd"`` -> ``("rbd", None)``; ``"u2netp"`` -> ``("u2netp", path)`` (may download; raises
@@ -357,9 +403,14 @@ def resolve_backend(backend: str, model: str | os.PathLike | None = None, *,
     return "rbd", None
 
 
-def compute_saliency(image: np.ndarray, *, labels: tuple[np.ndarray, list[str]] | None = None,
-                     backend: str | None = None, model: str | os.PathLike | None = None,
-                     progress: ProgressFn | None = None) -> SaliencyMap:
+def compute_saliency(
+    image: np.ndarray,
+    *,
+    labels: tuple[np.ndarray, list[str]] | None = None,
+    backend: str | None = None,
+    model: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+) -> SaliencyMap:
     """Saliency map of an image.
 
     Parameters
@@ -401,11 +452,11 @@ def compute_saliency(image: np.ndarray, *, labels: tuple[np.ndarray, list[str]] 
     meta: dict = {}
     if labels is not None:
         tm = thing_mask(*labels).astype(np.float32)
-        prior = _resize_map(tm, *small.shape[:2]) if tm.shape != small.shape[:2] else tm
+        prior = resize(tm, small.shape[:2]) if tm.shape != small.shape[:2] else tm
         meta["thing_share"] = float(tm.mean())
     report(progress, 0.2, "saliency")
     s_small, _ = _rbd(small, prior)
-    s = np.clip(_resize_map(s_small, h, w), 0, 1)
+    s = np.clip(resize(s_small, (h, w)), 0, 1)
     report(progress, 1.0, "saliency")
     return SaliencyMap(s, "rbd+ade20k" if prior is not None else "rbd", meta)
 

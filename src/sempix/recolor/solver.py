@@ -8,12 +8,15 @@ image, so every image counts equally). We look for ``K`` group colours ``g_k`` a
       + sum_ij w_ij * tau^2                                      (unassociated colours)
 
 * ``r_ij`` is the *palette-reduction* term: the rank of colour ``j`` among the colours of the same
-  image associated with the same group colour (0 for the first, 1 for the second, ...), so that several
+  image associated with the same group colour (0 for the first, 1 for the second, ...), so that
+  several
   colours of one image collapsing onto one group colour cost ``rho^2`` (times their weight) for each
-  extra colour. Because this marginal cost grows with the count, the per-image assignment is an exact
+  extra colour. Because this marginal cost grows with the count, the per-image assignment is an
+  exact
   linear assignment problem over "slots" (group colour k, rank m), solved with the Hungarian method
   (:func:`scipy.optimize.linear_sum_assignment`).
-* ``tau`` is the *unassociated-colour* term: a colour farther than about ``tau`` (Delta-E) from every
+* ``tau`` is the *unassociated-colour* term: a colour farther than about ``tau`` (Delta-E) from
+  every
   group colour is left unassociated (it is not recoloured) instead of dragging a group colour.
 * Optional constraints (``forbid``) exclude pairs, e.g. colour-naming: a colour is never associated
   with a group colour whose name-probability vector differs by more than ``d_name``.
@@ -50,11 +53,13 @@ class GroupSolution:
     Attributes
     ----------
     lab : (K, 3) float32 group colours (Lab).
-    assignments : list of (n_i,) int arrays; group colour index per source colour, -1 = unassociated.
+    assignments : list of (n_i,) int arrays; group colour index per source colour, -1 =
+        unassociated.
     cost : total energy E of the solution.
     iterations : number of assignment/update rounds of the kept run.
     converged : True when the associations stopped changing before ``max_iter``.
-    forbidden_best : list of (n_i,) bool; True where the nearest group colour was excluded by ``forbid``
+    forbidden_best : list of (n_i,) bool; True where the nearest group colour was excluded by
+        ``forbid``
         (the association that the constraint broke).
     """
 
@@ -76,8 +81,15 @@ def default_group_size(palettes: Sequence[np.ndarray]) -> int:
     return max(1, round(float(np.mean(sizes)))) if sizes else 1
 
 
-def assign_image(src: np.ndarray, w: np.ndarray, group: np.ndarray, *, rho: float = DEFAULT_RHO,
-                 tau: float = DEFAULT_TAU, forbidden: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+def assign_image(
+    src: np.ndarray,
+    w: np.ndarray,
+    group: np.ndarray,
+    *,
+    rho: float = DEFAULT_RHO,
+    tau: float = DEFAULT_TAU,
+    forbidden: np.ndarray | None = None,
+) -> tuple[np.ndarray, float]:
     """Exact association of one image's colours to fixed group colours.
 
     Parameters
@@ -97,12 +109,16 @@ def assign_image(src: np.ndarray, w: np.ndarray, group: np.ndarray, *, rho: floa
     if n == 0:
         return np.zeros(0, np.int64), 0.0
     w = np.asarray(w, np.float64)
-    d2 = ((np.asarray(src, np.float64)[:, None, :] - np.asarray(group, np.float64)[None]) ** 2).sum(-1)
+    d2 = ((np.asarray(src, np.float64)[:, None, :] - np.asarray(group, np.float64)[None]) ** 2).sum(
+        -1
+    )
     ranks = np.arange(n, dtype=np.float64)
     slot = w[:, None, None] * (d2[:, :, None] + rho * rho * ranks[None, None, :])  # (n, K, n)
     if forbidden is not None:
         slot[np.asarray(forbidden, bool)] = _FORBIDDEN
-    cost = np.concatenate([slot.reshape(n, K * n), np.repeat((w * tau * tau)[:, None], n, axis=1)], 1)
+    cost = np.concatenate(
+        [slot.reshape(n, K * n), np.repeat((w * tau * tau)[:, None], n, axis=1)], 1
+    )
     rows, cols = linear_sum_assignment(cost)
     a = np.full(n, -1, np.int64)
     for r, c in zip(rows, cols):
@@ -123,10 +139,19 @@ def _kmeanspp(x: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) ->
     return np.array(centres, np.float64)
 
 
-def solve_group_palette(palettes: Sequence[np.ndarray], weights: Sequence[np.ndarray], k: int | None = None,
-                        *, rho: float = DEFAULT_RHO, tau: float = DEFAULT_TAU, forbid: ForbidFn | None = None,
-                        fixed: np.ndarray | None = None, max_iter: int = 100, n_init: int = 4,
-                        seed: int = 0) -> GroupSolution:
+def solve_group_palette(
+    palettes: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray],
+    k: int | None = None,
+    *,
+    rho: float = DEFAULT_RHO,
+    tau: float = DEFAULT_TAU,
+    forbid: ForbidFn | None = None,
+    fixed: np.ndarray | None = None,
+    max_iter: int = 100,
+    n_init: int = 4,
+    seed: int = 0,
+) -> GroupSolution:
     """Solve a group palette for a collection of source palettes.
 
     Parameters
@@ -136,7 +161,8 @@ def solve_group_palette(palettes: Sequence[np.ndarray], weights: Sequence[np.nda
     k : number of group colours (default :func:`default_group_size`). Ignored with ``fixed``.
     rho : palette-reduction scale (Delta-E); 0 disables the term.
     tau : unassociated-colour threshold (Delta-E); ``inf`` forces every colour to be associated.
-    forbid : callable ``(src_lab (n,3), group_lab (K,3)) -> (n, K) bool`` of excluded pairs, evaluated
+    forbid : callable ``(src_lab (n,3), group_lab (K,3)) -> (n, K) bool`` of excluded pairs,
+        evaluated
         at every iteration (e.g. colour-naming association).
     fixed : (K, 3) Lab group palette to use as is (external palette), or None to solve.
     max_iter : maximum number of assignment/update rounds.
@@ -158,8 +184,14 @@ def solve_group_palette(palettes: Sequence[np.ndarray], weights: Sequence[np.nda
     allw = np.concatenate(ws) if ws else np.zeros(0)
     if len(allc) == 0:
         lab = np.zeros((0, 3), np.float32) if fixed is None else np.asarray(fixed, np.float32)
-        return GroupSolution(lab, [np.zeros(0, np.int64) for _ in pals], 0.0, 0, True,
-                             [np.zeros(0, bool) for _ in pals])
+        return GroupSolution(
+            lab,
+            [np.zeros(0, np.int64) for _ in pals],
+            0.0,
+            0,
+            True,
+            [np.zeros(0, bool) for _ in pals],
+        )
 
     def assign_all(group: np.ndarray) -> tuple[list[np.ndarray], float, list[np.ndarray]]:
         out, total, fb = [], 0.0, []
@@ -184,7 +216,7 @@ def solve_group_palette(palettes: Sequence[np.ndarray], weights: Sequence[np.nda
 
     k = default_group_size(pals) if k is None else int(k)
     if k < 1:
-        raise InputError(f"--group-size must be at least 1, not {k}")
+        raise InputError(f"group size must be at least 1, not {k}")
     k = min(k, len(allc))
     rng = np.random.default_rng(seed)
     best: GroupSolution | None = None
@@ -219,9 +251,15 @@ def solve_group_palette(palettes: Sequence[np.ndarray], weights: Sequence[np.nda
     return best
 
 
-def solution_energy(palettes: Sequence[np.ndarray], weights: Sequence[np.ndarray], group: np.ndarray,
-                    assignments: Sequence[np.ndarray], *, rho: float = DEFAULT_RHO,
-                    tau: float = DEFAULT_TAU) -> float:
+def solution_energy(
+    palettes: Sequence[np.ndarray],
+    weights: Sequence[np.ndarray],
+    group: np.ndarray,
+    assignments: Sequence[np.ndarray],
+    *,
+    rho: float = DEFAULT_RHO,
+    tau: float = DEFAULT_TAU,
+) -> float:
     """Energy E (see module docstring) of given associations, computed directly (reference)."""
     total = 0.0
     for p, w, a in zip(palettes, weights, assignments):

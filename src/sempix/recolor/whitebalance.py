@@ -21,7 +21,8 @@ correction on or off per image.
 
 Single-colour safeguard (automatic mode only). Grey-world-type estimates cannot tell a colour cast
 from a scene that really is dominated by one colour (a lawn, a sunset, an orange-walled room): both
-move the image's mean chromaticity away from grey, and the correction turns the dominant colour grey.
+move the image's mean chromaticity away from grey, and the correction turns the dominant colour
+grey.
 A von Kries cast roughly *translates* the whole chromaticity distribution and leaves its spread
 alone, whereas a single-colour scene is a tight cluster far from grey. The *dominance* of an image
 is therefore
@@ -37,7 +38,8 @@ is weakened in the log domain, ``gains ** s`` with strength
 ``s = clip((D_HI - D) / (D_HI - D_LO), 0, 1)``, ``D_LO = 1``, ``D_HI = 2`` (full correction below
 D = 1, none above D = 2), *before* the Delta-E rule is applied to it. ``on`` always applies the full
 correction; ``off`` never applies any. The price: a strong cast on a scene that has little colour
-variety (fog, snow under a coloured light) is not corrected automatically — use ``on`` for such images.
+variety (fog, snow under a coloured light) is not corrected automatically — use ``on`` for such
+images.
 """
 
 from __future__ import annotations
@@ -47,9 +49,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from sempix.color import LUMA, delta_e, linear_to_srgb, srgb_to_lab, srgb_to_linear
 from sempix.errors import InputError
-from sempix.palette import srgb_to_lab
-from sempix.recolor._color import delta_e, linear_to_srgb, srgb_to_linear
 
 WB_METHODS = ("shades-of-grey", "grey-edge", "grey-world")
 D_WB = 20.0
@@ -91,8 +92,13 @@ def _analysis_view(img: np.ndarray, max_side: int = 400) -> np.ndarray:
     return img[::step, ::step]
 
 
-def estimate_illuminant(image: np.ndarray, method: str = "shades-of-grey", *, p: float | None = None,
-                        sigma: float | None = None) -> np.ndarray:
+def estimate_illuminant(
+    image: np.ndarray,
+    method: str = "shades-of-grey",
+    *,
+    p: float | None = None,
+    sigma: float | None = None,
+) -> np.ndarray:
     """Estimate the scene illuminant colour.
 
     Parameters
@@ -107,7 +113,9 @@ def estimate_illuminant(image: np.ndarray, method: str = "shades-of-grey", *, p:
     (3,) float32 unit vector (linear RGB).
     """
     if method not in WB_METHODS:
-        raise InputError(f"unknown white-balance method {method!r} (use one of {', '.join(WB_METHODS)})")
+        raise InputError(
+            f"unknown white-balance method {method!r} (use one of {', '.join(WB_METHODS)})"
+        )
     lin = srgb_to_linear(_analysis_view(np.asarray(image, np.float32))).astype(np.float64)
     p = (1.0 if method == "grey-world" else 6.0) if p is None else float(p)
     sigma = (2.0 if method == "grey-edge" else 0.0) if sigma is None else float(sigma)
@@ -134,10 +142,11 @@ def estimate_illuminant(image: np.ndarray, method: str = "shades-of-grey", *, p:
 
 
 def correction_gains(image: np.ndarray, illuminant: np.ndarray) -> np.ndarray:
-    """Linear-RGB gains (3,) of the von Kries correction, scaled to keep the mean luminance of ``image``."""
+    """Linear-RGB gains (3,) of the von Kries correction, scaled to keep the mean luminance of
+    ``image``."""
     lin = srgb_to_linear(_analysis_view(np.asarray(image, np.float32)))
     gains = 1.0 / (np.sqrt(3.0) * np.maximum(np.asarray(illuminant, np.float64), 1e-6))
-    lum = np.array([0.2126, 0.7152, 0.0722])
+    lum = LUMA
     y0 = float(np.mean(lin @ lum))
     y1 = float(np.mean((lin * gains) @ lum))
     if y1 > 1e-8:
@@ -146,12 +155,14 @@ def correction_gains(image: np.ndarray, illuminant: np.ndarray) -> np.ndarray:
 
 
 def apply_gains(rgb: np.ndarray, gains: np.ndarray) -> np.ndarray:
-    """Per-pixel correction: sRGB (..., 3) -> linear -> times ``gains`` -> sRGB (clipped), float32."""
+    """Per-pixel correction: sRGB (..., 3) -> linear -> times
+    ``gains`` -> sRGB (clipped), float32."""
     return linear_to_srgb(srgb_to_linear(rgb) * np.asarray(gains, np.float32))
 
 
 def apply_illuminant_correction(image: np.ndarray, illuminant: np.ndarray) -> np.ndarray:
-    """Von Kries correction of (H, W, 3) sRGB by the unit illuminant (linear RGB); keeps mean luminance."""
+    """Von Kries correction of (H, W, 3) sRGB by the unit illuminant (linear RGB); keeps mean
+    luminance."""
     return apply_gains(image, correction_gains(image, illuminant))
 
 
@@ -171,13 +182,21 @@ def colour_dominance(image: np.ndarray) -> float:
     return float(np.linalg.norm(med) / max(spread, 1.0))
 
 
-def safeguard_strength(dominance: float, lo: float = DOMINANCE_LO, hi: float = DOMINANCE_HI) -> float:
+def safeguard_strength(
+    dominance: float, lo: float = DOMINANCE_LO, hi: float = DOMINANCE_HI
+) -> float:
     """Correction strength ``clip((hi - D) / (hi - lo), 0, 1)`` for a dominance ``D``."""
     return float(np.clip((hi - dominance) / (hi - lo), 0.0, 1.0))
 
 
-def white_balance(image: np.ndarray, *, mode: str | bool = "auto", method: str = "shades-of-grey",
-                  d_wb: float = D_WB, safeguard: bool = True) -> WhiteBalance:
+def white_balance(
+    image: np.ndarray,
+    *,
+    mode: str | bool = "auto",
+    method: str = "shades-of-grey",
+    d_wb: float = D_WB,
+    safeguard: bool = True,
+) -> WhiteBalance:
     """White-balance an image with the Delta-E decision rule.
 
     Parameters
@@ -213,4 +232,6 @@ def white_balance(image: np.ndarray, *, mode: str | bool = "auto", method: str =
         applied = de > d_wb
     else:
         applied = full
-    return WhiteBalance(corrected if applied else img, corrected, e, gains, de, bool(applied), dom, strength)
+    return WhiteBalance(
+        corrected if applied else img, corrected, e, gains, de, bool(applied), dom, strength
+    )

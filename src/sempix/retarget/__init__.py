@@ -5,9 +5,12 @@ Public API
 ``retarget(image, width=None, height=None, *, method="dnr", ...) -> RetargetResult``
 ``semantic_score(original, result, *, kind="vgg"|"ade20k", ...) -> float``
 ``METHODS``: ``dnr`` (deep seam carving + grid warping of VGG features, then reconstruction by
-optimisation and grid-sampler refinement), ``multiop`` (the same deep seams and warp applied directly to
-the pixels, no reconstruction), ``seam`` (RGB seam carving, :func:`sempix.carve.carve`), ``semantic-seam``
-(seam carving with semantic features, lam = 0.2), ``scale`` (linear scaling), ``warp`` (the grid warp
+optimisation and grid-sampler refinement), ``multiop`` (the same deep seams and warp applied
+directly to
+the pixels, no reconstruction), ``seam`` (RGB seam carving, :func:`sempix.carve.carve`),
+``semantic-seam``
+(seam carving with semantic features, lam = 0.2), ``scale`` (linear scaling), ``warp`` (the grid
+warp
 alone, importance from VGG).
 
 Widths are changed first, then heights (a height change runs the width pipeline on the transposed
@@ -16,31 +19,28 @@ image). Enlargements use the warp only (no seam insertion in feature space).
 
 from __future__ import annotations
 
-import logging
-import os
-import time
-from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+from sempix._runtime import lazy_exports
+from sempix.ops.validate import parse_size
+from sempix.retarget.constants import INITS, LAMBDA_NORMS, METHODS, PROTECT_CLASSES
 
-from sempix.errors import InputError, SempixError
-from sempix.progress import ProgressFn, report, sub_progress
-from sempix.retarget.deep import IMAGE, DeepPlan, plan
-from sempix.retarget.reconstruct import feature_loss, reconstruct, refine
-from sempix.retarget.score import semantic_score
-from sempix.retarget.vgg import PAPER_LAYERS, load_vgg, resolve_layers, to_image, to_tensor
-
-log = logging.getLogger(__name__)
-
-METHODS = ("dnr", "multiop", "seam", "semantic-seam", "scale", "warp")
-INITS = ("scale", "seam", "multiop")
-LAMBDA_NORMS = ("none", "energy")
+if TYPE_CHECKING:  # pragma: no cover
+    from sempix.retarget.pipeline import (
+        RetargetResult,
+        default_percentile,
+        get_vgg,
+        retarget,
+        scale_image,
+    )
+    from sempix.retarget.score import semantic_score
+    from sempix.retarget.vgg import PAPER_LAYERS
 
 __all__ = [
     "INITS",
     "LAMBDA_NORMS",
     "METHODS",
+    "PAPER_LAYERS",
     "PROTECT_CLASSES",
     "RetargetResult",
     "default_percentile",
@@ -51,426 +51,14 @@ __all__ = [
     "semantic_score",
 ]
 
-_NET_CACHE: dict[tuple, object] = {}
+_LAZY = {
+    "RetargetResult": "sempix.retarget.pipeline",
+    "default_percentile": "sempix.retarget.pipeline",
+    "get_vgg": "sempix.retarget.pipeline",
+    "retarget": "sempix.retarget.pipeline",
+    "scale_image": "sempix.retarget.pipeline",
+    "semantic_score": "sempix.retarget.score",
+    "PAPER_LAYERS": "sempix.retarget.vgg",
+}
 
-
-def _set_threads() -> None:
-    n = os.cpu_count() or 1
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
-
-
-def get_vgg(weights: str | None = None, device: str = "cpu"):
-    """Load (once per process) the VGG-19 feature extractor; see :func:`sempix.retarget.vgg.load_vgg`."""
-    key = (weights, str(device))
-    if key not in _NET_CACHE:
-        net = load_vgg(weights, device=device)
-        if str(device) == "cpu":  # oneDNN convolutions are ~20% faster in NHWC on CPU
-            net = net.to(memory_format=torch.channels_last)
-        _NET_CACHE[key] = net
-    return _NET_CACHE[key]
-
-
-@dataclass
-class RetargetResult:
-    """Output of :func:`retarget`.
-
-    Attributes
-    ----------
-    image : (H', W', 3) float32 in [0, 1].
-    method : method used.
-    plans : deep plans of the width / height passes (``dnr``, ``multiop``, ``warp``), in order.
-    losses : reconstruction loss per iteration (``dnr``), per pass concatenated.
-    refine_losses : refinement loss per iteration (``dnr``).
-    snapshots : list of (iteration, (H', W', 3) image) taken during reconstruction.
-    meta : settings, layers used, timings (seconds).
-    extra : the ``extra`` map of :func:`retarget`, resized like the image, or None.
-    """
-
-    image: np.ndarray
-    method: str
-    plans: list[DeepPlan] = field(default_factory=list)
-    losses: list[float] = field(default_factory=list)
-    refine_losses: list[float] = field(default_factory=list)
-    snapshots: list[tuple[int, np.ndarray]] = field(default_factory=list)
-    meta: dict = field(default_factory=dict)
-    extra: np.ndarray | None = None
-
-
-def parse_size(value: str | int | None, original: int, what: str = "width") -> int | None:
-    """``"75%"`` / ``"480"`` / 480 -> pixels (same rules as ``sempix carve``); None stays None.
-
-    Raises
-    ------
-    InputError
-        For unparsable or non-positive sizes.
-    """
-    if value is None:
-        return None
-    s = str(value).strip()
-    try:
-        px = round(float(s[:-1]) / 100.0 * original) if s.endswith("%") else int(s)
-    except ValueError:
-        raise InputError(f"--{what} {value!r}: use pixels (480) or a percentage (75%)") from None
-    if px < 1:
-        raise InputError(f"--{what} {value!r} gives {px} pixels; it must be at least 1")
-    return int(px)
-
-
-def scale_image(image: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Linear scaling (bicubic, antialiased when shrinking) -> (height, width, C) float32."""
-    t = torch.from_numpy(np.ascontiguousarray(np.moveaxis(image, -1, 0), dtype=np.float32))[None]
-    r = torch.nn.functional.interpolate(t, size=(height, width), mode="bicubic", align_corners=False,
-                                        antialias=True)
-    return np.ascontiguousarray(np.moveaxis(r[0].clamp(0, 1).numpy(), 0, -1), dtype=np.float32)
-
-
-def _carve(image: np.ndarray, width: int, height: int, features: np.ndarray | None, lam: float,
-           progress: ProgressFn | None, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    try:
-        from sempix.carve import carve
-    except ImportError as exc:  # carve is built in parallel; say so clearly
-        raise SempixError(f"seam carving is not available ({exc})") from None
-    res = carve(image, width, height, features=features, lam=lam, progress=progress,
-                also=() if extra is None else (extra,))
-    out_extra = None if extra is None else np.asarray(res.also[0], dtype=np.float32)
-    return np.asarray(res.image, dtype=np.float32), out_extra
-
-
-def _check(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {img.shape}")
-    if min(img.shape[:2]) < 8:
-        raise InputError(f"image {img.shape[1]}x{img.shape[0]} is too small to retarget (at least 8x8)")
-    return img
-
-
-def retarget(image: np.ndarray, width: int | None = None, height: int | None = None, *,
-             method: str = "dnr", init: str = "scale", iterations: int = 50, refine_iterations: int = 10,
-             lr: float = 0.05, refine_lr: float = 0.05, layers: tuple[str, ...] | list[str] = PAPER_LAYERS,
-             lambdas: dict[str, float] | list[float] | None = None, alpha: float = 0.5,
-             percentile: float | None = None, grid: int = 16, weights: str | None = None, device: str = "cpu",
-             features: str | None = "ade20k", lam: float = 0.2, snapshot_every: int = 0,
-             feature_interp: str = "cubic", lambda_norm: str = "none", extra: np.ndarray | None = None,
-             protect: str | np.ndarray | None = "auto", protect_weight: float = 1.0,
-             progress: ProgressFn | None = None) -> RetargetResult:
-    """Resize ``image`` to ``width`` x ``height`` with one of :data:`METHODS`.
-
-    Parameters
-    ----------
-    image : (H, W, 3) float32 RGB in [0, 1].
-    width, height : target size in pixels (None = unchanged).
-    method : ``dnr`` | ``multiop`` | ``seam`` | ``semantic-seam`` | ``scale`` | ``warp``.
-    init : DNR's starting image: ``scale`` (linear scaling, the paper's default), ``seam`` (RGB seam
-        carving) or ``multiop`` (the deep seams + warp applied to the pixels).
-    iterations, lr : Adam steps / learning rate of the reconstruction.
-    refine_iterations, refine_lr : Adam steps / learning rate (pixels) of the grid-sampler refinement
-        (0 = no refinement).
-    layers : VGG layers of the deep multi-operator (paper: relu1_2, relu2_2, relu3_4, relu4_4, pool5);
-        layers missing from the weights are replaced by the deepest available one (one warning).
-    lambdas : reconstruction weights per layer (dict, or list aligned with the resolved layers);
-        default: the paper's lambda_1 = 1 for the shallowest layer, 0 for the others.
-    alpha, percentile, grid : deep seam carving / warping parameters (paper: 0.5, 20, 16).
-        ``percentile=None`` (default) = :func:`default_percentile`: the paper's 20 when the deepest layer
-        used has a stride of at least 16 (the paper's pool5), 50 when the weights stop earlier
-        (relu3_1 here): see docs/retarget.md, "Deep seam percentile".
-    weights : VGG weights (model store name or path; None = full vgg19 if available, else the normalised
-        network up to relu3_1).
-    device : ``cpu`` or ``cuda``.
-    features, lam : feature backend and lambda of ``semantic-seam``.
-    snapshot_every : keep a reconstruction snapshot every N iterations (0 = none).
-    feature_interp : column interpolation of the feature warp (``cubic``, ``linear``, ``nearest``).
-    lambda_norm : ``none`` (the lambdas are used as given, the paper's form) or ``energy``: each layer's
-        lambda is divided by the norm of its retargeted target ``||F'_i||`` and multiplied by that of the
-        shallowest weighted layer, so every term is a relative error on the scale of the first one
-        (a single-layer loss is unchanged).
-    extra : (H, W) map (e.g. alpha) resized with the same geometry -> ``result.extra``.
-    protect : semantic protection of the deep methods (``dnr``, ``multiop``, ``warp``): ``"auto"``
-        (default) = the ADE20K classes of :data:`PROTECT_CLASSES` (people, animals, vehicles) from the
-        ``features`` backend, silently none when the image has none of them and one warning line when
-        no semantic backend is available; a comma-separated list of ADE20K class names (an error
-        when the backend is not available); an (H, W) map in [0, 1]; or ``None``/``"none"`` (the
-        paper's importance only). See :func:`sempix.retarget.deep.protected_importance`.
-    protect_weight : weight of the protection term (1 = a protected position counts as much as the
-        most important unprotected one, on top of its own importance).
-    progress : progress(fraction, message).
-
-    Returns
-    -------
-    RetargetResult with ``image`` of shape (height, width, 3).
-    """
-    img = _check(image)
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
-    if feature_interp not in ("cubic", "linear", "nearest"):
-        raise InputError(f"unknown feature_interp {feature_interp!r}; use cubic, linear or nearest")
-    if init not in INITS:
-        raise InputError(f"unknown init {init!r}; use one of {', '.join(INITS)}")
-    if lambda_norm not in LAMBDA_NORMS:
-        raise InputError(f"unknown lambda_norm {lambda_norm!r}; use one of {', '.join(LAMBDA_NORMS)}")
-    h0, w0 = img.shape[:2]
-    tw = w0 if width is None else int(width)
-    th = h0 if height is None else int(height)
-    if tw < 1 or th < 1:
-        raise InputError(f"target size {tw}x{th} must be at least 1x1")
-    if tw > 4 * w0 or th > 4 * h0:
-        raise InputError(f"target {tw}x{th} is more than 4x the input {w0}x{h0}; resize in steps")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise InputError(f"unknown device {device!r}; use cpu or cuda")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise InputError("--device cuda: no CUDA GPU is available to torch here; use --device cpu")
-    _set_threads()
-    t0 = time.perf_counter()
-    meta: dict = {"method": method, "input": (h0, w0), "target": (th, tw)}
-    result = RetargetResult(img, method, meta=meta)
-
-    if extra is not None:
-        extra = np.asarray(extra, dtype=np.float32)
-        if extra.shape != (h0, w0):
-            raise InputError(f"extra map has shape {extra.shape}, expected {(h0, w0)}")
-    prot = None
-    if method in ("dnr", "multiop", "warp"):
-        prot = _protect_map(img, protect, features, meta, progress)
-    if method == "scale":
-        result.image = scale_image(img, tw, th)
-        if extra is not None:
-            result.extra = scale_image(extra[..., None], tw, th)[..., 0]
-    elif method in ("seam", "semantic-seam"):
-        feats = None
-        if method == "semantic-seam":
-            from sempix.features import compute_features
-
-            fm = compute_features(img, features or "ade20k", progress=sub_progress(progress, 0.0, 0.3))
-            feats = fm.features
-            meta["features"] = fm.backend
-        l_ = lam if method == "semantic-seam" else 0.0
-        result.image, result.extra = _carve(img, tw, th, feats, l_,
-                                            sub_progress(progress, 0.3 if feats is not None else 0, 1), extra)
-    else:
-        net = get_vgg(weights, device)
-        used = resolve_layers(list(layers), net.depth)
-        lam_map = _lambdas(used, lambdas)
-        if percentile is None:
-            percentile = default_percentile(used)
-        elif not 0 <= float(percentile) <= 100:
-            raise InputError(f"percentile {percentile} must be between 0 and 100")
-        meta.update(layers=used, lambdas=lam_map, weights=net.fmt, deepest=net.depth, percentile=percentile)
-        passes = [("width", tw)] if tw != w0 else []
-        if th != h0:
-            passes.append(("height", th))
-        cur = img
-        cur_extra = extra
-        cur_prot = prot
-        for k, (axis, target) in enumerate(passes):
-            sp = sub_progress(progress, k / len(passes), (k + 1) / len(passes))
-            work = cur if axis == "width" else np.ascontiguousarray(cur.transpose(1, 0, 2))
-            wprot = None if cur_prot is None else _oriented(cur_prot, axis)
-            out = _width_pass(net, work, target, used, lam_map, method=method, init=init, iterations=iterations,
-                              refine_iterations=refine_iterations, lr=lr, refine_lr=refine_lr, alpha=alpha,
-                              percentile=percentile, grid=grid, device=device, snapshot_every=snapshot_every,
-                              feature_interp=feature_interp, lambda_norm=lambda_norm,
-                              transpose=(axis == "height"), result=result, protect=wprot,
-                              protect_weight=protect_weight, progress=sp)
-            cur = out if axis == "width" else np.ascontiguousarray(out.transpose(1, 0, 2))
-            if cur_prot is not None and k + 1 < len(passes):
-                cur_prot = _carry_map(cur_prot, result.plans[-1], axis)
-            if cur_extra is not None:
-                cur_extra = _carry_map(cur_extra, result.plans[-1], axis)
-        result.image = cur
-        result.extra = cur_extra
-    if result.image.shape[:2] != (th, tw):
-        raise SempixError(f"internal error: {method} produced {result.image.shape[:2]}, expected {(th, tw)}")
-    meta["seconds"] = time.perf_counter() - t0
-    report(progress, 1.0, "done")
-    return result
-
-
-# ADE20K classes protected by ``protect="auto"``: shapes people notice when they are squeezed or cut.
-PROTECT_CLASSES = ("person", "animal", "car", "bus", "truck", "van", "boat", "ship", "airplane", "bicycle",
-                   "minibike")
-
-
-def _protect_map(img: np.ndarray, protect, features: str | None, meta: dict,
-                 progress: ProgressFn | None) -> np.ndarray | None:
-    """Resolve ``protect`` of :func:`retarget` to an (H, W) float32 map in [0, 1] or None."""
-    h, w = img.shape[:2]
-    if protect is None or (isinstance(protect, str) and protect.strip().lower() in ("none", "off", "")):
-        meta["protect"] = None
-        return None
-    if not isinstance(protect, str):
-        m = np.asarray(protect, dtype=np.float32)
-        if m.shape != (h, w):
-            raise InputError(f"protect map has shape {m.shape}, expected {(h, w)}")
-        meta["protect"] = {"classes": None, "share": float((m > 0.5).mean())}
-        return np.clip(m, 0, 1)
-    auto = protect.strip().lower() == "auto"
-    names = list(PROTECT_CLASSES) if auto else [n.strip() for n in protect.split(",") if n.strip()]
-    backend = features or "ade20k"
-    if backend in ("none", "lowlevel"):
-        if auto:
-            meta["protect"] = None
-            return None
-        raise InputError(f"protect classes need a semantic feature backend, not {backend!r}")
-    from sempix.features import class_mask, compute_features
-
-    fm = compute_features(img, backend, strict=not auto, progress=sub_progress(progress, 0.0, 0.02))
-    if not getattr(fm, "semantic", False) or fm.labels is None:
-        # the feature backend has already said (one warning line) that it fell back to non-semantic features
-        log.info("retarget: no semantic labels (%s features); deep seams run without semantic protection",
-                 fm.backend)
-        meta["protect"] = {"classes": [], "share": 0.0, "backend": fm.backend, "unavailable": True}
-        return None
-    if auto:
-        known = {c.lower() for c in fm.class_names}
-        names = [n for n in names if n in known]
-    m = class_mask(fm, names).astype(np.float32) if names else np.zeros((h, w), np.float32)
-    meta["protect"] = {"classes": names, "share": float(m.mean()), "backend": fm.backend}
-    if not m.any():
-        return None
-    return m
-
-
-def _oriented(m: np.ndarray, axis: str) -> np.ndarray:
-    """An (H, W) map as the width pass sees it (transposed for a height pass)."""
-    return m if axis == "width" else np.ascontiguousarray(m.T)
-
-
-def _carry_map(m: np.ndarray, p: DeepPlan, axis: str) -> np.ndarray:
-    """Resize an (H, W) map with the image-level geometry of one pass's plan, clipped to [0, 1]."""
-    return _oriented(np.clip(p.apply(IMAGE, _oriented(m, axis)), 0, 1), axis)
-
-
-PAPER_PERCENTILE = 20.0
-SHALLOW_PERCENTILE = 50.0
-
-
-def default_percentile(layers: list[str]) -> float:
-    """Deep seam percentile for a resolved layer set.
-
-    The paper's rule (more than one deepest-layer seam only while a seam's mean importance is within
-    the 20th percentile of the importance map) is stated for pool5, where one position is 32 pixels
-    wide. With a deepest layer of stride < 16 (relu3_1, stride 4, when the weights stop there) the same
-    rule stopped after 1-23 of 147-171 positions on RetargetMe, leaving most of the change to the warp,
-    which then acts like scaling; 50 lets the seams do the reduction (measured in docs/retarget.md).
-
-    Returns
-    -------
-    20.0 when the deepest layer's stride is >= 16, else 50.0.
-    """
-    from sempix.retarget.vgg import LAYER_NAMES, relative_receptive_field
-
-    deepest = max(layers, key=LAYER_NAMES.index)
-    jump = relative_receptive_field(None, deepest)[0]
-    return PAPER_PERCENTILE if jump >= 16 else SHALLOW_PERCENTILE
-
-
-def _lambdas(used: list[str], lambdas) -> dict[str, float]:
-    if lambdas is None:
-        return {n: (1.0 if i == 0 else 0.0) for i, n in enumerate(used)}
-    if isinstance(lambdas, dict):
-        out = {n: 0.0 for n in used}
-        for k, v in lambdas.items():
-            from sempix.retarget.vgg import canonical_layer
-
-            c = resolve_layers([canonical_layer(k)], used[-1])[0]  # deeper than available -> deepest
-            if c not in out:
-                raise InputError(f"lambda given for layer {k!r}, which is not in the layer set {used}")
-            out[c] += float(v)
-    else:
-        vals = [float(v) for v in lambdas]
-        if len(vals) != len(used):
-            raise InputError(f"{len(vals)} lambdas for {len(used)} layers ({', '.join(used)})")
-        out = dict(zip(used, vals))
-    if all(v == 0 for v in out.values()):
-        raise InputError("all reconstruction lambdas are 0; give at least one layer a positive weight")
-    if any(v < 0 for v in out.values()):
-        raise InputError("reconstruction lambdas must be >= 0")
-    return out
-
-
-def _energy_lambdas(lam_map: dict[str, float], targets: dict[str, torch.Tensor],
-                    used: list[str]) -> dict[str, float]:
-    """lambda_i * ||F'_ref|| / ||F'_i|| (ref = shallowest weighted layer): relative errors per layer."""
-    ref = next(n for n in used if lam_map.get(n, 0) != 0)
-    e_ref = float(torch.linalg.vector_norm(targets[ref]))
-    out = {}
-    for n, v in lam_map.items():
-        e = float(torch.linalg.vector_norm(targets[n])) if v != 0 else 0.0
-        out[n] = v * e_ref / e if v != 0 and e > 0 else 0.0
-    return out
-
-
-def _width_pass(net, img: np.ndarray, target: int, used: list[str], lam_map: dict[str, float], *, method: str,
-                init: str, iterations: int, refine_iterations: int, lr: float, refine_lr: float, alpha: float,
-                percentile: float, grid: int, device: str, snapshot_every: int, transpose: bool, feature_interp: str,
-                result: RetargetResult, lambda_norm: str = "none", protect: np.ndarray | None = None,
-                protect_weight: float = 1.0, progress: ProgressFn | None) -> np.ndarray:
-    h, w = img.shape[:2]
-    x = to_tensor(img, device)
-    t = time.perf_counter()
-    with torch.no_grad():
-        feats = net(x, used)
-    tw = {n: net.layer_size(n, h, target)[1] for n in used}
-    p = plan(feats, (h, w), target, tw, alpha=alpha, percentile=percentile, grid=grid,
-             carve=(method != "warp"), protect=protect, protect_weight=protect_weight)
-    p.meta["transposed"] = transpose
-    result.plans.append(p)
-    result.meta.setdefault("timings", {})["plan"] = result.meta.get("timings", {}).get("plan", 0) + (
-        time.perf_counter() - t)
-    report(progress, 0.05, "deep seams planned")
-    if method in ("multiop", "warp"):
-        return p.apply_image(img)
-    # dnr: targets F'_i, init, reconstruction, refinement
-    targets = {n: p.apply(n, feats[n], interp=feature_interp) for n in used if lam_map.get(n, 0) != 0}
-    if lambda_norm == "energy":
-        lam_map = _energy_lambdas(lam_map, targets, used)
-        result.meta.setdefault("effective_lambdas", []).append(dict(lam_map))
-    if init == "scale":
-        start = scale_image(img, target, h)
-    elif init == "multiop":
-        start = p.apply_image(img)
-    else:
-        start = _carve(img, target, h, None, 0.0, None)[0]
-    x0 = to_tensor(start, device)
-    n_it = max(0, int(iterations))
-    n_ref = max(0, int(refine_iterations))
-    total = max(1, n_it + n_ref)
-
-    def snap(it: int, arr: np.ndarray) -> None:
-        result.snapshots.append((it, arr.transpose(1, 0, 2).copy() if transpose else arr))
-
-    if snapshot_every:
-        snap(0, start)
-    t = time.perf_counter()
-    out, losses = reconstruct(net, targets, x0, lam_map, iterations=n_it, lr=lr,
-                              progress=sub_progress(progress, 0.05, 0.05 + 0.95 * n_it / total),
-                              snapshot=snap if snapshot_every else None, snapshot_every=snapshot_every)
-    result.losses += losses
-    t_rec = time.perf_counter() - t
-    t = time.perf_counter()
-    if n_ref:
-        out, rlosses = refine(net, targets, out, lam_map, iterations=n_ref, lr=refine_lr,
-                              progress=sub_progress(progress, 0.05 + 0.95 * n_it / total, 1.0))
-        result.refine_losses += rlosses
-    tim = result.meta.setdefault("timings", {})
-    tim["reconstruction"] = tim.get("reconstruction", 0) + t_rec
-    tim["refinement"] = tim.get("refinement", 0) + time.perf_counter() - t
-    res = to_image(out)
-    if snapshot_every:
-        snap(n_it, res)
-    return res
-
-
-def loss_of(image: np.ndarray, original: np.ndarray, result: RetargetResult, net=None) -> float:
-    """Feature loss of ``image`` against the targets of ``result``'s first plan (diagnostics)."""
-    net = net or get_vgg()
-    used = result.meta["layers"]
-    lam_map = result.meta["lambdas"]
-    p = result.plans[0]
-    with torch.no_grad():
-        feats = net(to_tensor(original), used)
-        targets = {n: p.apply(n, feats[n]) for n in used if lam_map.get(n, 0)}
-        return float(feature_loss(net, to_tensor(image), targets, lam_map))
-
-
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -4,14 +4,19 @@ Plan (all widths; heights are handled by transposing the image):
 
 1. importance of layer l: ``E_l = ||F_l||_2`` over channels (Eq. 1), an (h_l, w_l) map;
 2. carve the deepest layer first: at least one seam, more only while the seam's mean importance is
-   within the ``percentile`` (20th) of ``E_L`` and the target width is not reached; the removed ratio is
+   within the ``percentile`` (20th) of ``E_L`` and the target width is not reached; the removed
+   ratio is
    ``r = n_L / w_L``;
-3. every shallower layer m (and the image itself, as the last level) removes ``round(r * w_m)`` seams
+3. every shallower layer m (and the image itself, as the last level) removes ``round(r * w_m)``
+  seams
    from ``E_m`` scaled by ``alpha`` (0.5) inside the receptive fields, in m's grid, of the positions
    removed at the next deeper level (Eq. 2), so that seams stay consistent across layers;
-4. the remaining width is done by grid warping: ``grid`` (16) equal column cells of the carved maps get
-   new widths from their aggregated importance (each level's carved importance, upsampled to the carved
-   image width, normalised by its maximum and averaged; Eq. 3 in our form, see :func:`cell_scales`), and
+4. the remaining width is done by grid warping: ``grid`` (16) equal column cells of the carved
+  maps get
+   new widths from their aggregated importance (each level's carved importance, upsampled to the
+   carved
+   image width, normalised by its maximum and averaged; Eq. 3 in our form, see :func:`cell_scales`),
+   and
    every level is resampled with the same normalised piecewise-linear column mapping.
 
 The plan stores, per level, the removed-positions mask and the mapping, and :meth:`DeepPlan.apply`
@@ -28,6 +33,7 @@ import numpy as np
 import torch
 from numba import njit
 
+from sempix.ops.resample import resize
 from sempix.retarget.seams import carve_mask
 from sempix.retarget.vgg import relative_receptive_field
 
@@ -35,8 +41,17 @@ IMAGE = "image"
 
 
 @njit(cache=True)
-def _rf_mask_nb(removed: np.ndarray, jump: int, start: int, size: int, h: int, w: int,
-                cjump: int, cstart: int, csize: int) -> np.ndarray:
+def _rf_mask_nb(
+    removed: np.ndarray,
+    jump: int,
+    start: int,
+    size: int,
+    h: int,
+    w: int,
+    cjump: int,
+    cstart: int,
+    csize: int,
+) -> np.ndarray:
     out = np.zeros((h, w), dtype=np.bool_)
     hd, wd = removed.shape
     for y in range(hd):
@@ -52,9 +67,11 @@ def _rf_mask_nb(removed: np.ndarray, jump: int, start: int, size: int, h: int, w
     return out
 
 
-def receptive_field_mask(removed_deep: np.ndarray, deep: str, shallow: str | None,
-                         shape: tuple[int, int]) -> np.ndarray:
-    """Positions of the ``shallow`` level (None = image) inside the receptive fields of ``removed_deep``.
+def receptive_field_mask(
+    removed_deep: np.ndarray, deep: str, shallow: str | None, shape: tuple[int, int]
+) -> np.ndarray:
+    """Positions of the ``shallow`` level (None = image) inside the receptive fields of
+    ``removed_deep``.
 
     Parameters
     ----------
@@ -66,8 +83,9 @@ def receptive_field_mask(removed_deep: np.ndarray, deep: str, shallow: str | Non
     (h, w) bool.
     """
     jump, start, size = relative_receptive_field(shallow, deep)
-    return _rf_mask_nb(np.ascontiguousarray(removed_deep), jump, start, size, shape[0], shape[1],
-                       jump, start, size)
+    return _rf_mask_nb(
+        np.ascontiguousarray(removed_deep), jump, start, size, shape[0], shape[1], jump, start, size
+    )
 
 
 def importance(feat: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -100,7 +118,9 @@ def _bisect_increasing(fn, target: float) -> float | None:
     return hi
 
 
-def cell_scales(imp: np.ndarray, factor: float, *, s_min: float = 0.2, s_max: float = 4.0) -> np.ndarray:
+def cell_scales(
+    imp: np.ndarray, factor: float, *, s_min: float = 0.2, s_max: float = 4.0
+) -> np.ndarray:
     """Scale factors of the warping cells (our form of Eq. 3).
 
     Parameters
@@ -111,8 +131,10 @@ def cell_scales(imp: np.ndarray, factor: float, *, s_min: float = 0.2, s_max: fl
     Returns
     -------
     (G,) float64 scales whose mean is ``factor`` (to rounding): for a reduction
-    ``s_i = clip(a * imp_i, s_lo, 1)`` (important cells keep their width, unimportant ones shrink), for an
-    enlargement ``s_i = clip(1 + b * (1 - imp_i), 1, s_max)`` (unimportant cells stretch); ``a`` / ``b``
+    ``s_i = clip(a * imp_i, s_lo, 1)`` (important cells keep their width, unimportant ones shrink),
+    for an
+    enlargement ``s_i = clip(1 + b * (1 - imp_i), 1, s_max)`` (unimportant cells stretch); ``a`` /
+    ``b``
     found by bisection. Uniform scaling when importance is flat.
     """
     imp = np.asarray(imp, dtype=np.float64)
@@ -147,7 +169,8 @@ def cell_scales(imp: np.ndarray, factor: float, *, s_min: float = 0.2, s_max: fl
 
 
 def warp_edges(cell_imp: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndarray]:
-    """Normalised cell edges: source (equal cells) and destination (scaled), both (G+1,) from 0 to 1."""
+    """Normalised cell edges: source (equal cells) and destination (scaled), both (G+1,) from 0 to
+    1."""
     g = len(cell_imp)
     s = cell_scales(cell_imp, factor)
     src = np.linspace(0.0, 1.0, g + 1)
@@ -157,30 +180,39 @@ def warp_edges(cell_imp: np.ndarray, factor: float) -> tuple[np.ndarray, np.ndar
 
 
 def warp_cell_widths(width: int, target: int, cell_imp: np.ndarray) -> np.ndarray:
-    """Integer output widths of the cells of a ``width``-wide map warped to ``target`` (sum == target)."""
+    """Integer output widths of the cells of a ``width``-wide map warped to ``target`` (sum ==
+    target)."""
     _, dst = warp_edges(cell_imp, target / width)
     edges = np.rint(dst * target).astype(int)
     return np.diff(edges)
 
 
-def column_sources(w_in: int, w_out: int, src_edges: np.ndarray, dst_edges: np.ndarray) -> np.ndarray:
-    """Source column coordinate (pixel-centre convention) of every output column, (w_out,) float64."""
+def column_sources(
+    w_in: int, w_out: int, src_edges: np.ndarray, dst_edges: np.ndarray
+) -> np.ndarray:
+    """Source column coordinate (pixel-centre convention) of
+    every output column, (w_out,) float64."""
     u = (np.arange(w_out) + 0.5) / w_out
     v = np.interp(u, dst_edges, src_edges)
     return np.clip(v * w_in - 0.5, 0.0, w_in - 1.0)
 
 
 def _cubic_weights(t: np.ndarray, a: float = -0.5) -> np.ndarray:
-    """Keys cubic convolution weights of the taps at offsets -1, 0, 1, 2 for fractions ``t`` -> (4, n)."""
+    """Keys cubic convolution weights of the taps at offsets -1, 0, 1, 2 for fractions ``t`` -> (4,
+    n)."""
     d = np.stack([1 + t, t, 1 - t, 2 - t])
     ad = np.abs(d)
-    w = np.where(ad <= 1, (a + 2) * ad**3 - (a + 3) * ad**2 + 1,
-                 np.where(ad < 2, a * ad**3 - 5 * a * ad**2 + 8 * a * ad - 4 * a, 0.0))
+    w = np.where(
+        ad <= 1,
+        (a + 2) * ad**3 - (a + 3) * ad**2 + 1,
+        np.where(ad < 2, a * ad**3 - 5 * a * ad**2 + 8 * a * ad - 4 * a, 0.0),
+    )
     return w.astype(np.float32)
 
 
 def resample_columns(arr, xs: np.ndarray, *, kind: str = "cubic"):
-    """Interpolate columns at positions ``xs``: ``arr`` (..., W) numpy or torch, ``xs`` (W',) -> (..., W').
+    """Interpolate columns at positions ``xs``: ``arr`` (..., W) numpy or torch, ``xs`` (W',) ->
+    (..., W').
 
     ``kind``: ``"cubic"`` (Keys, a = -0.5, sharp; the default), ``"linear"`` or ``"nearest"`` (whole
     columns are dropped or repeated: no smoothing). Borders are clamped.
@@ -199,8 +231,9 @@ def resample_columns(arr, xs: np.ndarray, *, kind: str = "cubic"):
     for idx, wt in taps:
         wt = np.asarray(wt, dtype=np.float32)
         if isinstance(arr, torch.Tensor):
-            term = arr.index_select(-1, torch.from_numpy(idx).to(arr.device)) * torch.from_numpy(wt).to(
-                arr.device, arr.dtype)
+            term = arr.index_select(-1, torch.from_numpy(idx).to(arr.device)) * torch.from_numpy(
+                wt
+            ).to(arr.device, arr.dtype)
         else:
             term = arr[..., idx] * wt
         out = term if out is None else out + term
@@ -208,7 +241,8 @@ def resample_columns(arr, xs: np.ndarray, *, kind: str = "cubic"):
 
 
 def remove_positions(arr, removed: np.ndarray):
-    """Remove the positions of ``removed`` (h, w) bool (same count per row) from ``arr`` (..., h, w)."""
+    """Remove the positions of ``removed`` (h, w) bool (same count per row) from ``arr`` (..., h,
+    w)."""
     h, w = removed.shape
     k = int(removed[0].sum())
     if k == 0:
@@ -258,7 +292,9 @@ class DeepPlan:
         """
         lv = self.levels[name]
         if tuple(arr.shape[-2:]) != tuple(lv.shape):
-            raise ValueError(f"{name}: expected spatial shape {lv.shape}, got {tuple(arr.shape[-2:])}")
+            raise ValueError(
+                f"{name}: expected spatial shape {lv.shape}, got {tuple(arr.shape[-2:])}"
+            )
         carved = remove_positions(arr, lv.removed)
         xs = column_sources(lv.carved_width, lv.target_width, self.src_edges, self.dst_edges)
         return resample_columns(carved, xs, kind=interp)
@@ -269,15 +305,25 @@ class DeepPlan:
         return np.ascontiguousarray(np.clip(np.moveaxis(out, 0, -1), 0, 1), dtype=np.float32)
 
 
-def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int, int],
-         target_width: int, target_widths: dict[str, int], *, alpha: float = 0.5,
-         percentile: float = 20.0, grid: int = 16, carve: bool = True,
-         protect: np.ndarray | None = None, protect_weight: float = 1.0) -> DeepPlan:
+def plan(
+    features: dict[str, torch.Tensor | np.ndarray],
+    image_shape: tuple[int, int],
+    target_width: int,
+    target_widths: dict[str, int],
+    *,
+    alpha: float = 0.5,
+    percentile: float = 20.0,
+    grid: int = 16,
+    carve: bool = True,
+    protect: np.ndarray | None = None,
+    protect_weight: float = 1.0,
+) -> DeepPlan:
     """Plan the deep multi-operator for one width change.
 
     Parameters
     ----------
-    features : {layer: (1, C, h, w)} activations of the input, any VGG layers (see ``vgg.LAYER_NAMES``).
+    features : {layer: (1, C, h, w)} activations of the input, any VGG layers (see
+        ``vgg.LAYER_NAMES``).
     image_shape : (H, W) of the input image.
     target_width : W' of the output image.
     target_widths : {layer: w'_l}, the width each layer has for an (H, W') input.
@@ -308,7 +354,7 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
         if name == IMAGE:
             # the image level uses the shallowest layer's importance, resized to the image if needed
             base = levels[names[-1]].importance if names else np.zeros(image_shape, np.float32)
-            imp = _resize2d(base, image_shape)
+            imp = resize(base, image_shape)
             tw = target_width
         else:
             imp = importance(features[name])
@@ -318,7 +364,9 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
         h, w = imp.shape
         scaled = imp.copy()
         if prev is not None and levels[prev].n_removed > 0:
-            rf = receptive_field_mask(levels[prev].removed, prev, None if name == IMAGE else name, (h, w))
+            rf = receptive_field_mask(
+                levels[prev].removed, prev, None if name == IMAGE else name, (h, w)
+            )
             scaled[rf] *= alpha
         n_max = max(0, w - tw) if (carve and reducing) else 0
         if i == 0:
@@ -340,7 +388,7 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     for name in order:
         lv = levels[name]
         carved = remove_positions(lv.importance, lv.removed)
-        up = _resize2d(carved, (hc, wc))
+        up = resize(carved, (hc, wc))
         m = up.max()
         if m > 0:
             agg += up / m
@@ -348,16 +396,30 @@ def plan(features: dict[str, torch.Tensor | np.ndarray], image_shape: tuple[int,
     cols = agg.mean(axis=0)
     g = int(max(1, min(grid, wc)))
     cell_edges = np.rint(np.linspace(0, wc, g + 1)).astype(int)
-    cell_imp = np.array([cols[a:max(a + 1, b)].mean() for a, b in itertools.pairwise(cell_edges)])
+    cell_imp = np.array([cols[a : max(a + 1, b)].mean() for a, b in itertools.pairwise(cell_edges)])
     src, dst = warp_edges(cell_imp, target_width / wc)
-    return DeepPlan(levels, order, ratio, src, dst, cell_imp,
-                    meta={"alpha": alpha, "percentile": percentile, "grid": g, "aggregated": agg,
-                          "protect": None if protect is None or protect_weight <= 0 else
-                          np.asarray(protect, dtype=np.float32)})
+    return DeepPlan(
+        levels,
+        order,
+        ratio,
+        src,
+        dst,
+        cell_imp,
+        meta={
+            "alpha": alpha,
+            "percentile": percentile,
+            "grid": g,
+            "aggregated": agg,
+            "protect": None
+            if protect is None or protect_weight <= 0
+            else np.asarray(protect, dtype=np.float32),
+        },
+    )
 
 
 def protected_importance(imp: np.ndarray, protect: np.ndarray, weight: float = 1.0) -> np.ndarray:
-    """``imp + weight * P * max(imp)`` with ``P`` = ``protect`` (H, W) in [0, 1] area-averaged to ``imp``'s grid.
+    """``imp + weight * P * max(imp)`` with ``P`` = ``protect`` (H, W) in [0, 1] area-averaged to
+    ``imp``'s grid.
 
     Parameters
     ----------
@@ -376,12 +438,3 @@ def protected_importance(imp: np.ndarray, protect: np.ndarray, weight: float = 1
         p = torch.nn.functional.interpolate(t, size=tuple(imp.shape), mode=mode, **kw)[0, 0].numpy()
     m = float(imp.max()) if imp.size else 0.0
     return (imp + float(weight) * np.clip(p, 0, 1) * m).astype(np.float32)
-
-
-def _resize2d(a: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a 2-D map (torch interpolate, align_corners=False)."""
-    if tuple(a.shape) == tuple(shape):
-        return np.asarray(a, dtype=np.float32)
-    t = torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None, None]
-    r = torch.nn.functional.interpolate(t, size=tuple(shape), mode="bilinear", align_corners=False)
-    return r[0, 0].numpy()

@@ -1,27 +1,20 @@
-"""Preview picture of a retargeting run: importance maps with their seams, and reconstruction snapshots."""
+"""Preview picture of a retargeting run: importance maps with their seams, and reconstruction
+snapshots."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image, ImageDraw
 
+from sempix.color import colormap
 from sempix.image import to_uint8
 
 
-def _colormap(x: np.ndarray) -> np.ndarray:
-    """(h, w) in [0, 1] -> (h, w, 3) float, a simple perceptual-ish ramp (dark blue -> yellow)."""
-    stops = np.array([[0.05, 0.03, 0.25], [0.35, 0.05, 0.55], [0.8, 0.25, 0.3], [0.98, 0.6, 0.1],
-                      [0.99, 0.98, 0.6]])
-    t = np.clip(x, 0, 1) * (len(stops) - 1)
-    i = np.minimum(t.astype(int), len(stops) - 2)
-    f = (t - i)[..., None]
-    return stops[i] * (1 - f) + stops[i + 1] * f
-
-
 def importance_picture(imp: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
-    """Colour-mapped importance (normalised by its 99th percentile), removed positions in bright green."""
+    """Colour-mapped importance (normalised by its 99th percentile), removed positions in bright
+    green."""
     hi = float(np.percentile(imp, 99)) or 1.0
-    rgb = _colormap(imp / hi)
+    rgb = colormap(imp / hi)
     if removed is not None:
         rgb[removed] = (0.1, 1.0, 0.2)
     return rgb.astype(np.float32)
@@ -51,9 +44,12 @@ def _row(tiles: list[Image.Image], gap: int = 6) -> Image.Image:
 def preview(original: np.ndarray, result, *, height: int = 200) -> np.ndarray:
     """Build the preview picture.
 
-    Row 1: the input and, per level of the first deep plan (deepest first), its importance map (Eq. 1)
-    with the removed seams in green. Row 2: the aggregated importance of the carved image with the warp
-    cells (white lines), then the scaled importance (Eq. 2) per level; the semantic protection map (the
+    Row 1: the input and, per level of the first deep plan (deepest first), its importance map (Eq.
+    1)
+    with the removed seams in green. Row 2: the aggregated importance of the carved image with the
+    warp
+    cells (white lines), then the scaled importance (Eq. 2) per level; the semantic protection map
+    (the
     input, darkened outside the protected classes) comes first when there is one. Row 3: the
     reconstruction snapshots (initial image, intermediate iterations, final) or the final result.
 
@@ -86,9 +82,16 @@ def preview(original: np.ndarray, result, *, height: int = 200) -> np.ndarray:
             tiles2.insert(0, _tile(base * (0.25 + 0.75 * m), height, "protected (semantic)"))
         for name in p.order:
             lv = p.levels[name]
-            tiles.append(_tile(orient(importance_picture(lv.importance, lv.removed)), height,
-                               f"{name}: -{lv.n_removed} seams"))
-            tiles2.append(_tile(orient(importance_picture(lv.scaled)), height, f"{name} scaled (Eq. 2)"))
+            tiles.append(
+                _tile(
+                    orient(importance_picture(lv.importance, lv.removed)),
+                    height,
+                    f"{name}: -{lv.n_removed} seams",
+                )
+            )
+            tiles2.append(
+                _tile(orient(importance_picture(lv.scaled)), height, f"{name} scaled (Eq. 2)")
+            )
         rows.append(_row(tiles))
         rows.append(_row(tiles2))
     snaps = result.snapshots or [(None, result.image)]

@@ -1,9 +1,13 @@
 """Image reconstruction from retargeted deep features, and the grid-sampler refinement.
 
-``loss(O) = sum_i lambda_i * ||F_i(O) - F'_i||_2`` (Frobenius norms, not squared), minimised over the
-pixels of O with Adam, starting from an initial image (linear scaling or seam carving). The refinement
-puts a grid sampler (spatial transformer, ``torch.nn.functional.grid_sample``) in front of the network and
-optimises the sampling grid with the pixels fixed; the best grid seen is kept, so the refinement never
+``loss(O) = sum_i lambda_i * ||F_i(O) - F'_i||_2`` (Frobenius norms, not squared), minimised over
+the
+pixels of O with Adam, starting from an initial image (linear scaling or seam carving). The
+refinement
+puts a grid sampler (spatial transformer, ``torch.nn.functional.grid_sample``) in front of the
+network and
+optimises the sampling grid with the pixels fixed; the best grid seen is kept, so the refinement
+never
 increases the loss (identity grid = the unrefined image).
 """
 
@@ -20,8 +24,9 @@ from sempix.progress import ProgressFn, report
 SnapshotFn = Callable[[int, np.ndarray], None]
 
 
-def feature_loss(net, img: torch.Tensor, targets: dict[str, torch.Tensor],
-                 lambdas: dict[str, float]) -> torch.Tensor:
+def feature_loss(
+    net, img: torch.Tensor, targets: dict[str, torch.Tensor], lambdas: dict[str, float]
+) -> torch.Tensor:
     """``sum_i lambda_i ||F_i(img) - F'_i||_2`` over the layers with a non-zero lambda.
 
     Parameters
@@ -39,9 +44,18 @@ def feature_loss(net, img: torch.Tensor, targets: dict[str, torch.Tensor],
     return loss
 
 
-def reconstruct(net, targets: dict[str, torch.Tensor], init: torch.Tensor, lambdas: dict[str, float], *,
-                iterations: int = 50, lr: float = 0.02, progress: ProgressFn | None = None,
-                snapshot: SnapshotFn | None = None, snapshot_every: int = 0) -> tuple[torch.Tensor, list[float]]:
+def reconstruct(
+    net,
+    targets: dict[str, torch.Tensor],
+    init: torch.Tensor,
+    lambdas: dict[str, float],
+    *,
+    iterations: int = 50,
+    lr: float = 0.02,
+    progress: ProgressFn | None = None,
+    snapshot: SnapshotFn | None = None,
+    snapshot_every: int = 0,
+) -> tuple[torch.Tensor, list[float]]:
     """Minimise the feature loss over the pixels with Adam.
 
     Parameters
@@ -69,9 +83,18 @@ def reconstruct(net, targets: dict[str, torch.Tensor], init: torch.Tensor, lambd
         opt.step()
         with torch.no_grad():
             x.clamp_(0.0, 1.0)
-        if snapshot is not None and snapshot_every and (it + 1) % snapshot_every == 0 and it + 1 < iterations:
+        if (
+            snapshot is not None
+            and snapshot_every
+            and (it + 1) % snapshot_every == 0
+            and it + 1 < iterations
+        ):
             snapshot(it, _np(x))
-        report(progress, (it + 1) / max(1, iterations), f"reconstruction {it + 1}/{iterations} loss {val:.4g}")
+        report(
+            progress,
+            (it + 1) / max(1, iterations),
+            f"reconstruction {it + 1}/{iterations} loss {val:.4g}",
+        )
     with torch.no_grad():
         val = float(feature_loss(net, x, targets, lambdas))
     losses.append(val)
@@ -81,19 +104,28 @@ def reconstruct(net, targets: dict[str, torch.Tensor], init: torch.Tensor, lambd
 
 
 def identity_grid(h: int, w: int, device=None) -> torch.Tensor:
-    """(1, h, w, 2) sampling grid (x, y in [-1, 1], align_corners=False) that reproduces the input."""
+    """(1, h, w, 2) sampling grid (x, y in [-1, 1],
+    align_corners=False) that reproduces the input."""
     ys = (torch.arange(h, dtype=torch.float32, device=device) + 0.5) / h * 2 - 1
     xs = (torch.arange(w, dtype=torch.float32, device=device) + 0.5) / w * 2 - 1
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([gx, gy], dim=-1)[None]
 
 
-def refine(net, targets: dict[str, torch.Tensor], image: torch.Tensor, lambdas: dict[str, float], *,
-           iterations: int = 10, lr: float = 0.5, progress: ProgressFn | None = None
-           ) -> tuple[torch.Tensor, list[float]]:
+def refine(
+    net,
+    targets: dict[str, torch.Tensor],
+    image: torch.Tensor,
+    lambdas: dict[str, float],
+    *,
+    iterations: int = 10,
+    lr: float = 0.5,
+    progress: ProgressFn | None = None,
+) -> tuple[torch.Tensor, list[float]]:
     """Grid-sampler refinement: optimise the sampling grid, pixels fixed.
 
-    The grid is the identity plus a displacement in pixel units (so ``lr`` is in pixels); the sampler is
+    The grid is the identity plus a displacement in pixel units (so ``lr`` is in pixels); the
+    sampler is
     bilinear with border padding. The iterate with the lowest loss is returned (the identity grid is
     the first iterate), so the loss never increases.
 
@@ -110,8 +142,9 @@ def refine(net, targets: dict[str, torch.Tensor], image: torch.Tensor, lambdas: 
     img = image.detach()
 
     def sample() -> torch.Tensor:
-        return F.grid_sample(img, base + disp * scale, mode="bilinear", padding_mode="border",
-                             align_corners=False)
+        return F.grid_sample(
+            img, base + disp * scale, mode="bilinear", padding_mode="border", align_corners=False
+        )
 
     best, best_loss = img.clone(), float("inf")
     losses: list[float] = []
@@ -127,9 +160,15 @@ def refine(net, targets: dict[str, torch.Tensor], image: torch.Tensor, lambdas: 
             break
         loss.backward()
         opt.step()
-        report(progress, (it + 1) / max(1, iterations), f"refinement {it + 1}/{iterations} loss {val:.4g}")
+        report(
+            progress,
+            (it + 1) / max(1, iterations),
+            f"refinement {it + 1}/{iterations} loss {val:.4g}",
+        )
     return best, losses
 
 
 def _np(x: torch.Tensor) -> np.ndarray:
-    return np.ascontiguousarray(x.detach().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32)
+    return np.ascontiguousarray(
+        x.detach().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32
+    )

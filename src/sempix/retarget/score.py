@@ -1,6 +1,7 @@
 """Semantic Score (Arar et al.): ``SS = ||F(O)||_2 / ||F(I)||_2``.
 
-``F`` is a feature map of the whole image, ``O`` the retargeted output and ``I`` the input. The paper
+``F`` is a feature map of the whole image, ``O`` the retargeted output and ``I`` the input. The
+paper
 uses VGG-19 ``block5_conv1``; sempix reports two versions and always says which:
 
 * ``kind="vgg"``: the deepest VGG layer the weights hold (``relu3_1`` with the normalised network
@@ -8,7 +9,8 @@ uses VGG-19 ``block5_conv1``; sempix reports two versions and always says which:
 * ``kind="ade20k"``: the semantic pixel features of the ADE20K backend
   (``sempix.features.compute_features(img, "ade20k").features``, (H, W, D) at image resolution).
 
-The score is the fraction of feature "energy" kept: removing unimportant (low-activation) content keeps
+The score is the fraction of feature "energy" kept: removing unimportant (low-activation) content
+keeps
 it high, losing or squeezing objects lowers it.
 """
 
@@ -44,8 +46,15 @@ def ade20k_norm(image: np.ndarray, *, strict: bool = True) -> float:
     return float(np.linalg.norm(np.asarray(fm.features, dtype=np.float64)))
 
 
-def semantic_score(original: np.ndarray, result: np.ndarray, *, kind: str = "vgg", net=None,
-                   layer: str | None = None, original_norm: float | None = None) -> float:
+def semantic_score(
+    original: np.ndarray,
+    result: np.ndarray,
+    *,
+    kind: str = "vgg",
+    net=None,
+    layer: str | None = None,
+    original_norm: float | None = None,
+) -> float:
     """Semantic Score ``||F(result)|| / ||F(original)||``.
 
     Parameters

@@ -1,8 +1,10 @@
 """Seam removal on fixed importance maps (numba) and its slow reference.
 
 The importance of a feature-map position (the L2 norm of its activations) does not change when
-other positions are removed, so a carve on a fixed map is: repeat n times { dynamic programming for the
-8-connected vertical path of least total importance; remove it }. The result is a boolean mask of the
+other positions are removed, so a carve on a fixed map is: repeat n times { dynamic programming for
+the
+8-connected vertical path of least total importance; remove it }. The result is a boolean mask of
+the
 removed positions in the *original* grid, exactly one per row per seam.
 """
 
@@ -63,7 +65,9 @@ def _carve_mask_nb(energy: np.ndarray, n: int, thresh: float, min_n: int) -> tup
     return removed, done
 
 
-def carve_mask(energy: np.ndarray, n: int, *, thresh: float = np.inf, min_n: int = 0) -> tuple[np.ndarray, int]:
+def carve_mask(
+    energy: np.ndarray, n: int, *, thresh: float = np.inf, min_n: int = 0
+) -> tuple[np.ndarray, int]:
     """Remove up to ``n`` least-importance vertical seams from a fixed importance map.
 
     Parameters
@@ -84,43 +88,3 @@ def carve_mask(energy: np.ndarray, n: int, *, thresh: float = np.inf, min_n: int
     n = int(max(0, min(n, e.shape[1] - 1)))
     removed, done = _carve_mask_nb(e, n, float(thresh), int(min_n))
     return removed, int(done)
-
-
-def carve_mask_reference(energy: np.ndarray, n: int) -> np.ndarray:
-    """Slow, obviously-correct reference of :func:`carve_mask` (no threshold): Python lists, plain loops."""
-    h, w = energy.shape
-    rows = [[(float(energy[y, x]), x) for x in range(w)] for y in range(h)]
-    removed = np.zeros((h, w), dtype=bool)
-    for _ in range(n):
-        cw = len(rows[0])
-        cost = [[0.0] * cw for _ in range(h)]
-        back = [[0] * cw for _ in range(h)]
-        for x in range(cw):
-            cost[0][x] = rows[0][x][0]
-        for y in range(1, h):
-            for x in range(cw):
-                best, b = cost[y - 1][x], 0
-                if x > 0 and cost[y - 1][x - 1] < best:
-                    best, b = cost[y - 1][x - 1], -1
-                if x < cw - 1 and cost[y - 1][x + 1] < best:
-                    best, b = cost[y - 1][x + 1], 1
-                cost[y][x] = rows[y][x][0] + best
-                back[y][x] = b
-        xm = min(range(cw), key=lambda x: (cost[h - 1][x], x))
-        path = [0] * h
-        path[h - 1] = xm
-        for y in range(h - 1, 0, -1):
-            path[y - 1] = path[y] + back[y][path[y]]
-        for y in range(h):
-            removed[y, rows[y][path[y]][1]] = True
-            del rows[y][path[y]]
-    return removed
-
-
-def apply_keep(arr: np.ndarray, removed: np.ndarray) -> np.ndarray:
-    """Drop the ``removed`` positions (same count in every row) from ``arr`` (H, W, ...) -> (H, W - k, ...)."""
-    h, w = removed.shape
-    k = int(removed[0].sum())
-    keep = ~removed
-    out = arr[keep]
-    return out.reshape((h, w - k) + arr.shape[2:])

@@ -3,12 +3,14 @@
 Weight formats
 --------------
 ``"vgg19"``
-    torchvision's ``vgg19-dcbb9e9d.pth`` state dict (keys ``features.N.weight`` / ``features.N.bias``):
+    torchvision's ``vgg19-dcbb9e9d.pth`` state dict (keys ``features.N.weight`` /
+    ``features.N.bias``):
     RGB in [0, 1] normalised with the ImageNet mean / std, zero padding, floor max-pooling.
 ``"vgg19-normalised-relu3_1"``
     the "normalised" Caffe VGG-19 of style transfer (pytorch-AdaIN / deep-transfer), stored as an
     old-format ``nn.Sequential`` state dict whose first 1x1 convolution maps RGB in [0, 1] to
-    mean-subtracted BGR x 255; reflection padding, ceil max-pooling. The file available here stops at
+    mean-subtracted BGR x 255; reflection padding, ceil max-pooling. The file available here stops
+    at
     ``relu3_1``; the full ``vgg_normalised.pth`` (keys up to ``52.*``) is accepted too.
 
 Layer names are ``relu1_1 .. relu5_4`` and ``pool1 .. pool5``; Keras-style names of the paper
@@ -30,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sempix._runtime import warn_once
 from sempix.errors import InputError, SempixError
 
 log = logging.getLogger(__name__)
@@ -43,7 +46,8 @@ LAYER_NAMES: list[str] = []
 for _b, _n in enumerate(_BLOCKS, start=1):
     LAYER_NAMES += [f"relu{_b}_{_i}" for _i in range(1, _n + 1)] + [f"pool{_b}"]
 
-#: the paper's first layer set (Keras names block1_conv2, block2_conv2, block3_conv4, block4_conv4, block5_pool)
+# : the paper's first layer set (Keras names block1_conv2, block2_conv2, block3_conv4, block4_conv4,
+# block5_pool)
 PAPER_LAYERS = ("relu1_2", "relu2_2", "relu3_4", "relu4_4", "pool5")
 
 WEIGHT_FORMATS = ("vgg19", "vgg19-normalised-relu3_1")
@@ -51,11 +55,10 @@ WEIGHT_FORMATS = ("vgg19", "vgg19-normalised-relu3_1")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_warned: set[str] = set()
-
 
 def canonical_layer(name: str) -> str:
-    """Map a layer name (``relu3_1``, ``conv3_1``, ``block3_conv1``, ``block5_pool``) to ``reluB_I`` / ``poolB``.
+    """Map a layer name (``relu3_1``, ``conv3_1``, ``block3_conv1``, ``block5_pool``) to ``reluB_I``
+    / ``poolB``.
 
     Raises
     ------
@@ -76,7 +79,9 @@ def canonical_layer(name: str) -> str:
     if m:
         n = f"relu{m.group(1)}_{m.group(2)}"
     if n not in LAYER_NAMES:
-        raise InputError(f"unknown VGG-19 layer {name!r}; use names like relu1_2, relu3_1, pool5 or block1_conv2")
+        raise InputError(
+            f"unknown VGG-19 layer {name!r}; use names like relu1_2, relu3_1, pool5 or block1_conv2"
+        )
     return n
 
 
@@ -114,7 +119,8 @@ def _torchvision_index() -> dict[str, int]:
 
 
 def _normalised_index() -> dict[str, int]:
-    """Layer name -> conv index in the normalised VGG Sequential (1x1 conv at 0, then pad/conv/relu)."""
+    """Layer name -> conv index in the normalised VGG Sequential (1x1 conv at 0, then
+    pad/conv/relu)."""
     idx, out = 1, {}
     for op in OPS:
         if op.kind == "conv":
@@ -173,13 +179,16 @@ class VGG19Features(nn.Module):
     fmt : ``"vgg19"`` (torchvision) or ``"vgg19-normalised-relu3_1"`` (normalised Caffe VGG).
     depth : name of the deepest layer to build.
 
-    ``forward(x, layers)`` takes ``x`` (N, 3, H, W) RGB in [0, 1] and returns ``{layer: (N, C, h, w)}``.
+    ``forward(x, layers)`` takes ``x`` (N, 3, H, W) RGB in [0, 1] and returns ``{layer: (N, C, h,
+    w)}``.
     """
 
     def __init__(self, fmt: str = "vgg19", depth: str = "pool5") -> None:
         super().__init__()
         if fmt not in WEIGHT_FORMATS:
-            raise InputError(f"unknown VGG weight format {fmt!r}; use one of {', '.join(WEIGHT_FORMATS)}")
+            raise InputError(
+                f"unknown VGG weight format {fmt!r}; use one of {', '.join(WEIGHT_FORMATS)}"
+            )
         self.fmt = fmt
         self.normalised = fmt != "vgg19"
         self.depth = depth
@@ -208,7 +217,9 @@ class VGG19Features(nn.Module):
         """Spatial size of layer ``name`` for an (h, w) input."""
         return layer_size(name, h, w, ceil_pool=self.ceil_pool)
 
-    def forward(self, x: torch.Tensor, layers: list[str] | tuple[str, ...]) -> dict[str, torch.Tensor]:
+    def forward(
+        self, x: torch.Tensor, layers: list[str] | tuple[str, ...]
+    ) -> dict[str, torch.Tensor]:
         want = set(layers)
         last = max(self.layers.index(n) for n in want)
         if self.normalised:
@@ -218,7 +229,7 @@ class VGG19Features(nn.Module):
             x = (x - self.mean) / self.std
             pad_mode = "constant"
         out: dict[str, torch.Tensor] = {}
-        for i, op in enumerate(self.ops[: last + 1]):
+        for op in self.ops[: last + 1]:
             if op.kind == "conv":
                 x = F.relu(self.convs[op.name](F.pad(x, (1, 1, 1, 1), mode=pad_mode)))
             else:
@@ -229,7 +240,8 @@ class VGG19Features(nn.Module):
 
     # ----------------------------------------------------------------------------------- loading
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
-        """Copy weights from a torchvision or normalised-VGG state dict (already truncated to ``depth``)."""
+        """Copy weights from a torchvision or normalised-VGG state dict (already truncated to
+        ``depth``)."""
         if self.normalised:
             index = _normalised_index()
             self.pre.weight.data.copy_(state["0.weight"])
@@ -242,8 +254,10 @@ class VGG19Features(nn.Module):
             k = f"{prefix}{index[name]}"
             w, b = state[k + ".weight"], state[k + ".bias"]
             if tuple(w.shape) != tuple(conv.weight.shape):
-                raise SempixError(f"VGG weight {k}.weight has shape {tuple(w.shape)}, expected "
-                                  f"{tuple(conv.weight.shape)}")
+                raise SempixError(
+                    f"VGG weight {k}.weight has shape {tuple(w.shape)}, expected "
+                    f"{tuple(conv.weight.shape)}"
+                )
             conv.weight.data.copy_(w.float())
             conv.bias.data.copy_(b.float())
 
@@ -254,7 +268,9 @@ def detect_format(state: dict[str, torch.Tensor]) -> str:
         return "vgg19"
     if "0.weight" in state and tuple(state["0.weight"].shape) == (3, 3, 1, 1):
         return "vgg19-normalised-relu3_1"
-    raise SempixError("unrecognised VGG state dict (expected torchvision vgg19 or normalised VGG keys)")
+    raise SempixError(
+        "unrecognised VGG state dict (expected torchvision vgg19 or normalised VGG keys)"
+    )
 
 
 def available_depth(state: dict[str, torch.Tensor], fmt: str) -> str:
@@ -282,7 +298,8 @@ def _load_state(path: Path) -> dict[str, torch.Tensor]:
 
 
 def resolve_layers(requested: list[str] | tuple[str, ...], deepest: str) -> list[str]:
-    """Canonicalise ``requested`` and replace layers deeper than ``deepest`` by ``deepest`` (one warning).
+    """Canonicalise ``requested`` and replace layers deeper than ``deepest`` by ``deepest`` (one
+    warning).
 
     Returns the layers in forward order without duplicates.
     """
@@ -299,20 +316,30 @@ def resolve_layers(requested: list[str] | tuple[str, ...], deepest: str) -> list
             out.append(n)
     if missing:
         key = f"{deepest}:{','.join(missing)}"
-        if key not in _warned:
-            _warned.add(key)
-            log.warning("VGG weights stop at %s: layers %s replaced by %s", deepest, ", ".join(missing), deepest)
+        warn_once(
+            "VGG weights stop at %s: layers %s replaced by %s",
+            deepest,
+            ", ".join(missing),
+            deepest,
+            key=key,
+            logger=__name__,
+        )
     return sorted(out, key=order.index)
 
 
-def load_vgg(weights: str | os.PathLike | None = None, *, device: str | torch.device = "cpu",
-             depth: str | None = None) -> VGG19Features:
+def load_vgg(
+    weights: str | os.PathLike | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    depth: str | None = None,
+) -> VGG19Features:
     """Load VGG-19 features from the model store or a file.
 
     Parameters
     ----------
     weights : model store name (``"vgg19"``, ``"vgg19-normalised-relu3_1"``), a path to a ``.pth``
-        state dict, or None = the full torchvision ``vgg19`` if available locally, else the normalised
+        state dict, or None = the full torchvision ``vgg19`` if available locally, else the
+        normalised
         partial network.
     device : torch device.
     depth : deepest layer to build (default: the deepest the weights hold).
@@ -341,9 +368,13 @@ def load_vgg(weights: str | os.PathLike | None = None, *, device: str | torch.de
 
 def to_tensor(img: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """(H, W, 3) float32 -> (1, 3, H, W) tensor."""
-    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32).transpose(2, 0, 1)[None]).to(device)
+    return torch.from_numpy(
+        np.ascontiguousarray(img, dtype=np.float32).transpose(2, 0, 1)[None]
+    ).to(device)
 
 
 def to_image(t: torch.Tensor) -> np.ndarray:
     """(1, 3, H, W) tensor -> (H, W, 3) float32 in [0, 1]."""
-    return np.ascontiguousarray(t.detach().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32)
+    return np.ascontiguousarray(
+        t.detach().clamp(0, 1)[0].permute(1, 2, 0).cpu().numpy(), dtype=np.float32
+    )

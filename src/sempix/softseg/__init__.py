@@ -26,7 +26,19 @@ from sempix.softseg.sparsify import (
 )
 
 __all__ = [
-    "SoftSegConfig", "SoftSegParams", "SoftSegResult", "combined_laplacian", "constrained_sparsification",
-    "drop_and_group", "layer_colors", "matting_laplacian", "ora_bytes", "relaxed_sparsification",
-    "save_result", "smallest_eigenvectors", "soft_segment", "sparsity_exponent", "visualize_layers",
+    "SoftSegConfig",
+    "SoftSegParams",
+    "SoftSegResult",
+    "combined_laplacian",
+    "constrained_sparsification",
+    "drop_and_group",
+    "layer_colors",
+    "matting_laplacian",
+    "ora_bytes",
+    "relaxed_sparsification",
+    "save_result",
+    "smallest_eigenvectors",
+    "soft_segment",
+    "sparsity_exponent",
+    "visualize_layers",
 ]

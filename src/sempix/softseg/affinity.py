@@ -74,22 +74,6 @@ def _centroid_pixels(labels: np.ndarray, n: int, cy: np.ndarray, cx: np.ndarray)
     return idx
 
 
-def centroid_pixels_reference(labels: np.ndarray) -> np.ndarray:
-    """Slow reference of :func:`centroid_pixels` (for tests)."""
-    n = int(labels.max()) + 1
-    w = labels.shape[1]
-    out = np.full(n, -1, dtype=np.int64)
-    for s in range(n):
-        ys, xs = np.nonzero(labels == s)
-        if len(ys) == 0:
-            continue
-        cy, cx = ys.mean(), xs.mean()
-        d = (ys - cy) ** 2 + (xs - cx) ** 2
-        k = int(np.argmin(d))  # first minimum in raster order, like the fast version
-        out[s] = ys[k] * w + xs[k]
-    return out
-
-
 def centroid_pixels(labels: np.ndarray) -> np.ndarray:
     """For each superpixel the flat index of its member pixel nearest to its centroid.
 
@@ -152,10 +136,12 @@ def compute_superpixels(image: np.ndarray, features: np.ndarray, n_segments: int
     flat = labels.ravel()
     cnt = np.bincount(flat, minlength=n).astype(np.float64)
     ys, xs = np.mgrid[0:h, 0:w]
-    cyx = np.stack([np.bincount(flat, ys.ravel(), n) / cnt, np.bincount(flat, xs.ravel(), n) / cnt], 1)
+    cy = np.bincount(flat, ys.ravel(), n) / cnt
+    cyx = np.stack([cy, np.bincount(flat, xs.ravel(), n) / cnt], 1)
     col = np.stack([np.bincount(flat, image[..., c].ravel(), n) / cnt for c in range(3)], 1)
-    feat = np.stack([np.bincount(flat, features[..., c].ravel(), n) / cnt
-                     for c in range(features.shape[2])], 1)
+    feat = np.stack(
+        [np.bincount(flat, features[..., c].ravel(), n) / cnt for c in range(features.shape[2])], 1
+    )
     return Superpixels(labels, centroid_pixels(labels), cyx, col, feat)
 
 
@@ -183,8 +169,14 @@ def semantic_affinity(spx: Superpixels, a_s: float = 20.0, b_s: float = 0.2):
     return pairs, erf(a_s * (b_s - d))
 
 
-def nonlocal_color_affinity(spx: Superpixels, shape: tuple[int, int], a_c: float = 50.0,
-                            b_c: float = 0.05, radius: float = 0.2, min_value: float = 1e-4):
+def nonlocal_color_affinity(
+    spx: Superpixels,
+    shape: tuple[int, int],
+    a_c: float = 50.0,
+    b_c: float = 0.05,
+    radius: float = 0.2,
+    min_value: float = 1e-4,
+):
     """Nonlocal colour affinities of superpixels with centroids within ``radius`` x image size.
 
     "Image size" is ``max(H, W)``. Affinities below ``min_value`` (colour distance above
@@ -223,9 +215,14 @@ class SoftSegParams:
     matting_radius: int = 1
 
 
-def combined_laplacian(image: np.ndarray, features: np.ndarray | None,
-                       params: SoftSegParams | None = None, *, matting_only: bool = False,
-                       superpixels: Superpixels | None = None):
+def combined_laplacian(
+    image: np.ndarray,
+    features: np.ndarray | None,
+    params: SoftSegParams | None = None,
+    *,
+    matting_only: bool = False,
+    superpixels: Superpixels | None = None,
+):
     """The normalised Laplacian ``D^-1/2 (D - W) D^-1/2`` of the paper.
 
     Parameters
@@ -256,8 +253,10 @@ def combined_laplacian(image: np.ndarray, features: np.ndarray | None,
         vals = np.concatenate([p.sigma_s * vs, p.sigma_c * vc])
         i = spx.centre_pixel[pairs[:, 0]]
         j = spx.centre_pixel[pairs[:, 1]]
-        Wsp = sp.coo_matrix((np.concatenate([vals, vals]), (np.concatenate([i, j]), np.concatenate([j, i]))),
-                            shape=(n, n)).tocsr()
+        Wsp = sp.coo_matrix(
+            (np.concatenate([vals, vals]), (np.concatenate([i, j]), np.concatenate([j, i]))),
+            shape=(n, n),
+        ).tocsr()
         Wsp.sum_duplicates()
         rs = np.asarray(Wsp.sum(axis=1)).ravel()
         Lm = (Lm + sp.diags(rs) - Wsp).tocsr()

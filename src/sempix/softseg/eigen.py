@@ -51,17 +51,22 @@ def smallest_eigenvectors(L: sp.spmatrix, k: int = 100, *, method: str = "eigsh"
             X = Q @ V
             res = np.linalg.norm(Lr @ X[:, :k] - X[:, :k] * w[:k], axis=0).max()
             if progress:
-                progress(min(1.0, (it + 1) / max_iter), f"eigenvectors (it {it + 1}, res {res:.1e})")
+                progress(
+                    min(1.0, (it + 1) / max_iter), f"eigenvectors (it {it + 1}, res {res:.1e})"
+                )
             if res < tol:
                 break
         vals, vecs = w[:k], X[:, :k]
     elif method == "lobpcg":
         import pyamg
 
-        ml = pyamg.smoothed_aggregation_solver((L + shift * sp.eye(n)).tocsr(), symmetry="symmetric")
+        ml = pyamg.smoothed_aggregation_solver(
+            (L + shift * sp.eye(n)).tocsr(), symmetry="symmetric"
+        )
         X = np.random.default_rng(seed).standard_normal((n, k))
-        vals, vecs = sla.lobpcg(L.tocsr(), X, M=ml.aspreconditioner(), largest=False, tol=tol,
-                                maxiter=max_iter * 5)
+        vals, vecs = sla.lobpcg(
+            L.tocsr(), X, M=ml.aspreconditioner(), largest=False, tol=tol, maxiter=max_iter * 5
+        )
     else:
         raise ValueError(f"unknown eigen method {method!r}")
     order = np.argsort(vals)

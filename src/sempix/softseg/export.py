@@ -14,11 +14,23 @@ from PIL import Image
 from sempix.image import atomic_save_npy, atomic_write_bytes, to_uint8, write_image
 
 # distinct colours for layer visualisation (the paper's figures use flat colours per layer)
-PALETTE = np.array([
-    [0.90, 0.10, 0.10], [0.10, 0.45, 0.90], [0.15, 0.75, 0.20], [0.95, 0.75, 0.10], [0.60, 0.20, 0.80],
-    [0.10, 0.80, 0.80], [0.95, 0.45, 0.10], [0.85, 0.30, 0.60], [0.50, 0.50, 0.50], [0.45, 0.30, 0.15],
-    [0.60, 0.85, 0.30], [0.20, 0.20, 0.55],
-], dtype=np.float32)
+PALETTE = np.array(
+    [
+        [0.90, 0.10, 0.10],
+        [0.10, 0.45, 0.90],
+        [0.15, 0.75, 0.20],
+        [0.95, 0.75, 0.10],
+        [0.60, 0.20, 0.80],
+        [0.10, 0.80, 0.80],
+        [0.95, 0.45, 0.10],
+        [0.85, 0.30, 0.60],
+        [0.50, 0.50, 0.50],
+        [0.45, 0.30, 0.15],
+        [0.60, 0.85, 0.30],
+        [0.20, 0.20, 0.55],
+    ],
+    dtype=np.float32,
+)
 
 
 def layer_palette(k: int) -> np.ndarray:
@@ -76,7 +88,7 @@ def _grid(tiles: list[np.ndarray], cols: int, pad: int = 2) -> np.ndarray:
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
         t = t if t.ndim == 3 else np.repeat(t[..., None], 3, axis=2)
-        out[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = t
+        out[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = t
     return out
 
 
@@ -92,8 +104,9 @@ def eigvec_preview(eigvecs: np.ndarray, n: int = 16) -> np.ndarray:
 
 def _png_bytes(arr_u8: np.ndarray, mode: str | None = None) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(arr_u8, mode=mode).save(buf, format="PNG", compress_level=6) if mode else \
-        Image.fromarray(arr_u8).save(buf, format="PNG", compress_level=6)
+    Image.fromarray(arr_u8, mode=mode).save(
+        buf, format="PNG", compress_level=6
+    ) if mode else Image.fromarray(arr_u8).save(buf, format="PNG", compress_level=6)
     return buf.getvalue()
 
 
@@ -113,17 +126,23 @@ def ora_bytes(layers_rgba: list[np.ndarray], names: list[str], merged: np.ndarra
     h, w = merged.shape[:2]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
-        z.writestr(zipfile.ZipInfo("mimetype"), "image/openraster", compress_type=zipfile.ZIP_STORED)
+        z.writestr(
+            zipfile.ZipInfo("mimetype"), "image/openraster", compress_type=zipfile.ZIP_STORED
+        )
         entries = []
         for i, (rgba, name) in enumerate(zip(layers_rgba, names)):
             src = f"data/layer{i}.png"
             z.writestr(src, _png_bytes(to_uint8(rgba)), compress_type=zipfile.ZIP_STORED)
-            entries.append(f'    <layer name={quoteattr(name)} src="{src}" x="0" y="0" opacity="1.0" '
-                           f'visibility="visible" composite-op="svg:src-over"/>')
+            entries.append(
+                f'    <layer name={quoteattr(name)} src="{src}" x="0" y="0" opacity="1.0" '
+                f'visibility="visible" composite-op="svg:src-over"/>'
+            )
         # top of the stack first in stack.xml; we put layer 0 at the bottom
-        xml = ('<?xml version="1.0" encoding="UTF-8"?>\n'
-               f'<image version="0.0.5" w="{w}" h="{h}" xres="72" yres="72">\n'
-               '  <stack name="root">\n' + "\n".join(reversed(entries)) + "\n  </stack>\n</image>\n")
+        xml = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<image version="0.0.5" w="{w}" h="{h}" xres="72" yres="72">\n'
+            '  <stack name="root">\n' + "\n".join(reversed(entries)) + "\n  </stack>\n</image>\n"
+        )
         z.writestr("stack.xml", xml, compress_type=zipfile.ZIP_DEFLATED)
         m8 = to_uint8(merged)
         z.writestr("mergedimage.png", _png_bytes(m8), compress_type=zipfile.ZIP_STORED)
@@ -135,8 +154,15 @@ def ora_bytes(layers_rgba: list[np.ndarray], names: list[str], merged: np.ndarra
     return buf.getvalue()
 
 
-def save_result(result, out_dir: str | Path, *, stem: str = "layer", preview: bool = False,
-                inputs=(), force: bool = False) -> dict[str, Path]:
+def save_result(
+    result,
+    out_dir: str | Path,
+    *,
+    stem: str = "layer",
+    preview: bool = False,
+    inputs=(),
+    force: bool = False,
+) -> dict[str, Path]:
     """Write a :class:`~sempix.softseg.SoftSegResult` into ``out_dir``.
 
     The PNG layers carry the soft-segment alphas themselves; the layers inside ``layers.ora``
@@ -162,8 +188,12 @@ def save_result(result, out_dir: str | Path, *, stem: str = "layer", preview: bo
     beta = stack_alphas(result.alphas)
     stack = [np.dstack([rgba[k][..., :3], beta[..., k]]) for k in range(K)]
     for k in range(K):
-        written[f"layer_{k}"] = write_image(out / f"{stem}_{k}.png", rgba[k][..., :3], alpha=rgba[k][..., 3], **kw)
-        written[f"alpha_{k}"] = write_image(out / f"alpha_{k}.png", result.alphas[..., k], bits=16, **kw)
+        written[f"layer_{k}"] = write_image(
+            out / f"{stem}_{k}.png", rgba[k][..., :3], alpha=rgba[k][..., 3], **kw
+        )
+        written[f"alpha_{k}"] = write_image(
+            out / f"alpha_{k}.png", result.alphas[..., k], bits=16, **kw
+        )
     written["vis"] = write_image(out / "layers_vis.png", visualize_layers(result.alphas), **kw)
     written["alphas"] = atomic_save_npy(out / "alphas.npy", result.alphas.astype(np.float32), **kw)
     merged = result.recompose() if result.colors is not None else visualize_layers(result.alphas)
@@ -172,17 +202,21 @@ def save_result(result, out_dir: str | Path, *, stem: str = "layer", preview: bo
     written["ora"] = atomic_write_bytes(out / "layers.ora", ora_bytes(stack, names, merged), **kw)
     if preview:
         if result.eigvecs is not None:
-            written["preview_eigenvectors"] = write_image(out / "preview_eigenvectors.png",
-                                                          eigvec_preview(result.eigvecs), **kw)
+            written["preview_eigenvectors"] = write_image(
+                out / "preview_eigenvectors.png", eigvec_preview(result.eigvecs), **kw
+            )
         if result.initial is not None:
-            written["preview_initial_layers"] = write_image(out / "preview_initial_layers.png",
-                                                            visualize_layers(result.initial), **kw)
+            written["preview_initial_layers"] = write_image(
+                out / "preview_initial_layers.png", visualize_layers(result.initial), **kw
+            )
         if result.grouped_initial is not None:
-            written["preview_grouped_layers"] = write_image(out / "preview_grouped_layers.png",
-                                                            visualize_layers(result.grouped_initial), **kw)
+            written["preview_grouped_layers"] = write_image(
+                out / "preview_grouped_layers.png", visualize_layers(result.grouped_initial), **kw
+            )
         f = result.features
         if f is not None and f.shape[2] >= 3:
             lo, hi = f[..., :3].min(axis=(0, 1)), f[..., :3].max(axis=(0, 1))
-            written["preview_features"] = write_image(out / "preview_features.png",
-                                                      (f[..., :3] - lo) / np.maximum(hi - lo, 1e-12), **kw)
+            written["preview_features"] = write_image(
+                out / "preview_features.png", (f[..., :3] - lo) / np.maximum(hi - lo, 1e-12), **kw
+            )
     return written

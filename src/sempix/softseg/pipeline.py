@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from sempix.errors import InputError
+from sempix.ops.resample import resize
 from sempix.progress import ProgressFn, report, sub_progress
 from sempix.softseg.affinity import SoftSegParams, combined_laplacian
 from sempix.softseg.eigen import smallest_eigenvectors
@@ -106,7 +107,11 @@ class SoftSegResult:
 
     def layer_rgba(self, k: int) -> np.ndarray:
         """(H, W, 4) float32 RGBA of layer ``k`` (colours + alpha)."""
-        rgb = self.colors[k] if self.colors is not None else np.zeros(self.alphas.shape[:2] + (3,), np.float32)
+        rgb = (
+            self.colors[k]
+            if self.colors is not None
+            else np.zeros(self.alphas.shape[:2] + (3,), np.float32)
+        )
         return np.dstack([rgb, self.alphas[..., k]]).astype(np.float32)
 
     def recompose(self) -> np.ndarray:
@@ -114,16 +119,6 @@ class SoftSegResult:
         if self.colors is None:
             raise ValueError("layer colours were not estimated")
         return np.einsum("hwk,khwc->hwc", self.alphas, self.colors)
-
-
-def resize(arr: np.ndarray, h: int, w: int) -> np.ndarray:
-    """Area (down) / bilinear (up) resize of an (H, W[, C]) float array."""
-    from skimage.transform import resize as sk_resize
-
-    a = np.asarray(arr, dtype=np.float64)
-    down = h < a.shape[0]
-    return sk_resize(a, (h, w) + a.shape[2:], order=1, mode="edge", anti_aliasing=down,
-                     preserve_range=True)
 
 
 def sparsity_exponent(image: np.ndarray, offset: float = 0.9) -> np.ndarray:
@@ -196,17 +191,29 @@ def _features(image, features, backend, progress):
     if features is not None:
         f = np.asarray(features, dtype=np.float32)
         if f.ndim != 3 or f.shape[:2] != image.shape[:2]:
-            raise InputError(f"features must be (H, W, D) with H, W = {image.shape[:2]} (got {f.shape})")
+            raise InputError(
+                f"features must be (H, W, D) with H, W = {image.shape[:2]} (got {f.shape})"
+            )
         return f, {"backend": "given", "semantic": None}
     from sempix.features import compute_features
 
     fm = compute_features(image, backend, dim=3, reduce="pca", guided=True, progress=progress)
-    return fm.features.astype(np.float32), {"backend": fm.backend, "semantic": fm.semantic, "fm": fm}
+    return fm.features.astype(np.float32), {
+        "backend": fm.backend,
+        "semantic": fm.semantic,
+        "fm": fm,
+    }
 
 
-def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backend: str = "ade20k",
-                 config: SoftSegConfig | None = None, progress: ProgressFn | None = None,
-                 **overrides) -> SoftSegResult:
+def soft_segment(
+    image: np.ndarray,
+    *,
+    features: np.ndarray | None = None,
+    backend: str = "ade20k",
+    config: SoftSegConfig | None = None,
+    progress: ProgressFn | None = None,
+    **overrides,
+) -> SoftSegResult:
     """Decompose an image into soft layers (semantic soft segmentation).
 
     Parameters
@@ -231,12 +238,18 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     if H < 8 or W < 8:
         raise InputError(f"image is too small for soft segmentation ({W}x{H}); need at least 8x8")
     if not 1 <= cfg.n_layers <= 64:
-        raise InputError(f"--layers must be between 1 and 64 (got {cfg.n_layers})")
+        raise InputError(f"the number of layers must be between 1 and 64 (got {cfg.n_layers})")
     img64 = img.astype(np.float64)
     times: dict[str, float] = {}
     meta: dict = {"shape": (H, W), "config": cfg}
-    stages = [("features", 0.0, 0.12), ("laplacian", 0.12, 0.17), ("eigen", 0.17, 0.45),
-              ("constrained", 0.45, 0.65), ("relaxed", 0.65, 0.9), ("colors", 0.9, 1.0)]
+    stages = [
+        ("features", 0.0, 0.12),
+        ("laplacian", 0.12, 0.17),
+        ("eigen", 0.17, 0.45),
+        ("constrained", 0.45, 0.65),
+        ("relaxed", 0.65, 0.9),
+        ("colors", 0.9, 1.0),
+    ]
     span = {s: (a, b) for s, a, b in stages}
 
     def stage_progress(name):
@@ -257,32 +270,50 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
         scale = np.sqrt(cfg.work_pixels / (H * W))
     h, w = max(8, round(H * scale)), max(8, round(W * scale))
     if (h, w) != (H, W):
-        img_w = np.clip(resize(img64, h, w), 0, 1)
-        feat_w = resize(feats, h, w)
-        aff_w = replace(cfg.affinity, n_superpixels=int(min(cfg.affinity.n_superpixels, h * w // 16)))
+        img_w = np.clip(resize(img64, (h, w), filter="gaussian"), 0, 1)
+        feat_w = resize(feats, (h, w), filter="gaussian")
+        aff_w = replace(
+            cfg.affinity, n_superpixels=int(min(cfg.affinity.n_superpixels, h * w // 16))
+        )
     else:
         img_w, feat_w, aff_w = img64, feats.astype(np.float64), cfg.affinity
-    L_w, _, deg_w = combined_laplacian(img_w, None if cfg.matting_only else feat_w, aff_w,
-                                   matting_only=cfg.matting_only)
+    L_w, _, deg_w = combined_laplacian(
+        img_w, None if cfg.matting_only else feat_w, aff_w, matting_only=cfg.matting_only
+    )
     times["laplacian"] = time.perf_counter() - t
     meta["work_shape"] = (h, w)
 
     t = time.perf_counter()
     report(progress, span["eigen"][0], "eigenvectors")
     with _blas_limit(cfg.blas_threads):
-        vals, vecs = smallest_eigenvectors(L_w, cfg.n_eigvecs, method=cfg.eigen_method, seed=cfg.seed,
-                                           progress=stage_progress("eigen"))
+        vals, vecs = smallest_eigenvectors(
+            L_w,
+            cfg.n_eigvecs,
+            method=cfg.eigen_method,
+            seed=cfg.seed,
+            progress=stage_progress("eigen"),
+        )
     times["eigen"] = time.perf_counter() - t
     del L_w
 
     t = time.perf_counter()
     report(progress, span["constrained"][0], "constrained sparsification")
     with _blas_limit(cfg.blas_threads):
-        init = constrained_sparsification(vecs, vals, feat_w.reshape(h * w, -1), n_layers=cfg.n_initial,
-                                          gamma=cfg.gamma, n_iter=cfg.constrained_iter,
-                                          samples=cfg.constrained_samples, degree=deg_w, seed=cfg.seed,
-                                          progress=stage_progress("constrained"))
-    grouped, kept, group_of = drop_and_group(init, feat_w.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed)
+        init = constrained_sparsification(
+            vecs,
+            vals,
+            feat_w.reshape(h * w, -1),
+            n_layers=cfg.n_initial,
+            gamma=cfg.gamma,
+            n_iter=cfg.constrained_iter,
+            samples=cfg.constrained_samples,
+            degree=deg_w,
+            seed=cfg.seed,
+            progress=stage_progress("constrained"),
+        )
+    grouped, kept, group_of = drop_and_group(
+        init, feat_w.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed
+    )
     times["constrained"] = time.perf_counter() - t
     meta["n_initial_nonempty"] = kept.shape[1]
     meta["group_of"] = group_of
@@ -292,10 +323,14 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     K = grouped.shape[1]
     g_full = grouped.reshape(h, w, K)
     if (h, w) != (H, W):
-        g_full = np.clip(resize(g_full, H, W), 0, 1)
+        g_full = np.clip(resize(g_full, (H, W), filter="gaussian"), 0, 1)
         g_full /= np.maximum(g_full.sum(axis=2, keepdims=True), 1e-12)
-    L_full, _, deg = combined_laplacian(img64, None if cfg.matting_only else feats.astype(np.float64),
-                                        cfg.affinity, matting_only=cfg.matting_only)
+    L_full, _, deg = combined_laplacian(
+        img64,
+        None if cfg.matting_only else feats.astype(np.float64),
+        cfg.affinity,
+        matting_only=cfg.matting_only,
+    )
     # E_L uses (D - W) / median(D): equal to the paper's normalised Laplacian where D is constant
     # (the interior, D = 9), but with the constant vector in its null space at the border too
     sq = sp.diags(np.sqrt(deg))
@@ -304,11 +339,18 @@ def soft_segment(image: np.ndarray, *, features: np.ndarray | None = None, backe
     t = time.perf_counter()
     gam = sparsity_exponent(img64, cfg.grad_offset).ravel()
     if cfg.relaxed_iter > 0:
-        alphas = relaxed_sparsification(L_full, g_full.reshape(H * W, K), gam, n_iter=cfg.relaxed_iter,
-                                        sigma_s=cfg.relaxed_sigma_s, sigma_f=cfg.relaxed_sigma_f,
-                                        delta=cfg.relaxed_delta, cg_iter=cfg.relaxed_cg_iter,
-                                        thr=cfg.relaxed_thr,
-                                        progress=stage_progress("relaxed"))
+        alphas = relaxed_sparsification(
+            L_full,
+            g_full.reshape(H * W, K),
+            gam,
+            n_iter=cfg.relaxed_iter,
+            sigma_s=cfg.relaxed_sigma_s,
+            sigma_f=cfg.relaxed_sigma_f,
+            delta=cfg.relaxed_delta,
+            cg_iter=cfg.relaxed_cg_iter,
+            thr=cfg.relaxed_thr,
+            progress=stage_progress("relaxed"),
+        )
     else:
         alphas = g_full.reshape(H * W, K)
     del L_full

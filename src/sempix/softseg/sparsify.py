@@ -30,10 +30,20 @@ def _irls_weights(a: np.ndarray, gamma, thr: float):
     return u, v
 
 
-def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, features: np.ndarray,
-                               n_layers: int = 40, gamma: float = 0.8, n_iter: int = 20,
-                               thr: float = 1e-3, smooth_weight: float = 1.0, samples: int | None = 12000,
-                               degree: np.ndarray | None = None, seed: int = 0, progress=None) -> np.ndarray:
+def constrained_sparsification(
+    eigvecs: np.ndarray,
+    eigvals: np.ndarray,
+    features: np.ndarray,
+    n_layers: int = 40,
+    gamma: float = 0.8,
+    n_iter: int = 20,
+    thr: float = 1e-3,
+    smooth_weight: float = 1.0,
+    samples: int | None = 12000,
+    degree: np.ndarray | None = None,
+    seed: int = 0,
+    progress=None,
+) -> np.ndarray:
     """Spectral-matting sparsification: alphas in the eigenvector span that sum to one.
 
     Minimises ``sum_k sum_p |a_kp|^gamma + |1 - a_kp|^gamma + smooth_weight * y_k^T Lambda y_k``
@@ -70,7 +80,9 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
     if K < 2:
         return np.ones((n, 1))
     rng = np.random.default_rng(seed)
-    idx = np.sort(rng.choice(n, samples, replace=False)) if samples and samples < n else np.arange(n)
+    idx = (
+        np.sort(rng.choice(n, samples, replace=False)) if samples and samples < n else np.arange(n)
+    )
     Es = E[idx]
     scale = n / len(idx)
     lam = smooth_weight * np.diag(np.abs(eigvals))
@@ -79,8 +91,8 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
     iu = np.triu_indices(m)
     P = np.empty((len(idx), len(iu[0])), dtype=np.float32)
     for s0 in range(0, len(idx), 2048):
-        blk = Es[s0:s0 + 2048]
-        P[s0:s0 + 2048] = (blk[:, iu[0]] * blk[:, iu[1]]).astype(np.float32)
+        blk = Es[s0 : s0 + 2048]
+        P[s0 : s0 + 2048] = (blk[:, iu[0]] * blk[:, iu[1]]).astype(np.float32)
 
     def grams(weights: np.ndarray) -> np.ndarray:
         g = (weights.T.astype(np.float32) @ P).astype(np.float64) * scale  # (k, m(m+1)/2)
@@ -90,7 +102,7 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
         return out
 
     for it in range(n_iter):
-        A = Es @ Y[:, :K - 1]
+        A = Es @ Y[:, : K - 1]
         aK = 1.0 - A.sum(axis=1)
         U, V = _irls_weights(A, gamma, thr)
         uK, vK = _irls_weights(aK, gamma, thr)
@@ -114,16 +126,25 @@ def constrained_sparsification(eigvecs: np.ndarray, eigvals: np.ndarray, feature
             SC += z[:, 1:]
         s = np.linalg.solve(np.eye(m) + SC, Bb.sum(axis=0))
         Cs = C @ s
-        Ynew = np.stack([Bb[k] - cho_solve((chol[k], True), Cs, check_finite=False) for k in range(K - 1)])
-        Y[:, :K - 1] = Ynew.T
+        Ynew = np.stack(
+            [Bb[k] - cho_solve((chol[k], True), Cs, check_finite=False) for k in range(K - 1)]
+        )
+        Y[:, : K - 1] = Ynew.T
         if progress:
             progress((it + 1) / n_iter, f"constrained sparsification {it + 1}/{n_iter}")
-    A = E @ Y[:, :K - 1]
+    A = E @ Y[:, : K - 1]
     return np.concatenate([A, 1.0 - A.sum(axis=1, keepdims=True)], axis=1)
 
 
-def drop_and_group(alphas: np.ndarray, features: np.ndarray, n_groups: int = 5, *,
-                   empty_alpha: float = 0.1, empty_fraction: float = 1e-3, seed: int = 0):
+def drop_and_group(
+    alphas: np.ndarray,
+    features: np.ndarray,
+    n_groups: int = 5,
+    *,
+    empty_alpha: float = 0.1,
+    empty_fraction: float = 1e-3,
+    seed: int = 0,
+):
     """Drop (nearly) empty layers and group the rest into ``n_groups`` by k-means on their
     alpha-weighted mean feature vectors.
 
@@ -165,8 +186,15 @@ def drop_and_group(alphas: np.ndarray, features: np.ndarray, n_groups: int = 5, 
     return grouped, kept, g
 
 
-def block_jacobi_pcg(L: sp.csr_matrix, diag_w: np.ndarray, delta: float, rhs: np.ndarray,
-                     x0: np.ndarray, max_iter: int = 50, tol: float = 1e-4) -> tuple[np.ndarray, int]:
+def block_jacobi_pcg(
+    L: sp.csr_matrix,
+    diag_w: np.ndarray,
+    delta: float,
+    rhs: np.ndarray,
+    x0: np.ndarray,
+    max_iter: int = 50,
+    tol: float = 1e-4,
+) -> tuple[np.ndarray, int]:
     """Solve ``(I_K (x) L + diag(diag_w) + delta 11^T (x) I_N) x = rhs`` by PCG.
 
     The unknowns are stored as (N, K) arrays. Preconditioner: the exact inverse of the per-pixel
@@ -209,10 +237,19 @@ def block_jacobi_pcg(L: sp.csr_matrix, diag_w: np.ndarray, delta: float, rhs: np
     return x, it
 
 
-def relaxed_sparsification(L: sp.csr_matrix, init: np.ndarray, gamma: np.ndarray | float,
-                           n_iter: int = 20, sigma_s: float = 1.0, sigma_f: float = 1.0,
-                           delta: float = 100.0, thr: float = 1e-4, cg_iter: int = 50,
-                           cg_tol: float = 1e-4, progress=None) -> np.ndarray:
+def relaxed_sparsification(
+    L: sp.csr_matrix,
+    init: np.ndarray,
+    gamma: np.ndarray | float,
+    n_iter: int = 20,
+    sigma_s: float = 1.0,
+    sigma_f: float = 1.0,
+    delta: float = 100.0,
+    thr: float = 1e-4,
+    cg_iter: int = 50,
+    cg_tol: float = 1e-4,
+    progress=None,
+) -> np.ndarray:
     """Relaxed sparsification (Aksoy et al. 2018, Eqs. 13-17) by IRLS.
 
     Energy ``sum_k a_k^T L a_k + sigma_s sum |a|^gamma_p + |1-a|^gamma_p

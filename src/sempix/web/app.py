@@ -47,6 +47,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
+from sempix.color import label_colors
 from sempix.web.common import (
     ApiError,
     JobManager,
@@ -64,14 +65,6 @@ log = logging.getLogger("sempix.web")
 STATIC_DIR = Path(__file__).with_name("static")
 SEM_SCALE = 1.0  # semantic distances are in [0, 1]
 COL_SCALE = {"luminance": 1.0, "lab": 3.0}  # DeltaE76/100 of sRGB colours stays below ~2.6
-
-
-def carve_available() -> bool:
-    try:
-        from sempix.carve import carve  # noqa: F401
-    except Exception:  # noqa: BLE001
-        return False
-    return True
 
 
 # ---------------------------------------------------------------------------------- sessions
@@ -161,21 +154,6 @@ def pack_distances(sem: np.ndarray | None, col: np.ndarray, space: str) -> tuple
     headers = {"X-Width": str(W), "X-Height": str(H), "X-Semantic": "0" if sem is None else "1",
                "X-Sem-Scale": repr(SEM_SCALE), "X-Col-Scale": repr(cs), "Cache-Control": "no-store"}
     return body, headers
-
-
-def label_colors(n: int) -> np.ndarray:
-    """(n, 3) uint8 distinct colours for class indices (deterministic golden-angle hues)."""
-    import colorsys
-
-    out = np.zeros((n, 3), np.uint8)
-    for i in range(n):
-        h = (i * 0.618033988749895) % 1.0
-        s = 0.55 + 0.4 * ((i * 7) % 3) / 2
-        v = 0.95 - 0.3 * ((i * 5) % 2)
-        out[i] = [int(round(c * 255)) for c in colorsys.hsv_to_rgb(h, s, v)]
-    if n:
-        out[0] = (40, 40, 40)
-    return out
 
 
 # --------------------------------------------------------------------------------- request models
@@ -271,7 +249,7 @@ def create_app(**settings: Any):
     @app.get("/api/config")
     def config():
         return {"max_upload_bytes": cfg.max_upload_bytes, "max_pixels": cfg.max_pixels,
-                "backend": cfg.backend, "resize": carve_available(),
+                "backend": cfg.backend, "resize": True,
                 "spaces": ["luminance", "lab"], "sem_scale": SEM_SCALE, "col_scale": COL_SCALE}
 
     @app.post("/api/images", status_code=201)
@@ -394,8 +372,6 @@ def create_app(**settings: Any):
     @app.post("/api/sessions/{sid}/resize")
     def resize(sid: str, p: ResizeParams):
         sess: EditorSession = state.sessions.get(sid)
-        if not carve_available():
-            raise ApiError(501, "semantic carving (sempix.carve) is not installed")
         if not sess.ready.is_set():
             raise ApiError(409, "features are still being computed")
         H, W = sess.shape
@@ -404,13 +380,13 @@ def create_app(**settings: Any):
 
         def run(progress):
             from sempix.carve import FEATURE_DIM, carve, reduce_features
-            from sempix.mask import resize_float
+            from sempix.ops import resize
 
             feats = sess.source.features  # working resolution: reduce there, then upsample
             if feats is not None:
                 feats = reduce_features(feats, FEATURE_DIM)
                 if feats.shape[:2] != (H, W):
-                    feats = resize_float(feats, (H, W))
+                    feats = resize(feats, (H, W))
             res = carve(sess.image, width=p.width, height=p.height, features=feats, lam=p.lam,
                         progress=progress)
             return np.clip(res.image, 0.0, 1.0)

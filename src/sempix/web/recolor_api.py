@@ -84,8 +84,7 @@ def _work_copy(rgb: np.ndarray) -> np.ndarray:
 
 
 def _state_json(sid: str, sess: RecolorSession) -> dict:
-    from sempix.palette.color import to_hex
-    from sempix.recolor._color import lab_to_rgb
+    from sempix.color import lab_to_srgb, to_hex
 
     sol = sess.solution
     images = []
@@ -108,7 +107,7 @@ def _state_json(sid: str, sess: RecolorSession) -> dict:
     group = []
     if sol is not None:
         glab = sess.group_lab if sess.group_lab is not None else sol.group_lab
-        grgb = lab_to_rgb(glab) if len(glab) else np.zeros((0, 3))
+        grgb = lab_to_srgb(glab, gamut="clip") if len(glab) else np.zeros((0, 3))
         group = [{"hex": to_hex(c), "group": g, "solved_hex": to_hex(s)}
                  for c, g, s in zip(grgb, sol.group_names, sol.group_rgb)]
     opts = None

@@ -3,7 +3,7 @@ and their hue-shift harmonization ("C-Harmony") as a baseline.
 
 Definitions
 -----------
-* **Hue and saturation** are HSV on the sRGB-encoded values (:func:`sempix.palette.color.srgb_to_hsv`):
+* **Hue and saturation** are HSV on the sRGB-encoded values (:func:`sempix.color.srgb_to_hsv`):
   H in degrees [0, 360), S = (max - min) / max in [0, 1]. Achromatic pixels (max = min, S = 0)
   have no hue: they count as *inside* every template and add nothing to F.
 * **Templates** (sector widths in degrees, sector centres relative to the rotation alpha):
@@ -40,13 +40,14 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from sempix.color import hsv_to_srgb, srgb_to_hsv
 from sempix.errors import InputError
-from sempix.palette.color import hsv_to_srgb, srgb_to_hsv
 
 BINS = 720  # 0.5 degree rotation / histogram resolution
 SMALL, LARGE, L_LARGE, HALF = 18.0, 93.6, 79.2, 180.0
 
-#: template name -> list of alternatives (mirror images), each a list of (centre offset, width) in degrees
+# : template name -> list of alternatives (mirror images), each a list of (centre offset, width) in
+# degrees
 TEMPLATES: dict[str, list[list[tuple[float, float]]]] = {
     "i": [[(0.0, SMALL)]],
     "I": [[(0.0, SMALL), (180.0, SMALL)]],
@@ -69,7 +70,8 @@ def _circ(d: np.ndarray) -> np.ndarray:
 def sector_distance(
     hue: np.ndarray, sectors: list[tuple[float, float]], alpha: float
 ) -> np.ndarray:
-    """Distance (degrees) of hues to a rotated template: 0 inside a sector, else to the nearest border.
+    """Distance (degrees) of hues to a rotated template: 0 inside a sector, else to the nearest
+    border.
 
     Parameters
     ----------
