@@ -161,6 +161,14 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     named = [str(Path(o).resolve()) for o in outs if o is not None]
     if len(set(named)) != len(named):
         raise InputError("two outputs have the same file name")
+    lams = None
+    if figure_out:  # every option of every output is checked before any work or write
+        lams = _parse_lams(figure_lambdas, lam) if figure_lambdas else [0.0, 1.0, lam]
+        if features.lower() == "none" and any(v > 0 for v in lams):
+            raise InputError("--energy-figure compares semantic energies: use --features ade20k (not none)")
+    from sempix.image import check_outputs
+
+    check_outputs(outs, inputs=inputs, force=force)
 
     li = read_image(image)
     rgb = li.rgb
@@ -219,7 +227,6 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
             msg += f", {i['keep_pixels_cut']} protected pixels cut (no seam could avoid them)"
         click.echo(f"{msg} ({i['t_total']:.2f} s) -> {output}", err=True)
     if figure_out:
-        lams = _parse_lams(figure_lambdas, lam) if figure_lambdas else [0.0, 1.0, lam]
         if feats is None and any(v > 0 for v in lams):
             raise InputError("--energy-figure compares semantic energies: use --features ade20k (not none)")
         with cli_progress("figure", quiet=quiet) as prog:

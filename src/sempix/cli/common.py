@@ -15,6 +15,7 @@ traceback instead.
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import sys
@@ -63,6 +64,35 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(body)
 
 
+#: errno values of an OSError that mean a bad path given by the user (exit 2, not an internal error)
+_USER_PATH_ERRNOS = frozenset({errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
+                               errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that it unwinds like Ctrl+C (temporary files go)."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def install_sigterm_handler() -> Any:
+    """Handle SIGTERM like SIGINT (an exception in the main thread; no-op elsewhere).
+
+    Returns the previous handler (None when nothing was installed) for ``signal.signal``.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        try:
+            return signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):
+            pass
+    return None
+
+
 def _fail(message: str, code: int) -> None:
     click.echo(f"error: {message}", err=True)
     sys.exit(code)
@@ -88,12 +118,22 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             sys.exit(0)
+        except Terminated:
+            _fail("terminated", 143)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
         except MemoryError:
             if debug:
                 traceback.print_exc()
             _fail("out of memory (try a smaller image, or lower SEMPIX_MAX_PIXELS)", 1)
+        except OSError as exc:
+            if debug:
+                traceback.print_exc()
+            where = f"{exc.filename}: " if exc.filename else ""
+            what = exc.strerror or str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if exc.errno in _USER_PATH_ERRNOS and exc.filename:
+                _fail(f"{where}{what}", 2)
+            _fail(f"{where}{what} ({type(exc).__name__}; run with --debug for details)", 1)
         except Exception as exc:  # noqa: BLE001 - top-level boundary
             if debug:
                 traceback.print_exc()
@@ -124,7 +164,14 @@ def command(
         @functools.wraps(fn)
         def body(*args: Any, **kwargs: Any) -> Any:
             configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False))
-            return fn(*args, **kwargs)
+            previous = install_sigterm_handler()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if previous is not None:
+                    import signal
+
+                    signal.signal(signal.SIGTERM, previous)
 
         inner = runtime_options(body) if features else body
         wrapped = handle_errors(inner)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -15,18 +14,9 @@ from sempix.errors import InputError
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    from sempix.image import atomic_write_bytes
+
+    atomic_write_bytes(path, data)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -78,6 +68,9 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, no_cach
         raise InputError(f"{output}: the features output must be a .npz file")
     if preview is not None and Path(preview).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise InputError(f"{preview}: the preview must be a .png, .jpg or .webp file")
+    from sempix.image import check_outputs
+
+    check_outputs([output, preview], inputs=(src,), force=force)  # all outputs, before any work
     img = load_rgb(src)
     with cli_progress("features", quiet=quiet) as prog:
         fm = compute_features(img, backend=backend.lower(), dim=dim, reduce=reduce, guided=guided,

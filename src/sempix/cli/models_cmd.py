@@ -79,13 +79,13 @@ def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> Non
 
     wanted = [n for n in REGISTRY if not REGISTRY[n].hf_repo] if names == ("all",) else list(names)
     for name in wanted:
-        local = find_local(name)
+        local = find_local(name)  # checks the sha256 (once per process): corrupt files are not "found"
         if local is not None:
             if verify:
                 ok, msg = verify_file(local, name)
                 if not ok:
                     raise ModelUnavailableError(f"{name}: {msg} (delete it and fetch again)")
-            click.echo(f"{name}: {local} (already available)")
+            click.echo(f"{name}: {local} (already available, sha256 ok)")
             continue
         path = get_model_path(name, progress=not quiet)
         if name in REGISTRY and REGISTRY[name].hf_repo:

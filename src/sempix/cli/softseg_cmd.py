@@ -59,7 +59,11 @@ def softseg(image, output, layers, preview, work_pixels, eigvecs, initial, max_p
         cfg.affinity.sigma_s = 0.0
     with cli_progress("softseg", quiet=quiet) as prog:
         res = soft_segment(img, features=feats, backend=backend, config=cfg, progress=prog)
-    written = save_result(res, out, preview=preview, inputs=(image,), force=force)
+    from sempix.image import atomic_folder
+
+    with atomic_folder(out, inputs=(image,), force=force) as tmp:  # all files appear as one set
+        written = save_result(res, tmp, preview=preview, inputs=(image,), force=force)
+    written = {k: out / v.name for k, v in written.items()}
     if not quiet:
         t = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
         click.echo(f"{res.n_layers} layers ({res.meta.get('backend')}) -> {out}/ [{t}]", err=True)

@@ -85,8 +85,11 @@ class _Runner:
                 )
                 self.interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
+                msg = str(exc).strip()
+                reason = msg.splitlines()[0] if msg else type(exc).__name__
                 raise ModelUnavailableError(
-                    f"{model_path}: not a usable TFLite model ({exc})"
+                    f"{model_path}: not a usable TFLite model ({reason}); the file looks corrupt "
+                    f"or is not {MODEL_NAME}: delete it and run `sempix models fetch {MODEL_NAME}`"
                 ) from exc
         inp = self.interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):

@@ -154,6 +154,71 @@ REGISTRY: dict[str, ModelSpec] = {
             aliases=("vgg_normalised_conv3_1.pth",),
         ),
         ModelSpec(
+            name="niqe-pris-params",
+            filename="niqe_pris_params.npz",
+            sha256="2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296",
+            size=11850,
+            licence="Apache-2.0 (BasicSR); NIQE MATLAB release parameters (Mittal et al. 2013)",
+            urls=(
+                (
+                    "https://raw.githubusercontent.com/XPixelGroup/BasicSR/"
+                    "8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a/basicsr/metrics/niqe_pris_params.npz"
+                ),
+            ),
+            description="NIQE pristine model: mu (36), cov (36x36), 7x7 Gaussian window",
+        ),
+        ModelSpec(
+            name="brisque-svm",
+            filename="brisque_svm.txt",
+            sha256="19526fb799c4c7992ccc109fcfecddb25976ba024b194cd3ee275d27e8909c8d",
+            size=351414,
+            licence="Apache-2.0 (PyPI brisque 0.2.0, rehanguha/brisque); LIVE BRISQUE model",
+            urls=(
+                "https://raw.githubusercontent.com/rehanguha/brisque/master/brisque/models/svm.txt",
+            ),
+            description="BRISQUE epsilon-SVR (LIBSVM text, RBF, 36 features) trained on LIVE",
+            aliases=("svm.txt",),
+        ),
+        ModelSpec(
+            name="brisque-range",
+            filename="brisque_range.pickle",
+            sha256="a91753fe7088efe0b40e4d091315201fdb067966fc6785cf465e1eab060acda9",
+            size=686,
+            licence="Apache-2.0 (PyPI brisque 0.2.0, rehanguha/brisque); LIVE BRISQUE ranges",
+            urls=(
+                (
+                    "https://raw.githubusercontent.com/rehanguha/brisque/master/brisque/models/"
+                    "normalize.pickle"
+                ),
+            ),
+            description="BRISQUE feature ranges (min_/max_ lists, pickled dict) for the SVR above",
+            aliases=("normalize.pickle",),
+        ),
+        ModelSpec(
+            name="alexnet",
+            filename="alexnet-owt-7be5be79.pth",
+            sha256="7be5be79",  # torchvision publishes the sha256 prefix in the file name
+            size=None,
+            licence="BSD (torchvision); AlexNet, Krizhevsky et al. 2012",
+            urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
+            description="torchvision AlexNet ImageNet weights (the LPIPS trunk)",
+        ),
+        ModelSpec(
+            name="lpips-alex",
+            filename="lpips_alex_v0.1.pth",
+            sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+            size=6009,
+            licence="BSD-2-Clause (richzhang/PerceptualSimilarity, PyPI lpips 0.1.4)",
+            urls=(
+                (
+                    "https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/master/lpips/"
+                    "weights/v0.1/alex.pth"
+                ),
+            ),
+            description="LPIPS v0.1 linear heads for AlexNet (lin0..lin4)",
+            aliases=("alex.pth",),
+        ),
+        ModelSpec(
             name="u2netp",
             filename="u2netp.onnx",
             sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",

@@ -59,6 +59,7 @@ from sempix.web.common import (
     install_error_handlers,
     read_upload,
 )
+from sempix.web.security import install_security
 
 log = logging.getLogger("sempix.web")
 
@@ -194,6 +195,25 @@ def _mask_from_params(sess: EditorSession, p: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- app
 
 
+#: Largest accepted non-upload (JSON) request body; checked before anything is parsed.
+MAX_JSON_BYTES = 8_000_000
+#: Images per upload request (the recolor page sends a collection at once).
+MAX_FILES_PER_UPLOAD = 12
+
+
+def _body_limit(cfg: Settings):
+    """Body limit per request: uploads get the upload size (times the files a route takes, plus 1 MB
+    of multipart overhead), everything else :data:`MAX_JSON_BYTES`."""
+
+    def limit(scope: dict, content_type: str) -> int:
+        if content_type.startswith("multipart/"):
+            files = MAX_FILES_PER_UPLOAD if scope.get("path", "").startswith("/api/recolor") else 1
+            return cfg.max_upload_bytes * files + 1_000_000
+        return MAX_JSON_BYTES
+
+    return limit
+
+
 def create_app(**settings: Any):
     """Build the FastAPI app of the mask editor (+ the recolor router when importable).
 
@@ -216,22 +236,7 @@ def create_app(**settings: Any):
     app.state.sempix = state
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _security_headers(request, call_next):
-        # refuse oversize bodies before they are read/spooled (multipart overhead allowance 1 MB)
-        length = request.headers.get("content-length")
-        if length is not None:
-            try:
-                too_big = int(length) > cfg.max_upload_bytes + 1_000_000
-            except ValueError:
-                return JSONResponse({"error": "bad Content-Length header"}, status_code=400)
-            if too_big:
-                return JSONResponse({"error": f"upload too large: more than "
-                                              f"{cfg.max_upload_bytes / 1e6:.0f} MB"}, status_code=413)
-        response = await call_next(request)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    install_security(app, body_limit=_body_limit(cfg), allowed_hosts=cfg.allowed_hosts)
 
     app.mount("/static", StaticFiles(directory=str(STATIC_DIR)), name="static")
 

@@ -393,6 +393,7 @@ class Settings:
     work_pixels: int = 120_000
     feature_dim: int | None = None
     strict: bool = False
+    allowed_hosts: tuple = ()  # extra Host names accepted besides loopback names and the bound address
 
 
 @dataclass
@@ -443,6 +444,7 @@ def image_response(rgb: np.ndarray, fmt: str = "png", filename: str | None = Non
     body = encode_image(rgb, fmt, quality=quality)
     headers = {"Cache-Control": "no-store"}
     if filename:
-        safe = "".join(c for c in filename if c.isalnum() or c in "._-") or "image"
-        headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+        from sempix.web.security import content_disposition
+
+        headers["Content-Disposition"] = content_disposition(filename)
     return Response(body, media_type=f"image/{fmt}", headers=headers)

@@ -147,7 +147,8 @@ async function loadLabels() {
     ul.innerHTML = "";
     for (const c of leg.classes.slice(0, 40)) {
       const li = document.createElement("li");
-      li.innerHTML = `<i style="background:${c.color}"></i><span></span><small>${(c.fraction * 100).toFixed(1)}%</small>`;
+      li.innerHTML = `<i></i><span></span><small>${(c.fraction * 100).toFixed(1)}%</small>`;
+      li.querySelector("i").style.background = c.color;  // CSSOM: allowed by the CSP (no inline styles)
       li.querySelector("span").textContent = c.name;
       ul.appendChild(li);
     }
