@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "harmony": ("sempix.cli.palette_cmd", "harmony", "Colour-harmony metrics (F-score, PIT, MITS)."),
     "recolor": ("sempix.cli.recolor_cmd", "recolor", "Multi-image colour consistency."),
     "retarget": ("sempix.cli.retarget_cmd", "retarget", "Deep-feature retargeting and other resizers."),
+    "batch": ("sempix.cli.batch_cmd", "batch", "Run a tool over whole photo libraries (local or Dask cluster)."),
     "burst": ("sempix.cli.burst_cmd", "burst", "Burst merging, P-D curves, AUR and burst-length advice."),
 }
 

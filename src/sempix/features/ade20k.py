@@ -78,10 +78,14 @@ class _Runner:
         with warnings.catch_warnings(), _quiet_stderr():
             warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging" notice
             try:
+                # OMP_NUM_THREADS (set to 1 in Dask worker processes) bounds the interpreter's
+                # threads, so N workers on N cores do not each start N threads
+                omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+                threads = int(omp) if omp.isdigit() and int(omp) > 0 else (os.cpu_count() or 1)
                 self.interp = Interpreter(
                     model_path=str(model_path),
                     experimental_preserve_all_tensors=True,
-                    num_threads=os.cpu_count() or 1,
+                    num_threads=threads,
                 )
                 self.interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
