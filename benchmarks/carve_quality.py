@@ -2,10 +2,11 @@
 
 For every BSDS image with a salient-object mask in ``$SEMPIX_DATA_DIR/sod/masks`` (images in
 ``bsds500/images/train|val``): (a) RGB-only carving (lam = 0), (b) semantic carving (lam = 0.2,
-ade20k
-features), (c) linear scaling; the mask is carried with the same seams (like ``--also``). Reports
-the
-mean fraction of salient pixels removed and the fraction of images where (b) removes less than (a).
+ade20k features), (d) the CLI default since issue 21: (b) plus ``protect="auto"`` (people, animals
+and vehicles of the ADE20K label map protected), (c) linear scaling; the mask is carried with the
+same seams (like ``--also``). Reports the mean fraction of salient pixels removed, the fraction of
+images where a variant removes less than (a), and on the images with protected classes the mean
+fraction of those (label-map) pixels removed.
 ``--ablation`` adds variants (lambda, feature dimension and reduction, guided filter, energy).
 
     SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data \
@@ -60,19 +61,25 @@ def main() -> None:
     if args.limit:
         items = items[: args.limit]
 
-    def feats(img, dim, reduce="random", guided=False):
+    def fmap(img, dim, reduce="random", guided=False):
         fm = compute_features(
             img, "ade20k", dim=dim, reduce="random" if reduce == "pca" else reduce, guided=guided
         )
         if not fm.semantic:
             sys.exit("ade20k features unavailable: set SEMPIX_MODEL_DIR")
-        return fm.features
+        return fm
+
+    def feats(img, dim, reduce="random", guided=False):
+        return fmap(img, dim, reduce, guided).features
 
     # variant name -> function(img) -> (features or None, carve kwargs)
     variants = {
         "(a) RGB only, lam=0": lambda img: (None, {}),
         "(b) semantic, lam=0.2 (default: 16-d features, input semantic energy carried)": (
             lambda img: (feats(img, 16), {"lam": 0.2})
+        ),
+        "(d) semantic, lam=0.2, protect=auto (CLI default)": (
+            lambda img: (fmap(img, 16), {"lam": 0.2, "protect": "auto"})
         ),
     }
     if args.ablation:
@@ -121,6 +128,10 @@ def main() -> None:
     names = list(variants)
     frac = {n: [] for n in names}
     frac["(c) linear scaling"] = []
+    pfrac = {n: [] for n in names}  # fraction of protected-class pixels removed (images with some)
+    pfrac["(c) linear scaling"] = []
+    from sempix.features import protect_mask
+
     times = {n: 0.0 for n in names}
     t_start = time.perf_counter()
     for k, (ip, mp) in enumerate(items):
@@ -137,15 +148,22 @@ def main() -> None:
         mask = (mask > 0.5).astype(np.float32)
         H, W = mask.shape
         tw = round(W * args.ratio)
+        pm = protect_mask(fmap(img, 16), "auto")[0]
+        pm = None if pm is None else pm.astype(np.float32)
         for n in names:
             f, kw = variants[n](img)
             t = time.perf_counter()
-            res = carve(img, tw, features=f, also=[mask], **kw)
+            res = carve(img, tw, features=f, also=[mask] if pm is None else [mask, pm], **kw)
             times[n] += time.perf_counter() - t
             frac[n].append(removed_fraction(mask, res.also[0]))
+            if pm is not None:
+                pfrac[n].append(removed_fraction(pm, res.also[1]))
         lin = np.asarray(Image.fromarray(mask).resize((tw, H), Image.BILINEAR), dtype=np.float32)
         # the scaled mask holds (area kept) * tw / W of the original pixel count
         frac["(c) linear scaling"].append(removed_fraction(mask, lin))
+        if pm is not None:
+            plin = np.asarray(Image.fromarray(pm).resize((tw, H), Image.BILINEAR), dtype=np.float32)
+            pfrac["(c) linear scaling"].append(removed_fraction(pm, plin))
         if (k + 1) % 25 == 0:
             print(
                 f"  {k + 1}/{len(items)} images ({time.perf_counter() - t_start:.0f} s)",
@@ -157,18 +175,21 @@ def main() -> None:
         f"\n{len(items)} BSDS images with SOD masks, resized to {args.ratio:.0%} width; "
         f"os.cpu_count() = {os.cpu_count()}\n"
     )
+    n_prot = len(pfrac[names[0]])
     print(
         "| method | mean fraction of salient pixels removed "
-        "| images where it removes less than (a) | more than (a) | carve time/image (s) |"
+        "| images where it removes less than (a) | more than (a) "
+        f"| protected-class pixels removed ({n_prot} images) | carve time/image (s) |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|")
     for n in [*names, "(c) linear scaling"]:
         v = np.array(frac[n])
         less = float((v < a - 1e-9).mean())
         more = float((v > a + 1e-9).mean())
         t = times.get(n)
+        pv = f"{np.mean(pfrac[n]):.4f}" if pfrac[n] else "-"
         print(
-            f"| {n} | {v.mean():.4f} | {less:.1%} | {more:.1%} | "
+            f"| {n} | {v.mean():.4f} | {less:.1%} | {more:.1%} | {pv} | "
             f"{'' if t is None else f'{t / len(items):.3f}'} |"
         )
     b = np.array(frac[names[1]])

@@ -71,11 +71,15 @@ def main(argv: list[str] | None = None) -> int:
         t, c = time.perf_counter(), time.process_time()
         res = harmonize_image(img, method="names")
         t_names, c_names = time.perf_counter() - t, time.process_time() - c
-        plain = harmonize_image(
-            img, method="names", keep_names=False, neutral_safe=False, palette=res.source
-        )
+        off = {"palette": res.source, "guard": "off"}
+        plain = harmonize_image(img, method="names", keep_names=False, neutral_safe=False, **off)
         # the method as published, without the neutral-safe rules (colour casts on neutrals)
-        raw = harmonize_image(img, method="names", neutral_safe=False, palette=res.source)
+        raw = harmonize_image(img, method="names", neutral_safe=False, **off)
+        # without the harmony guard (before issue 21): the result even where worse than the input
+        t, c = time.perf_counter(), time.process_time()
+        unguarded = harmonize_image(img, method="names", guard="off")
+        t_ung, c_ung = time.perf_counter() - t, time.process_time() - c
+        s_ung = harmony_metrics(unguarded.image)
         s_raw = harmony_metrics(raw.image)
         s_co = harmony_metrics(co.image)
         s_names = harmony_metrics(res.image)
@@ -93,6 +97,11 @@ def main(argv: list[str] | None = None) -> int:
                 "s_plain": s_plain,
                 "s_raw": s_raw,
                 "kept_raw": raw.names_kept,
+                "s_ung": s_ung,
+                "t_ung": t_ung,
+                "c_ung": c_ung,
+                "guard": res.info.get("guard", {}).get("action", "off"),
+                "guard_strength": res.info.get("guard", {}).get("strength", 1.0),
                 "t_co": t_co,
                 "t_names": t_names,
                 "c_co": c_co,
@@ -139,9 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     for label, key, tkey in (
         ("input", "s_in", None),
         ("C-Harmony (cohen-or)", "s_co", "co"),
-        ("sempix (names)", "s_names", "names"),
-        ("sempix, without neutral-safe rules (neutral_safe=False)", "s_raw", None),
-        ("paper's plain rule (names may change, no neutral-safe rules)", "s_plain", None),
+        ("sempix (names; default guard: weaker step or the input where worse)", "s_names",
+         "names"),
+        ("sempix (names), guard off (before issue 21)", "s_ung", "ung"),
+        ("sempix, without neutral-safe rules (neutral_safe=False, guard off)", "s_raw", None),
+        ("paper's plain rule (names may change, no neutral-safe rules, guard off)", "s_plain",
+         None),
     ):
         tt = cc = "-"
         if tkey is not None:
@@ -158,6 +170,22 @@ def main(argv: list[str] | None = None) -> int:
     strictly_pit = sum(r["s_names"].pit > r["s_in"].pit for r in rows)
     lower_f = sum(r["s_names"].f_score <= r["s_in"].f_score for r in rows)
     pal = sum(r["k"] for r in rows)
+    from collections import Counter
+
+    acts = Counter(r["guard"] for r in rows)
+    print(
+        f"harmony guard: {dict(acts)}; guard off: F higher than the input on "
+        f"{sum(r['s_ung'].f_score > r['s_in'].f_score for r in rows)}/{n} images; "
+        "with the guard on "
+        f"{sum(r['s_names'].f_score > r['s_in'].f_score + 1e-9 for r in rows)}/{n}; reduced to "
+        + ", ".join(
+            f"{r['image']} {r['guard']} (strength {r['guard_strength']:.2f}, F in "
+            f"{r['s_in'].f_score:.4f}, off {r['s_ung'].f_score:.4f}, "
+            f"on {r['s_names'].f_score:.4f})"
+            for r in rows
+            if r["guard"] in ("reduced", "kept-input")
+        )
+    )
     print()
     print(
         "plain rule vs input: MITS higher on "

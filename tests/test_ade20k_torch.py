@@ -79,7 +79,8 @@ def test_compute_features_torch_runtime(ade20k_available, monkeypatch):
     # the runtime is part of the cache key: each has its own entry
     again = compute_features(img, runtime="torch", device="cpu", strict=True)
     assert again.meta["cache"] == "hit" and again.meta["runtime"] == "torch-cpu"
-    np.testing.assert_array_equal(again.features, ft.features)
+    # the cache keeps network-resolution float16 features (sempix.features.files)
+    np.testing.assert_allclose(again.features, ft.features, atol=0.02)
     other = compute_features(img, runtime="litert", strict=True)
     assert other.meta["cache"] == "hit"
     assert not np.array_equal(other.features, ft.features)

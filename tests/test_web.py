@@ -113,7 +113,8 @@ def test_upload_click_distance_matches_library(client):
     src = MaskSource(rgb, mask_features(rgb, "lowlevel"))
     s_ref, c_ref = src.distances((5, 7), "lab")
     np.testing.assert_allclose(col, c_ref, atol=1e-4)
-    np.testing.assert_allclose(sem, s_ref, atol=1e-4)
+    # the reference's features come from the feature cache, stored in float16 (~1e-3 relative)
+    np.testing.assert_allclose(sem, s_ref, atol=5e-4)
 
 
 def test_render_and_mask_match_library(client):
@@ -133,7 +134,13 @@ def test_render_and_mask_match_library(client):
     out = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"))
     rgb = arr.astype(np.float32) / 255
     m = range_mask(
-        rgb, [(5, 7)], features=mask_features(rgb, "lowlevel"), lam=0.3, tau=0.2, feather=0.02
+        rgb,
+        [(5, 7)],
+        features=mask_features(rgb, "lowlevel"),
+        lam=0.3,
+        tau=0.2,
+        feather=0.02,
+        space="luminance",
     ).mask
     ref = apply_adjustments(rgb, m, {"exposure": 1.0, "saturation": -0.5})
     assert np.abs(out.astype(int) - np.rint(ref * 255).astype(int)).max() <= 1

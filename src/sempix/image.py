@@ -199,51 +199,11 @@ def _png_header(p: Path) -> tuple[int, int, int, int, int] | None:
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 
 
-def _unfilter_kernel(raw, H, stride, bpp):  # compiled with numba on first use
-    out = np.zeros((H, stride), np.uint8)
-    for y in range(H):
-        base = y * (stride + 1)
-        ft = raw[base]
-        if ft > 4:
-            return out, False
-        for i in range(stride):
-            x = np.int32(raw[base + 1 + i])
-            a = np.int32(out[y, i - bpp]) if i >= bpp else np.int32(0)
-            b = np.int32(out[y - 1, i]) if y > 0 else np.int32(0)
-            c = np.int32(out[y - 1, i - bpp]) if (y > 0 and i >= bpp) else np.int32(0)
-            if ft == 0:
-                pred = np.int32(0)
-            elif ft == 1:
-                pred = a
-            elif ft == 2:
-                pred = b
-            elif ft == 3:
-                pred = (a + b) // 2
-            else:
-                pa = abs(b - c)
-                pb = abs(a - c)
-                pc = abs(a + b - 2 * c)
-                if pa <= pb and pa <= pc:
-                    pred = a
-                elif pb <= pc:
-                    pred = b
-                else:
-                    pred = c
-            out[y, i] = np.uint8((x + pred) & 255)
-    return out, True
-
-
-_unfilter_jit = None
-
-
 def _png_unfilter(raw: np.ndarray, H: int, stride: int, bpp: int) -> np.ndarray:
-    """PNG unfilter (all five filter types), numba-compiled (``@njit(cache=True)``)."""
-    global _unfilter_jit
-    if _unfilter_jit is None:
-        from numba import njit
+    """PNG unfilter (all five filter types), numba-compiled (:mod:`sempix._png_kernels`)."""
+    from sempix._png_kernels import unfilter
 
-        _unfilter_jit = njit(cache=True)(_unfilter_kernel)
-    out, ok = _unfilter_jit(raw, H, stride, bpp)
+    out, ok = unfilter(np.ascontiguousarray(raw, dtype=np.uint8), int(H), int(stride), int(bpp))
     if not ok:
         raise InputError("corrupt PNG data (bad filter type)")
     return out
@@ -1021,8 +981,11 @@ def atomic_save_npz(
 
 
 def _output_format(p: Path) -> str:
-    PILImage.init()
     fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    PILImage.preinit()  # JPEG, PNG, BMP, GIF, PPM; all ~40 plugins (init) only when needed
+    if fmt is None or fmt not in PILImage.SAVE:
+        PILImage.init()
+        fmt = OUTPUT_FORMATS.get(p.suffix.lower())
     if fmt is None:
         fmt = PILImage.registered_extensions().get(p.suffix.lower())
     if fmt is None or fmt not in PILImage.SAVE:

@@ -29,6 +29,7 @@ import numpy as np
 
 from sempix.carve import _kernels as K
 from sempix.errors import InputError
+from sempix.features.protect import protect_mask
 from sempix.ops.resample import resize
 from sempix.ops.validate import parse_size
 from sempix.progress import ProgressFn, report
@@ -43,6 +44,9 @@ FEATURE_DIM = 16
 ENERGIES = ("forward", "backward")
 SEMANTIC_ENERGIES = ("input", "gradient", "forward")
 ORDERS = ("width-first", "height-first", "optimal")
+#: carried energy of a protected pixel (``protect``), in units of the mean-normalised energy (an
+#: average pixel = 1): far above any seam's own cost, far below ``keep``'s penalty (keep wins).
+PROTECT_ENERGY = np.float32(1e5)
 
 # codes of CarveResult.seam_map
 KEPT, REMOVED_V, REMOVED_H, INSERTED, DROPPED = 0, 1, 2, 3, 4
@@ -185,6 +189,9 @@ def _gather(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
             return np.take_along_axis(x, idx, axis=1)
         return np.take_along_axis(x, idx[:, :, None], axis=1)
     out = np.empty(idx.shape + x.shape[2:], x.dtype)
+    # C-contiguous input: one compiled specialisation per dtype (height passes see transposed
+    # views, which would each compile an 'A'/'F'-layout variant; the copy costs about a gather)
+    x = np.ascontiguousarray(x)
     if x.ndim == 2:
         K.gather2(x, idx, out)
     else:
@@ -539,6 +546,7 @@ def carve(
     keep_strict: bool = True,
     max_enlarge: float = MAX_ENLARGE,
     bias: np.ndarray | None = None,
+    protect="auto",
 ) -> CarveResult:
     """Resize an image by removing or inserting seams of lowest combined RGB + semantic energy.
 
@@ -586,6 +594,14 @@ def carve(
         Extra per-pixel energy carried with the pixels (not recomputed after a removal), in units of
         the mean-normalised energy (1 = an average pixel); e.g. a saliency map to protect, or
         ``w * sempix.distance.energy_semantic(S, normalize=True)`` (see docs/carve.md).
+    protect : ``"auto"`` (default), ``"none"``, class names (``"person,dog"``) or an (H, W) map
+        Semantic protection, resolved by :func:`sempix.features.protect_mask` against
+        ``features``: ``"auto"`` protects the people, animals and vehicles
+        (:data:`sempix.features.PROTECT_CLASSES`) of a ``FeatureMap`` with labels and does nothing
+        for a bare feature array or ``None``.
+        Protected pixels get :data:`PROTECT_ENERGY` of carried energy: a seam crosses them only
+        where every seam must (best effort, never an error, unlike ``keep``);
+        ``info["protect"]`` gives the classes, their pixel share and ``pixels_cut``.
 
     Returns
     -------
@@ -704,6 +720,15 @@ def carve(
         if bias.shape != (H, W) or not np.isfinite(bias).all():
             raise InputError(f"bias must be a finite ({H}, {W}) array, got shape {bias.shape}")
         bias = np.ascontiguousarray(bias)
+    pmask, pinfo = protect_mask(features, protect, shape=(H, W))
+    if pmask is not None and drop is not None:
+        pmask = pmask & ~drop  # drop wins
+    if pmask is not None and pmask.any():
+        pbias = pmask.astype(np.float32) * PROTECT_ENERGY
+        bias = pbias if bias is None else (bias + pbias).astype(np.float32)
+    else:
+        pmask = None
+    info["protect"] = pinfo
     if carried and feat is not None and ws != 0.0:
         # semantic gradient energy of the input, carried with its pixels (computed once)
         sem = (np.float32(ws) * e_sem).astype(np.float32)
@@ -752,6 +777,9 @@ def carve(
     if image is not None and np.asarray(image).ndim == 2:
         out = out[:, :, 0]
     info.update(carver.stats)
+    if pmask is not None:
+        gone = (seam_map == REMOVED_V) | (seam_map == REMOVED_H) | (seam_map == DROPPED)
+        info["protect"]["pixels_cut"] = int((gone & pmask).sum())
     info["output_size"] = (out.shape[1], out.shape[0])
     info["t_total"] = time.perf_counter() - t0
     carved_feat = None if st.feat is None else np.ascontiguousarray(st.feat)

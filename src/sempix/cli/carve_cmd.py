@@ -113,6 +113,11 @@ def _parse_lams(text: str, lam: float) -> list[float]:
               help="Mask of pixels to remove (object removal; the size is then restored unless -W/-H).")
 @click.option("--keep-class", "keep_class", multiple=True, metavar="NAME",
               help="Protect pixels of a semantic class (e.g. person; repeat or use commas).")
+@click.option("--protect", default="auto", show_default=True, metavar="auto|none|CLASSES",
+              help="Semantic protection (as in `retarget`): auto = people, animals and vehicles when the "
+                   "features have labels (ade20k/segformer); none; or class names (person,dog). Seams cross "
+                   "protected pixels only where every seam must (unlike --keep-class, never an error).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (sizes, seams, timings, files) on stdout.")
 @click.option("--also", "also", multiple=True, metavar="IN:OUT",
               help="Carve another image/array of the same size with the same seams (mask, depth, .npy).")
 @click.option("--seams", "seams_out", type=click.Path(dir_okay=False), default=None,
@@ -127,8 +132,9 @@ def _parse_lams(text: str, lam: float) -> list[float]:
               help="Principal components of the features used for carving.")
 @click.option("--best-effort", is_flag=True, help="Cut the keep mask where no seam can avoid it instead of failing.")
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
-def carve(image, output, width, height, lam, energy, semantic_energy, order, keep, drop, keep_class, also, seams_out, energy_out,
-          figure_out, figure_lambdas, feature_dim, best_effort, force, features, quiet, debug):
+def carve(image, output, width, height, lam, energy, semantic_energy, order, keep, drop, keep_class, protect, as_json,
+          also, seams_out, energy_out, figure_out, figure_lambdas, feature_dim, best_effort, force, features, quiet,
+          debug):
     """Content-aware resize of IMAGE by semantic seam carving.
 
     Removes (or inserts) the connected paths of pixels whose removal costs least in colour AND in
@@ -136,10 +142,13 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
 
         sempix carve photo.jpg -o small.jpg --width 80% --seams seams.png
     """
+    import time
+
     import numpy as np
 
+    t_start = time.perf_counter()
+    t_feat = 0.0
     from sempix.carve import carve as carve_api
-    from sempix.carve.figures import colorize_energy, energy_figure
     from sempix.image import check_not_input, read_image, read_mask, write_image
     from sempix.progress import cli_progress
 
@@ -182,15 +191,21 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
 
     backend = (features or "ade20k").lower()
     feats = None
+    fm = None
+    auto = protect.strip().lower() == "auto"
     if backend == "none":
         if keep_class:
             raise InputError("--keep-class needs semantic labels: use --features ade20k (not none)")
+        if not auto and protect.strip().lower() not in ("none", "off", ""):
+            raise InputError("--protect CLASSES needs semantic labels: use --features ade20k (not none)")
         lam_eff = 0.0
     else:
         from sempix.features import class_mask, compute_features
 
+        tf = time.perf_counter()
         with cli_progress("features", quiet=quiet) as prog:
             fm = compute_features(rgb, backend, dim=REQUEST_DIM, reduce="random", progress=prog)
+        t_feat = time.perf_counter() - tf
         feats = fm.features
         lam_eff = lam
         if keep_class:
@@ -203,8 +218,12 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     also_in = [a for a, _ in also_arrs]
     if li.alpha is not None:
         also_in.append(li.alpha)
+    if fm is not None and not auto and fm.labels is None and protect.strip().lower() not in ("none", "off", ""):
+        raise InputError(f"--protect {protect}: the {fm.backend!r} features have no class labels "
+                         "(the ade20k model is unavailable?); use --protect none or install the model")
     with cli_progress("carving", quiet=quiet) as prog:
-        res = carve_api(rgb, tw, th, features=feats, lam=lam_eff, energy=energy, order=order, keep=keep_m,
+        res = carve_api(rgb, tw, th, features=fm if fm is not None else feats, protect=protect,
+                        lam=lam_eff, energy=energy, order=order, keep=keep_m,
                         semantic_energy=semantic_energy,
                         drop=drop_m, also=also_in, progress=prog, feature_dim=feature_dim,
                         keep_strict=not best_effort)
@@ -215,7 +234,10 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     if seams_out:
         write_image(seams_out, res.seams_vis(rgb), inputs=inputs, force=force)
     if energy_out:
+        from sempix.carve.figures import colorize_energy
+
         write_image(energy_out, colorize_energy(res.energy), inputs=inputs, force=force)
+    pinfo = res.info.get("protect") or {}
     if not quiet:
         i = res.info
         msg = f"{W}x{H} -> {res.image.shape[1]}x{res.image.shape[0]}: {i['removed']} seams removed"
@@ -225,14 +247,33 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
             msg += f", {i['dropped']} removed with the drop mask"
         if i["keep_pixels_cut"]:
             msg += f", {i['keep_pixels_cut']} protected pixels cut (no seam could avoid them)"
+        if pinfo.get("share", 0) > 0:
+            what = ", ".join(pinfo.get("present") or pinfo.get("classes") or ["mask"])
+            msg += (f", protected {what} ({100 * pinfo['share']:.1f}% of pixels, "
+                    f"{pinfo.get('pixels_cut', 0)} cut)")
         click.echo(f"{msg} ({i['t_total']:.2f} s) -> {output}", err=True)
     if figure_out:
         if feats is None and any(v > 0 for v in lams):
             raise InputError("--energy-figure compares semantic energies: use --features ade20k (not none)")
+        from sempix.carve.figures import energy_figure
+
         with cli_progress("figure", quiet=quiet) as prog:
             pic = energy_figure(rgb, feats, tw, th, lams=lams, semantic=feats is not None and bool(fm.semantic), drop=drop_m,
                                 energy=energy, order=order, keep=keep_m, feature_dim=feature_dim,
                                 semantic_energy=semantic_energy,
                                 keep_strict=not best_effort, progress=prog)
         write_image(figure_out, pic, inputs=inputs, force=force)
+    if as_json:
+        from sempix.cli.common import emit_json
+
+        i = res.info
+        outputs = {"image": output, "seams": seams_out, "energy_map": energy_out, "energy_figure": figure_out}
+        outputs.update({f"also_{k}": str(dst) for k, (_, dst) in enumerate(also_pairs)})
+        emit_json("carve", input=image, input_size=[W, H], output_size=list(i["output_size"]),
+                  outputs={k: v for k, v in outputs.items() if v is not None},
+                  timings={"features": t_feat, "carve": i["t_total"], "total": time.perf_counter() - t_start},
+                  seams={"removed": i["removed"], "inserted": i["inserted"], "dropped": i["dropped"]},
+                  keep_pixels_cut=i["keep_pixels_cut"], lam=lam_eff,
+                  features=None if fm is None else {"backend": fm.backend, "semantic": bool(fm.semantic)},
+                  protect=pinfo)
     del np

@@ -148,6 +148,39 @@ def configure_logging(quiet: bool, debug: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True)
 
 
+def compile_cold_kernels(name: str, kwargs: dict) -> None:
+    """Before a command runs: if numba kernels it needs are not compiled yet, say so on stderr
+    ("compiling kernels, once: ~N s") and compile them with a progress bar (all the signatures of
+    the command's kernel groups, so that the message never repeats on later runs).
+
+    With ``--features none`` the feature kernels are skipped. Never fails the command: a problem
+    here only means numba compiles lazily, as it would anyway.
+    """
+    from sempix.kernels import COMMAND_GROUPS
+
+    groups = COMMAND_GROUPS.get(name)
+    if not groups:
+        return
+    if str(kwargs.get("features") or "").lower() == "none":
+        groups = tuple(g for g in groups if g != "features")
+    try:
+        from sempix import kernels
+
+        cold = kernels.cold_kernels(groups)
+        if not cold:
+            return
+        quiet = bool(kwargs.get("quiet"))
+        if not quiet:
+            click.echo(f"compiling kernels, once: ~{kernels.estimate_seconds(cold):.0f} s "
+                       f"(`sempix warmup` does this ahead of time)", err=True)
+        from sempix.progress import cli_progress
+
+        with cli_progress("compiling kernels", quiet=quiet) as prog:
+            kernels.warm_up(groups=groups, progress=prog)
+    except Exception as exc:  # noqa: BLE001 - numba then compiles on first call, as it would anyway
+        logging.getLogger(__name__).debug("kernel warm-up skipped: %s", exc)
+
+
 def command(
     name: str | None = None, *, features: bool | str = False, **click_kwargs: Any
 ) -> Callable[[Callable[..., Any]], click.Command]:
@@ -164,6 +197,7 @@ def command(
         @functools.wraps(fn)
         def body(*args: Any, **kwargs: Any) -> Any:
             configure_logging(kwargs.get("quiet", False), kwargs.get("debug", False))
+            compile_cold_kernels(name or fn.__name__, kwargs)
             previous = install_sigterm_handler()
             try:
                 return fn(*args, **kwargs)
@@ -202,3 +236,39 @@ def size_option(value, current: int, what: str) -> int | None:
         return parse_size(value, current, what)
     except InputError as exc:
         raise InputError(f"--{what}: {exc}") from None
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with numpy scalars/arrays, paths and tuples turned into JSON types."""
+    import math
+    import os
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return json_ready(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, os.PathLike):
+        return str(value)
+    if isinstance(value, float) and math.isnan(value):  # NaN is not JSON
+        return None
+    return value
+
+
+def emit_json(command_name: str, **fields: Any) -> None:
+    """Print one JSON object on stdout: the result summary of a command run with ``--json``.
+
+    One schema style for every command: ``{"command": NAME, "input": PATH, "input_size": [W, H],
+    "output_size": [W, H], "outputs": {ROLE: PATH}, "timings": {STAGE: SECONDS}, ...}`` (sizes
+    are ``[width, height]`` like the ``WxH`` of the messages; tool-specific fields such as
+    ``scores`` follow). Human messages keep going to stderr, so stdout stays parseable.
+    """
+    import json
+
+    doc = {"command": command_name, **fields}
+    click.echo(json.dumps(json_ready(doc), indent=2))

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
 from pathlib import Path
 
@@ -11,12 +9,6 @@ import click
 
 from sempix.cli.common import FEATURE_BACKENDS, command, runtime_options
 from sempix.errors import InputError
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    from sempix.image import atomic_write_bytes
-
-    atomic_write_bytes(path, data)
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -29,7 +21,7 @@ def _same(a: Path, b: Path) -> bool:
 @command("features")
 @click.argument("image", type=click.Path(dir_okay=False), required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write features to this .npz (features, labels, class_names, probs_lowres, meta).")
+              help="Write features to this .npz (compact; read it with sempix.features.files.load_features).")
 @click.option("--backend", "--features", "backend", default="ade20k", show_default=True,
               type=click.Choice(list(FEATURE_BACKENDS), case_sensitive=False),
               help="Feature backend (lowlevel = weight-free, NOT semantic).")
@@ -41,13 +33,17 @@ def _same(a: Path, b: Path) -> bool:
 @click.option("--guided", is_flag=True, help="Align feature edges with image edges (guided filter).")
 @click.option("--preview", type=click.Path(dir_okay=False), default=None,
               help="Write a preview PNG: PCA of the features beside the labelled classes with a legend.")
+@click.option("--full", is_flag=True,
+              help="Write full-resolution float32 features (large: ~1 KB per pixel at 256 dims) instead "
+                   "of the compact file (network-resolution float16, upsampled on load).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the on-disk feature cache.")
 @click.option("--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back.")
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
 @click.option("--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (size, backend, classes, timings, files).")
 @runtime_options
-def features(image, output, backend, dim, reduce, seed, guided, preview, no_cache, strict, force, list_classes,
-             quiet, debug):
+def features(image, output, backend, dim, reduce, seed, guided, preview, full, no_cache, strict, force,
+             list_classes, as_json, quiet, debug):
     """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
     from sempix.features import compute_features
     from sempix.image import load_rgb
@@ -76,19 +72,9 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, no_cach
         fm = compute_features(img, backend=backend.lower(), dim=dim, reduce=reduce, guided=guided,
                               cache=not no_cache, seed=seed, strict=strict, progress=prog)
     if output is not None:
-        import numpy as np
+        from sempix.features.files import save_features
 
-        meta = {k: v for k, v in fm.meta.items() if k not in ("grid_ys", "grid_xs")}
-        arrays = {"features": np.asarray(fm.features, dtype=np.float32),
-                  "backend": np.array(fm.backend), "semantic": np.array(fm.semantic),
-                  "meta": np.array(json.dumps(meta, default=str))}
-        if fm.labels is not None:
-            arrays["labels"] = np.asarray(fm.labels, dtype=np.int32)
-            arrays["class_names"] = np.array(fm.class_names)
-            arrays["probs_lowres"] = np.asarray(fm.probs_lowres, dtype=np.float32)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        _atomic_write(Path(output), buf.getvalue())
+        save_features(output, fm, full=full, inputs=(src,), force=force)
     if preview is not None:
         from sempix.features.preview import render_preview
         from sempix.image import write_image
@@ -97,9 +83,20 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, no_cach
         import numpy as np
 
         write_image(preview, np.asarray(pic, dtype=np.float32) / 255.0, inputs=(src,), force=force)
+    if as_json:
+        from sempix.cli.common import emit_json
+
+        outputs = {"features": output, "preview": preview}
+        emit_json("features", input=image, input_size=[img.shape[1], img.shape[0]],
+                  outputs={k: v for k, v in outputs.items() if v is not None},
+                  timings={"total": fm.meta.get("time_s"), **(fm.meta.get("timings") or {})},
+                  backend=fm.backend, semantic=bool(fm.semantic), dim=int(fm.dim), cache=fm.meta.get("cache"),
+                  fallback=fm.meta.get("fallback"),
+                  classes=[{"name": n, "share": f} for _, n, f in fm.present_classes(0.01)])
     if not quiet:
         cls = ", ".join(f"{n} {100 * f:.0f}%" for _, n, f in fm.present_classes(0.02)[:8])
-        click.echo(f"{fm.backend} features {fm.shape[0]}x{fm.shape[1]}x{fm.dim}"
+        # sizes are WxH everywhere in sempix's messages (width first, like the image viewers)
+        click.echo(f"{fm.backend} features {fm.shape[1]}x{fm.shape[0]}, {fm.dim}-d"
                    f"{' (not semantic)' if not fm.semantic else ''}, cache {fm.meta.get('cache')}, "
                    f"{fm.meta.get('time_s', 0):.2f} s" + (f"; classes: {cls}" if cls else ""), err=True)
 

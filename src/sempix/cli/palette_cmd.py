@@ -85,6 +85,9 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
     if as_json:
         d = pal.to_dict()
         d["image"] = str(image)
+        h, w = loaded.rgb.shape[:2]  # the common keys of every command's --json (cli.common.emit_json)
+        outs = {k: str(v) for k, v in (("swatch", output), ("preview", preview)) if v}
+        d = {"command": "palette", "input": str(image), "input_size": [w, h], "outputs": outs, **d}
         click.echo(json.dumps(d, indent=2))
         return
     for h, w, n in zip(pal.hex, pal.weights, names):
@@ -208,6 +211,14 @@ def names(items, preview, top, as_json, force, quiet, debug):
     show_default=True,
     help="Fraction of each palette colour's shift applied (names method).",
 )
+@click.option(
+    "--guard",
+    type=click.Choice(["reduce", "warn", "off"]),
+    default="reduce",
+    show_default=True,
+    help="If the result is less harmonious than the input (higher F): apply a weaker step "
+    "(half, a quarter) or keep the input (reduce), keep it with a warning (warn), or do not check.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
 def harmonize(
@@ -219,6 +230,7 @@ def harmonize(
     allow_name_change,
     neutral_safe,
     strength,
+    guard,
     as_json,
     force,
     quiet,
@@ -242,10 +254,24 @@ def harmonize(
             keep_names=not allow_name_change,
             neutral_safe=neutral_safe,
             strength=strength,
+            guard=guard,
             progress=prog,
         )
-    s_in = harmony_metrics(loaded.rgb)
-    s_out = harmony_metrics(res.image)
+    g = res.info.get("guard") or {}
+    if g.get("action") in ("reduced", "kept-input", "warned"):
+        what = {
+            "reduced": f"applied at strength {g['strength']:.2f} instead",
+            "kept-input": "the input is written unchanged (--guard warn to keep the result)",
+            "warned": "written anyway (--guard warn)",
+        }[g["action"]]
+        click.echo(
+            f"warning: harmonizing {image} raises its F score {g['f_input']:.4f} -> {g['f_full']:.4f} "
+            f"(less harmonious); {what}",
+            err=True,
+        )
+    scores = res.info.get("harmony") or {}
+    s_in = scores.get("input") or harmony_metrics(loaded.rgb)
+    s_out = scores.get("result") or harmony_metrics(res.image)
     pic = None
     if preview:  # rendered before any write: a failing preview leaves no output behind
         from sempix.palette.viz import harmonize_preview
@@ -254,7 +280,13 @@ def harmonize(
     _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
     if pic is not None:
         _write(preview, pic, inputs=(image, output), force=force)
+    h, w = loaded.rgb.shape[:2]
+    outs = {k: str(v) for k, v in (("image", output), ("preview", preview)) if v}
     summary = {
+        "command": "harmonize",  # "input" / "result" hold the harmony metrics here (older schema)
+        "input_size": [w, h],
+        "output_size": [w, h],
+        "outputs": outs,
         "image": str(image),
         "output": str(output),
         "method": method,
@@ -275,6 +307,7 @@ def harmonize(
             )
         ],
         "names_kept": res.names_kept,
+        "guard": g or None,
         "input": _metrics_dict(s_in),
         "result": _metrics_dict(s_out),
     }

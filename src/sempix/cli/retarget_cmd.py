@@ -66,11 +66,12 @@ def _floats(text: str | None, what: str) -> list[float] | None:
 @click.option("--preview", default=None, is_flag=False, flag_value="", metavar="[PATH]",
               help="Also write a preview: importance maps with seams and reconstruction snapshots "
                    "(default path: OUT with .preview.png).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (sizes, timings, losses, files) on stdout.")
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
 def retarget(image, output, width, height, method, init, iterations, refine_iterations, lr, layers, lambdas,
              lambda_norm, alpha,
-             percentile, grid, weights, device, lam, protect, protect_weight, preview, force, features, quiet,
-             debug):
+             percentile, grid, weights, device, lam, protect, protect_weight, preview, as_json, force, features,
+             quiet, debug):
     """Resize IMAGE to a new aspect ratio, keeping the important content.
 
     The default method is Deep Network Resizing (Arar et al.): the image's VGG-19 features are
@@ -122,6 +123,18 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
     write_image(output, res.image, alpha=res.extra, icc=li.icc, inputs=inputs, force=force)
     if pic is not None:
         write_image(preview_path, pic, inputs=inputs, force=force)
+    if as_json:
+        from sempix.cli.common import emit_json
+
+        m = res.meta
+        outputs = {"image": output, "preview": preview_path}
+        emit_json("retarget", input=image, input_size=[W, H], output_size=[res.image.shape[1], res.image.shape[0]],
+                  outputs={k: str(v) for k, v in outputs.items() if v is not None},
+                  timings={"total": m.get("seconds")}, method=method, device=device,
+                  losses={"first": res.losses[0] if res.losses else None,
+                          "last": res.losses[-1] if res.losses else None,
+                          "refined": min(res.refine_losses) if res.refine_losses else None},
+                  layers=m.get("layers"), weights=m.get("weights"), protect=m.get("protect"))
     if not quiet:
         m = res.meta
         extra = ""

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from sempix._runtime import lazy_exports
 from sempix.features.constants import BACKENDS, DEFAULT_DIM, FEATURE_VERSION, REDUCE
+from sempix.features.protect import PROTECT_CLASSES, protect_mask
 
 if TYPE_CHECKING:  # pragma: no cover
     from sempix.features.compute import FeatureMap, class_mask, compute_features
@@ -44,11 +45,13 @@ __all__ = [
     "BACKENDS",
     "DEFAULT_DIM",
     "FEATURE_VERSION",
+    "PROTECT_CLASSES",
     "REDUCE",
     "FeatureMap",
     "class_mask",
     "compute_features",
     "pca_rgb",
+    "protect_mask",
 ]
 
 _LAZY = {

@@ -60,6 +60,9 @@ class FeatureMap:
     class_names: list[str] | None = None
     probs_lowres: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    #: (features at the network's resolution (h, w, D), ys (H,), xs (W,)) with ``features`` =
+    #: ``upsample(*lowres)``, or None; lets the cache and feature files store the small map
+    lowres: tuple | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -262,6 +265,7 @@ def compute_features(
                 class_names=meta.get("class_names"),
                 probs_lowres=hit["probs_lowres"],
                 meta=meta,
+                lowres=hit.get("lowres"),
             )
     report(progress, 0.05, f"{backend} features")
     fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress, run_on)
@@ -282,7 +286,8 @@ def compute_features(
         try:
             fcache.store(
                 key,
-                {"features": fm.features, "labels": fm.labels, "probs_lowres": fm.probs_lowres},
+                {"features": fm.features, "labels": fm.labels, "probs_lowres": fm.probs_lowres,
+                 "lowres": fm.lowres},
                 meta,
             )
         except OSError as exc:  # a full or read-only disk must not break the tool
@@ -337,7 +342,9 @@ def _compute(
     timings["reduce"] = time.perf_counter() - t
     report(progress, 0.6, "upsampling")
     t = time.perf_counter()
+    lowres = None
     if ys is not None:
+        lowres = (np.ascontiguousarray(feats, dtype=np.float32), ys, xs)
         feats = post.upsample(feats, ys, xs)
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     timings["upsample"] = time.perf_counter() - t
@@ -348,6 +355,7 @@ def _compute(
         feats = post.guided_filter(img, feats, radius=max(2, round(max(H, W) / 128)), eps=1e-3)
         if lo_hi is not None:  # keep PCA output in [0, 1]
             feats = np.clip(feats, 0.0, 1.0)
+        lowres = None  # no longer an upsampling of the network-resolution map
         timings["guided"] = time.perf_counter() - t
     labels = probs = None
     if logits is not None:
@@ -367,6 +375,7 @@ def _compute(
         class_names=list(names) if names is not None else None,
         probs_lowres=probs,
         meta=meta,
+        lowres=lowres,
     )
 
 

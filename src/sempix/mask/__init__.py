@@ -7,6 +7,8 @@ Public API::
     fm = mask_features(img, backend="ade20k")            # features at working resolution
     res = range_mask(img, [(120, 40)], features=fm, lam=0.5, tau=0.25, feather=0.03, refine=True)
     out = apply_adjustments(img, res.mask, "exposure=+0.7,saturation=-0.3")
+    sky = class_select(img, fm, "sky")                   # soft mask from the label map
+    both = combine_masks(res.mask, sky, "subtract")      # union / intersection / subtract
 
 See :mod:`sempix.mask.core` for the criterion and the scale of ``lam`` / ``tau``, and
 :mod:`sempix.mask.adjust` for the adjustment maths (linear light).
@@ -26,6 +28,7 @@ from sempix.mask.adjust import (
 )
 from sempix.mask.core import (
     DEFAULT_LAM,
+    DEFAULT_SPACE,
     DEFAULT_TAU,
     DEFAULT_WORK_PIXELS,
     SPACES,
@@ -37,13 +40,23 @@ from sempix.mask.core import (
     refine_mask,
     threshold,
 )
+from sempix.mask.select import (
+    OPS,
+    class_select,
+    combine_masks,
+    mask_intersection,
+    mask_subtract,
+    mask_union,
+)
 from sempix.ops import guided_filter, resize, work_shape
 from sempix.progress import ProgressFn
 
 __all__ = [
     "DEFAULT_LAM",
+    "DEFAULT_SPACE",
     "DEFAULT_TAU",
     "DEFAULT_WORK_PIXELS",
+    "OPS",
     "SPACES",
     "Adjustments",
     "MaskResult",
@@ -51,10 +64,15 @@ __all__ = [
     "adjust_linear",
     "apply_adjustments",
     "check_lam_tau",
+    "class_select",
     "combine",
+    "combine_masks",
     "guided_filter",
     "linear_to_srgb",
     "mask_features",
+    "mask_intersection",
+    "mask_subtract",
+    "mask_union",
     "parse_adjustments",
     "range_mask",
     "refine_mask",

@@ -40,6 +40,8 @@ from sempix.ops.resample import resize
 from sempix.ops.validate import as_features, as_mask, as_rgb
 
 SPACES = ("luminance", "lab")
+#: default colour term: Lab (CIE76) beats luminance on the BSDS500 mask benchmark (docs/mask.md)
+DEFAULT_SPACE = "lab"
 DEFAULT_LAM = 0.5
 DEFAULT_TAU = 0.25
 DEFAULT_WORK_PIXELS = 120_000
@@ -140,7 +142,9 @@ class MaskSource:
         """(semantic (H, W) or None, colour (H, W)) distances to one point."""
         return self.semantic_distance(point), self.colour_distance(point, space)
 
-    def distance(self, points, *, lam: float = DEFAULT_LAM, space: str = "luminance") -> np.ndarray:
+    def distance(
+        self, points, *, lam: float = DEFAULT_LAM, space: str = DEFAULT_SPACE
+    ) -> np.ndarray:
         """Combined distance ``min_k lam d_sem + (1 - lam) d_col`` (H, W) float32."""
         pts = _distance().parse_points(points, self.shape)
         check_lam(lam)
@@ -279,7 +283,7 @@ def range_mask(
     features=None,
     lam: float = DEFAULT_LAM,
     tau: float = DEFAULT_TAU,
-    space: str = "luminance",
+    space: str = DEFAULT_SPACE,
     feather: float = 0.0,
     refine: bool = False,
     refine_radius: int | None = None,

@@ -348,7 +348,7 @@ def _protect_map(
             meta["protect"] = None
             return None
         raise InputError(f"protect classes need a semantic feature backend, not {backend!r}")
-    from sempix.features import class_mask, compute_features
+    from sempix.features import compute_features, protect_mask
 
     fm = compute_features(img, backend, strict=not auto, progress=sub_progress(progress, 0.0, 0.02))
     if not getattr(fm, "semantic", False) or fm.labels is None:
@@ -361,14 +361,11 @@ def _protect_map(
         )
         meta["protect"] = {"classes": [], "share": 0.0, "backend": fm.backend, "unavailable": True}
         return None
-    if auto:
-        known = {c.lower() for c in fm.class_names}
-        names = [n for n in names if n in known]
-    m = class_mask(fm, names).astype(np.float32) if names else np.zeros((h, w), np.float32)
-    meta["protect"] = {"classes": names, "share": float(m.mean()), "backend": fm.backend}
-    if not m.any():
-        return None
-    return m
+    # the resolution is shared with carve (sempix.features.protect)
+    mask, info = protect_mask(fm, "auto" if auto else names)
+    meta["protect"] = {"classes": info["classes"], "share": info["share"], "backend": fm.backend,
+                       "present": info.get("present", [])}
+    return None if mask is None else mask.astype(np.float32)
 
 
 def _oriented(m: np.ndarray, axis: str) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Pictures and files of soft layers: colour-coded visualisation, RGBA layers, raw alphas,
-OpenRaster (.ora) layered file, stage previews."""
+OpenRaster (.ora) and Photoshop (.psd) layered files, stage previews."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from xml.sax.saxutils import quoteattr
 import numpy as np
 from PIL import Image
 
+from sempix.errors import InputError
 from sempix.image import atomic_save_npy, atomic_write_bytes, fit_picture, to_uint8, write_image
 
 # distinct colours for layer visualisation (the paper's figures use flat colours per layer)
@@ -156,6 +157,122 @@ def ora_bytes(layers_rgba: list[np.ndarray], names: list[str], merged: np.ndarra
     return buf.getvalue()
 
 
+PSD_DEPTHS = (8, 16)
+
+
+def _mask_items(masks) -> list[tuple[str, np.ndarray]]:
+    if masks is None:
+        return []
+    items = list(masks.items()) if isinstance(masks, dict) else list(masks)
+    out = []
+    for i, item in enumerate(items):
+        name, m = item if isinstance(item, tuple) else (f"mask {i}", item)
+        out.append((str(name), np.clip(np.asarray(m, dtype=np.float32), 0, 1)))
+    return out
+
+
+def psd_bytes(layers_rgba: list[np.ndarray], names: list[str], merged: np.ndarray, *,
+              masks=None, depth: int = 8) -> bytes:
+    """A layered Photoshop file (PSD, version 1) written with ``psd-tools``.
+
+    Layer order: the first of ``layers_rgba`` is the bottom of the stack; every layer uses normal
+    blending at full opacity, so give "over"-stack alphas (:func:`stack_alphas`) for a stack that
+    shows the image. Masks become hidden, opaque grey layers (white = selected) in a group
+    ``masks`` above the soft layers (turn one on to see it, or copy it into a layer mask). The
+    file's composite image is computed by psd-tools from the visible layers, so readers that only
+    read the composite (Pillow, file viewers) show the image.
+
+    Parameters
+    ----------
+    layers_rgba : list of (H, W, 4) float in [0, 1] (un-premultiplied colour + alpha).
+    names : layer names (same length).
+    merged : (H, W, 3) float; only its size is used (the composite is recomputed from the layers).
+    masks : dict name -> (H, W) float in [0, 1], or a list of (name, mask) pairs, or None.
+    depth : 8 or 16 bits per channel (8 opens everywhere; 16 keeps the alphas finer).
+
+    Returns
+    -------
+    bytes of the .psd file.
+
+    Raises
+    ------
+    InputError
+        Mismatched shapes, an unsupported depth, a size beyond PSD's 30000 px limit.
+    """
+    from psd_tools import PSDImage
+
+    if depth not in PSD_DEPTHS:
+        raise InputError(f"PSD depth must be 8 or 16 bits, got {depth}")
+    if len(layers_rgba) != len(names):
+        raise InputError(f"{len(layers_rgba)} layers but {len(names)} names")
+    h, w = merged.shape[:2]
+    if max(h, w) > 30000:
+        raise InputError(
+            f"a {w}x{h} image is larger than PSD allows (30000 px a side); use --format ora"
+        )
+    mask_items = _mask_items(masks)
+    for name, m in mask_items:
+        if m.shape != (h, w):
+            raise InputError(f"mask {name!r} is {m.shape[1]}x{m.shape[0]}, the image is {w}x{h}")
+    psd = PSDImage.new("RGB", (w, h), depth=depth)
+
+    def _arr(a: np.ndarray) -> np.ndarray:
+        a = np.clip(np.asarray(a, dtype=np.float32), 0, 1)
+        if depth == 8:
+            return to_uint8(a)
+        return np.round(a * 65535.0).astype(np.uint16)
+
+    for rgba, name in zip(layers_rgba, names):
+        if rgba.shape != (h, w, 4):
+            raise InputError(f"layer {name!r} has shape {rgba.shape}, expected {(h, w, 4)}")
+        psd.create_pixel_layer_from_array(_arr(rgba), name=str(name))
+    if mask_items:
+        mlayers = []
+        for name, m in mask_items:
+            layer = psd.create_pixel_layer_from_array(_arr(np.repeat(m[..., None], 3, axis=2)),
+                                                      name=f"mask: {name}")
+            layer.visible = False
+            mlayers.append(layer)
+        psd.create_group(mlayers, name="masks")
+    buf = io.BytesIO()
+    psd.save(buf)
+    return buf.getvalue()
+
+
+def save_psd(result, path: str | Path, *, masks=None, depth: int = 8, inputs=(),
+             force: bool = False) -> Path:
+    """Write a :class:`~sempix.softseg.SoftSegResult` as one layered PSD file.
+
+    One layer per soft segment: its colours (``result.colors[k]``) with the "over"-stack alpha of
+    :func:`stack_alphas` (layer 0 opaque at the bottom), so the stack Photoshop / GIMP / Krita
+    shows recomposes the input (up to 8-bit rounding). Optional masks are stored as hidden grey
+    layers in a ``masks`` group (see :func:`psd_bytes`). Written atomically.
+
+    Parameters
+    ----------
+    result : SoftSegResult with colours (``result.colors`` not None).
+    path : output ``.psd`` path.
+    masks : dict name -> (H, W) float mask in [0, 1] (e.g. from ``sempix mask``), optional.
+    depth : 8 or 16 bits per channel.
+    inputs, force : see :func:`sempix.image.write_image` (never overwrite an input by accident).
+
+    Returns
+    -------
+    Path of the written file.
+    """
+    if result.colors is None:
+        raise InputError("the soft segmentation has no layer colours; cannot write a PSD")
+    K = result.n_layers
+    beta = stack_alphas(result.alphas)
+    stack = [np.dstack([result.colors[k], beta[..., k]]) for k in range(K)]
+    names = [f"layer {k}" for k in range(K)]
+    data = psd_bytes(stack, names, result.recompose(), masks=masks, depth=depth)
+    return atomic_write_bytes(Path(path), data, inputs=inputs, force=force)
+
+
+FORMATS = ("png", "ora", "psd")
+
+
 def save_result(
     result,
     out_dir: str | Path,
@@ -164,6 +281,9 @@ def save_result(
     preview: bool = False,
     inputs=(),
     force: bool = False,
+    formats=FORMATS,
+    masks=None,
+    psd_depth: int = 8,
 ) -> dict[str, Path]:
     """Write a :class:`~sempix.softseg.SoftSegResult` into ``out_dir``.
 
@@ -172,8 +292,10 @@ def save_result(
     editor shows reproduces the image.
 
     Files: ``layer_K.png`` (RGBA: colours + alpha), ``layers_vis.png`` (colour-coded layers),
-    ``alphas.npy`` ((H, W, K) float32), ``alpha_K.png`` (16-bit grey), ``layers.ora``
-    (OpenRaster), ``recomposed.png``; with ``preview``: ``preview_eigenvectors.png``,
+    ``alphas.npy`` ((H, W, K) float32), ``alpha_K.png`` (16-bit grey), ``recomposed.png``
+    (format ``png``); ``layers.ora`` (OpenRaster, format ``ora``); ``layers.psd`` (Photoshop,
+    format ``psd``, see :func:`save_psd`; ``masks`` and ``psd_depth`` go there); with
+    ``preview``: ``preview_eigenvectors.png``,
     ``preview_initial_layers.png`` (non-empty layers of the constrained sparsification),
     ``preview_grouped_layers.png`` (before the relaxed sparsification), ``preview_features.png``.
 
@@ -189,19 +311,33 @@ def save_result(
     rgba = [result.layer_rgba(k) for k in range(K)]
     beta = stack_alphas(result.alphas)
     stack = [np.dstack([rgba[k][..., :3], beta[..., k]]) for k in range(K)]
-    for k in range(K):
-        written[f"layer_{k}"] = write_image(
-            out / f"{stem}_{k}.png", rgba[k][..., :3], alpha=rgba[k][..., 3], **kw
-        )
-        written[f"alpha_{k}"] = write_image(
-            out / f"alpha_{k}.png", result.alphas[..., k], bits=16, **kw
-        )
-    written["vis"] = write_image(out / "layers_vis.png", visualize_layers(result.alphas), **kw)
-    written["alphas"] = atomic_save_npy(out / "alphas.npy", result.alphas.astype(np.float32), **kw)
+    formats = tuple(formats)
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        what = ", ".join(map(repr, bad)) or "(none)"
+        raise InputError(f"unknown layer file format {what}; choose from {', '.join(FORMATS)}")
     merged = result.recompose() if result.colors is not None else visualize_layers(result.alphas)
-    written["recomposed"] = write_image(out / "recomposed.png", merged, **kw)
+    if "png" in formats:
+        for k in range(K):
+            written[f"layer_{k}"] = write_image(
+                out / f"{stem}_{k}.png", rgba[k][..., :3], alpha=rgba[k][..., 3], **kw
+            )
+            written[f"alpha_{k}"] = write_image(
+                out / f"alpha_{k}.png", result.alphas[..., k], bits=16, **kw
+            )
+        written["vis"] = write_image(out / "layers_vis.png", visualize_layers(result.alphas), **kw)
+        written["alphas"] = atomic_save_npy(
+            out / "alphas.npy", result.alphas.astype(np.float32), **kw
+        )
+        written["recomposed"] = write_image(out / "recomposed.png", merged, **kw)
     names = [f"layer {k}" for k in range(K)]
-    written["ora"] = atomic_write_bytes(out / "layers.ora", ora_bytes(stack, names, merged), **kw)
+    if "ora" in formats:
+        written["ora"] = atomic_write_bytes(
+            out / "layers.ora", ora_bytes(stack, names, merged), **kw
+        )
+    if "psd" in formats:
+        data = psd_bytes(stack, names, merged, masks=masks, depth=psd_depth)
+        written["psd"] = atomic_write_bytes(out / "layers.psd", data, **kw)
     if preview:
         if result.eigvecs is not None:
             written["preview_eigenvectors"] = write_image(

@@ -153,7 +153,7 @@ def layer_colors(image: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     -------
     (K, H, W, 3) float32.
     """
-    from pymatting import estimate_foreground_ml
+    from sempix.softseg._pymatting import estimate_foreground_ml  # not `import pymatting` (slow)
 
     img = np.asarray(image, dtype=np.float64)
     K = alphas.shape[2]

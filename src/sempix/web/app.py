@@ -43,7 +43,7 @@ CSP = _SECURITY_CSP
 
 
 #: Largest accepted non-upload (JSON) request body; checked before anything is parsed.
-MAX_JSON_BYTES = 8_000_000
+MAX_JSON_BYTES = 16_000_000  # mask recipes with many brush strokes reach ~12 MB
 #: Images per upload request (the recolor page sends a collection at once).
 MAX_FILES_PER_UPLOAD = 12
 
