@@ -29,8 +29,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bsds", type=int, default=20, help="number of BSDS500 val images")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--reference-kernels", action="store_true",
-                    help="also compare LiteRT without XNNPACK (reference kernels)")
+    ap.add_argument(
+        "--reference-kernels",
+        action="store_true",
+        help="also compare LiteRT without XNNPACK (reference kernels)",
+    )
     args = ap.parse_args()
     data = os.environ.get("SEMPIX_DATA_DIR")
     if not data:
@@ -51,9 +54,14 @@ def main() -> int:
     warm = np.zeros((64, 64, 3), np.float32)
     ade20k.compute_lowres(warm, path, runtime="litert")
     ade20k.compute_lowres(warm, path, runtime="torch", device=args.device)
-    print(f"os.cpu_count() = {os.cpu_count()}, torch threads {torch.get_num_threads()}, device {args.device}")
-    print(f"{'image':28s} {'grid':>9s} {'argmax %':>9s} {'full-res %':>10s} {'cos mean':>9s} {'cos min':>8s} "
-          f"{'max|dlogit|':>11s} {'litert s':>8s} {'torch s':>8s}" + ("  ref-vs-xnn % ref-vs-torch %" if ref else ""))
+    print(f"os.cpu_count() = {os.cpu_count()}, torch threads {torch.get_num_threads()}, "
+          f"device {args.device}")
+    print(
+        f"{'image':28s} {'grid':>9s} {'argmax %':>9s} {'full-res %':>10s} {'cos mean':>9s} "
+        f"{'cos min':>8s} "
+        f"{'max|dlogit|':>11s} {'litert s':>8s} {'torch s':>8s}"
+        + ("  ref-vs-xnn % ref-vs-torch %" if ref else "")
+    )
     rows = []
     for f in files:
         img = load_rgb(f)
@@ -64,7 +72,11 @@ def main() -> int:
         b = ade20k.compute_lowres(img, path, runtime="torch", device=args.device)
         tt = time.perf_counter() - t
         agree = float((a.logits.argmax(-1) == b.logits.argmax(-1)).mean())
-        full = float((argmax_upsampled(a.logits, a.ys, a.xs) == argmax_upsampled(b.logits, b.ys, b.xs)).mean())
+        full = float(
+            (
+                argmax_upsampled(a.logits, a.ys, a.xs) == argmax_upsampled(b.logits, b.ys, b.xs)
+            ).mean()
+        )
         fa = a.features.reshape(-1, a.features.shape[-1]).astype(np.float64)
         fb = b.features.reshape(-1, b.features.shape[-1]).astype(np.float64)
         cos = (fa * fb).sum(1) / (np.linalg.norm(fa, axis=1) * np.linalg.norm(fb, axis=1) + 1e-12)
@@ -78,21 +90,47 @@ def main() -> int:
             rx = float((lr.argmax(-1) == a.logits.argmax(-1)).mean())
             rt_ = float((lr.argmax(-1) == b.logits.argmax(-1)).mean())
             extra = f"  {100 * rx:12.2f} {100 * rt_:14.2f}"
-        rows.append((agree, full, cos.mean(), cos.min(), dl, tl, tt, rx, rt_, a.logits.shape[0] * a.logits.shape[1]))
+        rows.append(
+            (
+                agree,
+                full,
+                cos.mean(),
+                cos.min(),
+                dl,
+                tl,
+                tt,
+                rx,
+                rt_,
+                a.logits.shape[0] * a.logits.shape[1],
+            )
+        )
         grid = f"{a.logits.shape[0]}x{a.logits.shape[1]}"
-        print(f"{f.name[:28]:28s} {grid:>9s} {100 * agree:9.2f} {100 * full:10.2f} {cos.mean():9.5f} "
-              f"{cos.min():8.4f} {dl:11.3f} {tl:8.2f} {tt:8.2f}" + extra)
+        print(
+            f"{f.name[:28]:28s} {grid:>9s} {100 * agree:9.2f} {100 * full:10.2f} {cos.mean():9.5f} "
+            f"{cos.min():8.4f} {dl:11.3f} {tl:8.2f} {tt:8.2f}" + extra
+        )
     r = np.array(rows)
     pooled = float((r[:, 0] * r[:, 9]).sum() / r[:, 9].sum())
-    print(f"\n{len(rows)} images: argmax agreement pooled over all grid samples {100 * pooled:.2f} %, mean {100 * r[:, 0].mean():.2f} % (min {100 * r[:, 0].min():.2f} %), "
-          f"full-res label agreement mean {100 * r[:, 1].mean():.2f} % (min {100 * r[:, 1].min():.2f} %), "
-          f"penultimate cosine mean {r[:, 2].mean():.5f} (worst image {r[:, 2].min():.5f}, worst sample "
-          f"{r[:, 3].min():.4f}), max |logit diff| {r[:, 4].max():.3f} (median over images {np.median(r[:, 4]):.3f})")
+    mean_a, min_a = 100 * r[:, 0].mean(), 100 * r[:, 0].min()
+    mean_f, min_f = 100 * r[:, 1].mean(), 100 * r[:, 1].min()
+    print(
+        f"\n{len(rows)} images: argmax agreement pooled over all samples {100 * pooled:.2f} %, "
+        f"mean {mean_a:.2f} % (min {min_a:.2f} %), "
+        f"full-res label agreement mean {mean_f:.2f} % (min {min_f:.2f} %), "
+        f"penultimate cosine mean {r[:, 2].mean():.5f} (worst image {r[:, 2].min():.5f}, "
+        f"worst sample {r[:, 3].min():.4f}), max |logit diff| {r[:, 4].max():.3f} "
+        f"(median over images {np.median(r[:, 4]):.3f})"
+    )
     if ref is not None:
-        print(f"LiteRT reference kernels vs XNNPACK: argmax agreement mean {100 * np.mean(r[:, 7]):.2f} % "
-              f"(min {100 * np.min(r[:, 7]):.2f} %); reference kernels vs torch: mean {100 * np.mean(r[:, 8]):.2f} %")
-    print(f"network time median: litert {np.median(r[:, 5]):.2f} s, torch {np.median(r[:, 6]):.2f} s "
-          f"(torch / litert = {np.median(r[:, 6]) / np.median(r[:, 5]):.2f})")
+        print(
+            f"LiteRT reference kernels vs XNNPACK: argmax agreement mean "
+            f"{100 * np.mean(r[:, 7]):.2f} % (min {100 * np.min(r[:, 7]):.2f} %); "
+            f"reference kernels vs torch: mean {100 * np.mean(r[:, 8]):.2f} %"
+        )
+    print(
+        f"network time median: litert {np.median(r[:, 5]):.2f} s, torch {np.median(r[:, 6]):.2f} s "
+        f"(torch / litert = {np.median(r[:, 6]) / np.median(r[:, 5]):.2f})"
+    )
     ok = r[:, 0].mean() >= 0.99 and r[:, 2].mean() >= 0.99
     try:
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
@@ -114,9 +152,12 @@ def _reference_interpreter(path):
     logit_index = get_runner(path).logit_index
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        it = Interpreter(model_path=str(path), experimental_preserve_all_tensors=True,
-                         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
-                         num_threads=os.cpu_count() or 1)
+        it = Interpreter(
+            model_path=str(path),
+            experimental_preserve_all_tensors=True,
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+            num_threads=os.cpu_count() or 1,
+        )
     it.allocate_tensors()
     inp = it.get_input_details()[0]["index"]
 

@@ -100,7 +100,8 @@ def compare_runtimes(args) -> int:
                 print(f"{rt}/{dev} at {mp} MP failed: {out.stderr.strip().splitlines()[-1:]}")
                 continue
             res[(mp, rt, dev)] = json.loads(line[-1])
-    print(f"\n{'MP':>5s} {'size':>11s} {'runtime':>10s} {'cold s':>7s} {'warm s':>7s} {'net s':>7s} "
+    print(f"\n{'MP':>5s} {'size':>11s} {'runtime':>10s} {'cold s':>7s} {'warm s':>7s} "
+          f"{'net s':>7s} "
           f"{'peak RSS MB':>11s} {'warm x litert':>13s} {'net x litert':>12s}")
     for mp in sizes:
         anchor = res.get((mp, "litert", "cpu"))

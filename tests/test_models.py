@@ -302,9 +302,10 @@ _USER_DOWNLOADS = ("vgg19", "u2netp", "brisque-svm", "brisque-range", "alexnet",
 
 
 @pytest.mark.realmodel
-# (the SegFormer Hub folders are not in the shared model folder either: tests/test_models_hub.py)
-@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in _USER_DOWNLOADS
-                                  and not REGISTRY[n].hf_repo])
+# (nor are the SegFormer Hub folders: tests/test_models_hub.py)
+@pytest.mark.parametrize(
+    "name", [n for n in REGISTRY if n not in _USER_DOWNLOADS and not REGISTRY[n].hf_repo]
+)
 def test_shared_model_files_verify(model_dir, monkeypatch, name):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")

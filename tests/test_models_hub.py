@@ -32,9 +32,15 @@ def tiny_segformer(tmp_path_factory) -> dict[str, bytes]:
 
     torch.manual_seed(0)
     names = {i: f"class{i}" for i in range(150)}
-    cfg = SegformerConfig(depths=[1, 1, 1, 1], hidden_sizes=[8, 16, 24, 32], num_attention_heads=[1, 1, 1, 1],
-                          decoder_hidden_size=16, num_labels=150, id2label=names,
-                          label2id={v: k for k, v in names.items()})
+    cfg = SegformerConfig(
+        depths=[1, 1, 1, 1],
+        hidden_sizes=[8, 16, 24, 32],
+        num_attention_heads=[1, 1, 1, 1],
+        decoder_hidden_size=16,
+        num_labels=150,
+        id2label=names,
+        label2id={v: k for k, v in names.items()},
+    )
     d = tmp_path_factory.mktemp("tiny-segformer")
     SegformerForSemanticSegmentation(cfg).eval().save_pretrained(d)
     (d / "preprocessor_config.json").write_text(json.dumps({"size": {"height": 64, "width": 64}}))
@@ -204,8 +210,9 @@ def test_cli_fetch_and_backend(hub, tmp_cache):
     from sempix.features import compute_features
 
     rng = np.random.default_rng(0)
-    fm = compute_features(rng.random((40, 56, 3), dtype=np.float32), backend="segformer-b2", strict=True,
-                          cache=False)
+    fm = compute_features(
+        rng.random((40, 56, 3), dtype=np.float32), backend="segformer-b2", strict=True, cache=False
+    )
     assert fm.backend == "segformer-b2" and fm.semantic and fm.features.shape == (40, 56, 16)
     assert fm.labels.shape == (40, 56) and len(fm.class_names) == 150
 

@@ -12,10 +12,22 @@ import torch
 from sempix.nets.deeplab import BlockSpec, DeepLabConfig, DeepLabV3Plus, _same_pad
 
 TINY = DeepLabConfig(
-    num_classes=5, stem_channels=8,
-    blocks=(BlockSpec(1, 8), BlockSpec(2, 8, 2), BlockSpec(2, 8), BlockSpec(2, 16, 2),
-            BlockSpec(2, 16, 1, 1), BlockSpec(2, 24, 1, 2), BlockSpec(2, 24, 1, 2)),
-    aspp_channels=16, low_level_block=2, low_level_channels=8, decoder_channels=16)
+    num_classes=5,
+    stem_channels=8,
+    blocks=(
+        BlockSpec(1, 8),
+        BlockSpec(2, 8, 2),
+        BlockSpec(2, 8),
+        BlockSpec(2, 16, 2),
+        BlockSpec(2, 16, 1, 1),
+        BlockSpec(2, 24, 1, 2),
+        BlockSpec(2, 24, 1, 2),
+    ),
+    aspp_channels=16,
+    low_level_block=2,
+    low_level_channels=8,
+    decoder_channels=16,
+)
 
 
 def _tf_same_reference(n: int, k: int, s: int) -> tuple[int, int]:
@@ -37,8 +49,9 @@ def test_default_config_is_the_ade20k_architecture():
     net = DeepLabV3Plus()
     n = sum(p.numel() for p in net.parameters())
     assert 2_000_000 < n < 3_000_000  # MobileNetV2 DeepLabV3+ (the int8 file is 2.4 MB)
-    assert all(isinstance(m, torch.nn.Conv2d) for m in net.modules()
-               if len(list(m.children())) == 0)
+    assert all(
+        isinstance(m, torch.nn.Conv2d) for m in net.modules() if len(list(m.children())) == 0
+    )
     assert net.stage_names() == ["stride2", "stride4", "stride8", "stride16", "stride32"]
     cfg = DeepLabConfig.from_dict(net.config.to_dict())
     assert cfg == net.config
@@ -122,10 +135,12 @@ def _patch_classifier_bias(data: bytes) -> bytes:
     assert at > 0 and data.find(raw, at + 1) < 0
     new = bias.copy()
     new[5] += 1.0
-    return data[:at] + new.tobytes() + data[at + len(raw):]
+    return data[:at] + new.tobytes() + data[at + len(raw) :]
 
 
-def test_cache_atomic_keyed_by_sha_and_invalidated(ade20k_available, tmp_path, tmp_cache, monkeypatch):
+def test_cache_atomic_keyed_by_sha_and_invalidated(
+    ade20k_available, tmp_path, tmp_cache, monkeypatch
+):
     from sempix.features import ade20k_torch as at
 
     f = tmp_path / "model.tflite"
@@ -146,7 +161,9 @@ def test_cache_atomic_keyed_by_sha_and_invalidated(ade20k_available, tmp_path, t
     p3 = at.load_state(f)
     assert p3["sha256"] != sha1 and at.cache_path(p3["sha256"]).is_file()
     d = p3["state_dict"]["classifier.bias"] - p1["state_dict"]["classifier.bias"]
-    assert d[5].item() == pytest.approx(1.0, abs=1e-5) and d.abs().sum().item() == pytest.approx(1.0, abs=1e-4)
+    assert d[5].item() == pytest.approx(1.0, abs=1e-5) and d.abs().sum().item() == pytest.approx(
+        1.0, abs=1e-4
+    )
     # a truncated cache file is converted again (and rewritten whole)
     cp3 = at.cache_path(p3["sha256"])
     cp3.write_bytes(cp3.read_bytes()[:1000])

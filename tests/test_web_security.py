@@ -256,8 +256,11 @@ def test_chunked_upload_stopped_at_the_limit(server):
 
 @pytest.mark.timeout(60)
 def test_json_over_the_json_limit_refused(server):
+    from sempix.web.app import MAX_JSON_BYTES
+
     p = _port(server)
-    big = json.dumps({"points": [[1, 1]] * 1_500_000}).encode()
+    big = json.dumps({"points": [[1, 1]] * (MAX_JSON_BYTES // 8 + 1000)}).encode()
+    assert len(big) > MAX_JSON_BYTES
     req = (
         f"POST /api/sessions/x/render HTTP/1.1\r\nHost: 127.0.0.1:{p}\r\nConnection: close\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(big)}\r\n\r\n"

@@ -62,6 +62,8 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="How the ade20k network runs: litert (int8, CPU), torch (float32, CPU/CUDA), "
         "auto (default: torch on CUDA, else litert).",
     )(body)
+
+
 #: errno values of an OSError that mean a bad path given by the user (exit 2, not an internal error)
 _USER_PATH_ERRNOS = frozenset({errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
                                errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import numpy as np
 
-from sempix.errors import InputError, ModelUnavailableError
+from sempix._runtime import BoundedCache, init_torch_threads
+from sempix.errors import ModelUnavailableError
+from sempix.ops.validate import as_rgb
 
 log = logging.getLogger(__name__)
 
 FORMAT = 1
-_lock = threading.Lock()
-_nets: dict[tuple, object] = {}
+_nets: BoundedCache = BoundedCache(maxsize=2, name="features.ade20k_torch")
 
 __all__ = ["cache_path", "compute_lowres", "convert_file", "load_deeplab", "load_state"]
 
@@ -46,7 +47,10 @@ def cache_path(sha256: str) -> Path:
 
 
 def convert_file(path: str | os.PathLike) -> dict:
-    """Convert a TFLite file (no cache): ``{"format", "sha256", "source", "config", "state_dict"}``."""
+    """Convert a TFLite file, without the cache.
+
+    Returns ``{"format", "sha256", "source", "config", "state_dict"}``.
+    """
     import hashlib
 
     from sempix.nets.tflite import TFLiteConversionError, convert_deeplab_tflite
@@ -56,12 +60,21 @@ def convert_file(path: str | os.PathLike) -> dict:
         cfg, sd = convert_deeplab_tflite(data)
     except TFLiteConversionError as exc:
         raise ModelUnavailableError(f"{path}: cannot convert to PyTorch ({exc})") from exc
-    return {"format": FORMAT, "sha256": hashlib.sha256(data).hexdigest(), "source": Path(path).name,
-            "config": cfg.to_dict(), "state_dict": sd}
+    return {
+        "format": FORMAT,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "source": Path(path).name,
+        "config": cfg.to_dict(),
+        "state_dict": sd,
+    }
 
 
 def _valid(payload, sha: str) -> bool:
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or payload.get("sha256") != sha:
+    if (
+        not isinstance(payload, dict)
+        or payload.get("format") != FORMAT
+        or payload.get("sha256") != sha
+    ):
         return False
     try:
         from sempix.nets.deeplab import DeepLabConfig, DeepLabV3Plus
@@ -129,7 +142,7 @@ def _model_path() -> Path:
 
 
 def load_deeplab(path: str | os.PathLike | None = None, *, device: str = "cpu", cache: bool = True):
-    """The ADE20K :class:`~sempix.nets.deeplab.DeepLabV3Plus` with its trained weights, in eval mode.
+    """The ADE20K :class:`~sempix.nets.deeplab.DeepLabV3Plus` with trained weights, in eval mode.
 
     Parameters
     ----------
@@ -153,17 +166,18 @@ def _shared_net(p: Path, device: str):
     """One eval-mode network per (file, size, mtime, device) for inference (thread-safe)."""
     st = p.stat()
     key = (str(p.resolve()), st.st_size, st.st_mtime_ns, device)
-    with _lock:
-        entry = _nets.get(key)
-        if entry is None:
-            net = load_deeplab(p, device=device)
-            net.requires_grad_(False)
-            if device == "cpu":  # oneDNN's depthwise/1x1 convolutions are faster in NHWC
-                import torch
 
-                net = net.to(memory_format=torch.channels_last)
-            entry = _nets[key] = (net, threading.Lock())
-        return entry
+    def build():
+        import torch
+
+        init_torch_threads()
+        net = load_deeplab(p, device=device)
+        net.requires_grad_(False)
+        if device == "cpu":  # oneDNN's depthwise/1x1 convolutions are faster in NHWC
+            net = net.to(memory_format=torch.channels_last)
+        return net, threading.Lock()
+
+    return _nets.get_or_create(key, build)
 
 
 def run(x: np.ndarray, path: Path, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
@@ -185,8 +199,7 @@ def compute_lowres(image: np.ndarray, path: Path | None = None, *, device: str =
     """Torch twin of :func:`sempix.features.ade20k.compute_lowres` (same letterbox and crop)."""
     from sempix.features.ade20k import INPUT_SIZE, LowRes, class_names, grid_coords, letterbox
 
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an (H, W, 3) image, got shape {image.shape}")
+    image = as_rgb(image)
     p = _model_path() if path is None else Path(path)
     H, W = image.shape[:2]
     x, (h, w) = letterbox(image)
@@ -195,7 +208,15 @@ def compute_lowres(image: np.ndarray, path: Path | None = None, *, device: str =
     return LowRes(
         features=np.ascontiguousarray(feats[:hc, :wc]),
         logits=np.ascontiguousarray(logits[:hc, :wc]),
-        ys=ys, xs=xs, class_names=class_names(),
-        meta={"model": str(p), "letterbox": [h, w], "grid": [hc, wc], "input_size": INPUT_SIZE,
-              "runtime": "torch", "device": device},
+        ys=ys,
+        xs=xs,
+        class_names=class_names(),
+        meta={
+            "model": str(p),
+            "letterbox": [h, w],
+            "grid": [hc, wc],
+            "input_size": INPUT_SIZE,
+            "runtime": "torch",
+            "device": device,
+        },
     )

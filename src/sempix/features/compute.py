@@ -162,7 +162,7 @@ def compute_features(
     Parameters
     ----------
     image : (H, W, 3) float32 in [0, 1] (uint8 / grey / RGBA arrays and file paths accepted)
-    backend : {"ade20k", "segformer", "lowlevel"}
+    backend : {"ade20k", "segformer", "segformer-b0" .. "segformer-b5", "lowlevel"}
     dim : int, optional
         Output dimension; None = ``DEFAULT_DIM[backend]`` (3 with ``reduce="pca"``), 0 = all.
         A ``dim`` at or above the backend's channel count keeps all channels.

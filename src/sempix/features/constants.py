@@ -3,5 +3,6 @@
 SEGFORMER_VARIANTS = tuple(f"segformer-b{i}" for i in range(6))  # model-store ADE20K checkpoints
 BACKENDS = ("ade20k", "segformer", *SEGFORMER_VARIANTS, "lowlevel")
 REDUCE = ("random", "pca")
-DEFAULT_DIM = {"ade20k": 64, "segformer": 64, "lowlevel": 0, **{v: 64 for v in SEGFORMER_VARIANTS}}
+DEFAULT_DIM = {"ade20k": 64, "segformer": 64, "lowlevel": 0}
+DEFAULT_DIM.update(dict.fromkeys(SEGFORMER_VARIANTS, 64))
 FEATURE_VERSION = 1

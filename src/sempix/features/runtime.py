@@ -30,7 +30,14 @@ ENV_DEVICE = "SEMPIX_DEVICE"
 _lock = threading.Lock()
 _default: dict[str, str | None] = {"runtime": None, "device": None}
 
-__all__ = ["DEVICES", "RUNTIMES", "cuda_available", "resolve_device", "resolve_runtime", "use_runtime"]
+__all__ = [
+    "DEVICES",
+    "RUNTIMES",
+    "cuda_available",
+    "resolve_device",
+    "resolve_runtime",
+    "use_runtime",
+]
 
 
 def cuda_available() -> bool:
@@ -81,12 +88,17 @@ def resolve_device(device: str | None = None) -> str:
     InputError
         ``cuda`` requested but no CUDA device is present.
     """
-    d = _check(device, DEVICES, "device") or _default["device"] or _check(
-        os.environ.get(ENV_DEVICE), DEVICES, f"device (${ENV_DEVICE})")
+    d = (
+        _check(device, DEVICES, "device")
+        or _default["device"]
+        or _check(os.environ.get(ENV_DEVICE), DEVICES, f"device (${ENV_DEVICE})")
+    )
     if d is None:
         return "cuda" if cuda_available() else "cpu"
     if d == "cuda" and not cuda_available():
-        raise InputError("--device cuda: no CUDA device is available to torch here; use --device cpu")
+        raise InputError(
+            "--device cuda: no CUDA device is available to torch here; use --device cpu"
+        )
     return d
 
 
@@ -102,13 +114,22 @@ def resolve_runtime(runtime: str | None = None, device: str | None = None) -> tu
     InputError
         Unknown names, CUDA requested without a CUDA device, or ``litert`` with ``cuda``.
     """
-    r = _check(runtime, RUNTIMES, "runtime") or _default["runtime"] or _check(
-        os.environ.get(ENV_RUNTIME), RUNTIMES, f"runtime (${ENV_RUNTIME})") or "auto"
-    d_req = _check(device, DEVICES, "device") or _default["device"] or _check(
-        os.environ.get(ENV_DEVICE), DEVICES, f"device (${ENV_DEVICE})")
+    r = (
+        _check(runtime, RUNTIMES, "runtime")
+        or _default["runtime"]
+        or _check(os.environ.get(ENV_RUNTIME), RUNTIMES, f"runtime (${ENV_RUNTIME})")
+        or "auto"
+    )
+    d_req = (
+        _check(device, DEVICES, "device")
+        or _default["device"]
+        or _check(os.environ.get(ENV_DEVICE), DEVICES, f"device (${ENV_DEVICE})")
+    )
     if r == "litert":
         if d_req == "cuda":
-            raise InputError("the litert runtime runs on the CPU only; use --runtime torch for --device cuda")
+            raise InputError(
+                "the litert runtime runs on the CPU only; use --runtime torch for --device cuda"
+            )
         return "litert", "cpu"
     if r == "torch":
         return "torch", resolve_device(d_req)

@@ -106,7 +106,8 @@ class _Segformer:
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # library code never prints
         try:
-            self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval().to(device)
+            model = SegformerForSemanticSegmentation.from_pretrained(str(path))
+            self.model = model.eval().to(device)
         except Exception as exc:
             raise ModelUnavailableError(
                 f"{path}: cannot load a SegFormer checkpoint ({exc})"

@@ -55,8 +55,10 @@ def where_to_put(spec: ModelSpec, dirs: list[Path]) -> str:
     rev = spec.hf_revision or "main"
     files = ", ".join(" or ".join(_alternatives(e)) for e in spec.hf_files)
     places = " or ".join(str(d / spec.filename) for d in dirs)
-    return (f"run `sempix models fetch {spec.name}` on a machine with network, or download {files} "
-            f"from https://huggingface.co/{spec.hf_repo}/tree/{rev} into {places}")
+    return (
+        f"run `sempix models fetch {spec.name}` on a machine with network, or download {files} "
+        f"from https://huggingface.co/{spec.hf_repo}/tree/{rev} into {places}"
+    )
 
 
 def _endpoint() -> str | None:
@@ -90,8 +92,13 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {first}"[:300]
 
 
-def fetch_folder(spec: ModelSpec, dest_dir: Path, *, progress: Callable[[float, str], None] | None = None,
-                 timeout: float = 30.0) -> Path:
+def fetch_folder(
+    spec: ModelSpec,
+    dest_dir: Path,
+    *,
+    progress: Callable[[float, str], None] | None = None,
+    timeout: float = 30.0,
+) -> Path:
     """Download ``spec``'s files from the Hub into ``dest_dir / spec.filename`` (atomic).
 
     Raises
@@ -121,8 +128,14 @@ def fetch_folder(spec: ModelSpec, dest_dir: Path, *, progress: Callable[[float, 
             for name in alts:
                 try:
                     with _quiet_hub():
-                        got = hf_hub_download(spec.hf_repo, name, revision=rev, local_dir=tmp,
-                                              endpoint=_endpoint(), etag_timeout=timeout)
+                        got = hf_hub_download(
+                            spec.hf_repo,
+                            name,
+                            revision=rev,
+                            local_dir=tmp,
+                            endpoint=_endpoint(),
+                            etag_timeout=timeout,
+                        )
                     last = None
                     break
                 except EntryNotFoundError as exc:  # try the next alternative
@@ -132,9 +145,12 @@ def fetch_folder(spec: ModelSpec, dest_dir: Path, *, progress: Callable[[float, 
             if commit is None:
                 commit = _commit_of(tmp, Path(got))
         shutil.rmtree(tmp / ".cache", ignore_errors=True)  # the Hub client's bookkeeping
-        (tmp / SOURCE_FILE).write_text(json.dumps(
-            {"repo": spec.hf_repo, "revision": rev, "commit": commit, "endpoint": _endpoint()},
-            indent=1))
+        (tmp / SOURCE_FILE).write_text(
+            json.dumps(
+                {"repo": spec.hf_repo, "revision": rev, "commit": commit, "endpoint": _endpoint()},
+                indent=1,
+            )
+        )
         if not folder_complete(tmp, spec):
             raise OSError("the downloaded folder is incomplete")
         try:
@@ -153,8 +169,10 @@ def fetch_folder(spec: ModelSpec, dest_dir: Path, *, progress: Callable[[float, 
     except Exception as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         raise ModelUnavailableError(
-            f"could not download model {spec.name!r} from {_endpoint() or 'https://huggingface.co'} "
-            f"({_reason(exc)})") from exc
+            f"could not download model {spec.name!r} from "
+            f"{_endpoint() or 'https://huggingface.co'} "
+            f"({_reason(exc)})"
+        ) from exc
 
 
 def _commit_of(folder: Path, got: Path) -> str | None:

@@ -73,10 +73,12 @@ def _segformer_specs() -> list[ModelSpec]:
             licence="NVIDIA Source Code License for SegFormer (research / non-commercial)",
             urls=(f"https://huggingface.co/{repo}",),
             description=(f"SegFormer-{v.upper()} ADE20K ({miou} mIoU, mmsegmentation), "
-                         f"{size}x{size}, Hugging Face Hub" + ("" if rev else " (revision not pinned)")),
+                         f"{size}x{size}, Hugging Face Hub"
+                         + ("" if rev else " (revision not pinned)")),
             hf_repo=repo,
             hf_revision=rev,
-            hf_files=("config.json", "preprocessor_config.json", "model.safetensors|pytorch_model.bin"),
+            hf_files=("config.json", "preprocessor_config.json",
+                      "model.safetensors|pytorch_model.bin"),
         ))
     return out
 

@@ -21,7 +21,8 @@ the cache is replaced by a fresh download (one warning); one in ``$SEMPIX_MODEL_
 (never deleted) with one warning, and the next folder or a download is used instead.
 
 Models that are folders on the Hugging Face Hub (``ModelSpec.hf_repo``, the SegFormer
-checkpoints) follow the same order; their download is :func:`sempix.models.hub.fetch_folder`.
+checkpoints) follow the same order; their download is :func:`sempix.models.hub.fetch_folder`
+(the Hub client checks each file's size; there is no published sha256 per folder).
 """
 
 from __future__ import annotations

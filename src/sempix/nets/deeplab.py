@@ -57,10 +57,25 @@ class BlockSpec:
 def _ade20k_blocks() -> tuple[BlockSpec, ...]:
     # MobileNetV2 (depth multiplier 1) with output stride 8: the last two stride-2 blocks run
     # at stride 1 with dilation 2 and 4 instead (as read from the TFLite graph).
-    spec = [(1, 16, 1, 1), (6, 24, 2, 1), (6, 24, 1, 1), (6, 32, 2, 1), (6, 32, 1, 1),
-            (6, 32, 1, 1), (6, 64, 1, 1), (6, 64, 1, 2), (6, 64, 1, 2), (6, 64, 1, 2),
-            (6, 96, 1, 2), (6, 96, 1, 2), (6, 96, 1, 2), (6, 160, 1, 2), (6, 160, 1, 4),
-            (6, 160, 1, 4), (6, 320, 1, 4)]
+    spec = [
+        (1, 16, 1, 1),
+        (6, 24, 2, 1),
+        (6, 24, 1, 1),
+        (6, 32, 2, 1),
+        (6, 32, 1, 1),
+        (6, 32, 1, 1),
+        (6, 64, 1, 1),
+        (6, 64, 1, 2),
+        (6, 64, 1, 2),
+        (6, 64, 1, 2),
+        (6, 96, 1, 2),
+        (6, 96, 1, 2),
+        (6, 96, 1, 2),
+        (6, 160, 1, 2),
+        (6, 160, 1, 4),
+        (6, 160, 1, 4),
+        (6, 320, 1, 4),
+    ]
     return tuple(BlockSpec(*s) for s in spec)
 
 
@@ -112,7 +127,7 @@ def _same_pad(x: torch.Tensor, k: int, s: int, d: int = 1) -> torch.Tensor:
 
 
 class InvertedResidual(nn.Module):
-    """MobileNetV2 block: optional 1x1 ``expand`` (ReLU6), 3x3 ``depthwise`` (ReLU6), 1x1 ``project``."""
+    """MobileNetV2 block: 1x1 ``expand`` (optional), 3x3 ``depthwise``, 1x1 linear ``project``."""
 
     def __init__(self, cin: int, spec: BlockSpec) -> None:
         super().__init__()
@@ -120,8 +135,15 @@ class InvertedResidual(nn.Module):
         self.spec = spec
         self.expand = nn.Conv2d(cin, hidden, 1) if spec.expand != 1 else None
         pad = 0 if spec.stride > 1 else spec.dilation
-        self.depthwise = nn.Conv2d(hidden, hidden, 3, stride=spec.stride, padding=pad,
-                                   dilation=spec.dilation, groups=hidden)
+        self.depthwise = nn.Conv2d(
+            hidden,
+            hidden,
+            3,
+            stride=spec.stride,
+            padding=pad,
+            dilation=spec.dilation,
+            groups=hidden,
+        )
         self.project = nn.Conv2d(hidden, spec.out, 1)
         self.residual = spec.stride == 1 and cin == spec.out
 
@@ -152,7 +174,7 @@ class ASPP(nn.Module):
 
 
 class Decoder(nn.Module):
-    """DeepLabV3+ decoder: low-level 1x1, concat with the upsampled ASPP map, two separable convs."""
+    """DeepLabV3+ decoder: low-level 1x1, concat with the upsampled ASPP map, 2 separable convs."""
 
     def __init__(self, low_in: int, low_ch: int, aspp_ch: int, ch: int) -> None:
         super().__init__()
@@ -215,8 +237,12 @@ class DeepLabV3Plus(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.aspp = ASPP(cin, cfg.aspp_channels)
         lb = cfg.blocks[cfg.low_level_block]
-        self.decoder = Decoder(self._block_in[cfg.low_level_block] * lb.expand, cfg.low_level_channels,
-                               cfg.aspp_channels, cfg.decoder_channels)
+        self.decoder = Decoder(
+            self._block_in[cfg.low_level_block] * lb.expand,
+            cfg.low_level_channels,
+            cfg.aspp_channels,
+            cfg.decoder_channels,
+        )
         self.classifier = nn.Conv2d(cfg.decoder_channels, cfg.num_classes, 1)
 
     # ------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ class Op:
 class Graph:
     ops: list[Op]
     tensors: list
-    consts: dict[int, np.ndarray]   # constant tensors (dequantized to float32 when quantized)
+    consts: dict[int, np.ndarray]  # constant tensors (dequantized to float32 when quantized)
     shapes: dict[int, tuple]
 
     def producer(self, t: int) -> Op | None:
@@ -112,7 +112,7 @@ def read_graph(data: bytes) -> Graph:
         if buf is not None and buf.data is not None and len(buf.data):
             raw = bytes(np.asarray(buf.data, np.uint8))
         elif buf is not None and getattr(buf, "offset", 0) > 1 and getattr(buf, "size", 0):
-            raw = data[buf.offset: buf.offset + buf.size]
+            raw = data[buf.offset : buf.offset + buf.size]
         if raw is None:
             continue
         dt = _DTYPES.get(t.type)
@@ -131,8 +131,15 @@ def read_graph(data: bytes) -> Graph:
         code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
         opt = op.builtinOptions
         options = dict(vars(opt)) if opt is not None else {}
-        ops.append(Op(k, codes.get(code, str(code)), [int(i) for i in op.inputs],
-                      [int(i) for i in op.outputs], options))
+        ops.append(
+            Op(
+                k,
+                codes.get(code, str(code)),
+                [int(i) for i in op.inputs],
+                [int(i) for i in op.outputs],
+                options,
+            )
+        )
     return Graph(ops, list(g.tensors), consts, shapes)
 
 
@@ -140,14 +147,14 @@ def read_graph(data: bytes) -> Graph:
 class _Conv:
     """One convolution after folding: torch layout weight, bias, and how it was applied."""
 
-    kind: str           # "conv" | "depthwise"
+    kind: str  # "conv" | "depthwise"
     weight: np.ndarray  # (O, I, kh, kw)
     bias: np.ndarray
     stride: int
     dilation: int
     act: str
-    inp: int            # input activation tensor (before any SPACE_TO_BATCH_ND)
-    out: int            # output activation tensor (after BATCH_TO_SPACE_ND / folded MUL, ADD)
+    inp: int  # input activation tensor (before any SPACE_TO_BATCH_ND)
+    out: int  # output activation tensor (after BATCH_TO_SPACE_ND / folded MUL, ADD)
     op: int
 
 
@@ -173,7 +180,11 @@ def _convs(g: Graph) -> list[_Conv]:
         x, wt, bt = op.inputs[:3]
         w = _weight(g, wt)
         b = g.consts.get(bt) if bt >= 0 else None
-        b = np.zeros(w.shape[0] if op.name == "CONV_2D" else w.shape[3], np.float32) if b is None else b
+        b = (
+            np.zeros(w.shape[0] if op.name == "CONV_2D" else w.shape[3], np.float32)
+            if b is None
+            else b
+        )
         stride = int(o.get("strideH", 1))
         if int(o.get("strideW", 1)) != stride:
             raise TFLiteConversionError(f"op {op.index}: unequal strides")
@@ -228,7 +239,9 @@ def _convs(g: Graph) -> list[_Conv]:
                     bias = bias * m + a
                     act = _ACT[int(nxt[0].options.get("fusedActivationFunction", 0))]
                     res = nxt[0].outputs[0]
-        out.append(_Conv(kind, np.ascontiguousarray(weight), bias, stride, dil, act, inp, res, op.index))
+        out.append(
+            _Conv(kind, np.ascontiguousarray(weight), bias, stride, dil, act, inp, res, op.index)
+        )
     return out
 
 
@@ -263,12 +276,17 @@ def convert_deeplab_tflite(data: bytes) -> tuple[DeepLabConfig, dict]:
     _check("AVERAGE_POOL_2D" in names, "no AVERAGE_POOL_2D (image pooling) in the graph")
     for op in g.ops:
         if op.name == "RESIZE_BILINEAR":
-            _check(bool(op.options.get("alignCorners")) and not op.options.get("halfPixelCenters"),
-                   f"op {op.index}: RESIZE_BILINEAR is not align_corners=True")
+            _check(
+                bool(op.options.get("alignCorners")) and not op.options.get("halfPixelCenters"),
+                f"op {op.index}: RESIZE_BILINEAR is not align_corners=True",
+            )
         if op.name == "AVERAGE_POOL_2D":
             ins = g.shapes[op.inputs[0]]
-            _check(op.options.get("filterHeight") == ins[1] and op.options.get("filterWidth") == ins[2],
-                   f"op {op.index}: AVERAGE_POOL_2D is not a global pooling")
+            _check(
+                op.options.get("filterHeight") == ins[1]
+                and op.options.get("filterWidth") == ins[2],
+                f"op {op.index}: AVERAGE_POOL_2D is not a global pooling",
+            )
     pool_op = next(op for op in g.ops if op.name == "AVERAGE_POOL_2D")
     # encoder: convs before the pooling op
     enc = [c for c in convs if c.op < pool_op.index]
@@ -281,12 +299,14 @@ def convert_deeplab_tflite(data: bytes) -> tuple[DeepLabConfig, dict]:
         sd[name + ".bias"] = c.bias
 
     stem = enc[0]
-    _check(stem.kind == "conv" and stem.weight.shape[1] == 3 and stem.stride == 2, "unexpected stem")
+    _check(
+        stem.kind == "conv" and stem.weight.shape[1] == 3 and stem.stride == 2, "unexpected stem"
+    )
     put("stem", stem, "relu6")
     blocks: list[BlockSpec] = []
     cin = stem.weight.shape[0]
     i = 1
-    dw_out: list[int] = []   # output tensor of each block's depthwise conv
+    dw_out: list[int] = []  # output tensor of each block's depthwise conv
     while i < len(enc):
         prefix = f"blocks.{len(blocks)}"
         c = enc[i]
@@ -304,7 +324,9 @@ def convert_deeplab_tflite(data: bytes) -> tuple[DeepLabConfig, dict]:
         dw_out.append(c.out)
         i += 1
         c = enc[i]
-        _check(c.kind == "conv" and c.weight.shape[2:] == (1, 1), f"op {c.op}: expected a projection")
+        _check(
+            c.kind == "conv" and c.weight.shape[2:] == (1, 1), f"op {c.op}: expected a projection"
+        )
         put(prefix + ".project", c, "none")
         blocks.append(BlockSpec(expand, int(c.weight.shape[0]), dw.stride, dw.dilation))
         cin = int(c.weight.shape[0])
@@ -331,9 +353,12 @@ def convert_deeplab_tflite(data: bytes) -> tuple[DeepLabConfig, dict]:
         low_level_channels=int(low.weight.shape[0]),
         decoder_channels=int(pw1.weight.shape[0]),
     )
-    n_res = sum(1 for op in g.ops if op.name == "ADD"
-                and all(t not in g.consts for t in op.inputs))
+    n_res = sum(1 for op in g.ops if op.name == "ADD" and all(t not in g.consts for t in op.inputs))
     cins = [cfg.stem_channels] + [b.out for b in blocks[:-1]]
     expected_res = sum(1 for b, ci in zip(blocks, cins) if b.stride == 1 and b.out == ci)
-    _check(n_res == expected_res, f"{n_res} residual additions in the graph, expected {expected_res}")
-    return cfg, {k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()}
+    _check(
+        n_res == expected_res, f"{n_res} residual additions in the graph, expected {expected_res}"
+    )
+    return cfg, {
+        k: torch.from_numpy(np.ascontiguousarray(v, dtype=np.float32)) for k, v in sd.items()
+    }

@@ -22,12 +22,12 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
+from sempix.features.constants import BACKENDS
 from sempix.web.common import ApiError, decode_image, encode_image, get_state, read_upload
 from sempix.web.session import ImageSession, prepare_session
 
 router = APIRouter()
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
-BACKENDS = ("ade20k", "segformer", "lowlevel")
 
 
 def image_session(request: Request, sid: str) -> ImageSession:
@@ -110,7 +110,7 @@ async def upload(
     data = await read_upload(file, cfg.max_upload_bytes)
     be = (backend or cfg.backend).lower()
     if be not in BACKENDS:
-        raise ApiError(400, f"unknown backend {be!r} (ade20k, segformer, lowlevel)")
+        raise ApiError(400, f"unknown backend {be!r} ({', '.join(BACKENDS)})")
     loaded = await run_in_threadpool(decode_image, data, cfg.max_pixels, "upload")
     name = Path(file.filename or "image").stem[:80] or "image"
     sess = await run_in_threadpool(ImageSession, loaded.rgb, name, be, cfg.preview_pixels)

@@ -263,7 +263,7 @@ async def create_session(request: Request, files: list[UploadFile] | None = File
         del data, loaded
     sess = RecolorSession(images, names, originals)
     sid = state.sessions.add(sess, sess.nbytes)
-    backend = cfg.backend if cfg.backend in ("ade20k", "segformer") else "none"
+    backend = cfg.backend if cfg.backend.startswith(("ade20k", "segformer")) else "none"
     job = state.jobs.submit(
         _solve, sess, SolveParams(), backend, ("rbd", None), kind="recolor", owner=sid
     )
@@ -284,7 +284,9 @@ def solve(request: Request, sid: str, p: SolveParams):
         raise ApiError(400, "saliency must be both, background or off")
     saliency = resolve_saliency(p)  # before the job: a missing model is an immediate one-line 400
     backend = (
-        state.settings.backend if state.settings.backend in ("ade20k", "segformer") else "none"
+        state.settings.backend
+        if state.settings.backend.startswith(("ade20k", "segformer"))
+        else "none"
     )
     job = state.jobs.submit(_solve, sess, p, backend, saliency, kind="recolor", owner=sid)
     return {"job": job}
