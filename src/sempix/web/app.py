@@ -163,11 +163,12 @@ class MaskParams(BaseModel):
     """Body of /render and /mask."""
 
     points: list[tuple[float, float]] = Field(..., min_length=1, max_length=64)
-    lam: float = Field(0.5, ge=0.0, le=1.0)
-    tau: float = Field(0.25, ge=0.0, le=10.0)
-    space: str = Field("luminance", pattern="^(luminance|lab)$")
+    lam: float = Field(0.8, ge=0.0, le=1.0)  # sempix.mask.DEFAULT_LAM / DEFAULT_TAU
+    tau: float = Field(0.3, ge=0.0, le=10.0)
+    space: str = Field("lab", pattern="^(luminance|lab)$")
     feather: float = Field(0.0, ge=0.0, le=10.0)
     refine: bool = False
+    connected: bool = True  # keep only what is connected to a click (sempix.mask.range_mask)
     adjustments: dict[str, float] = Field(default_factory=dict)
     format: str = Field("png", pattern="^(png|jpeg|jpg)$")
 
@@ -187,7 +188,8 @@ def _mask_from_params(sess: EditorSession, p: Any) -> np.ndarray:
         raise ApiError(409, "features are still being computed; try again when the job is done")
     with sess.lock:
         res = range_mask(sess.image, [tuple(pt) for pt in p.points], lam=p.lam, tau=p.tau,
-                         space=p.space, feather=p.feather, refine=p.refine, source=sess.source)
+                         space=p.space, feather=p.feather, refine=p.refine, source=sess.source,
+                         connected=p.connected)
     return res.mask
 
 

@@ -1,7 +1,8 @@
 // sempix mask editor (plain JS, no build step).
 //
 // The server sends, once per click, two distance maps (semantic and colour, uint16). Every
-// slider move is handled here: D = min_k lam*sem_k + (1-lam)*col_k (recomputed only when lam,
+// slider move is handled here: D = min_k G_k(lam*sem_k + (1-lam)*col_k), G_k the minimax path
+// distance from click k when "connected" is on (recomputed only when lam, `connected`,
 // the points or the space change), mask = D < tau (or a smoothstep of half-width `feather`
 // around tau), overlay and adjustment preview drawn into a canvas ImageData at most
 // PREVIEW_MAX_PIXELS large. The maths mirror sempix/mask/core.py and sempix/mask/adjust.py.
@@ -15,7 +16,7 @@ const S = {
   orig: null,               // Uint8ClampedArray RGBA of the original image
   out: null,                // ImageData shown
   dist: null, mask: null,   // Float32Array (W*H)
-  lam: 0.5, tau: 0.25, feather: 0.02, space: "luminance", view: "overlay",
+  lam: 0.8, tau: 0.3, feather: 0.02, space: "lab", connected: true, view: "overlay",
   adj: { exposure: 0, contrast: 0, saturation: 0, temperature: 0, tint: 0, hue: 0 },
   labelsImg: null, config: null, maskDirty: true, distDirty: true, nPts: 0, scheduled: false, pending: 0,
   stats: { renders: 0, totalMs: 0, lastMs: 0, maskMs: 0, clicks: 0, lastClickMs: 0 },
@@ -217,24 +218,79 @@ function updateButtons() {
 
 // ------------------------------------------------------------------------------- mask maths
 
-// S.dist = min_k lam*sem_k + (1-lam)*col_k; recomputed only when lam, the points or the colour
-// space change (S.distDirty). A tau/feather move only re-thresholds it.
+// S.dist = min_k G_k with d_k = lam*sem_k + (1-lam)*col_k and G_k its minimax path distance from
+// click k when S.connected (same as sempix.mask.combine(..., points=...): D < tau keeps only what
+// is 4-connected to a click), else G_k = d_k. Recomputed only when lam, the points, the colour
+// space or `connected` change (S.distDirty). A tau/feather move only re-thresholds it.
 function computeDistance() {
   const n = S.PW * S.PH, d = S.dist;
   const lam = S.lam, rest = 1 - lam;
   const pts = S.points.filter((p) => p.col && p.space === S.space);
   S.nPts = pts.length;
+  const tmp = S.tmpDist && S.tmpDist.length === n ? S.tmpDist : (S.tmpDist = new Float32Array(n));
   for (let k = 0; k < pts.length; k++) {
     const col = pts[k].col, sem = pts[k].sem;
-    if (k === 0) {
-      if (sem) for (let i = 0; i < n; i++) d[i] = lam * sem[i] + rest * col[i];
-      else d.set(col);
-    } else if (sem) {
-      for (let i = 0; i < n; i++) { const v = lam * sem[i] + rest * col[i]; if (v < d[i]) d[i] = v; }
-    } else {
-      for (let i = 0; i < n; i++) { const v = col[i]; if (v < d[i]) d[i] = v; }
+    if (sem) for (let i = 0; i < n; i++) tmp[i] = lam * sem[i] + rest * col[i];
+    else tmp.set(col);
+    const g = S.connected ? minimax(tmp, S.PW, S.PH, pts[k].x * S.PW / S.W, pts[k].y * S.PH / S.H) : tmp;
+    if (k === 0) d.set(g);
+    else for (let i = 0; i < n; i++) if (g[i] < d[i]) d[i] = g[i];
+  }
+}
+
+// Minimax path distance from pixel (x, y): G(p) = min over 4-connected paths of the largest d on
+// the path (priority flood with a binary heap; mirrors sempix.distance.minimax_distance).
+function minimax(d, W, H, x, y) {
+  const n = W * H;
+  x = Math.min(W - 1, Math.max(0, Math.floor(x))); y = Math.min(H - 1, Math.max(0, Math.floor(y)));
+  const out = new Float32Array(n).fill(Infinity), done = new Uint8Array(n);
+  let cap = 1 << 16, keys = new Float32Array(cap), idx = new Int32Array(cap), size = 0;
+  const push = (v, i) => {
+    if (size === cap) {
+      cap *= 2;
+      const k2 = new Float32Array(cap); k2.set(keys); keys = k2;
+      const i2 = new Int32Array(cap); i2.set(idx); idx = i2;
+    }
+    let j = size++;
+    while (j > 0) {
+      const p = (j - 1) >> 1;
+      if (keys[p] <= v) break;
+      keys[j] = keys[p]; idx[j] = idx[p]; j = p;
+    }
+    keys[j] = v; idx[j] = i;
+  };
+  const s0 = y * W + x;
+  out[s0] = d[s0]; push(d[s0], s0);
+  while (size > 0) {
+    const k = keys[0], i = idx[0];
+    size--;
+    if (size > 0) {
+      const lk = keys[size], li = idx[size];
+      let j = 0;
+      for (;;) {
+        let c = 2 * j + 1;
+        if (c >= size) break;
+        if (c + 1 < size && keys[c + 1] < keys[c]) c++;
+        if (keys[c] >= lk) break;
+        keys[j] = keys[c]; idx[j] = idx[c]; j = c;
+      }
+      keys[j] = lk; idx[j] = li;
+    }
+    if (done[i]) continue;
+    done[i] = 1;
+    const yy = (i / W) | 0, xx = i - yy * W;
+    for (let t = 0; t < 4; t++) {
+      let q;
+      if (t === 0) { if (yy === 0) continue; q = i - W; }
+      else if (t === 1) { if (yy === H - 1) continue; q = i + W; }
+      else if (t === 2) { if (xx === 0) continue; q = i - 1; }
+      else { if (xx === W - 1) continue; q = i + 1; }
+      if (done[q]) continue;
+      const v = d[q] > k ? d[q] : k;
+      if (v < out[q]) { out[q] = v; push(v, q); }
     }
   }
+  return out;
 }
 
 // S.mask (Uint8Array, mask * 255 rounded): hard threshold D < tau, or a smoothstep of half-width
@@ -446,7 +502,7 @@ function drawMarkers() {
 function maskParams(extra = {}) {
   return Object.assign({
     points: S.points.map((p) => [p.x, p.y]), lam: S.lam, tau: S.tau, space: S.space,
-    feather: S.feather, refine: $("refine").checked, adjustments: S.adj,
+    feather: S.feather, refine: $("refine").checked, connected: S.connected, adjustments: S.adj,
   }, extra);
 }
 
@@ -509,6 +565,10 @@ function init() {
   $("space").addEventListener("change", async () => {
     S.space = $("space").value;
     await Promise.all(S.points.map((p) => { p.space = S.space; return fetchDistances(p); }));
+    S.maskDirty = true; S.distDirty = true; schedule();
+  });
+  $("connected").addEventListener("change", () => {
+    S.connected = $("connected").checked;
     S.maskDirty = true; S.distDirty = true; schedule();
   });
   for (const el of document.querySelectorAll(".adj")) {
