@@ -16,6 +16,7 @@ const S = {
   orig: null,               // Uint8ClampedArray RGBA of the original image
   out: null,                // ImageData shown
   dist: null, mask: null,   // Float32Array (W*H)
+  floodCap: 0,              // D is exact below it when connected (see computeDistance)
   lam: 0.8, tau: 0.3, feather: 0.02, space: "lab", connected: true, view: "overlay",
   adj: { exposure: 0, contrast: 0, saturation: 0, temperature: 0, tint: 0, hue: 0 },
   labelsImg: null, config: null, maskDirty: true, distDirty: true, nPts: 0, scheduled: false, pending: 0,
@@ -227,67 +228,62 @@ function computeDistance() {
   const lam = S.lam, rest = 1 - lam;
   const pts = S.points.filter((p) => p.col && p.space === S.space);
   S.nPts = pts.length;
+  // the flood stops at floodCap: D is exact below it (all a threshold at tau + feather needs) and
+  // >= floodCap elsewhere; computeMask re-floods when tau + feather reaches the cap
+  S.floodCap = S.tau + S.feather + 0.15;
   const tmp = S.tmpDist && S.tmpDist.length === n ? S.tmpDist : (S.tmpDist = new Float32Array(n));
   for (let k = 0; k < pts.length; k++) {
     const col = pts[k].col, sem = pts[k].sem;
     if (sem) for (let i = 0; i < n; i++) tmp[i] = lam * sem[i] + rest * col[i];
     else tmp.set(col);
-    const g = S.connected ? minimax(tmp, S.PW, S.PH, pts[k].x * S.PW / S.W, pts[k].y * S.PH / S.H) : tmp;
+    const g = S.connected
+      ? minimax(tmp, S.PW, S.PH, pts[k].x * S.PW / S.W, pts[k].y * S.PH / S.H, S.floodCap) : tmp;
     if (k === 0) d.set(g);
     else for (let i = 0; i < n; i++) if (g[i] < d[i]) d[i] = g[i];
   }
 }
 
 // Minimax path distance from pixel (x, y): G(p) = min over 4-connected paths of the largest d on
-// the path (priority flood with a binary heap; mirrors sempix.distance.minimax_distance).
-function minimax(d, W, H, x, y) {
+// the path, exact below `cap` and >= cap elsewhere (Infinity where the flood stopped) (mirrors sempix.distance.minimax_distance). A bucket queue (2048 buckets per distance
+// unit, O(N)) instead of the library's binary heap keeps a lam move on a 1 MP preview fast; values
+// stay exact floats, only the visiting order within one bucket (< 0.0005) may differ.
+const MM_SCALE = 2048, MM_NB = 2048 * 4;
+function minimax(d, W, H, x, y, cap = Infinity) {
   const n = W * H;
   x = Math.min(W - 1, Math.max(0, Math.floor(x))); y = Math.min(H - 1, Math.max(0, Math.floor(y)));
   const out = new Float32Array(n).fill(Infinity), done = new Uint8Array(n);
-  let cap = 1 << 16, keys = new Float32Array(cap), idx = new Int32Array(cap), size = 0;
+  const head = new Int32Array(MM_NB).fill(-1);
+  let room = n + 16, pix = new Int32Array(room), nxt = new Int32Array(room), size = 0;
   const push = (v, i) => {
-    if (size === cap) {
-      cap *= 2;
-      const k2 = new Float32Array(cap); k2.set(keys); keys = k2;
-      const i2 = new Int32Array(cap); i2.set(idx); idx = i2;
+    if (size === room) {
+      room *= 2;
+      const a = new Int32Array(room); a.set(pix); pix = a;
+      const b = new Int32Array(room); b.set(nxt); nxt = b;
     }
-    let j = size++;
-    while (j > 0) {
-      const p = (j - 1) >> 1;
-      if (keys[p] <= v) break;
-      keys[j] = keys[p]; idx[j] = idx[p]; j = p;
-    }
-    keys[j] = v; idx[j] = i;
+    let k = (v * MM_SCALE) | 0;
+    if (k >= MM_NB) k = MM_NB - 1;
+    pix[size] = i; nxt[size] = head[k]; head[k] = size++;
   };
   const s0 = y * W + x;
   out[s0] = d[s0]; push(d[s0], s0);
-  while (size > 0) {
-    const k = keys[0], i = idx[0];
-    size--;
-    if (size > 0) {
-      const lk = keys[size], li = idx[size];
-      let j = 0;
-      for (;;) {
-        let c = 2 * j + 1;
-        if (c >= size) break;
-        if (c + 1 < size && keys[c + 1] < keys[c]) c++;
-        if (keys[c] >= lk) break;
-        keys[j] = keys[c]; idx[j] = idx[c]; j = c;
+  const last = Math.min(MM_NB - 1, Math.floor(cap * MM_SCALE) + 1);
+  for (let b = 0; b <= last; b++) {
+    while (head[b] !== -1) {
+      const e = head[b]; head[b] = nxt[e];
+      const i = pix[e];
+      if (done[i]) continue;
+      done[i] = 1;
+      const k = out[i], yy = (i / W) | 0, xx = i - yy * W;
+      for (let t = 0; t < 4; t++) {
+        let q;
+        if (t === 0) { if (yy === 0) continue; q = i - W; }
+        else if (t === 1) { if (yy === H - 1) continue; q = i + W; }
+        else if (t === 2) { if (xx === 0) continue; q = i - 1; }
+        else { if (xx === W - 1) continue; q = i + 1; }
+        if (done[q]) continue;
+        const v = d[q] > k ? d[q] : k;
+        if (v < out[q]) { out[q] = v; push(v, q); }
       }
-      keys[j] = lk; idx[j] = li;
-    }
-    if (done[i]) continue;
-    done[i] = 1;
-    const yy = (i / W) | 0, xx = i - yy * W;
-    for (let t = 0; t < 4; t++) {
-      let q;
-      if (t === 0) { if (yy === 0) continue; q = i - W; }
-      else if (t === 1) { if (yy === H - 1) continue; q = i + W; }
-      else if (t === 2) { if (xx === 0) continue; q = i - 1; }
-      else { if (xx === W - 1) continue; q = i + 1; }
-      if (done[q]) continue;
-      const v = d[q] > k ? d[q] : k;
-      if (v < out[q]) { out[q] = v; push(v, q); }
     }
   }
   return out;
@@ -297,6 +293,7 @@ function minimax(d, W, H, x, y) {
 // `feather` around tau (same formula as sempix.mask.threshold).
 function computeMask() {
   const t0 = performance.now();
+  if (S.connected && S.tau + S.feather >= S.floodCap) S.distDirty = true;
   if (S.distDirty) { computeDistance(); S.distDirty = false; }
   const n = S.PW * S.PH, d = S.dist, m = S.mask, tau = S.tau, F = S.feather;
   if (!S.nPts) { m.fill(0); S.stats.maskMs = performance.now() - t0; return false; }
