@@ -14,9 +14,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# main job: semantic seam carving of a photo from scikit-image's bundled data
+# main job: semantic seam carving of a photo from scikit-image's bundled data. `sempix warmup`
+# compiles every numba kernel once (progress bar), so no tool's first command sits compiling.
 example: $(STAMP)
 	mkdir -p out
+	$(BIN)/sempix warmup
 	$(BIN)/python -m sempix.examples out
 
 # lint: ruff (rules in pyproject.toml) and the import-layering check (tests/test_layering.py)

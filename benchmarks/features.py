@@ -2,6 +2,12 @@
 
 Run:  flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/features.py [--image PATH] [--mp 1.0]
 
+Runtime comparison (issue 14): ``--runtimes litert,torch [--sizes 0.25,1,4] [--device cpu]``
+times the ade20k backend per runtime and image size, each case in a fresh process so that its
+peak resident memory (ru_maxrss) is its own: cold (first call: interpreter creation or
+converted-weights load), warm median, the network stage alone, peak RSS; ratios against LiteRT
+at the same size. ``--device cuda`` adds torch on the GPU when one is present.
+
 Needs SEMPIX_MODEL_DIR (ade20k model); the image defaults to $SEMPIX_DATA_DIR/kodak24/kodim05.png
 upscaled to ~1 MP (falls back to scikit-image's astronaut). Targets (issue 2): ade20k warm
 <= 1.5 s on 2 cores, cache hit <= 50 ms.
@@ -40,14 +46,100 @@ def load_image(path: str | None, mp: float) -> tuple[np.ndarray, str]:
     return np.asarray(im, np.float32) / 255.0, name
 
 
+def _child(runtime: str, mp: float, device: str, repeat: int, image: str | None) -> int:
+    """One comparison case in this (fresh) process; prints one JSON line."""
+    import json
+    import resource
+
+    img, _ = load_image(image, mp)
+    from sempix.features import compute_features
+
+    kw = {"backend": "ade20k", "cache": False, "strict": True, "runtime": runtime, "device": device}
+    t0 = time.perf_counter()
+    compute_features(img, **kw)
+    cold = time.perf_counter() - t0
+    warm, net = [], []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fm = compute_features(img, **kw)
+        warm.append(time.perf_counter() - t0)
+        net.append(fm.meta["timings"]["network"])
+    if device == "cuda":
+        import torch
+
+        peak_gpu = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_gpu = None
+    print(json.dumps({"runtime": fm.meta["runtime"], "shape": list(img.shape[:2]), "cold": cold,
+                      "warm": statistics.median(warm), "network": statistics.median(net),
+                      "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "gpu_mb": peak_gpu}))
+    return 0
+
+
+def compare_runtimes(args) -> int:
+    import json
+    import subprocess
+
+    runtimes = [r.strip() for r in args.runtimes.split(",") if r.strip()]
+    sizes = [float(x) for x in args.sizes.split(",")]
+    cases = [(r, "cpu") for r in runtimes]
+    if args.device == "cuda" and "torch" in runtimes:
+        cases.append(("torch", "cuda"))
+    print(f"ade20k runtimes; os.cpu_count() = {os.cpu_count()}; {args.repeat} warm runs per case; "
+          "each case in a fresh process")
+    res: dict[tuple, dict] = {}
+    for mp in sizes:
+        for rt, dev in cases:
+            cmd = [sys.executable, __file__, "--_child", rt, str(mp), dev, str(args.repeat)]
+            if args.image:
+                cmd += ["--image", args.image]
+            out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            line = [x for x in out.stdout.splitlines() if x.startswith("{")]
+            if out.returncode or not line:
+                print(f"{rt}/{dev} at {mp} MP failed: {out.stderr.strip().splitlines()[-1:]}")
+                continue
+            res[(mp, rt, dev)] = json.loads(line[-1])
+    print(f"\n{'MP':>5s} {'size':>11s} {'runtime':>10s} {'cold s':>7s} {'warm s':>7s} "
+          f"{'net s':>7s} "
+          f"{'peak RSS MB':>11s} {'warm x litert':>13s} {'net x litert':>12s}")
+    for mp in sizes:
+        anchor = res.get((mp, "litert", "cpu"))
+        for rt, dev in cases:
+            r = res.get((mp, rt, dev))
+            if r is None:
+                continue
+            wx = f"{r['warm'] / anchor['warm']:13.2f}" if anchor else f"{'-':>13s}"
+            nx = f"{r['network'] / anchor['network']:12.2f}" if anchor else f"{'-':>12s}"
+            size = f"{r['shape'][1]}x{r['shape'][0]}"
+            gpu = f" (GPU peak {r['gpu_mb']:.0f} MB)" if r.get("gpu_mb") else ""
+            print(f"{mp:5.2f} {size:>11s} {r['runtime']:>10s} {r['cold']:7.2f} {r['warm']:7.2f} "
+                  f"{r['network']:7.2f} {r['rss_mb']:11.0f} {wx} {nx}{gpu}")
+    try:
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        load = "n/a"
+    print(f"load average (1, 5, 15 min): {load}; cores {os.cpu_count()}")
+    return 0
+
+
 def main() -> int:
+    if len(sys.argv) > 1 and sys.argv[1] == "--_child":
+        rt, mp, dev, rep = sys.argv[2], float(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+        image = sys.argv[sys.argv.index("--image") + 1] if "--image" in sys.argv else None
+        return _child(rt, mp, dev, rep, image)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--image", default=None)
     ap.add_argument("--mp", type=float, default=1.0, help="megapixels")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--guided", action="store_true", help="also time guided=True")
+    ap.add_argument("--runtimes", default=None, help="compare ade20k runtimes, e.g. litert,torch")
+    ap.add_argument("--sizes", default="0.25,1,4", help="megapixels of the runtime comparison")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="also torch on CUDA")
     args = ap.parse_args()
     os.environ.setdefault("SEMPIX_CACHE_DIR", tempfile.mkdtemp(prefix="sempix-bench-"))
+    if args.runtimes:
+        return compare_runtimes(args)
 
     img, name = load_image(args.image, args.mp)
     H, W = img.shape[:2]

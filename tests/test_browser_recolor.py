@@ -66,7 +66,7 @@ def test_recolor_page_upload_edit_group_colour(tmp_path, model_dir):
             errors = []
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(url + "/recolor")
-            page.set_input_files("#files", paths)
+            page.set_input_files("#rc-files", paths)
             page.wait_for_function(
                 "() => document.querySelectorAll('img.output').length === 3 && "
                 "Array.from(document.querySelectorAll('img.output')).every(i => i.complete && "
@@ -103,7 +103,7 @@ def test_recolor_page_upload_edit_group_colour(tmp_path, model_dir):
             after = [_fetch(s) for s in srcs2]
             changed = [float(np.abs(a - b).max()) for a, b in zip(before, after)]
             assert sum(c > 20 for c in changed) >= 2, changed
-            assert "error" not in (page.locator("#status").get_attribute("class") or "")
+            assert "error" not in (page.locator("#rc-status").get_attribute("class") or "")
             assert not errors, errors
         finally:
             browser.close()

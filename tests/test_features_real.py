@@ -89,11 +89,13 @@ def test_ade20k_cache_hit(ade20k_available, kodim05):
     a = compute_features(kodim05, "ade20k")
     b = compute_features(kodim05, "ade20k")
     assert (a.meta["cache"], b.meta["cache"]) == ("miss", "hit")
-    np.testing.assert_array_equal(a.features, b.features)
+    # the cache stores network-resolution float16 features (sempix.features.files): ~1e-3 relative
+    scale = float(np.abs(a.features).max())
+    np.testing.assert_allclose(a.features, b.features, atol=2e-3 * scale)
     np.testing.assert_array_equal(a.labels, b.labels)
-    np.testing.assert_array_equal(a.probs_lowres, b.probs_lowres)
+    np.testing.assert_allclose(a.probs_lowres, b.probs_lowres, atol=0.5 / 255 + 1e-6)
     assert b.class_names == a.class_names and b.semantic
-    np.testing.assert_allclose(b.probs([7]), a.probs([7]))
+    np.testing.assert_allclose(b.probs([7]), a.probs([7]), atol=0.5 / 255 + 1e-6)  # 8-bit probs
 
 
 def test_interpreter_thread_safe(ade20k_available, rng):
@@ -186,9 +188,12 @@ def test_cli_preview_kodim05(ade20k_available, data_dir, tmp_path):
         cli, ["features", str(src), "--backend", "ade20k", "--preview", str(prev), "-o", str(out)]
     )
     assert r.exit_code == 0, r.output
-    z = np.load(out)
-    assert z["features"].shape == (500, 500, 64) and bool(z["semantic"])
-    names = list(z["class_names"])
-    present = {names[i] for i in np.unique(z["labels"])}
+    from sempix.features.files import load_features
+
+    fm = load_features(out)  # compact file: network-resolution float16, upsampled on load
+    assert fm.features.shape == (500, 500, 64) and fm.semantic
+    assert out.stat().st_size < 5e6
+    names = list(fm.class_names)
+    present = {names[i] for i in np.unique(fm.labels)}
     assert "person" in present  # motocross riders
     assert Image.open(prev).size[0] >= 3 * 500 * 0.9

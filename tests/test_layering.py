@@ -49,7 +49,7 @@ LEVELS: dict[str, int] = {
 }
 TOOLS = {name for name, level in LEVELS.items() if level == 3}
 #: tool -> other tools whose public API (package face) it may use
-TOOL_USES = {"retarget": {"carve"}, "recolor": {"palette"}}
+TOOL_USES = {"retarget": {"carve"}, "recolor": {"palette"}, "burst": {"retarget"}}
 #: fronts that must use tools through their package faces only
 PUBLIC_ONLY_FRONTS = {"batch"}
 

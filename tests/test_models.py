@@ -231,14 +231,15 @@ def test_wrong_size_skipped_and_verify(spec, tmp_path, monkeypatch):
     assert find_local("test-tiny") is None
     with pytest.raises(ModelUnavailableError, match="ignored .* expected"):
         get_model_path("test-tiny", download=False)
-    # same size, wrong content: accepted by the cheap check, rejected by verify
+    # same size, wrong content: the sha256 (checked once per process) rejects it too (issue 12)
     (model_dir / "tiny_model.bin").write_bytes(bytes(reversed(PAYLOAD)))
-    assert find_local("test-tiny") == model_dir / "tiny_model.bin"
+    assert find_local("test-tiny") is None
     assert find_local("test-tiny", verify=True) is None
     ok, msg = verify_file(model_dir / "tiny_model.bin", "test-tiny")
     assert not ok and "sha256" in msg
-    # without verify the same-size file is used as is (the cheap check is the size only)
-    assert get_model_path("test-tiny", progress=False) == model_dir / "tiny_model.bin"
+    # the user's corrupt file is skipped (never deleted) and a good copy is downloaded to the cache
+    assert get_model_path("test-tiny", progress=False) == cache_dir() / "tiny_model.bin"
+    assert (model_dir / "tiny_model.bin").read_bytes() == bytes(reversed(PAYLOAD))
 
 
 def test_not_found_message(spec):
@@ -296,9 +297,15 @@ def test_cli_fetch_offline(spec, monkeypatch):
 # ------------------------------------------------------------------------------ real files
 
 
+# vgg19, u2netp and the BRISQUE / LPIPS files are user downloads: not in the shared model folder
+_USER_DOWNLOADS = ("vgg19", "u2netp", "brisque-svm", "brisque-range", "alexnet", "lpips-alex")
+
+
 @pytest.mark.realmodel
-# vgg19 and u2netp are downloads for users: they are not in the shared model folder
-@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in ("vgg19", "u2netp")])
+# (nor are the SegFormer Hub folders: tests/test_models_hub.py)
+@pytest.mark.parametrize(
+    "name", [n for n in REGISTRY if n not in _USER_DOWNLOADS and not REGISTRY[n].hf_repo]
+)
 def test_shared_model_files_verify(model_dir, monkeypatch, name):
     monkeypatch.setenv("SEMPIX_MODEL_DIR", str(model_dir))
     monkeypatch.setenv("SEMPIX_OFFLINE", "1")
@@ -321,3 +328,102 @@ def test_stale_part_files_cleaned(spec):
     fresh.write_bytes(b"in progress")
     download("test-tiny", progress=False)
     assert not old.exists() and fresh.exists()
+
+
+# ----------------------------------------------------------------- corrupt files (issue 12)
+
+
+def _flip(p: Path, offset: int = 1000, n: int = 4096) -> None:
+    data = bytearray(p.read_bytes())
+    for i in range(offset, min(len(data), offset + n)):
+        data[i] ^= 0xFF
+    p.write_bytes(bytes(data))
+
+
+def test_corrupt_cached_model_is_refetched_with_one_warning(spec, caplog):
+    good = get_model_path("test-tiny", progress=False)
+    _flip(good)
+    assert not verify_file(good, "test-tiny")[0]
+    _Handler.hits.clear()
+    with caplog.at_level("WARNING", logger="sempix.models"):
+        p = get_model_path("test-tiny", progress=False)
+        get_model_path("test-tiny", progress=False)
+    assert p == good and p.read_bytes() == PAYLOAD
+    assert len(_Handler.hits) == 1  # downloaded again once
+    warnings = [r for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(warnings) == 1 and "downloaded a verified copy" in warnings[0].getMessage()
+
+
+def test_corrupt_model_offline_is_unavailable(spec, monkeypatch):
+    good = get_model_path("test-tiny", progress=False)
+    _flip(good)
+    monkeypatch.setenv("SEMPIX_OFFLINE", "1")
+    with pytest.raises(ModelUnavailableError, match="corrupt.*sempix models fetch test-tiny"):
+        get_model_path("test-tiny")
+    assert not is_available("test-tiny")
+
+
+def test_verdict_cached_per_file_state(spec, monkeypatch):
+    from sempix.models import store
+
+    calls = []
+    real = store.sha256_file
+    monkeypatch.setattr(store, "sha256_file", lambda p: calls.append(p) or real(p))
+    p = get_model_path("test-tiny", progress=False)  # downloaded: verified while streaming
+    for _ in range(3):
+        assert find_local("test-tiny") == p
+    assert calls == []
+    _flip(p)  # rewritten in place: new mtime -> checked again
+    assert find_local("test-tiny") is None
+    assert len(calls) == 1
+    assert find_local("test-tiny") is None
+    assert len(calls) == 1
+
+
+def test_cli_fetch_does_not_call_a_corrupt_file_available(spec):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["models", "fetch", "test-tiny", "-q"]).exit_code == 0
+    _flip(cache_dir() / "tiny_model.bin")
+    r = runner.invoke(cli, ["models", "fetch", "test-tiny", "-q"])
+    assert r.exit_code == 0, r.output
+    assert "already available" not in r.output and "downloaded" in r.output
+    assert (cache_dir() / "tiny_model.bin").read_bytes() == PAYLOAD
+
+
+def test_corrupt_tflite_header_gets_a_fix_hint(tmp_path):
+    pytest.importorskip("ai_edge_litert")
+    from sempix.features.ade20k import _Runner
+
+    bad = tmp_path / "deeplabv3_mnv2_ade20k.tflite"
+    bad.write_bytes(b"\x00" * 4096)
+    with pytest.raises(
+        ModelUnavailableError, match="corrupt.*sempix models fetch deeplabv3-mnv2-ade20k"
+    ):
+        _Runner(bad)
+
+
+@pytest.mark.timeout(300)
+def test_features_strict_refuses_a_corrupt_ade20k_copy(ade20k_available, tmp_path, monkeypatch):
+    """4 KB flipped inside the model gave exit 0 with wrong classes, even with --strict."""
+    import shutil
+
+    models = tmp_path / "models"
+    models.mkdir()
+    for f in ade20k_available.parent.iterdir():
+        if f.is_file() and f.stat().st_size < 50_000_000:
+            shutil.copy(f, models / f.name)
+    _flip(models / ade20k_available.name, offset=200_000)
+    monkeypatch.setenv("SEMPIX_MODEL_DIR", str(models))
+    monkeypatch.setenv("SEMPIX_OFFLINE", "1")
+    import numpy as np
+    from PIL import Image
+
+    img = tmp_path / "i.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(
+        img
+    )
+    r = CliRunner().invoke(
+        cli, ["features", str(img), "-o", str(tmp_path / "f.npz"), "--strict", "-q"]
+    )
+    assert r.exit_code == 2, r.output
+    assert "corrupt" in r.output and not (tmp_path / "f.npz").exists()

@@ -63,7 +63,7 @@ def _upload(client, data: bytes, name="t.png", **form):
     )
 
 
-def _wait_ready(client, job: str, timeout=60.0) -> dict:
+def _wait_ready(client, job: str, timeout=240.0) -> dict:
     t0 = time.time()
     while time.time() - t0 < timeout:
         st = client.get(f"/api/jobs/{job}").json()
@@ -113,7 +113,8 @@ def test_upload_click_distance_matches_library(client):
     src = MaskSource(rgb, mask_features(rgb, "lowlevel"))
     s_ref, c_ref = src.distances((5, 7), "lab")
     np.testing.assert_allclose(col, c_ref, atol=1e-4)
-    np.testing.assert_allclose(sem, s_ref, atol=1e-4)
+    # the reference's features come from the feature cache, stored in float16 (~1e-3 relative)
+    np.testing.assert_allclose(sem, s_ref, atol=5e-4)
 
 
 def test_render_and_mask_match_library(client):
@@ -210,14 +211,17 @@ def test_request_errors(client):
     r = client.get(f"/api/sessions/{sid}/labels")
     assert r.status_code == 404  # lowlevel has no labels
     assert client.delete(f"/api/sessions/{sid}").status_code == 200
-    assert client.get(f"/api/sessions/{sid}").status_code == 404
+    r = client.get(f"/api/sessions/{sid}")  # closed: 410 with a code the page acts on
+    assert r.status_code == 410 and r.json()["code"] == "session_gone"
 
 
 def test_lru_eviction_bounds_sessions():
     app = create_app(backend="lowlevel", max_sessions=2, workers=1)
     with TestClient(app) as c:
         ids = [_open(c)[0]["session"] for _ in range(3)]
-        assert c.get(f"/api/sessions/{ids[0]}").status_code == 404
+        r = c.get(f"/api/sessions/{ids[0]}")  # evicted: 410 + code, not a bare 404
+        assert r.status_code == 410 and r.json()["code"] == "session_gone"
+        assert "open it again" in r.json()["error"]
         assert c.get(f"/api/sessions/{ids[1]}").status_code == 200
         assert c.get(f"/api/sessions/{ids[2]}").status_code == 200
         assert len(app.state.sempix.sessions) == 2
@@ -273,6 +277,9 @@ def test_session_store_lru_by_count_and_bytes():
     assert st.get(a) == "a" and st.get(c) == "c"
     with pytest.raises(ApiError) as e:
         st.get(b)
+    assert e.value.status == 410 and e.value.code == "session_gone"
+    with pytest.raises(ApiError) as e:
+        st.get("never-existed")
     assert e.value.status == 404
     st.resize(a, 90)  # growing a evicts c
     with pytest.raises(ApiError):
@@ -335,10 +342,7 @@ def test_serve_command_prints_url_and_serves():
 
 
 def test_recolor_page_route(client):
-    from sempix.web.app import STATIC_DIR
-
+    """/recolor is the one-page app (the page opens its Recolor panel)."""
     r = client.get("/recolor")
-    if (STATIC_DIR / "recolor.html").is_file():
-        assert r.status_code == 200 and "<html" in r.text.lower()
-    else:
-        assert r.status_code == 404 and "recolor" in r.json()["error"]
+    assert r.status_code == 200 and "<html" in r.text.lower() and 'id="rc-files"' in r.text
+    assert client.get("/static/recolor.js").status_code == 200

@@ -1,4 +1,5 @@
-"""Small version of benchmarks/web_load.py: a few concurrent clients against the real server."""
+"""Small version of benchmarks/web_load.py: concurrent clients (clicks, renders, background jobs
+followed by server-sent events or polling, some cancelled) against the real server."""
 
 from __future__ import annotations
 
@@ -21,15 +22,24 @@ def _load_module():
     return mod
 
 
-def test_concurrent_clients_no_errors():
+def test_concurrent_clients_with_jobs_no_errors():
     mod = _load_module()
-    app = create_app(backend="lowlevel", max_sessions=8, workers=2)
+    app = create_app(backend="lowlevel", workers=2, max_memory_bytes=400_000_000)
     with serve_in_thread(app) as url:
-        stats = mod.run_load(url, clients=4, clicks=3, max_seconds=60, size=(120, 160))
+        stats = mod.run_load(url, clients=5, clicks=3, max_seconds=120, size=(120, 160))
         import httpx
 
         assert httpx.get(url + "/api/config").status_code == 200  # still serving
     s = stats["summary"]
     assert s["errors"] == 0, stats["errors"]
-    assert s["clicks_ok"] == 12 and s["renders"] == 4
+    assert s["5xx"] == 0
+    assert s["clicks_ok"] == 15 and s["renders"] == 5
+    assert (
+        s["jobs_done"] + s["jobs_cancelled"] == 5
+        and s["jobs_cancelled"] <= 1
+        and s["jobs_done"] >= 4
+    )
+    assert s["job_events"] >= 2  # progress pushed to the SSE clients
     assert s["click_p95_ms"] is not None and s["click_p95_ms"] < 10_000
+    st = app.state.sempix.sessions
+    assert st.peak_bytes <= st.max_bytes and st.reserved_bytes == 0

@@ -33,6 +33,8 @@ import io
 import os
 import struct
 import tempfile
+import threading
+import time
 import warnings
 import zlib
 from collections.abc import Iterable, Iterator
@@ -197,51 +199,11 @@ def _png_header(p: Path) -> tuple[int, int, int, int, int] | None:
 _PNG_CHANNELS = {0: 1, 2: 3, 4: 2, 6: 4}
 
 
-def _unfilter_kernel(raw, H, stride, bpp):  # compiled with numba on first use
-    out = np.zeros((H, stride), np.uint8)
-    for y in range(H):
-        base = y * (stride + 1)
-        ft = raw[base]
-        if ft > 4:
-            return out, False
-        for i in range(stride):
-            x = np.int32(raw[base + 1 + i])
-            a = np.int32(out[y, i - bpp]) if i >= bpp else np.int32(0)
-            b = np.int32(out[y - 1, i]) if y > 0 else np.int32(0)
-            c = np.int32(out[y - 1, i - bpp]) if (y > 0 and i >= bpp) else np.int32(0)
-            if ft == 0:
-                pred = np.int32(0)
-            elif ft == 1:
-                pred = a
-            elif ft == 2:
-                pred = b
-            elif ft == 3:
-                pred = (a + b) // 2
-            else:
-                pa = abs(b - c)
-                pb = abs(a - c)
-                pc = abs(a + b - 2 * c)
-                if pa <= pb and pa <= pc:
-                    pred = a
-                elif pb <= pc:
-                    pred = b
-                else:
-                    pred = c
-            out[y, i] = np.uint8((x + pred) & 255)
-    return out, True
-
-
-_unfilter_jit = None
-
-
 def _png_unfilter(raw: np.ndarray, H: int, stride: int, bpp: int) -> np.ndarray:
-    """PNG unfilter (all five filter types), numba-compiled (``@njit(cache=True)``)."""
-    global _unfilter_jit
-    if _unfilter_jit is None:
-        from numba import njit
+    """PNG unfilter (all five filter types), numba-compiled (:mod:`sempix._png_kernels`)."""
+    from sempix._png_kernels import unfilter
 
-        _unfilter_jit = njit(cache=True)(_unfilter_kernel)
-    out, ok = _unfilter_jit(raw, H, stride, bpp)
+    out, ok = unfilter(np.ascontiguousarray(raw, dtype=np.uint8), int(H), int(stride), int(bpp))
     if not ok:
         raise InputError("corrupt PNG data (bad filter type)")
     return out
@@ -682,6 +644,38 @@ def to_uint16(arr: np.ndarray) -> np.ndarray:
 # atomic writing
 
 
+#: Longest side of one panel of a preview / figure picture (issue 12: a 5000x1 input made a
+#: 1,800,000-pixel-wide preview).
+MAX_PANEL_SIDE = 1600
+
+
+def fit_size(width: int, height: int, *, max_width: int, max_height: int) -> tuple[int, int]:
+    """Size of a ``width`` x ``height`` picture scaled (up or down) to fit in the box, aspect kept.
+
+    Both sides stay >= 1, so extreme aspect ratios (5000x1) give a thin strip instead of a huge
+    picture. Returns (width', height').
+    """
+    width, height = max(1, int(width)), max(1, int(height))
+    s = min(max_width / width, max_height / height)
+    return max(1, min(max_width, round(width * s))), max(1, min(max_height, round(height * s)))
+
+
+def fit_picture(arr: np.ndarray, max_side: int = MAX_PANEL_SIDE) -> np.ndarray:
+    """Downscale an (H, W[, C]) float picture so that its longest side is at most ``max_side``.
+
+    Smaller pictures are returned unchanged; larger ones go through
+    :func:`sempix.ops.resample.resize` (float32, antialiased bilinear).
+    """
+    a = np.asarray(arr)
+    H, W = a.shape[:2]
+    if max(H, W) <= max_side:
+        return a
+    from sempix.ops.resample import resize
+
+    w, h = fit_size(W, H, max_width=max_side, max_height=max_side)
+    return resize(a, (h, w))
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
@@ -754,6 +748,34 @@ def check_output(
     return p
 
 
+def check_outputs(
+    paths: Iterable,
+    *,
+    inputs: Iterable = (),
+    force: bool = False,
+    images: Iterable = (),
+) -> list[Path]:
+    """:func:`check_output` for every output of a command, as a set, before any work.
+
+    ``paths`` may hold None (an output not asked for). ``images``: those of ``paths`` that must
+    have an image suffix. Also refuses one file given for two outputs. Returns the checked paths.
+    """
+    inputs = tuple(inputs or ())
+    image_set = {str(Path(x)) for x in images if x is not None}
+    seen: dict[str, Path] = {}
+    out: list[Path] = []
+    for x in paths:
+        if x is None:
+            continue
+        p = check_output(x, inputs=inputs, force=force, image=str(Path(x)) in image_set)
+        key = os.path.normcase(os.path.abspath(p))
+        if key in seen:
+            raise InputError(f"{p}: given for two outputs (choose different file names)")
+        seen[key] = p
+        out.append(p)
+    return out
+
+
 @contextlib.contextmanager
 def atomic_output(
     path: str | os.PathLike, *, inputs: Iterable = (), force: bool = False
@@ -774,7 +796,8 @@ def atomic_output(
         raise InputError(f"{p}: is a directory (give an output file name)")
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+        _clean_folder_once(p.parent, p.name)
+        fd, tmp_name = tempfile.mkstemp(prefix=_part_prefix(p.name), suffix=".part", dir=p.parent)
     except OSError as exc:
         raise InputError(f"{p}: cannot write here ({exc.strerror or _one_line(exc)})") from None
     os.close(fd)
@@ -787,6 +810,137 @@ def atomic_output(
         os.replace(tmp, p)
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+#: Temporary outputs of an older sempix (no process id in the name) count as stale after this age.
+STALE_PART_AGE_S = 60.0
+
+
+def _part_prefix(name: str) -> str:
+    """Prefix of sempix's temporary output names: ``.NAME.PID.`` (+ random + ``.part``)."""
+    return f".{name}.{os.getpid()}."
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or cannot tell: keep
+    return True
+
+
+def clean_stale_parts(folder: str | os.PathLike, name: str | None = None) -> list[Path]:
+    """Delete temporary outputs (``.NAME.PID.xxxxxxxx.part`` files or folders) of dead sempix runs.
+
+    A run killed with SIGKILL (or a power cut) cannot delete its temporary file; the next run that
+    writes into the same folder removes it. Only sempix's own naming is touched: a ``.part`` whose
+    process id no longer runs, and a ``.part`` without a process id (older sempix) older than an
+    hour, or than :data:`STALE_PART_AGE_S` for ``name`` (the output about to be written). Errors
+    are ignored.
+
+    Returns
+    -------
+    list of the removed paths.
+    """
+    import re
+    import shutil
+
+    removed: list[Path] = []
+    pat = re.compile(r"^\.(?P<name>.+?)\.(?:(?P<pid>\d+)\.)?[A-Za-z0-9_]{8}\.part$")
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return removed
+    now = time.time()
+    for f in entries:
+        m = pat.match(f.name)
+        if m is None:
+            continue
+        pid = m.group("pid")
+        try:
+            if pid is not None:
+                stale = not _pid_alive(int(pid))
+            else:
+                age = now - f.lstat().st_mtime
+                stale = age > 3600.0 or (m.group("name") == name and age > STALE_PART_AGE_S)
+            if not stale:
+                continue
+            if f.is_dir() and not f.is_symlink():
+                shutil.rmtree(f, ignore_errors=True)
+            else:
+                f.unlink(missing_ok=True)
+            removed.append(f)
+        except OSError:
+            continue
+    return removed
+
+
+_CLEANED: set[str] = set()
+_CLEANED_LOCK = threading.Lock()
+
+
+def _clean_folder_once(folder: Path, name: str) -> None:
+    """:func:`clean_stale_parts` for an output folder, once per process (cheap for tools that write
+    thousands of files into one folder)."""
+    key = os.path.abspath(folder)
+    with _CLEANED_LOCK:
+        if key in _CLEANED:
+            return
+        _CLEANED.add(key)
+    clean_stale_parts(folder, name)
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    path: str | os.PathLike, *, inputs: Iterable = (), force: bool = False
+) -> Iterator[Path]:
+    """Context manager for a multi-file output folder written as a set.
+
+    Yields a temporary sibling folder (``.NAME.PID.xxxxxxxx.part``); write every file into it. On
+    success, a new (or empty) ``path`` is replaced by it in one rename, so the set appears at once
+    or not at all; into an existing non-empty folder the files are moved one by one (each move
+    atomic; a file of the set that is an input is refused unless ``force``). On any exception,
+    and for a killed run on the next call, the temporary folder is deleted and ``path`` is left
+    as it was.
+    """
+    import shutil
+
+    p = Path(os.path.abspath(path))  # "." -> the folder's real name, its parent is the parent
+    if p.exists() and not p.is_dir():
+        raise InputError(f"{p}: exists and is not a folder")
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        _clean_folder_once(p.parent, p.name)
+        try:
+            tmp = Path(tempfile.mkdtemp(prefix=_part_prefix(p.name), suffix=".part", dir=p.parent))
+        except PermissionError:
+            if not p.is_dir():
+                raise
+            _clean_folder_once(p, p.name)  # the parent is read-only: stage inside the folder
+            tmp = Path(tempfile.mkdtemp(prefix=_part_prefix(p.name), suffix=".part", dir=p))
+    except OSError as exc:
+        raise InputError(f"{p}: cannot write here ({exc.strerror or _one_line(exc)})") from None
+    try:
+        yield tmp
+        files = sorted(tmp.iterdir())
+        for f in files:
+            check_not_input(p / f.name, inputs, force)
+        if tmp.parent != p and p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
+        if not p.exists():
+            os.chmod(tmp, 0o777 & ~_UMASK)
+            os.replace(tmp, p)
+        else:
+            for f in files:
+                os.replace(f, p / f.name)
+            tmp.rmdir()
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
@@ -827,8 +981,11 @@ def atomic_save_npz(
 
 
 def _output_format(p: Path) -> str:
-    PILImage.init()
     fmt = OUTPUT_FORMATS.get(p.suffix.lower())
+    PILImage.preinit()  # JPEG, PNG, BMP, GIF, PPM; all ~40 plugins (init) only when needed
+    if fmt is None or fmt not in PILImage.SAVE:
+        PILImage.init()
+        fmt = OUTPUT_FORMATS.get(p.suffix.lower())
     if fmt is None:
         fmt = PILImage.registered_extensions().get(p.suffix.lower())
     if fmt is None or fmt not in PILImage.SAVE:

@@ -82,7 +82,7 @@ def _dist(img, feat, i1, c1, i2, c2, wr, ws):  # pragma: no cover - numba
     return r
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _grad_energy(img, feat, idx, i, j, w, wr, ws):  # pragma: no cover - numba
     """Backward (gradient) energy of pixel (i, j): numpy.gradient differences, L1."""
     H = idx.shape[0]
@@ -96,7 +96,7 @@ def _grad_energy(img, feat, idx, i, j, w, wr, ws):  # pragma: no cover - numba
             e += 0.5 * _dist(img, feat, i, idx[i, j - 1], i, idx[i, j + 1], wr, ws)
     if H > 1:
         if i == 0:
-            e += _dist(img, feat, 0, idx[0, j], 1, idx[1, j], wr, ws)
+            e += _dist(img, feat, i, idx[0, j], i + 1, idx[1, j], wr, ws)
         elif i == H - 1:
             e += _dist(img, feat, H - 2, idx[H - 2, j], H - 1, idx[H - 1, j], wr, ws)
         else:
@@ -104,7 +104,7 @@ def _grad_energy(img, feat, idx, i, j, w, wr, ws):  # pragma: no cover - numba
     return e
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def _cell_costs(img, feat, idx, C, i, j, w, wr, ws, mode):  # pragma: no cover - numba
     """Recompute C[0:3, i, j] for the current grid of width w.
 
@@ -154,21 +154,23 @@ def init_costs_identity(img, feat, C, wr, ws, mode):  # pragma: no cover - numba
     init_costs(img, feat, idx, C, W, wr, ws, mode)
 
 
-@njit(cache=True)
-def energy_maps(img, feat):  # pragma: no cover - numba
+def energy_maps(img, feat):
     """Raw backward (gradient, numpy.gradient differences, L1) energies of image and features.
 
-    Returns (e_rgb, e_sem), each (H, W) float32 (e_sem all zero when feat has no channel).
+    ``img`` (H, W, C) and ``feat`` (H, W, D) C-contiguous float32. Returns (e_rgb, e_sem), each
+    (H, W) float32 (e_sem all zero when feat has no channel). Plain Python over
+    :func:`init_costs_identity` (one compiled specialisation shared with the carving passes).
     """
     H, W = img.shape[0], img.shape[1]
-    es = np.zeros((H, W), np.float32)
-    nof = np.zeros((H, W, 0), np.float32)
-    noi = np.zeros((H, W, 0), np.float32)
+    img = np.ascontiguousarray(img, dtype=np.float32)
+    feat = np.ascontiguousarray(feat, dtype=np.float32)
+    none = np.zeros((H, W, 0), np.float32)
     Cr = np.zeros((3, H, W), np.float32)
-    init_costs_identity(img, nof, Cr, 1.0, 0.0, 0)
+    init_costs_identity(img, none, Cr, 1.0, 0.0, 0)
     er = Cr[0].copy()
+    es = np.zeros((H, W), np.float32)
     if feat.shape[2] > 0:
-        init_costs_identity(noi, feat, Cr, 0.0, 1.0, 0)
+        init_costs_identity(none, feat, Cr, 0.0, 1.0, 0)
         es[:, :] = Cr[0]
     return er, es
 

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from sempix.color import colormap
+from sempix.image import fit_picture
 from sempix.progress import ProgressFn, sub_progress
 
 
@@ -89,23 +90,33 @@ def energy_figure(
     n = len(lams)
     for k, lam in enumerate(lams):
         sub = sub_progress(progress, k / n, (k + 1) / n)
-        res = carve(image, width if results else None, height if results else None,
-                    features=features if lam > 0 else None, lam=lam, progress=sub, **carve_kw)
+        res = carve(
+            image,
+            width if results else None,
+            height if results else None,
+            features=features if lam > 0 else None,
+            lam=lam,
+            progress=sub,
+            **carve_kw,
+        )
         if lam == 0:
             name = "RGB only"
         elif semantic:
             name = "semantic only" if lam == 1 else "combined"
         else:  # the weight-free fallback features: say so on the picture
             name = "low-level only" if lam == 1 else "RGB + low-level"
-        col = [_label(colorize_energy(res.energy), f"energy, lambda = {lam:g} ({name})")]
+        # panels at most MAX_PANEL_SIDE (fit_picture): the figure stays bounded for any input size
+        col = [
+            _label(fit_picture(colorize_energy(res.energy)), f"energy, lambda = {lam:g} ({name})")
+        ]
         if results:
             col.append(
                 _label(
-                    res.image[..., :3],
+                    fit_picture(res.image[..., :3]),
                     f"carved {res.image.shape[1]}x{res.image.shape[0]}, lambda = {lam:g}",
                 )
             )
-            col.append(_label(res.seams_vis(image), "seams"))
+            col.append(_label(fit_picture(res.seams_vis(image)), "seams"))
         cols.append(col)
     rows = [[cols[c][r] for c in range(n)] for r in range(len(cols[0]))]
     return np.clip(_grid(rows), 0.0, 1.0)

@@ -149,7 +149,6 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     t_start = time.perf_counter()
     t_feat = 0.0
     from sempix.carve import carve as carve_api
-    from sempix.carve.figures import colorize_energy, energy_figure
     from sempix.image import check_not_input, read_image, read_mask, write_image
     from sempix.progress import cli_progress
 
@@ -171,6 +170,14 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     named = [str(Path(o).resolve()) for o in outs if o is not None]
     if len(set(named)) != len(named):
         raise InputError("two outputs have the same file name")
+    lams = None
+    if figure_out:  # every option of every output is checked before any work or write
+        lams = _parse_lams(figure_lambdas, lam) if figure_lambdas else [0.0, 1.0, lam]
+        if features.lower() == "none" and any(v > 0 for v in lams):
+            raise InputError("--energy-figure compares semantic energies: use --features ade20k (not none)")
+    from sempix.image import check_outputs
+
+    check_outputs(outs, inputs=inputs, force=force)
 
     li = read_image(image)
     rgb = li.rgb
@@ -227,6 +234,8 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
     if seams_out:
         write_image(seams_out, res.seams_vis(rgb), inputs=inputs, force=force)
     if energy_out:
+        from sempix.carve.figures import colorize_energy
+
         write_image(energy_out, colorize_energy(res.energy), inputs=inputs, force=force)
     pinfo = res.info.get("protect") or {}
     if not quiet:
@@ -244,9 +253,10 @@ def carve(image, output, width, height, lam, energy, semantic_energy, order, kee
                     f"{pinfo.get('pixels_cut', 0)} cut)")
         click.echo(f"{msg} ({i['t_total']:.2f} s) -> {output}", err=True)
     if figure_out:
-        lams = _parse_lams(figure_lambdas, lam) if figure_lambdas else [0.0, 1.0, lam]
         if feats is None and any(v > 0 for v in lams):
             raise InputError("--energy-figure compares semantic energies: use --features ade20k (not none)")
+        from sempix.carve.figures import energy_figure
+
         with cli_progress("figure", quiet=quiet) as prog:
             pic = energy_figure(rgb, feats, tw, th, lams=lams, semantic=feats is not None and bool(fm.semantic), drop=drop_m,
                                 energy=energy, order=order, keep=keep_m, feature_dim=feature_dim,

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import tempfile
 from pathlib import Path
 
 import click
 
-from sempix.cli.common import FEATURE_BACKENDS, command
+from sempix.cli.common import FEATURE_BACKENDS, command, runtime_options
 from sempix.errors import InputError
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -39,7 +21,7 @@ def _same(a: Path, b: Path) -> bool:
 @command("features")
 @click.argument("image", type=click.Path(dir_okay=False), required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write features to this .npz (features, labels, class_names, probs_lowres, meta).")
+              help="Write features to this .npz (compact; read it with sempix.features.files.load_features).")
 @click.option("--backend", "--features", "backend", default="ade20k", show_default=True,
               type=click.Choice(list(FEATURE_BACKENDS), case_sensitive=False),
               help="Feature backend (lowlevel = weight-free, NOT semantic).")
@@ -51,13 +33,17 @@ def _same(a: Path, b: Path) -> bool:
 @click.option("--guided", is_flag=True, help="Align feature edges with image edges (guided filter).")
 @click.option("--preview", type=click.Path(dir_okay=False), default=None,
               help="Write a preview PNG: PCA of the features beside the labelled classes with a legend.")
+@click.option("--full", is_flag=True,
+              help="Write full-resolution float32 features (large: ~1 KB per pixel at 256 dims) instead "
+                   "of the compact file (network-resolution float16, upsampled on load).")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the on-disk feature cache.")
 @click.option("--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back.")
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
 @click.option("--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (size, backend, classes, timings, files).")
-def features(image, output, backend, dim, reduce, seed, guided, preview, no_cache, strict, force, list_classes,
-             as_json, quiet, debug):
+@runtime_options
+def features(image, output, backend, dim, reduce, seed, guided, preview, full, no_cache, strict, force,
+             list_classes, as_json, quiet, debug):
     """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
     from sempix.features import compute_features
     from sempix.image import load_rgb
@@ -78,24 +64,17 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, no_cach
         raise InputError(f"{output}: the features output must be a .npz file")
     if preview is not None and Path(preview).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
         raise InputError(f"{preview}: the preview must be a .png, .jpg or .webp file")
+    from sempix.image import check_outputs
+
+    check_outputs([output, preview], inputs=(src,), force=force)  # all outputs, before any work
     img = load_rgb(src)
     with cli_progress("features", quiet=quiet) as prog:
         fm = compute_features(img, backend=backend.lower(), dim=dim, reduce=reduce, guided=guided,
                               cache=not no_cache, seed=seed, strict=strict, progress=prog)
     if output is not None:
-        import numpy as np
+        from sempix.features.files import save_features
 
-        meta = {k: v for k, v in fm.meta.items() if k not in ("grid_ys", "grid_xs")}
-        arrays = {"features": np.asarray(fm.features, dtype=np.float32),
-                  "backend": np.array(fm.backend), "semantic": np.array(fm.semantic),
-                  "meta": np.array(json.dumps(meta, default=str))}
-        if fm.labels is not None:
-            arrays["labels"] = np.asarray(fm.labels, dtype=np.int32)
-            arrays["class_names"] = np.array(fm.class_names)
-            arrays["probs_lowres"] = np.asarray(fm.probs_lowres, dtype=np.float32)
-        buf = io.BytesIO()
-        np.savez(buf, **arrays)
-        _atomic_write(Path(output), buf.getvalue())
+        save_features(output, fm, full=full, inputs=(src,), force=force)
     if preview is not None:
         from sempix.features.preview import render_preview
         from sempix.image import write_image
@@ -129,9 +108,13 @@ def _list_classes(backend: str) -> None:
         from sempix.features.ade20k import class_names
 
         names = class_names()
-    else:
+    elif backend == "segformer":
         from sempix.features.segformer import get_model, model_dir
 
         names = get_model(model_dir()).names
+    else:
+        from sempix.features.segformer import get_model, variant_dir
+
+        names = get_model(variant_dir(backend)).names
     for i, n in enumerate(names):
         click.echo(f"{i}\t{n}")

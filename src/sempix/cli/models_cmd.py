@@ -69,22 +69,29 @@ def list_models(as_json: bool, quiet: bool, debug: bool) -> None:
     "--verify", is_flag=True, help="Also check the sha256 of files that are already local."
 )
 def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> None:
-    """Download models into the cache (skipped when already available). NAME may be 'all'."""
+    """Download models into the cache (skipped when already available).
+
+    NAME may be 'all' (every single-file model; the SegFormer checkpoints, 15-340 MB each, are
+    fetched only by name, e.g. `sempix models fetch segformer-b2`).
+    """
     from sempix.errors import ModelUnavailableError
     from sempix.models import REGISTRY, find_local, get_model_path, verify_file
 
-    wanted = list(REGISTRY) if names == ("all",) else list(names)
+    wanted = [n for n in REGISTRY if not REGISTRY[n].hf_repo] if names == ("all",) else list(names)
     for name in wanted:
-        local = find_local(name)
+        local = find_local(name)  # checks the sha256 (once per process): corrupt files are not "found"
         if local is not None:
             if verify:
                 ok, msg = verify_file(local, name)
                 if not ok:
                     raise ModelUnavailableError(f"{name}: {msg} (delete it and fetch again)")
-            click.echo(f"{name}: {local} (already available)")
+            click.echo(f"{name}: {local} (already available, sha256 ok)")
             continue
         path = get_model_path(name, progress=not quiet)
-        click.echo(f"{name}: {path} (downloaded, size and sha256 ok)")
+        if name in REGISTRY and REGISTRY[name].hf_repo:
+            click.echo(f"{name}: {path} (downloaded from the Hugging Face Hub, every file complete)")
+        else:
+            click.echo(f"{name}: {path} (downloaded, size and sha256 ok)")
 
 
 @command("path")

@@ -77,10 +77,11 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
     pal = extract_palette(loaded.rgb, k=k, mask=m)
     names = pal.names()
     inputs = (image, mask)
-    if output:
-        _write(output, swatch_picture(pal, names=names), inputs=inputs, force=force)
-    if preview:
-        _write(preview, palette_preview(loaded.rgb, pal, names), inputs=inputs, force=force)
+    pics = [(output, swatch_picture(pal, names=names) if output else None),
+            (preview, palette_preview(loaded.rgb, pal, names) if preview else None)]
+    for path, pic in pics:  # both rendered before either is written
+        if path:
+            _write(path, pic, inputs=inputs, force=force)
     if as_json:
         d = pal.to_dict()
         d["image"] = str(image)
@@ -268,19 +269,17 @@ def harmonize(
             f"(less harmonious); {what}",
             err=True,
         )
-    _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
     scores = res.info.get("harmony") or {}
     s_in = scores.get("input") or harmony_metrics(loaded.rgb)
     s_out = scores.get("result") or harmony_metrics(res.image)
-    if preview:
+    pic = None
+    if preview:  # rendered before any write: a failing preview leaves no output behind
         from sempix.palette.viz import harmonize_preview
 
-        _write(
-            preview,
-            harmonize_preview(loaded.rgb, res, s_in, s_out),
-            inputs=(image, output),
-            force=force,
-        )
+        pic = harmonize_preview(loaded.rgb, res, s_in, s_out)
+    _write(output, res.image, alpha=loaded.alpha, icc=loaded.icc, inputs=(image,), force=force)
+    if pic is not None:
+        _write(preview, pic, inputs=(image, output), force=force)
     h, w = loaded.rgb.shape[:2]
     outs = {k: str(v) for k, v in (("image", output), ("preview", preview)) if v}
     summary = {

@@ -71,7 +71,7 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, sa
     """
     from sempix.color import to_hex
     from sempix.errors import InputError
-    from sempix.image import atomic_write_bytes, read_image, write_image
+    from sempix.image import read_image
     from sempix.palette import extract_palette
     from sempix.progress import cli_progress
     from sempix.recolor.core import parse_palette, render, solve_collection
@@ -112,16 +112,28 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, sa
                                features=features, progress=prog, saliency_backend=sal_backend,
                                saliency_model=sal_model)
         results = render(sol, [im.rgb for im in loaded], progress=prog)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"{out}: cannot create the output folder ({exc.strerror})") from None
+    from sempix.image import atomic_folder
+
+    with atomic_folder(out, inputs=tuple(paths), force=force) as tmp:  # all files appear as one set
+        _write_set(tmp, loaded, results, targets, paths, preview, json_out, sol, force)
+    if not quiet:
+        click.echo(f"recoloured {len(paths)} images -> {out} (group palette: "
+                   f"{' '.join(to_hex(c) for c in sol.group_rgb)}; "
+                   f"white balance on {sum(sol.stats['wb_applied'])}; "
+                   f"{sol.stats['broken_by_names']} associations broken by colour naming)", err=True)
+
+
+def _write_set(tmp, loaded, results, targets, paths, preview, json_out, sol, force):
+    """Write the recoloured images, preview and JSON into the staging folder ``tmp``."""
+    from sempix.color import to_hex
+    from sempix.image import atomic_write_bytes, write_image
+
     for im, res, t in zip(loaded, results, targets):
-        write_image(t, res, alpha=im.alpha, icc=im.icc, inputs=tuple(paths), force=force)
+        write_image(tmp / t.name, res, alpha=im.alpha, icc=im.icc, inputs=tuple(paths), force=force)
     if preview:
         from sempix.recolor.preview import preview_sheet
 
-        write_image(out / "preview.png", preview_sheet([im.rgb for im in loaded], results, sol),
+        write_image(tmp / "preview.png", preview_sheet([im.rgb for im in loaded], results, sol),
                     inputs=tuple(paths), force=force)
     if json_out:
         doc = {
@@ -140,11 +152,6 @@ def recolor(images, out_dir, palette, palette_from, group_size, wb, saliency, sa
                         "saliency_model": sol.options.get("saliency_backend")},
             "stats": sol.stats,
         }
-        atomic_write_bytes(out / "recolor.json", json.dumps(doc, indent=2, default=str).encode(),
+        atomic_write_bytes(tmp / "recolor.json", json.dumps(doc, indent=2, default=str).encode(),
                            inputs=tuple(paths), force=force)
-    if not quiet:
-        click.echo(f"recoloured {len(paths)} images -> {out} (group palette: "
-                   f"{' '.join(to_hex(c) for c in sol.group_rgb)}; "
-                   f"white balance on {sum(sol.stats['wb_applied'])}; "
-                   f"{sol.stats['broken_by_names']} associations broken by colour naming)", err=True)
 

@@ -93,6 +93,9 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
             check_not_input(o, inputs, force)
     if preview_path is not None and Path(preview_path).resolve() == Path(output).resolve():
         raise InputError("--preview and -o name the same file")
+    from sempix.image import check_outputs
+
+    check_outputs([output, preview_path], inputs=inputs, force=force, images=[output, preview_path])
     li = read_image(image)
     rgb = li.rgb
     H, W = rgb.shape[:2]
@@ -112,11 +115,14 @@ def retarget(image, output, width, height, method, init, iterations, refine_iter
                            alpha=alpha, percentile=percentile, grid=grid, weights=weights, device=device,
                            features=backend, lam=lam, snapshot_every=n_snap, extra=li.alpha, protect=protect,
                            protect_weight=protect_weight, progress=prog)
-    write_image(output, res.image, alpha=res.extra, icc=li.icc, inputs=inputs, force=force)
-    if preview_path is not None:
+    pic = None
+    if preview_path is not None:  # rendered before any write: a failing preview leaves no output
         from sempix.retarget.preview import preview as make_preview
 
-        write_image(preview_path, make_preview(rgb, res), inputs=inputs, force=force)
+        pic = make_preview(rgb, res)
+    write_image(output, res.image, alpha=res.extra, icc=li.icc, inputs=inputs, force=force)
+    if pic is not None:
+        write_image(preview_path, pic, inputs=inputs, force=force)
     if as_json:
         from sempix.cli.common import emit_json
 

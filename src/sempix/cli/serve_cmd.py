@@ -18,15 +18,21 @@ from sempix.errors import InputError
               help="Largest accepted image (width x height).")
 @click.option("--max-upload-mb", type=click.FloatRange(min=0.001), default=64.0, show_default=True,
               help="Largest accepted upload in MB.")
-@click.option("--max-sessions", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Open images kept in memory (least recently used are evicted).")
-@click.option("--max-memory-mb", type=click.IntRange(min=64), default=2000, show_default=True,
-              help="Memory budget of the open images and their features.")
+@click.option("--max-sessions", type=click.IntRange(min=1), default=None,
+              help="Open images kept at most (least recently used are evicted). Default: sized by "
+                   "the memory budget (budget / 4 MB, at least 16), so memory decides first.")
+@click.option("--max-memory-mb", type=click.IntRange(min=64), default=None,
+              help="Memory budget of the open images, their features, per-request work and job "
+                   "results. Default: a quarter of the RAM, between 1 and 16 GB.")
 @click.option("--workers", type=click.IntRange(min=1, max=64), default=2, show_default=True,
               help="Threads for feature computation.")
-def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, workers, features,
-          quiet, debug):
-    """Start the local web editor (semantic range masks, adjustments, labels, resize)."""
+@click.option("--allow-host", "allow_hosts", multiple=True, metavar="NAME",
+              help="Also accept requests addressed to this host name (repeatable). Loopback names "
+                   "and the address a request arrives on are always accepted; other names are "
+                   "refused against DNS rebinding.")
+def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, workers, allow_hosts,
+          features, quiet, debug):
+    """Start the local web app: masks, resize, soft layers, palette & harmony, recolor."""
     import errno
     import socket
 
@@ -36,9 +42,19 @@ def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, wo
 
     if features == "none":
         raise InputError("the editor needs a feature backend (ade20k, segformer or lowlevel)")
+    from sempix.web.security import machine_names
+
+    hosts = {h.strip().lower() for h in allow_hosts if h.strip()}
+    if host in ("0.0.0.0", "", "::"):
+        hosts |= machine_names()
+    elif not host.replace(".", "").isdigit() and ":" not in host:
+        hosts.add(host.lower())  # bound by name
+    limits = {"max_sessions": max_sessions}
+    if max_memory_mb is not None:
+        limits["max_memory_bytes"] = int(max_memory_mb * 1e6)
     app = create_app(backend=features.lower(), max_pixels=max_pixels,
-                     max_upload_bytes=int(max_upload_mb * 1e6), max_sessions=max_sessions,
-                     max_memory_bytes=int(max_memory_mb * 1e6), workers=workers)
+                     max_upload_bytes=int(max_upload_mb * 1e6), workers=workers,
+                     allowed_hosts=tuple(sorted(hosts)), **limits)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -86,8 +86,12 @@ def softseg(image, output, layers, preview, work_pixels, eigvecs, initial, max_p
         cfg.affinity.sigma_s = 0.0
     with cli_progress("softseg", quiet=quiet) as prog:
         res = soft_segment(img, features=feats, backend=backend, config=cfg, progress=prog)
-    written = save_result(res, out, preview=preview, inputs=(image, *masks), force=force, formats=fmts,
-                          masks=mask_arrs or None, psd_depth=int(psd_depth))
+    from sempix.image import atomic_folder
+
+    with atomic_folder(out, inputs=(image, *masks), force=force) as tmp:  # all files as one set
+        written = save_result(res, tmp, preview=preview, inputs=(image, *masks), force=force,
+                              formats=fmts, masks=mask_arrs or None, psd_depth=int(psd_depth))
+    written = {k: out / v.name for k, v in written.items()}
     if as_json:
         h, w = img.shape[:2]
         emit_json("softseg", input=image, input_size=[w, h], outputs={k: str(v) for k, v in written.items()},

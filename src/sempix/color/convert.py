@@ -216,7 +216,7 @@ def parse_color(text: str) -> np.ndarray:
             vals = [float(p) for p in parts]
         except ValueError:
             raise ValueError(f"{text!r}: expected R,G,B with three numbers 0-255") from None
-        if any(v < 0 or v > 255 for v in vals):
+        if not all(0 <= v <= 255 for v in vals):  # also refuses nan
             raise ValueError(f"{text!r}: R,G,B values must be in 0-255")
         return np.array(vals, dtype=np.float32) / 255.0
     h = t.removeprefix("#")

@@ -9,8 +9,12 @@ Backends (``backend=``):
 * ``"ade20k"`` (default) - DeepLabV3+ MobileNetV2 trained on ADE20K, run with LiteRT; features
   = the 256-channel penultimate decoder map (see :mod:`sempix.features.ade20k`), 151 classes
   (index 0 ``others`` is kept as a class so labels index ``class_names`` directly).
+  ``runtime="torch"`` runs the same network converted to float32 PyTorch (CPU or CUDA, see
+  :mod:`sempix.features.runtime`).
 * ``"segformer"`` - a SegFormer checkpoint directory through ``transformers`` (optional extra;
   see :mod:`sempix.features.segformer`).
+* ``"segformer-b0"`` .. ``"segformer-b5"`` - the ADE20K SegFormer checkpoints of the model
+  store (downloaded from the Hugging Face Hub at a pinned revision, ``sempix models fetch``).
 * ``"lowlevel"`` - weight-free colour/texture/position features, ``semantic=False``
   (see :mod:`sempix.features.lowlevel`).
 

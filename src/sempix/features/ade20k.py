@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image
 
 from sempix._runtime import BoundedCache
-from sempix.errors import ModelUnavailableError
+from sempix.errors import InputError, ModelUnavailableError
 from sempix.ops.validate import as_rgb
 
 log = logging.getLogger(__name__)
@@ -78,15 +78,22 @@ class _Runner:
         with warnings.catch_warnings(), _quiet_stderr():
             warnings.simplefilter("ignore")  # "preserve_all_tensors is for debugging" notice
             try:
+                # OMP_NUM_THREADS (set to 1 in Dask worker processes) bounds the interpreter's
+                # threads, so N workers on N cores do not each start N threads
+                omp = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+                threads = int(omp) if omp.isdigit() and int(omp) > 0 else (os.cpu_count() or 1)
                 self.interp = Interpreter(
                     model_path=str(model_path),
                     experimental_preserve_all_tensors=True,
-                    num_threads=os.cpu_count() or 1,
+                    num_threads=threads,
                 )
                 self.interp.allocate_tensors()
             except (ValueError, RuntimeError) as exc:
+                msg = str(exc).strip()
+                reason = msg.splitlines()[0] if msg else type(exc).__name__
                 raise ModelUnavailableError(
-                    f"{model_path}: not a usable TFLite model ({exc})"
+                    f"{model_path}: not a usable TFLite model ({reason}); the file looks corrupt "
+                    f"or is not {MODEL_NAME}: delete it and run `sempix models fetch {MODEL_NAME}`"
                 ) from exc
         inp = self.interp.get_input_details()[0]
         if tuple(inp["shape"]) != (1, INPUT_SIZE, INPUT_SIZE, 3):
@@ -264,8 +271,20 @@ def grid_coords(H: int, W: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray,
     return ys, xs, hc, wc
 
 
-def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
-    """Run the network on ``image`` (H, W, 3) and return the cropped 129-grid maps."""
+def compute_lowres(image: np.ndarray, path: Path | None = None, *, runtime: str = "litert",
+                   device: str = "cpu") -> LowRes:
+    """Run the network on ``image`` (H, W, 3) and return the cropped 129-grid maps.
+
+    ``runtime="torch"`` runs the converted float32 PyTorch module on ``device`` instead of
+    LiteRT (:mod:`sempix.features.ade20k_torch`); resolve ``"auto"`` first
+    (:func:`sempix.features.runtime.resolve_runtime`).
+    """
+    if runtime == "torch":
+        from sempix.features.ade20k_torch import compute_lowres as torch_lowres
+
+        return torch_lowres(image, path, device=device)
+    if runtime != "litert":
+        raise InputError(f"unknown ade20k runtime {runtime!r} (litert or torch)")
     image = as_rgb(image)
     p = model_path() if path is None else Path(path)
     runner = get_runner(p)
@@ -280,7 +299,8 @@ def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
         ys=ys,
         xs=xs,
         class_names=names,
-        meta={"model": str(p), "letterbox": [h, w], "grid": [hc, wc], "input_size": INPUT_SIZE},
+        meta={"model": str(p), "letterbox": [h, w], "grid": [hc, wc], "input_size": INPUT_SIZE,
+              "runtime": "litert", "device": "cpu"},
     )
 
 

@@ -12,7 +12,13 @@ import numpy as np
 
 from sempix._runtime import warn_once
 from sempix.errors import InputError, ModelUnavailableError
-from sempix.features.constants import BACKENDS, DEFAULT_DIM, FEATURE_VERSION, REDUCE
+from sempix.features.constants import (
+    BACKENDS,
+    DEFAULT_DIM,
+    FEATURE_VERSION,
+    REDUCE,
+    SEGFORMER_VARIANTS,
+)
 from sempix.ops.pca import pca_rgb
 from sempix.ops.resample import sample_coords, upsample
 from sempix.ops.validate import as_rgb
@@ -54,6 +60,9 @@ class FeatureMap:
     class_names: list[str] | None = None
     probs_lowres: np.ndarray | None = None
     meta: dict = field(default_factory=dict)
+    #: (features at the network's resolution (h, w, D), ys (H,), xs (W,)) with ``features`` =
+    #: ``upsample(*lowres)``, or None; lets the cache and feature files store the small map
+    lowres: tuple | None = field(default=None, repr=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -127,6 +136,10 @@ def _resolve_model(backend: str) -> Path:
         from sempix.features.segformer import model_dir
 
         return model_dir()
+    if backend in SEGFORMER_VARIANTS:
+        from sempix.features.segformer import variant_dir
+
+        return variant_dir(backend)
     raise AssertionError(backend)
 
 
@@ -141,13 +154,15 @@ def compute_features(
     seed: int = 0,
     strict: bool = False,
     progress: ProgressFn | None = None,
+    runtime: str | None = None,
+    device: str | None = None,
 ) -> FeatureMap:
     """Per-pixel features of an image, aligned with it.
 
     Parameters
     ----------
     image : (H, W, 3) float32 in [0, 1] (uint8 / grey / RGBA arrays and file paths accepted)
-    backend : {"ade20k", "segformer", "lowlevel"}
+    backend : {"ade20k", "segformer", "segformer-b0" .. "segformer-b5", "lowlevel"}
     dim : int, optional
         Output dimension; None = ``DEFAULT_DIM[backend]`` (3 with ``reduce="pca"``), 0 = all.
         A ``dim`` at or above the backend's channel count keeps all channels.
@@ -163,6 +178,11 @@ def compute_features(
     strict : bool
         Raise :class:`ModelUnavailableError` instead of falling back to ``lowlevel``.
     progress : callable(fraction, message), optional
+    runtime : {"auto", "litert", "torch"}, optional
+        How the ade20k network runs (None = the process default, see
+        :mod:`sempix.features.runtime`); part of the cache key.
+    device : {"cpu", "cuda"}, optional
+        Device of the torch runtime and of the SegFormer backends (None = default).
 
     Returns
     -------
@@ -182,6 +202,11 @@ def compute_features(
         raise InputError(f"unknown reduce={reduce!r}; choose 'random' or 'pca'")
     if dim is not None and (not isinstance(dim, (int, np.integer)) or dim < 0):
         raise InputError(f"dim must be a non-negative integer (got {dim!r})")
+    from sempix.features.runtime import resolve_device, resolve_runtime
+
+    run_on = resolve_runtime(runtime, device) if backend == "ade20k" else (None, None)
+    if backend.startswith("segformer"):
+        run_on = ("torch", resolve_device(device))
     img = _as_image(image)
     requested = backend
     fallback = None
@@ -215,6 +240,8 @@ def compute_features(
         "seed": int(seed),
         "version": FEATURE_VERSION,
     }
+    if backend == "ade20k":
+        settings["runtime"] = run_on[0] if run_on[0] == "litert" else f"torch-{run_on[1]}"
     key = None
     if cache:
         from sempix.features import cache as fcache
@@ -238,9 +265,10 @@ def compute_features(
                 class_names=meta.get("class_names"),
                 probs_lowres=hit["probs_lowres"],
                 meta=meta,
+                lowres=hit.get("lowres"),
             )
     report(progress, 0.05, f"{backend} features")
-    fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress)
+    fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress, run_on)
     fm.meta.update(settings)
     fm.meta.update(
         requested_backend=requested,
@@ -258,7 +286,8 @@ def compute_features(
         try:
             fcache.store(
                 key,
-                {"features": fm.features, "labels": fm.labels, "probs_lowres": fm.probs_lowres},
+                {"features": fm.features, "labels": fm.labels, "probs_lowres": fm.probs_lowres,
+                 "lowres": fm.lowres},
                 meta,
             )
         except OSError as exc:  # a full or read-only disk must not break the tool
@@ -276,6 +305,7 @@ def _compute(
     guided: bool,
     seed: int,
     progress: ProgressFn | None,
+    run_on: tuple = (None, None),
 ) -> FeatureMap:
     from sempix.features import post
 
@@ -293,9 +323,12 @@ def _compute(
     else:
         if backend == "ade20k":
             from sempix.features.ade20k import compute_lowres
+
+            lr = compute_lowres(img, model_p, runtime=run_on[0], device=run_on[1])
         else:
             from sempix.features.segformer import compute_lowres
-        lr = compute_lowres(img, model_p)
+
+            lr = compute_lowres(img, model_p, device=run_on[1] or "cpu")
         feats, logits, ys, xs, names = lr.features, lr.logits, lr.ys, lr.xs, lr.class_names
         meta.update(lr.meta)
     timings["network"] = time.perf_counter() - t
@@ -309,7 +342,9 @@ def _compute(
     timings["reduce"] = time.perf_counter() - t
     report(progress, 0.6, "upsampling")
     t = time.perf_counter()
+    lowres = None
     if ys is not None:
+        lowres = (np.ascontiguousarray(feats, dtype=np.float32), ys, xs)
         feats = post.upsample(feats, ys, xs)
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     timings["upsample"] = time.perf_counter() - t
@@ -320,6 +355,7 @@ def _compute(
         feats = post.guided_filter(img, feats, radius=max(2, round(max(H, W) / 128)), eps=1e-3)
         if lo_hi is not None:  # keep PCA output in [0, 1]
             feats = np.clip(feats, 0.0, 1.0)
+        lowres = None  # no longer an upsampling of the network-resolution map
         timings["guided"] = time.perf_counter() - t
     labels = probs = None
     if logits is not None:
@@ -339,6 +375,7 @@ def _compute(
         class_names=list(names) if names is not None else None,
         probs_lowres=probs,
         meta=meta,
+        lowres=lowres,
     )
 
 

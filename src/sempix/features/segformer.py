@@ -1,9 +1,11 @@
 """SegFormer backend (optional extra ``sempix[segformer]``: ``transformers`` + ``torch``).
 
 Loads ``SegformerForSemanticSegmentation`` from a local checkpoint directory (a
-``save_pretrained`` folder with ``config.json`` and the weights, e.g. the ADE20K checkpoints
-``nvidia/segformer-b0-finetuned-ade-512-512`` .. ``b5`` downloaded by the user). The directory is
-looked up in this order:
+``save_pretrained`` folder with ``config.json`` and the weights). The backends
+``segformer-b0`` .. ``segformer-b5`` use the model store's folders of the ADE20K checkpoints
+``nvidia/segformer-bN-finetuned-ade-512-512`` (b5: ``-640-640``), fetched from the Hugging Face
+Hub at a pinned revision (:func:`variant_dir`, ``sempix models fetch segformer-b2``). The plain
+``segformer`` backend looks its directory up in this order:
 
 1. ``$SEMPIX_SEGFORMER_DIR``;
 2. a sub-directory ``segformer*`` (containing ``config.json``) of ``$SEMPIX_MODEL_DIR`` or of the
@@ -76,8 +78,19 @@ def model_dir() -> Path:
     )
 
 
+def variant_dir(name: str) -> Path:
+    """Folder of the model-store checkpoint ``name`` (``"segformer-b0"`` .. ``"segformer-b5"``).
+
+    Found locally or downloaded (unless ``SEMPIX_OFFLINE=1``); raises ModelUnavailableError
+    saying what to fetch and where to put it.
+    """
+    from sempix.models import get_model_path
+
+    return Path(get_model_path(name, progress=False))
+
+
 class _Segformer:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, device: str = "cpu") -> None:
         try:
             import torch
             from transformers import SegformerForSemanticSegmentation
@@ -87,12 +100,14 @@ class _Segformer:
                 f"(pip install 'sempix[segformer]'): {exc}"
             ) from exc
         self.torch = torch
+        self.device = device
         from transformers.utils import logging as hf_logging
 
         bars = hf_logging.is_progress_bar_enabled()
         hf_logging.disable_progress_bar()  # library code never prints
         try:
-            self.model = SegformerForSemanticSegmentation.from_pretrained(str(path)).eval()
+            model = SegformerForSemanticSegmentation.from_pretrained(str(path))
+            self.model = model.eval().to(device)
         except Exception as exc:
             raise ModelUnavailableError(
                 f"{path}: cannot load a SegFormer checkpoint ({exc})"
@@ -122,19 +137,17 @@ class _Segformer:
     def run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         torch = self.torch
         with self.lock, torch.inference_mode():
-            t = torch.from_numpy(x).permute(2, 0, 1)[None]
-            logits = (
-                self.model(pixel_values=t).logits[0].permute(1, 2, 0).numpy().astype(np.float32)
-            )
-            feats = self._feat[0].permute(1, 2, 0).numpy().astype(np.float32)
+            t = torch.from_numpy(x).permute(2, 0, 1)[None].to(self.device)
+            logits = self.model(pixel_values=t).logits[0].permute(1, 2, 0).float().cpu().numpy()
+            feats = self._feat[0].permute(1, 2, 0).float().cpu().numpy()
             self._feat = None
         return np.ascontiguousarray(feats), np.ascontiguousarray(logits)
 
 
-def get_model(path: Path) -> _Segformer:
-    """The cached model for checkpoint directory ``path``."""
-    key = str(Path(path).resolve())
-    return _models.get_or_create(key, lambda: _Segformer(Path(path)))
+def get_model(path: Path, device: str = "cpu") -> _Segformer:
+    """The cached model for checkpoint directory ``path`` on ``device``."""
+    key = f"{Path(path).resolve()}@{device}"
+    return _models.get_or_create(key, lambda: _Segformer(Path(path), device))
 
 
 def prepare(image: np.ndarray, size: int) -> np.ndarray:
@@ -148,11 +161,11 @@ def prepare(image: np.ndarray, size: int) -> np.ndarray:
     return ((np.asarray(im, np.float32) / 255.0 - MEAN) / STD).astype(np.float32)
 
 
-def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
+def compute_lowres(image: np.ndarray, path: Path | None = None, *, device: str = "cpu") -> LowRes:
     """Run SegFormer on ``image`` (H, W, 3); features/logits at 1/4 of the network input."""
     image = as_rgb(image)
     p = model_dir() if path is None else Path(path)
-    m = get_model(p)
+    m = get_model(p, device)
     H, W = image.shape[:2]
     x = prepare(image, m.size)
     feats, logits = m.run(x)
@@ -164,5 +177,5 @@ def compute_lowres(image: np.ndarray, path: Path | None = None) -> LowRes:
         ys=sample_coords(H, hf),
         xs=sample_coords(W, wf),
         class_names=m.names,
-        meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf]},
+        meta={"model": str(p), "input": list(x.shape[:2]), "grid": [hf, wf], "device": device},
     )

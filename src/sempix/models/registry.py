@@ -20,6 +20,11 @@ class ModelSpec:
     urls : public download origins, tried in order.
     description : one line for ``sempix models list``.
     aliases : other file names accepted for the same content in a model directory.
+    hf_repo : Hugging Face Hub repository id when the model is a *folder* fetched from the Hub
+        (``filename`` is then the folder name; see :mod:`sempix.models.hub`).
+    hf_revision : the pinned commit hash of ``hf_repo`` (None = ``main``, unpinned).
+    hf_files : files of the folder; a ``|`` separates alternatives tried in order
+        (``"model.safetensors|pytorch_model.bin"``).
     """
 
     name: str
@@ -30,12 +35,53 @@ class ModelSpec:
     urls: tuple[str, ...]
     description: str
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    hf_repo: str | None = None
+    hf_revision: str | None = None
+    hf_files: tuple[str, ...] = field(default_factory=tuple)
 
 
 _UCALYPTUS = (
     "https://raw.githubusercontent.com/ucalyptus/SIH-Stargazers/"
     "34dc5cb5d4ef1c0a3ae6c8c0f3093676fa26c91f/models/segmentation/"
 )
+
+# SegFormer ADE20K checkpoints (Xie et al. 2021) on the Hugging Face Hub. Revisions: the b0 pin
+# is the commit whose model.safetensors third-party code pins (489d5cd...); no commit hash of
+# b1..b5 could be looked up from this project's machines, so they follow ``main`` until pinned
+# here (the commit actually fetched is recorded in the folder's .sempix-source.json).
+_SEGFORMER = [
+    # (variant, input size, revision, ADE20K val mIoU single scale as reproduced by mmsegmentation,
+    #  configs/segformer/README.md)
+    ("b0", 512, "489d5cd81a0b59fab9b7ea758d3548ebe99677da", 37.41),
+    ("b1", 512, None, 40.97),
+    ("b2", 512, None, 45.58),
+    ("b3", 512, None, 47.82),
+    ("b4", 512, None, 48.46),
+    ("b5", 640, None, 49.62),
+]
+
+
+def _segformer_specs() -> list[ModelSpec]:
+    out = []
+    for v, size, rev, miou in _SEGFORMER:
+        repo = f"nvidia/segformer-{v}-finetuned-ade-{size}-{size}"
+        out.append(ModelSpec(
+            name=f"segformer-{v}",
+            filename=repo.split("/", 1)[1],
+            sha256="",
+            size=None,
+            licence="NVIDIA Source Code License for SegFormer (research / non-commercial)",
+            urls=(f"https://huggingface.co/{repo}",),
+            description=(f"SegFormer-{v.upper()} ADE20K ({miou} mIoU, mmsegmentation), "
+                         f"{size}x{size}, Hugging Face Hub"
+                         + ("" if rev else " (revision not pinned)")),
+            hf_repo=repo,
+            hf_revision=rev,
+            hf_files=("config.json", "preprocessor_config.json",
+                      "model.safetensors|pytorch_model.bin"),
+        ))
+    return out
+
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -108,6 +154,71 @@ REGISTRY: dict[str, ModelSpec] = {
             aliases=("vgg_normalised_conv3_1.pth",),
         ),
         ModelSpec(
+            name="niqe-pris-params",
+            filename="niqe_pris_params.npz",
+            sha256="2a7c182a68c9e7f1b2e2e5ec723279d6f65d912b6fcaf37eb2bf03d7367c4296",
+            size=11850,
+            licence="Apache-2.0 (BasicSR); NIQE MATLAB release parameters (Mittal et al. 2013)",
+            urls=(
+                (
+                    "https://raw.githubusercontent.com/XPixelGroup/BasicSR/"
+                    "8d56e3a045f9fb3e1d8872f92ee4a4f07f886b0a/basicsr/metrics/niqe_pris_params.npz"
+                ),
+            ),
+            description="NIQE pristine model: mu (36), cov (36x36), 7x7 Gaussian window",
+        ),
+        ModelSpec(
+            name="brisque-svm",
+            filename="brisque_svm.txt",
+            sha256="19526fb799c4c7992ccc109fcfecddb25976ba024b194cd3ee275d27e8909c8d",
+            size=351414,
+            licence="Apache-2.0 (PyPI brisque 0.2.0, rehanguha/brisque); LIVE BRISQUE model",
+            urls=(
+                "https://raw.githubusercontent.com/rehanguha/brisque/master/brisque/models/svm.txt",
+            ),
+            description="BRISQUE epsilon-SVR (LIBSVM text, RBF, 36 features) trained on LIVE",
+            aliases=("svm.txt",),
+        ),
+        ModelSpec(
+            name="brisque-range",
+            filename="brisque_range.pickle",
+            sha256="a91753fe7088efe0b40e4d091315201fdb067966fc6785cf465e1eab060acda9",
+            size=686,
+            licence="Apache-2.0 (PyPI brisque 0.2.0, rehanguha/brisque); LIVE BRISQUE ranges",
+            urls=(
+                (
+                    "https://raw.githubusercontent.com/rehanguha/brisque/master/brisque/models/"
+                    "normalize.pickle"
+                ),
+            ),
+            description="BRISQUE feature ranges (min_/max_ lists, pickled dict) for the SVR above",
+            aliases=("normalize.pickle",),
+        ),
+        ModelSpec(
+            name="alexnet",
+            filename="alexnet-owt-7be5be79.pth",
+            sha256="7be5be79",  # torchvision publishes the sha256 prefix in the file name
+            size=None,
+            licence="BSD (torchvision); AlexNet, Krizhevsky et al. 2012",
+            urls=("https://download.pytorch.org/models/alexnet-owt-7be5be79.pth",),
+            description="torchvision AlexNet ImageNet weights (the LPIPS trunk)",
+        ),
+        ModelSpec(
+            name="lpips-alex",
+            filename="lpips_alex_v0.1.pth",
+            sha256="df73285e35b22355a2df87cdb6b70b343713b667eddbda73e1977e0c860835c0",
+            size=6009,
+            licence="BSD-2-Clause (richzhang/PerceptualSimilarity, PyPI lpips 0.1.4)",
+            urls=(
+                (
+                    "https://raw.githubusercontent.com/richzhang/PerceptualSimilarity/master/lpips/"
+                    "weights/v0.1/alex.pth"
+                ),
+            ),
+            description="LPIPS v0.1 linear heads for AlexNet (lin0..lin4)",
+            aliases=("alex.pth",),
+        ),
+        ModelSpec(
             name="u2netp",
             filename="u2netp.onnx",
             sha256="309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8",
@@ -123,6 +234,7 @@ REGISTRY: dict[str, ModelSpec] = {
             ),
         ),
     ]
+    + _segformer_specs()
 }
 
 

@@ -14,17 +14,26 @@ Resolution order of :func:`get_model_path`:
 5. otherwise :class:`~sempix.errors.ModelUnavailableError` with one line saying where to put
    the file.
 
-Files found locally are accepted when their size matches the registry (cheap); the sha256 is
-checked only when asked (``verify=True``, ``sempix models path NAME --verify``).
+Files found locally are accepted when their size matches the registry and their sha256 does:
+the digest is computed once per process and file (:func:`verified`, the verdict cached by path,
+size and modification time), so a corrupted cached model is never used silently. A corrupt file in
+the cache is replaced by a fresh download (one warning); one in ``$SEMPIX_MODEL_DIR`` is skipped
+(never deleted) with one warning, and the next folder or a download is used instead.
+
+Models that are folders on the Hugging Face Hub (``ModelSpec.hf_repo``, the SegFormer
+checkpoints) follow the same order; their download is :func:`sempix.models.hub.fetch_folder`
+(the Hub client checks each file's size; there is no published sha256 per folder).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import sys
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
@@ -102,6 +111,12 @@ def verify_file(path: str | os.PathLike, name: str | ModelSpec) -> tuple[bool, s
     """
     spec = _spec(name)
     p = Path(path)
+    if spec.hf_repo:
+        from sempix.models.hub import folder_complete
+
+        if folder_complete(p, spec):
+            return True, f"{p}: all files present (Hub folder; the Hub client checked sizes)"
+        return False, f"{p}: incomplete folder (expected {', '.join(spec.hf_files)})"
     size = p.stat().st_size
     if spec.size is not None and size != spec.size:
         return False, f"{p}: size {size} bytes, expected {spec.size}"
@@ -111,6 +126,42 @@ def verify_file(path: str | os.PathLike, name: str | ModelSpec) -> tuple[bool, s
     return True, f"{p}: size and sha256 ok"
 
 
+_VERDICTS: dict[tuple, tuple[bool, str]] = {}
+_VERDICTS_LOCK = threading.Lock()
+_WARNED: set[str] = set()
+log = logging.getLogger("sempix.models")
+
+
+def verified(
+    path: str | os.PathLike, name: str | ModelSpec, *, fresh: bool = False
+) -> tuple[bool, str]:
+    """:func:`verify_file` once per process for each (path, size, mtime) -- the cached verdict.
+
+    ``fresh=True`` recomputes (``--verify``). A file rewritten in place (new size or mtime) is
+    checked again.
+    """
+    spec = _spec(name)
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns, spec.name)
+    with _VERDICTS_LOCK:
+        hit = None if fresh else _VERDICTS.get(key)
+    if hit is not None:
+        return hit
+    verdict = verify_file(p, spec)
+    with _VERDICTS_LOCK:
+        _VERDICTS[key] = verdict
+    return verdict
+
+
+def _warn_once(key: str, message: str) -> None:
+    with _VERDICTS_LOCK:
+        if key in _WARNED:
+            return
+        _WARNED.add(key)
+    log.warning(message)
+
+
 @dataclass
 class _Scan:
     found: Path | None
@@ -118,6 +169,10 @@ class _Scan:
 
 
 def _scan(spec: ModelSpec, verify: bool = False) -> _Scan:
+    if spec.hf_repo:
+        from sempix.models.hub import find_folder
+
+        return _Scan(find_folder(spec, model_dirs()), [])
     rejected: list[str] = []
     names = (spec.filename, *spec.aliases)
     for d in model_dirs():
@@ -128,10 +183,13 @@ def _scan(spec: ModelSpec, verify: bool = False) -> _Scan:
             if not _size_ok(p, spec):
                 rejected.append(f"{p} has {p.stat().st_size} bytes, expected {spec.size}")
                 continue
-            if verify:
-                ok, msg = verify_file(p, spec)
+            if spec.sha256:
+                ok, msg = verified(p, spec, fresh=verify)
                 if not ok:
-                    rejected.append(msg)
+                    rejected.append(
+                        f"{p}, corrupt ({msg.split(': ', 1)[-1]}; delete it, then "
+                        f"`sempix models fetch {spec.name}`)"
+                    )
                     continue
             return _Scan(p, rejected)
     return _Scan(None, rejected)
@@ -162,6 +220,10 @@ def model_urls(name: str | ModelSpec, urls: Sequence[str] | None = None) -> list
 
 
 def _where_to_put(spec: ModelSpec) -> str:
+    if spec.hf_repo:
+        from sempix.models.hub import where_to_put
+
+        return where_to_put(spec, model_dirs())
     env = os.environ.get(ENV_MODEL_DIR)
     place = f"${ENV_MODEL_DIR} ({env})" if env else f"${ENV_MODEL_DIR}"
     origin = spec.urls[0] if spec.urls else "its publisher"
@@ -274,7 +336,12 @@ def _remove_stale_parts(dest: Path, filename: str, max_age_s: float = 86400.0) -
     for part in dest.glob(f".{filename}.*.part"):
         with contextlib.suppress(OSError):
             if now - part.stat().st_mtime > max_age_s:
-                part.unlink()
+                if part.is_dir():  # an interrupted Hub folder download
+                    import shutil
+
+                    shutil.rmtree(part)
+                else:
+                    part.unlink()
 
 
 def download(
@@ -318,6 +385,13 @@ def download(
         raise ModelUnavailableError(
             f"cannot create the model folder {dest} ({exc.strerror})"
         ) from None
+    if spec.hf_repo:
+        from sempix.models.hub import fetch_folder
+
+        _remove_stale_parts(dest, spec.filename)
+        with _progress_bar(progress, spec.name) as upd:
+            return fetch_folder(spec, dest, progress=lambda f, m: upd(int(1000 * f), 1000),
+                                timeout=timeout)
     final = dest / spec.filename
     _remove_stale_parts(dest, spec.filename)
     failures: list[str] = []
@@ -327,7 +401,13 @@ def download(
         except Exception as exc:  # noqa: BLE001 - URLError, OSError, http.client.IncompleteRead...
             failures.append(f"{url}: {_reason(exc)}")
             continue
-        os.replace(tmp, final)
+        os.replace(tmp, final)  # verified while streaming: record the verdict for this process
+        st = final.stat()
+        with _VERDICTS_LOCK:
+            _VERDICTS[(str(final.resolve()), st.st_size, st.st_mtime_ns, spec.name)] = (
+                True,
+                f"{final}: size and sha256 ok",
+            )
         return final
     detail = "; ".join(failures) if failures else "no download URL"
     raise ModelUnavailableError(
@@ -363,6 +443,15 @@ def get_model_path(
         Not found locally and not downloadable (one line saying where to put the file).
     """
     spec = _spec(name)
+    if explicit is not None and spec.hf_repo:
+        from sempix.models.hub import folder_complete
+
+        p = Path(explicit).expanduser()
+        for cand in (p, p / spec.filename):
+            if folder_complete(cand, spec):
+                return cand
+        raise ModelUnavailableError(f"{p} is not a complete {spec.name!r} folder "
+                                    f"(expected {', '.join(spec.hf_files)})")
     if explicit is not None:
         p = Path(explicit).expanduser()
         if p.is_dir():
@@ -377,20 +466,32 @@ def get_model_path(
         return p
     scan = _scan(spec)
     if scan.found is not None:
+        if scan.rejected:  # e.g. a corrupt copy in $SEMPIX_MODEL_DIR, a good one in the cache
+            _warn_once(
+                scan.rejected[0],
+                f"model {spec.name!r}: skipped {scan.rejected[0]}; using {scan.found}",
+            )
         return scan.found
     note = f" (ignored {scan.rejected[0]})" if scan.rejected else ""
     if not download:
         raise ModelUnavailableError(
             f"model {spec.name!r} not found locally{note}: "
             + _where_to_put(spec)
-            + f", or run `sempix models fetch {spec.name}`"
+            + ("" if spec.hf_repo else f", or run `sempix models fetch {spec.name}`")
         )
     if is_offline():
         raise ModelUnavailableError(
             f"model {spec.name!r} not found locally and {ENV_OFFLINE}=1{note}: "
             + _where_to_put(spec)
         )
-    return _download(spec, urls=urls, progress=progress)
+    path = _download(spec, urls=urls, progress=progress)
+    if scan.rejected:
+        _warn_once(
+            scan.rejected[0],
+            f"model {spec.name!r}: {scan.rejected[0].split(' (')[0]}; "
+            f"downloaded a verified copy to {path}",
+        )
+    return path
 
 
 _download = download  # the keyword ``download`` of get_model_path shadows the function

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from sempix.palette.prototypes import get_prototypes, harmonize_colors, match_prototypes
     from sempix.palette.transfer import recolor_palette
-    from sempix.palette.viz import name_map_picture
+    from sempix.palette.viz import name_map_picture, swatch_picture
 
 _LAZY = {
     "name_probabilities": "sempix.palette.naming",
@@ -68,6 +68,7 @@ _LAZY = {
     "srgb_to_lab": "sempix.color",
     "lab_to_srgb": "sempix.color",
     "srgb_to_hsv": "sempix.color",
+    "swatch_picture": "sempix.palette.viz",
 }
 
 __all__ = [
@@ -93,6 +94,7 @@ __all__ = [
     "recolor_palette",
     "srgb_to_hsv",
     "srgb_to_lab",
+    "swatch_picture",
 ]
 
 __getattr__ = lazy_exports(__name__, _LAZY)

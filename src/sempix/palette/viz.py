@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from sempix.color import hsv_to_srgb, luma, srgb_to_hsv, to_hex
+from sempix.image import MAX_PANEL_SIDE, fit_size
 from sempix.palette.naming import NAME_DISPLAY_RGB, NAMES, name_index
 
 WHITE = (255, 255, 255)
@@ -36,9 +37,11 @@ def _f32(im: Image.Image) -> np.ndarray:
 
 
 def _resize(img: np.ndarray, height: int) -> Image.Image:
+    """The picture at ``height`` pixels, but never wider than ``MAX_PANEL_SIDE`` (thin strips of
+    extreme aspect ratios stay thin instead of becoming huge)."""
     im = Image.fromarray(_u8(img))
-    w = max(1, round(im.width * height / im.height))
-    return im.resize((w, height), Image.BILINEAR)
+    w, h = fit_size(im.width, im.height, max_width=MAX_PANEL_SIDE, max_height=height)
+    return im.resize((w, h), Image.BILINEAR)
 
 
 def _text_colour(rgb: np.ndarray) -> tuple[int, int, int]:

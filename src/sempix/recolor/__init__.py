@@ -8,6 +8,8 @@ Public API::
                      names=0.8, harmonize=False, palette=None, features="ade20k", ...,
                      saliency_backend=None, saliency_model=None) -> CollectionSolution
     render(solution, images, group_lab=None) -> list of images
+    analyse_image(image, *, wb="auto", saliency=True, ...) -> ImageAnalysis   # map step
+    solve_analyses(analyses, *, group_size=None, ...) -> CollectionSolution   # reduce step
     solve_group_palette(palettes, weights, k=None, ...) -> GroupSolution
     white_balance(image, mode="auto") -> WhiteBalance
     compute_saliency(image, *, labels=None, backend=None, model=None) -> SaliencyMap
@@ -23,10 +25,13 @@ from __future__ import annotations
 from sempix.recolor.core import (
     D_NAME,
     CollectionSolution,
+    ImageAnalysis,
     RecolorResult,
+    analyse_image,
     parse_palette,
     recolor_collection,
     render,
+    solve_analyses,
     solve_collection,
 )
 from sempix.recolor.saliency import SaliencyMap, compute_saliency
@@ -38,14 +43,17 @@ __all__ = [
     "D_WB",
     "CollectionSolution",
     "GroupSolution",
+    "ImageAnalysis",
     "RecolorResult",
     "SaliencyMap",
     "WhiteBalance",
+    "analyse_image",
     "compute_saliency",
     "default_group_size",
     "parse_palette",
     "recolor_collection",
     "render",
+    "solve_analyses",
     "solve_collection",
     "solve_group_palette",
     "white_balance",

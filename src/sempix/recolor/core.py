@@ -574,6 +574,71 @@ def solve_collection(
             )
         )
     report(progress, 0.8, "solving group palette")
+    sol = solve_analyses(
+        analyses,
+        group_size=group_size,
+        saliency=saliency,
+        semantic=semantic,
+        names=names,
+        harmonize=harmonize,
+        palette=palette,
+        features=features,
+        rho=rho,
+        tau=tau,
+        seed=seed,
+        wb_modes=modes,
+        saliency_backend=sal_backend,
+        saliency_model_file=sal_path,
+    )
+    report(progress, 0.85, "group palette solved")
+    return sol
+
+
+def solve_analyses(
+    analyses: Sequence[ImageAnalysis],
+    *,
+    group_size: int | None = None,
+    saliency: str = "both",
+    semantic: bool = False,
+    names: float | None = D_NAME,
+    harmonize: bool = False,
+    palette: np.ndarray | None = None,
+    features: str = "ade20k",
+    rho: float = DEFAULT_RHO,
+    tau: float = DEFAULT_TAU,
+    seed: int = 0,
+    wb_modes: Sequence[str] | None = None,
+    saliency_backend: str | None = None,
+    saliency_model_file: str | os.PathLike | None = None,
+) -> CollectionSolution:
+    """Solve the group palette(s) of already analysed images (the reduce step of a collection).
+
+    :func:`solve_collection` is :func:`analyse_image` on every image followed by this function; a
+    batch run (``sempix.batch``) analyses the images in parallel on several processes or machines
+    and calls this once. Only ``src_lab``, ``weights`` and ``groups`` of each analysis are read,
+    so analyses stripped of their pixel arrays (``small``, ``saliency``, ``pixel_colour``) solve
+    the same.
+
+    Parameters
+    ----------
+    analyses : one :class:`ImageAnalysis` per image (from :func:`analyse_image`).
+    group_size, saliency, semantic, names, harmonize, palette, features, rho, tau, seed :
+        as in :func:`solve_collection` (``saliency`` and ``semantic`` must match the analyses).
+    wb_modes : the per-image white-balance modes used (recorded in ``options["wb"]``).
+    saliency_backend, saliency_model_file : the saliency backend and model used (recorded).
+
+    Returns
+    -------
+    CollectionSolution
+    """
+    analyses = list(analyses)
+    if not analyses:
+        raise InputError("give at least one image")
+    if saliency not in SALIENCY_MODES:
+        raise InputError(f"saliency must be one of {', '.join(SALIENCY_MODES)}, not {saliency!r}")
+    modes = list(wb_modes) if wb_modes is not None else [None] * len(analyses)
+    sal_path = saliency_model_file
+    sal_backend = saliency_backend
     group_order: list[str] = []
     for an in analyses:
         for g in an.groups:
@@ -647,7 +712,6 @@ def solve_collection(
         "saliency_backend": sal_backend,
         "saliency_model_file": None if sal_path is None else str(sal_path),
     }
-    report(progress, 0.85, "group palette solved")
     return CollectionSolution(analyses, glab, group_names, assignments, broken, opts, stats)
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -204,6 +206,11 @@ def retarget(
         raise InputError(
             f"unknown lambda_norm {lambda_norm!r}; use one of {', '.join(LAMBDA_NORMS)}"
         )
+    if weights is not None and not os.path.exists(weights):
+        raise InputError(f"{weights}: no such weights file (give a VGG-19 .pth state dict)")
+    for name, v in (("lr", lr), ("refine_lr", refine_lr)):
+        if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+            raise InputError(f"the learning rate {name} must be a positive number (got {v})")
     h0, w0 = img.shape[:2]
     tw = w0 if width is None else int(width)
     th = h0 if height is None else int(height)

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sempix.color import colormap
-from sempix.image import to_uint8
+from sempix.image import MAX_PANEL_SIDE, fit_size, to_uint8
 
 
 def importance_picture(imp: np.ndarray, removed: np.ndarray | None = None) -> np.ndarray:
@@ -22,9 +22,9 @@ def importance_picture(imp: np.ndarray, removed: np.ndarray | None = None) -> np
 
 def _tile(img: np.ndarray, height: int, label: str) -> Image.Image:
     pil = Image.fromarray(to_uint8(img))
-    w = max(1, round(pil.width * height / pil.height))
-    pil = pil.resize((w, height), Image.NEAREST if pil.height < height / 1.5 else Image.BILINEAR)
-    canvas = Image.new("RGB", (w, height + 16), (255, 255, 255))
+    w, h = fit_size(pil.width, pil.height, max_width=MAX_PANEL_SIDE, max_height=height)
+    pil = pil.resize((w, h), Image.NEAREST if pil.height < h / 1.5 else Image.BILINEAR)
+    canvas = Image.new("RGB", (max(w, 60), height + 16), (255, 255, 255))
     canvas.paste(pil, (0, 16))
     ImageDraw.Draw(canvas).text((2, 2), label, fill=(0, 0, 0))
     return canvas

@@ -288,6 +288,8 @@ def available_depth(state: dict[str, torch.Tensor], fmt: str) -> str:
 
 
 def _load_state(path: Path) -> dict[str, torch.Tensor]:
+    if not Path(path).is_file():
+        raise InputError(f"{path}: no such weights file (give a VGG-19 .pth state dict)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001

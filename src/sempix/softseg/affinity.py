@@ -37,7 +37,8 @@ def matting_laplacian(image: np.ndarray, epsilon: float = 1e-7, radius: int = 1)
     -------
     (H*W, H*W) csr_matrix, float64, symmetric, rows sum to zero.
     """
-    from pymatting import cf_laplacian
+    # not `import pymatting`: that compiles ~30 kernels (sempix.softseg._pymatting)
+    from sempix.softseg._pymatting import cf_laplacian
 
     L = cf_laplacian(np.ascontiguousarray(image, dtype=np.float64), epsilon=epsilon, radius=radius)
     L.sum_duplicates()

@@ -12,7 +12,7 @@ import numpy as np
 from PIL import Image
 
 from sempix.errors import InputError
-from sempix.image import atomic_save_npy, atomic_write_bytes, to_uint8, write_image
+from sempix.image import atomic_save_npy, atomic_write_bytes, fit_picture, to_uint8, write_image
 
 # distinct colours for layer visualisation (the paper's figures use flat colours per layer)
 PALETTE = np.array(
@@ -99,7 +99,9 @@ def eigvec_preview(eigvecs: np.ndarray, n: int = 16) -> np.ndarray:
     for i in range(min(n, eigvecs.shape[2])):
         v = eigvecs[..., i]
         lo, hi = np.percentile(v, [1, 99])
-        tiles.append(np.clip((v - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32))
+        tiles.append(
+            fit_picture(np.clip((v - lo) / max(hi - lo, 1e-12), 0, 1).astype(np.float32), 512)
+        )
     return _grid(tiles, cols=4)
 
 

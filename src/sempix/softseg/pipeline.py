@@ -153,7 +153,7 @@ def layer_colors(image: np.ndarray, alphas: np.ndarray) -> np.ndarray:
     -------
     (K, H, W, 3) float32.
     """
-    from pymatting import estimate_foreground_ml
+    from sempix.softseg._pymatting import estimate_foreground_ml  # not `import pymatting` (slow)
 
     img = np.asarray(image, dtype=np.float64)
     K = alphas.shape[2]
@@ -239,6 +239,8 @@ def soft_segment(
         raise InputError(f"image is too small for soft segmentation ({W}x{H}); need at least 8x8")
     if not 1 <= cfg.n_layers <= 64:
         raise InputError(f"the number of layers must be between 1 and 64 (got {cfg.n_layers})")
+    if not isinstance(cfg.seed, (int, np.integer)) or not 0 <= int(cfg.seed) < 2**32:
+        raise InputError(f"the seed must be an integer in 0..4294967295 (got {cfg.seed})")
     img64 = img.astype(np.float64)
     times: dict[str, float] = {}
     meta: dict = {"shape": (H, W), "config": cfg}

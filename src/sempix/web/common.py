@@ -56,6 +56,7 @@ import traceback
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,10 +72,11 @@ log = logging.getLogger("sempix.web")
 class ApiError(Exception):
     """An error answered to the client as ``{"error": message}`` with HTTP status ``status``."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, code: str | None = None):
         super().__init__(message)
         self.status = int(status)
         self.message = str(message)
+        self.code = code
 
 
 def install_error_handlers(app: Any) -> None:
@@ -83,12 +85,15 @@ def install_error_handlers(app: Any) -> None:
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
-    def _json(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
+    def _json(status: int, message: str, code: str | None = None) -> JSONResponse:
+        body = {"error": message}
+        if code:
+            body["code"] = code
+        return JSONResponse(body, status_code=status)
 
     @app.exception_handler(ApiError)
     async def _api_error(request, exc: ApiError):
-        return _json(exc.status, exc.message)
+        return _json(exc.status, exc.message, exc.code)
 
     @app.exception_handler(InputError)
     async def _input_error(request, exc: InputError):
@@ -210,73 +215,239 @@ def decode_image(data: bytes, max_pixels: int, name: str = "upload") -> Any:
 # ------------------------------------------------------------------------------------- sessions
 
 
-class SessionStore:
-    """Thread-safe LRU store with a count limit and an (approximate) byte budget."""
+def _default_memory_bytes() -> int:
+    """Default memory budget: a quarter of the machine's RAM, between 1 GB and 16 GB."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        total = 8_000_000_000
+    return int(min(16e9, max(1e9, total / 4)))
 
-    def __init__(self, max_sessions: int = 8, max_bytes: int = 2_000_000_000):
-        self.max_sessions = int(max_sessions)
+
+#: smallest memory a session is assumed to take when sizing ``max_sessions`` from the budget
+SESSION_FLOOR_BYTES = 4_000_000
+
+
+def default_max_sessions(max_bytes: int) -> int:
+    """Session count limit derived from the memory budget (issue 12 item 11): memory decides first."""
+    return int(max(16, min(4096, max_bytes // SESSION_FLOOR_BYTES)))
+
+
+class SessionStore:
+    """Thread-safe LRU store with a count limit and a byte budget that also covers per-request work.
+
+    Every entry has a base size (``add``/``resize``) plus named extras (``charge``: e.g. finished
+    job results that belong to the session). ``reserve(nbytes)`` is a context manager that holds
+    memory for the duration of one request's work (evicting least recently used sessions first,
+    then waiting for other requests, then 503). Evicted and deleted sessions are remembered (a
+    bounded set) so that they are answered with 410 ``{"error", "code": "session_gone"}`` instead of
+    a plain 404, and ``on_evict(sid, obj)`` is called for each (outside the lock) so their jobs can
+    be cancelled and their results dropped.
+    """
+
+    def __init__(self, max_sessions: int | None = None, max_bytes: int = 2_000_000_000,
+                 on_evict: Callable[[str, Any], None] | None = None, wait_s: float = 30.0):
         self.max_bytes = int(max_bytes)
-        self._items: OrderedDict[str, tuple[Any, int]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.max_sessions = int(max_sessions) if max_sessions else default_max_sessions(self.max_bytes)
+        self.on_evict = on_evict
+        self.wait_s = float(wait_s)
+        self._items: OrderedDict[str, list] = OrderedDict()  # sid -> [obj, base, {key: extra}]
+        self._gone: OrderedDict[str, str] = OrderedDict()  # sid -> why ("evicted" | "deleted")
+        self._reserved: dict[int, tuple[int, str | None]] = {}
+        self._next_token = 0
+        self._cond = threading.Condition()
         self.evictions = 0
+        self.peak_bytes = 0
 
     def __len__(self) -> int:
-        with self._lock:
+        with self._cond:
             return len(self._items)
+
+    @staticmethod
+    def _size(item: list) -> int:
+        return int(item[1] + sum(item[2].values()))
+
+    def _total(self) -> int:
+        return sum(self._size(i) for i in self._items.values()) + sum(n for n, _ in self._reserved.values())
 
     @property
     def nbytes(self) -> int:
-        with self._lock:
-            return sum(n for _, n in self._items.values())
+        """Bytes of the sessions (with their extras) plus the active reservations."""
+        with self._cond:
+            return self._total()
 
-    def _evict(self, keep: str | None) -> None:
-        while self._items and (
-            len(self._items) > self.max_sessions
-            or sum(n for _, n in self._items.values()) > self.max_bytes
-        ):
-            oldest = next(iter(self._items))
-            if oldest == keep:
-                if len(self._items) == 1:
-                    break
-                self._items.move_to_end(oldest)
-                oldest = next(iter(self._items))
-            self._items.pop(oldest)
+    @property
+    def reserved_bytes(self) -> int:
+        with self._cond:
+            return sum(n for n, _ in self._reserved.values())
+
+    def _forget(self, sid: str, why: str) -> tuple[str, Any]:
+        obj = self._items.pop(sid)[0]
+        self._gone[sid] = why
+        while len(self._gone) > 10_000:
+            self._gone.popitem(last=False)
+        return sid, obj
+
+    def _evict(self, keep: set[str]) -> list[tuple[str, Any]]:
+        """Evict LRU entries (never those in ``keep`` or with an active reservation)."""
+        busy = {s for _, s in self._reserved.values() if s is not None} | keep
+        out = []
+        while len(self._items) > self.max_sessions or self._total() > self.max_bytes:
+            victim = next((s for s in self._items if s not in busy), None)
+            if victim is None:
+                break
+            out.append(self._forget(victim, "evicted"))
             self.evictions += 1
+        return out
+
+    def _notify(self, gone: list[tuple[str, Any]]) -> None:
+        if self.on_evict is None:
+            return
+        for sid, obj in gone:
+            try:
+                self.on_evict(sid, obj)
+            except Exception:
+                log.exception("on_evict(%s) failed", sid)
 
     def add(self, obj: Any, nbytes: int) -> str:
         """Store ``obj`` (about ``nbytes`` of memory); return its new random id."""
         if nbytes > self.max_bytes:
-            raise ApiError(413, "image too large for this server's memory budget")
+            raise ApiError(413, f"image too large for this server's memory budget "
+                                f"({nbytes / 1e6:.0f} MB > {self.max_bytes / 1e6:.0f} MB; "
+                                f"see sempix serve --max-memory-mb)")
         sid = secrets.token_urlsafe(12)
-        with self._lock:
-            self._items[sid] = (obj, int(nbytes))
-            self._evict(keep=sid)
+        with self._cond:
+            self._items[sid] = [obj, int(nbytes), {}]
+            gone = self._evict(keep={sid})
+        self._notify(gone)
         return sid
 
-    def get(self, sid: str) -> Any:
-        """The object stored under ``sid`` (404 when unknown or evicted)."""
-        with self._lock:
+    def _missing(self, sid: str) -> ApiError:
+        why = self._gone.get(sid)
+        if why == "evicted":
+            return ApiError(410, "this image was closed to free server memory (too many open images): "
+                                 "open it again", code="session_gone")
+        if why == "deleted":
+            return ApiError(410, "this session was closed: open the image again", code="session_gone")
+        return ApiError(404, "unknown or expired session: open the image again", code="session_unknown")
+
+    def get(self, sid: str, kind: type | tuple[type, ...] | None = None) -> Any:
+        """The object stored under ``sid`` (404 unknown, 410 evicted/deleted, 409 wrong kind)."""
+        with self._cond:
             item = self._items.get(sid)
             if item is None:
-                raise ApiError(404, "unknown or expired session: open the image again")
+                raise self._missing(sid)
+            obj = item[0]
+            if kind is not None and not isinstance(obj, kind):
+                want = getattr(kind, "KIND", None) or "another kind of session"
+                have = getattr(obj, "KIND", type(obj).__name__)
+                raise ApiError(409, f"session {sid} is a {have}, not a {want}: use the matching page/API",
+                               code="wrong_session_kind")
             self._items.move_to_end(sid)
-            return item[0]
+            return obj
+
+    def exists(self, sid: str) -> bool:
+        with self._cond:
+            return sid in self._items
 
     def resize(self, sid: str, nbytes: int) -> None:
-        """Update the memory estimate of ``sid`` (evicting others if needed)."""
-        with self._lock:
+        """Update the base memory estimate of ``sid`` (evicting others if needed)."""
+        with self._cond:
             item = self._items.get(sid)
             if item is None:
                 return
-            self._items[sid] = (item[0], int(nbytes))
-            self._evict(keep=sid)
+            item[1] = int(nbytes)
+            gone = self._evict(keep={sid})
+        self._notify(gone)
+
+    def charge(self, sid: str | None, key: str, nbytes: int) -> bool:
+        """Account ``nbytes`` under ``key`` to session ``sid`` (0 removes it). False if ``sid`` is gone."""
+        if sid is None:
+            return False
+        with self._cond:
+            item = self._items.get(sid)
+            if item is None:
+                return False
+            if nbytes > 0:
+                item[2][key] = int(nbytes)
+            else:
+                item[2].pop(key, None)
+            gone = self._evict(keep={sid})
+        self._notify(gone)
+        return True
 
     def remove(self, sid: str) -> None:
-        with self._lock:
-            self._items.pop(sid, None)
+        with self._cond:
+            gone = [self._forget(sid, "deleted")] if sid in self._items else []
+        self._notify(gone)
+
+    def clear(self) -> None:
+        with self._cond:
+            gone = [self._forget(s, "deleted") for s in list(self._items)]
+        self._notify(gone)
+
+    @contextmanager
+    def reserve(self, nbytes: int, sid: str | None = None, what: str = "this request"):
+        """Hold ``nbytes`` of the budget while a request works (context manager).
+
+        Least recently used sessions (not ``sid``, not those with work in flight) are evicted to
+        make room; when that is not enough, wait up to ``wait_s`` seconds for other requests to
+        finish, then answer 503. More than the whole budget is a 507.
+        """
+        nbytes = int(max(0, nbytes))
+        if nbytes > self.max_bytes:
+            raise ApiError(507, f"{what} needs about {nbytes / 1e6:.0f} MB, more than this server's "
+                                f"memory budget ({self.max_bytes / 1e6:.0f} MB; sempix serve --max-memory-mb)")
+        deadline = time.monotonic() + self.wait_s
+        with self._cond:
+            token = self._next_token
+            self._next_token += 1
+            gone: list = []
+            while True:
+                self._reserved[token] = (nbytes, sid)
+                gone += self._evict(keep={sid} if sid else set())
+                if self._total() <= self.max_bytes or len(self._reserved) == 1:
+                    self.peak_bytes = max(self.peak_bytes, self._total())
+                    break
+                del self._reserved[token]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._cond.release()
+                    try:
+                        self._notify(gone)
+                    finally:
+                        self._cond.acquire()
+                    raise ApiError(503, "server busy: not enough memory for this request right now; "
+                                        "try again in a moment", code="busy")
+                self._cond.wait(min(left, 0.5))
+        self._notify(gone)
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._reserved.pop(token, None)
+                self._cond.notify_all()
 
 
 # ----------------------------------------------------------------------------------------- jobs
+
+
+class JobCancelled(Exception):
+    """Raised inside a job's ``progress`` callback once the job was cancelled."""
+
+
+def result_nbytes(obj: Any) -> int:
+    """Approximate memory of a job result (arrays, bytes, lists/tuples/dicts of them)."""
+    if isinstance(obj, np.ndarray):
+        return int(obj.nbytes)
+    if isinstance(obj, (bytes, bytearray)):
+        return len(obj)
+    if isinstance(obj, (list, tuple)):
+        return sum(result_nbytes(o) for o in obj)
+    if isinstance(obj, dict):
+        return sum(result_nbytes(o) for o in obj.values())
+    n = getattr(obj, "nbytes", None)
+    return int(n) if isinstance(n, (int, np.integer)) else 0
 
 
 @dataclass
@@ -293,47 +464,83 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     done_event: threading.Event = field(default_factory=threading.Event)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    version: int = 0
+
+    TERMINAL = ("done", "error", "cancelled")
+
+    @property
+    def finished_state(self) -> bool:
+        return self.state in self.TERMINAL
 
     def as_dict(self) -> dict:
         return {"id": self.id, "kind": self.kind, "state": self.state,
                 "progress": round(float(self.progress), 4), "message": self.message,
-                "error": self.error}
+                "error": self.error, "status": self.error_status if self.state == "error" else None}
 
 
 class JobManager:
-    """Run long CPU work in a bounded thread pool and keep its progress for polling."""
+    """Run long CPU work in a bounded thread pool: progress, cancellation, results per session.
 
-    def __init__(self, workers: int = 2, keep: int = 200):
+    ``submit(fn, *args, kind=, owner=)`` runs ``fn(*args, progress)``; ``progress(fraction, msg)``
+    raises :class:`JobCancelled` after ``cancel(job)``, so library code stops at its next progress
+    report. A finished job's result is charged to its owner session in ``store`` (the memory
+    budget) and dropped when the session is evicted or deleted (``drop_owner``).
+    """
+
+    def __init__(self, workers: int = 2, keep: int = 200, store: SessionStore | None = None):
         self._pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="sempix-job")
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self.keep = int(keep)
+        self.store = store
+
+    def _prune(self) -> None:
+        while len(self._jobs) > self.keep:
+            for jid, j in self._jobs.items():
+                if j.finished_state:
+                    self._jobs.pop(jid)
+                    if self.store is not None:
+                        self.store.charge(j.owner, f"job:{jid}", 0)
+                    break
+            else:
+                break
 
     def submit(self, fn: Callable[..., Any], *args: Any, kind: str = "job", owner: str | None = None) -> str:
         """Run ``fn(*args, progress)`` in the pool; return the job id."""
         job = Job(id=secrets.token_urlsafe(9), kind=kind, owner=owner)
         with self._lock:
             self._jobs[job.id] = job
-            # forget the oldest finished jobs
-            while len(self._jobs) > self.keep:
-                for jid, j in self._jobs.items():
-                    if j.state in ("done", "error"):
-                        self._jobs.pop(jid)
-                        break
-                else:
-                    break
+            self._prune()
 
         def progress(fraction: float, message: str = "") -> None:
+            if job.cancel_event.is_set():
+                raise JobCancelled()
             job.progress = min(1.0, max(0.0, float(fraction)))
             if message:
                 job.message = str(message)
+            job.version += 1
 
         def run() -> None:
+            if job.cancel_event.is_set():
+                job.state = "cancelled"
+                job.finished = time.time()
+                job.done_event.set()
+                return
             job.state = "running"
+            job.version += 1
             try:
-                job.result = fn(*args, progress)
+                result = fn(*args, progress)
+                if job.cancel_event.is_set():
+                    raise JobCancelled()
+                if (self.store is not None and job.owner is not None
+                        and not self.store.charge(job.owner, f"job:{job.id}", result_nbytes(result))):
+                    raise ApiError(410, "the session of this job was closed", code="session_gone")
+                job.result = result
                 job.progress = 1.0
                 job.state = "done"
+            except JobCancelled:
+                job.state, job.message = "cancelled", "cancelled"
             except ApiError as exc:
                 job.error, job.error_status, job.state = exc.message, exc.status, "error"
             except (InputError, ModelUnavailableError) as exc:
@@ -341,10 +548,15 @@ class JobManager:
             except MemoryError:
                 job.error, job.error_status, job.state = "out of memory: try a smaller image", 507, "error"
             except Exception as exc:  # noqa: BLE001
-                log.error("job %s failed: %s", job.id, "".join(traceback.format_exception(exc)))
-                job.error, job.error_status, job.state = f"internal error: {type(exc).__name__}: {exc}", 500, "error"
+                if job.cancel_event.is_set():
+                    job.state, job.message = "cancelled", "cancelled"
+                else:
+                    log.error("job %s failed: %s", job.id, "".join(traceback.format_exception(exc)))
+                    job.error, job.error_status, job.state = (
+                        f"internal error: {type(exc).__name__}: {exc}", 500, "error")
             finally:
                 job.finished = time.time()
+                job.version += 1
                 job.done_event.set()
 
         self._pool.submit(run)
@@ -365,15 +577,52 @@ class JobManager:
         job.done_event.wait(timeout)
         return job
 
+    def cancel(self, job_id: str) -> dict:
+        """Ask a job to stop (queued: never runs; running: stops at its next progress report)."""
+        job = self.get(job_id)
+        if not job.finished_state:
+            job.cancel_event.set()
+            job.message = "cancelling"
+            job.version += 1
+        return job.as_dict()
+
+    def drop_owner(self, owner: str) -> int:
+        """Cancel the unfinished jobs of ``owner`` and forget the results of its finished ones."""
+        n = 0
+        with self._lock:
+            jobs = [j for j in self._jobs.values() if j.owner == owner]
+        for j in jobs:
+            if not j.finished_state:
+                j.cancel_event.set()
+                n += 1
+            j.result = None
+            j.owner_gone = True
+        return n
+
+    def jobs_of(self, owner: str) -> list[Job]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.owner == owner]
+
     def result(self, job_id: str) -> Any:
         job = self.get(job_id)
+        if getattr(job, "owner_gone", False):
+            raise ApiError(410, "the session of this job was closed: its results were deleted",
+                           code="session_gone")
         if job.state == "error":
             raise ApiError(job.error_status, job.error or "job failed")
+        if job.state == "cancelled":
+            raise ApiError(409, "the job was cancelled")
         if job.state != "done":
             raise ApiError(409, f"job is still {job.state} ({job.progress * 100:.0f}%)")
         return job.result
 
+    def running(self) -> int:
+        with self._lock:
+            return sum(1 for j in self._jobs.values() if not j.finished_state)
+
     def shutdown(self) -> None:
+        for j in list(self._jobs.values()):
+            j.cancel_event.set()
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
@@ -386,13 +635,17 @@ class Settings:
 
     max_upload_bytes: int = 64_000_000
     max_pixels: int = 24_000_000
-    max_sessions: int = 8
-    max_memory_bytes: int = 2_000_000_000
+    max_sessions: int | None = None  # None: sized by the memory budget (default_max_sessions)
+    max_memory_bytes: int = field(default_factory=_default_memory_bytes)
     backend: str = "ade20k"
     workers: int = 2
     work_pixels: int = 120_000
     feature_dim: int | None = None
     strict: bool = False
+    preview_pixels: int = 1_000_000  # interactive maps/previews are computed at most this large
+    softseg_pixels: int = 150_000  # soft layers are computed at most this large
+    recolor_work_pixels: int = 600_000  # recolor solves and previews at this size; renders at full size
+    allowed_hosts: tuple = ()  # extra Host names accepted besides loopback names and the bound address
 
 
 @dataclass
@@ -443,6 +696,22 @@ def image_response(rgb: np.ndarray, fmt: str = "png", filename: str | None = Non
     body = encode_image(rgb, fmt, quality=quality)
     headers = {"Cache-Control": "no-store"}
     if filename:
-        safe = "".join(c for c in filename if c.isalnum() or c in "._-") or "image"
-        headers["Content-Disposition"] = f'attachment; filename="{safe}"'
+        headers["Content-Disposition"] = attachment(filename)
     return Response(body, media_type=f"image/{fmt}", headers=headers)
+
+
+def attachment(filename: str) -> str:
+    """RFC 6266 ``Content-Disposition`` value (``sempix.web.security.content_disposition``)."""
+    from sempix.web.security import content_disposition
+
+    return content_disposition(filename)
+
+
+def bytes_response(body: bytes, media_type: str, filename: str | None = None) -> Any:
+    """A download ``Response`` for already encoded bytes (zip, ORA, PSD...)."""
+    from fastapi import Response
+
+    headers = {"Cache-Control": "no-store"}
+    if filename:
+        headers["Content-Disposition"] = attachment(filename)
+    return Response(body, media_type=media_type, headers=headers)

@@ -1,51 +1,49 @@
-// sempix mask editor (plain JS, no build step).
+// sempix masks panel (plain JS, no build step).
 //
-// The server sends, once per click, two distance maps (semantic and colour, uint16). Every
-// slider move is handled here: D = min_k G_k(lam*sem_k + (1-lam)*col_k), G_k the minimax path
-// distance from click k when "connected" is on (recomputed only when lam, `connected`,
-// the points or the space change), mask = D < tau (or a smoothstep of half-width `feather`
-// around tau), overlay and adjustment preview drawn into a canvas ImageData at most
-// PREVIEW_MAX_PIXELS large. The maths mirror sempix/mask/core.py and sempix/mask/adjust.py.
+// The server sends, once per click, two distance maps (semantic and colour, uint16) at the
+// preview resolution (at most config.preview_pixels). Every slider move is handled here:
+// D = min_k lam*sem_k + (1-lam)*col_k (recomputed only when lam, the points or the space change),
+// mask = D < tau (or a smoothstep of half-width `feather` around tau), then the class selection,
+// saved-mask combinations and brush strokes (see layerMask), overlay and adjustment preview drawn
+// into a canvas ImageData. Downloads send the same "recipe" to the server, which renders it at full
+// resolution with the same maths (sempix/web/routes/mask.py, sempix/mask).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+const app = window.sempix;
 
 const S = {
   sid: null, W: 0, H: 0, job: null, ready: false, semantic: false, hasLabels: false,
   points: [],               // {x, y, space, sem: Float32Array|null, col: Float32Array}
-  orig: null,               // Uint8ClampedArray RGBA of the original image
+  classes: [],              // selected class ids
+  classMask: null,          // Uint8Array (PW*PH) of the selected classes
+  strokes: [],              // {mode: "add"|"subtract", radius (image px), points: [[x, y], ...]}
+  combine: [],              // {op, recipe, mask: Uint8Array, name}
+  saved: [],                // {name, recipe, mask: Uint8Array}
+  mode: "points", brush: 12,
+  orig: null,               // Uint8ClampedArray RGBA of the original image (preview)
   out: null,                // ImageData shown
-  dist: null, mask: null,   // Float32Array (W*H)
-  floodCap: 0,              // D is exact below it when connected (see computeDistance)
-  lam: 0.8, tau: 0.3, feather: 0.02, space: "lab", connected: true, view: "overlay",
+  dist: null, mask: null,   // Float32Array / Uint8Array (PW*PH)
+  lam: 0.8, tau: 0.3, feather: 0.02, space: "lab", connected: true, floodCap: 0, view: "overlay",
   adj: { exposure: 0, contrast: 0, saturation: 0, temperature: 0, tint: 0, hue: 0 },
-  labelsImg: null, config: null, maskDirty: true, distDirty: true, nPts: 0, scheduled: false, pending: 0,
+  labelsImg: null, legend: [], config: null, maskDirty: true, distDirty: true, nPts: 0, scheduled: false, pending: 0,
   stats: { renders: 0, totalMs: 0, lastMs: 0, maskMs: 0, clicks: 0, lastClickMs: 0 },
 };
 window.sempixEditor = S;
 
 const ctx = $("canvas").getContext("2d", { willReadFrequently: true });
-const PREVIEW_MAX_PIXELS = 1_000_000;
+const strokeCanvas = document.createElement("canvas");
+const sctx = strokeCanvas.getContext("2d", { willReadFrequently: true });
+let strokeCache = null;
 
-function setStatus(msg, isError = false) {
-  const el = $("status");
-  el.textContent = msg;
-  el.classList.toggle("error", !!isError);
-}
-
-async function apiJSON(url, opts) {
-  const r = await fetch(url, opts);
-  let body = null;
-  try { body = await r.json(); } catch (e) { body = null; }
-  if (!r.ok) throw new Error((body && body.error) || `HTTP ${r.status}`);
-  return body;
-}
+function setStatus(msg, isError = false) { app.setStatus(msg, isError); }
+const apiJSON = (url, opts) => app.api(url, opts);
 
 // ------------------------------------------------------------------------------ opening images
 
-async function openFile(file) {
+async function openFile(file, { keepHistory = false } = {}) {
   if (!file) return;
-  resetSession();
+  resetSession(keepHistory);
   setStatus(`uploading ${file.name} (${(file.size / 1e6).toFixed(1)} MB)…`);
   showProgress(0, "uploading");
   const fd = new FormData();
@@ -61,12 +59,14 @@ async function openFile(file) {
     return;
   }
   S.sid = info.session; S.W = info.width; S.H = info.height; S.job = info.job;
-  S.name = info.name;
+  S.name = info.name; S.file = file;
+  S.PW = info.preview_width; S.PH = info.preview_height;
+  app.setSession({ sid: S.sid, W: S.W, H: S.H, PW: S.PW, PH: S.PH, name: S.name, file, ready: false });
   setStatus(`${info.width}×${info.height}: computing features…`);
-  const imgPromise = loadImage(`/api/sessions/${S.sid}/image`);
-  pollJob(S.job, (st) => showProgress(st.progress, st.message || st.state)).then(async (st) => {
+  const imgPromise = loadImage(`/api/sessions/${S.sid}/image?preview=1`);
+  const ready = app.runJob(S.job, null, (st) => showProgress(st.progress, st.message || st.state)).then(async (st) => {
     hideProgress();
-    if (st.state !== "done") { setStatus(`features failed: ${st.error}`, true); return; }
+    if (st.state !== "done") { setStatus(`features failed: ${st.error || st.state}`, true); return; }
     const sinfo = await apiJSON(`/api/sessions/${S.sid}`);
     S.ready = true; S.semantic = sinfo.semantic; S.hasLabels = sinfo.has_labels;
     let msg = `ready (${sinfo.backend} features${sinfo.semantic ? "" : ", not semantic"}) — click the image`;
@@ -74,16 +74,14 @@ async function openFile(file) {
     setStatus(msg);
     $("view-labels").disabled = !S.hasLabels;
     if (S.hasLabels) loadLabels();
-    $("do-resize").disabled = false;
+    else $("classes").innerHTML = '<li class="muted">needs semantic features (ade20k)</li>';
+    app.setSession(Object.assign({}, app.session, { ready: true, semantic: S.semantic, hasLabels: S.hasLabels }));
     updateButtons();
   });
   const img = await imgPromise;
-  // The preview works at most PREVIEW_MAX_PIXELS (a screen shows no more); the server
-  // renders the downloads at full resolution with the same maths.
   const c = $("canvas");
-  const sc = Math.min(1, Math.sqrt(PREVIEW_MAX_PIXELS / (S.W * S.H)));
-  S.PW = Math.max(1, Math.round(S.W * sc)); S.PH = Math.max(1, Math.round(S.H * sc));
   c.width = S.PW; c.height = S.PH;
+  strokeCanvas.width = S.PW; strokeCanvas.height = S.PH; strokeCache = null;
   ctx.imageSmoothingQuality = "high";
   ctx.drawImage(img, 0, 0, S.PW, S.PH);
   S.orig = ctx.getImageData(0, 0, S.PW, S.PH).data;
@@ -93,10 +91,20 @@ async function openFile(file) {
   S.adjLin = null; S.adjKey = null;
   $("drop").classList.remove("empty");
   fitCanvas();
-  $("rw").value = S.W; $("rh").value = S.H;
   S.maskDirty = true; S.distDirty = true;
   renderNow();
+  await ready;
 }
+
+// re-open the same file after the server closed the session (410): points are re-fetched
+app.reopen = async (file) => {
+  const keep = { points: S.points.map((p) => [p.x, p.y]), classes: S.classes };
+  await openFile(file, { keepHistory: true });
+  if (!S.ready) return;
+  for (const [x, y] of keep.points) await addPoint(x, y, false);
+  if (keep.classes.length) await setClasses(keep.classes, false);
+  setStatus("re-opened: the server had closed this image to free memory; try again");
+};
 
 // Show the canvas as large as the stage allows (CSS scaling; clicks map back to image pixels).
 function fitCanvas() {
@@ -118,16 +126,6 @@ function loadImage(url) {
   });
 }
 
-async function pollJob(job, onProgress) {
-  for (;;) {
-    let st;
-    try { st = await apiJSON(`/api/jobs/${job}`); } catch (e) { return { state: "error", error: e.message }; }
-    onProgress(st);
-    if (st.state === "done" || st.state === "error") return st;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
 function showProgress(frac, msg) {
   $("progress").hidden = false;
   $("progress-bar").style.width = `${Math.round(frac * 100)}%`;
@@ -135,38 +133,96 @@ function showProgress(frac, msg) {
 }
 function hideProgress() { $("progress").hidden = true; }
 
-function resetSession() {
+function resetSession(keepHistory) {
   S.sid = null; S.ready = false; S.points = []; S.labelsImg = null; S.hasLabels = false;
-  $("legend").hidden = true; $("legend").innerHTML = "";
+  S.classes = []; S.classMask = null; S.strokes = []; S.combine = []; S.saved = []; S.legend = [];
+  $("legend").hidden = true; $("legend").textContent = "";
+  $("saved").textContent = "";
+  if (!keepHistory) app.history.clear();
+  tracker.reset();
   updateButtons();
 }
 
 async function loadLabels() {
   try {
     const leg = await apiJSON(`/api/sessions/${S.sid}/labels`);
+    S.legend = leg.classes;
     S.labelsImg = await loadImage(`/api/sessions/${S.sid}/labels.png`);
-    const ul = $("legend");
-    ul.innerHTML = "";
+    const ul = $("legend"), cl = $("classes");
+    ul.textContent = ""; cl.textContent = "";
     for (const c of leg.classes.slice(0, 40)) {
       const li = document.createElement("li");
-      li.innerHTML = `<i style="background:${c.color}"></i><span></span><small>${(c.fraction * 100).toFixed(1)}%</small>`;
-      li.querySelector("span").textContent = c.name;
+      const sw = document.createElement("i");
+      sw.className = "sw"; sw.style.background = c.color;
+      const name = document.createElement("span");
+      name.textContent = c.name;
+      const frac = document.createElement("small");
+      frac.textContent = `${(c.fraction * 100).toFixed(1)}%`;
+      li.append(sw, name, frac);
       ul.appendChild(li);
+      // class picker: one checkbox per class present
+      const li2 = document.createElement("li");
+      const lab = document.createElement("label");
+      const cb = document.createElement("input");
+      cb.type = "checkbox"; cb.className = "class-pick"; cb.value = String(c.id); cb.dataset.name = c.name;
+      cb.addEventListener("change", () => {
+        const ids = Array.from(document.querySelectorAll(".class-pick:checked")).map((x) => parseInt(x.value, 10));
+        setClasses(ids, true);
+      });
+      const sw2 = sw.cloneNode();
+      const t = document.createElement("span");
+      t.textContent = `${c.name} (${(c.fraction * 100).toFixed(1)}%)`;
+      lab.append(cb, sw2, t);
+      li2.appendChild(lab);
+      cl.appendChild(li2);
     }
     ul.hidden = S.view !== "labels";
   } catch (e) { /* no labels */ }
 }
 
+// ------------------------------------------------------------------------------------ classes
+
+async function fetchClassMask(ids) {
+  if (!ids.length) return null;
+  const img = await loadImage(`/api/sessions/${S.sid}/classmask?ids=${ids.join(",")}`);
+  const c = document.createElement("canvas");
+  c.width = S.PW; c.height = S.PH;
+  const cx = c.getContext("2d", { willReadFrequently: true });
+  cx.drawImage(img, 0, 0, S.PW, S.PH);
+  const d = cx.getImageData(0, 0, S.PW, S.PH).data, n = S.PW * S.PH, m = new Uint8Array(n);
+  for (let i = 0, j = 0; i < n; i++, j += 4) m[i] = d[j];
+  return m;
+}
+
+async function setClasses(ids, record) {
+  if (!S.ready) return;
+  S.pending++;
+  try {
+    const mask = await fetchClassMask(ids);
+    S.classes = ids; S.classMask = mask;
+    syncClassBoxes();
+    S.maskDirty = true; schedule(); updateButtons();
+    if (record) tracker.commit(ids.length ? "class selection" : "clear classes");
+  } catch (e) {
+    setStatus(`class selection failed: ${e.message}`, true);
+  } finally { S.pending--; }
+}
+
+function syncClassBoxes() {
+  for (const cb of document.querySelectorAll(".class-pick")) cb.checked = S.classes.includes(parseInt(cb.value, 10));
+}
+
 // ------------------------------------------------------------------------------------ clicking
 
-async function addPoint(x, y) {
+async function addPoint(x, y, record = true) {
   if (!S.ready) { setStatus("features are still being computed…"); return; }
   const p = { x, y, space: S.space, sem: null, col: null };
-  S.points.push(p);
+  S.points = S.points.concat([p]);
   updateButtons();
   await fetchDistances(p);
   S.maskDirty = true; S.distDirty = true;
   schedule();
+  if (record && S.points.includes(p)) tracker.commit("add point");
 }
 
 async function fetchDistances(p) {
@@ -175,27 +231,24 @@ async function fetchDistances(p) {
   try {
     const r = await fetch(`/api/sessions/${S.sid}/distance?x=${p.x}&y=${p.y}&space=${p.space}`);
     if (!r.ok) {
-      let msg = `HTTP ${r.status}`;
-      try { msg = (await r.json()).error; } catch (e) { /* binary */ }
+      let msg = `HTTP ${r.status}`, code = null;
+      try { const b = await r.json(); msg = b.error; code = b.code; } catch (e) { /* binary */ }
+      if (code === "session_gone") app.sessionGone(msg);
       throw new Error(msg);
     }
     const buf = await r.arrayBuffer();
-    const W = S.W, H = S.H, n = W * H, PW = S.PW, PH = S.PH;
+    const PW = S.PW, PH = S.PH, n = PW * PH;
+    if (parseInt(r.headers.get("X-Width"), 10) !== PW || parseInt(r.headers.get("X-Height"), 10) !== PH) {
+      throw new Error("distance map size does not match the preview");
+    }
     const ss = parseFloat(r.headers.get("X-Sem-Scale")) / 65535;
     const cs = parseFloat(r.headers.get("X-Col-Scale")) / 65535;
     const q = new Uint16Array(buf);
-    // (point-)sample the full-resolution maps at the preview pixel centres
-    const xs = new Int32Array(PW);
-    for (let x = 0; x < PW; x++) xs[x] = Math.min(W - 1, Math.floor((x + 0.5) * W / PW));
-    const col = new Float32Array(PW * PH);
-    const sem = r.headers.get("X-Semantic") === "1" ? new Float32Array(PW * PH) : null;
-    for (let y = 0, o = 0; y < PH; y++) {
-      const row = Math.min(H - 1, Math.floor((y + 0.5) * H / PH)) * W;
-      for (let x = 0; x < PW; x++, o++) {
-        const i = row + xs[x];
-        col[o] = q[n + i] * cs;
-        if (sem) sem[o] = q[i] * ss;
-      }
+    const sem = r.headers.get("X-Semantic") === "1" ? new Float32Array(n) : null;
+    const col = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      col[i] = q[n + i] * cs;
+      if (sem) sem[i] = q[i] * ss;
     }
     p.sem = sem; p.col = col;
     S.stats.clicks++; S.stats.lastClickMs = performance.now() - t0;
@@ -208,13 +261,169 @@ async function fetchDistances(p) {
   }
 }
 
+function hasMask() { return S.points.length > 0 || S.classes.length > 0 || S.strokes.length > 0 || S.combine.length > 0; }
+
 function updateButtons() {
-  const has = S.points.length > 0;
-  $("undo").disabled = !has; $("clear").disabled = !has;
+  const has = hasMask();
+  $("undo").disabled = !S.points.length; $("clear").disabled = !has;
   $("dl-image").disabled = !(S.ready && has); $("dl-mask").disabled = !(S.ready && has);
-  $("points-info").textContent = has
-    ? `${S.points.length} point(s): ` + S.points.map((p) => `(${p.x},${p.y})`).join(" ")
-    : "no points";
+  $("save-mask").disabled = !(S.ready && has);
+  const parts = [];
+  if (S.points.length) parts.push(`${S.points.length} point(s): ` + S.points.map((p) => `(${p.x},${p.y})`).join(" "));
+  if (S.classes.length) parts.push(`classes: ${S.classes.map(className).join(", ")}`);
+  if (S.strokes.length) parts.push(`${S.strokes.length} brush stroke(s)`);
+  if (S.combine.length) parts.push(S.combine.map((c) => `${c.op} ${c.name}`).join(", "));
+  $("points-info").textContent = parts.length ? parts.join("; ") : "no points";
+  const has3 = $("do-resize"); if (has3) has3.disabled = !S.ready;
+}
+
+function className(id) { const c = S.legend.find((o) => o.id === id); return c ? c.name : String(id); }
+
+// ------------------------------------------------------------------------------------- brush
+
+function drawStrokes() {
+  sctx.clearRect(0, 0, strokeCanvas.width, strokeCanvas.height);
+  const f = S.PW / S.W;
+  sctx.lineCap = "round"; sctx.lineJoin = "round";
+  for (const st of S.strokes) {
+    const col = st.mode === "add" ? "#fff" : "#000";
+    sctx.strokeStyle = col; sctx.fillStyle = col;
+    const r = Math.max(0.5, st.radius * f);
+    const pts = st.points.map(([x, y]) => [(x + 0.5) * f - 0.5, (y + 0.5) * f - 0.5]);
+    sctx.lineWidth = 2 * r;
+    if (pts.length > 1) {
+      sctx.beginPath();
+      sctx.moveTo(pts[0][0], pts[0][1]);
+      for (const [x, y] of pts.slice(1)) sctx.lineTo(x, y);
+      sctx.stroke();
+    }
+    for (const [x, y] of [pts[0], pts[pts.length - 1]]) {
+      sctx.beginPath(); sctx.arc(x, y, r, 0, 2 * Math.PI); sctx.fill();
+    }
+  }
+  strokeCache = sctx.getImageData(0, 0, strokeCanvas.width, strokeCanvas.height).data;
+}
+function strokeData() { if (!strokeCache) drawStrokes(); return strokeCache; }
+
+function imageXY(ev) {
+  const rect = $("canvas").getBoundingClientRect();
+  const x = Math.min(S.W - 1, Math.max(0, Math.floor((ev.clientX - rect.left) * S.W / rect.width)));
+  const y = Math.min(S.H - 1, Math.max(0, Math.floor((ev.clientY - rect.top) * S.H / rect.height)));
+  return [x, y];
+}
+
+let drawing = null;
+function brushDown(ev) {
+  if (S.mode === "points" || !S.ready) return false;
+  const [x, y] = imageXY(ev);
+  const rect = $("canvas").getBoundingClientRect();
+  const radius = Math.max(1, S.brush * S.W / rect.width);  // brush size in screen px -> image px
+  drawing = { mode: S.mode, radius: Math.round(radius * 10) / 10, points: [[x, y]] };
+  S.strokes = S.strokes.concat([drawing]);
+  $("canvas").setPointerCapture(ev.pointerId);
+  strokeCache = null; S.maskDirty = true; schedule();
+  return true;
+}
+function brushMove(ev) {
+  if (!drawing) return;
+  const [x, y] = imageXY(ev);
+  const last = drawing.points[drawing.points.length - 1];
+  if (last[0] === x && last[1] === y) return;
+  if (drawing.points.length < 3000) drawing.points.push([x, y]);
+  strokeCache = null; S.maskDirty = true; schedule();
+}
+function brushUp() {
+  if (!drawing) return;
+  drawing = null;
+  updateButtons();
+  tracker.commit(S.mode === "add" ? "brush +" : "brush −");
+}
+
+// ------------------------------------------------------------------------- saved masks, combine
+
+function recipe() {
+  return {
+    points: S.points.map((p) => [p.x, p.y]), lam: S.lam, tau: S.tau, space: S.space,
+    connected: S.connected,
+    feather: S.feather, refine: $("refine").checked, classes: S.classes.slice(),
+    combine: S.combine.map((c) => ({ op: c.op, mask: c.recipe })),
+    strokes: S.strokes.map((s) => ({ mode: s.mode, radius: s.radius, points: s.points.slice() })),
+  };
+}
+
+function saveMask() {
+  if (!hasMask()) return;
+  computeMask();
+  const item = { name: `mask ${S.saved.length + 1}`, recipe: recipe(), mask: S.mask.slice() };
+  S.saved = S.saved.concat([item]);
+  renderSaved();
+  tracker.commit("save mask");
+}
+
+function combineWith(item, op) {
+  S.combine = S.combine.concat([{ op, name: item.name, recipe: item.recipe, mask: item.mask }]);
+  S.maskDirty = true; schedule(); updateButtons();
+  tracker.commit(`${op} ${item.name}`);
+}
+
+function renderSaved() {
+  const ul = $("saved");
+  ul.textContent = "";
+  S.saved.forEach((item, k) => {
+    const li = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = item.name;
+    li.appendChild(name);
+    for (const [op, sym, title] of [["union", "∪", "union"], ["intersect", "∩", "intersection"], ["subtract", "−", "subtract"]]) {
+      const b = document.createElement("button");
+      b.textContent = sym; b.title = `${title} with the current mask`; b.dataset.op = op; b.dataset.index = k;
+      b.className = "combine";
+      b.addEventListener("click", () => combineWith(item, op));
+      li.appendChild(b);
+    }
+    ul.appendChild(li);
+  });
+}
+
+// ---------------------------------------------------------------------------------- history
+
+function snapshot() {
+  return {
+    points: S.points, classes: S.classes, classMask: S.classMask, strokes: S.strokes, combine: S.combine,
+    saved: S.saved, lam: S.lam, tau: S.tau, feather: S.feather, space: S.space, adj: Object.assign({}, S.adj),
+  };
+}
+function restore(s) {
+  const spaceChanged = s.space !== S.space;
+  Object.assign(S, { points: s.points, classes: s.classes, classMask: s.classMask, strokes: s.strokes,
+    combine: s.combine, saved: s.saved, lam: s.lam, tau: s.tau, feather: s.feather, space: s.space });
+  S.adj = Object.assign({}, s.adj);
+  for (const [id, d] of [["lam", 2], ["tau", 3], ["feather", 3]]) { $(id).value = S[id]; $(`${id}-out`).textContent = S[id].toFixed(d); }
+  $("space").value = S.space;
+  for (const el of document.querySelectorAll(".adj")) { el.value = S.adj[el.id]; el.nextElementSibling.textContent = String(S.adj[el.id]); }
+  syncClassBoxes(); renderSaved();
+  strokeCache = null; S.maskDirty = true; S.distDirty = true;
+  if (spaceChanged) refetchSpace(); else schedule();
+  updateButtons();
+}
+// a snapshot of the whole mask state; nothing is copied (arrays are replaced, never mutated)
+const tracker = (() => {
+  let last = null;
+  return {
+    commit(label) {
+      const now = snapshot(), prev = last;
+      last = now;
+      if (!prev) return;
+      app.history.push({ label, undo: () => { last = prev; restore(prev); }, redo: () => { last = now; restore(now); } });
+    },
+    reset() { last = snapshot(); },
+  };
+})();
+window.__maskTracker = tracker;
+
+async function refetchSpace() {
+  await Promise.all(S.points.map((p) => { p.space = S.space; return fetchDistances(p); }));
+  S.maskDirty = true; S.distDirty = true; schedule();
 }
 
 // ------------------------------------------------------------------------------- mask maths
@@ -296,8 +505,9 @@ function computeMask() {
   if (S.connected && S.tau + S.feather >= S.floodCap) S.distDirty = true;
   if (S.distDirty) { computeDistance(); S.distDirty = false; }
   const n = S.PW * S.PH, d = S.dist, m = S.mask, tau = S.tau, F = S.feather;
-  if (!S.nPts) { m.fill(0); S.stats.maskMs = performance.now() - t0; return false; }
-  if (F <= 0) {
+  if (!S.nPts) {
+    m.fill(0);
+  } else if (F <= 0) {
     for (let i = 0; i < n; i++) m[i] = d[i] < tau ? 255 : 0;
   } else {
     const hi = tau + F, inv = 1 / (2 * F);
@@ -307,8 +517,31 @@ function computeMask() {
       m[i] = (t * t * (3 - 2 * t) * 255 + 0.5) | 0;
     }
   }
+  layerMask(m, n);
   S.stats.maskMs = performance.now() - t0;
   return true;
+}
+
+// Same order as sempix/web/routes/mask.py evaluate(): max(range, classes) -> saved-mask
+// combinations (union max, intersect min, subtract min(m, 1 - o)) -> brush strokes composited over.
+function layerMask(m, n) {
+  if (S.classMask && S.classes.length) {
+    const c = S.classMask;
+    for (let i = 0; i < n; i++) if (c[i] > m[i]) m[i] = c[i];
+  }
+  for (const cb of S.combine) {
+    const o = cb.mask;
+    if (cb.op === "union") for (let i = 0; i < n; i++) { if (o[i] > m[i]) m[i] = o[i]; }
+    else if (cb.op === "intersect") for (let i = 0; i < n; i++) { if (o[i] < m[i]) m[i] = o[i]; }
+    else for (let i = 0; i < n; i++) { const v = 255 - o[i]; if (v < m[i]) m[i] = v; }
+  }
+  if (S.strokes.length) {
+    const sd = strokeData();
+    for (let i = 0, j = 0; i < n; i++, j += 4) {
+      const a = sd[j + 3];
+      if (a) m[i] = ((m[i] * (255 - a) + sd[j] * a) / 255 + 0.5) | 0;
+    }
+  }
 }
 
 // ------------------------------------------------------------------------- adjustment maths
@@ -463,7 +696,7 @@ function renderNow() {
     } else if (view === "mask") {
       const d32 = new Uint32Array(dst.buffer, dst.byteOffset, n);
       for (let i = 0; i < n; i++) { const v = m[i]; d32[i] = v | (v << 8) | (v << 16) | 0xff000000; }
-    } else if (!S.points.length) {
+    } else if (!hasMask()) {
       dst.set(src);
     } else { // overlay: tint the selection, dim the rest a little
       overlayPixels(src, m, dst);
@@ -497,47 +730,23 @@ function drawMarkers() {
 // ------------------------------------------------------------------------------- downloads
 
 function maskParams(extra = {}) {
-  return Object.assign({
-    points: S.points.map((p) => [p.x, p.y]), lam: S.lam, tau: S.tau, space: S.space,
-    feather: S.feather, refine: $("refine").checked, connected: S.connected, adjustments: S.adj,
-  }, extra);
+  return Object.assign(recipe(), { adjustments: S.adj }, extra);
 }
 
 async function download(url, body, filename) {
   setStatus("rendering full resolution…");
   try {
     const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-    if (!r.ok) { let m = `HTTP ${r.status}`; try { m = (await r.json()).error; } catch (e) { /* */ } throw new Error(m); }
+    if (!r.ok) {
+      let m = `HTTP ${r.status}`, code = null;
+      try { const b = await r.json(); m = b.error; code = b.code; } catch (e) { /* */ }
+      if (code === "session_gone") app.sessionGone(m);
+      throw new Error(m);
+    }
     const blob = await r.blob();
-    saveBlob(blob, filename);
+    app.saveBlob(blob, filename);
     setStatus(`downloaded ${filename}`);
   } catch (e) { setStatus(`download failed: ${e.message}`, true); }
-}
-
-function saveBlob(blob, filename) {
-  const a = $("dl-link");
-  a.href = URL.createObjectURL(blob);
-  a.download = filename;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 30000);
-}
-
-// ---------------------------------------------------------------------------------- resize
-
-async function doResize() {
-  const w = parseInt($("rw").value, 10), h = parseInt($("rh").value, 10);
-  $("resize-status").textContent = "carving…";
-  try {
-    const { job } = await apiJSON(`/api/sessions/${S.sid}/resize`, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ width: w, height: h }),
-    });
-    const st = await pollJob(job, (s) => { $("resize-status").textContent = `carving ${Math.round(s.progress * 100)}%`; });
-    if (st.state !== "done") throw new Error(st.error || "failed");
-    const r = await fetch(`/api/jobs/${job}/result`);
-    if (!r.ok) throw new Error(`HTTP ${r.status}`);
-    saveBlob(await r.blob(), `${S.name || "image"}-${w}x${h}.png`);
-    $("resize-status").textContent = `downloaded ${w}×${h}`;
-  } catch (e) { $("resize-status").textContent = `resize failed: ${e.message}`; }
 }
 
 // ------------------------------------------------------------------------------ wiring
@@ -552,6 +761,7 @@ function bindSlider(id, key, digits) {
     schedule();
   };
   el.addEventListener("input", upd);
+  el.addEventListener("change", () => tracker.commit(`${id} ${el.value}`));
   upd();
 }
 
@@ -559,10 +769,12 @@ function init() {
   bindSlider("lam", "lam", 2);
   bindSlider("tau", "tau", 3);
   bindSlider("feather", "feather", 3);
+  $("brush").addEventListener("input", () => { S.brush = parseFloat($("brush").value); $("brush-out").textContent = $("brush").value; });
+  for (const r of document.querySelectorAll("input[name=mode]")) r.addEventListener("change", () => { S.mode = r.value; });
   $("space").addEventListener("change", async () => {
     S.space = $("space").value;
-    await Promise.all(S.points.map((p) => { p.space = S.space; return fetchDistances(p); }));
-    S.maskDirty = true; S.distDirty = true; schedule();
+    await refetchSpace();
+    tracker.commit(`colour space ${S.space}`);
   });
   $("connected").addEventListener("change", () => {
     S.connected = $("connected").checked;
@@ -571,18 +783,21 @@ function init() {
   for (const el of document.querySelectorAll(".adj")) {
     const out = el.nextElementSibling;
     el.addEventListener("input", () => {
-      S.adj[el.id] = parseFloat(el.value);
+      S.adj = Object.assign({}, S.adj, { [el.id]: parseFloat(el.value) });
       out.textContent = el.value;
       if (S.view !== "adjusted") {
         S.view = "adjusted";
-        document.querySelector('input[name=view][value=adjusted]').checked = true;
+        document.querySelector("input[name=view][value=adjusted]").checked = true;
       }
       schedule();
     });
+    el.addEventListener("change", () => tracker.commit(`${el.id} ${el.value}`));
   }
   $("reset-adj").addEventListener("click", () => {
-    for (const el of document.querySelectorAll(".adj")) { el.value = 0; el.nextElementSibling.textContent = "0"; S.adj[el.id] = 0; }
+    for (const el of document.querySelectorAll(".adj")) { el.value = 0; el.nextElementSibling.textContent = "0"; }
+    S.adj = { exposure: 0, contrast: 0, saturation: 0, temperature: 0, tint: 0, hue: 0 };
     schedule();
+    tracker.commit("reset adjustments");
   });
   for (const r of document.querySelectorAll("input[name=view]")) {
     r.addEventListener("change", () => {
@@ -591,12 +806,24 @@ function init() {
       schedule();
     });
   }
-  $("undo").addEventListener("click", () => { S.points.pop(); S.maskDirty = true; S.distDirty = true; updateButtons(); schedule(); });
-  $("clear").addEventListener("click", () => { S.points = []; S.maskDirty = true; S.distDirty = true; updateButtons(); schedule(); });
-  $("canvas").addEventListener("click", (ev) => {
-    const rect = $("canvas").getBoundingClientRect();
-    const x = Math.min(S.W - 1, Math.max(0, Math.floor((ev.clientX - rect.left) * S.W / rect.width)));
-    const y = Math.min(S.H - 1, Math.max(0, Math.floor((ev.clientY - rect.top) * S.H / rect.height)));
+  $("undo").addEventListener("click", () => {
+    S.points = S.points.slice(0, -1); S.maskDirty = true; S.distDirty = true; updateButtons(); schedule();
+    tracker.commit("remove point");
+  });
+  $("clear").addEventListener("click", () => {
+    Object.assign(S, { points: [], classes: [], classMask: null, strokes: [], combine: [] });
+    syncClassBoxes(); strokeCache = null;
+    S.maskDirty = true; S.distDirty = true; updateButtons(); schedule();
+    tracker.commit("clear mask");
+  });
+  const cv = $("canvas");
+  cv.addEventListener("pointerdown", (ev) => { if (brushDown(ev)) ev.preventDefault(); });
+  cv.addEventListener("pointermove", brushMove);
+  cv.addEventListener("pointerup", brushUp);
+  cv.addEventListener("pointercancel", brushUp);
+  cv.addEventListener("click", (ev) => {
+    if (S.mode !== "points") return;
+    const [x, y] = imageXY(ev);
     addPoint(x, y);
   });
   $("file").addEventListener("change", (ev) => openFile(ev.target.files[0]));
@@ -613,11 +840,9 @@ function init() {
     download(`/api/sessions/${S.sid}/render`, maskParams({ format: fmt }), `${S.name || "image"}-edited.${fmt === "jpeg" ? "jpg" : "png"}`);
   });
   $("dl-mask").addEventListener("click", () => download(`/api/sessions/${S.sid}/mask`, maskParams(), `${S.name || "image"}-mask.png`));
-  $("do-resize").addEventListener("click", doResize);
-  apiJSON("/api/config").then((cfg) => {
-    S.config = cfg;
-    $("resize-panel").hidden = !cfg.resize;
-  }).catch(() => {});
+  $("save-mask").addEventListener("click", saveMask);
+  app.configReady.then((cfg) => { S.config = cfg; });
+  tracker.reset();
 }
 
 init();

@@ -1,39 +1,27 @@
 // sempix recolor page: upload a collection, see palettes / group palette / results, toggle modules,
 // edit group colours (every image re-renders).
+// Full resolution: the collection is solved and previewed at a working size; "Render full
+// resolution" recolours the originals in a background job (progress, cancel, downloads).
 "use strict";
 (() => {
+  const app = window.sempix;
   const $ = (s) => document.querySelector(s);
   let sid = null;
   let state = null;
   let busy = false;
+  const R = { renderJob: null };
+  window.sempixRecolor = R;
 
-  function setStatus(msg, isError = false) {
-    const el = $("#status");
-    el.textContent = msg;
-    el.classList.toggle("error", isError);
-  }
-
-  async function api(url, opts = {}) {
-    const r = await fetch(url, opts);
-    let body = null;
-    try { body = await r.json(); } catch (e) { body = null; }
-    if (!r.ok) throw new Error((body && body.error) || `${r.status} ${r.statusText}`);
-    return body;
-  }
+  function setStatus(msg, isError = false) { app.note($("#rc-status"), msg, isError ? "error" : ""); }
+  const api = (url, opts) => app.api(url, opts);
 
   async function waitJob(job) {
-    const bar = $("#progress");
-    bar.hidden = false;
-    for (;;) {
-      const st = await api(`/api/jobs/${job}`);
-      bar.value = st.progress;
-      if (st.message) setStatus(st.message);
-      if (st.state === "done") break;
-      if (st.state === "error") { bar.hidden = true; throw new Error(st.error || "job failed"); }
-      await new Promise((res) => setTimeout(res, 250));
-    }
-    bar.hidden = true;
+    const st = await app.runJob(job, $("#rc-job"), (s) => { if (s.message) setStatus(s.message); });
+    if (st.state === "cancelled") throw new Error("cancelled");
+    if (st.state !== "done") throw new Error(st.error || "job failed");
   }
+  const groupHist = app.tracked("group colours", () => Array.from(document.querySelectorAll(".group-color")).map((x) => x.value),
+    (cols) => { document.querySelectorAll(".group-color").forEach((x, k) => { if (cols[k]) x.value = cols[k]; }); onGroupEdit(false); });
 
   function options() {
     const wb = state ? state.images.map((im, i) => document.querySelectorAll(".wb-mode")[i].value) : "auto";
@@ -52,7 +40,7 @@
   }
 
   function render() {
-    $("#controls").hidden = false;
+    $("#rc-controls").hidden = false;
     const group = $("#group");
     group.innerHTML = "";
     state.group.forEach((g, k) => {
@@ -136,7 +124,8 @@
     }
   }
 
-  async function onGroupEdit() {
+  async function onGroupEdit(record = true) {
+    if (record === true || (record && record.type)) groupHist.commit("group colour");
     const colors = Array.from(document.querySelectorAll(".group-color")).map((x) => x.value);
     try {
       setStatus("recolouring…");
@@ -150,7 +139,31 @@
     }
   }
 
-  $("#files").addEventListener("change", async (ev) => {
+  $("#rc-render").addEventListener("click", async () => {
+    if (!sid) return;
+    $("#rc-render").disabled = true;
+    const box = $("#rc-downloads");
+    box.textContent = "";
+    try {
+      setStatus("rendering every image at full resolution…");
+      const { job } = await api(`/api/recolor/${sid}/render`, { method: "POST" });
+      R.renderJob = job;
+      await waitJob(job);
+      const { info, files } = await api(`/api/jobs/${job}/info`);
+      for (const f of files) {
+        const a = document.createElement("a");
+        a.href = `${f.url}?download=1`; a.download = f.name; a.textContent = `${f.name} (${(f.bytes / 1e6).toFixed(1)} MB)`;
+        box.appendChild(a);
+      }
+      setStatus(`full resolution: ${info.images.length} image(s) ready`);
+    } catch (e) {
+      setStatus(e.message === "cancelled" ? "full-resolution render cancelled" : e.message, e.message !== "cancelled");
+    } finally {
+      $("#rc-render").disabled = false;
+    }
+  });
+
+  $("#rc-files").addEventListener("change", async (ev) => {
     const files = Array.from(ev.target.files || []);
     if (files.length === 0) return;
     const fd = new FormData();
@@ -164,6 +177,7 @@
       sid = r.session;
       await waitJob(r.job);
       await refresh();
+      groupHist.reset();
       setStatus("done");
     } catch (e) {
       setStatus(e.message, true);

@@ -1,0 +1,387 @@
+"""Start-up costs of the sempix CLI: first run after install, second run, whole process vs liblqr.
+
+Four tables, all measured in this run (times in seconds, wall clock of whole processes):
+
+1. ``first run``: every tool's command with an EMPTY numba cache (``NUMBA_CACHE_DIR`` = a new temp
+   dir: a fresh install), then the same command again (second run), and - in another empty cache -
+   ``sempix warmup TOOL`` followed by the first real command. "after warmup - second" is what the
+   first real command still adds after ``sempix warmup`` (target <= 5 s).
+2. ``whole process``: ``sempix carve --features none`` and ``sempix carve`` with cached ade20k
+   features on a 1024x813 photo to 80 % width, against ImageMagick's ``convert -liquid-rescale
+   80%x100%`` (liblqr), interleaved (sempix, sempix, liblqr, sempix, ...), medians.
+3. ``phases``: where the time of one ``carve --features none`` process goes (interpreter start,
+   imports, numba cache load, decode, carve, encode), timed inside a driver process.
+4. ``imports``: ``python -X importtime`` of the CLI's carve command, cumulative time of the main
+   packages.
+5. ``feature files``: ade20k features of a 1 MP photo: cache entry and ``.npz`` sizes per megapixel
+   (compact vs ``--full``), cache-hit time (features upsampled and ready), file load time.
+
+ImageMagick with liblqr comes from Debian: ``apt-get install -y imagemagick`` (its ``convert`` is
+built with liblqr; ``convert -list format`` / ``-version`` show "lqr" among the delegates).
+
+    SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data \\
+        .venv/bin/python benchmarks/startup.py [--tools carve,mask] [--rounds 5] [--skip-first]
+
+The CPU may be shared: the load average is printed before and after each table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from carve import find_image, imagemagick  # noqa: E402
+
+PY = sys.executable
+
+
+def load() -> str:
+    try:
+        a, b, c = os.getloadavg()
+        return f"load average {a:.2f} {b:.2f} {c:.2f}"
+    except OSError:
+        return "load average n/a"
+
+
+def run(cmd: list[str], env: dict | None = None, check: bool = True) -> float:
+    t = time.perf_counter()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    dt = time.perf_counter() - t
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()[-500:]}")
+    return dt
+
+
+def sempix_cmd(*args: str) -> list[str]:
+    return [PY, "-c", "from sempix.cli import main; main()", *args]
+
+
+def tool_commands(d: Path, small: Path, group: list[Path]) -> dict[str, list[str]]:
+    """One typical command per tool (small image: the cost measured is start-up + compile)."""
+    o = d / "out"
+    o.mkdir(exist_ok=True)
+    s = str(small)
+    return {
+        "carve": sempix_cmd("carve", s, "-o", str(o / "c.jpg"), "-W", "80%", "-q", "--force"),
+        "carve-none": sempix_cmd(
+            "carve", s, "-o", str(o / "c0.jpg"), "-W", "80%", "--features", "none", "-q", "--force"
+        ),
+        "features": sempix_cmd("features", s, "-o", str(o / "f.npz"), "-q", "--force"),
+        "mask": sempix_cmd("mask", s, "--at", "100,100", "-o", str(o / "m.png"), "-q", "--force"),
+        "palette": sempix_cmd("palette", s, "-o", str(o / "p.png"), "-q", "--force"),
+        "harmonize": sempix_cmd("harmonize", s, "-o", str(o / "h.jpg"), "-q", "--force"),
+        "recolor": sempix_cmd("recolor", *map(str, group), "-o", str(o / "rc"), "-q", "--force"),
+        "retarget": sempix_cmd(
+            "retarget", s, "-o", str(o / "r.jpg"), "-W", "75%", "-n", "2", "-q", "--force"
+        ),
+        "softseg": sempix_cmd("softseg", s, "-o", str(o / "ss"), "-q", "--force"),
+    }
+
+
+WARMUP_TOOL = {"carve-none": "carve"}
+
+
+def first_runs(tools: list[str], cmds: dict[str, list[str]], base_env: dict) -> None:
+    print(
+        f"\n## 1. first run with an empty numba cache, second run, after `sempix warmup` ({load()})"
+    )
+    print(
+        "| tool | first run | second run | first - second | warmup | first after warmup | "
+        "after warmup - second |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for tool in tools:
+        cmd = cmds[tool]
+        with tempfile.TemporaryDirectory() as nb1, tempfile.TemporaryDirectory() as nb2:
+            env = dict(base_env, NUMBA_CACHE_DIR=nb1)
+            t1 = run(cmd, env)
+            t2 = run(cmd, env)
+            env2 = dict(base_env, NUMBA_CACHE_DIR=nb2)
+            tw = run(sempix_cmd("warmup", WARMUP_TOOL.get(tool, tool), "-q"), env2)
+            t3 = run(cmd, env2)
+        print(
+            f"| {tool} | {t1:.1f} | {t2:.1f} | {t1 - t2:.1f} | {tw:.1f} | {t3:.1f} | "
+            f"{t3 - t2:+.1f} |",
+            flush=True,
+        )
+    print(f"({load()})")
+
+
+def whole_process(d: Path, big: Path, rounds: int, base_env: dict) -> None:
+    W, H = Image.open(big).size
+    o = d / "out"
+    sem_none = sempix_cmd(
+        "carve",
+        str(big),
+        "-o",
+        str(o / "w0.jpg"),
+        "-W",
+        "80%",
+        "--features",
+        "none",
+        "-q",
+        "--force",
+    )
+    sem_feat = sempix_cmd("carve", str(big), "-o", str(o / "w1.jpg"), "-W", "80%", "-q", "--force")
+    im = imagemagick()
+    rows: dict[str, list[float]] = {
+        "sempix carve --features none": [],
+        "sempix carve (ade20k, cached features)": [],
+    }
+    lqr = None
+    if im is None or not im[1]:
+        print("\n(ImageMagick with liblqr not found: `apt-get install -y imagemagick`)")
+    else:
+        lqr = [im[0], str(big), "-liquid-rescale", "80%x100%", str(o / "lqr.jpg")]
+        rows[f"ImageMagick convert -liquid-rescale 80%x100% ({im[2].split()[2]}, liblqr)"] = []
+    print(f"\n## 2. whole process, {W}x{H} -> 80 % width, {rounds} interleaved rounds ({load()})")
+    run(sem_none, base_env)  # kernels loaded once (page cache), features computed once (cache)
+    run(sem_feat, base_env)
+    if lqr:
+        run(lqr)
+    for _ in range(rounds):
+        keys = list(rows)
+        rows[keys[0]].append(run(sem_none, base_env))
+        if lqr:
+            rows[keys[2]].append(run(lqr))
+        rows[keys[1]].append(run(sem_feat, base_env))
+    med = {k: statistics.median(v) for k, v in rows.items()}
+    print("| command | median | min | max | / liblqr |")
+    print("|---|---:|---:|---:|---:|")
+    anchor = med[list(rows)[2]] if lqr else None
+    for k, v in rows.items():
+        ratio = f"{med[k] / anchor:.2f}x" if anchor else "-"
+        print(f"| {k} | {med[k]:.2f} | {min(v):.2f} | {max(v):.2f} | {ratio} |")
+    print(f"({load()})")
+
+
+PHASES = r"""
+import sys, time
+t0 = time.perf_counter()
+import numpy as np
+t1 = time.perf_counter()
+import numba
+t2 = time.perf_counter()
+from sempix.cli import main
+import sempix.cli.carve_cmd
+t3 = time.perf_counter()
+from sempix.carve import carve
+from sempix.image import read_image, write_image
+t4 = time.perf_counter()
+carve(np.random.default_rng(0).random((12, 16, 3), dtype=np.float32), 13)  # numba cache load
+t5 = time.perf_counter()
+li = read_image(sys.argv[1])
+t6 = time.perf_counter()
+res = carve(li.rgb, round(li.rgb.shape[1] * 0.8))
+t7 = time.perf_counter()
+write_image(sys.argv[2], res.image, force=True)
+t8 = time.perf_counter()
+print(t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5, t7 - t6, t8 - t7)
+"""
+
+
+def phases(d: Path, big: Path, rounds: int, base_env: dict) -> None:
+    names = [
+        "import numpy",
+        "import numba (+ scipy.linalg it loads)",
+        "import click + sempix.cli",
+        "import sempix.carve + image",
+        "numba cache load (carve kernels)",
+        "decode JPEG",
+        "carve",
+        "encode JPEG",
+    ]
+    vals: list[list[float]] = [[] for _ in names]
+    starts, totals = [], []
+    for _ in range(rounds):
+        starts.append(run([PY, "-c", "pass"], base_env))
+        t = time.perf_counter()
+        p = subprocess.run(
+            [PY, "-c", PHASES, str(big), str(d / "out" / "ph.jpg")],
+            env=base_env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        totals.append(time.perf_counter() - t)
+        for i, v in enumerate(p.stdout.split()):
+            vals[i].append(float(v))
+    print(f"\n## 3. phases of one `carve --features none` process, median of {rounds} ({load()})")
+    print("| phase | seconds |")
+    print("|---|---:|")
+    print(f"| interpreter start (`python -c pass`) | {statistics.median(starts):.3f} |")
+    for n, v in zip(names, vals):
+        print(f"| {n} | {statistics.median(v):.3f} |")
+    print(f"| whole driver process | {statistics.median(totals):.3f} |")
+
+
+def imports(d: Path, big: Path, base_env: dict) -> None:
+    cmd = [
+        PY,
+        "-X",
+        "importtime",
+        "-c",
+        "from sempix.cli import main; main()",
+        "carve",
+        str(big),
+        "-o",
+        str(d / "out" / "it.jpg"),
+        "-W",
+        "80%",
+        "--features",
+        "none",
+        "-q",
+        "--force",
+    ]
+    p = subprocess.run(cmd, env=base_env, capture_output=True, text=True, check=True)
+    cum: dict[str, int] = {}
+    selfs: dict[str, int] = {}
+    for line in p.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)", line)
+        if not m:
+            continue
+        s, c, _ind, name = int(m.group(1)), int(m.group(2)), m.group(3), m.group(4)
+        top = name.split(".")[0]
+        selfs[top] = selfs.get(top, 0) + s
+        cum[name] = max(cum.get(name, 0), c)
+    print(f"\n## 4. `python -X importtime` of `sempix carve --features none` ({load()})")
+    print("| package (self time of all its modules) | ms |")
+    print("|---|---:|")
+    for top, s in sorted(selfs.items(), key=lambda kv: -kv[1])[:12]:
+        print(f"| {top} | {s / 1000:.0f} |")
+    print(f"| all imports | {sum(selfs.values()) / 1000:.0f} |")
+    print("\n| module (cumulative, with what it imports) | ms |")
+    print("|---|---:|")
+    for name in (
+        "numpy",
+        "numba",
+        "scipy.linalg",
+        "click",
+        "sempix.cli",
+        "sempix.image",
+        "PIL.Image",
+        "sempix.carve",
+        "sempix.kernels",
+        "rich",
+    ):
+        if name in cum:
+            print(f"| {name} | {cum[name] / 1000:.0f} |")
+
+
+def feature_files(d: Path, src: Path, rounds: int) -> None:
+    """Cache entry / feature file sizes and cache-hit times of ade20k features at 1 MP."""
+    os.environ["SEMPIX_CACHE_DIR"] = str(d / "fcache")
+    from sempix.features import cache as fcache
+    from sempix.features import compute_features
+    from sempix.features.files import load_features, save_features
+
+    im = Image.open(src).convert("RGB")
+    W = 1155
+    H = round(im.height * W / im.width)
+    img = np.asarray(im.resize((W, H), Image.BICUBIC), np.float32) / 255.0
+    mp = W * H / 1e6
+    print(
+        f"\n## 5. feature cache and files, ade20k, {W}x{H} ({mp:.2f} MP), "
+        f"median of {rounds} ({load()})"
+    )
+    print(
+        "| dim | cache entry MB/MP | hit (features ready) ms | float32 full-res MB/MP (old) | "
+        "file MB/MP | --full file MB/MP | file load ms |"
+    )
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for dim in (16, 64):
+        fcache.clear()
+        fm = compute_features(img, "ade20k", dim=dim)
+        if fm.backend != "ade20k":
+            print("(ade20k model unavailable: table skipped)")
+            return
+        entry = fcache.entries()[0][1]
+        hits = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            h = compute_features(img, "ade20k", dim=dim)
+            hits.append(time.perf_counter() - t)
+            assert h.meta["cache"] == "hit"
+        old = fm.features.nbytes + fm.labels.nbytes + fm.probs_lowres.nbytes
+        f1, f2 = d / f"f{dim}.npz", d / f"full{dim}.npz"
+        save_features(f1, fm, force=True)
+        save_features(f2, fm, full=True, force=True)
+        loads = []
+        for _ in range(rounds):
+            t = time.perf_counter()
+            load_features(f1)
+            loads.append(time.perf_counter() - t)
+        print(
+            f"| {dim} | {entry / 1e6 / mp:.2f} | {1000 * statistics.median(hits):.0f} | "
+            f"{old / 1e6 / mp:.0f} | {f1.stat().st_size / 1e6 / mp:.2f} | "
+            f"{f2.stat().st_size / 1e6 / mp:.0f} | {1000 * statistics.median(loads):.0f} |"
+        )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--image", default=None, help="photo (default: RetargetMe 001 or chelsea)")
+    ap.add_argument("--width", type=int, default=1024)
+    ap.add_argument(
+        "--tools",
+        default="carve,carve-none,features,mask,palette,harmonize,recolor,retarget,softseg",
+        help="tools of table 1 (comma-separated)",
+    )
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--skip-first", action="store_true", help="skip table 1 (the slow one)")
+    ap.add_argument(
+        "--only-features", action="store_true", help="only table 5 (feature cache/files)"
+    )
+    args = ap.parse_args()
+    print(f"os.cpu_count() = {os.cpu_count()}; python {sys.version.split()[0]}; {load()}")
+    with tempfile.TemporaryDirectory() as td:
+        d = Path(td)
+        src = find_image(args.image)
+        im = Image.open(src).convert("RGB")
+        h = round(im.height * args.width / im.width)
+        big = d / "big.jpg"
+        im.resize((args.width, h), Image.BICUBIC).save(big, quality=95)
+        small = d / "small.jpg"
+        im.resize((320, round(320 * h / args.width)), Image.BICUBIC).save(small, quality=95)
+        group = []
+        data = os.environ.get("SEMPIX_DATA_DIR")
+        coll = Path(data) / "groups" / "collection01" if data else None
+        files = sorted(coll.iterdir())[:3] if coll and coll.is_dir() else []
+        for i, f in enumerate(files or [src, src, src]):
+            g = Image.open(f).convert("RGB")
+            g.thumbnail((256, 256))
+            if not files:
+                g = Image.fromarray(np.roll(np.asarray(g), 40 * i, axis=2 if i % 2 else 1))
+            group.append(d / f"g{i}.jpg")
+            g.save(group[-1], quality=95)
+        base_env = dict(os.environ, SEMPIX_CACHE_DIR=str(d / "cache"))
+        if args.only_features:
+            feature_files(d, src, args.rounds)
+            return
+        print(f"image: {src} -> {big.name} {args.width}x{h} (table 1 uses a 320 px copy)")
+        if not args.skip_first:
+            tools = [t for t in args.tools.split(",") if t]
+            first_runs(tools, tool_commands(d, small, group), base_env)
+        whole_process(d, big, args.rounds, base_env)
+        phases(d, big, args.rounds, base_env)
+        imports(d, big, base_env)
+        feature_files(d, src, args.rounds)
+
+
+if __name__ == "__main__":
+    if shutil.which(PY) is None:  # pragma: no cover
+        sys.exit("python not found")
+    main()

@@ -1,0 +1,115 @@
+"""Compact feature files and cache entries (sempix.features.files): float16 round trip budgets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sempix.features import FeatureMap, compute_features
+from sempix.features import cache as fcache
+from sempix.features.files import load_features, pack, save_features, unpack
+from sempix.features.post import sample_coords, upsample
+
+
+def _semantic_map(rng, H=90, W=120, h=24, w=31, D=16, C=6):
+    lr = rng.normal(0.0, 1.0, (h, w, D)).astype(np.float32)
+    ys, xs = sample_coords(H, h), sample_coords(W, w)
+    logits = rng.normal(0.0, 2.0, (h, w, C)).astype(np.float32)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    labels = upsample(logits, ys, xs).argmax(-1).astype(np.int32)
+    return FeatureMap(
+        features=upsample(lr, ys, xs),
+        backend="ade20k",
+        semantic=True,
+        labels=labels,
+        class_names=[f"c{i}" for i in range(C)],
+        probs_lowres=probs.astype(np.float32),
+        meta={"dim": D},
+        lowres=(lr, ys, xs),
+    )
+
+
+def _pair_distances(F, rng, n=4000):
+    H, W = F.shape[:2]
+    a = rng.integers(0, H * W, n)
+    b = rng.integers(0, H * W, n)
+    X = F.reshape(-1, F.shape[2])
+    return np.abs(X[a] - X[b]).sum(1)
+
+
+def test_round_trip_distance_budget(rng):
+    fm = _semantic_map(rng)
+    got = unpack(
+        pack(fm.features, labels=fm.labels, probs_lowres=fm.probs_lowres, lowres=fm.lowres)
+    )
+    assert got["features"].dtype == np.float32 and got["features"].shape == fm.features.shape
+    d0 = _pair_distances(fm.features, np.random.default_rng(1))
+    d1 = _pair_distances(got["features"], np.random.default_rng(1))
+    # float16 keeps 11 significant bits: pixel L1 distances within 1e-3 of their mean scale
+    err = np.abs(d1 - d0)
+    assert err.max() <= 2e-3 * d0.mean(), (err.max(), d0.mean())
+    assert np.median(err) <= 5e-4 * d0.mean()
+    np.testing.assert_array_equal(got["labels"], fm.labels)
+    assert np.abs(got["probs_lowres"] - fm.probs_lowres).max() <= 0.5 / 255 + 1e-6
+
+
+def test_compact_is_small_and_full_is_exact(rng, tmp_path):
+    fm = _semantic_map(rng, H=300, W=400)
+    small, full = tmp_path / "f.npz", tmp_path / "full.npz"
+    save_features(small, fm)
+    save_features(full, fm, full=True)
+    mp = 300 * 400 / 1e6
+    assert small.stat().st_size / mp < 5e6  # <= 5 MB per megapixel
+    assert full.stat().st_size > 10 * small.stat().st_size
+    a, b = load_features(small), load_features(full)
+    np.testing.assert_array_equal(b.features, fm.features)  # full: float32, exact
+    np.testing.assert_allclose(a.features, fm.features, atol=4e-3 * np.abs(fm.features).max())
+    assert a.class_names == fm.class_names and a.semantic and a.backend == "ade20k"
+    np.testing.assert_array_equal(a.labels, fm.labels)
+    assert a.lowres is not None and a.lowres[0].shape == fm.lowres[0].shape
+    # probs() of a loaded map still upsamples with the stored grid
+    assert a.probs([0, 1]).shape == (300, 400, 2)
+
+
+def test_lowlevel_without_grid_is_float16_full_res(img_small, tmp_path):
+    fm = compute_features(img_small, "lowlevel", dim=4, cache=False)
+    assert fm.lowres is None
+    z = pack(fm.features)
+    assert z["features"].dtype == np.float16 and "features_lowres" not in z
+    p = save_features(tmp_path / "l.npz", fm)
+    np.testing.assert_allclose(load_features(p).features, fm.features, rtol=1e-3, atol=1e-3)
+
+
+def test_cache_entry_stores_network_resolution(rng, tmp_cache):
+    fm = _semantic_map(rng, H=300, W=400)
+    assert fcache.store(
+        "a" * 40,
+        {
+            "features": fm.features,
+            "labels": fm.labels,
+            "probs_lowres": fm.probs_lowres,
+            "lowres": fm.lowres,
+        },
+        {"x": 1},
+    )
+    (entry,) = [e for e in fcache.entries()]
+    assert entry[1] < 0.1 * fm.features.nbytes  # vs float32 full resolution
+    hit = fcache.load("a" * 40)
+    assert hit["meta"] == {"x": 1}
+    np.testing.assert_allclose(hit["features"], fm.features, atol=4e-3 * np.abs(fm.features).max())
+    np.testing.assert_array_equal(hit["labels"], fm.labels)
+    assert hit["lowres"][0].shape == fm.lowres[0].shape
+
+
+def test_load_features_rejects_garbage(tmp_path):
+    from sempix.errors import InputError
+
+    p = tmp_path / "x.npz"
+    p.write_bytes(b"not a zip")
+    with pytest.raises(InputError):
+        load_features(p)
+
+
+@pytest.fixture
+def img_small(rng):
+    return rng.random((40, 52, 3), dtype=np.float32)
