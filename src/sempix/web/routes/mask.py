@@ -16,6 +16,7 @@
 Mask recipe (JSON; the page builds the same mask at preview size)::
 
     {"points": [[x, y], ...], "lam", "tau", "space", "feather", "refine",    # range mask
+     "connected": true,                                                   # minimax (issue 19)
      "classes": [class ids],                                                  # class selection
      "combine": [{"op": "union|intersect|subtract", "mask": <recipe>}],      # saved masks
      "strokes": [{"mode": "add|subtract", "radius": r, "points": [[x, y], ...]}]}   # brush
