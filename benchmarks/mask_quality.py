@@ -12,12 +12,18 @@ each method and the IoU between ``distance < tau`` and the segment:
 * ``combined-lab``: the same with the Lab colour term
 * ``combined-0.8`` / ``combined-lab-0.8``: the same with lam = 0.8
 * ``combined-best-lam``: per segment the best lam of {0, 0.1, ..., 1} (oracle, luminance term)
+* ``old-default``: the pre-issue-19 default (= ``combined``: lam 0.5, luminance, tau 0.25)
+* ``default``: what ``range_mask`` does with no options today (``sempix.mask`` defaults: lam,
+  colour space, connected-to-the-click minimax distance, tau)
 
 "best tau" = the threshold maximising that segment's IoU (sweep of 1000 thresholds); "IoU at
-tau=0.25" = what a user gets with the tool's default threshold; "tuned tau" = the single threshold
+default tau" = what a user gets without touching the threshold (0.25 for every row but
+``default``, which uses ``sempix.mask.DEFAULT_TAU``); "tuned tau" = the single threshold
 per method that maximises the mean IoU over all evaluated segments (tuned on the same images, so
-optimistic). Win rate = share of segments where combined's best-tau IoU beats luminance's
-(ties counted separately).
+optimistic). Win rate = share of segments where a row's best-tau IoU beats luminance's
+(ties counted separately); the second table counts, per segment and per image (mean over its
+segments), where ``default`` beats each single cue, on best-tau IoU and on IoU at the default tau.
+Choose and tune on ``--split train``; ``val`` is then unseen.
 
     flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/mask_quality.py --split val [--limit N]
 """
@@ -41,10 +47,14 @@ METHODS = (
     "combined-0.8",
     "combined-lab-0.8",
     "combined-best-lam",
+    "old-default",
+    "default",
 )
+#: single cues the default must beat
+CUES = ("luminance", "lab", "semantic")
 HIGH_LAM = 0.8
-DEFAULT_LAM = 0.5
-DEFAULT_TAU = 0.25
+DEFAULT_LAM = 0.5  # the lam of the "combined*" rows (the pre-issue-19 default)
+OLD_TAU = 0.25  # the pre-issue-19 default threshold (all rows but "default")
 LAMS = tuple(round(0.1 * k, 1) for k in range(11))
 N_TAU = 1000
 TAU_MAX = 3.0
@@ -96,7 +106,7 @@ def evaluate(
     figure_rows: int = 0,
 ) -> dict:
     from sempix.image import read_image
-    from sempix.mask import MaskSource, mask_features
+    from sempix.mask import DEFAULT_TAU, MaskSource, mask_features
 
     data = os.environ.get("SEMPIX_DATA_DIR")
     if not data:
@@ -108,7 +118,9 @@ def evaluate(
     if not images:
         raise SystemExit(f"no images in {root / 'images' / split}")
     taus = np.linspace(0.0, TAU_MAX, 3 * N_TAU + 1)[1:]
-    i_def = int(np.argmin(np.abs(taus - DEFAULT_TAU)))
+    i_old = int(np.argmin(np.abs(taus - OLD_TAU)))
+    i_new = int(np.argmin(np.abs(taus - DEFAULT_TAU)))
+    image_of: list[int] = []
     curves: dict[str, list[np.ndarray]] = {m: [] for m in METHODS}
     best_lams: list[float] = []
     semantic_backend = None
@@ -141,7 +153,10 @@ def evaluate(
                 "combined-lab": DEFAULT_LAM * sem + (1 - DEFAULT_LAM) * lab,
                 "combined-0.8": HIGH_LAM * sem + (1 - HIGH_LAM) * lum,
                 "combined-lab-0.8": HIGH_LAM * sem + (1 - HIGH_LAM) * lab,
+                "old-default": DEFAULT_LAM * sem + (1 - DEFAULT_LAM) * lum,
+                "default": src.distance([pt]),
             }
+            image_of.append(n_img)
             for m, d in maps.items():
                 curves[m].append(iou_curve(d, seg, taus))
             best, best_c, best_l = -1.0, None, None
@@ -174,6 +189,8 @@ def evaluate(
         "rows": {},
         "best_lams": best_lams,
         "figure": fig_rows,
+        "default_tau": DEFAULT_TAU,
+        "wins": {},
     }
     lum_best = np.array([c.max() for c in curves["luminance"]])
     for m in METHODS:
@@ -181,9 +198,11 @@ def evaluate(
         best = C.max(axis=1)
         mean_curve = C.mean(axis=0)
         k = int(np.argmax(mean_curve))
+        i_def = i_new if m == "default" else i_old
         row = {
             "best_tau_iou": float(best.mean()),
             "iou_at_default": float(C[:, i_def].mean()),
+            "default_tau": float(taus[i_def]),
             "tuned_tau": float(taus[k]),
             "iou_at_tuned": float(mean_curve[k]),
             "median_best_tau": float(np.median(taus[C.argmax(axis=1)])),
@@ -192,6 +211,22 @@ def evaluate(
             row["win_vs_luminance"] = float((best > lum_best + 1e-9).mean())
             row["tie_vs_luminance"] = float((np.abs(best - lum_best) <= 1e-9).mean())
         res["rows"][m] = row
+    img_ids = np.array(image_of)
+    per = {}
+    for m in (*CUES, "old-default", "default"):
+        C = np.stack(curves[m])
+        i_def = i_new if m == "default" else i_old
+        per[m] = (C.max(axis=1), C[:, i_def])
+    for m in (*CUES, "old-default"):
+        w = {}
+        for j, what in enumerate(("best", "at_default")):
+            a, b = per["default"][j], per[m][j]
+            w[f"seg_{what}"] = (int((a > b + 1e-9).sum()), int((a < b - 1e-9).sum()))
+            ia = np.array([a[img_ids == i].mean() for i in np.unique(img_ids)])
+            ib = np.array([b[img_ids == i].mean() for i in np.unique(img_ids)])
+            w[f"img_{what}"] = (int((ia > ib + 1e-9).sum()), int((ia < ib - 1e-9).sum()))
+        res["wins"][m] = w
+    res["n_eval_images"] = int(len(np.unique(img_ids)))
     return res
 
 
@@ -244,10 +279,13 @@ def print_table(res: dict) -> None:
         f"{res['seconds']:.0f} s ({res['feature_seconds']:.0f} s features), "
         f"os.cpu_count()={res['cpu_count']}"
     )
-    print(f"lam = {DEFAULT_LAM} for combined; IoU at tau = {DEFAULT_TAU} is the tool default\n")
     print(
-        "| method | mean best-tau IoU | win rate vs luminance (ties) | IoU at tau=0.25 | tuned tau "
-        "| IoU at tuned tau |"
+        f"lam = {DEFAULT_LAM} for combined; default tau {OLD_TAU} (old), "
+        f"{res['default_tau']} (default row)\n"
+    )
+    print(
+        "| method | mean best-tau IoU | win rate vs luminance (ties) | IoU at default tau "
+        "| tuned tau | IoU at tuned tau |"
     )
     print("|---|---|---|---|---|---|")
     for m, r in res["rows"].items():
@@ -257,9 +295,26 @@ def print_table(res: dict) -> None:
             else f"{100 * r['win_vs_luminance']:.0f}% ({100 * r['tie_vs_luminance']:.0f}%)"
         )
         print(
-            f"| {m} | {r['best_tau_iou']:.3f} | {win} | {r['iou_at_default']:.3f} | "
+            f"| {m} | {r['best_tau_iou']:.3f} | {win} | {r['iou_at_default']:.3f} "
+            f"(tau {r['default_tau']:.2f}) | "
             f"{r['tuned_tau']:.3f} | {r['iou_at_tuned']:.3f} |"
         )
+    nseg, nimg = res["segments"], res["n_eval_images"]
+    print(
+        f"\ndefault vs each row: wins / losses (rest ties) over {nseg} segments and "
+        f"{nimg} images (image = mean over its segments)\n"
+    )
+    print(
+        "| default vs | segments, best tau | images, best tau | segments, default tau "
+        "| images, default tau |"
+    )
+    print("|---|---|---|---|---|")
+    for m, w in res["wins"].items():
+        cells = " | ".join(
+            f"{w[k][0]} / {w[k][1]}"
+            for k in ("seg_best", "img_best", "seg_at_default", "img_at_default")
+        )
+        print(f"| {m} | {cells} |")
     if res["best_lams"]:
         vals, counts = np.unique(res["best_lams"], return_counts=True)
         print(

@@ -209,3 +209,60 @@ def test_parse_adjustments_rejects_duplicates():
     """Regression (QA): "exposure=1,exposure=2" used to keep the last value silently."""
     with pytest.raises(InputError, match="twice"):
         parse_adjustments("exposure=1, Exposure=2")
+
+
+def _slow_minimax(d, x, y):
+    """Reference: for every threshold t (each value of d), the 4-connected component of d <= t
+    that holds the click (scipy.ndimage.label); G(p) = the smallest t whose component holds p."""
+    from scipy import ndimage
+
+    out = np.full(d.shape, np.inf, np.float32)
+    for t in np.unique(d):
+        lab, _ = ndimage.label(d <= t)
+        comp = lab == lab[y, x] if d[y, x] <= t else np.zeros(d.shape, bool)
+        out[comp & ~np.isfinite(out)] = t
+    return out
+
+
+def test_minimax_distance_matches_slow_reference(rng):
+    from sempix.distance import minimax_distance
+
+    d = rng.random((13, 17)).astype(np.float32)
+    g = minimax_distance(d, (4, 9))
+    np.testing.assert_array_equal(g, _slow_minimax(d, 4, 9))
+    assert g[9, 4] == d[9, 4] and np.all(g >= d)
+    with pytest.raises(InputError):
+        minimax_distance(d, (17, 0))
+    with pytest.raises(InputError):
+        minimax_distance(d[0], (0, 0))
+
+
+def test_connected_mask_keeps_only_the_clicked_blob(rng):
+    # two blobs of the same colour separated by a different colour: per-pixel criterion selects
+    # both, the connected one only the clicked blob (and tau keeps its meaning inside it)
+    img = np.full((20, 30, 3), 0.9, np.float32)
+    img[5:15, 3:10] = (0.2, 0.3, 0.6)
+    img[5:15, 20:27] = (0.2, 0.3, 0.6)
+    plain = range_mask(img, [(5, 8)], lam=0.0, tau=0.1, connected=False).mask
+    conn = range_mask(img, [(5, 8)], lam=0.0, tau=0.1, connected=True).mask
+    assert plain[5:15, 20:27].mean() == 1.0 and plain[5:15, 3:10].mean() == 1.0
+    assert conn[5:15, 3:10].mean() == 1.0 and conn.sum() == 70
+    both = range_mask(img, [(5, 8), (22, 8)], lam=0.0, tau=0.1).mask  # default: connected
+    np.testing.assert_array_equal(both, plain)
+    assert range_mask(img, [(5, 8)], lam=0.0, tau=0.1).settings["connected"] is True
+
+
+def test_combine_connected_is_min_of_minimax(rng):
+    from sempix.distance import minimax_distance
+
+    s = [rng.random((9, 11)).astype(np.float32) for _ in range(2)]
+    c = [rng.random((9, 11)).astype(np.float32) for _ in range(2)]
+    pts = np.array([[1, 2], [8, 6]])
+    out = combine(s, c, 0.7, points=pts)
+    exp = np.minimum(
+        minimax_distance(0.7 * s[0] + 0.3 * c[0], pts[0]),
+        minimax_distance(0.7 * s[1] + 0.3 * c[1], pts[1]),
+    )
+    np.testing.assert_allclose(out, exp, rtol=1e-6)
+    with pytest.raises(InputError):
+        combine(s, c, 0.7, points=pts[:1])

@@ -71,11 +71,18 @@ def m_mask(data: Path, backend: str) -> dict:
     dt = distance_transform_edt(seg)
     y, x = np.unravel_index(np.argmax(dt), dt.shape)
     fm = mask_features(img, backend, cache=False)
-    # the recorded values predate issue 21's default change to space="lab": pinned to luminance
-    res = range_mask(img, [(int(x), int(y))], features=fm, space="luminance")
-    m = res.mask > 0.5
-    iou = float((m & seg).sum() / max((m | seg).sum(), 1))
-    return {"iou": iou, "mask_mean": float(res.mask.mean())}
+    # "iou" / "mask_mean" predate issues 21 and 19: pinned to their settings (luminance, lam 0.5,
+    # tau 0.25, per-pixel criterion); "*_default" follow the library defaults (issue 19: lam 0.8,
+    # tau 0.3, Lab, connected to the click), recorded when those defaults were chosen
+    pt = [(int(x), int(y))]
+    res = range_mask(img, pt, features=fm, space="luminance", lam=0.5, tau=0.25, connected=False)
+    new = range_mask(img, pt, features=fm)
+    out = {}
+    for suffix, r in (("", res), ("_default", new)):
+        m = r.mask > 0.5
+        out["iou" + suffix] = float((m & seg).sum() / max((m | seg).sum(), 1))
+        out["mask_mean" + suffix] = float(r.mask.mean())
+    return out
 
 
 def m_softseg(data: Path, backend: str) -> dict:
@@ -188,7 +195,13 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "f_after": 0.2745043953398982,
             "mean_change": 0.03359444439411163,
         },
-        "mask": {"iou": 0.35756275477365373, "mask_mean": 0.11111974716186523},
+        "mask": {
+            "iou": 0.35756275477365373,
+            "mask_mean": 0.11111974716186523,
+            # issue 19 (new defaults: lam 0.8, tau 0.3, Lab, connected), recorded with them
+            "iou_default": 0.42223378650881416,
+            "mask_mean_default": 0.12611964344978333,
+        },
         "recolor": {
             "spread_before": 20.789339065551758,
             "spread_after": 20.77043914794922,
@@ -212,7 +225,13 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "f_after": 0.2745043953398982,
             "mean_change": 0.03359444439411163,
         },
-        "mask": {"iou": 0.6478549391699168, "mask_mean": 0.4346798360347748},
+        "mask": {
+            "iou": 0.6478549391699168,
+            "mask_mean": 0.4346798360347748,
+            # issue 19 (new defaults), recorded with them
+            "iou_default": 0.9587040348118309,
+            "mask_mean_default": 0.2901924252510071,
+        },
         "recolor": {
             "spread_before": 20.789339065551758,
             "spread_after": 20.3101749420166,

@@ -63,12 +63,14 @@ def _overlay(img, mask, points):
               help="Intersection with a mask file (repeatable).")
 @click.option("--subtract", "subtract_masks", multiple=True, type=click.Path(dir_okay=False), metavar="MASK",
               help="Remove a mask file's pixels (repeatable; applied last).")
-@click.option("--lambda", "--lam", "lam", type=float, default=0.5, show_default=True,
+@click.option("--lambda", "--lam", "lam", type=float, default=0.8, show_default=True,
               help="Semantic weight in [0, 1] (0 = colour/luminance only, 1 = semantic only).")
-@click.option("--tau", type=float, default=0.25, show_default=True,
+@click.option("--tau", type=float, default=0.3, show_default=True,
               help="Threshold on the combined distance (units: L*/100 and semantic distance in [0,1]).")
 @click.option("--space", type=click.Choice(["luminance", "lab"]), default="lab", show_default=True,
               help="Colour term: CIE76 DeltaE/100 (lab) or |dL*|/100 (luminance).")
+@click.option("--connected/--no-connected", default=True, show_default=True,
+              help="Keep only the pixels connected to a clicked point (minimax path distance).")
 @click.option("--feather", type=float, default=0.0, show_default=True,
               help="Soft fall-off half-width around tau (same units), 0 = hard mask.")
 @click.option("--refine", is_flag=True, help="Align the mask edges with image edges (guided filter).")
@@ -87,13 +89,14 @@ def _overlay(img, mask, points):
               help="Pixel budget of the semantic working resolution (default 120000).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (size, coverage, timings, files) on stdout.")
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
-def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_masks, lam, tau, space, feather,
-         refine, mask_out, save_distance, apply_spec, edited_out, overlay, work_pixels, as_json, force, features,
+def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_masks, lam, tau, space, connected,
+         feather, refine, mask_out, save_distance, apply_spec, edited_out, overlay, work_pixels, as_json, force, features,
          quiet, debug):
     """Semantic range mask of IMAGE from clicked points or classes (and optional masked adjustments).
 
     A pixel p joins the mask when, for some clicked pixel x,
-    lam * d_sem(p, x) + (1 - lam) * d_col(p, x) < tau,
+    lam * d_sem(p, x) + (1 - lam) * d_col(p, x) < tau (and, by default, p is connected to x through
+    pixels that pass too),
     with d_col = |L*(p) - L*(x)| / 100 (or DeltaE76/100 with --space lab) and d_sem the distance of
     L2-normalised semantic features in [0, 1] (0.71 = unrelated classes). Example:
 
@@ -184,7 +187,7 @@ def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_ma
             src = MaskSource(img, fm)
             prog(0.85, "distances")
             res = range_mask(img, pts_px, lam=lam, tau=tau, space=space, feather=feather, refine=refine,
-                             source=src)
+                             source=src, connected=connected)
             parts.append(res.mask)
         if names:
             prog(0.9, "classes")
@@ -220,7 +223,8 @@ def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_ma
                   outputs={k: v for k, v in outputs.items() if v},
                   timings={**timings, "total": time.perf_counter() - t0},
                   coverage=float(m.mean()), points=[[int(x), int(y)] for x, y in pts_px], classes=names,
-                  settings={"lam": lam, "tau": tau, "space": space, "feather": feather, "refine": refine},
+                  settings={"lam": lam, "tau": tau, "space": space, "connected": connected, "feather": feather,
+                            "refine": refine},
                   combine={"add": list(add_masks), "intersect": list(intersect_masks),
                            "subtract": list(subtract_masks)},
                   features=None if fm is None else {"backend": fm.backend, "semantic": bool(fm.semantic)})

@@ -7,11 +7,13 @@ mean, so ``lam`` is the semantic share of the total energy.
 Distances (range masks): ``distance_luminance`` (``|dL*|/100``), ``distance_lab``
 (``DeltaE76/100``),
 ``distance_semantic`` (L2 between per-pixel L2-normalised features, divided by 2, in [0, 1]) and
-``distance_map`` = ``min over points of lam * semantic + (1 - lam) * colour``.
+``distance_map`` = ``min over points of lam * semantic + (1 - lam) * colour``;
+``minimax_distance`` = minimax path distance from a click (connected masks).
 
 See :mod:`sempix.distance.energy` and :mod:`sempix.distance.distances` for the exact definitions.
 """
 
+from sempix._runtime import lazy_exports
 from sempix.color import lightness as luminance
 from sempix.distance.distances import (
     distance_lab,
@@ -43,7 +45,11 @@ __all__ = [
     "energy_semantic",
     "gradient_l1",
     "luminance",
+    "minimax_distance",
     "normalize_energy",
     "parse_points",
     "unit_features",
 ]
+
+# numba kernel: imported on first use
+__getattr__ = lazy_exports(__name__, {"minimax_distance": "sempix.distance.geodesic"})

@@ -16,6 +16,7 @@
 Mask recipe (JSON; the page builds the same mask at preview size)::
 
     {"points": [[x, y], ...], "lam", "tau", "space", "feather", "refine",    # range mask
+     "connected": true,                                                   # minimax (issue 19)
      "classes": [class ids],                                                  # class selection
      "combine": [{"op": "union|intersect|subtract", "mask": <recipe>}],      # saved masks
      "strokes": [{"mode": "add|subtract", "radius": r, "points": [[x, y], ...]}]}   # brush
@@ -87,9 +88,10 @@ class Recipe(BaseModel):
     """A mask recipe (see the module docstring)."""
 
     points: list[tuple[float, float]] = Field(default_factory=list, max_length=MAX_POINTS)
-    lam: float = Field(0.5, ge=0.0, le=1.0)
-    tau: float = Field(0.25, ge=0.0, le=10.0)
-    space: str = Field("luminance", pattern="^(luminance|lab)$")
+    lam: float = Field(0.8, ge=0.0, le=1.0)  # sempix.mask.DEFAULT_LAM / DEFAULT_TAU / SPACE
+    tau: float = Field(0.3, ge=0.0, le=10.0)
+    space: str = Field("lab", pattern="^(luminance|lab)$")
+    connected: bool = True  # keep only what is connected to a click (sempix.mask.range_mask)
     feather: float = Field(0.0, ge=0.0, le=10.0)
     refine: bool = False
     classes: list[int] = Field(default_factory=list, max_length=256)
@@ -221,7 +223,7 @@ def evaluate(sess: ImageSession, r: Recipe, image: np.ndarray, source: Any) -> n
             px = min(W - 1, int((int(x) + 0.5) * scale))
             py = min(H - 1, int((int(y) + 0.5) * H / float(fH)))
             s, c = source.distances((px, py), r.space)
-            d = combine([s], [c], r.lam)
+            d = combine([s], [c], r.lam, points=[(px, py)] if r.connected else None)
             acc = d if acc is None else np.minimum(acc, d, out=acc)
             del s, c
         m = threshold(acc, r.tau, r.feather).astype(np.float32)

@@ -24,7 +24,7 @@ const S = {
   orig: null,               // Uint8ClampedArray RGBA of the original image (preview)
   out: null,                // ImageData shown
   dist: null, mask: null,   // Float32Array / Uint8Array (PW*PH)
-  lam: 0.5, tau: 0.25, feather: 0.02, space: "luminance", view: "overlay",
+  lam: 0.8, tau: 0.3, feather: 0.02, space: "lab", connected: true, floodCap: 0, view: "overlay",
   adj: { exposure: 0, contrast: 0, saturation: 0, temperature: 0, tint: 0, hue: 0 },
   labelsImg: null, legend: [], config: null, maskDirty: true, distDirty: true, nPts: 0, scheduled: false, pending: 0,
   stats: { renders: 0, totalMs: 0, lastMs: 0, maskMs: 0, clicks: 0, lastClickMs: 0 },
@@ -344,6 +344,7 @@ function brushUp() {
 function recipe() {
   return {
     points: S.points.map((p) => [p.x, p.y]), lam: S.lam, tau: S.tau, space: S.space,
+    connected: S.connected,
     feather: S.feather, refine: $("refine").checked, classes: S.classes.slice(),
     combine: S.combine.map((c) => ({ op: c.op, mask: c.recipe })),
     strokes: S.strokes.map((s) => ({ mode: s.mode, radius: s.radius, points: s.points.slice() })),
@@ -427,30 +428,81 @@ async function refetchSpace() {
 
 // ------------------------------------------------------------------------------- mask maths
 
-// S.dist = min_k lam*sem_k + (1-lam)*col_k; recomputed only when lam, the points or the colour
-// space change (S.distDirty). A tau/feather move only re-thresholds it.
+// S.dist = min_k G_k with d_k = lam*sem_k + (1-lam)*col_k and G_k its minimax path distance from
+// click k when S.connected (same as sempix.mask.combine(..., points=...): D < tau keeps only what
+// is 4-connected to a click), else G_k = d_k. Recomputed only when lam, the points, the colour
+// space or `connected` change (S.distDirty). A tau/feather move only re-thresholds it.
 function computeDistance() {
   const n = S.PW * S.PH, d = S.dist;
   const lam = S.lam, rest = 1 - lam;
   const pts = S.points.filter((p) => p.col && p.space === S.space);
   S.nPts = pts.length;
+  // the flood stops at floodCap: D is exact below it (all a threshold at tau + feather needs) and
+  // >= floodCap elsewhere; computeMask re-floods when tau + feather reaches the cap
+  S.floodCap = S.tau + S.feather + 0.15;
+  const tmp = S.tmpDist && S.tmpDist.length === n ? S.tmpDist : (S.tmpDist = new Float32Array(n));
   for (let k = 0; k < pts.length; k++) {
     const col = pts[k].col, sem = pts[k].sem;
-    if (k === 0) {
-      if (sem) for (let i = 0; i < n; i++) d[i] = lam * sem[i] + rest * col[i];
-      else d.set(col);
-    } else if (sem) {
-      for (let i = 0; i < n; i++) { const v = lam * sem[i] + rest * col[i]; if (v < d[i]) d[i] = v; }
-    } else {
-      for (let i = 0; i < n; i++) { const v = col[i]; if (v < d[i]) d[i] = v; }
+    if (sem) for (let i = 0; i < n; i++) tmp[i] = lam * sem[i] + rest * col[i];
+    else tmp.set(col);
+    const g = S.connected
+      ? minimax(tmp, S.PW, S.PH, pts[k].x * S.PW / S.W, pts[k].y * S.PH / S.H, S.floodCap) : tmp;
+    if (k === 0) d.set(g);
+    else for (let i = 0; i < n; i++) if (g[i] < d[i]) d[i] = g[i];
+  }
+}
+
+// Minimax path distance from pixel (x, y): G(p) = min over 4-connected paths of the largest d on
+// the path, exact below `cap` and >= cap elsewhere (Infinity where the flood stopped) (mirrors sempix.distance.minimax_distance). A bucket queue (2048 buckets per distance
+// unit, O(N)) instead of the library's binary heap keeps a lam move on a 1 MP preview fast; values
+// stay exact floats, only the visiting order within one bucket (< 0.0005) may differ.
+const MM_SCALE = 2048, MM_NB = 2048 * 4;
+function minimax(d, W, H, x, y, cap = Infinity) {
+  const n = W * H;
+  x = Math.min(W - 1, Math.max(0, Math.floor(x))); y = Math.min(H - 1, Math.max(0, Math.floor(y)));
+  const out = new Float32Array(n).fill(Infinity), done = new Uint8Array(n);
+  const head = new Int32Array(MM_NB).fill(-1);
+  let room = n + 16, pix = new Int32Array(room), nxt = new Int32Array(room), size = 0;
+  const push = (v, i) => {
+    if (size === room) {
+      room *= 2;
+      const a = new Int32Array(room); a.set(pix); pix = a;
+      const b = new Int32Array(room); b.set(nxt); nxt = b;
+    }
+    let k = (v * MM_SCALE) | 0;
+    if (k >= MM_NB) k = MM_NB - 1;
+    pix[size] = i; nxt[size] = head[k]; head[k] = size++;
+  };
+  const s0 = y * W + x;
+  out[s0] = d[s0]; push(d[s0], s0);
+  const last = Math.min(MM_NB - 1, Math.floor(cap * MM_SCALE) + 1);
+  for (let b = 0; b <= last; b++) {
+    while (head[b] !== -1) {
+      const e = head[b]; head[b] = nxt[e];
+      const i = pix[e];
+      if (done[i]) continue;
+      done[i] = 1;
+      const k = out[i], yy = (i / W) | 0, xx = i - yy * W;
+      for (let t = 0; t < 4; t++) {
+        let q;
+        if (t === 0) { if (yy === 0) continue; q = i - W; }
+        else if (t === 1) { if (yy === H - 1) continue; q = i + W; }
+        else if (t === 2) { if (xx === 0) continue; q = i - 1; }
+        else { if (xx === W - 1) continue; q = i + 1; }
+        if (done[q]) continue;
+        const v = d[q] > k ? d[q] : k;
+        if (v < out[q]) { out[q] = v; push(v, q); }
+      }
     }
   }
+  return out;
 }
 
 // S.mask (Uint8Array, mask * 255 rounded): hard threshold D < tau, or a smoothstep of half-width
 // `feather` around tau (same formula as sempix.mask.threshold).
 function computeMask() {
   const t0 = performance.now();
+  if (S.connected && S.tau + S.feather >= S.floodCap) S.distDirty = true;
   if (S.distDirty) { computeDistance(); S.distDirty = false; }
   const n = S.PW * S.PH, d = S.dist, m = S.mask, tau = S.tau, F = S.feather;
   if (!S.nPts) {
@@ -723,6 +775,10 @@ function init() {
     S.space = $("space").value;
     await refetchSpace();
     tracker.commit(`colour space ${S.space}`);
+  });
+  $("connected").addEventListener("change", () => {
+    S.connected = $("connected").checked;
+    S.maskDirty = true; S.distDirty = true; schedule();
   });
   for (const el of document.querySelectorAll(".adj")) {
     const out = el.nextElementSibling;
