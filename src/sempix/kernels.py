@@ -216,6 +216,14 @@ KERNELS: tuple[Kernel, ...] = (
         (_sig(_B2, *["int64"] * 8),),
         cost_s=0.3,
     ),
+    # range masks: minimax (connected) distance from a click
+    Kernel(
+        "sempix.distance.geodesic",
+        "_minimax_kernel",
+        ("mask",),
+        (_sig(_F2, "int64", "int64"),),
+        cost_s=0.5,
+    ),
     # soft segmentation (plus pymatting's two modules, see EXTERNAL)
     Kernel(
         "sempix.softseg.affinity",
@@ -250,13 +258,13 @@ EXTERNAL: dict[str, tuple[str, str, str, dict[str, float]]] = {
 COMMAND_GROUPS: dict[str, tuple[str, ...]] = {
     "carve": ("carve", "features"),
     "features": ("features",),
-    "mask": ("features",),
+    "mask": ("features", "mask"),
     "softseg": ("features", "softseg"),
     "palette": ("color",),
     "harmonize": ("color", "transfer"),
     "recolor": ("features", "color", "transfer", "recolor"),
     "retarget": ("carve", "features", "retarget", "color"),
-    "serve": ("features", "color", "transfer", "recolor"),
+    "serve": ("features", "mask", "color", "transfer", "recolor"),
 }
 #: every group ("png": 16-bit PNG reading: warmed by ``sempix warmup``, not announced per command)
 GROUPS = tuple(sorted({g for gs in COMMAND_GROUPS.values() for g in gs} | {"png"}))
