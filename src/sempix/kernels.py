@@ -126,7 +126,7 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_CARVE, "insertion_maps", ("carve",), (_sig(_I2, "int64"),), cost_s=0.3),
     # feature post-processing (every semantic tool)
     Kernel(_RESAMPLE, "bilinear_corners", ("features",)),  # inlined into the grid-gather kernels
-    Kernel(_RESAMPLE, "_interp_rows", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=0.8),
+    Kernel(_RESAMPLE, "_interp_rows", ("features",), (_sig(_F2, _L1, _L1, _F1, _F2),), cost_s=0.4),
     Kernel(_RESAMPLE, "_interp_cols", ("features",), (_sig(_F3, _L1, _L1, _F1, _F3),), cost_s=1.0),
     Kernel(
         _POST,

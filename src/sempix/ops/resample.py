@@ -11,9 +11,8 @@
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from sempix._runtime import run_parallel
 from sempix.errors import InputError
 
 FILTERS = ("bilinear", "box", "nearest", "lanczos", "gaussian")
@@ -132,25 +131,25 @@ def bilinear_corners(yi0, yi1, wy, xi0, xi1, wx, y, x, one):  # pragma: no cover
             (one - fy) * (one - fx), (one - fy) * fx, fy * (one - fx), fy * fx)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _interp_rows(src, i0, i1, w, out):  # pragma: no cover - numba
-    # src (h, W, D) -> out (H, W, D): out[y] = (1-w) src[i0[y]] + w src[i1[y]]
-    n = out.shape[0]
-    for y in prange(n):
+    # src (h, W*D) -> out (H, W*D): out[y] = (1-w) src[i0[y]] + w src[i1[y]]; rows flattened so
+    # the inner loop is one contiguous, vectorised run. Serial on purpose: the pass is memory-bound,
+    # and a parallel launch was 2-40x slower and erratic whenever another process held a core.
+    for y in range(out.shape[0]):
         a = src[i0[y]]
         b = src[i1[y]]
         wy = w[y]
         vy = np.float32(1.0) - wy
         o = out[y]
-        for x in range(o.shape[0]):
-            for d in range(o.shape[1]):
-                o[x, d] = vy * a[x, d] + wy * b[x, d]
+        for k in range(o.shape[0]):
+            o[k] = vy * a[k] + wy * b[k]
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def _interp_cols(src, i0, i1, w, out):  # pragma: no cover - numba
-    # src (h, w, D) -> out (h, W, D) along axis 1
-    for y in prange(out.shape[0]):
+    # src (h, w, D) -> out (h, W, D) along axis 1 (serial, see _interp_rows)
+    for y in range(out.shape[0]):
         s = src[y]
         o = out[y]
         for x in range(o.shape[0]):
@@ -184,7 +183,7 @@ def upsample(lowres: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
     yi0, yi1, wy = _split(ys, h)
     xi0, xi1, wx = _split(xs, w)
     tmp = np.empty((h, len(xs), d), np.float32)
-    run_parallel(_interp_cols, a, xi0, xi1, wx, tmp)
+    _interp_cols(a, xi0, xi1, wx, tmp)
     out = np.empty((len(ys), len(xs), d), np.float32)
-    run_parallel(_interp_rows, tmp, yi0, yi1, wy, out)
+    _interp_rows(tmp.reshape(h, -1), yi0, yi1, wy, out.reshape(len(ys), -1))
     return out[..., 0] if squeeze else out
