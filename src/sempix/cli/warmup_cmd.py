@@ -36,11 +36,10 @@ def warmup(tools, list_only, quiet, debug):
                 click.echo(f"{state:8s}  {k.qualname}{sig}")
         return
     cold = kernels.cold_kernels(groups)
-    n_all = sum(len(k.signatures) for k in kernels.kernels_for(groups))
     if not quiet and cold:
         click.echo(
             f"compiling kernels, once: ~{kernels.estimate_seconds(cold):.0f} s "
-            f"({len(cold)} of {n_all} signatures not compiled yet)",
+            f"({len(cold)} kernel signatures not compiled yet, pymatting's included)",
             err=True,
         )
     t = time.perf_counter()
