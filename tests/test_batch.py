@@ -463,3 +463,16 @@ def test_cluster_by_scheduler_address(library, tmp_path, cluster_client, monkeyp
             {"backend": "lowlevel"},
             scheduler="tcp://127.0.0.1:9",
         )
+
+
+def test_missing_colour_model_is_one_error_before_any_task(library, tmp_path, monkeypatch):
+    """A model every image needs is resolved on the client first: one error, nothing written."""
+    from sempix.errors import ModelUnavailableError
+
+    monkeypatch.delenv("SEMPIX_MODEL_DIR", raising=False)
+    monkeypatch.setenv("SEMPIX_OFFLINE", "1")
+    out = tmp_path / "out"
+    for tool, opts in (("palette", {}), ("harmonize", {}), ("recolor", {"features": "lowlevel"})):
+        with pytest.raises(ModelUnavailableError, match="w2c"):
+            run(tool, [library], out, opts, scheduler="sync")
+        assert not out.exists()

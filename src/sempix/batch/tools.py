@@ -560,6 +560,20 @@ def _k_check(o: dict) -> dict:
     return o
 
 
+def _need_model(name: str) -> None:
+    """Resolve (or download) a model on the client before any task starts, so that a missing model
+    is one error for the run rather than the same failure recorded for every image."""
+    from sempix.models import get_model_path
+
+    get_model_path(name)
+
+
+def _palette_prepare(o: dict) -> dict:
+    o = _k_check(o)
+    _need_model("w2c")  # colour names in the JSON and on the swatch
+    return o
+
+
 register_tool(
     BatchTool(
         "palette",
@@ -569,7 +583,7 @@ register_tool(
             Option("swatch", True, "Also write the swatch picture.", flag=True),
         ),
         process=_palette_process,
-        prepare=_k_check,
+        prepare=_palette_prepare,
     )
 )
 
@@ -580,6 +594,7 @@ def _harmonize_prepare(o: dict) -> dict:
         raise InputError("--method must be names or cohen-or")
     if not 0 <= float(o["strength"]) <= 1:
         raise InputError("--strength must be in [0, 1]")
+    _need_model("w2c")  # names, neutral colours and the harmony guard (both methods)
     return o
 
 
@@ -680,6 +695,8 @@ def _recolor_prepare(o: dict) -> dict:
     if names is not None and not names > 0:
         raise InputError("--names must be a positive distance (e.g. 0.8) or off")
     o["names"] = names
+    if names is not None:
+        _need_model("w2c")
     if o["group_size"] is not None and int(o["group_size"]) < 1:
         raise InputError("--group-size must be at least 1")
     if o["palette"]:
