@@ -13,29 +13,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _browser import ARGS, CHROMIUM, MARKS
 from PIL import Image
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
-    ),
-]
+pytestmark = MARKS
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
 
 from sempix.mask import apply_adjustments, mask_features, range_mask, srgb_to_linear
 from sempix.web.app import create_app
 from sempix.web.testing import serve_in_thread
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 
 
 def _image(h: int, w: int) -> np.ndarray:

@@ -7,33 +7,18 @@ picker and checks that the results change.
 from __future__ import annotations
 
 import io
-import os
 import urllib.request
 
 import numpy as np
 import pytest
+from _browser import ARGS, CHROMIUM, MARKS
 from PIL import Image
 
-CHROMIUM = "/usr/bin/chromium"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (apt-get install chromium)"
-    ),
-]
+pytestmark = MARKS
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright (python) not installed")
 
 from sempix.web.app import create_app
 from sempix.web.testing import serve_in_thread
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-dev-shm-usage",
-]
 
 
 def _collection(tmp_path):
