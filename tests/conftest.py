@@ -60,6 +60,15 @@ def ade20k_available(model_dir) -> Path:
 
 
 @pytest.fixture
+def w2c_available(model_dir) -> Path:
+    """The colour-naming model (palette names, harmonize, recolor's name guard)."""
+    p = model_dir / "w2c_vandeweijer2009.mat"
+    if not p.is_file():
+        pytest.skip(f"{p} not found (real-model test)")
+    return p
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 

@@ -34,15 +34,6 @@ def _image(rng, h=40, w=56):
 
 
 @pytest.fixture
-def w2c(model_dir):
-    """The colour-naming model (palette names, harmonize)."""
-    p = model_dir / "w2c_vandeweijer2009.mat"
-    if not p.is_file():
-        pytest.skip(f"{p} not found (real-model test)")
-    return p
-
-
-@pytest.fixture
 def library(tmp_path, rng):
     """in/a.png, in/b.jpg, in/sub/c.png, in/sub/deeper/d.png + a broken in/sub/bad.jpg."""
     root = tmp_path / "in"
@@ -126,7 +117,7 @@ def test_points_table_csv_and_json(tmp_path):
 
 
 # ============================================================================ synchronous scheduler
-def test_sync_success_resume_and_bad_input(library, tmp_path, w2c):
+def test_sync_success_resume_and_bad_input(library, tmp_path, w2c_available):
     out = tmp_path / "out"
     s = run("palette", [library], out, {"k": 3}, scheduler="sync")
     assert (s.total, s.processed, s.failed, s.skipped, s.exit_code) == (5, 4, 1, 0, 2)
@@ -171,7 +162,7 @@ def test_same_output_name_is_an_error_and_the_same_file_twice_is_not(library, tm
     assert "would overwrite those of" in s.failures[0][1] and s.failures[0][0] == "a.png"
 
 
-def test_dry_run_plans_without_writing(library, tmp_path):
+def test_dry_run_plans_without_writing(library, tmp_path, w2c_available):
     out = tmp_path / "out"
     s = run("harmonize", [library], out, scheduler="sync", dry_run=True)
     assert s.plan == {"run": 5} and len(s.planned) == 5
@@ -261,7 +252,7 @@ def test_mask_class_click_lands_in_the_class(tmp_path, data_dir, ade20k_availabl
     assert info["selected"] > 0.05 and m[sky].mean() > 0.7
 
 
-def test_commit_is_idempotent_and_never_rewrites(library, tmp_path):
+def test_commit_is_idempotent_and_never_rewrites(library, tmp_path, w2c_available):
     """A retry of a task whose outputs were committed finishes without recomputing or rewriting."""
     out = tmp_path / "out"
     task = {
@@ -324,7 +315,7 @@ def test_cli_batch_exit_codes(library, tmp_path):
     assert res.exit_code == 2 and "--reduce" in res.output
 
 
-def test_cli_batch_without_dask_says_what_to_install(library, tmp_path, monkeypatch):
+def test_cli_batch_without_dask_says_what_to_install(library, tmp_path, monkeypatch, w2c_available):
     import sys
 
     from sempix.cli import cli
@@ -400,7 +391,7 @@ def test_cluster_success_resume_and_bad_inputs(library, tmp_path, cluster_client
     assert (s2.processed, s2.skipped, s2.failed) == (0, 4, 1)
 
 
-def test_cluster_worker_killed_mid_run(tmp_path, cluster_client, rng, w2c):
+def test_cluster_worker_killed_mid_run(tmp_path, cluster_client, rng, w2c_available):
     root = tmp_path / "in"
     n = 16
     for i in range(n):

@@ -273,7 +273,7 @@ def test_softseg_writes_its_files_as_a_set(img, tmp_path, monkeypatch):
 
 
 @pytest.mark.timeout(120)
-def test_recolor_writes_its_folder_as_a_set(tmp_path, monkeypatch):
+def test_recolor_writes_its_folder_as_a_set(tmp_path, monkeypatch, w2c_available):
     import sempix.recolor.preview as rp
 
     paths = []
@@ -294,7 +294,7 @@ def test_recolor_writes_its_folder_as_a_set(tmp_path, monkeypatch):
     assert sorted(p.name for p in out.iterdir()) == ["in0.png", "in1.png", "preview.png"]
 
 
-def test_recolor_into_the_input_folder_refuses_to_overwrite_inputs(tmp_path):
+def test_recolor_into_the_input_folder_refuses_to_overwrite_inputs(tmp_path, w2c_available):
     paths = []
     for i in range(2):
         p = tmp_path / f"in{i}.png"

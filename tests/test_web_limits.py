@@ -319,7 +319,7 @@ def test_default_max_sessions_sized_by_memory():
     assert small.max_sessions == 16
 
 
-def test_recolor_full_resolution_render_job():
+def test_recolor_full_resolution_render_job(w2c_available):
     app = create_app(backend="lowlevel", workers=1, recolor_work_pixels=2000)
     with TestClient(app) as c:
         files = [
