@@ -41,16 +41,23 @@ def _same(a: Path, b: Path) -> bool:
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
 @click.option("--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (size, backend, classes, timings, files).")
+@click.option("--width", "width", type=float, default=None,
+              help="slimseg: width of the slimmable network (e.g. 0.25, 0.5, 1.0; default: the widest).")
+@click.option("--checkpoint", type=click.Path(), default=None,
+              help="slimseg: the slimmable checkpoint (default: slimseg_ade20k.pt in $SEMPIX_MODEL_DIR "
+                   "or the model cache; make one with `sempix slimseg distill`).")
 @runtime_options
 def features(image, output, backend, dim, reduce, seed, guided, preview, full, no_cache, strict, force,
-             list_classes, as_json, quiet, debug):
+             list_classes, as_json, width, checkpoint, quiet, debug):
     """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
     from sempix.features import compute_features
     from sempix.image import load_rgb
     from sempix.progress import cli_progress
 
+    if (width is not None or checkpoint is not None) and backend.lower() != "slimseg":
+        raise InputError("--width and --checkpoint apply to --features slimseg only")
     if list_classes:
-        _list_classes(backend.lower())
+        _list_classes(backend.lower(), checkpoint)
         return
     if image is None:
         raise InputError("missing IMAGE argument (see `sempix features --help`)")
@@ -70,7 +77,9 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, full, n
     img = load_rgb(src)
     with cli_progress("features", quiet=quiet) as prog:
         fm = compute_features(img, backend=backend.lower(), dim=dim, reduce=reduce, guided=guided,
-                              cache=not no_cache, seed=seed, strict=strict, progress=prog)
+                              cache=not no_cache, seed=seed, strict=strict, progress=prog,
+                              **({"width": width, "checkpoint": checkpoint}
+                                 if backend.lower() == "slimseg" else {}))
     if output is not None:
         from sempix.features.files import save_features
 
@@ -101,10 +110,14 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, full, n
                    f"{fm.meta.get('time_s', 0):.2f} s" + (f"; classes: {cls}" if cls else ""), err=True)
 
 
-def _list_classes(backend: str) -> None:
+def _list_classes(backend: str, checkpoint=None) -> None:
     if backend == "lowlevel":
         raise InputError("the lowlevel backend has no classes (it is not semantic)")
-    if backend == "ade20k":
+    if backend == "slimseg":
+        from sempix.features.slimseg import checkpoint_path, class_names
+
+        names = class_names(checkpoint_path(checkpoint))
+    elif backend == "ade20k":
         from sempix.features.ade20k import class_names
 
         names = class_names()

@@ -126,8 +126,12 @@ def _as_image(image) -> np.ndarray:
     return np.clip(as_rgb(image, grey_ok=True, finite=True), 0.0, 1.0)
 
 
-def _resolve_model(backend: str) -> Path:
+def _resolve_model(backend: str, checkpoint=None) -> Path:
     """Path (file or directory) of the backend's model; raises ModelUnavailableError."""
+    if backend == "slimseg":
+        from sempix.features.slimseg import checkpoint_path
+
+        return checkpoint_path(checkpoint)
     if backend == "ade20k":
         from sempix.features.ade20k import model_path
 
@@ -156,13 +160,15 @@ def compute_features(
     progress: ProgressFn | None = None,
     runtime: str | None = None,
     device: str | None = None,
+    width: float | None = None,
+    checkpoint: str | Path | None = None,
 ) -> FeatureMap:
     """Per-pixel features of an image, aligned with it.
 
     Parameters
     ----------
     image : (H, W, 3) float32 in [0, 1] (uint8 / grey / RGBA arrays and file paths accepted)
-    backend : {"ade20k", "segformer", "segformer-b0" .. "segformer-b5", "lowlevel"}
+    backend : {"ade20k", "segformer", "segformer-b0" .. "segformer-b5", "slimseg", "lowlevel"}
     dim : int, optional
         Output dimension; None = ``DEFAULT_DIM[backend]`` (3 with ``reduce="pca"``), 0 = all.
         A ``dim`` at or above the backend's channel count keeps all channels.
@@ -182,7 +188,14 @@ def compute_features(
         How the ade20k network runs (None = the process default, see
         :mod:`sempix.features.runtime`); part of the cache key.
     device : {"cpu", "cuda"}, optional
-        Device of the torch runtime and of the SegFormer backends (None = default).
+        Device of the torch runtime and of the SegFormer and slimseg backends (None = default).
+    width : float, optional
+        ``slimseg`` only: the width of the slimmable network (e.g. 0.25, 0.5, 1.0; None =
+        ``$SEMPIX_SLIMSEG_WIDTH``, else the widest); part of the cache key.
+    checkpoint : path, optional
+        ``slimseg`` only: the slimmable checkpoint (None = found like a model file, see
+        :mod:`sempix.features.slimseg`). ``slimseg`` never falls back to ``lowlevel``: a missing
+        checkpoint raises :class:`ModelUnavailableError` saying how to make one.
 
     Returns
     -------
@@ -205,7 +218,7 @@ def compute_features(
     from sempix.features.runtime import resolve_device, resolve_runtime
 
     run_on = resolve_runtime(runtime, device) if backend == "ade20k" else (None, None)
-    if backend.startswith("segformer"):
+    if backend.startswith("segformer") or backend == "slimseg":
         run_on = ("torch", resolve_device(device))
     img = _as_image(image)
     requested = backend
@@ -214,12 +227,12 @@ def compute_features(
     model_p: Path | None = None
     if backend != "lowlevel":
         try:
-            model_p = _resolve_model(backend)
+            model_p = _resolve_model(backend, checkpoint)
             from sempix.features.cache import file_identity
 
             model_id = file_identity(model_p)
         except ModelUnavailableError as exc:
-            if strict:
+            if strict or backend == "slimseg":  # asked for by name: say how to make one
                 raise
             fallback = f"{backend} model unavailable: lowlevel features used (not semantic)"
             warn_once(
@@ -242,6 +255,11 @@ def compute_features(
     }
     if backend == "ade20k":
         settings["runtime"] = run_on[0] if run_on[0] == "litert" else f"torch-{run_on[1]}"
+    if backend == "slimseg":
+        from sempix.features.slimseg import resolve_width, width_key
+
+        settings["width"] = width_key(resolve_width(width, model_p))
+        settings["runtime"] = f"torch-{run_on[1]}"
     key = None
     if cache:
         from sempix.features import cache as fcache
@@ -268,7 +286,8 @@ def compute_features(
                 lowres=hit.get("lowres"),
             )
     report(progress, 0.05, f"{backend} features")
-    fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress, run_on)
+    fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress, run_on,
+                  float(settings.get("width", 1.0)))
     fm.meta.update(settings)
     fm.meta.update(
         requested_backend=requested,
@@ -306,6 +325,7 @@ def _compute(
     seed: int,
     progress: ProgressFn | None,
     run_on: tuple = (None, None),
+    width: float = 1.0,
 ) -> FeatureMap:
     from sempix.features import post
 
@@ -325,6 +345,10 @@ def _compute(
             from sempix.features.ade20k import compute_lowres
 
             lr = compute_lowres(img, model_p, runtime=run_on[0], device=run_on[1])
+        elif backend == "slimseg":
+            from sempix.features.slimseg import compute_lowres
+
+            lr = compute_lowres(img, model_p, width=width, device=run_on[1] or "cpu")
         else:
             from sempix.features.segformer import compute_lowres
 

@@ -91,6 +91,7 @@ def mask_features(
     strict: bool = False,
     cache: bool = True,
     progress: ProgressFn | None = None,
+    width: float | None = None,
 ):
     """Semantic features for range masks, computed at a working resolution.
 
@@ -105,6 +106,7 @@ def mask_features(
     work_pixels : pixel budget of the working resolution (None: full resolution).
     dim : optional random-projection dimension (``None`` keeps the backend's D).
     strict, cache, progress : passed to ``compute_features``.
+    width : ``slimseg`` only: the slimmable network's width (passed to ``compute_features``).
 
     Returns
     -------
@@ -119,4 +121,6 @@ def mask_features(
     kw = {"cache": cache, "strict": strict, "progress": progress}
     if dim is not None:
         kw["dim"] = int(dim)
+    if width is not None:
+        kw["width"] = float(width)
     return compute_features(np.ascontiguousarray(small, dtype=np.float32), backend, **kw)
