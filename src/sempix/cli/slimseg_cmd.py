@@ -101,6 +101,10 @@ def _pair(text: str, what: str) -> tuple[int, int]:
 @click.option("--scale", default="0.5,2.0", show_default=True, help="Random scale range.")
 @click.option("--no-ohem", is_flag=True, help="Plain cross-entropy instead of hard example mining.")
 @click.option("--limit", type=int, default=None, help="Use only the first N training images.")
+@click.option("--classes", type=int, default=None,
+              help="Number of classes (default: 11 for CamVid folders, else max label + 1).")
+@click.option("--void", type=int, default=None,
+              help="Label value to ignore (default: 11 for CamVid folders; values >= classes too).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=0, show_default=True, help="CPU threads (0 = all).")
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)
@@ -108,7 +112,7 @@ def _pair(text: str, what: str) -> tuple[int, int]:
 @click.option("--force", is_flag=True, help="Replace an existing checkpoint.")
 @DEVICE
 def train_cmd(data, output, widths, no_kd, no_boundary, teacher, independent, steps, batch, lr,
-              size, crop, scale, no_ohem, limit, seed, threads, checkpoint_every, resume, force,
+              size, crop, scale, no_ohem, limit, classes, void, seed, threads, checkpoint_every, resume, force,
               device, quiet, debug):
     """Train a slimmable network on DATA (train/ + trainannot/, e.g. CamVid)."""
     from sempix.progress import cli_progress
@@ -127,7 +131,8 @@ def train_cmd(data, output, widths, no_kd, no_boundary, teacher, independent, st
     opts = TrainOptions(
         widths=ws, teacher=teacher, kd=not no_kd, boundary=not no_boundary,
         independent=independent, steps=steps, batch=batch, lr=lr, size=_pair(size, "--size"),
-        crop=_pair(crop, "--crop"), scale=(lo, hi), ohem=not no_ohem, limit=limit, seed=seed,
+        crop=_pair(crop, "--crop"), scale=(lo, hi), ohem=not no_ohem, limit=limit, num_classes=classes, void=void,
+        seed=seed,
         device=device, threads=threads, checkpoint_every=checkpoint_every,
     )
     with cli_progress("slimseg train", quiet=quiet) as prog:

@@ -77,8 +77,10 @@ class TrainOptions:
     w_boundary, w_guided, tau : loss weights and the boundary-guidance threshold.
     pretrained : ``ade20k`` (x1.0 from the ADE20K network, channels ordered by importance) or
         ``none`` (random init; tests). permute : importance ordering of the ADE20K channels.
-    limit : use only the first ``limit`` training images. arch : architecture for
-        ``pretrained="none"`` (default: the ADE20K one). threads : CPU threads (0 = all).
+    limit : use only the first ``limit`` training images. num_classes, void : classes and void
+        label value of the folder (default: CamVid's 11 and 11, else max label + 1).
+    arch : architecture for ``pretrained="none"`` (default: the ADE20K one).
+    threads : CPU threads (0 = all).
     """
 
     widths: tuple[float, ...] = DEFAULT_WIDTHS
@@ -102,6 +104,8 @@ class TrainOptions:
     pretrained: str = "ade20k"
     permute: bool = True
     limit: int | None = None
+    num_classes: int | None = None
+    void: int | None = None
     seed: int = 0
     device: str = "cpu"
     threads: int = 0
@@ -237,8 +241,8 @@ def train_slimseg(
     def sub(lo, hi):
         return lambda f, m="": report(progress, lo + (hi - lo) * f, m)
 
-    data = LabelledFolder(data_root, "train", size=opts.size, limit=opts.limit,
-                          progress=sub(0.0, 0.05))
+    data = LabelledFolder(data_root, "train", size=opts.size, num_classes=opts.num_classes,
+                          void=opts.void, limit=opts.limit, progress=sub(0.0, 0.05))
     batches = AugmentedBatches(data, min(opts.batch, len(data)), opts.crop, opts.scale)
     model = build_model(opts, data.num_classes)
     if opts.pretrained == "ade20k" and not resume:
