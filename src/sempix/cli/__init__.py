@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "retarget": ("sempix.cli.retarget_cmd", "retarget", "Deep-feature retargeting and other resizers."),
     "adjust": ("sempix.cli.adjust_cmd", "adjust", "Learned semantics-aware photo adjustment."),
     "batch": ("sempix.cli.batch_cmd", "batch", "Run a tool over whole photo libraries (local or Dask cluster)."),
+    "slimseg": ("sempix.cli.slimseg_cmd", "slimseg", "Slimmable segmentation: train, eval, distill, predict."),
     "burst": ("sempix.cli.burst_cmd", "burst", "Burst merging, P-D curves, AUR and burst-length advice."),
     "warmup": ("sempix.cli.warmup_cmd", "warmup", "Compile the numba kernels once (set-up step)."),
 }

@@ -57,7 +57,7 @@ from sempix.progress import ProgressFn, report
 
 CHECKPOINT_FORMAT = "sempix-checkpoint/1"
 OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("constant", "cosine", "step", "multistep")
+SCHEDULES = ("constant", "cosine", "step", "multistep", "poly")
 
 
 @dataclass
@@ -71,7 +71,8 @@ class TrainConfig:
     optimizer : ``adam`` | ``adamw`` | ``sgd``.
     betas, momentum, weight_decay : optimiser parameters.
     schedule : ``constant`` | ``cosine`` (to ``min_lr_ratio * lr``) | ``step`` (x ``gamma`` every
-        ``step_size``) | ``multistep`` (x ``gamma`` at each of ``milestones``).
+        ``step_size``) | ``multistep`` (x ``gamma`` at each of ``milestones``) | ``poly``
+        (x ``(1 - step / steps) ** power``, DeepLab's schedule).
     warmup : linear warm-up steps.
     accumulate : micro-batches per optimiser step (gradient accumulation).
     grad_clip : max global gradient norm per optimiser (0 = off).
@@ -94,6 +95,7 @@ class TrainConfig:
     step_size: int = 1000
     milestones: tuple[int, ...] = ()
     gamma: float = 0.5
+    power: float = 0.9
     warmup: int = 0
     accumulate: int = 1
     grad_clip: float = 0.0
@@ -201,6 +203,8 @@ def lr_factor(cfg: TrainConfig, step: int) -> float:
         f *= cfg.gamma ** (step // max(1, cfg.step_size))
     elif cfg.schedule == "multistep":
         f *= cfg.gamma ** sum(step >= m for m in cfg.milestones)
+    elif cfg.schedule == "poly":
+        f *= max(0.0, 1.0 - step / max(1, cfg.steps)) ** cfg.power
     return f
 
 
