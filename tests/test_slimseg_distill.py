@@ -11,6 +11,7 @@ from sempix.errors import InputError, ModelUnavailableError  # noqa: E402
 from sempix.image import write_image  # noqa: E402
 from sempix.nets.deeplab import BlockSpec, DeepLabConfig, DeepLabV3Plus  # noqa: E402
 
+
 @pytest.fixture(autouse=True)
 def _one_thread():
     """One torch thread: tiny networks gain nothing from more, and the CI machine is shared."""
@@ -218,3 +219,69 @@ def test_no_checkpoint_is_a_clear_error(tmp_path, monkeypatch, rng):
               "--preview", str(tmp_path / "prev.png")])
     assert exc.value.code == 2
     assert not (tmp_path / "prev.png").exists()
+
+
+def test_predict_cli_writes_preview_and_labels(tiny_ckpt, tmp_path, rng):
+    from PIL import Image
+
+    from sempix.cli import main
+
+    p = tmp_path / "in.png"
+    write_image(p, rng.random((30, 44, 3)).astype(np.float32))
+    prev, lab = tmp_path / "p.png", tmp_path / "labels.png"
+    with pytest.raises(SystemExit) as exc:
+        main(["slimseg", "predict", str(p), str(tiny_ckpt), "--width", "0.5", "--preview",
+              str(prev), "-o", str(lab), "--quiet"])
+    assert exc.value.code == 0
+    labels = np.asarray(Image.open(lab))
+    assert labels.shape == (30, 44) and labels.max() < len(NAMES)
+    assert Image.open(prev).size[0] > 44  # image, features and labels panels
+    with pytest.raises(SystemExit) as exc:
+        main(["slimseg", "predict", str(p), str(tiny_ckpt), "--width", "0.75", "--preview",
+              str(tmp_path / "q.png")])
+    assert exc.value.code == 2 and not (tmp_path / "q.png").exists()
+
+
+def test_web_quick_preview_then_full_width(tiny_ckpt, monkeypatch):
+    import io
+    import time
+
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    from sempix.web.app import create_app
+
+    monkeypatch.setenv("SEMPIX_SLIMSEG_CHECKPOINT", str(tiny_ckpt))
+    monkeypatch.delenv("SEMPIX_SLIMSEG_WIDTH", raising=False)
+    buf = io.BytesIO()
+    Image.fromarray((np.random.default_rng(0).random((24, 32, 3)) * 255).astype(np.uint8)).save(
+        buf, "PNG")
+    import sempix.mask
+
+    widths = []
+    real = sempix.mask.mask_features
+
+    def spy(*a, **kw):
+        widths.append(kw.get("width"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(sempix.mask, "mask_features", spy)
+    app = create_app(backend="slimseg", workers=1)
+    with TestClient(app) as c:
+        r = c.post("/api/images", files={"file": ("t.png", buf.getvalue(), "image/png")})
+        assert r.status_code == 201, r.text
+        info = r.json()
+        t0 = time.time()
+        while time.time() - t0 < 120:
+            st = c.get(f"/api/jobs/{info['job']}").json()
+            if st["state"] in ("done", "error"):
+                break
+            time.sleep(0.01)
+        assert st["state"] == "done", st
+        s = c.get(f"/api/sessions/{info['session']}").json()
+        assert widths == [0.25, None]  # quick narrow pass, then the default (widest) width
+        assert s["backend"] == "slimseg" and s["features_width"] == "1"  # full width replaced it
+        assert s["width"] == 32
+    from sempix.web.session import quick_width
+
+    assert quick_width("slimseg") == 0.25 and quick_width("ade20k") is None

@@ -286,12 +286,17 @@ class CropBatches:
 # the loss of Algorithm 1 with the teacher's targets
 
 
-def distill_losses(model, batch, widths: Sequence[float], device="cpu") -> dict:
+def distill_losses(model, batch, widths: Sequence[float], device="cpu", *,
+                   backward: bool = False) -> dict:
     """Losses of one batch at every width, widest first (Algorithm 1, teacher = ``prev``).
 
     The widest width: soft-target cross-entropy against the teacher's renormalised top-k
     probabilities; each narrower width: soft-target cross-entropy against the next wider
     width's probabilities (detached). Only valid grid samples count.
+
+    ``backward=True`` back-propagates each width's loss at once (gradients accumulate across
+    widths and each width's graph is freed before the next runs, as in Algorithm 1) and returns
+    detached values.
 
     Returns
     -------
@@ -317,7 +322,11 @@ def distill_losses(model, batch, widths: Sequence[float], device="cpu") -> dict:
             per = -(prob * logp.gather(1, idx)).sum(1)
         else:
             per = -(prev * logp).sum(1)
-        out[f"seg_x{w:g}"] = (per * valid).sum() / n_valid
+        loss = (per * valid).sum() / n_valid
+        if backward:
+            loss.backward()
+            loss = loss.detach()
+        out[f"seg_x{w:g}"] = loss
         prev = torch.softmax(logits.detach().float(), dim=1)
     set_width(model, max(widths))
     return out
@@ -568,8 +577,14 @@ def distill(
                     "teacher_id": teacher_id, "photos": len(files)},
     }
 
-    def step(batch, ctx):
-        return distill_losses(ctx.modules["model"], batch, widths, ctx.device)
+    def step(batch, ctx):  # back-propagated width by width; the loop only steps the optimiser
+        losses = distill_losses(ctx.modules["model"], batch, widths, ctx.device, backward=True)
+        total = sum(float(v) for v in losses.values())
+        if not np.isfinite(total):
+            from sempix.errors import SempixError
+
+            raise SempixError(f"distillation diverged at step {ctx.step} (loss {total})")
+        return {"log_loss": total, **{f"log_{k}": v for k, v in losses.items()}}
 
     torch.manual_seed(opt.seed)
     res = train({"model": student}, step, CropBatches(targets, opt.batch, crop), cfg,

@@ -135,6 +135,7 @@ class ImageSession:
             "semantic": bool(getattr(fm, "semantic", False)) if fm is not None else False,
             "has_labels": fm is not None and getattr(fm, "labels", None) is not None,
             "fallback": (fm.meta.get("fallback") if fm is not None else None),
+            "features_width": (fm.meta.get("width") if fm is not None else None),  # slimseg
         }
 
     def require_ready(self) -> None:
@@ -158,6 +159,33 @@ class ImageSession:
 EditorSession = ImageSession
 
 
+#: job message of the slimseg quick preview (the editor becomes usable when it sees it)
+QUICK_PREFIX = "quick preview ready"
+
+
+def quick_width(backend: str) -> float | None:
+    """The narrow width of the first features pass: the smallest width of the slimmable
+    checkpoint when ``backend`` is ``slimseg`` and it has more than one width (else None, one
+    pass). The full pass uses the default width (``$SEMPIX_SLIMSEG_WIDTH`` or the widest)."""
+    if backend != "slimseg":
+        return None
+    try:
+        from sempix.features.slimseg import checkpoint_path, load_export, resolve_width
+
+        p = checkpoint_path()
+        widths = sorted(float(w) for w in load_export(p)["widths"])
+        full = resolve_width(None, p)
+    except Exception:  # noqa: BLE001 - the full pass reports the problem
+        return None
+    return widths[0] if widths[0] < full else None
+
+
+def _install(sess: ImageSession, fm) -> None:
+    with sess.lock:
+        sess.fm = fm
+        sess.source.features = np.ascontiguousarray(fm.features, dtype=np.float32)
+
+
 def prepare_session(sess: ImageSession, settings: Any, store: Any, sid: str, progress) -> dict:
     """Job body: preview colour maps + features at working resolution."""
     from sempix.mask import mask_features
@@ -168,17 +196,20 @@ def prepare_session(sess: ImageSession, settings: Any, store: Any, sid: str, pro
         sess.source.colour_image("luminance")
         sess.source.colour_image("lab")
         progress(0.1, f"{sess.backend} features")
-        fm = mask_features(
-            sess.image,
-            sess.backend,
-            work_pixels=settings.work_pixels,
-            dim=settings.feature_dim,
-            strict=settings.strict,
-            progress=sub_progress(progress, 0.1, 0.98),
-        )
-        with sess.lock:
-            sess.fm = fm
-            sess.source.features = np.ascontiguousarray(fm.features, dtype=np.float32)
+        kw = {"work_pixels": settings.work_pixels, "dim": settings.feature_dim,
+              "strict": settings.strict}
+        start = 0.1
+        quick = quick_width(sess.backend)
+        if quick is not None:  # slimmable network: a narrow width first, usable at once
+            fm = mask_features(sess.image, sess.backend, width=quick,
+                               progress=sub_progress(progress, 0.1, 0.3), **kw)
+            _install(sess, fm)
+            sess.ready.set()
+            progress(0.3, f"{QUICK_PREFIX} (x{quick:g}); refining")
+            start = 0.3
+        fm = mask_features(sess.image, sess.backend, progress=sub_progress(progress, start, 0.98),
+                           **kw)
+        _install(sess, fm)
         store.resize(sid, sess.nbytes)
         progress(1.0, "ready")
         return sess.info()

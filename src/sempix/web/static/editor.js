@@ -64,12 +64,13 @@ async function openFile(file, { keepHistory = false } = {}) {
   app.setSession({ sid: S.sid, W: S.W, H: S.H, PW: S.PW, PH: S.PH, name: S.name, file, ready: false });
   setStatus(`${info.width}×${info.height}: computing features…`);
   const imgPromise = loadImage(`/api/sessions/${S.sid}/image?preview=1`);
-  const ready = app.runJob(S.job, null, (st) => showProgress(st.progress, st.message || st.state)).then(async (st) => {
-    hideProgress();
-    if (st.state !== "done") { setStatus(`features failed: ${st.error || st.state}`, true); return; }
+  // slimseg: the job reports a quick preview (narrow width) first; the full width replaces it
+  let quick = false;
+  const onReady = async (final) => {
     const sinfo = await apiJSON(`/api/sessions/${S.sid}`);
     S.ready = true; S.semantic = sinfo.semantic; S.hasLabels = sinfo.has_labels;
-    let msg = `ready (${sinfo.backend} features${sinfo.semantic ? "" : ", not semantic"}) — click the image`;
+    const w = sinfo.features_width ? ` x${sinfo.features_width}` : "";
+    let msg = `${final ? "ready" : "quick preview"} (${sinfo.backend}${w} features${sinfo.semantic ? "" : ", not semantic"})${final ? "" : ", refining"} — click the image`;
     if (sinfo.fallback) msg += ` [${sinfo.fallback}]`;
     setStatus(msg);
     $("view-labels").disabled = !S.hasLabels;
@@ -77,6 +78,14 @@ async function openFile(file, { keepHistory = false } = {}) {
     else $("classes").innerHTML = '<li class="muted">needs semantic features (ade20k)</li>';
     app.setSession(Object.assign({}, app.session, { ready: true, semantic: S.semantic, hasLabels: S.hasLabels }));
     updateButtons();
+  };
+  const ready = app.runJob(S.job, null, (st) => {
+    showProgress(st.progress, st.message || st.state);
+    if (!quick && (st.message || "").startsWith("quick preview ready")) { quick = true; onReady(false); }
+  }).then(async (st) => {
+    hideProgress();
+    if (st.state !== "done") { setStatus(`features failed: ${st.error || st.state}`, true); return; }
+    await onReady(true);
   });
   const img = await imgPromise;
   const c = $("canvas");
