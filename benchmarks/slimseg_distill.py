@@ -7,9 +7,9 @@ Sub-commands (each prints a table, the core count and the load average, and writ
              ``<out>/slimseg_ade20k.pt`` (resumable; budget = ``--steps/--batch/--crop``).
 ``agree``    agreement with the teacher on BSDS500 *val* (never seen in training): pixel accuracy
              and mIoU of each width's labels against the teacher's labels, on the stride-4 grid of
-             the 513 letterbox (the teacher's own resolution). Also for the *undistilled* start
-             (importance-ordered slices of the ADE20K weights with calibrated batch norms) unless
-             ``--no-start``: what the distillation itself bought.
+             the 513 letterbox (the teacher's own resolution). ``--which start`` evaluates the
+             *undistilled* start instead (importance-ordered slices of the ADE20K weights with
+             calibrated batch norms): what the distillation itself bought.
 ``speed``    CPU seconds per forward of each exported width at 0.25 MP (500x500) and 1 MP
              (1000x1000), widths interleaved round by round in one process (median of ``--repeat``),
              with the ratio to x1.0 measured in the same rounds.
@@ -74,6 +74,7 @@ def cmd_distill(args) -> None:
     if args.limit:
         photos = photos[: args.limit]
     opts = DistillOptions(steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
+                          grad_clip=args.grad_clip,
                           checkpoint_every=args.checkpoint_every, seed=0)
     t0 = time.time()
     last = [0.0]
@@ -134,31 +135,40 @@ def _scores(cm):
     return float(tp.sum() / max(1, cm.sum())), float(np.mean(tp[present] / union[present]))
 
 
+def _start_export(widths, crop, size, topk, out):
+    """Export of the undistilled start: importance-ordered slices, batch norms calibrated on
+    training crops exactly as :func:`sempix.slimseg.distill.distill` does."""
+    from sempix.slimseg.distill import export_model, load_targets, sample_batch, teacher_cache_dir
+    from sempix.slimseg.model import calibrate_bn, pretrained_slimseg
+
+    start = pretrained_slimseg(widths=tuple(widths), boundary_head=False, seed=0)
+    train_dir = teacher_cache_dir(_teacher_id(), size, topk, out / "teacher")
+    names = sorted(p.stem for p in (_data() / "bsds500" / "images" / "train").glob("*.jpg"))
+    from sempix.slimseg.distill import photo_hash
+
+    hashes = {photo_hash(_data() / "bsds500" / "images" / "train" / f"{n}.jpg") for n in names}
+    tr = [load_targets(p) for p in sorted(train_dir.glob("*.npz")) if p.stem in hashes]
+    calib = sample_batch(tr, max(2, min(8, len(tr))), crop, rng=np.random.RandomState(0))[0]
+    calibrate_bn(start, calib)
+    return export_model(start)
+
+
 def cmd_agree(args) -> None:
     import torch
 
-    from sempix.slimseg.distill import (
-        cache_teacher_targets,
-        export_model,
-        load_targets,
-        sample_batch,
-        teacher_cache_dir,
-    )
+    from sempix.slimseg.distill import cache_teacher_targets, load_targets, teacher_cache_dir
 
     torch.set_num_threads(args.threads)
-    ckpt = torch.load(args.out / "slimseg_ade20k.pt", weights_only=True)
-    models = {"distilled": _nets_of(ckpt["export"])}
-    opt = ckpt["config"]["model"]["distill"]
-    if not args.no_start:  # the same start as the run: importance-ordered slices, calibrated BN
-        from sempix.slimseg.model import calibrate_bn, pretrained_slimseg
-
-        start = pretrained_slimseg(widths=tuple(opt["widths"]), boundary_head=False, seed=0)
-        train_dir = teacher_cache_dir(_teacher_id(), opt["size"], opt["topk"], args.out / "teacher")
-        tr = [load_targets(p) for p in sorted(train_dir.glob("*.npz"))]
-        calib = sample_batch(tr, max(2, min(8, len(tr))), opt["crop"],
-                             rng=np.random.RandomState(0))[0]
-        calibrate_bn(start, calib)
-        models["start (no distillation)"] = _nets_of(export_model(start))
+    models = {}
+    if args.which in ("distilled", "both"):
+        ckpt = torch.load(args.out / "slimseg_ade20k.pt", weights_only=True)
+        models["distilled"] = _nets_of(ckpt["export"])
+        opt = dict(ckpt["config"]["model"]["distill"], steps_done=int(ckpt["step"]))
+    else:
+        opt = {"widths": args.widths, "crop": args.crop, "size": 513, "topk": 5}
+    if args.which in ("start", "both"):
+        models["start (no distillation)"] = _nets_of(
+            _start_export(opt["widths"], opt["crop"], opt["size"], opt["topk"], args.out))
     photos = sorted((_data() / "bsds500" / "images" / "val").glob("*.jpg"))[: args.limit]
     tdir = teacher_cache_dir(_teacher_id(), opt["size"], opt["topk"], args.out / "teacher")
     files = cache_teacher_targets(photos, tdir, size=opt["size"], topk=opt["topk"])
@@ -183,8 +193,8 @@ def cmd_agree(args) -> None:
         acc, miou = _scores(cm)
         rows.append({"model": m, "width": w, "pixel_acc": acc, "miou": miou})
         print(f"| {m} | x{w:g} | {100 * acc:.1f} % | {100 * miou:.1f} % |")
-    _save(args.out, "agree", {"photos": len(files), "rows": rows, "env": _env(),
-                              "distill": opt, "steps": int(ckpt["step"])})
+    _save(args.out, f"agree-{args.which}", {"photos": len(files), "rows": rows, "env": _env(),
+                                            "distill": opt})
 
 
 # ------------------------------------------------------------------------------------------------
@@ -193,12 +203,13 @@ def cmd_agree(args) -> None:
 def cmd_speed(args) -> None:
     import torch
 
+    from sempix.slimseg.distill import export_model
     from sempix.slimseg.model import count_flops, pretrained_slimseg
 
     torch.set_num_threads(args.threads)
-    ckpt = torch.load(args.out / "slimseg_ade20k.pt", weights_only=True)
-    nets = _nets_of(ckpt["export"])
-    slim = pretrained_slimseg(widths=tuple(nets), boundary_head=False)
+    # speed does not depend on the weights: the exported start of the same architecture
+    slim = pretrained_slimseg(widths=tuple(args.widths), boundary_head=False)
+    nets = _nets_of(export_model(slim))
     sizes = {"0.25 MP (500x500)": 500, "1 MP (1000x1000)": 1000}
     res = []
     print(f"\nCPU forward time per width (exported plain networks, batch 1, torch "
@@ -308,16 +319,22 @@ def main(argv=None) -> int:
     d.add_argument("--steps", type=int, default=150)
     d.add_argument("--batch", type=int, default=4)
     d.add_argument("--crop", type=int, default=257)
-    d.add_argument("--lr", type=float, default=0.005)
+    d.add_argument("--lr", type=float, default=0.003)
+    d.add_argument("--grad-clip", type=float, default=5.0)
     d.add_argument("--limit", type=int, default=None, help="first N training photos")
     d.add_argument("--checkpoint-every", type=int, default=10)
     a = sub.add_parser("agree")
     a.add_argument("--limit", type=int, default=100)
     a.add_argument("--threads", type=int, default=1)
-    a.add_argument("--no-start", action="store_true")
+    a.add_argument("--which", choices=["start", "distilled", "both"], default="both")
+    a.add_argument("--widths", type=lambda v: [float(x) for x in v.split(",")],
+                   default=[0.25, 0.5, 0.75, 1.0], help="widths of the start (--which start)")
+    a.add_argument("--crop", type=int, default=193, help="calibration crop (--which start)")
     s = sub.add_parser("speed")
     s.add_argument("--repeat", type=int, default=5)
-    s.add_argument("--threads", type=int, default=2)
+    s.add_argument("--threads", type=int, default=1)
+    s.add_argument("--widths", type=lambda v: [float(x) for x in v.split(",")],
+                   default=[0.25, 0.5, 0.75, 1.0])
     t = sub.add_parser("tools")
     t.add_argument("--limit", type=int, default=20)
     t.add_argument("--widths", type=lambda v: [float(x) for x in v.split(",")],

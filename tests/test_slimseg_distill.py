@@ -141,8 +141,8 @@ def test_distill_two_steps_lowers_the_loss_and_resumes(tmp_path):
     targets = [load_targets(p) for p in sorted((res.teacher_cache).glob("*.npz"))]
     batch = sample_batch(targets, 4, 65, rng=np.random.RandomState(3))
 
-    def loss(model):
-        model.train()
+    def loss(model):  # batch norm as in training: frozen, calibrated statistics
+        model.eval()
         with torch.no_grad():
             return float(sum(distill_losses(model, batch, WIDTHS).values()))
 

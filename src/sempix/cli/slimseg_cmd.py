@@ -28,6 +28,8 @@ LAZY_SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
                 "Distil the ADE20K network into a slimmable one on unlabelled photos."),
     "predict": ("sempix.cli.slimseg_predict_cmd", "predict",
                 "Segment an image at one width (+ preview)."),
+    "export": ("sempix.cli.slimseg_export_cmd", "export",
+               "Store every width as a plain network (for --features slimseg)."),
 }
 
 

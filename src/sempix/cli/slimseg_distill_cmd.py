@@ -22,7 +22,7 @@ from sempix.errors import InputError
 @click.option("--batch", type=int, default=8, show_default=True, help="Crops per step.")
 @click.option("--crop", type=int, default=257, show_default=True,
               help="Crop side in pixels (4k+1) of the 513-pixel letterbox.")
-@click.option("--lr", type=float, default=0.005, show_default=True,
+@click.option("--lr", type=float, default=0.003, show_default=True,
               help="SGD learning rate (momentum 0.9, weight decay 5e-4, poly 0.9).")
 @click.option("--topk", type=int, default=5, show_default=True,
               help="Teacher classes kept per grid sample (cached per photo).")

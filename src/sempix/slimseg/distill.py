@@ -431,7 +431,9 @@ def add_export(path: str | os.PathLike, class_names: Sequence[str] | None = None
 
     model, ck = load_slimseg(path)
     if class_names is None:
-        class_names = (ck.get("config", {}).get("model", {}) or {}).get("class_names")
+        from sempix.slimseg.predict import checkpoint_class_names
+
+        class_names = checkpoint_class_names(ck, model.config.num_classes)
     ck["export"] = export_model(model, class_names)
     with atomic_output(Path(path), force=True) as tmp:
         torch.save(ck, tmp)
@@ -450,19 +452,27 @@ class DistillOptions:
     side in pixels (``4 k + 1``); lr : base learning rate of SGD (momentum 0.9, weight decay
     5e-4, poly schedule with power 0.9); size : letterbox side of the teacher and of the
     feature backend (513); topk : teacher classes kept per grid sample; checkpoint_every :
-    steps between checkpoints; seed; device : ``cpu`` | ``cuda``.
+    steps between checkpoints; grad_clip : maximum global gradient norm (0 = off; the folded
+    ADE20K weights are large and SGD without clipping diverged at lr 0.01, measured);
+    freeze_bn : keep every width's batch-norm statistics at their calibrated values (eval-mode
+    batch norm; the per-width affine parameters still learn): with a few crops per step, batch
+    statistics turn the x1.0 network (= the teacher) into a different function (its loss
+    started near that of a uniform guess, measured), so they are not used by default; seed;
+    device : ``cpu`` | ``cuda``.
     """
 
     widths: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0)
     steps: int = 300
     batch: int = 4
     crop: int = 257
-    lr: float = 0.005
+    lr: float = 0.003
     momentum: float = 0.9
     weight_decay: float = 5e-4
     size: int = 513
     topk: int = 5
     checkpoint_every: int = 25
+    grad_clip: float = 5.0
+    freeze_bn: bool = True
     seed: int = 0
     device: str = "cpu"
 
@@ -567,6 +577,7 @@ def distill(
     cfg = TrainConfig(
         steps=int(opt.steps), lr=float(opt.lr), optimizer="sgd", momentum=opt.momentum,
         weight_decay=opt.weight_decay, schedule="poly", checkpoint_every=opt.checkpoint_every,
+        grad_clip=float(opt.grad_clip),
         seed=opt.seed, device=opt.device,
     )
     model_config = {
@@ -578,6 +589,10 @@ def distill(
     }
 
     def step(batch, ctx):  # back-propagated width by width; the loop only steps the optimiser
+        if opt.freeze_bn:
+            for m in ctx.modules["model"].modules():
+                if isinstance(m, torch.nn.BatchNorm2d):
+                    m.eval()
         losses = distill_losses(ctx.modules["model"], batch, widths, ctx.device, backward=True)
         total = sum(float(v) for v in losses.values())
         if not np.isfinite(total):

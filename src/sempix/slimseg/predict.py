@@ -31,10 +31,12 @@ class Prediction:
 
 
 def checkpoint_class_names(ckpt: dict, num_classes: int) -> list[str]:
-    """Class names stored in a slimseg checkpoint (``config.model.class_names`` or the export),
-    else ``class 0`` .. ``class C-1``."""
+    """Class names stored in a slimseg checkpoint (``config.model.class_names`` of ``distill``,
+    ``config.model.data.class_names`` of ``train``, or the export), else ``class 0`` ..
+    ``class C-1``."""
     model_cfg = (ckpt.get("config") or {}).get("model") or {}
-    names = model_cfg.get("class_names") or (ckpt.get("export") or {}).get("class_names")
+    names = (model_cfg.get("class_names") or (model_cfg.get("data") or {}).get("class_names")
+             or (ckpt.get("export") or {}).get("class_names"))
     if names and len(names) == num_classes:
         return list(names)
     return [f"class {i}" for i in range(num_classes)]
