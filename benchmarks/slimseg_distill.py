@@ -22,7 +22,7 @@ Sub-commands (each prints a table, the core count and the load average, and writ
         python benchmarks/slimseg_distill.py distill --steps 150 --batch 4 --crop 257
     python benchmarks/slimseg_distill.py agree --limit 50
     python benchmarks/slimseg_distill.py speed --repeat 5 --threads 2
-    python benchmarks/slimseg_distill.py tools --limit 20
+    python benchmarks/slimseg_distill.py tools --limit 20 --features ade20k,0.25,0.5,1
 """
 
 from __future__ import annotations
@@ -255,8 +255,11 @@ def cmd_tools(args) -> None:
 
     ck = args.out / "slimseg_ade20k.pt"
     os.environ["SEMPIX_SLIMSEG_CHECKPOINT"] = str(ck)
-    widths = [float(w) for w in torch.load(ck, weights_only=True)["export"]["widths"]]
-    configs = [("ade20k", None)] + [("slimseg", w) for w in widths if w in args.widths]
+    configs = [("ade20k", None)] if "ade20k" in args.features else []
+    slim = [float(v) for v in args.features if v != "ade20k"]
+    if slim:
+        widths = [float(w) for w in torch.load(ck, weights_only=True)["export"]["widths"]]
+        configs += [("slimseg", w) for w in widths if w in slim]
     rows = []
     print(f"\nMeasurement 4 (start: {_env()})\n")
     for backend, w in configs:
@@ -308,7 +311,8 @@ def cmd_tools(args) -> None:
               f"{r['carve_b_removed']:.4f} | {r['carve_d_removed']:.4f} |")
     print(f"\n{rows[0]['mask_segments']} segments of {args.limit} BSDS val images; "
           f"{rows[0]['carve_images']} SOD images resized to 80 % width; end: {_env()}")
-    _save(args.out, "tools", {"rows": rows, "limit": args.limit, "env": _env()})
+    _save(args.out, "tools-" + "-".join(args.features), {"rows": rows, "limit": args.limit,
+                                                         "env": _env()})
 
 
 def main(argv=None) -> int:
@@ -337,8 +341,8 @@ def main(argv=None) -> int:
                    default=[0.25, 0.5, 0.75, 1.0])
     t = sub.add_parser("tools")
     t.add_argument("--limit", type=int, default=20)
-    t.add_argument("--widths", type=lambda v: [float(x) for x in v.split(",")],
-                   default=[0.25, 0.5, 1.0])
+    t.add_argument("--features", type=lambda v: v.split(","),
+                   default=["ade20k", "0.25", "0.5", "1"], help="ade20k and/or slimseg widths")
     args = ap.parse_args(argv)
     {"distill": cmd_distill, "agree": cmd_agree, "speed": cmd_speed, "tools": cmd_tools}[
         args.cmd](args)
