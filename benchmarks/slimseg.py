@@ -206,7 +206,8 @@ def main() -> None:
             while todo and len(running) < args.jobs:
                 n = todo.pop(0)
                 log = open(out / f"{n}.log", "w")  # noqa: SIM115 - closed with the process
-                cmd = ["nice", "-n", "10", sys.executable, __file__, "--run", n, *passed]
+                inc = max(0, 10 - os.nice(0))  # children at niceness 10, not 10 + ours
+                cmd = ["nice", "-n", str(inc), sys.executable, __file__, "--run", n, *passed]
                 running.append((n, subprocess.Popen(cmd, stdout=log, stderr=log, env=env)))
                 print(f"{time.strftime('%H:%M:%S')} started {n}", flush=True)
             time.sleep(5)
