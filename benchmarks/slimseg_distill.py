@@ -13,7 +13,8 @@ Sub-commands (each prints a table, the core count and the load average, and writ
 ``speed``    CPU seconds per forward of each exported width at 0.25 MP (500x500) and 1 MP
              (1000x1000), widths interleaved round by round in one process (median of ``--repeat``),
              with the ratio to x1.0 measured in the same rounds.
-``tools``    measurement 4: mask best-tau IoU (``benchmarks/mask_quality.py`` on the first
+``tools``    measurement 4: mask best-tau IoU (the ``semantic`` and ``default`` rows of
+             ``benchmarks/mask_quality.py``, its segments, clicks and thresholds, on the first
              ``--limit`` BSDS val images) and carve quality (``benchmarks/carve_quality.py``
              variants (b) and (d) on the first ``--limit`` SOD images) with features from
              ade20k and from the slim network at each width.
@@ -243,6 +244,44 @@ def cmd_speed(args) -> None:
 # ------------------------------------------------------------------------------------------------
 
 
+def _mask_rows(mq, backend: str, limit: int) -> dict:
+    """The ``semantic`` and ``default`` rows of ``benchmarks/mask_quality.py`` (same segments,
+    clicks, thresholds and IoU), without its other methods (time)."""
+    from sempix.image import read_image
+    from sempix.mask import DEFAULT_TAU, MaskSource, mask_features
+
+    root = _data() / "bsds500"
+    images = sorted((root / "images" / "val").glob("*.jpg"))[:limit]
+    taus = np.linspace(0.0, mq.TAU_MAX, 3 * mq.N_TAU + 1)[1:]
+    i_def = int(np.argmin(np.abs(taus - DEFAULT_TAU)))
+    sem_best, def_best, def_at = [], [], []
+    feat_s = 0.0
+    for path in images:
+        segs = mq.load_segments(root / "groundTruth" / "val" / (path.stem + ".mat"), 4, 0.02)
+        img = read_image(path).rgb
+        if not segs or segs[0].shape != img.shape[:2]:
+            continue
+        t = time.perf_counter()
+        fm = mask_features(img, backend, strict=True)
+        feat_s += time.perf_counter() - t
+        src = MaskSource(img, fm)
+        for seg in segs:
+            pt = mq.interior_point(seg)
+            sem, _lum = src.distances(pt, "luminance")
+            c_sem = mq.iou_curve(sem, seg, taus)
+            c_def = mq.iou_curve(src.distance([pt]), seg, taus)
+            sem_best.append(c_sem.max())
+            def_best.append(c_def.max())
+            def_at.append(c_def[i_def])
+    return {
+        "mask_semantic_best_tau": float(np.mean(sem_best)),
+        "mask_default_best_tau": float(np.mean(def_best)),
+        "mask_default_iou_at_tau": float(np.mean(def_at)),
+        "mask_segments": len(sem_best),
+        "mask_feature_seconds": feat_s,
+    }
+
+
 def cmd_tools(args) -> None:
     import torch
 
@@ -267,7 +306,7 @@ def cmd_tools(args) -> None:
         if w is not None:
             os.environ["SEMPIX_SLIMSEG_WIDTH"] = f"{w:g}"
         t0 = time.time()
-        mq = mask_quality.evaluate("val", args.limit, 4, backend, 0.02, progress=False)
+        mq = _mask_rows(mask_quality, backend, args.limit)
         t_mask = time.time() - t0
         # carve quality, variants (b) and (d) of benchmarks/carve_quality.py
         from PIL import Image
@@ -289,11 +328,7 @@ def cmd_tools(args) -> None:
             fd.append(carve_quality.removed_fraction(m, rd.also[0]))
         row = {
             "features": name,
-            "mask_semantic_best_tau": mq["rows"]["semantic"]["best_tau_iou"],
-            "mask_default_best_tau": mq["rows"]["default"]["best_tau_iou"],
-            "mask_default_iou_at_tau": mq["rows"]["default"]["iou_at_default"],
-            "mask_segments": mq["segments"],
-            "mask_feature_seconds": mq["feature_seconds"],
+            **mq,
             "mask_seconds": t_mask,
             "carve_b_removed": float(np.mean(fb)),
             "carve_d_removed": float(np.mean(fd)),
