@@ -20,7 +20,8 @@ Sub-commands (each prints a table, the core count and the load average, and writ
              ade20k and from the slim network at each width.
 
     SEMPIX_MODEL_DIR=../shared/models SEMPIX_DATA_DIR=../shared/data OMP_NUM_THREADS=1 \
-        python benchmarks/slimseg_distill.py distill --steps 150 --batch 4 --crop 257
+        python benchmarks/slimseg_distill.py distill --steps 50 --batch 4 --crop 193 --flip \
+            --limit 144     # the run reported in docs/slimseg_distill.md (crops, flips)
     python benchmarks/slimseg_distill.py agree --limit 50
     python benchmarks/slimseg_distill.py speed --repeat 5 --threads 2
     python benchmarks/slimseg_distill.py tools --limit 20 --features ade20k,0.25,0.5,1
@@ -75,7 +76,7 @@ def cmd_distill(args) -> None:
     if args.limit:
         photos = photos[: args.limit]
     opts = DistillOptions(steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
-                          grad_clip=args.grad_clip,
+                          grad_clip=args.grad_clip, flip=args.flip,
                           checkpoint_every=args.checkpoint_every, seed=0)
     t0 = time.time()
     last = [0.0]
@@ -357,7 +358,8 @@ def main(argv=None) -> int:
     d = sub.add_parser("distill")
     d.add_argument("--steps", type=int, default=150)
     d.add_argument("--batch", type=int, default=4)
-    d.add_argument("--crop", type=int, default=257)
+    d.add_argument("--crop", type=int, default=513)
+    d.add_argument("--flip", action="store_true")
     d.add_argument("--lr", type=float, default=0.003)
     d.add_argument("--grad-clip", type=float, default=5.0)
     d.add_argument("--limit", type=int, default=None, help="first N training photos")

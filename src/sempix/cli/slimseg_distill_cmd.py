@@ -20,8 +20,10 @@ from sempix.errors import InputError
               help="Switchable width multipliers.")
 @click.option("--steps", type=int, default=2000, show_default=True, help="Optimiser steps (total).")
 @click.option("--batch", type=int, default=8, show_default=True, help="Crops per step.")
-@click.option("--crop", type=int, default=257, show_default=True,
-              help="Crop side in pixels (4k+1) of the 513-pixel letterbox.")
+@click.option("--crop", type=int, default=513, show_default=True,
+              help="Crop side in pixels (4k+1) of the 513-pixel letterbox (513 = whole photo; smaller "
+                   "crops are cheaper but miss the global context the teacher used).")
+@click.option("--flip", is_flag=True, help="Random left-right flips of the crops.")
 @click.option("--lr", type=float, default=0.003, show_default=True,
               help="SGD learning rate (momentum 0.9, weight decay 5e-4, poly 0.9).")
 @click.option("--topk", type=int, default=5, show_default=True,
@@ -34,7 +36,7 @@ from sempix.errors import InputError
 @click.option("--fresh", is_flag=True, help="Start again instead of resuming an existing -o.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="Where the teacher and the student run.")
-def distill(photos, output, widths, steps, batch, crop, lr, topk, teacher_cache, checkpoint_every,
+def distill(photos, output, widths, steps, batch, crop, flip, lr, topk, teacher_cache, checkpoint_every,
             seed, threads, fresh, device, quiet, debug):
     """Distil the ade20k network into a slimmable one on a folder of unlabelled PHOTOS.
 
@@ -63,7 +65,7 @@ def distill(photos, output, widths, steps, batch, crop, lr, topk, teacher_cache,
         import torch
 
         torch.set_num_threads(int(threads))
-    opts = DistillOptions(widths=ws, steps=steps, batch=batch, crop=crop, lr=lr, topk=topk,
+    opts = DistillOptions(widths=ws, steps=steps, batch=batch, crop=crop, flip=flip, lr=lr, topk=topk,
                           checkpoint_every=checkpoint_every, seed=seed, device=device)
     with cli_progress("slimseg distill", quiet=quiet) as prog:
         r = run_distill(photos, out, opts, cache_root=teacher_cache, progress=prog)
