@@ -50,6 +50,15 @@ GUARDS = ("reduce", "warn", "off")
 GUARD_TOLERANCE = 0.0
 #: a palette colour's target chroma is at most this many times its own chroma
 CHROMA_GAIN = 2.0
+#: width (degrees) of the band inside each template border where hues are compressed (step 5)
+TEMPLATE_KNEE = 10.0
+#: step 5 moves hues into the template while the in-template saturation (MITS) keeps at least this
+#: share of the gain of steps 1-4 over the input
+TEMPLATE_MITS_KEEP = 0.5
+#: ... and at least this much above the input's MITS
+TEMPLATE_MITS_MIN_GAIN = 1e-3
+#: step 5 leaves pixels with CIE chroma C* below this alone (0 = every chromatic pixel may move)
+TEMPLATE_MIN_CHROMA = 0.0
 
 
 def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
@@ -85,6 +94,91 @@ def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
             tgt[i] = pal.lab[i]
             notes[i] = "kept-chroma"
     return tgt, notes
+
+
+def _template_fit(out, score, mits_floor, model_path):
+    """Bring out-of-template hues of ``out`` into ``score``'s template (module doc, step 5).
+
+    Returns the new (H, W, 3) image and a dict of counts (share of pixels moved, name-locked).
+    """
+    from sempix.color import hsv_to_srgb, srgb_to_hsv
+    from sempix.palette._template_kernels import _compress_hues
+    from sempix.palette.hue_templates import ACHROMATIC
+    from sempix.palette.naming import name_index
+
+    flat = np.ascontiguousarray(out.reshape(-1, 3), dtype=np.float32)
+    hsv = srgb_to_hsv(flat)
+    h = np.ascontiguousarray(hsv[:, 0])
+    s = hsv[:, 1].astype(np.float64)
+    chrom = s > ACHROMATIC
+    # hue error of one 8-bit level of this pixel (S * V = max - min): hues land that far inside
+    margin = (60.0 / 255.0) / np.maximum(hsv[:, 1] * hsv[:, 2], np.float32(1e-6))
+    sectors = score.absolute_sectors()
+    new_h = np.empty_like(h)
+    dist = np.empty_like(h)
+    _compress_hues(
+        h,
+        np.ascontiguousarray(margin, dtype=np.float32),
+        np.array([c for c, _ in sectors], dtype=np.float64),
+        np.array([w for _, w in sectors], dtype=np.float64),
+        float(TEMPLATE_KNEE),
+        new_h,
+        dist,
+    )
+    if TEMPLATE_MIN_CHROMA > 0:
+        lab = srgb_to_lab(flat)
+        chrom &= np.hypot(lab[:, 1], lab[:, 2]) >= TEMPLATE_MIN_CHROMA
+    outside = (hsv[:, 1] > ACHROMATIC) & (dist > 1e-6)
+    movable = outside & chrom
+    inside = ~outside
+    # the most saturated out-of-template pixels first, as many as keep MITS >= mits_floor (with
+    # this template; achromatic pixels count as inside with S = 0, as in harmony_metrics)
+    cand = np.flatnonzero(movable)
+    order = cand[np.argsort(-s[cand], kind="stable")]
+    n_in = float(inside.sum())
+    means = (float(s[inside].sum()) + np.cumsum(s[order])) / (n_in + np.arange(1, len(order) + 1))
+    ok = np.flatnonzero(means >= mits_floor)
+    if len(ok):
+        n_move = int(ok[-1]) + 1
+    elif len(order) and means.max() > (float(s[inside].sum()) / max(n_in, 1.0)):
+        n_move = int(np.argmax(means)) + 1
+    else:
+        n_move = 0
+    move = np.zeros(len(h), dtype=bool)
+    move[order[:n_move]] = True
+    # pixels inside near a border are compressed too (smooth, monotone mapping)
+    change = (move | (inside & chrom)) & (np.abs(new_h - h) > 1e-4)
+    idx = np.flatnonzero(change)
+    res = flat.copy()
+    locked = 0
+    if len(idx):
+        n0 = name_index(flat[idx], model_path=model_path)
+        l0 = srgb_to_lab(flat[idx])[:, 0]
+        h0 = h[idx].astype(np.float64)
+        dh = (new_h[idx] - h0 + 180.0) % 360.0 - 180.0
+        todo = np.ones(len(idx), dtype=bool)
+        for t in (1.0, 0.5, 0.25):  # a pixel whose basic name would change takes a shorter step
+            j = np.flatnonzero(todo)
+            if not len(j):
+                break
+            trial = hsv[idx[j]].copy()
+            trial[:, 0] = ((h0[j] + t * dh[j]) % 360.0).astype(np.float32)
+            # the hue turns in HSV (S, V kept); then CIE L* is set back to the pixel's own, as
+            # in every other step (gamut-mapped along the hue line)
+            lab = srgb_to_lab(hsv_to_srgb(trial))
+            lab[:, 0] = l0[j]
+            rgb = lab_to_srgb(lab)
+            good = name_index(rgb, model_path=model_path) == n0[j]
+            res[idx[j[good]]] = rgb[good]
+            todo[j[good]] = False
+        locked = int(todo.sum())
+    n = max(len(h), 1)
+    return res.reshape(out.shape), {
+        "moved": float(move.sum()) / n,
+        "outside_before": float(outside.sum()) / n,
+        "name_locked": locked / n,
+        "mits_floor": float(mits_floor),
+    }
 
 
 @dataclass
@@ -176,6 +270,7 @@ def harmonize_image(
     neutral_safe: bool = True,
     model_path: str | os.PathLike | None = None,
     guard: str = "reduce",
+    fit_template: bool = True,
     progress: ProgressFn | None = None,
 ) -> HarmonizeResult:
     """Harmonize an image's colours.
@@ -206,12 +301,19 @@ def harmonize_image(
         ``"none"`` (not worse), ``"reduced"``, ``"kept-input"``, ``"warned"``; and ``worse`` (the
         returned image is worse than the input: only with ``"warn"``). ``info["harmony"]`` holds the
         :class:`~sempix.palette.hue_templates.HarmonyScore` of the input and of the returned image.
-        The check costs two to four harmony measurements (about 0.06 s CPU each at 0.25 MP).
+        The check costs two to four harmony measurements (about 0.03 s CPU each at 0.25 MP).
+    fit_template : (``names`` only) step 5 of the module doc: after the palette recolouring, move
+        the most saturated out-of-template hues into the result's best Cohen-Or template (hue
+        only, HSV S and V kept, each pixel keeps its basic colour name, near-neutral pixels are
+        moved last and only while the mean in-template saturation stays above the input's plus
+        ``TEMPLATE_MITS_KEEP`` of the gain of steps 1-4). ``info["template_fit"]`` has the
+        template and the share of pixels moved. False = palette recolouring only (before issue 19)
 
     Returns
     -------
     HarmonizeResult
     """
+    from sempix.palette.hue_templates import harmony_metrics
     from sempix.palette.naming import color_names
 
     if not 0.0 <= float(strength) <= 1.0:
@@ -250,7 +352,7 @@ def harmonize_image(
                 lab[:, 1:] = pal.lab[:, 1:] + float(st) * (full_lab[:, 1:] - pal.lab[:, 1:])
             return recolor_palette(img, pal.lab, lab, chroma_guard=neutral_safe, progress=prog), lab
 
-        end = 0.8 if guard != "off" else 1.0
+        end = 0.7 if guard != "off" else 0.8
         out, tgt_lab = _apply(float(strength), sub_progress(progress, 0.3, end))
         tgt_rgb = lab_to_srgb(tgt_lab)
         info = {
@@ -269,11 +371,11 @@ def harmonize_image(
         tgt_rgb = hsv_to_srgb(hsv)
         protos = None
         info = {"template": score.template, "alpha": score.alpha}
+    fit = method == "names" and fit_template and float(strength) > 0
+    s_in = harmony_metrics(img) if (fit or guard != "off") else None
+    s_out = None
     if guard != "off":
-        from sempix.palette.hue_templates import harmony_metrics
-
-        report(progress, 0.8, "checking harmony")
-        s_in = harmony_metrics(img)
+        report(progress, 0.7, "checking harmony")
         s_out = harmony_metrics(out)
         f_in = s_in.f_score
         f_out = f_full = s_out.f_score
@@ -301,6 +403,21 @@ def harmonize_image(
                     g.update(action="kept-input", strength=0.0)
         g["f_result"] = f_out
         info["guard"] = g
+    if fit:
+        # step 5 after the guard: it judged the palette step (steps 1-4); the template fit only
+        # turns hues into the template, so it never raises F
+        report(progress, 0.8, "fitting hues to the template")
+        s_pal = s_out if s_out is not None else harmony_metrics(out)
+        if s_pal.sectors:
+            gain = max(s_pal.mits - s_in.mits, 0.0)
+            floor = s_in.mits + max(TEMPLATE_MITS_KEEP * gain, TEMPLATE_MITS_MIN_GAIN)
+            out, tf = _template_fit(out, s_pal, floor, model_path)
+            tf.update(template=s_pal.template, alpha=s_pal.alpha)
+            info["template_fit"] = tf
+            if guard != "off":
+                s_out = harmony_metrics(out)
+                info["guard"]["f_result"] = s_out.f_score
+    if guard != "off":
         # HarmonyScore of the input and of the returned image
         info["harmony"] = {"input": s_in, "result": s_out}
     report(progress, 1.0, "done")
