@@ -56,7 +56,7 @@ TEMPLATE_KNEE = 10.0
 #: share of the gain of steps 1-4 over the input
 TEMPLATE_MITS_KEEP = 0.5
 #: ... and at least this much above the input's MITS
-TEMPLATE_MITS_MIN_GAIN = 1e-3
+TEMPLATE_MITS_MIN_GAIN = 0.005
 #: step 5 leaves pixels with CIE chroma C* below this alone (0 = every chromatic pixel may move)
 TEMPLATE_MIN_CHROMA = 0.0
 
@@ -99,6 +99,11 @@ def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
 def _template_fit(out, score, mits_floor, model_path):
     """Bring out-of-template hues of ``out`` into ``score``'s template (module doc, step 5).
 
+    Every chromatic pixel gets its hue from :func:`compress_into_template` (hue turned in HSV,
+    then its own CIE L* restored, gamut-mapped; a shorter turn, 50 or 25 %, where the basic colour
+    name would change, else none). Pixels inside the template near a border are compressed
+    smoothly; of the pixels outside, the most saturated (after the turn) are taken first, as many
+    as keep the mean in-template saturation (MITS, with this template) >= ``mits_floor``.
     Returns the new (H, W, 3) image and a dict of counts (share of pixels moved, name-locked).
     """
     from sempix.color import hsv_to_srgb, srgb_to_hsv
@@ -107,78 +112,80 @@ def _template_fit(out, score, mits_floor, model_path):
     from sempix.palette.naming import name_index
 
     flat = np.ascontiguousarray(out.reshape(-1, 3), dtype=np.float32)
+    n = max(len(flat), 1)
     hsv = srgb_to_hsv(flat)
     h = np.ascontiguousarray(hsv[:, 0])
     s = hsv[:, 1].astype(np.float64)
     chrom = s > ACHROMATIC
-    # hue error of one 8-bit level of this pixel (S * V = max - min): hues land that far inside
-    margin = (60.0 / 255.0) / np.maximum(hsv[:, 1] * hsv[:, 2], np.float32(1e-6))
     sectors = score.absolute_sectors()
-    new_h = np.empty_like(h)
-    dist = np.empty_like(h)
-    _compress_hues(
-        h,
-        np.ascontiguousarray(margin, dtype=np.float32),
-        np.array([c for c, _ in sectors], dtype=np.float64),
-        np.array([w for _, w in sectors], dtype=np.float64),
-        float(TEMPLATE_KNEE),
-        new_h,
-        dist,
-    )
+    cen = np.array([c for c, _ in sectors], dtype=np.float64)
+    wid = np.array([w for _, w in sectors], dtype=np.float64)
+
+    def compress(hue, sat, val):
+        # hue error of one 8-bit level of the pixel (S * V = max - min): hues land that far inside
+        margin = np.float32(60.0 / 255.0) / np.maximum(sat * val, np.float32(1e-6))
+        nh, dist = np.empty_like(hue), np.empty_like(hue)
+        _compress_hues(np.ascontiguousarray(hue), np.ascontiguousarray(margin, np.float32), cen,
+                       wid, float(TEMPLATE_KNEE), nh, dist)
+        return nh, dist
+
+    new_h, dist = compress(h, hsv[:, 1], hsv[:, 2])
     if TEMPLATE_MIN_CHROMA > 0:
         lab = srgb_to_lab(flat)
         chrom &= np.hypot(lab[:, 1], lab[:, 2]) >= TEMPLATE_MIN_CHROMA
-    outside = (hsv[:, 1] > ACHROMATIC) & (dist > 1e-6)
-    movable = outside & chrom
+    outside = (s > ACHROMATIC) & (dist > 1e-6)
+    # candidates: chromatic pixels outside, and inside ones that the compression moves
+    idx = np.flatnonzero(chrom & (outside | (np.abs(new_h - h) > 1e-4)))
+    res = flat.copy()
+    info = {"moved": 0.0, "outside_before": float(outside.sum()) / n, "name_locked": 0.0,
+            "mits_floor": float(mits_floor)}
+    if not len(idx):
+        return res.reshape(out.shape), info
+    n0 = name_index(flat[idx], model_path=model_path)
+    l0 = srgb_to_lab(flat[idx])[:, 0]
+    h0 = h[idx].astype(np.float64)
+    dh = (new_h[idx].astype(np.float64) - h0 + 180.0) % 360.0 - 180.0
+    cand = flat[idx].copy()
+    todo = np.ones(len(idx), dtype=bool)
+    for t in (1.0, 0.5, 0.25):  # a pixel whose basic name would change takes a shorter turn
+        j = np.flatnonzero(todo)
+        if not len(j):
+            break
+        trial = hsv[idx[j]].copy()
+        trial[:, 0] = ((h0[j] + t * dh[j]) % 360.0).astype(np.float32)
+        # the hue turns in HSV (S, V kept); then CIE L* is set back to the pixel's own, as in
+        # every other step (gamut-mapped along the hue line)
+        lab = srgb_to_lab(hsv_to_srgb(trial))
+        lab[:, 0] = l0[j]
+        rgb = lab_to_srgb(lab)
+        good = name_index(rgb, model_path=model_path) == n0[j]
+        cand[j[good]] = rgb[good]
+        todo[j[good]] = False
+    # where the candidates end up (S and hue change a little with L* restored)
+    hc = srgb_to_hsv(cand)
+    s_c = hc[:, 1].astype(np.float64)
+    in_c = compress(hc[:, 0], hc[:, 1], hc[:, 2])[1] <= 1e-6
+    was_out = outside[idx]
+    # pixels that were inside stay as compressed (when still inside); the outside ones are taken
+    # most saturated first while MITS >= floor
+    keep_in = ~was_out & in_c
     inside = ~outside
-    # the most saturated out-of-template pixels first, as many as keep MITS >= mits_floor (with
-    # this template; achromatic pixels count as inside with S = 0, as in harmony_metrics)
-    cand = np.flatnonzero(movable)
-    order = cand[np.argsort(-s[cand], kind="stable")]
     n_in = float(inside.sum())
-    means = (float(s[inside].sum()) + np.cumsum(s[order])) / (n_in + np.arange(1, len(order) + 1))
+    s_sum = float(s[inside].sum()) + float((s_c[keep_in] - s[idx[keep_in]]).sum())
+    go = np.flatnonzero(was_out & in_c)
+    go = go[np.argsort(-s_c[go], kind="stable")]
+    means = (s_sum + np.cumsum(s_c[go])) / (n_in + np.arange(1, len(go) + 1))
     ok = np.flatnonzero(means >= mits_floor)
     if len(ok):
         n_move = int(ok[-1]) + 1
-    elif len(order) and means.max() > (float(s[inside].sum()) / max(n_in, 1.0)):
+    elif len(go) and means.max() > s_sum / max(n_in, 1.0):
         n_move = int(np.argmax(means)) + 1
     else:
         n_move = 0
-    move = np.zeros(len(h), dtype=bool)
-    move[order[:n_move]] = True
-    # pixels inside near a border are compressed too (smooth, monotone mapping)
-    change = (move | (inside & chrom)) & (np.abs(new_h - h) > 1e-4)
-    idx = np.flatnonzero(change)
-    res = flat.copy()
-    locked = 0
-    if len(idx):
-        n0 = name_index(flat[idx], model_path=model_path)
-        l0 = srgb_to_lab(flat[idx])[:, 0]
-        h0 = h[idx].astype(np.float64)
-        dh = (new_h[idx] - h0 + 180.0) % 360.0 - 180.0
-        todo = np.ones(len(idx), dtype=bool)
-        for t in (1.0, 0.5, 0.25):  # a pixel whose basic name would change takes a shorter step
-            j = np.flatnonzero(todo)
-            if not len(j):
-                break
-            trial = hsv[idx[j]].copy()
-            trial[:, 0] = ((h0[j] + t * dh[j]) % 360.0).astype(np.float32)
-            # the hue turns in HSV (S, V kept); then CIE L* is set back to the pixel's own, as
-            # in every other step (gamut-mapped along the hue line)
-            lab = srgb_to_lab(hsv_to_srgb(trial))
-            lab[:, 0] = l0[j]
-            rgb = lab_to_srgb(lab)
-            good = name_index(rgb, model_path=model_path) == n0[j]
-            res[idx[j[good]]] = rgb[good]
-            todo[j[good]] = False
-        locked = int(todo.sum())
-    n = max(len(h), 1)
-    return res.reshape(out.shape), {
-        "moved": float(move.sum()) / n,
-        "outside_before": float(outside.sum()) / n,
-        "name_locked": locked / n,
-        "mits_floor": float(mits_floor),
-    }
+    sel = np.concatenate([np.flatnonzero(keep_in), go[:n_move]])
+    res[idx[sel]] = cand[sel]
+    info.update(moved=n_move / n, name_locked=float(todo.sum()) / n)
+    return res.reshape(out.shape), info
 
 
 @dataclass
@@ -411,12 +418,23 @@ def harmonize_image(
         if s_pal.sectors:
             gain = max(s_pal.mits - s_in.mits, 0.0)
             floor = s_in.mits + max(TEMPLATE_MITS_KEEP * gain, TEMPLATE_MITS_MIN_GAIN)
-            out, tf = _template_fit(out, s_pal, floor, model_path)
-            tf.update(template=s_pal.template, alpha=s_pal.alpha)
-            info["template_fit"] = tf
+            fitted, tf = _template_fit(out, s_pal, floor, model_path)
+            tf.update(template=s_pal.template, alpha=s_pal.alpha, attempts=1)
             if guard != "off":
-                s_out = harmony_metrics(out)
+                s_fit = harmony_metrics(fitted)
+                if s_fit.mits < s_in.mits + TEMPLATE_MITS_MIN_GAIN and s_fit.sectors:
+                    # the best template of the result (by F) is another rotation or type, with a
+                    # lower MITS: fit again to that template and keep the better of the two
+                    f2, tf2 = _template_fit(out, s_fit, floor, model_path)
+                    s_f2 = harmony_metrics(f2)
+                    if s_f2.mits > s_fit.mits:
+                        fitted, s_fit = f2, s_f2
+                        tf = dict(tf2, template=s_fit.template, alpha=s_fit.alpha)
+                    tf["attempts"] = 2
+                s_out = s_fit
                 info["guard"]["f_result"] = s_out.f_score
+            out = fitted
+            info["template_fit"] = tf
     if guard != "off":
         # HarmonyScore of the input and of the returned image
         info["harmony"] = {"input": s_in, "result": s_out}
