@@ -203,12 +203,12 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "f_after": 0.2745043953398982,
             "mean_change": 0.03359444439411163,
             # issue 19, recorded with its default (template fit after the guard). On this 128-px
-            # kodim23 the guard keeps the palette step out, so step 5 alone acts: PIT +2.3 points,
-            # MITS -0.002 (the result's best rotation moves by 2.5 degrees, see docs/palette.md)
-            "f_default": 0.20716090609764923,
-            "pit_gain_default": 2.34375,
-            "mits_gain_default": -0.0018442217361849256,
-            "mean_change_default": 0.0007085505058057606,
+            # kodim23 the guard rejects the palette step (F 0.218 -> 0.275) and takes the
+            # "saturation-only" step (palette hues kept) + the template fit
+            "f_default": 0.05482673715228978,
+            "pit_gain_default": 11.279296875,
+            "mits_gain_default": 0.06804514845029908,
+            "mean_change_default": 0.021153101697564125,
         },
         "mask": {
             "iou": 0.35756275477365373,
@@ -240,12 +240,12 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "f_after": 0.2745043953398982,
             "mean_change": 0.03359444439411163,
             # issue 19, recorded with its default (template fit after the guard). On this 128-px
-            # kodim23 the guard keeps the palette step out, so step 5 alone acts: PIT +2.3 points,
-            # MITS -0.002 (the result's best rotation moves by 2.5 degrees, see docs/palette.md)
-            "f_default": 0.20716090609764923,
-            "pit_gain_default": 2.34375,
-            "mits_gain_default": -0.0018442217361849256,
-            "mean_change_default": 0.0007085505058057606,
+            # kodim23 the guard rejects the palette step (F 0.218 -> 0.275) and takes the
+            # "saturation-only" step (palette hues kept) + the template fit
+            "f_default": 0.05482673715228978,
+            "pit_gain_default": 11.279296875,
+            "mits_gain_default": 0.06804514845029908,
+            "mean_change_default": 0.021153101697564125,
         },
         "mask": {
             "iou": 0.6478549391699168,

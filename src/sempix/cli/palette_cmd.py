@@ -258,10 +258,15 @@ def harmonize(
             progress=prog,
         )
     g = res.info.get("guard") or {}
-    if g.get("action") in ("reduced", "kept-input", "warned"):
+    if g.get("action") in ("reduced", "kept-input", "warned", "saturation-only"):
         what = {
             "reduced": f"applied at strength {g['strength']:.2f} instead",
-            "kept-input": "the input is written unchanged (--guard warn to keep the result)",
+            "saturation-only": "the palette colours keep their hues instead (only their "
+            "saturation rises), then the hues are fitted to the template",
+            "kept-input": "the input is written unchanged (--guard warn to keep the result)"
+            if not (res.info.get("template_fit") or {}).get("moved")
+            else "the palette step is skipped and only hues are fitted to the template "
+            "(--guard warn to keep the full result)",
             "warned": "written anyway (--guard warn)",
         }[g["action"]]
         click.echo(

@@ -113,6 +113,9 @@ def _template_fit(out, score, mits_floor, model_path):
 
     flat = np.ascontiguousarray(out.reshape(-1, 3), dtype=np.float32)
     n = max(len(flat), 1)
+    if not getattr(score, "sectors", None):  # no template (a stand-in metric): nothing to fit
+        return flat.reshape(out.shape).copy(), {"moved": 0.0, "outside_before": 0.0,
+                                                "name_locked": 0.0, "mits_floor": mits_floor}
     hsv = srgb_to_hsv(flat)
     h = np.ascontiguousarray(hsv[:, 0])
     s = hsv[:, 1].astype(np.float64)
@@ -186,6 +189,27 @@ def _template_fit(out, score, mits_floor, model_path):
     res[idx[sel]] = cand[sel]
     info.update(moved=n_move / n, name_locked=float(todo.sum()) / n)
     return res.reshape(out.shape), info
+
+
+def _saturation_only(pal, full_lab, strength, src_names, model_path):
+    """Targets with each palette colour's own hue (ab direction) and the chroma of its full
+    target (scaled by ``strength``), where that is higher and keeps the name; None when no colour
+    gains chroma. (k, 3) Lab."""
+    from sempix.palette.naming import NAMES, name_index
+
+    c_src = np.hypot(pal.lab[:, 1], pal.lab[:, 2])
+    c_tgt = np.hypot(full_lab[:, 1], full_lab[:, 2])
+    c_new = c_src + float(strength) * (c_tgt - c_src)
+    lab = pal.lab.astype(np.float32).copy()
+    up = (c_new > c_src + 1e-3) & (c_src > 1e-6)
+    lab[up, 1:] *= (c_new[up] / c_src[up])[:, None]
+    for i in np.flatnonzero(up):
+        if int(name_index(lab_to_srgb(lab[i]), model_path=model_path)) != NAMES.index(
+            src_names[i]
+        ):
+            lab[i] = pal.lab[i]
+            up[i] = False
+    return lab if up.any() else None
 
 
 @dataclass
@@ -305,7 +329,10 @@ def harmonize_image(
         input unchanged. ``"warn"`` returns the result anyway; ``"off"`` does not measure.
         ``info["guard"]`` says what happened: ``f_input``, ``f_result`` (of the returned image),
         ``f_full`` (of the full-strength result), ``strength`` applied, ``action`` one of
-        ``"none"`` (not worse), ``"reduced"``, ``"kept-input"``, ``"warned"``; and ``worse`` (the
+        ``"none"`` (not worse), ``"reduced"``, ``"saturation-only"`` (issue 19, with
+        ``fit_template``: when no weaker step is accepted, the palette colours keep their own hues
+        and only take their targets' chroma, then the template fit; taken when the result's F is
+        not above the input's), ``"kept-input"``, ``"warned"``; and ``worse`` (the
         returned image is worse than the input: only with ``"warn"``). ``info["harmony"]`` holds the
         :class:`~sempix.palette.hue_templates.HarmonyScore` of the input and of the returned image.
         The check costs two to four harmony measurements (about 0.03 s CPU each at 0.25 MP).
@@ -404,6 +431,29 @@ def harmonize_image(
                             tgt_rgb = lab_to_srgb(tgt_lab)
                             g.update(action="reduced", strength=st)
                             break
+                if not done and fit:
+                    # issue 19: the palette colours' own hues with the targets' chroma (no hue
+                    # shift, so no mint sand), then the template fit; taken when the result is
+                    # not less harmonious than the input
+                    sat_lab = _saturation_only(pal, full_lab, strength, src_names, model_path)
+                    if sat_lab is not None:
+                        cand = recolor_palette(img, pal.lab, sat_lab, chroma_guard=neutral_safe)
+                        s_c = harmony_metrics(cand)
+                        floor = s_in.mits + max(
+                            TEMPLATE_MITS_KEEP * max(s_c.mits - s_in.mits, 0.0),
+                            TEMPLATE_MITS_MIN_GAIN,
+                        )
+                        fitted, tf = _template_fit(cand, s_c, floor, model_path)
+                        s_f = harmony_metrics(fitted)
+                        if s_f.f_score <= f_in * (1.0 + GUARD_TOLERANCE) + 1e-9:
+                            out, s_out, f_out, done = fitted, s_f, s_f.f_score, True
+                            tgt_lab = sat_lab
+                            tgt_rgb = lab_to_srgb(tgt_lab)
+                            info["template_fit"] = dict(
+                                tf, template=s_c.template, alpha=s_c.alpha, attempts=1
+                            )
+                            fit = False  # done here
+                            g.update(action="saturation-only", strength=float(strength))
                 if not done:
                     out, f_out, s_out = img.copy(), f_in, s_in
                     tgt_rgb = pal.rgb.copy()
