@@ -123,12 +123,18 @@ def bench_dataset(name, files, rows, size, out_dir, per_image):
         t, c = time.perf_counter(), time.process_time()
         res = harmonize_image(img)  # the default, timed end to end (palette extraction included)
         wall, cpu = time.perf_counter() - t, time.process_time() - c
+        c = time.process_time()
+        harmonize_image(img, fit_template=False)  # before issue 19, end to end, same conditions
+        cpu_before = time.process_time() - c
         a1 = _anchor()
         pal = res.source
         rec = {"image": f.stem, "shape": img.shape[:2], "in": s_in, "wall": wall, "cpu": cpu,
+               "cpu_before": cpu_before,
                "anchor": 0.5 * (a0 + a1), "k": len(pal), "rows": {}}
         for row in rows:
+            c0 = time.process_time()
             r = res if row == "default" else _run(row, img, pal)
+            row_cpu = cpu if row == "default" else time.process_time() - c0
             s = harmony_metrics(r.image)
             s8 = harmony_metrics(np.rint(r.image * 255.0) / 255.0) if row == "default" else None
             dc = _chroma(r.image)[neutral] - c_in[neutral]
@@ -140,6 +146,7 @@ def bench_dataset(name, files, rows, size, out_dir, per_image):
                 "tinted": float((dc > TINT_DC).mean()) if neutral.any() else 0.0,
                 "guard": (r.info.get("guard") or {}).get("action", "off"),
                 "moved": (r.info.get("template_fit") or {}).get("moved", 0.0),
+                "cpu": row_cpu,
             }
         recs.append(rec)
         if out_dir:
@@ -221,6 +228,20 @@ def report(name, recs, rows):
         f"{at500.mean():.3f} s; anchor (np.sort 2^20) {anc.mean() * 1000:.1f} ms CPU, default = "
         f"{np.mean(cpu / anc):.1f} x anchor; template fit moved "
         f"{100 * np.mean([r['rows']['default']['moved'] for r in recs]):.2f} % of the pixels"
+    )
+    print("\n| method | CPU s / image (mean) | x anchor | x default |\n|---|---|---|---|")
+    for row in rows:
+        rc = np.array([r["rows"][row]["cpu"] for r in recs])
+        print(
+            f"| {row} | {rc.mean():.3f} | {np.mean(rc / anc):.1f} | {rc.mean() / cpu.mean():.2f} |"
+        )
+    print("(rows other than the default reuse its palette: no palette extraction in their time)")
+    cb = np.array([r["cpu_before"] for r in recs])
+    print(
+        f"end to end, palette extraction included: default {cpu.mean():.3f} s "
+        f"({np.mean(cpu / anc):.1f} x anchor), before issue 19 (fit_template=False) "
+        f"{cb.mean():.3f} s ({np.mean(cb / anc):.1f} x anchor); default / before = "
+        f"{cpu.mean() / cb.mean():.2f}"
     )
     return {
         "n": n,
