@@ -219,6 +219,13 @@ def names(items, preview, top, as_json, force, quiet, debug):
     help="If the result is less harmonious than the input (higher F): apply a weaker step "
     "(half, a quarter) or keep the input (reduce), keep it with a warning (warn), or do not check.",
 )
+@click.option(
+    "--fit-template/--no-fit-template",
+    default=True,
+    show_default=True,
+    help="After the palette step, turn out-of-template hues into the best hue template (names "
+    "and L* kept per pixel; names method).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
 def harmonize(
@@ -231,6 +238,7 @@ def harmonize(
     neutral_safe,
     strength,
     guard,
+    fit_template,
     as_json,
     force,
     quiet,
@@ -255,6 +263,7 @@ def harmonize(
             neutral_safe=neutral_safe,
             strength=strength,
             guard=guard,
+            fit_template=fit_template,
             progress=prog,
         )
     g = res.info.get("guard") or {}
@@ -313,6 +322,7 @@ def harmonize(
         ],
         "names_kept": res.names_kept,
         "guard": g or None,
+        "template_fit": res.info.get("template_fit") or None,
         "input": _metrics_dict(s_in),
         "result": _metrics_dict(s_out),
     }
