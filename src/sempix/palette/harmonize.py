@@ -25,7 +25,17 @@ baseline.
     so white and grey pixels get no colour cast. ``neutral_safe=False`` is the method as
     published, which gave e.g. kodim05's whites a lime cast and kodim09's sails a turquoise one;
 3d. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
-4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
+4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept;
+   the harmony guard (``guard``) judges this palette step;
+5. (``fit_template=True``, the default; issue 19) template fit: the result's best Cohen-Or
+   template is measured and hues are compressed into it
+   (:func:`~sempix.palette.hue_templates.compress_into_template`: smooth, order-keeping, hues
+   outside end a pixel's 8-bit hue error inside the border). A hue turns in
+   HSV, then the pixel's own L* is restored; a pixel whose basic name would change takes half or
+   a quarter of the turn, else none. Of the pixels outside, the most saturated enter first, as
+   many as keep MITS >= input MITS + max(``TEMPLATE_MITS_KEEP`` x the palette step's MITS gain,
+   ``TEMPLATE_MITS_MIN_GAIN``). When the guard rejects every palette step, a *saturation-only*
+   step (palette hues kept, chroma of the targets) + the fit is tried before keeping the input.
 
 ``method="cohen-or"``: hue shift into the best Cohen-Or template
 (:mod:`sempix.palette.hue_templates`).
