@@ -57,10 +57,23 @@ def load() -> str:
         return "load average n/a"
 
 
+#: CPU seconds (user + system) of the last :func:`run`'s process tree
+LAST_CPU = [0.0]
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run(cmd: list[str], env: dict | None = None, check: bool = True) -> float:
+    c = _children_cpu()
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     dt = time.perf_counter() - t
+    LAST_CPU[0] = _children_cpu() - c
     if check and p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()[-500:]}")
     return dt
@@ -95,27 +108,46 @@ def tool_commands(d: Path, small: Path, group: list[Path]) -> dict[str, list[str
 WARMUP_TOOL = {"carve-none": "carve"}
 
 
-def first_runs(tools: list[str], cmds: dict[str, list[str]], base_env: dict) -> None:
+def first_runs(
+    tools: list[str], cmds: dict[str, list[str]], base_env: dict, repeats: int = 1
+) -> None:
     print(
         f"\n## 1. first run with an empty numba cache, second run, after `sempix warmup` ({load()})"
     )
     print(
-        "| tool | first run | second run | first - second | warmup | first after warmup | "
-        "after warmup - second |"
+        "Seconds: wall clock / CPU (user + system of the process tree). Under a changing load the "
+        "CPU column is the comparable one; the second run and the first run after warm-up are "
+        f"measured {repeats} time(s) each, interleaved (second, warmup + after warmup, ...; each "
+        "warm-up in its own empty cache), medians."
+    )
+    print(
+        "| tool | first run | second run | first - second (CPU) | warmup | first after warmup | "
+        "after warmup - second (CPU) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
+    med = statistics.median
     for tool in tools:
         cmd = cmds[tool]
-        with tempfile.TemporaryDirectory() as nb1, tempfile.TemporaryDirectory() as nb2:
+        seconds, afters, warms = [], [], []
+        with tempfile.TemporaryDirectory() as nb1:
             env = dict(base_env, NUMBA_CACHE_DIR=nb1)
-            t1 = run(cmd, env)
-            t2 = run(cmd, env)
-            env2 = dict(base_env, NUMBA_CACHE_DIR=nb2)
-            tw = run(sempix_cmd("warmup", WARMUP_TOOL.get(tool, tool), "-q"), env2)
-            t3 = run(cmd, env2)
+            t1 = (run(cmd, env), LAST_CPU[0])
+            for _ in range(repeats):
+                seconds.append((run(cmd, env), LAST_CPU[0]))
+                with tempfile.TemporaryDirectory() as nb2:
+                    env2 = dict(base_env, NUMBA_CACHE_DIR=nb2)
+                    warms.append(
+                        (run(sempix_cmd("warmup", WARMUP_TOOL.get(tool, tool), "-q"), env2),
+                         LAST_CPU[0])
+                    )
+                    afters.append((run(cmd, env2), LAST_CPU[0]))
+        t2 = (med(v[0] for v in seconds), med(v[1] for v in seconds))
+        tw = (med(v[0] for v in warms), med(v[1] for v in warms))
+        t3 = (med(v[0] for v in afters), med(v[1] for v in afters))
         print(
-            f"| {tool} | {t1:.1f} | {t2:.1f} | {t1 - t2:.1f} | {tw:.1f} | {t3:.1f} | "
-            f"{t3 - t2:+.1f} |",
+            f"| {tool} | {t1[0]:.1f} / {t1[1]:.1f} | {t2[0]:.1f} / {t2[1]:.1f} | "
+            f"{t1[1] - t2[1]:.1f} | {tw[0]:.1f} / {tw[1]:.1f} | {t3[0]:.1f} / {t3[1]:.1f} | "
+            f"{t3[1] - t2[1]:+.1f} |",
             flush=True,
         )
     print(f"({load()})")
@@ -142,6 +174,17 @@ def whole_process(d: Path, big: Path, rounds: int, base_env: dict) -> None:
         "sempix carve --features none": [],
         "sempix carve (ade20k, cached features)": [],
     }
+    # the floor of any numba-based command: interpreter, numpy, numba, one cached kernel loaded
+    # (numba's target start-up, which imports scipy.linalg for its BLAS check)
+    floors = {
+        "floor: `python -c pass`": [PY, "-c", "pass"],
+        "floor: `python -c 'import numpy'`": [PY, "-c", "import numpy"],
+        "floor: `python -c 'import numba'`": [PY, "-c", "import numba"],
+        "floor: import numba + load one cached kernel": [
+            PY, "-c", "import numpy as np; from sempix.ops.resample import upsample; "
+            "upsample(np.zeros((2, 2, 1), np.float32), np.zeros(3), np.zeros(3))",
+        ],
+    }
     lqr = None
     if im is None or not im[1]:
         print("\n(ImageMagick with liblqr not found: `apt-get install -y imagemagick`)")
@@ -151,21 +194,37 @@ def whole_process(d: Path, big: Path, rounds: int, base_env: dict) -> None:
     print(f"\n## 2. whole process, {W}x{H} -> 80 % width, {rounds} interleaved rounds ({load()})")
     run(sem_none, base_env)  # kernels loaded once (page cache), features computed once (cache)
     run(sem_feat, base_env)
+    for cmd in floors.values():
+        run(cmd, base_env)
     if lqr:
         run(lqr)
+    keys = list(rows)
+    rows.update({k: [] for k in floors})
+    cpu: dict[str, list[float]] = {k: [] for k in rows}
     for _ in range(rounds):
-        keys = list(rows)
         rows[keys[0]].append(run(sem_none, base_env))
+        cpu[keys[0]].append(LAST_CPU[0])
         if lqr:
             rows[keys[2]].append(run(lqr))
+            cpu[keys[2]].append(LAST_CPU[0])
         rows[keys[1]].append(run(sem_feat, base_env))
+        cpu[keys[1]].append(LAST_CPU[0])
+        for k, cmd in floors.items():
+            rows[k].append(run(cmd, base_env))
+            cpu[k].append(LAST_CPU[0])
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print("| command | median | min | max | / liblqr |")
-    print("|---|---:|---:|---:|---:|")
-    anchor = med[list(rows)[2]] if lqr else None
+    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    print("| command | median wall | min | max | / liblqr (wall) | median CPU | / liblqr (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    anchor = med[keys[2]] if lqr else None
+    anchor_cpu = mcpu[keys[2]] if lqr else None
     for k, v in rows.items():
         ratio = f"{med[k] / anchor:.2f}x" if anchor else "-"
-        print(f"| {k} | {med[k]:.2f} | {min(v):.2f} | {max(v):.2f} | {ratio} |")
+        rc = f"{mcpu[k] / anchor_cpu:.2f}x" if anchor_cpu else "-"
+        print(
+            f"| {k} | {med[k]:.2f} | {min(v):.2f} | {max(v):.2f} | {ratio} | {mcpu[k]:.2f} | "
+            f"{rc} |"
+        )
     print(f"({load()})")
 
 
@@ -390,6 +449,9 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-first", action="store_true", help="skip table 1 (the slow one)")
+    ap.add_argument("--only-first", action="store_true", help="only table 1")
+    ap.add_argument("--only-whole", action="store_true", help="only tables 2-4")
+    ap.add_argument("--repeats", type=int, default=1, help="table 1: second/after-warmup runs")
     ap.add_argument(
         "--only-features", action="store_true", help="only table 5 (feature cache/files)"
     )
@@ -425,10 +487,14 @@ def main() -> None:
         print(f"image: {src} -> {big.name} {args.width}x{h} (table 1 uses a 320 px copy)")
         if not args.skip_first:
             tools = [t for t in args.tools.split(",") if t]
-            first_runs(tools, tool_commands(d, small, group), base_env)
+            first_runs(tools, tool_commands(d, small, group), base_env, args.repeats)
+        if args.only_first:
+            return
         whole_process(d, big, args.rounds, base_env)
         phases(d, big, args.rounds, base_env)
         imports(d, big, base_env)
+        if args.only_whole:
+            return
         feature_files(d, src, args.rounds, [r for r in args.feature_rows.split(",") if r])
 
 
