@@ -434,7 +434,8 @@ def feature_files(d: Path, src: Path, rounds: int, rows: list[str] | None = None
         print(
             f"| {label} | {entry / 1e6 / mp:.2f} | {1000 * med(hits):.0f} "
             f"({1000 * med([w[0] for w in walls]):.0f}) | {1000 * med(builds):.0f} "
-            f"({1000 * med([w[1] for w in walls]):.0f}) | {1000 * med([f[0] for f in fresh]):.0f} + "
+            f"({1000 * med([w[1] for w in walls]):.0f}) | "
+            f"{1000 * med([f[0] for f in fresh]):.0f} + "
             f"{1000 * (med([f[1] for f in fresh]) - med([f[0] for f in fresh])):.0f} | "
             f"{f16 / 1e6 / mp:.0f} | {f1.stat().st_size / 1e6 / mp:.2f} | "
             f"{1000 * med(loads):.0f} |",
