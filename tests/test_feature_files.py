@@ -162,9 +162,13 @@ def test_lazy_map_pickles_built(rng):
     fm = _semantic_map(rng)
     lazy = FeatureMap(backend="ade20k", semantic=True, lowres=fm.lowres)
     assert not lazy.materialised and lazy.shape == fm.shape and lazy.dim == fm.dim
+    assert "lazy" in repr(lazy)
     back = pickle.loads(pickle.dumps(lazy))
     assert back.materialised
     np.testing.assert_array_equal(back.features, fm.features)
+    assert lazy.full() is lazy.features and lazy.materialised  # built once, then kept
+    lazy.features = np.zeros((3, 4, 2), np.float32)  # callers may replace the map
+    assert lazy.shape == (3, 4) and lazy.dim == 2
 
 
 def test_cache_entry_stores_network_resolution(rng, tmp_cache):
