@@ -218,3 +218,12 @@ def test_load_features_rejects_garbage(tmp_path):
 @pytest.fixture
 def img_small(rng):
     return rng.random((40, 52, 3), dtype=np.float32)
+
+
+def test_lowlevel_cache_key_follows_the_version():
+    import inspect
+
+    from sempix.features import compute, lowlevel
+
+    # the cache key of lowlevel maps names the feature version (old entries must miss)
+    assert f'"lowlevel-v{lowlevel.VERSION}"' in inspect.getsource(compute)

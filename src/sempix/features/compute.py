@@ -311,7 +311,7 @@ def compute_features(
     img = _as_image(image)
     requested = backend
     fallback = None
-    model_id = f"lowlevel-v{1}"
+    model_id = "lowlevel-v2"  # = sempix.features.lowlevel.VERSION (v2: box channels on a grid)
     model_p: Path | None = None
     if backend != "lowlevel":
         try:

@@ -35,7 +35,7 @@ from sempix.ops.filters import box_filter
 NAMES = ("L", "a", "b", "L_region", "a_region", "b_region", "std_fine", "std_coarse",
          "grad", "row", "col")
 DIM = len(NAMES)
-VERSION = 1
+VERSION = 2  # 2: box-filtered channels interpolated from their float16 grid (issue 20)
 
 
 #: channels kept on a coarse grid by :func:`compact` (box-filtered, smooth)
