@@ -131,7 +131,9 @@
   function draw() {
     const c = $("adj-canvas");
     if (!A.adj) return;
-    if (c.width !== A.adj.width || c.height !== A.adj.height) { c.width = A.adj.width; c.height = A.adj.height; }
+    if (c.width !== A.adj.width || c.height !== A.adj.height) {
+      c.width = A.adj.width; c.height = A.adj.height; fit();
+    }
     const cx = c.getContext("2d");
     cx.globalAlpha = 1;
     cx.drawImage(A.orig || A.adj, 0, 0, c.width, c.height);
@@ -153,6 +155,17 @@
     A.version += 1;
     c.dataset.version = String(A.version);
   }
+
+  // show the working copy as large as the stage allows (up to 4x its pixels)
+  function fit() {
+    const c = $("adj-canvas");
+    if (c.width < 2) return;
+    const availW = Math.max(100, $("stage").clientWidth - 40);
+    const availH = Math.max(100, window.innerHeight - 140);
+    const k = Math.min(4, availW / c.width, availH / c.height);
+    c.style.width = `${Math.round(c.width * k)}px`;
+  }
+  window.addEventListener("resize", fit);
 
   async function refresh() {
     const s = app.session;
