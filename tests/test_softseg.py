@@ -332,3 +332,74 @@ def test_ora_bytes_layer_names_are_escaped():
         io.BytesIO(ora_bytes([np.zeros((3, 4, 4))], ['a "b" <c>'], np.zeros((3, 4, 3))))
     )
     assert ET.fromstring(z.read("stack.xml")).find("stack/layer").get("name") == 'a "b" <c>'
+
+
+# ---------------------------------------------------------------- grouping (issue 19)
+def four_region(h=24, w=32, seed=0):
+    """An object (left half) and a background (right half), each with a light top and a dark
+    bottom. The 3-d stand-in features are dominated by brightness (dark object near dark
+    background, as the 3-d PCA features on alphamatting GT05); the class posteriors separate
+    object from background. Returns image, object mask, features, sqrt-posteriors."""
+    rng = np.random.default_rng(seed)
+    obj = np.zeros((h, w), bool)
+    obj[:, : w // 2] = True
+    top = np.zeros((h, w), bool)
+    top[: h // 2] = True
+    cols = {
+        (True, True): [0.9, 0.7, 0.3], (True, False): [0.25, 0.15, 0.1],
+        (False, True): [0.55, 0.7, 0.9], (False, False): [0.15, 0.2, 0.25],
+    }
+    feat_of = {
+        (True, True): [0.9, 0.5, 0.6], (True, False): [0.1, 0.5, 0.6],
+        (False, True): [0.9, 0.5, 0.4], (False, False): [0.1, 0.5, 0.4],
+    }
+    img = np.zeros((h, w, 3))
+    feats = np.zeros((h, w, 3))
+    for key in cols:
+        m = (obj == key[0]) & (top == key[1])
+        img[m] = cols[key]
+        feats[m] = feat_of[key]
+    img = np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1).astype(np.float32)
+    post = np.where(obj[..., None], [0.9, 0.1], [0.1, 0.9])
+    return img, obj, feats.astype(np.float32), np.sqrt(post).astype(np.float32)
+
+
+@pytest.mark.parametrize("by", ["posteriors", "features"])
+def test_grouping_by_posteriors_keeps_dark_object_apart_from_dark_background(by):
+    img, obj, feats, post = four_region()
+    res = soft_segment(
+        img, features=feats, group_features=post if by == "posteriors" else None,
+        n_layers=2, n_initial=8, n_eigvecs=16, work_pixels=None, relaxed_iter=5,
+        affinity=SoftSegParams(n_superpixels=48), colors=False, seed=0,
+    )
+    assert res.meta["group_by"] == ("given" if by == "posteriors" else "features")
+    # best layer against the object mask
+    err = min(np.abs(res.alphas[..., k] - obj).mean() for k in range(res.n_layers))
+    if by == "posteriors":
+        assert err < 0.05, err
+    else:  # the 3-d features group by brightness: dark object merged with dark background
+        assert err > 0.3, err
+
+
+def test_grouping_features_are_sqrt_posteriors_on_the_grid():
+    from types import SimpleNamespace
+
+    from sempix.softseg import grouping_features
+
+    rng = np.random.default_rng(0)
+    p = rng.random((5, 7, 4)).astype(np.float32)
+    p /= p.sum(axis=2, keepdims=True)
+    H, W = 20, 28
+    fm = SimpleNamespace(
+        probs_lowres=p, shape=(H, W),
+        meta={"grid_ys": list(np.linspace(0, 4, H)), "grid_xs": list(np.linspace(0, 6, W))},
+    )
+    g = grouping_features(fm, (5, 7))
+    assert g.shape == (5, 7, 4) and g.dtype == np.float32
+    # bilinear mixes of unit vectors (pixel centres of the 5x7 grid fall between samples)
+    n2 = (g ** 2).sum(axis=2)
+    assert n2.max() <= 1 + 1e-5 and n2.min() > 0.5
+    full = grouping_features(fm, (H, W))
+    np.testing.assert_allclose(full[0, 0], np.sqrt(p[0, 0]), atol=1e-6)
+    np.testing.assert_allclose(full[-1, -1], np.sqrt(p[-1, -1]), atol=1e-6)
+    assert grouping_features(SimpleNamespace(probs_lowres=None), (5, 7)) is None

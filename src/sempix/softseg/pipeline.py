@@ -70,6 +70,7 @@ class SoftSegConfig:
     colors: bool = True
     keep_intermediate: bool = False
     blas_threads: int | None = 1
+    group_by: str = "semantic"
     seed: int = 0
 
 
@@ -187,6 +188,38 @@ def _blas_limit(threads: int | None):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
+def grouping_features(fm, shape: tuple[int, int]) -> np.ndarray | None:
+    """Square roots of the class probabilities of a feature map, sampled on a ``shape`` grid.
+
+    Euclidean distances between such vectors are (up to sqrt 2) Hellinger distances between the
+    class posteriors. Used to group the initial layers of the soft segmentation.
+
+    Parameters
+    ----------
+    fm : :class:`sempix.features.FeatureMap` with ``probs_lowres`` (h', w', C) and the grid
+        coordinates ``meta["grid_ys"]`` (H,), ``meta["grid_xs"]`` (W,) of the image pixels.
+    shape : (h, w) output grid covering the same image extent (e.g. the working resolution).
+
+    Returns
+    -------
+    (h, w, C) float32, or None when the backend has no classes.
+    """
+    from sempix.ops.resample import upsample
+
+    if fm is None or fm.probs_lowres is None:
+        return None
+    H, W = fm.shape
+    h, w = shape
+    p = np.sqrt(np.clip(fm.probs_lowres, 0.0, None)).astype(np.float32)
+    gy, gx = fm.meta.get("grid_ys"), fm.meta.get("grid_xs")
+    if gy is None or gx is None or len(gy) != H or len(gx) != W:
+        return resize(p, (h, w), filter="gaussian").astype(np.float32)
+    # pixel centres of the (h, w) grid in full-resolution pixel units, then in grid units
+    ys = np.interp((np.arange(h) + 0.5) * H / h - 0.5, np.arange(H), np.asarray(gy, float))
+    xs = np.interp((np.arange(w) + 0.5) * W / w - 0.5, np.arange(W), np.asarray(gx, float))
+    return upsample(p, ys, xs)
+
+
 def _features(image, features, backend, progress):
     if features is not None:
         f = np.asarray(features, dtype=np.float32)
@@ -210,6 +243,7 @@ def soft_segment(
     *,
     features: np.ndarray | None = None,
     backend: str = "ade20k",
+    group_features: np.ndarray | None = None,
     config: SoftSegConfig | None = None,
     progress: ProgressFn | None = None,
     **overrides,
@@ -223,6 +257,9 @@ def soft_segment(
         features in [0, 1] (``compute_features(image, backend, dim=3, reduce="pca",
         guided=True)``, which is what is computed when None).
     backend : feature backend when ``features`` is None.
+    group_features : (H', W', C) map over the image extent (any resolution) used to group the
+        initial layers instead of the one ``config.group_by`` selects (e.g.
+        :func:`grouping_features` of a feature map computed by the caller).
     config : :class:`SoftSegConfig`; keyword ``overrides`` replace its fields.
     progress : progress callback ``(fraction, message)``.
 
@@ -239,6 +276,8 @@ def soft_segment(
         raise InputError(f"image is too small for soft segmentation ({W}x{H}); need at least 8x8")
     if not 1 <= cfg.n_layers <= 64:
         raise InputError(f"the number of layers must be between 1 and 64 (got {cfg.n_layers})")
+    if cfg.group_by not in ("semantic", "features"):
+        raise InputError(f"group_by must be 'semantic' or 'features' (got {cfg.group_by!r})")
     if not isinstance(cfg.seed, (int, np.integer)) or not 0 <= int(cfg.seed) < 2**32:
         raise InputError(f"the seed must be an integer in 0..4294967295 (got {cfg.seed})")
     img64 = img.astype(np.float64)
@@ -313,8 +352,22 @@ def soft_segment(
             seed=cfg.seed,
             progress=stage_progress("constrained"),
         )
+    gfeat = None
+    if group_features is not None:
+        gfeat = np.asarray(group_features, dtype=np.float32)
+        if gfeat.ndim != 3:
+            raise InputError(f"group_features must be (H, W, C) (got shape {gfeat.shape})")
+        if gfeat.shape[:2] != (h, w):
+            gfeat = resize(gfeat, (h, w), filter="gaussian")
+    elif cfg.group_by == "semantic":
+        gfeat = grouping_features(fmeta.get("fm"), (h, w))
+    meta["group_by"] = (
+        "given" if group_features is not None else "semantic" if gfeat is not None else "features"
+    )
+    if gfeat is None:
+        gfeat = feat_w
     grouped, kept, group_of = drop_and_group(
-        init, feat_w.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed
+        init, gfeat.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed
     )
     times["constrained"] = time.perf_counter() - t
     meta["n_initial_nonempty"] = kept.shape[1]
