@@ -381,25 +381,37 @@ def test_grouping_by_posteriors_keeps_dark_object_apart_from_dark_background(by)
         assert err > 0.3, err
 
 
-def test_grouping_features_are_sqrt_posteriors_on_the_grid():
-    from types import SimpleNamespace
+def test_weighted_kmeans_finds_the_weighted_optimum(rng):
+    import itertools
 
+    from sempix.softseg.sparsify import weighted_kmeans
+
+    X = rng.random((7, 3))
+    w = rng.random(7) * 10
+
+    def inertia(lab):
+        return sum(
+            (w[lab == j, None] * (X[lab == j] - np.average(X[lab == j], axis=0,
+                                                           weights=w[lab == j])) ** 2).sum()
+            for j in np.unique(lab)
+        )
+
+    best = min(inertia(np.array(lab)) for lab in itertools.product(range(3), repeat=7)
+               if len(set(lab)) == 3)
+    lab = weighted_kmeans(X, 3, w, restarts=20, seed=0)
+    assert len(np.unique(lab)) == 3
+    assert inertia(lab) <= best + 1e-9
+    # a heavy point pulls its cluster: with weights the two-point split changes
+    P = np.array([[0.0], [1.0], [2.0], [10.0]])
+    assert weighted_kmeans(P, 2, np.array([1, 1, 100, 1]), restarts=5)[2] != \
+        weighted_kmeans(P, 2, np.array([1, 1, 100, 1]), restarts=5)[3]
+
+
+def test_grouping_features_unit_vectors_on_the_grid(ade20k_available):
     from sempix.softseg import grouping_features
 
-    rng = np.random.default_rng(0)
-    p = rng.random((5, 7, 4)).astype(np.float32)
-    p /= p.sum(axis=2, keepdims=True)
-    H, W = 20, 28
-    fm = SimpleNamespace(
-        probs_lowres=p, shape=(H, W),
-        meta={"grid_ys": list(np.linspace(0, 4, H)), "grid_xs": list(np.linspace(0, 6, W))},
-    )
-    g = grouping_features(fm, (5, 7))
-    assert g.shape == (5, 7, 4) and g.dtype == np.float32
-    # bilinear mixes of unit vectors (pixel centres of the 5x7 grid fall between samples)
-    n2 = (g ** 2).sum(axis=2)
-    assert n2.max() <= 1 + 1e-5 and n2.min() > 0.5
-    full = grouping_features(fm, (H, W))
-    np.testing.assert_allclose(full[0, 0], np.sqrt(p[0, 0]), atol=1e-6)
-    np.testing.assert_allclose(full[-1, -1], np.sqrt(p[-1, -1]), atol=1e-6)
-    assert grouping_features(SimpleNamespace(probs_lowres=None), (5, 7)) is None
+    img, _, _ = two_region(48, 64)
+    assert grouping_features(img, "lowlevel", (6, 8)) is None
+    g = grouping_features(img, "ade20k", (6, 8))
+    assert g.shape == (6, 8, 256) and g.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(g, axis=2), 1.0, atol=1e-4)

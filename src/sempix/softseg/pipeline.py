@@ -71,6 +71,7 @@ class SoftSegConfig:
     keep_intermediate: bool = False
     blas_threads: int | None = 1
     group_by: str = "semantic"
+    group_restarts: int = 10
     seed: int = 0
 
 
@@ -188,36 +189,57 @@ def _blas_limit(threads: int | None):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
-def grouping_features(fm, shape: tuple[int, int]) -> np.ndarray | None:
-    """Square roots of the class probabilities of a feature map, sampled on a ``shape`` grid.
+def grouping_features(
+    image: np.ndarray,
+    backend: str,
+    shape: tuple[int, int],
+    *,
+    max_side: int = 513,
+    progress: ProgressFn | None = None,
+) -> np.ndarray | None:
+    """Unit-length native network features on a ``shape`` grid (for grouping soft layers).
 
-    Euclidean distances between such vectors are (up to sqrt 2) Hellinger distances between the
-    class posteriors. Used to group the initial layers of the soft segmentation.
+    The feature network (all its channels, 256 for ade20k, no reduction, no guided filter) runs
+    on the image box-downscaled to ``max_side`` pixels on the long side (the ade20k network
+    sees a 513-pixel letterbox anyway, and the full-resolution 256-channel map would cost
+    1 GB per megapixel); its network-resolution map is sampled bilinearly at the pixel centres
+    of a ``shape`` grid over the same extent and every vector is scaled to unit length, so
+    that Euclidean distances are chordal cosine distances.
 
     Parameters
     ----------
-    fm : :class:`sempix.features.FeatureMap` with ``probs_lowres`` (h', w', C) and the grid
-        coordinates ``meta["grid_ys"]`` (H,), ``meta["grid_xs"]`` (W,) of the image pixels.
-    shape : (h, w) output grid covering the same image extent (e.g. the working resolution).
+    image : (H, W, 3) float in [0, 1].
+    backend : a semantic feature backend (``"ade20k"``, ``"segformer..."``).
+    shape : (h, w) output grid.
 
     Returns
     -------
-    (h, w, C) float32, or None when the backend has no classes.
+    (h, w, D) float32 unit vectors, or None when the backend is not semantic (``lowlevel``, or
+    the model is unavailable).
     """
+    from sempix.features import compute_features
     from sempix.ops.resample import upsample
 
-    if fm is None or fm.probs_lowres is None:
+    if backend == "lowlevel":
         return None
-    H, W = fm.shape
+    img = np.asarray(image, dtype=np.float32)
+    H, W = img.shape[:2]
+    s = min(1.0, max_side / max(H, W))
+    if s < 1.0:
+        img = np.clip(resize(img, (max(8, round(H * s)), max(8, round(W * s))), filter="box"),
+                      0, 1)
+    fm = compute_features(img, backend, dim=0, guided=False, progress=progress)
+    if not fm.semantic or fm.lowres is None:
+        return None
+    f, gy, gx = fm.lowres
+    Hs, Ws = img.shape[:2]
     h, w = shape
-    p = np.sqrt(np.clip(fm.probs_lowres, 0.0, None)).astype(np.float32)
-    gy, gx = fm.meta.get("grid_ys"), fm.meta.get("grid_xs")
-    if gy is None or gx is None or len(gy) != H or len(gx) != W:
-        return resize(p, (h, w), filter="gaussian").astype(np.float32)
-    # pixel centres of the (h, w) grid in full-resolution pixel units, then in grid units
-    ys = np.interp((np.arange(h) + 0.5) * H / h - 0.5, np.arange(H), np.asarray(gy, float))
-    xs = np.interp((np.arange(w) + 0.5) * W / w - 0.5, np.arange(W), np.asarray(gx, float))
-    return upsample(p, ys, xs)
+    # pixel centres of the (h, w) grid in small-image pixels, then in network-grid units
+    ys = np.interp((np.arange(h) + 0.5) * Hs / h - 0.5, np.arange(Hs), np.asarray(gy, float))
+    xs = np.interp((np.arange(w) + 0.5) * Ws / w - 0.5, np.arange(Ws), np.asarray(gx, float))
+    g = upsample(np.asarray(f, np.float32), ys, xs)
+    g /= np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-6)
+    return g.astype(np.float32)
 
 
 def _features(image, features, backend, progress):
@@ -259,7 +281,7 @@ def soft_segment(
     backend : feature backend when ``features`` is None.
     group_features : (H', W', C) map over the image extent (any resolution) used to group the
         initial layers instead of the one ``config.group_by`` selects (e.g.
-        :func:`grouping_features` of a feature map computed by the caller).
+        :func:`grouping_features` computed by the caller).
     config : :class:`SoftSegConfig`; keyword ``overrides`` replace its fields.
     progress : progress callback ``(fraction, message)``.
 
@@ -359,15 +381,18 @@ def soft_segment(
             raise InputError(f"group_features must be (H, W, C) (got shape {gfeat.shape})")
         if gfeat.shape[:2] != (h, w):
             gfeat = resize(gfeat, (h, w), filter="gaussian")
-    elif cfg.group_by == "semantic":
-        gfeat = grouping_features(fmeta.get("fm"), (h, w))
+    elif cfg.group_by == "semantic" and features is None:
+        fmap = fmeta.get("fm")
+        if fmap is not None and fmap.semantic:
+            gfeat = grouping_features(img, fmap.backend, (h, w))
     meta["group_by"] = (
         "given" if group_features is not None else "semantic" if gfeat is not None else "features"
     )
     if gfeat is None:
         gfeat = feat_w
     grouped, kept, group_of = drop_and_group(
-        init, gfeat.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed
+        init, gfeat.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed,
+        restarts=cfg.group_restarts,
     )
     times["constrained"] = time.perf_counter() - t
     meta["n_initial_nonempty"] = kept.shape[1]
