@@ -17,7 +17,7 @@ used only to pick layers, never to change alphas. Variants:
 ``--long-side 0`` evaluates at the dataset's own size (the low-res set: 800 px on the long side),
 the size the issue-19 targets are stated at. ``--group-by features`` reproduces the grouping
 before issue 19 (one unweighted k-means++ run on the 3-d PCA features); the default groups by
-the direction of the network's native features (mass-weighted k-means, 10 restarts).
+the direction of the network's native features (mass-weighted k-means, 100 restarts).
 (a) and (b) compute their features through ``soft_segment`` (the on-disk feature cache makes
 that the same map the benchmark computed for (c)), so ``time (a)`` includes a cached feature
 look-up. The summary counts per-image wins of (a) over (b) and (c) and prints the median time.

@@ -71,7 +71,7 @@ class SoftSegConfig:
     keep_intermediate: bool = False
     blas_threads: int | None = 1
     group_by: str = "semantic"
-    group_restarts: int = 10
+    group_restarts: int = 100
     seed: int = 0
 
 
