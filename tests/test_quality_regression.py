@@ -231,8 +231,10 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "dnr_vgg": 0.8288121492301487,
         },
         # issue 19: sad_grouped = the new default grouping (native-feature cosine, weighted
-        # k-means, 100 restarts), recorded with it; "sad" (old grouping) is unchanged
-        "softseg": {"sad": 1.1384135484695435, "sad_grouped": 1.015267252922058},
+        # k-means, 100 restarts), recorded with it; "sad" (old grouping) is unchanged. On this
+        # 96 px fixture the new grouping is worse (1.38 vs 1.14; with 10 restarts 1.02): a pin,
+        # not a quality claim (see docs/softseg.md for the measurement at the dataset's size)
+        "softseg": {"sad": 1.1384135484695435, "sad_grouped": 1.381113886833191},
     },
     "lowlevel": {
         "carve": {"kept_salient": 0.9947601773478436, "mean_out": 0.3710336685180664},
