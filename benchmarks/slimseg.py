@@ -78,7 +78,8 @@ def _load(out: Path) -> dict:
     res = {}
     for p in out.glob("*.json"):
         d = json.loads(p.read_text())
-        res[d["name"]] = d
+        if isinstance(d, dict) and "name" in d:
+            res[d["name"]] = d
     return res
 
 
