@@ -93,6 +93,14 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
 
 
+def select_every(items: list, spec: str) -> list:
+    """``N:K`` -> every N-th item from the K-th (0-based); ``N:-K`` -> all the other items."""
+    n_txt, _, k_txt = spec.partition(":")
+    others = k_txt.strip().startswith("-")
+    pick = set(range(int(k_txt.strip().lstrip("-")), len(items), int(n_txt)))
+    return [it for i, it in enumerate(items) if (i in pick) != others]
+
+
 def _best(row: dict[str, float]) -> str:
     """The highest-scoring row, calibration rows (``OP+q85``) excluded."""
     return max((nm for nm in row if not nm.endswith("+q85")), key=row.get)
@@ -197,10 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         want = set(args.sets.split(","))
         sets = [s for s in sets if s.name in want]
     if args.sets_every:
-        n_txt, _, k_txt = args.sets_every.partition(":")
-        others = k_txt.startswith("-")
-        pick = set(sets[int(k_txt.lstrip("-")) :: int(n_txt)])
-        sets = [s for s in sets if (s in pick) != others]
+        sets = select_every(sets, args.sets_every)
     methods = [m for m in args.methods.split(",") if m]
     variants = dict(parse_variant(v) for v in args.variant)
     methods += list(variants)
