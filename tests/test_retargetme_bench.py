@@ -1,5 +1,6 @@
 """Helpers of benchmarks/retargetme.py (issue 19 item 4): variant rows, development subsets, the
-calibration row's JPEG round trip, and the size of that round trip's effect on the Semantic Score."""
+calibration row's JPEG round trip, and the size of that round trip's effect on the Semantic
+Score."""
 
 from __future__ import annotations
 
