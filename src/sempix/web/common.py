@@ -645,6 +645,7 @@ class Settings:
     preview_pixels: int = 1_000_000  # interactive maps/previews are computed at most this large
     softseg_pixels: int = 150_000  # soft layers are computed at most this large
     recolor_work_pixels: int = 600_000  # recolor solves and previews at this size; renders at full size
+    adjust_styles_dir: str | None = None  # style files offered by name (Style panel)
     allowed_hosts: tuple = ()  # extra Host names accepted besides loopback names and the bound address
 
 

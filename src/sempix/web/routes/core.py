@@ -51,6 +51,7 @@ def tools_available() -> dict:
         "softseg": has("sempix.softseg"),
         "palette": has("sempix.palette"),
         "recolor": has("sempix.recolor"),
+        "adjust": has("sempix.adjust") and has("torch"),
     }
 
 
