@@ -7,7 +7,8 @@ Usage::
         flock /tmp/sempix-bench.lock .venv/bin/python benchmarks/retargetme.py [--limit N] [--sets
         001,002]
         [--methods dnr,semantic-seam,seam] [--iterations 50] [--init multiop] [--lr 0.05]
-        [--lambdas 1,1,1] [--lambda-norm energy] [--jpeg 95] [--out DIR] [--no-ade20k]
+        [--lambdas 1,1,1] [--lambda-norm energy] [--jpeg 85] [--jpeg-also 85] [--calibrate]
+        [--variant NAME:key=value,key=value ...] [--sets-every 5:2] [--out DIR] [--no-ade20k]
 
 Each set ``$SEMPIX_DATA_DIR/retargetme/NNN/`` holds ``src.jpg`` and ``1.jpg .. 8.jpg``, the results
 of
@@ -17,7 +18,14 @@ optionally a ``ratio`` row or column). The target size is the size of the publis
 ratio
 column when given). sempix's outputs are scored as written (PNG), or after a JPEG round trip at
 quality
-``--jpeg`` (the published results are JPEG files).
+``--jpeg`` (the published results are JPEG files). ``--calibrate`` adds, per published operator, a
+row ``OP+q85``: its JPEG decoded and re-encoded at quality 85 (the effect of a second compression
+on an output that already is a q85 JPEG). ``--variant NAME:key=value,...`` adds a ``sempix-NAME``
+row: dnr (or ``method=...``) with those keyword arguments of ``retarget`` (``init=multiop``), so a
+changed setting and the defaults are scored in one run. ``--sets-every N:K`` keeps every N-th set
+from the K-th, 0-based (``5:2`` = the development subset of issue 19), ``N:-K`` all the others.
+Besides the means it prints, per sempix row, on how many sets it scores above each published
+operator (pairwise wins) and its margin over the best published mean.
 
 Semantic Score ``SS = ||F(O)|| / ||F(I)||`` (Arar et al.) is reported with two feature maps:
 ``SS-VGG`` = the deepest VGG-19 layer the weights hold (relu3_1 with the normalised network here;
@@ -85,6 +93,41 @@ def jpeg_roundtrip(img: np.ndarray, quality: int) -> np.ndarray:
     return np.asarray(Image.open(buf).convert("RGB"), dtype=np.float32) / 255.0
 
 
+def select_every(items: list, spec: str) -> list:
+    """``N:K`` -> every N-th item from the K-th (0-based); ``N:-K`` -> all the other items."""
+    n_txt, _, k_txt = spec.partition(":")
+    others = k_txt.strip().startswith("-")
+    pick = set(range(int(k_txt.strip().lstrip("-")), len(items), int(n_txt)))
+    return [it for i, it in enumerate(items) if (i in pick) != others]
+
+
+def _best(row: dict[str, float]) -> str:
+    """The highest-scoring row, calibration rows (``OP+q85``) excluded."""
+    return max((nm for nm in row if not nm.endswith("+q85")), key=row.get)
+
+
+def _value(v: str):
+    for conv in (int, float):
+        try:
+            return conv(v)
+        except ValueError:
+            pass
+    return {"none": None, "true": True, "false": False}.get(v.lower(), v)
+
+
+def parse_variant(spec: str) -> tuple[str, dict]:
+    """``NAME:key=value,key=value`` -> (NAME, kwargs); ``lambdas=1/1/1`` gives a list."""
+    name, _, rest = spec.partition(":")
+    kw: dict = {}
+    for item in filter(None, rest.split(",")):
+        k, _, v = item.partition("=")
+        kw[k.strip().replace("-", "_")] = (
+            [float(x) for x in v.split("/")] if "/" in v else _value(v.strip())
+        )
+    kw.setdefault("method", "dnr")
+    return name, kw
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--limit", type=int, default=None, help="only the first N sets")
@@ -124,6 +167,23 @@ def main(argv: list[str] | None = None) -> int:
         help="also score sempix outputs after a JPEG round trip at this quality, as extra rows "
         "(the published results are JPEG quality 85: their quantisation tables are IJG q85)",
     )
+    ap.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="also score every published result after one more JPEG q85 round trip (rows OP+q85)",
+    )
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:key=value,... an extra sempix row (dnr unless method=...) with these retarget "
+        "keyword arguments; repeatable",
+    )
+    ap.add_argument(
+        "--sets-every",
+        default=None,
+        help="N:K = every N-th set starting at the K-th (0-based); N:-K = all the others",
+    )
     ap.add_argument("--reductions-only", action="store_true", help="skip the enlargement sets")
     ap.add_argument("--no-ade20k", action="store_true", help="only the VGG Semantic Score")
     ap.add_argument("--out", default=None, help="folder for sempix's outputs (PNG)")
@@ -144,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.sets:
         want = set(args.sets.split(","))
         sets = [s for s in sets if s.name in want]
+    if args.sets_every:
+        sets = select_every(sets, args.sets_every)
     methods = [m for m in args.methods.split(",") if m]
+    variants = dict(parse_variant(v) for v in args.variant)
+    methods += list(variants)
     net = get_vgg()
     layer = vgg_layer_name(net)
     kinds = ["vgg"] + ([] if args.no_ade20k else ["ade20k"])
@@ -200,9 +264,12 @@ def main(argv: list[str] | None = None) -> int:
                 outs[short(name)] = load_rgb(p)
                 if short(name) not in op_order:
                     op_order.append(short(name))
+                if args.calibrate:
+                    outs[short(name) + "+q85"] = jpeg_roundtrip(outs[short(name)], 85)
         for m in methods:
             t = time.perf_counter()
-            res = retarget(src, tw, th, method=m, **kw)
+            mkw = {**kw, **variants[m]} if m in variants else {**kw, "method": m}
+            res = retarget(src, tw, th, **mkw)
             times[m].append(time.perf_counter() - t)
             img = res.image
             if out_dir is not None:
@@ -219,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 row[k][name] = num / den
                 scores[k].setdefault(name, []).append(num / den)
         per_set.append((sd.name, f"{W}x{H}->{tw}x{th}", row))
-        best = {k: max(row[k], key=row[k].get) for k in kinds}
+        best = {k: _best(row[k]) for k in kinds}
         print(
             f"{sd.name} {W}x{H}->{tw}x{th} "
             + " ".join(f"{k}:best={best[k]}" for k in kinds)
@@ -229,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     names = op_order + [f"sempix-{m}" for m in methods]
+    if args.calibrate:
+        names += [f"{op}+q85" for op in op_order]
     if args.jpeg_also:
         names += [f"sempix-{m}-q{args.jpeg_also}" for m in methods]
     n = len(per_set)
@@ -247,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     wins = {k: {nm: 0 for nm in names} for k in kinds}
     for _, _, row in per_set:
         for k in kinds:
-            wins[k][max(row[k], key=row[k].get)] += 1
+            wins[k][_best(row[k])] += 1
     for nm in names:
         cells = []
         for k in kinds:
@@ -270,13 +339,49 @@ def main(argv: list[str] | None = None) -> int:
                     f"(beats {sum(ours >= np.mean(scores[k][p]) for p in pub)}/{len(pub)} "
                     "operators)"
                 )
+    ours_rows = [nm for nm in names if nm.startswith("sempix-")]
+    for k in kinds:
+        pub = [nm for nm in op_order if scores[k].get(nm)]
+        if not pub or not ours_rows:
+            continue
+        best_pub = max(pub, key=lambda nm: np.mean(scores[k][nm]))
+        print()
+        print(f"Pairwise wins per set, {labels[k]} (sets where the sempix row scores above the "
+              f"operator, of {n}), and margin over the best published mean ({best_pub}):")
+        print("| sempix row | " + " | ".join(pub) + " | all 8 | margin |")
+        print("|" + "---|" * (3 + len(pub)))
+        for nm in ours_rows:
+            mine = np.array(scores[k][nm])
+            cells = [str(int((mine > np.array(scores[k][p])).sum())) for p in pub]
+            above_all = int(
+                sum(all(row[k][nm] > row[k][p] for p in pub) for _, _, row in per_set)
+            )
+            margin = mine.mean() - np.mean(scores[k][best_pub])
+            print(f"| {nm} | " + " | ".join(cells) + f" | {above_all} | {margin:+.4f} |")
+        cal = [
+            (nm, np.mean(np.array(scores[k][nm]) - np.array(scores[k][nm[: -len("+q85")]])))
+            for nm in names
+            if nm.endswith("+q85") and scores[k].get(nm)
+        ]
+        if args.jpeg_also:
+            suf = f"-q{args.jpeg_also}"
+            cal += [
+                (nm, np.mean(np.array(scores[k][nm]) - np.array(scores[k][nm[: -len(suf)]])))
+                for nm in names
+                if nm.endswith(suf) and scores[k].get(nm)
+            ]
+        if cal:
+            print(
+                f"Calibration, {labels[k]}: mean change of the score by one more JPEG round trip: "
+                + ", ".join(f"{nm} {d:+.4f}" for nm, d in cal)
+            )
     for k in kinds:
         print()
         print(f"Per set, {labels[k]}:")
         print("| set | size | " + " | ".join(names) + " |")
         print("|" + "---|" * (2 + len(names)))
         for sid, size, row in per_set:
-            best_nm = max(row[k], key=row[k].get)
+            best_nm = _best(row[k])
             cells = [
                 (f"**{row[k][nm]:.4f}**" if nm == best_nm else f"{row[k][nm]:.4f}")
                 if nm in row[k]
