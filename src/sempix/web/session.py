@@ -138,17 +138,15 @@ class ImageSession:
         }
 
     def require_ready(self) -> None:
-        from sempix.web.common import ApiError
+        from sempix.errors import ConflictError, NotReadyError
 
         if not self.ready.is_set():
-            raise ApiError(
-                409,
+            raise NotReadyError(
                 "features are still being computed; try again when the job is done",
                 code="not_ready",
             )
         if self.fm is None:
-            raise ApiError(
-                409,
+            raise ConflictError(
                 f"this image has no features: {self.error or 'the feature job failed'}",
                 code="no_features",
             )

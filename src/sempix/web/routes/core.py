@@ -22,8 +22,9 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
+from sempix.errors import InputError
 from sempix.features.constants import BACKENDS
-from sempix.web.common import ApiError, decode_image, encode_image, get_state, read_upload
+from sempix.web.common import decode_image, encode_image, get_state, read_upload
 from sempix.web.session import ImageSession, prepare_session
 
 router = APIRouter()
@@ -106,11 +107,11 @@ async def upload(
     state = get_state(request)
     cfg = state.settings
     if file is None:
-        raise ApiError(400, "no file uploaded (send multipart/form-data with a 'file' field)")
+        raise InputError("no file uploaded (send multipart/form-data with a 'file' field)")
     data = await read_upload(file, cfg.max_upload_bytes)
     be = (backend or cfg.backend).lower()
     if be not in BACKENDS:
-        raise ApiError(400, f"unknown backend {be!r} ({', '.join(BACKENDS)})")
+        raise InputError(f"unknown backend {be!r} ({', '.join(BACKENDS)})")
     loaded = await run_in_threadpool(decode_image, data, cfg.max_pixels, "upload")
     name = Path(file.filename or "image").stem[:80] or "image"
     sess = await run_in_threadpool(ImageSession, loaded.rgb, name, be, cfg.preview_pixels)

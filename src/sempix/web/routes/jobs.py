@@ -22,7 +22,8 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from sempix.web.common import ApiError, bytes_response, get_state
+from sempix.errors import InputError, NotFoundError
+from sempix.web.common import bytes_response, get_state
 from sempix.web.session import JobOutput
 
 router = APIRouter()
@@ -75,7 +76,7 @@ def job_cancel(request: Request, job_id: str):
 def _output(request: Request, job_id: str) -> JobOutput:
     out = get_state(request).jobs.result(job_id)
     if not isinstance(out, JobOutput):
-        raise ApiError(400, "this job has no downloadable result")
+        raise InputError("this job has no downloadable result")
     return out
 
 
@@ -89,7 +90,7 @@ def job_info(request: Request, job_id: str):
 def job_file(request: Request, job_id: str, name: str, download: int = 0):
     out = _output(request, job_id)
     if name not in out.files:
-        raise ApiError(404, f"no file {name!r} in this job's result")
+        raise NotFoundError(f"no file {name!r} in this job's result")
     body, media = out.files[name]
     return bytes_response(body, media, filename=name if download else None)
 
@@ -99,6 +100,6 @@ def job_result(request: Request, job_id: str):
     out = _output(request, job_id)
     main = out.info.get("main") or next(iter(out.files), None)
     if main is None:
-        raise ApiError(404, "this job produced no file")
+        raise NotFoundError("this job produced no file")
     body, media = out.files[main]
     return bytes_response(body, media, filename=out.info.get("download_name", main))

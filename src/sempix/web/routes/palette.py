@@ -24,7 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sempix.web.common import ApiError, encode_image, get_state
+from sempix.errors import InputError, ModelUnavailableError
+from sempix.web.common import encode_image, get_state
 from sempix.web.routes.core import image_session
 from sempix.web.session import JobOutput, downscale, fit_shape
 
@@ -102,7 +103,7 @@ def palette(request: Request, sid: str, k: int | None = None):
 
     sess = image_session(request, sid)
     if k is not None and not 1 <= k <= 16:
-        raise ApiError(400, "k must be between 1 and 16")
+        raise InputError("k must be between 1 and 16")
     img = _small(sess)
     key = f"palette:{k}"
     if key not in sess.cache:
@@ -158,8 +159,7 @@ def harmonize(request: Request, sid: str, p: HarmonizeParams):
     state = get_state(request)
     sess = image_session(request, sid)
     if not names_available():
-        raise ApiError(
-            503,
+        raise ModelUnavailableError(
             "harmonize needs the colour-name model (w2c) on the server: run "
             "'sempix models fetch w2c'",
         )

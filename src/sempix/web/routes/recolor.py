@@ -36,8 +36,8 @@ from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from sempix.errors import InputError, NotFoundError, NotReadyError
 from sempix.web.common import (
-    ApiError,
     decode_image,
     encode_image,
     get_state,
@@ -180,15 +180,14 @@ SALIENCY_MODELS = ("rbd", "u2netp", "auto")
 def resolve_saliency(p: SolveParams) -> tuple[str | None, Path | None]:
     """Concrete ``(saliency backend, u2netp file)`` for a request, without downloading anything.
 
-    ``(None, None)`` when saliency is not used (off, or semantic grouping). Raises :class:`ApiError`
-    400 (one line) for an unknown name or a u2netp model that is not on the server.
+    ``(None, None)`` when saliency is not used (off, or semantic grouping). Raises ``InputError``
+    (400) (one line) for an unknown name or a u2netp model that is not on the server.
     """
     from sempix.errors import ModelUnavailableError
     from sempix.recolor.saliency import resolve_backend, u2netp_path
 
     if p.saliency_model not in SALIENCY_MODELS:
-        raise ApiError(
-            400,
+        raise InputError(
             f"saliency_model must be one of {', '.join(SALIENCY_MODELS)}, not {p.saliency_model!r}",
         )
     if p.saliency == "off" or p.semantic:
@@ -199,8 +198,8 @@ def resolve_saliency(p: SolveParams) -> tuple[str | None, Path | None]:
         return resolve_backend(p.saliency_model)  # rbd, or auto: local file only (never downloads)
     except ModelUnavailableError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else "u2netp model unavailable"
-        raise ApiError(
-            400, f"saliency_model u2netp is not available on this server: {msg}"
+        raise InputError(
+            f"saliency_model u2netp is not available on this server: {msg}"
         ) from None
 
 
@@ -247,11 +246,11 @@ async def create_session(request: Request, files: list[UploadFile] | None = File
     state = get_state(request)
     cfg = state.settings
     if not files:
-        raise ApiError(
-            400, "no files uploaded (send multipart/form-data with several 'files' fields)"
+        raise InputError(
+            "no files uploaded (send multipart/form-data with several 'files' fields)"
         )
     if len(files) > MAX_IMAGES:
-        raise ApiError(400, f"too many images: at most {MAX_IMAGES}")
+        raise InputError(f"too many images: at most {MAX_IMAGES}")
     images, names, originals = [], [], []
     for f in files:
         data = await read_upload(f, cfg.max_upload_bytes)
@@ -281,7 +280,7 @@ def solve(request: Request, sid: str, p: SolveParams):
     state = get_state(request)
     sess = _collection(request, sid)
     if p.saliency not in ("both", "background", "off"):
-        raise ApiError(400, "saliency must be both, background or off")
+        raise InputError("saliency must be both, background or off")
     saliency = resolve_saliency(p)  # before the job: a missing model is an immediate one-line 400
     backend = (
         state.settings.backend
@@ -305,10 +304,10 @@ def edit_group(request: Request, sid: str, p: GroupParams):
 
     sess = _collection(request, sid)
     if sess.solution is None:
-        raise ApiError(409, "the collection is still being solved")
+        raise NotReadyError("the collection is still being solved")
     if len(p.colors) != len(sess.solution.group_lab):
-        raise ApiError(
-            400, f"expected {len(sess.solution.group_lab)} group colours, got {len(p.colors)}"
+        raise InputError(
+            f"expected {len(sess.solution.group_lab)} group colours, got {len(p.colors)}"
         )
     glab = srgb_to_lab(parse_palette(",".join(p.colors)))
     with sess.lock:
@@ -320,7 +319,7 @@ def edit_group(request: Request, sid: str, p: GroupParams):
 
 def _index(sess: RecolorSession, i: int) -> int:
     if not 0 <= i < len(sess.images):
-        raise ApiError(404, f"no image {i} in this collection")
+        raise NotFoundError(f"no image {i} in this collection")
     return i
 
 
@@ -335,7 +334,7 @@ def output_image(request: Request, sid: str, i: int, download: int = 0):
     sess = _collection(request, sid)
     i = _index(sess, i)
     if sess.outputs is None:
-        raise ApiError(409, "no result yet")
+        raise NotReadyError("no result yet")
     name = f"{sess.names[i]}-recolored.png" if download else None
     return image_response(sess.outputs[i], "png", filename=name)
 
@@ -364,7 +363,7 @@ def _render_full(state, sid: str, sess: RecolorSession, progress) -> JobOutput:
     with sess.lock:
         sol, glab = sess.solution, sess.group_lab
     if sol is None:
-        raise ApiError(409, "the collection is still being solved")
+        raise NotReadyError("the collection is still being solved")
     files: dict[str, tuple[bytes, str]] = {}
     zbuf = io.BytesIO()
     n = len(sess.originals)
@@ -401,6 +400,6 @@ def render_full(request: Request, sid: str):
     state = get_state(request)
     sess = _collection(request, sid)
     if sess.solution is None:
-        raise ApiError(409, "the collection is still being solved")
+        raise NotReadyError("the collection is still being solved")
     job = state.jobs.submit(_render_full, state, sid, sess, kind="recolor-render", owner=sid)
     return {"job": job}
