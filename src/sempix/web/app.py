@@ -81,7 +81,9 @@ def create_app(**settings: Any):
     cfg = Settings(**settings)
     jobs_box: list[JobManager] = []
 
-    def on_evict(sid: str, obj: Any) -> None:  # issue 12 item 7: work and results die with the session
+    def on_evict(
+        sid: str, obj: Any
+    ) -> None:  # issue 12 item 7: work and results die with the session
         if jobs_box:
             jobs_box[0].drop_owner(sid)
 
@@ -102,5 +104,17 @@ def create_app(**settings: Any):
     return app
 
 
-__all__ = ["COL_SCALE", "CSP", "SEM_SCALE", "STATIC_DIR", "EditorSession", "ImageSession", "MaskParams",
-           "ResizeParams", "carve_available", "create_app", "label_colors", "pack_distances"]
+__all__ = [
+    "COL_SCALE",
+    "CSP",
+    "SEM_SCALE",
+    "STATIC_DIR",
+    "EditorSession",
+    "ImageSession",
+    "MaskParams",
+    "ResizeParams",
+    "carve_available",
+    "create_app",
+    "label_colors",
+    "pack_distances",
+]

@@ -26,16 +26,16 @@ State
 
 Sessions (bounded memory)
     ``SessionStore(max_sessions, max_bytes)``: thread-safe LRU. ``store.add(obj, nbytes)`` -> id
-    (random, unguessable); ``store.get(id)`` -> obj (``NotFoundError`` when unknown, ``SessionExpiredError`` when evicted; marks
-    it recently used); ``store.resize(id, nbytes)`` after an object grew (e.g. features were
-    cached); ``store.remove(id)``. The least recently used entries are evicted when either limit
-    would be exceeded. Store any object; give it a ``lock`` attribute (``threading.Lock``) if its
-    methods are not thread safe.
+    (random, unguessable); ``store.get(id)`` -> obj (``NotFoundError`` when unknown,
+    ``SessionExpiredError`` when evicted; marks it recently used); ``store.resize(id, nbytes)``
+    after an object grew (e.g. features were cached); ``store.remove(id)``. The least recently used
+    entries are evicted when either limit would be exceeded. Store any object; give it a ``lock``
+    attribute (``threading.Lock``) if its methods are not thread safe.
 
 Jobs (long CPU work with progress for the page to poll)
-    ``jobs.submit(fn, *args, kind="features", owner=None)`` -> job id. ``fn(*args, progress)`` runs in a
-    bounded thread pool; ``progress(fraction, message)`` updates the job. ``jobs.status(id)`` ->
-    JSON-able dict ``{"id", "kind", "state": "queued|running|done|error", "progress", "message",
+    ``jobs.submit(fn, *args, kind="features", owner=None)`` -> job id. ``fn(*args, progress)`` runs
+    in a bounded thread pool; ``progress(fraction, message)`` updates the job. ``jobs.status(id)``
+    -> JSON-able dict ``{"id", "kind", "state": "queued|running|done|error", "progress", "message",
     "error"}``; ``jobs.result(id)`` -> the return value (409 while not done, the job's error as
     exception when it failed). Old finished jobs are forgotten (bounded).
 
@@ -179,7 +179,8 @@ def install_error_handlers(app: Any) -> None:
 
 
 async def read_upload(upload: Any, max_bytes: int) -> bytes:
-    """Read a FastAPI ``UploadFile`` completely, refusing more than ``max_bytes`` (413) or 0 (400)."""
+    """Read a FastAPI ``UploadFile`` completely; more than ``max_bytes`` is a ``TooLargeError``
+    (413), nothing an ``ImageDecodeError`` (400)."""
     if upload is None:
         raise InputError("no file uploaded (send multipart/form-data with a 'file' field)")
     chunks = []
@@ -253,7 +254,8 @@ SESSION_FLOOR_BYTES = 4_000_000
 
 
 def default_max_sessions(max_bytes: int) -> int:
-    """Session count limit derived from the memory budget (issue 12 item 11): memory decides first."""
+    """Session count limit derived from the memory budget (issue 12 item 11): memory decides
+    first."""
     return int(max(16, min(4096, max_bytes // SESSION_FLOOR_BYTES)))
 
 
@@ -272,7 +274,9 @@ class SessionStore:
     def __init__(self, max_sessions: int | None = None, max_bytes: int = 2_000_000_000,
                  on_evict: Callable[[str, Any], None] | None = None, wait_s: float = 30.0):
         self.max_bytes = int(max_bytes)
-        self.max_sessions = int(max_sessions) if max_sessions else default_max_sessions(self.max_bytes)
+        self.max_sessions = (
+            int(max_sessions) if max_sessions else default_max_sessions(self.max_bytes)
+        )
         self.on_evict = on_evict
         self.wait_s = float(wait_s)
         self._items: OrderedDict[str, list] = OrderedDict()  # sid -> [obj, base, {key: extra}]
@@ -292,7 +296,9 @@ class SessionStore:
         return int(item[1] + sum(item[2].values()))
 
     def _total(self) -> int:
-        return sum(self._size(i) for i in self._items.values()) + sum(n for n, _ in self._reserved.values())
+        return sum(self._size(i) for i in self._items.values()) + sum(
+            n for n, _ in self._reserved.values()
+        )
 
     @property
     def nbytes(self) -> int:
@@ -391,7 +397,9 @@ class SessionStore:
         self._notify(gone)
 
     def charge(self, sid: str | None, key: str, nbytes: int) -> bool:
-        """Account ``nbytes`` under ``key`` to session ``sid`` (0 removes it). False if ``sid`` is gone."""
+        """Account ``nbytes`` under ``key`` to session ``sid`` (0 removes it).
+
+        False if ``sid`` is gone."""
         if sid is None:
             return False
         with self._cond:
@@ -525,7 +533,9 @@ class JobManager:
     """
 
     def __init__(self, workers: int = 2, keep: int = 200, store: SessionStore | None = None):
-        self._pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="sempix-job")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, int(workers)), thread_name_prefix="sempix-job"
+        )
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self.keep = int(keep)
@@ -542,7 +552,9 @@ class JobManager:
             else:
                 break
 
-    def submit(self, fn: Callable[..., Any], *args: Any, kind: str = "job", owner: str | None = None) -> str:
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, kind: str = "job", owner: str | None = None
+    ) -> str:
         """Run ``fn(*args, progress)`` in the pool; return the job id."""
         job = Job(id=secrets.token_urlsafe(9), kind=kind, owner=owner)
         with self._lock:
@@ -569,8 +581,11 @@ class JobManager:
                 result = fn(*args, progress)
                 if job.cancel_event.is_set():
                     raise JobCancelled()
-                if (self.store is not None and job.owner is not None
-                        and not self.store.charge(job.owner, f"job:{job.id}", result_nbytes(result))):
+                if (
+                    self.store is not None
+                    and job.owner is not None
+                    and not self.store.charge(job.owner, f"job:{job.id}", result_nbytes(result))
+                ):
                     raise SessionExpiredError("the session of this job was closed")
                 job.result = result
                 job.progress = 1.0
@@ -646,7 +661,9 @@ class JobManager:
     def result(self, job_id: str) -> Any:
         job = self.get(job_id)
         if getattr(job, "owner_gone", False):
-            raise SessionExpiredError("the session of this job was closed: its results were deleted")
+            raise SessionExpiredError(
+                "the session of this job was closed: its results were deleted"
+            )
         if job.state == "error":
             raise job.exc if job.exc is not None else SempixError(job.error or "job failed")
         if job.state == "cancelled":
@@ -683,8 +700,9 @@ class Settings:
     strict: bool = False
     preview_pixels: int = 1_000_000  # interactive maps/previews are computed at most this large
     softseg_pixels: int = 150_000  # soft layers are computed at most this large
-    recolor_work_pixels: int = 600_000  # recolor solves and previews at this size; renders at full size
-    allowed_hosts: tuple = ()  # extra Host names accepted besides loopback names and the bound address
+    recolor_work_pixels: int = 600_000
+    # extra Host names accepted besides loopback names and the bound address
+    allowed_hosts: tuple = ()
 
 
 @dataclass

@@ -1,14 +1,16 @@
 """Pages, configuration, image upload and the shared image sessions.
 
-=======================================  ================================================================
-``GET  /``                               the app (one page, a panel per tool); ``/recolor`` = same page
+=======================================  ===========================================================
+``GET  /``                               the app (one page, a panel per tool); ``/recolor`` = same
+                                         page
 ``GET  /api/config``                     limits, backend, which tools are available
 ``POST /api/images``                     multipart ``file`` (+ optional ``backend``) -> 201
-                                         ``{session, width, height, preview_width, preview_height, job}``
+                                         ``{session, width, height, preview_width, preview_height,
+                                         job}``
 ``GET  /api/sessions/{sid}``             session info (ready, backend, semantic, labels available)
 ``GET  /api/sessions/{sid}/image``       the decoded image as PNG (``?preview=1``: preview size)
 ``DELETE /api/sessions/{sid}``           close a session (its jobs are cancelled, results deleted)
-=======================================  ================================================================
+=======================================  ===========================================================
 
 Unknown ids are 404, evicted or deleted ones 410 with ``"code": "session_gone"`` (the page then
 re-opens the image it still has), a recolor collection id on these routes 409.

@@ -1,14 +1,15 @@
 """Background jobs: status, progress pushed as server-sent events, cancellation, result files.
 
-=======================================  ================================================================
+=======================================  ===========================================================
 ``GET  /api/jobs/{job}``                 ``{id, kind, state, progress, message, error}``
-``GET  /api/jobs/{job}/events``          ``text/event-stream``: one ``data: {...}`` status per change,
-                                         the last one with a finished state (done|error|cancelled)
+``GET  /api/jobs/{job}/events``          ``text/event-stream``: one ``data: {...}`` status per
+                                         change, the last one with a finished state
+                                         (done|error|cancelled)
 ``POST /api/jobs/{job}/cancel``          stop it (queued: never runs; running: at its next progress)
 ``GET  /api/jobs/{job}/info``            a finished tool job's JSON summary and file list
 ``GET  /api/jobs/{job}/files/{name}``    one of its files (``?download=1`` adds a file name)
 ``GET  /api/jobs/{job}/result``          the main file (resize: the resized PNG)
-=======================================  ================================================================
+=======================================  ===========================================================
 
 States: ``queued -> running -> done | error | cancelled``. A job's files belong to its session: they
 count in the memory budget and are deleted with it (410 afterwards).

@@ -1,17 +1,18 @@
 """Masks panel: per-click distance maps, class selection, brush strokes, combinations, renders.
 
-=======================================  ================================================================
-``GET  /api/sessions/{sid}/distance``    ``?x=&y=&space=luminance|lab`` (image pixel coordinates): the
-                                         two distance maps of one click **at preview resolution**
-                                         (binary, see :func:`pack_distances`); 409 until features ready
+=======================================  ===========================================================
+``GET  /api/sessions/{sid}/distance``    ``?x=&y=&space=luminance|lab`` (image pixel coordinates):
+                                         the two distance maps of one click **at preview
+                                         resolution** (binary, see :func:`pack_distances`); 409
+                                         until features ready
 ``GET  /api/sessions/{sid}/labels``      JSON legend of the semantic labels (+ ``labels.png``)
 ``GET  /api/sessions/{sid}/classmask``   ``?ids=2,12`` -> soft mask of those classes at preview size
-                                         (8-bit PNG): class probabilities sharpened around 0.5, edges
-                                         snapped to the image by a guided filter
+                                         (8-bit PNG): class probabilities sharpened around 0.5,
+                                         edges snapped to the image by a guided filter
 ``POST /api/sessions/{sid}/render``      a mask recipe + ``adjustments`` + ``format`` -> the edited
                                          image at full resolution
 ``POST /api/sessions/{sid}/mask``        a mask recipe -> the mask at full resolution (8-bit PNG)
-=======================================  ================================================================
+=======================================  ===========================================================
 
 Mask recipe (JSON; the page builds the same mask at preview size)::
 
@@ -141,7 +142,9 @@ def check_recipe(r: Recipe, shape: tuple[int, int]) -> None:
     if spts > MAX_STROKE_POINTS:
         raise InvalidRequestError(f"too many brush points: {spts} (at most {MAX_STROKE_POINTS})")
     if not (r.points or r.classes or r.combine or r.strokes):
-        raise InvalidRequestError("empty mask: give points, classes, brush strokes or a combination")
+        raise InvalidRequestError(
+            "empty mask: give points, classes, brush strokes or a combination"
+        )
     for x, y in r.points:
         if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < W and 0 <= y < H):
             raise InputError(f"point ({x}, {y}) is outside the {W}x{H} image")
@@ -192,7 +195,8 @@ def class_mask(
 def stroke_coverage(
     strokes: list[Stroke], shape: tuple[int, int], scale: float
 ) -> list[tuple[str, np.ndarray]]:
-    """[(mode, (H, W) float32 coverage)] of brush strokes given in image pixels, drawn at ``scale``."""
+    """[(mode, (H, W) float32 coverage)] of brush strokes given in image pixels, drawn at
+    ``scale``."""
     from PIL import Image, ImageDraw
 
     H, W = shape

@@ -1,15 +1,15 @@
 """Palette & harmonize panel: palette swatches, the best hue template, harmonization jobs.
 
-=======================================  ================================================================
-``GET  /api/sessions/{sid}/palette``     ``?k=`` -> palette (hex, weight, basic name, hue, saturation),
-                                         the image's best Cohen-Or hue template (name, rotation, sectors,
-                                         F per pixel, PIT) - computed on a copy of at most
-                                         :data:`PALETTE_PIXELS` pixels
+=======================================  ===========================================================
+``GET  /api/sessions/{sid}/palette``     ``?k=`` -> palette (hex, weight, basic name, hue,
+                                         saturation), the image's best Cohen-Or hue template (name,
+                                         rotation, sectors, F per pixel, PIT) - computed on a copy
+                                         of at most :data:`PALETTE_PIXELS` pixels
 ``POST /api/sessions/{sid}/harmonize``   ``{strength 0..1, method: names|cohen-or, k, full}`` -> 202
                                          ``{job}``; files ``harmonized.png``; info: F before/after,
-                                         target colours, ``worse`` (the result is less harmonious than
-                                         the input by its own measure: the page says so)
-=======================================  ================================================================
+                                         target colours, ``worse`` (the result is less harmonious
+                                         than the input by its own measure: the page says so)
+=======================================  ===========================================================
 
 Preview jobs (``full: false``, what the strength slider starts) work at :data:`PALETTE_PIXELS`;
 ``full: true`` harmonizes the full-resolution image for the download (inside a memory reservation).

@@ -2,22 +2,26 @@
 
 Endpoints (all JSON unless noted; errors are ``{"error": message}`` with a 4xx/5xx status)::
 
-    POST /api/recolor/sessions              multipart ``files`` (2..12 images) -> {session, images, job}
-    POST /api/recolor/{sid}/solve           options -> {job}   (analyse + solve + render, with progress)
-    GET  /api/recolor/{sid}                 state: palettes, group palette, associations, stats, version
-    POST /api/recolor/{sid}/group           {"colors": ["#rrggbb", ...]} -> state (re-render, synchronous)
-    GET  /api/recolor/{sid}/input/{i}       input image (PNG, working resolution)
-    GET  /api/recolor/{sid}/output/{i}      recoloured preview (PNG, working resolution)
-    POST /api/recolor/{sid}/render          -> {job}: every image recoloured at FULL resolution in a
-                                            background job (files NAME-recolored.png + recolored.zip)
+    POST /api/recolor/sessions          multipart ``files`` (2..12 images)
+                                        -> {session, images, job}
+    POST /api/recolor/{sid}/solve       options -> {job} (analyse + solve + render, progress)
+    GET  /api/recolor/{sid}             state: palettes, group palette, associations, stats,
+                                        version
+    POST /api/recolor/{sid}/group       {"colors": ["#rrggbb", ...]} -> state (re-render,
+                                        synchronous)
+    GET  /api/recolor/{sid}/input/{i}   input image (PNG, working resolution)
+    GET  /api/recolor/{sid}/output/{i}  recoloured preview (PNG, working resolution)
+    POST /api/recolor/{sid}/render      -> {job}: every image recoloured at FULL resolution in a
+                                        background job (files NAME-recolored.png, recolored.zip)
     DELETE /api/recolor/{sid}
 
-Solve options (JSON body of ``/solve``): ``wb``, ``saliency`` (both|background|off), ``saliency_model``
-(``rbd`` built-in, ``u2netp`` learned, ``auto`` = u2netp when its file is on the server, else rbd;
-default rbd), ``semantic``, ``names``, ``harmonize``, ``group_size``, ``palette``. The server never
-downloads a model for a request: ``u2netp`` without its file (or without onnxruntime) is a 400 with
-one line saying where to put it (``sempix models fetch u2netp``). Saliency maps are cached per image
-and per backend/model file, so switching the model never reuses another backend's map.
+Solve options (JSON body of ``/solve``): ``wb``, ``saliency`` (both|background|off),
+``saliency_model`` (``rbd`` built-in, ``u2netp`` learned, ``auto`` = u2netp when its file is on the
+server, else rbd; default rbd), ``semantic``, ``names``, ``harmonize``, ``group_size``, ``palette``.
+The server never downloads a model for a request: ``u2netp`` without its file (or without
+onnxruntime) is a 400 with one line saying where to put it (``sempix models fetch u2netp``).
+Saliency maps are cached per image and per backend/model file, so switching the model never reuses
+another backend's map.
 
 Job progress: ``GET /api/jobs/{job}`` or the server-sent events of ``/api/jobs/{job}/events``. The
 collection is analysed, solved and previewed at a working resolution of at most
@@ -348,7 +352,8 @@ def delete_session(request: Request, sid: str):
 
 
 def _render_one(sol, image: np.ndarray, i: int, group_lab) -> np.ndarray:
-    """Image ``i`` of the collection recoloured at its own (full) resolution: same LUT as the preview."""
+    """Image ``i`` of the collection recoloured at its own (full) resolution: same LUT as the
+    preview."""
     from sempix.recolor.core import color_transforms, pixel_guard_on, render_image
 
     fn = color_transforms(sol, group_lab=group_lab)[i]
