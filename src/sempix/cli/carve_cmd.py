@@ -241,6 +241,7 @@ def carve(
 
     t_start = time.perf_counter()
     t_feat = 0.0
+    from sempix.carve import CarveOptions
     from sempix.carve import carve as carve_api
     from sempix.image import check_not_input, read_image, read_mask, write_image
     from sempix.progress import cli_progress
@@ -330,11 +331,26 @@ def carve(
             "(the ade20k model is unavailable?); use --protect none or install the model"
         )
     with cli_progress("carving", quiet=quiet) as prog:
-        res = carve_api(rgb, tw, th, features=fm if fm is not None else feats, protect=protect,
-                        lam=lam_eff, energy=energy, order=order, keep=keep_m,
-                        semantic_energy=semantic_energy,
-                        drop=drop_m, also=also_in, progress=prog, feature_dim=feature_dim,
-                        keep_strict=not best_effort)
+        opts = CarveOptions(
+            lam=lam_eff,
+            energy=energy,
+            semantic_energy=semantic_energy,
+            order=order,
+            feature_dim=feature_dim,
+            keep_strict=not best_effort,
+            protect=protect,
+        )
+        res = carve_api(
+            rgb,
+            tw,
+            th,
+            features=fm if fm is not None else feats,
+            keep=keep_m,
+            drop=drop_m,
+            also=also_in,
+            progress=prog,
+            options=opts,
+        )
     out_alpha = res.also[-1] if li.alpha is not None else None
     write_image(output, res.image, alpha=out_alpha, icc=li.icc, inputs=inputs, force=force)
     for (_, dst), (_, info), arr in zip(also_pairs, also_arrs, res.also):

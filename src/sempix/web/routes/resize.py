@@ -65,7 +65,7 @@ def _run(state, sid: str, sess, p: ResizeParams, progress) -> JobOutput:
         resize_bytes((H, W), (p.height, p.width), p.method), sid, "this resize"
     ):
         if p.method == "carve":
-            from sempix.carve import FEATURE_DIM, carve, reduce_features
+            from sempix.carve import FEATURE_DIM, CarveOptions, carve, reduce_features
 
             feats = sess.fm.features if sess.fm is not None else None
             if feats is not None:  # working resolution: reduce there, then upsample
@@ -77,7 +77,7 @@ def _run(state, sid: str, sess, p: ResizeParams, progress) -> JobOutput:
                 width=p.width,
                 height=p.height,
                 features=feats,
-                lam=p.lam,
+                options=CarveOptions(lam=p.lam),
                 progress=progress,
             ).image
         else:
