@@ -94,7 +94,9 @@ def test_render_memory_does_not_grow_with_points():
         pts = [
             [int(x), int(y)] for x, y in zip(rng.integers(0, 1500, 64), rng.integers(0, 1000, 64))
         ]
-        body = {"points": pts, "lam": 0.5, "tau": 0.05, "space": "luminance"}
+        # connected=False: the same per-point running minimum, without 64 full-size minimax
+        # floods (the floods' own memory is tested in test_geodesic; this took ~100 s)
+        body = {"points": pts, "lam": 0.5, "tau": 0.05, "space": "luminance", "connected": False}
         c.post(f"/api/sessions/{sid}/mask", json={**body, "points": pts[:1]})  # warm-up
         base, peak, stop = _rss(), [0], threading.Event()
 
