@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from sempix.cli.common import command
+from sempix.cli.common import command, number_list
 from sempix.errors import InputError
 
 DEVICE = click.option(
@@ -31,26 +31,14 @@ THREADS = click.option(
 
 
 def _ints(text: str, what: str) -> list[int]:
-    try:
-        vals = [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise InputError(
-            f"--{what} {text!r}: give integers separated by commas, e.g. 1,5,10"
-        ) from None
+    vals = number_list(text, what, kind=int, example="1,5,10")
     if not vals or min(vals) < 1:
         raise InputError(f"--{what} {text!r}: values must be >= 1")
     return vals
 
 
 def _floats(text: str | None, what: str) -> list[float]:
-    if not text:
-        return []
-    try:
-        return [float(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise InputError(
-            f"--{what} {text!r}: give numbers separated by commas, e.g. 0,0.5,1"
-        ) from None
+    return number_list(text, what) if text else []
 
 
 def _threads(n: int) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sempix.cli.common import command, size_option
+from sempix.cli.common import command, number_list, size_option
 from sempix.errors import InputError
 
 #: feature dimension requested from the backend (seeded random projection done at the network's
@@ -97,12 +97,7 @@ def _write_also(path: Path, arr, info, inputs, force):
 
 
 def _parse_lams(text: str, lam: float) -> list[float]:
-    try:
-        vals = [float(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise InputError(
-            f"--figure-lambdas {text!r}: give numbers in [0, 1] separated by commas"
-        ) from None
+    vals = number_list(text, "figure-lambdas")
     if not vals or any(not 0 <= v <= 1 for v in vals):
         raise InputError(f"--figure-lambdas {text!r}: give numbers in [0, 1] separated by commas")
     return vals

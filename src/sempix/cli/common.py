@@ -261,6 +261,25 @@ def size_option(value, current: int, what: str) -> int | None:
         raise InputError(f"--{what}: {exc}") from None
 
 
+def number_list(text: str, option: str, *, kind: type = float, example: str = "0,0.5,1") -> list:
+    """Parse ``"1, 0.5,2"`` (the value of ``--OPTION``) into numbers of ``kind`` (int or float).
+
+    The one comma-separated list parser of the CLI; callers check ranges themselves.
+
+    Raises
+    ------
+    InputError
+        ``--OPTION 'TEXT': give numbers separated by commas, e.g. EXAMPLE`` (``integers`` for int).
+    """
+    try:
+        return [kind(t) for t in str(text).replace(" ", "").split(",") if t]
+    except ValueError:
+        what = "integers" if kind is int else "numbers"
+        raise InputError(
+            f"--{option} {text!r}: give {what} separated by commas, e.g. {example}"
+        ) from None
+
+
 def json_ready(value: Any) -> Any:
     """``value`` with numpy scalars/arrays, paths and tuples turned into JSON types."""
     import math

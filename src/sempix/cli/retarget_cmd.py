@@ -7,20 +7,13 @@ from pathlib import Path
 
 import click
 
-from sempix.cli.common import command, size_option
+from sempix.cli.common import command, number_list, size_option
 from sempix.errors import InputError
 from sempix.retarget.constants import INITS, METHODS
 
 
 def _floats(text: str | None, what: str) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        return [float(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise InputError(
-            f"--{what} {text!r}: give numbers separated by commas, e.g. 1,0,0"
-        ) from None
+    return None if text is None else number_list(text, what, example="1,0,0")
 
 
 @command("retarget", features=True)
