@@ -699,7 +699,8 @@ def read_mask(
     if is_npy:
         _check_readable(p)
         try:
-            arr = np.load(p.open(), allow_pickle=False)
+            with p.open() as f:
+                arr = np.load(f, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001
             raise ImageDecodeError(f"{p}: cannot read mask ({_one_line(exc)})") from None
         if arr.ndim == 3 and arr.shape[2] == 1:
