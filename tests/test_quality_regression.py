@@ -107,12 +107,20 @@ def m_harmonize(data: Path, backend: str) -> dict:
     from sempix.palette import harmonize_image, harmony_metrics
 
     img = _load(data / "kodak24/kodim23.png", 128)
-    # recorded before issue 21's harmony guard (which keeps this small kodim23 as it is): unguarded
-    res = harmonize_image(img, method="names", guard="off")
+    # recorded before issue 21's harmony guard (which keeps this small kodim23 as it is) and before
+    # issue 19's template fit: unguarded, palette step only
+    res = harmonize_image(img, method="names", guard="off", fit_template=False)
+    # issue 19: the default (template fit after the guard), recorded with it
+    new = harmonize_image(img, method="names")
+    s_in, s_new = harmony_metrics(img), harmony_metrics(new.image)
     return {
-        "f_before": float(harmony_metrics(img).f_score),
+        "f_before": float(s_in.f_score),
         "f_after": float(harmony_metrics(res.image).f_score),
         "mean_change": float(np.abs(res.image - img).mean()),
+        "f_default": float(s_new.f_score),
+        "pit_gain_default": float(s_new.pit - s_in.pit),
+        "mits_gain_default": float(s_new.mits - s_in.mits),
+        "mean_change_default": float(np.abs(new.image - img).mean()),
     }
 
 
@@ -194,6 +202,13 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "f_before": 0.218145727021969,
             "f_after": 0.2745043953398982,
             "mean_change": 0.03359444439411163,
+            # issue 19, recorded with its default (template fit after the guard). On this 128-px
+            # kodim23 the guard rejects the palette step (F 0.218 -> 0.275) and takes the
+            # "saturation-only" step (palette hues kept) + the template fit
+            "f_default": 0.05482673715228978,
+            "pit_gain_default": 11.279296875,
+            "mits_gain_default": 0.06804514845029908,
+            "mean_change_default": 0.021153101697564125,
         },
         "mask": {
             "iou": 0.35756275477365373,
@@ -224,6 +239,13 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "f_before": 0.218145727021969,
             "f_after": 0.2745043953398982,
             "mean_change": 0.03359444439411163,
+            # issue 19, recorded with its default (template fit after the guard). On this 128-px
+            # kodim23 the guard rejects the palette step (F 0.218 -> 0.275) and takes the
+            # "saturation-only" step (palette hues kept) + the template fit
+            "f_default": 0.05482673715228978,
+            "pit_gain_default": 11.279296875,
+            "mits_gain_default": 0.06804514845029908,
+            "mean_change_default": 0.021153101697564125,
         },
         "mask": {
             "iou": 0.6478549391699168,

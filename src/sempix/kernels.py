@@ -68,6 +68,7 @@ _RESAMPLE = "sempix.ops.resample"
 _COLOR = "sempix.color.kernels"
 
 _TRANSFER = "sempix.palette.transfer"
+_TEMPLATE = "sempix.palette._template_kernels"
 _LUT = "sempix.recolor.lut"
 
 KERNELS: tuple[Kernel, ...] = (
@@ -166,6 +167,14 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_COLOR, "_hsv_flat_s", ("color",), (_sig(_F2, _F2),), cost_s=0.2),
     # palette transfer (harmonize, recolor)
     Kernel(_TRANSFER, "_idw_pixel", ("transfer",)),
+    # harmonize's template fit (issue 19)
+    Kernel(
+        _TEMPLATE,
+        "_compress_hues",
+        ("transfer",),
+        (_sig(_F1, _F1, _D1, _D1, "float64", _F1, _F1),),
+        cost_s=0.5,
+    ),
     Kernel(
         _TRANSFER,
         "_idw_rows_par",

@@ -222,6 +222,13 @@ def names(items, preview, top, as_json, force, quiet, debug):
     help="If the result is less harmonious than the input (higher F): apply a weaker step "
     "(half, a quarter) or keep the input (reduce), keep it with a warning (warn), or do not check.",
 )
+@click.option(
+    "--fit-template/--no-fit-template",
+    default=True,
+    show_default=True,
+    help="After the palette step, turn out-of-template hues into the best hue template (names "
+    "and L* kept per pixel; names method).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print palettes and harmony metrics as JSON.")
 @click.option("--force", is_flag=True, help="Allow overwriting an input file.")
 def harmonize(
@@ -234,6 +241,7 @@ def harmonize(
     neutral_safe,
     strength,
     guard,
+    fit_template,
     as_json,
     force,
     quiet,
@@ -258,13 +266,19 @@ def harmonize(
             neutral_safe=neutral_safe,
             strength=strength,
             guard=guard,
+            fit_template=fit_template,
             progress=prog,
         )
     g = res.info.get("guard") or {}
-    if g.get("action") in ("reduced", "kept-input", "warned"):
+    if g.get("action") in ("reduced", "kept-input", "warned", "saturation-only"):
         what = {
             "reduced": f"applied at strength {g['strength']:.2f} instead",
-            "kept-input": "the input is written unchanged (--guard warn to keep the result)",
+            "saturation-only": "the palette colours keep their hues instead (only their "
+            "saturation rises), then the hues are fitted to the template",
+            "kept-input": "the input is written unchanged (--guard warn to keep the result)"
+            if not (res.info.get("template_fit") or {}).get("moved")
+            else "the palette step is skipped and only hues are fitted to the template "
+            "(--guard warn to keep the full result)",
             "warned": "written anyway (--guard warn)",
         }[g["action"]]
         click.echo(
@@ -312,6 +326,7 @@ def harmonize(
         ],
         "names_kept": res.names_kept,
         "guard": g or None,
+        "template_fit": res.info.get("template_fit") or None,
         "input": _metrics_dict(s_in),
         "result": _metrics_dict(s_out),
     }

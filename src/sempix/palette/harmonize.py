@@ -25,7 +25,17 @@ baseline.
     so white and grey pixels get no colour cast. ``neutral_safe=False`` is the method as
     published, which gave e.g. kodim05's whites a lime cast and kodim09's sails a turquoise one;
 3d. ``strength`` in [0, 1] scales every palette colour's ab step (1 = the method as published);
-4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept.
+4. recolour with IDW in ab (:func:`sempix.palette.recolor_palette`); L* of every pixel is kept;
+   the harmony guard (``guard``) judges this palette step;
+5. (``fit_template=True``, the default; issue 19) template fit: the result's best Cohen-Or
+   template is measured and hues are compressed into it
+   (:func:`~sempix.palette.hue_templates.compress_into_template`: smooth, order-keeping, hues
+   outside end a pixel's 8-bit hue error inside the border). A hue turns in
+   HSV, then the pixel's own L* is restored; a pixel whose basic name would change takes half or
+   a quarter of the turn, else none. Of the pixels outside, the most saturated enter first, as
+   many as keep MITS >= input MITS + max(``TEMPLATE_MITS_KEEP`` x the palette step's MITS gain,
+   ``TEMPLATE_MITS_MIN_GAIN``). When the guard rejects every palette step, a *saturation-only*
+   step (palette hues kept, chroma of the targets) + the fit is tried before keeping the input.
 
 ``method="cohen-or"``: hue shift into the best Cohen-Or template
 (:mod:`sempix.palette.hue_templates`).
@@ -50,6 +60,15 @@ GUARDS = ("reduce", "warn", "off")
 GUARD_TOLERANCE = 0.0
 #: a palette colour's target chroma is at most this many times its own chroma
 CHROMA_GAIN = 2.0
+#: width (degrees) of the band inside each template border where hues are compressed (step 5)
+TEMPLATE_KNEE = 10.0
+#: step 5 moves hues into the template while the in-template saturation (MITS) keeps at least this
+#: share of the gain of steps 1-4 over the input
+TEMPLATE_MITS_KEEP = 0.5
+#: ... and at least this much above the input's MITS
+TEMPLATE_MITS_MIN_GAIN = 0.005
+#: step 5 leaves pixels with CIE chroma C* below this alone (0 = every chromatic pixel may move)
+TEMPLATE_MIN_CHROMA = 0.0
 
 
 def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
@@ -85,6 +104,122 @@ def _neutral_safe_targets(pal, src_names, tgt_lab, keep_names, model_path):
             tgt[i] = pal.lab[i]
             notes[i] = "kept-chroma"
     return tgt, notes
+
+
+def _template_fit(out, score, mits_floor, model_path):
+    """Bring out-of-template hues of ``out`` into ``score``'s template (module doc, step 5).
+
+    Every chromatic pixel gets its hue from :func:`compress_into_template` (hue turned in HSV,
+    then its own CIE L* restored, gamut-mapped; a shorter turn, 50 or 25 %, where the basic colour
+    name would change, else none). Pixels inside the template near a border are compressed
+    smoothly; of the pixels outside, the most saturated (after the turn) are taken first, as many
+    as keep the mean in-template saturation (MITS, with this template) >= ``mits_floor``.
+    Returns the new (H, W, 3) image and a dict of counts (share of pixels moved, name-locked).
+    """
+    from sempix.color import hsv_to_srgb, srgb_to_hsv
+    from sempix.palette._template_kernels import _compress_hues
+    from sempix.palette.hue_templates import ACHROMATIC
+    from sempix.palette.naming import name_index
+
+    flat = np.ascontiguousarray(out.reshape(-1, 3), dtype=np.float32)
+    n = max(len(flat), 1)
+    if not getattr(score, "sectors", None):  # no template (a stand-in metric): nothing to fit
+        return flat.reshape(out.shape).copy(), {"moved": 0.0, "outside_before": 0.0,
+                                                "name_locked": 0.0, "mits_floor": mits_floor}
+    hsv = srgb_to_hsv(flat)
+    h = np.ascontiguousarray(hsv[:, 0])
+    s = hsv[:, 1].astype(np.float64)
+    chrom = s > ACHROMATIC
+    sectors = score.absolute_sectors()
+    cen = np.array([c for c, _ in sectors], dtype=np.float64)
+    wid = np.array([w for _, w in sectors], dtype=np.float64)
+
+    def compress(hue, sat, val):
+        # hue error of one 8-bit level of the pixel (S * V = max - min): hues land that far inside
+        margin = np.float32(60.0 / 255.0) / np.maximum(sat * val, np.float32(1e-6))
+        nh, dist = np.empty_like(hue), np.empty_like(hue)
+        _compress_hues(np.ascontiguousarray(hue), np.ascontiguousarray(margin, np.float32), cen,
+                       wid, float(TEMPLATE_KNEE), nh, dist)
+        return nh, dist
+
+    new_h, dist = compress(h, hsv[:, 1], hsv[:, 2])
+    if TEMPLATE_MIN_CHROMA > 0:
+        lab = srgb_to_lab(flat)
+        chrom &= np.hypot(lab[:, 1], lab[:, 2]) >= TEMPLATE_MIN_CHROMA
+    outside = (s > ACHROMATIC) & (dist > 1e-6)
+    # candidates: chromatic pixels outside, and inside ones that the compression moves
+    idx = np.flatnonzero(chrom & (outside | (np.abs(new_h - h) > 1e-4)))
+    res = flat.copy()
+    info = {"moved": 0.0, "outside_before": float(outside.sum()) / n, "name_locked": 0.0,
+            "mits_floor": float(mits_floor)}
+    if not len(idx):
+        return res.reshape(out.shape), info
+    n0 = name_index(flat[idx], model_path=model_path)
+    l0 = srgb_to_lab(flat[idx])[:, 0]
+    h0 = h[idx].astype(np.float64)
+    dh = (new_h[idx].astype(np.float64) - h0 + 180.0) % 360.0 - 180.0
+    cand = flat[idx].copy()
+    todo = np.ones(len(idx), dtype=bool)
+    for t in (1.0, 0.5, 0.25):  # a pixel whose basic name would change takes a shorter turn
+        j = np.flatnonzero(todo)
+        if not len(j):
+            break
+        trial = hsv[idx[j]].copy()
+        trial[:, 0] = ((h0[j] + t * dh[j]) % 360.0).astype(np.float32)
+        # the hue turns in HSV (S, V kept); then CIE L* is set back to the pixel's own, as in
+        # every other step (gamut-mapped along the hue line)
+        lab = srgb_to_lab(hsv_to_srgb(trial))
+        lab[:, 0] = l0[j]
+        rgb = lab_to_srgb(lab)
+        good = name_index(rgb, model_path=model_path) == n0[j]
+        cand[j[good]] = rgb[good]
+        todo[j[good]] = False
+    # where the candidates end up (S and hue change a little with L* restored)
+    hc = srgb_to_hsv(cand)
+    s_c = hc[:, 1].astype(np.float64)
+    in_c = compress(hc[:, 0], hc[:, 1], hc[:, 2])[1] <= 1e-6
+    was_out = outside[idx]
+    # pixels that were inside stay as compressed (when still inside); the outside ones are taken
+    # most saturated first while MITS >= floor
+    keep_in = ~was_out & in_c
+    inside = ~outside
+    n_in = float(inside.sum())
+    s_sum = float(s[inside].sum()) + float((s_c[keep_in] - s[idx[keep_in]]).sum())
+    go = np.flatnonzero(was_out & in_c)
+    go = go[np.argsort(-s_c[go], kind="stable")]
+    means = (s_sum + np.cumsum(s_c[go])) / (n_in + np.arange(1, len(go) + 1))
+    ok = np.flatnonzero(means >= mits_floor)
+    if len(ok):
+        n_move = int(ok[-1]) + 1
+    elif len(go) and means.max() > s_sum / max(n_in, 1.0):
+        n_move = int(np.argmax(means)) + 1
+    else:
+        n_move = 0
+    sel = np.concatenate([np.flatnonzero(keep_in), go[:n_move]])
+    res[idx[sel]] = cand[sel]
+    info.update(moved=n_move / n, name_locked=float(todo.sum()) / n)
+    return res.reshape(out.shape), info
+
+
+def _saturation_only(pal, full_lab, strength, src_names, model_path):
+    """Targets with each palette colour's own hue (ab direction) and the chroma of its full
+    target (scaled by ``strength``), where that is higher and keeps the name; None when no colour
+    gains chroma. (k, 3) Lab."""
+    from sempix.palette.naming import NAMES, name_index
+
+    c_src = np.hypot(pal.lab[:, 1], pal.lab[:, 2])
+    c_tgt = np.hypot(full_lab[:, 1], full_lab[:, 2])
+    c_new = c_src + float(strength) * (c_tgt - c_src)
+    lab = pal.lab.astype(np.float32).copy()
+    up = (c_new > c_src + 1e-3) & (c_src > 1e-6)
+    lab[up, 1:] *= (c_new[up] / c_src[up])[:, None]
+    for i in np.flatnonzero(up):
+        if int(name_index(lab_to_srgb(lab[i]), model_path=model_path)) != NAMES.index(
+            src_names[i]
+        ):
+            lab[i] = pal.lab[i]
+            up[i] = False
+    return lab if up.any() else None
 
 
 @dataclass
@@ -176,6 +311,7 @@ def harmonize_image(
     neutral_safe: bool = True,
     model_path: str | os.PathLike | None = None,
     guard: str = "reduce",
+    fit_template: bool = True,
     progress: ProgressFn | None = None,
 ) -> HarmonizeResult:
     """Harmonize an image's colours.
@@ -203,15 +339,25 @@ def harmonize_image(
         input unchanged. ``"warn"`` returns the result anyway; ``"off"`` does not measure.
         ``info["guard"]`` says what happened: ``f_input``, ``f_result`` (of the returned image),
         ``f_full`` (of the full-strength result), ``strength`` applied, ``action`` one of
-        ``"none"`` (not worse), ``"reduced"``, ``"kept-input"``, ``"warned"``; and ``worse`` (the
+        ``"none"`` (not worse), ``"reduced"``, ``"saturation-only"`` (issue 19, with
+        ``fit_template``: when no weaker step is accepted, the palette colours keep their own hues
+        and only take their targets' chroma, then the template fit; taken when the result's F is
+        not above the input's), ``"kept-input"``, ``"warned"``; and ``worse`` (the
         returned image is worse than the input: only with ``"warn"``). ``info["harmony"]`` holds the
         :class:`~sempix.palette.hue_templates.HarmonyScore` of the input and of the returned image.
-        The check costs two to four harmony measurements (about 0.06 s CPU each at 0.25 MP).
+        The check costs two to four harmony measurements (about 0.03 s CPU each at 0.25 MP).
+    fit_template : (``names`` only) step 5 of the module doc: after the palette recolouring, move
+        the most saturated out-of-template hues into the result's best Cohen-Or template (hue
+        only, HSV S and V kept, each pixel keeps its basic colour name, near-neutral pixels are
+        moved last and only while the mean in-template saturation stays above the input's plus
+        ``TEMPLATE_MITS_KEEP`` of the gain of steps 1-4). ``info["template_fit"]`` has the
+        template and the share of pixels moved. False = palette recolouring only (before issue 19)
 
     Returns
     -------
     HarmonizeResult
     """
+    from sempix.palette.hue_templates import harmony_metrics
     from sempix.palette.naming import color_names
 
     if not 0.0 <= float(strength) <= 1.0:
@@ -250,7 +396,7 @@ def harmonize_image(
                 lab[:, 1:] = pal.lab[:, 1:] + float(st) * (full_lab[:, 1:] - pal.lab[:, 1:])
             return recolor_palette(img, pal.lab, lab, chroma_guard=neutral_safe, progress=prog), lab
 
-        end = 0.8 if guard != "off" else 1.0
+        end = 0.7 if guard != "off" else 0.8
         out, tgt_lab = _apply(float(strength), sub_progress(progress, 0.3, end))
         tgt_rgb = lab_to_srgb(tgt_lab)
         info = {
@@ -269,11 +415,11 @@ def harmonize_image(
         tgt_rgb = hsv_to_srgb(hsv)
         protos = None
         info = {"template": score.template, "alpha": score.alpha}
+    fit = method == "names" and fit_template and float(strength) > 0
+    s_in = harmony_metrics(img) if (fit or guard != "off") else None
+    s_out = None
     if guard != "off":
-        from sempix.palette.hue_templates import harmony_metrics
-
-        report(progress, 0.8, "checking harmony")
-        s_in = harmony_metrics(img)
+        report(progress, 0.7, "checking harmony")
         s_out = harmony_metrics(out)
         f_in = s_in.f_score
         f_out = f_full = s_out.f_score
@@ -295,12 +441,61 @@ def harmonize_image(
                             tgt_rgb = lab_to_srgb(tgt_lab)
                             g.update(action="reduced", strength=st)
                             break
+                if not done and fit:
+                    # issue 19: the palette colours' own hues with the targets' chroma (no hue
+                    # shift, so no mint sand), then the template fit; taken when the result is
+                    # not less harmonious than the input
+                    sat_lab = _saturation_only(pal, full_lab, strength, src_names, model_path)
+                    if sat_lab is not None:
+                        cand = recolor_palette(img, pal.lab, sat_lab, chroma_guard=neutral_safe)
+                        s_c = harmony_metrics(cand)
+                        floor = s_in.mits + max(
+                            TEMPLATE_MITS_KEEP * max(s_c.mits - s_in.mits, 0.0),
+                            TEMPLATE_MITS_MIN_GAIN,
+                        )
+                        fitted, tf = _template_fit(cand, s_c, floor, model_path)
+                        s_f = harmony_metrics(fitted)
+                        if s_f.f_score <= f_in * (1.0 + GUARD_TOLERANCE) + 1e-9:
+                            out, s_out, f_out, done = fitted, s_f, s_f.f_score, True
+                            tgt_lab = sat_lab
+                            tgt_rgb = lab_to_srgb(tgt_lab)
+                            info["template_fit"] = dict(
+                                tf, template=s_c.template, alpha=s_c.alpha, attempts=1
+                            )
+                            fit = False  # done here
+                            g.update(action="saturation-only", strength=float(strength))
                 if not done:
                     out, f_out, s_out = img.copy(), f_in, s_in
                     tgt_rgb = pal.rgb.copy()
                     g.update(action="kept-input", strength=0.0)
         g["f_result"] = f_out
         info["guard"] = g
+    if fit:
+        # step 5 after the guard: it judged the palette step (steps 1-4); the template fit only
+        # turns hues into the template, so it never raises F
+        report(progress, 0.8, "fitting hues to the template")
+        s_pal = s_out if s_out is not None else harmony_metrics(out)
+        if s_pal.sectors:
+            gain = max(s_pal.mits - s_in.mits, 0.0)
+            floor = s_in.mits + max(TEMPLATE_MITS_KEEP * gain, TEMPLATE_MITS_MIN_GAIN)
+            fitted, tf = _template_fit(out, s_pal, floor, model_path)
+            tf.update(template=s_pal.template, alpha=s_pal.alpha, attempts=1)
+            if guard != "off":
+                s_fit = harmony_metrics(fitted)
+                if s_fit.mits < s_in.mits + TEMPLATE_MITS_MIN_GAIN and s_fit.sectors:
+                    # the best template of the result (by F) is another rotation or type, with a
+                    # lower MITS: fit again to that template and keep the better of the two
+                    f2, tf2 = _template_fit(out, s_fit, floor, model_path)
+                    s_f2 = harmony_metrics(f2)
+                    if s_f2.mits > s_fit.mits:
+                        fitted, s_fit = f2, s_f2
+                        tf = dict(tf2, template=s_fit.template, alpha=s_fit.alpha)
+                    tf["attempts"] = 2
+                s_out = s_fit
+                info["guard"]["f_result"] = s_out.f_score
+            out = fitted
+            info["template_fit"] = tf
+    if guard != "off":
         # HarmonyScore of the input and of the returned image
         info["harmony"] = {"input": s_in, "result": s_out}
     report(progress, 1.0, "done")

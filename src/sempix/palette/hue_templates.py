@@ -165,11 +165,20 @@ def search_rotations(hist: np.ndarray, template: str) -> tuple[np.ndarray, int]:
 
 
 def _exact(hue, sat, chroma, sectors, alpha):
-    d = sector_distance(hue, sectors, alpha)
-    d = np.where(chroma, d, 0.0)
+    # sector_distance in float32 (hues of 8-bit colours need no more), summed in float64
+    d = None
+    for off, w in sectors:
+        x = hue - np.float32((alpha + off) % 360.0 - 180.0)
+        np.mod(x, np.float32(360.0), out=x)
+        x -= np.float32(180.0)
+        np.abs(x, out=x)
+        x -= np.float32(w / 2.0)
+        d = x if d is None else np.minimum(d, x, out=d)
+    np.maximum(d, np.float32(0.0), out=d)
+    d[~chroma] = 0.0
     inside = d <= 1e-9
     n = hue.size
-    f_sum = float((d * sat).sum())
+    f_sum = float(np.dot(d.astype(np.float64), sat))
     pit = 100.0 * float(inside.sum()) / n
     mits = float(sat[inside].mean()) if inside.any() else 0.0
     return f_sum / n, f_sum, pit, mits
@@ -195,8 +204,8 @@ def harmony_metrics(
         raise InputError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
     if template is not None and template not in TEMPLATES:
         raise InputError(f"unknown template {template!r}: use one of {' '.join(TEMPLATE_ORDER)}")
-    hsv = srgb_to_hsv(img.reshape(-1, 3)).astype(np.float64)
-    hue, sat = hsv[:, 0], hsv[:, 1]
+    hsv = srgb_to_hsv(img.reshape(-1, 3))
+    hue, sat = np.ascontiguousarray(hsv[:, 0]), hsv[:, 1].astype(np.float64)
     chroma = sat > ACHROMATIC
     hist = _hist(hue[chroma], sat[chroma])
     names = [template] if template is not None else list(TEMPLATE_ORDER)
@@ -274,6 +283,55 @@ def shift_hues(
         new = np.where(take, h2, new)
         best_d = np.where(take, border, best_d)
     return new % 360.0
+
+
+def compress_into_template(
+    hue: np.ndarray,
+    sectors: list[tuple[float, float]],
+    *,
+    knee: float = 10.0,
+    margin: np.ndarray | float = 0.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Smooth, monotone hue compression into the nearest sector of a template.
+
+    Each hue belongs to the sector whose border is nearest (as in C-Harmony). With ``h`` the
+    half width of that sector, ``d`` the hue's distance from its centre, ``k = min(knee, h / 2)``
+    and ``m`` the margin (clipped to ``k / 2``): hues with ``d <= h - k`` stay; beyond, ``d`` is
+    mapped to ``h - k + (k - m) * tanh((d - h + k) / (k - m))``, which is continuous with slope 1
+    at the knee and stays below ``h - m``: every hue ends up inside, hues already inside move by
+    at most ``0.24 k`` degrees, the order of hues within a sector's half is kept.
+
+    Parameters
+    ----------
+    hue : (n,) hues in degrees
+    sectors : absolute [(centre, width)] in degrees (:meth:`HarmonyScore.absolute_sectors`)
+    knee : width (degrees) of the band inside each border where hues are compressed
+    margin : (n,) or scalar: how far inside the border (degrees) hues far outside end up (e.g.
+        the hue error of 8-bit rounding of that pixel)
+
+    Returns
+    -------
+    new_hue : (n,) float64 hues in [0, 360)
+    outside : (n,) float64 distance (degrees) of the *input* hue to the template (0 inside)
+    """
+    hue = np.asarray(hue, dtype=np.float64)
+    margin = np.broadcast_to(np.asarray(margin, dtype=np.float64), hue.shape)
+    best = np.full(hue.shape, np.inf)
+    new = hue.copy()
+    for c, w in sectors:
+        signed = (hue - c + 180.0) % 360.0 - 180.0
+        dist = np.abs(signed)
+        half = w / 2.0
+        k = min(float(knee), half / 2.0)
+        m = np.minimum(margin, k / 2.0)
+        start = half - k
+        over = np.maximum(dist - start, 0.0)
+        nd = np.where(dist > start, start + (k - m) * np.tanh(over / (k - m)), dist)
+        border = np.maximum(dist - half, 0.0)
+        take = border < best
+        new = np.where(take, c + np.sign(signed) * nd, new)
+        best = np.where(take, border, best)
+    return new % 360.0, best
 
 
 def cohen_or_harmonize(
