@@ -1,7 +1,10 @@
 """Figure for docs/adjust.md: input / target / ours / baseline / adjustment maps for a few
 validation images, from style files written by benchmarks/adjust.py (--outdir).
 
-    python benchmarks/adjust_figure.py --styles /tmp/styles -o docs/adjust_figure.jpg
+    python benchmarks/adjust_figure.py --styles .bench/popout -o .bench/adjust_figure.jpg
+
+The figure shows photos of Yan et al.'s dataset (research use, not redistributed): write it
+outside the repository or into an ignored folder such as ``.bench/``; never commit it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ def main() -> None:
     ap.add_argument("--effect", default="popout")
     ap.add_argument("--ours", default="huber-mt-s")
     ap.add_argument("--baseline", default="yan")
+    ap.add_argument("--seed", type=int, default=0, help="style files NAME-sSEED.pt (benchmark)")
     ap.add_argument("--n", type=int, default=3)
     ap.add_argument("--width", type=int, default=240)
     ap.add_argument("-o", "--output", required=True)
@@ -31,8 +35,12 @@ def main() -> None:
     from sempix.ops import resize
 
     styles = Path(args.styles)
-    ours = load_style(styles / f"{args.effect}-{args.ours}.pt")
-    base = load_style(styles / f"{args.effect}-{args.baseline}.pt")
+
+    def style(v):
+        p = styles / f"{args.effect}-{v}-s{args.seed}.pt"
+        return load_style(p if p.is_file() else styles / f"{args.effect}-{v}.pt")
+
+    ours, base = style(args.ours), style(args.baseline)
     val = ours[2]["config"]["model"]["data"]["val"][: args.n]
     data = Path(os.environ.get("SEMPIX_DATA_DIR", "")) / "adjust"
     by = {t[0]: t for t in find_pairs(data, args.effect)}

@@ -13,8 +13,9 @@ Four tables, all measured in this run (times in seconds, wall clock of whole pro
    imports, numba cache load, decode, carve, encode), timed inside a driver process.
 4. ``imports``: ``python -X importtime`` of the CLI's carve command, cumulative time of the main
    packages.
-5. ``feature files``: ade20k features of a 1 MP photo: cache entry and ``.npz`` sizes per megapixel
-   (compact vs ``--full``), cache-hit time (features upsampled and ready), file load time.
+5. ``feature files``: features of a 1 MP photo (ade20k dim 16 / 64, lowlevel, guided): cache
+   entry and ``.npz`` sizes per megapixel, cache-hit time (the lazy map; and with the
+   full-resolution features built), also as the first hit of a new process, file load time.
 
 ImageMagick with liblqr comes from Debian: ``apt-get install -y imagemagick`` (its ``convert`` is
 built with liblqr; ``convert -list format`` / ``-version`` show "lqr" among the delegates).
@@ -56,10 +57,23 @@ def load() -> str:
         return "load average n/a"
 
 
+#: CPU seconds (user + system) of the last :func:`run`'s process tree
+LAST_CPU = [0.0]
+
+
+def _children_cpu() -> float:
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def run(cmd: list[str], env: dict | None = None, check: bool = True) -> float:
+    c = _children_cpu()
     t = time.perf_counter()
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     dt = time.perf_counter() - t
+    LAST_CPU[0] = _children_cpu() - c
     if check and p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr.strip()[-500:]}")
     return dt
@@ -94,27 +108,46 @@ def tool_commands(d: Path, small: Path, group: list[Path]) -> dict[str, list[str
 WARMUP_TOOL = {"carve-none": "carve"}
 
 
-def first_runs(tools: list[str], cmds: dict[str, list[str]], base_env: dict) -> None:
+def first_runs(
+    tools: list[str], cmds: dict[str, list[str]], base_env: dict, repeats: int = 1
+) -> None:
     print(
         f"\n## 1. first run with an empty numba cache, second run, after `sempix warmup` ({load()})"
     )
     print(
-        "| tool | first run | second run | first - second | warmup | first after warmup | "
-        "after warmup - second |"
+        "Seconds: wall clock / CPU (user + system of the process tree). Under a changing load the "
+        "CPU column is the comparable one; the second run and the first run after warm-up are "
+        f"measured {repeats} time(s) each, interleaved (second, warmup + after warmup, ...; each "
+        "warm-up in its own empty cache), medians."
+    )
+    print(
+        "| tool | first run | second run | first - second (CPU) | warmup | first after warmup | "
+        "after warmup - second (CPU) |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
+    med = statistics.median
     for tool in tools:
         cmd = cmds[tool]
-        with tempfile.TemporaryDirectory() as nb1, tempfile.TemporaryDirectory() as nb2:
+        seconds, afters, warms = [], [], []
+        with tempfile.TemporaryDirectory() as nb1:
             env = dict(base_env, NUMBA_CACHE_DIR=nb1)
-            t1 = run(cmd, env)
-            t2 = run(cmd, env)
-            env2 = dict(base_env, NUMBA_CACHE_DIR=nb2)
-            tw = run(sempix_cmd("warmup", WARMUP_TOOL.get(tool, tool), "-q"), env2)
-            t3 = run(cmd, env2)
+            t1 = (run(cmd, env), LAST_CPU[0])
+            for _ in range(repeats):
+                seconds.append((run(cmd, env), LAST_CPU[0]))
+                with tempfile.TemporaryDirectory() as nb2:
+                    env2 = dict(base_env, NUMBA_CACHE_DIR=nb2)
+                    warms.append(
+                        (run(sempix_cmd("warmup", WARMUP_TOOL.get(tool, tool), "-q"), env2),
+                         LAST_CPU[0])
+                    )
+                    afters.append((run(cmd, env2), LAST_CPU[0]))
+        t2 = (med(v[0] for v in seconds), med(v[1] for v in seconds))
+        tw = (med(v[0] for v in warms), med(v[1] for v in warms))
+        t3 = (med(v[0] for v in afters), med(v[1] for v in afters))
         print(
-            f"| {tool} | {t1:.1f} | {t2:.1f} | {t1 - t2:.1f} | {tw:.1f} | {t3:.1f} | "
-            f"{t3 - t2:+.1f} |",
+            f"| {tool} | {t1[0]:.1f} / {t1[1]:.1f} | {t2[0]:.1f} / {t2[1]:.1f} | "
+            f"{t1[1] - t2[1]:.1f} | {tw[0]:.1f} / {tw[1]:.1f} | {t3[0]:.1f} / {t3[1]:.1f} | "
+            f"{t3[1] - t2[1]:+.1f} |",
             flush=True,
         )
     print(f"({load()})")
@@ -141,6 +174,17 @@ def whole_process(d: Path, big: Path, rounds: int, base_env: dict) -> None:
         "sempix carve --features none": [],
         "sempix carve (ade20k, cached features)": [],
     }
+    # the floor of any numba-based command: interpreter, numpy, numba, one cached kernel loaded
+    # (numba's target start-up, which imports scipy.linalg for its BLAS check)
+    floors = {
+        "floor: `python -c pass`": [PY, "-c", "pass"],
+        "floor: `python -c 'import numpy'`": [PY, "-c", "import numpy"],
+        "floor: `python -c 'import numba'`": [PY, "-c", "import numba"],
+        "floor: import numba + load one cached kernel": [
+            PY, "-c", "import numpy as np; from sempix.ops.resample import upsample; "
+            "upsample(np.zeros((2, 2, 1), np.float32), np.zeros(3), np.zeros(3))",
+        ],
+    }
     lqr = None
     if im is None or not im[1]:
         print("\n(ImageMagick with liblqr not found: `apt-get install -y imagemagick`)")
@@ -150,21 +194,37 @@ def whole_process(d: Path, big: Path, rounds: int, base_env: dict) -> None:
     print(f"\n## 2. whole process, {W}x{H} -> 80 % width, {rounds} interleaved rounds ({load()})")
     run(sem_none, base_env)  # kernels loaded once (page cache), features computed once (cache)
     run(sem_feat, base_env)
+    for cmd in floors.values():
+        run(cmd, base_env)
     if lqr:
         run(lqr)
+    keys = list(rows)
+    rows.update({k: [] for k in floors})
+    cpu: dict[str, list[float]] = {k: [] for k in rows}
     for _ in range(rounds):
-        keys = list(rows)
         rows[keys[0]].append(run(sem_none, base_env))
+        cpu[keys[0]].append(LAST_CPU[0])
         if lqr:
             rows[keys[2]].append(run(lqr))
+            cpu[keys[2]].append(LAST_CPU[0])
         rows[keys[1]].append(run(sem_feat, base_env))
+        cpu[keys[1]].append(LAST_CPU[0])
+        for k, cmd in floors.items():
+            rows[k].append(run(cmd, base_env))
+            cpu[k].append(LAST_CPU[0])
     med = {k: statistics.median(v) for k, v in rows.items()}
-    print("| command | median | min | max | / liblqr |")
-    print("|---|---:|---:|---:|---:|")
-    anchor = med[list(rows)[2]] if lqr else None
+    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    print("| command | median wall | min | max | / liblqr (wall) | median CPU | / liblqr (CPU) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    anchor = med[keys[2]] if lqr else None
+    anchor_cpu = mcpu[keys[2]] if lqr else None
     for k, v in rows.items():
         ratio = f"{med[k] / anchor:.2f}x" if anchor else "-"
-        print(f"| {k} | {med[k]:.2f} | {min(v):.2f} | {max(v):.2f} | {ratio} |")
+        rc = f"{mcpu[k] / anchor_cpu:.2f}x" if anchor_cpu else "-"
+        print(
+            f"| {k} | {med[k]:.2f} | {min(v):.2f} | {max(v):.2f} | {ratio} | {mcpu[k]:.2f} | "
+            f"{rc} |"
+        )
     print(f"({load()})")
 
 
@@ -281,8 +341,41 @@ def imports(d: Path, big: Path, base_env: dict) -> None:
             print(f"| {name} | {cum[name] / 1000:.0f} |")
 
 
-def feature_files(d: Path, src: Path, rounds: int) -> None:
-    """Cache entry / feature file sizes and cache-hit times of ade20k features at 1 MP."""
+FIRST_HIT = r"""
+import sys, time
+import numpy as np
+from sempix.features import compute_features
+from sempix.ops.resample import upsample
+img = np.load(sys.argv[1])
+t0 = time.process_time()
+upsample(np.zeros((2, 2, 1), np.float32), np.zeros(3), np.zeros(3))  # numba start-up, kernels
+t1 = time.process_time()
+fm = compute_features(img, sys.argv[2], dim=int(sys.argv[3]), guided=sys.argv[4] == "1")
+t2 = time.process_time()
+fm.features
+t3 = time.process_time()
+assert fm.meta["cache"] == "hit"
+print(t1 - t0, t2 - t1, t3 - t2)
+"""
+
+#: (label, backend, dim, guided) rows of table 5
+FEATURE_ROWS = [
+    ("ade20k dim 16", "ade20k", 16, False),
+    ("ade20k dim 64 (default)", "ade20k", 64, False),
+    ("lowlevel (11 channels)", "lowlevel", 0, False),
+    ("ade20k dim 16 --guided", "ade20k", 16, True),
+]
+
+
+def feature_files(d: Path, src: Path, rounds: int, rows: list[str] | None = None) -> None:
+    """Cache entry / feature file sizes and cache-hit times at 1 MP.
+
+    A hit returns a lazy FeatureMap (labels, probabilities and shape ready); the full-resolution
+    float32 features are built when a tool first uses ``.features``: both times are given, in
+    this process (kernels loaded) and in a fresh process (first hit, numba cache load included).
+    Times are CPU time of this process (``time.process_time``: comparable under load; the work is
+    single-threaded) with the wall clock in brackets.
+    """
     os.environ["SEMPIX_CACHE_DIR"] = str(d / "fcache")
     from sempix.features import cache as fcache
     from sempix.features import compute_features
@@ -292,43 +385,66 @@ def feature_files(d: Path, src: Path, rounds: int) -> None:
     W = 1155
     H = round(im.height * W / im.width)
     img = np.asarray(im.resize((W, H), Image.BICUBIC), np.float32) / 255.0
+    np.save(d / "img.npy", img)
     mp = W * H / 1e6
     print(
-        f"\n## 5. feature cache and files, ade20k, {W}x{H} ({mp:.2f} MP), "
-        f"median of {rounds} ({load()})"
+        f"\n## 5. feature cache and files, {W}x{H} ({mp:.2f} MP), median of {rounds} ({load()})"
     )
     print(
-        "| dim | cache entry MB/MP | hit (features ready) ms | float32 full-res MB/MP (old) | "
-        "file MB/MP | --full file MB/MP | file load ms |"
+        "| features | cache entry MB/MP | hit ms (lazy map) | hit + build ms | first hit in a "
+        "new process: numba start-up + hit + build ms | full-res float16 MB/MP (before) | "
+        "file MB/MP | file load + build ms |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|")
-    for dim in (16, 64):
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for label, backend, dim, guided in FEATURE_ROWS:
+        if rows and not any(r in label for r in rows):
+            continue
         fcache.clear()
-        fm = compute_features(img, "ade20k", dim=dim)
-        if fm.backend != "ade20k":
-            print("(ade20k model unavailable: table skipped)")
-            return
+        fm = compute_features(img, backend, dim=dim, guided=guided)
+        if fm.backend != backend:
+            print(f"| {label} | ({backend} model unavailable) |")
+            continue
         entry = fcache.entries()[0][1]
-        hits = []
+        hits, builds, walls = [], [], []
         for _ in range(rounds):
-            t = time.perf_counter()
-            h = compute_features(img, "ade20k", dim=dim)
-            hits.append(time.perf_counter() - t)
+            w = time.perf_counter()
+            t = time.process_time()
+            h = compute_features(img, backend, dim=dim, guided=guided)
+            t1 = time.process_time()
+            w1 = time.perf_counter()
+            _ = h.features
+            builds.append(time.process_time() - t)
+            hits.append(t1 - t)
+            walls.append((w1 - w, time.perf_counter() - w))
             assert h.meta["cache"] == "hit"
-        old = fm.features.nbytes + fm.labels.nbytes + fm.probs_lowres.nbytes
-        f1, f2 = d / f"f{dim}.npz", d / f"full{dim}.npz"
+        fresh = []
+        for _ in range(max(1, rounds // 2)):
+            p = subprocess.run(
+                [PY, "-c", FIRST_HIT, str(d / "img.npy"), backend, str(dim), str(int(guided))],
+                env=dict(os.environ), capture_output=True, text=True, check=True,
+            )
+            n, a, b = (float(v) for v in p.stdout.split())
+            fresh.append((n, a, b))
+        f16 = H * W * fm.dim * 2
+        f1 = d / f"f{dim}.npz"
         save_features(f1, fm, force=True)
-        save_features(f2, fm, full=True, force=True)
         loads = []
         for _ in range(rounds):
-            t = time.perf_counter()
-            load_features(f1)
-            loads.append(time.perf_counter() - t)
+            t = time.process_time()
+            _ = load_features(f1).features
+            loads.append(time.process_time() - t)
+        med = statistics.median
         print(
-            f"| {dim} | {entry / 1e6 / mp:.2f} | {1000 * statistics.median(hits):.0f} | "
-            f"{old / 1e6 / mp:.0f} | {f1.stat().st_size / 1e6 / mp:.2f} | "
-            f"{f2.stat().st_size / 1e6 / mp:.0f} | {1000 * statistics.median(loads):.0f} |"
+            f"| {label} | {entry / 1e6 / mp:.2f} | {1000 * med(hits):.0f} "
+            f"({1000 * med([w[0] for w in walls]):.0f}) | {1000 * med(builds):.0f} "
+            f"({1000 * med([w[1] for w in walls]):.0f}) | "
+            f"{1000 * med([f[0] for f in fresh]):.0f} + {1000 * med([f[1] for f in fresh]):.0f} + "
+            f"{1000 * med([f[2] for f in fresh]):.0f} | "
+            f"{f16 / 1e6 / mp:.0f} | {f1.stat().st_size / 1e6 / mp:.2f} | "
+            f"{1000 * med(loads):.0f} |",
+            flush=True,
         )
+    print(f"({load()})")
 
 
 def main() -> None:
@@ -342,8 +458,14 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--skip-first", action="store_true", help="skip table 1 (the slow one)")
+    ap.add_argument("--only-first", action="store_true", help="only table 1")
+    ap.add_argument("--only-whole", action="store_true", help="only tables 2-4")
+    ap.add_argument("--repeats", type=int, default=1, help="table 1: second/after-warmup runs")
     ap.add_argument(
         "--only-features", action="store_true", help="only table 5 (feature cache/files)"
+    )
+    ap.add_argument(
+        "--feature-rows", default="", help="rows of table 5 (comma-separated substrings)"
     )
     args = ap.parse_args()
     print(f"os.cpu_count() = {os.cpu_count()}; python {sys.version.split()[0]}; {load()}")
@@ -369,16 +491,20 @@ def main() -> None:
             g.save(group[-1], quality=95)
         base_env = dict(os.environ, SEMPIX_CACHE_DIR=str(d / "cache"))
         if args.only_features:
-            feature_files(d, src, args.rounds)
+            feature_files(d, src, args.rounds, [r for r in args.feature_rows.split(",") if r])
             return
         print(f"image: {src} -> {big.name} {args.width}x{h} (table 1 uses a 320 px copy)")
         if not args.skip_first:
             tools = [t for t in args.tools.split(",") if t]
-            first_runs(tools, tool_commands(d, small, group), base_env)
+            first_runs(tools, tool_commands(d, small, group), base_env, args.repeats)
+        if args.only_first:
+            return
         whole_process(d, big, args.rounds, base_env)
         phases(d, big, args.rounds, base_env)
         imports(d, big, base_env)
-        feature_files(d, src, args.rounds)
+        if args.only_whole:
+            return
+        feature_files(d, src, args.rounds, [r for r in args.feature_rows.split(",") if r])
 
 
 if __name__ == "__main__":

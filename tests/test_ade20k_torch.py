@@ -10,6 +10,28 @@ from sempix.errors import InputError
 from sempix.features import runtime as rt
 
 
+def test_auto_runtime_does_not_import_torch_without_a_gpu_driver():
+    """Resolving ``auto`` (every ade20k cache hit does) must not import torch (1-2 s) on a Linux
+    machine without NVIDIA / ROCm driver nodes."""
+    import os
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or any(os.path.exists(p) for p in rt._GPU_NODES):
+        pytest.skip("a GPU driver is present (or not Linux): torch decides")
+    code = (
+        "import sys; from sempix.features import runtime as rt; "
+        "print(rt.resolve_runtime(), rt.cuda_available(), 'torch' in sys.modules)"
+    )
+    env = dict(os.environ)
+    env.pop(rt.ENV_RUNTIME, None)
+    env.pop(rt.ENV_DEVICE, None)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    ).stdout.strip()
+    assert out == "('litert', 'cpu') False False", out
+
+
 def test_resolve_runtime_rules(monkeypatch):
     monkeypatch.delenv(rt.ENV_RUNTIME, raising=False)
     monkeypatch.delenv(rt.ENV_DEVICE, raising=False)

@@ -269,3 +269,53 @@ def test_real_backbone_stages(ade20k_available):
     m = SAAdjustNet(cfg, net)
     res = m(torch.rand(1, 3, 64, 96), torch.rand(1, 3, 64, 96) * 100)
     assert res["out"].shape == (64 * 96, 3) and res["probs"].shape == (64 * 96, 2)
+
+
+def test_user_maps_paint_in_order_and_style_bytes_are_validated(pairs, tmp_path):
+    from sempix.adjust import load_style
+    from sempix.adjust.apply import edit_probs
+    from sempix.errors import InputError
+
+    probs = np.full((2, 3, 2), 0.5, np.float32)
+    a = np.zeros((2, 3), np.float32)
+    a[:, :2] = 1.0
+    b = np.zeros((2, 3), np.float32)
+    b[:, 1:] = 1.0
+    out = edit_probs(probs, [(1, a), (2, b)], 2)  # the later map wins where both are set
+    assert out[0, 0].tolist() == [1.0, 0.0] and out[0, 1].tolist() == [0.0, 1.0]
+    assert out[0, 2].tolist() == [0.0, 1.0]
+    with pytest.raises(InputError):
+        edit_probs(probs, [(3, a)], 2)
+    out = tmp_path / "s.pt"
+    train_style(pairs, out, variant="huber-mt-s", k=2, settings=_settings(steps=0),
+                backbone="random", cache=False)
+    model, cfg, ck = load_style(out.read_bytes(), name="up.pt")  # an upload: bytes
+    assert cfg.adjustment_map and ck["config"]["model"]["kind"] == "sempix-adjust/1"
+    with pytest.raises(InputError, match="up.pt"):
+        load_style(b"garbage", name="up.pt")
+    # the map layer's init gives logits that vary over the image (the default conv init: a
+    # spatial std ~0.01, maps uniform to a few percent, presets that never separate)
+    rng = np.random.default_rng(0)
+    rgb = torch.from_numpy(rng.random((1, 3, 32, 48), dtype=np.float32))
+    with torch.no_grad():
+        logits = model.to_map(model.context(rgb))[0]
+    assert float((logits[0] - logits[1]).std()) > 0.2
+
+
+def test_multitask_weight_is_a_setting(pairs, tmp_path):
+    from sempix.adjust.data import find_pairs, load_pairs
+    from sempix.adjust.model import AdjustConfig
+    from sempix.adjust.train import _image_loss, build_model, parse_labels
+
+    p = load_pairs(find_pairs(pairs)[:1], 32, cache=False)[0]
+    net = tiny_deeplab()
+    p.labels = parse_labels(net, p.rgb)
+    cfg = AdjustConfig(variant="huber-mt", context_channels=8, renet_channels=4, rank=8)
+    model = build_model(cfg, tiny_deeplab())
+    losses = []
+    for w in (0.001, 0.01):
+        torch.manual_seed(0)
+        losses.append(_image_loss(model, cfg, p, _settings(mt_weight=w), None, None, "cpu"))
+    a, b = (float(x["parse"].detach()) for x in losses)
+    assert b == pytest.approx(10 * a, rel=1e-4)
+    assert TrainSettings().mt_weight == 0.001

@@ -235,9 +235,9 @@ def test_bad_upload_shows_error(server, browser, tmp_path):
 def test_slider_updates_per_second_on_2mp(server, browser, tmp_path):
     """The overlay follows lam/tau client-side on a 2 MP image (no server round trip per move).
 
-    The product target is >= 30 updates/s; the rate is measured and printed here, but the test only
-    asserts a floor of 10/s (a regression to per-move server requests would fall far below it), so a
-    loaded CI machine does not make the suite flaky. Timing targets are reported, not unit-tested.
+    The product target is >= 30 updates/s; the rate is measured and printed here (timing targets
+    are reported, not unit-tested: a loaded machine must not make the suite flaky). What is asserted
+    is the cause of speed: 160 slider moves send no request to the server.
     """
     arr = _image(1155, 1732)  # 2.0 MP
     src = tmp_path / "big.png"
@@ -251,6 +251,8 @@ def test_slider_updates_per_second_on_2mp(server, browser, tmp_path):
     page.wait_for_function(
         "() => window.sempixEditor.points.length === 2 && window.sempixEditor.pending === 0"
     )
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
     # For each slider, 4 batches of 20 moves; a lam move re-blends the per-point maps, a tau move
     # only re-thresholds; both redraw the overlay. The machine is shared, so the best batch
     # measures what the page can do; the median is reported too.
@@ -280,8 +282,8 @@ def test_slider_updates_per_second_on_2mp(server, browser, tmp_path):
         + f" (2 points, preview {preview}); first click round trip {click_s * 1000:.0f} ms; "
         f"cpu_count={os.cpu_count()}"
     )
-    for k, (best, _) in summary.items():
-        assert best >= 10, f"{k} slider: only {best:.1f} updates/s"
+    assert requests == [], f"slider moves went to the server: {requests[:3]}"
+    assert all(best > 0 for best, _ in summary.values())
     page.close()
 
 

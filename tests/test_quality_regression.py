@@ -88,18 +88,32 @@ def m_mask(data: Path, backend: str) -> dict:
 def m_softseg(data: Path, backend: str) -> dict:
     """SAD (/1000) of the foreground layers of a soft segmentation vs the alphamatting GT."""
     from sempix.features import compute_features
-    from sempix.softseg import SoftSegConfig, soft_segment
+    from sempix.softseg import SoftSegConfig, grouping_features, soft_segment
 
     img = _load(data / "alphamatting/input/GT04.png", 96)
     gt = _load(data / "alphamatting/gt/GT04.png", 96, "L")
     fm = compute_features(img, backend, dim=3, reduce="pca", cache=False)
-    cfg = SoftSegConfig(n_eigvecs=30, n_initial=12, work_pixels=4000, colors=False)
-    res = soft_segment(img, features=fm.features, config=cfg)
-    layers = res.alphas
-    mass = layers.sum(axis=(0, 1))
-    inside = (layers * gt[..., None]).sum(axis=(0, 1)) / np.maximum(mass, 1e-9)
-    alpha = layers[..., inside > 0.5].sum(axis=2)
-    return {"sad": float(np.abs(alpha - gt).sum() / 1000)}
+
+    def sad(res):
+        layers = res.alphas
+        mass = layers.sum(axis=(0, 1))
+        inside = (layers * gt[..., None]).sum(axis=(0, 1)) / np.maximum(mass, 1e-9)
+        alpha = layers[..., inside > 0.5].sum(axis=2)
+        return float(np.abs(alpha - gt).sum() / 1000)
+
+    # "sad": the grouping before issue 19 (one k-means++ run on the 3-d features)
+    cfg = SoftSegConfig(
+        n_eigvecs=30, n_initial=12, work_pixels=4000, colors=False, group_restarts=0
+    )
+    out = {"sad": sad(soft_segment(img, features=fm.features, config=cfg))}
+    # issue 19: grouping by the direction of the native network features (the default when
+    # soft_segment computes its own features), mass-weighted k-means with 100 restarts
+    gf = grouping_features(img, backend, img.shape[:2])
+    cfg.group_restarts = SoftSegConfig.group_restarts
+    out["sad_grouped"] = sad(
+        soft_segment(img, features=fm.features, group_features=gf, config=cfg)
+    )
+    return out
 
 
 def m_harmonize(data: Path, backend: str) -> dict:
@@ -231,7 +245,11 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "dnr_mean": 0.40936920046806335,
             "dnr_vgg": 0.8288121492301487,
         },
-        "softseg": {"sad": 1.1384135484695435},
+        # issue 19: sad_grouped = the new default grouping (native-feature cosine, weighted
+        # k-means, 100 restarts), recorded with it; "sad" (old grouping) is unchanged. On this
+        # 96 px fixture the new grouping is worse (1.38 vs 1.14; with 10 restarts 1.02): a pin,
+        # not a quality claim (see docs/softseg.md for the measurement at the dataset's size)
+        "softseg": {"sad": 1.1384135484695435, "sad_grouped": 1.381113886833191},
     },
     "lowlevel": {
         "carve": {"kept_salient": 0.9947601773478436, "mean_out": 0.3710336685180664},
@@ -267,7 +285,9 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
             "dnr_mean": 0.40936920046806335,
             "dnr_vgg": 0.8288121492301487,
         },
-        "softseg": {"sad": 0.3140915334224701},
+        # issue 19: lowlevel has no native semantic features; sad_grouped = 3-d features with
+        # the new weighted k-means (100 restarts), recorded with it
+        "softseg": {"sad": 0.3140915334224701, "sad_grouped": 0.34555572271347046},
     },
 }
 
@@ -275,6 +295,7 @@ RECORDED: dict[str, dict[str, dict[str, float]]] = {
 # segmentation's eigensolver and the DNR optimisation depend on BLAS thread counts: 1%.
 BUDGET = {
     "softseg.sad": 0.01 * 1.1384,
+    "softseg.sad_grouped": 0.01 * 1.1384,
     "retarget.dnr_vgg": 0.01,
     "retarget.dnr_mean": 0.002,
 }

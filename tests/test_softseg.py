@@ -332,3 +332,86 @@ def test_ora_bytes_layer_names_are_escaped():
         io.BytesIO(ora_bytes([np.zeros((3, 4, 4))], ['a "b" <c>'], np.zeros((3, 4, 3))))
     )
     assert ET.fromstring(z.read("stack.xml")).find("stack/layer").get("name") == 'a "b" <c>'
+
+
+# ---------------------------------------------------------------- grouping (issue 19)
+def four_region(h=24, w=32, seed=0):
+    """An object (left half) and a background (right half), each with a light top and a dark
+    bottom. The 3-d stand-in features are dominated by brightness (dark object near dark
+    background, as the 3-d PCA features on alphamatting GT05); the class posteriors separate
+    object from background. Returns image, object mask, features, sqrt-posteriors."""
+    rng = np.random.default_rng(seed)
+    obj = np.zeros((h, w), bool)
+    obj[:, : w // 2] = True
+    top = np.zeros((h, w), bool)
+    top[: h // 2] = True
+    cols = {
+        (True, True): [0.9, 0.7, 0.3], (True, False): [0.25, 0.15, 0.1],
+        (False, True): [0.55, 0.7, 0.9], (False, False): [0.15, 0.2, 0.25],
+    }
+    feat_of = {
+        (True, True): [0.9, 0.5, 0.6], (True, False): [0.1, 0.5, 0.6],
+        (False, True): [0.9, 0.5, 0.4], (False, False): [0.1, 0.5, 0.4],
+    }
+    img = np.zeros((h, w, 3))
+    feats = np.zeros((h, w, 3))
+    for key in cols:
+        m = (obj == key[0]) & (top == key[1])
+        img[m] = cols[key]
+        feats[m] = feat_of[key]
+    img = np.clip(img + rng.normal(0, 0.01, img.shape), 0, 1).astype(np.float32)
+    post = np.where(obj[..., None], [0.9, 0.1], [0.1, 0.9])
+    return img, obj, feats.astype(np.float32), np.sqrt(post).astype(np.float32)
+
+
+@pytest.mark.parametrize("by", ["posteriors", "features"])
+def test_grouping_by_posteriors_keeps_dark_object_apart_from_dark_background(by):
+    img, obj, feats, post = four_region()
+    res = soft_segment(
+        img, features=feats, group_features=post if by == "posteriors" else None,
+        n_layers=2, n_initial=8, n_eigvecs=16, work_pixels=None, relaxed_iter=5,
+        affinity=SoftSegParams(n_superpixels=48), colors=False, seed=0,
+    )
+    assert res.meta["group_by"] == ("given" if by == "posteriors" else "features")
+    # best layer against the object mask
+    err = min(np.abs(res.alphas[..., k] - obj).mean() for k in range(res.n_layers))
+    if by == "posteriors":
+        assert err < 0.05, err
+    else:  # the 3-d features group by brightness: dark object merged with dark background
+        assert err > 0.3, err
+
+
+def test_weighted_kmeans_finds_the_weighted_optimum(rng):
+    import itertools
+
+    from sempix.softseg.sparsify import weighted_kmeans
+
+    X = rng.random((7, 3))
+    w = rng.random(7) * 10
+
+    def inertia(lab):
+        return sum(
+            (w[lab == j, None] * (X[lab == j] - np.average(X[lab == j], axis=0,
+                                                           weights=w[lab == j])) ** 2).sum()
+            for j in np.unique(lab)
+        )
+
+    best = min(inertia(np.array(lab)) for lab in itertools.product(range(3), repeat=7)
+               if len(set(lab)) == 3)
+    lab = weighted_kmeans(X, 3, w, restarts=20, seed=0)
+    assert len(np.unique(lab)) == 3
+    assert inertia(lab) <= best + 1e-9
+    # a heavy point pulls its cluster: with weights the two-point split changes
+    P = np.array([[0.0], [1.0], [2.0], [10.0]])
+    assert weighted_kmeans(P, 2, np.array([1, 1, 100, 1]), restarts=5)[2] != \
+        weighted_kmeans(P, 2, np.array([1, 1, 100, 1]), restarts=5)[3]
+
+
+def test_grouping_features_unit_vectors_on_the_grid(ade20k_available):
+    from sempix.softseg import grouping_features
+
+    img, _, _ = two_region(48, 64)
+    assert grouping_features(img, "lowlevel", (6, 8)) is None
+    g = grouping_features(img, "ade20k", (6, 8))
+    assert g.shape == (6, 8, 256) and g.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(g, axis=2), 1.0, atol=1e-4)

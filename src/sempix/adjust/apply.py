@@ -11,7 +11,8 @@ import torch
 from sempix.errors import InputError
 from sempix.progress import report
 
-__all__ = ["adjust_image", "affine_fit", "apply_affine", "predict_lab", "preset_maps"]
+__all__ = ["adjust_image", "affine_fit", "apply_affine", "edit_probs", "predict_lab",
+           "preset_maps"]
 
 
 def _labels_for(model, ck: dict, rgb_t: torch.Tensor):
@@ -24,23 +25,47 @@ def _labels_for(model, ck: dict, rgb_t: torch.Tensor):
     return parse_labels(net, rgb_t.cpu())
 
 
-def _user_presets(maps: dict[int, np.ndarray], k: int, shape: tuple[int, int]):
+def _ordered(maps) -> list[tuple[int, np.ndarray]]:
+    """User maps as an ordered list of ``(preset 1..K, (H, W) map)``: a dict is taken in preset
+    order, a sequence as given (later entries paint over earlier ones)."""
+    if maps is None:
+        return []
+    items = sorted(maps.items()) if isinstance(maps, dict) else list(maps)
+    return [(int(i), np.asarray(m, np.float32)) for i, m in items]
+
+
+def edit_probs(probs, maps, k: int):
+    """Paint user maps over preset probabilities: for each ``(preset, m)`` in order,
+    ``probs = m * onehot(preset) + (1 - m) * probs``.
+
+    ``probs``: (P, K) torch tensor or (..., K) numpy array; every map must have ``P`` (or
+    ``probs.shape[:-1]``) values. Returns the edited probabilities (same type).
+    """
+    for idx, m in _ordered(maps):
+        if not 1 <= idx <= k:
+            raise InputError(f"map {idx}: this style has presets 1..{k}")
+        if isinstance(probs, torch.Tensor):
+            mm = torch.from_numpy(np.clip(m, 0, 1).reshape(-1)).to(probs)[:, None]
+            one = torch.zeros_like(probs)
+        else:
+            mm = np.clip(m, 0, 1).reshape(probs.shape[:-1])[..., None]
+            one = np.zeros_like(probs)
+        one[..., idx - 1] = 1.0
+        probs = mm * one + (1 - mm) * probs
+    return probs
+
+
+def _user_presets(maps, k: int, shape: tuple[int, int]):
     """A function editing the (P, K) probabilities with the user's maps (network resolution)."""
     from sempix.ops import resize
 
-    ms = []
-    for idx, m in sorted(maps.items()):
+    ms = [(i, np.clip(resize(m, shape), 0, 1)) for i, m in _ordered(maps)]
+    for idx, _ in ms:
         if not 1 <= idx <= k:
             raise InputError(f"map {idx}: this style has presets 1..{k}")
-        ms.append((idx - 1, torch.from_numpy(np.clip(resize(m, shape), 0, 1).reshape(-1))))
 
     def edit(probs: torch.Tensor) -> torch.Tensor:
-        for j, m in ms:
-            m = m.to(probs)[:, None]
-            one = torch.zeros_like(probs)
-            one[:, j] = 1.0
-            probs = m * one + (1 - m) * probs
-        return probs
+        return edit_probs(probs, ms, k)
 
     return edit
 
@@ -132,7 +157,8 @@ def adjust_image(model, ck: dict, image: np.ndarray, *, strength: float = 1.0,
     model, ck : from :func:`sempix.adjust.load_style`
     image : (H, W, 3) float32 sRGB in [0, 1]
     strength : 0 = input, 1 = the learned adjustment
-    maps : preset number (1..K) -> (H, W) user map in [0, 1] (variant S personalisation)
+    maps : preset number (1..K) -> (H, W) user map in [0, 1] (variant S personalisation), or
+        a list of ``(preset, map)`` painted in order (later maps over earlier ones)
     size : network long side (default: the style's training size)
 
     Returns
@@ -157,8 +183,10 @@ def adjust_image(model, ck: dict, image: np.ndarray, *, strength: float = 1.0,
 
 
 @torch.no_grad()
-def preset_maps(model, ck: dict, image: np.ndarray, *, device: str = "cpu") -> np.ndarray:
-    """The adjustment maps of a variant-S style at image resolution: (H, W, K) in [0, 1]."""
+def preset_maps(model, ck: dict, image: np.ndarray, *, maps=None,
+                device: str = "cpu") -> np.ndarray:
+    """The adjustment maps of a variant-S style at image resolution: (H, W, K) in [0, 1];
+    ``maps`` (as in :func:`adjust_image`, at image resolution) are painted over them."""
     from sempix.adjust.data import to_net
     from sempix.ops import as_rgb, sample_coords, upsample
 
@@ -172,4 +200,11 @@ def preset_maps(model, ck: dict, image: np.ndarray, *, device: str = "cpu") -> n
     # the stride-8 map covers the network image: half-pixel centres in both grids
     ys = sample_coords(H, m.shape[0])
     xs = sample_coords(W, m.shape[1])
-    return np.clip(upsample(m, ys, xs), 0, 1)
+    out = np.clip(upsample(m, ys, xs), 0, 1)
+    if maps:
+        from sempix.ops import resize
+
+        ms = [(i, v if v.shape == (H, W) else np.clip(resize(v, (H, W)), 0, 1))
+              for i, v in _ordered(maps)]
+        out = edit_probs(out, ms, out.shape[2]).astype(np.float32)
+    return out

@@ -47,6 +47,7 @@ class AdjustConfig:
     num_classes: int = 151  # scene-parsing head (ADE20K labels)
     yan_scales: tuple[int, ...] = (1, 3, 9)  # Yan baseline: label-histogram pooling radii
     yan_hidden: int = 64
+    map_init_std: float = 2.0  # variant S: init of the map layer (logit std ~1)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -170,6 +171,13 @@ class SAAdjustNet(nn.Module):
                 self.parse = nn.Conv2d(cfg.context_channels, cfg.num_classes, 1)
             if cfg.adjustment_map:
                 self.to_map = nn.Conv2d(cfg.context_channels, cfg.k, 1)
+                # symmetry breaking: the squeezed context is small (~0.1 per channel), so the
+                # default init gives logits of std ~0.05 and maps uniform to +-3 %; with every
+                # preset predicting the same colour at the start the map then gets no gradient.
+                # A larger init (logit std ~1) starts the presets on different (semantically
+                # coherent) pixel sets so that they specialise.
+                nn.init.normal_(self.to_map.weight, std=cfg.map_init_std)
+                nn.init.zeros_(self.to_map.bias)
                 # moving soft preset frequencies of the loss re-weighting (training state; a
                 # buffer of the map layer so that it travels with the non-backbone weights)
                 self.to_map.register_buffer("preset_freq", torch.full((cfg.k,), 1.0 / cfg.k))

@@ -53,13 +53,16 @@ def adjust() -> None:
 )
 @click.option("--val", "n_val", type=int, default=10, show_default=True, help="Validation pairs.")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--mt-weight", type=float, default=0.001, show_default=True,
+              help="Scene-parsing cross-entropy weight of the multi-task variants (the paper's "
+                   "0.01 is ~10x the colour loss at this colour scale; see docs/adjust.md).")
 @click.option("--threads", type=int, default=0, show_default=True, help="CPU threads (0 = all).")
 @click.option("--resume", is_flag=True, help="Continue the style file at -o (up to --steps).")
 @click.option("--backbone", type=click.Choice(["ade20k", "random"]), default="ade20k", hidden=True)
 @click.option("--force", is_flag=True, help="Overwrite an existing style file.")
 @DEVICE
 def train_cmd(pairs_dir, effect, output, variant, k, steps, batch, lr, size, pixels, n_val, seed,
-              threads, resume, backbone, force, device, quiet, debug):
+              mt_weight, threads, resume, backbone, force, device, quiet, debug):
     """Train a style from PAIRS_DIR (input/ + effect folders, or before/ + after/)."""
     from sempix.adjust import TrainSettings, train_style
     from sempix.progress import cli_progress
@@ -67,10 +70,12 @@ def train_cmd(pairs_dir, effect, output, variant, k, steps, batch, lr, size, pix
     out = Path(output)
     if out.exists() and not (resume or force):
         raise InputError(f"{out}: exists (use --resume to continue it or --force to replace it)")
+    if mt_weight < 0:
+        raise InputError("--mt-weight must be >= 0")
     if steps < 0 or batch < 1 or pixels < 1 or size < 16:
         raise InputError("--steps >= 0, --batch >= 1, --pixels >= 1 and --size >= 16 are required")
     ts = TrainSettings(steps=steps, batch=batch, lr=lr, size=size, pixels=pixels, n_val=n_val,
-                       seed=seed, device=device, threads=threads)
+                       seed=seed, device=device, threads=threads, mt_weight=mt_weight)
     with cli_progress("adjust train", quiet=quiet) as prog:
         r = train_style(pairs_dir, out, effect=effect, variant=variant, k=k, settings=ts,
                         backbone=backbone, resume=resume, progress=prog)

@@ -30,9 +30,12 @@ from sempix.errors import InputError
               help="Also accept requests addressed to this host name (repeatable). Loopback names "
                    "and the address a request arrives on are always accepted; other names are "
                    "refused against DNS rebinding.")
+@click.option("--styles-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder of trained style files (sempix adjust train) offered by the Style "
+                   "panel by name; styles can always be uploaded.")
 def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, workers, allow_hosts,
-          features, quiet, debug):
-    """Start the local web app: masks, resize, soft layers, palette & harmony, recolor."""
+          styles_dir, features, quiet, debug):
+    """Start the local web app: masks, resize, soft layers, palette & harmony, recolor, style."""
     import errno
     import socket
 
@@ -52,6 +55,8 @@ def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, wo
     limits = {"max_sessions": max_sessions}
     if max_memory_mb is not None:
         limits["max_memory_bytes"] = int(max_memory_mb * 1e6)
+    if styles_dir:
+        limits["adjust_styles_dir"] = str(styles_dir)
     app = create_app(backend=features.lower(), max_pixels=max_pixels,
                      max_upload_bytes=int(max_upload_mb * 1e6), workers=workers,
                      allowed_hosts=tuple(sorted(hosts)), **limits)

@@ -13,9 +13,12 @@ and probabilities) and ``meta.json``.
   the cap is not stored; 0 disables storing.
 * Size: about 2 MB per entry for ade20k at 64 dims (0.5 MB at 16), whatever the image size; the
   full-resolution float32 layout of format 1 took about 260 MB per megapixel at 64 dims.
-* A hit reads the small arrays and upsamples the features (the same bilinear call that produced
-  them), so it returns ordinary float32 arrays; entries of the old layout (``features.npy``) are
-  ignored and evicted by the LRU rule.
+* A hit reads the small arrays and returns a *lazy* FeatureMap: the features are upsampled (the
+  same bilinear call that produced them) when first used, so a tool that needs only labels,
+  probabilities or the shape never builds the 270 MB float32 map of a 1 MP image at 64 dims.
+  ``lowlevel`` entries hold only the smooth channels on a coarse grid (the rest is recomputed from
+  the image), guided entries the unguided map (filtered again when used: seconds).
+  Entries of the old layout (``features.npy``) are ignored and evicted by the LRU rule.
 """
 
 from __future__ import annotations
@@ -98,8 +101,13 @@ def make_key(img_hash: str, backend: str, model_id: str, settings: dict) -> str:
     return hashlib.blake2b(payload.encode(), digest_size=20).hexdigest()
 
 
-def load(key: str) -> dict | None:
-    """Return ``{"features", "labels", "probs_lowres", "meta"}`` for ``key`` or None."""
+def load(key: str, image: np.ndarray | None = None) -> dict | None:
+    """Return :func:`sempix.features.files.unpack`'s dict plus ``meta`` for ``key``, or None.
+
+    ``features`` is None and ``build`` builds them (lazily, see :class:`FeatureMap`) unless the
+    entry holds full-resolution features; ``image`` (the image of the key) is what ``lowlevel``
+    and guided entries are rebuilt from (without it such an entry is a miss).
+    """
     from sempix.features.files import unpack
 
     d = cache_root() / key
@@ -110,7 +118,7 @@ def load(key: str) -> dict | None:
         if not f.exists():
             return None
         with np.load(f, allow_pickle=False) as z:
-            out = unpack(z)
+            out = unpack(z, image=image)
         out["meta"] = meta
         _touch(meta_p)  # LRU time stamp
         return out
@@ -141,8 +149,10 @@ def store(key: str, arrays: dict, meta: dict) -> bool:
     from sempix.features.files import pack, write_npz
 
     cap = cap_bytes()
-    packed = pack(arrays["features"], labels=arrays.get("labels"),
-                  probs_lowres=arrays.get("probs_lowres"), lowres=arrays.get("lowres"))
+    compact, lowres = arrays.get("compact"), arrays.get("lowres")
+    packed = pack(arrays["features"] if compact is None and lowres is None else None,
+                  labels=arrays.get("labels"), probs_lowres=arrays.get("probs_lowres"),
+                  lowres=lowres, compact=compact)
     size = sum(a.nbytes for a in packed.values())
     if size > cap:
         return False

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import difflib
 import logging
+import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +37,16 @@ __all__ = [
 ]
 
 
-@dataclass
 class FeatureMap:
     """Per-pixel features aligned with an image.
 
     Attributes
     ----------
-    features : (H, W, D) float32, aligned with the image (same H, W).
+    features : (H, W, D) float32, aligned with the image (same H, W). A map read from the cache
+        or a feature file is *lazy*: it holds the compact arrays (the network-resolution map, or
+        what the features are recomputed from) and builds ``features`` on first access (then
+        keeps it); ``shape``, ``dim``, ``labels``, ``probs()`` never build it. ``materialised``
+        says whether it has been built.
     backend : backend name actually used (``"ade20k"``, ``"segformer"``, ``"lowlevel"``).
     semantic : True only for real semantic backends (never True for ``lowlevel``).
     labels : (H, W) int32 class index map or None.
@@ -51,26 +54,124 @@ class FeatureMap:
     probs_lowres : (h, w, C) float32 class probabilities at the network's resolution, aligned
         with the image extent (crop of the letterbox), or None. Upsample with ``probs()``.
     meta : settings and timings.
+    lowres : (features at the network's resolution (h, w, D), ys (H,), xs (W,)) with
+        ``features`` = ``upsample(*lowres)``, or None; lets the cache and feature files store
+        the small map.
+    compact : dict of arrays that rebuild ``features`` without the network (see
+        :mod:`sempix.features.files`), or None.
+    source : (H, W, 3) float32 image the ``compact`` recipe rebuilds from (lowlevel or guided
+        features), or None.
+
+    Construct with ``features`` (an array), or with ``features=None`` and ``lowres`` (built by
+    upsampling) or ``build`` (a callable returning the (H, W, D) float32 map) plus ``shape`` and
+    ``dim``.
     """
 
-    features: np.ndarray
-    backend: str
-    semantic: bool
-    labels: np.ndarray | None = None
-    class_names: list[str] | None = None
-    probs_lowres: np.ndarray | None = None
-    meta: dict = field(default_factory=dict)
-    #: (features at the network's resolution (h, w, D), ys (H,), xs (W,)) with ``features`` =
-    #: ``upsample(*lowres)``, or None; lets the cache and feature files store the small map
-    lowres: tuple | None = field(default=None, repr=False)
+    def __init__(
+        self,
+        features: np.ndarray | None = None,
+        backend: str = "unknown",
+        semantic: bool = False,
+        labels: np.ndarray | None = None,
+        class_names: list[str] | None = None,
+        probs_lowres: np.ndarray | None = None,
+        meta: dict | None = None,
+        lowres: tuple | None = None,
+        *,
+        compact: dict | None = None,
+        build=None,
+        shape: tuple[int, int] | None = None,
+        dim: int | None = None,
+        source: np.ndarray | None = None,
+    ) -> None:
+        self.backend = backend
+        self.semantic = semantic
+        self.labels = labels
+        self.class_names = class_names
+        self.probs_lowres = probs_lowres
+        self.meta = {} if meta is None else meta
+        self.lowres = lowres
+        self.compact = compact
+        self.source = source
+        self._lock = threading.Lock()
+        self._features = None
+        if features is not None:
+            self._features = features
+            self._shape = tuple(features.shape[:2])
+            self._dim = int(features.shape[2]) if features.ndim == 3 else 1
+            self._build = None
+            return
+        if build is None and lowres is None:
+            raise ValueError("FeatureMap needs features, lowres or build")
+        if lowres is not None:
+            lr, ys, xs = lowres
+            shape = (len(ys), len(xs)) if shape is None else shape
+            dim = int(lr.shape[2]) if dim is None else dim
+            if build is None:
+                def build():
+                    return upsample(lr, ys, xs)
+        if shape is None or dim is None:
+            raise ValueError("a lazy FeatureMap needs shape and dim")
+        self._shape = (int(shape[0]), int(shape[1]))
+        self._dim = int(dim)
+        self._build = build
+
+    @property
+    def features(self) -> np.ndarray:
+        """(H, W, D) float32 (built on first access for a lazy map)."""
+        f = self._features
+        if f is None:
+            with self._lock:
+                if self._features is None:
+                    f = np.ascontiguousarray(self._build(), dtype=np.float32)
+                    if f.shape != (*self._shape, self._dim):
+                        raise AssertionError(f"built features {f.shape} != {self._shape}")
+                    self._features = f
+                    self._build = None
+                f = self._features
+        return f
+
+    @features.setter
+    def features(self, value: np.ndarray) -> None:
+        self._features = value
+        self._build = None
+        self._shape = tuple(value.shape[:2])
+        self._dim = int(value.shape[2]) if value.ndim == 3 else 1
+
+    def __getstate__(self) -> dict:  # pickling builds the map (the recipe may be a closure)
+        d = self.__dict__.copy()
+        d["_features"] = self.features
+        d["_build"] = None
+        del d["_lock"]
+        return d
+
+    def __setstate__(self, d: dict) -> None:
+        self.__dict__.update(d)
+        self._lock = threading.Lock()
+
+    @property
+    def materialised(self) -> bool:
+        """True once ``features`` exists as a full-resolution array."""
+        return self._features is not None
+
+    def full(self) -> np.ndarray:
+        """The full-resolution (H, W, D) float32 features (same as ``features``)."""
+        return self.features
+
+    def __repr__(self) -> str:
+        state = "" if self.materialised else ", lazy"
+        return (
+            f"FeatureMap(backend={self.backend!r}, semantic={self.semantic}, "
+            f"shape={self.shape}, dim={self.dim}{state})"
+        )
 
     @property
     def shape(self) -> tuple[int, int]:
-        return self.features.shape[:2]
+        return self._shape
 
     @property
     def dim(self) -> int:
-        return self.features.shape[2]
+        return self._dim
 
     def probs(self, classes: list[int] | None = None) -> np.ndarray | None:
         """Class probabilities upsampled to the image size.
@@ -210,7 +311,7 @@ def compute_features(
     img = _as_image(image)
     requested = backend
     fallback = None
-    model_id = f"lowlevel-v{1}"
+    model_id = "lowlevel-v2"  # = sempix.features.lowlevel.VERSION (v2: box channels on a grid)
     model_p: Path | None = None
     if backend != "lowlevel":
         try:
@@ -248,7 +349,7 @@ def compute_features(
 
         try:
             key = fcache.make_key(fcache.image_hash(img), backend, model_id, settings)
-            hit = fcache.load(key)
+            hit = fcache.load(key, image=img)
         except OSError:
             hit = None
         if hit is not None:
@@ -265,7 +366,12 @@ def compute_features(
                 class_names=meta.get("class_names"),
                 probs_lowres=hit["probs_lowres"],
                 meta=meta,
-                lowres=hit.get("lowres"),
+                lowres=hit["lowres"],
+                compact=hit["compact"],
+                build=hit["build"],
+                shape=hit["shape"],
+                dim=hit["dim"],
+                source=hit["source"],
             )
     report(progress, 0.05, f"{backend} features")
     fm = _compute(img, backend, model_p, dim_eff, reduce, guided, seed, progress, run_on)
@@ -287,7 +393,7 @@ def compute_features(
             fcache.store(
                 key,
                 {"features": fm.features, "labels": fm.labels, "probs_lowres": fm.probs_lowres,
-                 "lowres": fm.lowres},
+                 "lowres": fm.lowres, "compact": fm.compact},
                 meta,
             )
         except OSError as exc:  # a full or read-only disk must not break the tool
@@ -313,10 +419,13 @@ def _compute(
     timings: dict[str, float] = {}
     t = time.perf_counter()
     meta: dict = {}
+    compact = None  # how to rebuild the features from the image (lowlevel, guided)
     if backend == "lowlevel":
+        from sempix.features.lowlevel import compact as lowlevel_compact
         from sempix.features.lowlevel import lowlevel_features
 
         feats = lowlevel_features(img)
+        compact = lowlevel_compact(feats)
         ys = xs = None
         logits = None
         names = None
@@ -337,8 +446,11 @@ def _compute(
     t = time.perf_counter()
     if dim and reduce == "random" and dim < native:
         feats = post.project_random(feats, dim, seed)
+        if compact is not None:
+            compact["project"] = post.random_projection(native, dim, seed)
     elif reduce == "pca":
         feats = post.pca_reduce(feats, min(dim or 3, native), seed=seed)[0]
+        compact = None  # a per-image basis: stored as full-resolution float16
     timings["reduce"] = time.perf_counter() - t
     report(progress, 0.6, "upsampling")
     t = time.perf_counter()
@@ -352,9 +464,17 @@ def _compute(
         report(progress, 0.75, "guided filter")
         t = time.perf_counter()
         lo_hi = (feats.min(axis=(0, 1)), feats.max(axis=(0, 1))) if reduce == "pca" else None
-        feats = post.guided_filter(img, feats, radius=max(2, round(max(H, W) / 128)), eps=1e-3)
+        radius = max(2, round(max(H, W) / 128))
+        feats = post.guided_filter(img, feats, radius=radius, eps=1e-3)
         if lo_hi is not None:  # keep PCA output in [0, 1]
             feats = np.clip(feats, 0.0, 1.0)
+        base = compact
+        if lowres is not None:
+            base = {"features_lowres": lowres[0].astype(np.float16),
+                    "grid_ys": np.asarray(ys, np.float64), "grid_xs": np.asarray(xs, np.float64)}
+        compact = None
+        if base is not None:  # stored as what it is computed from, filtered again on use
+            compact = dict(base, guided=np.array([radius, 1e-3, float(lo_hi is not None)]))
         lowres = None  # no longer an upsampling of the network-resolution map
         timings["guided"] = time.perf_counter() - t
     labels = probs = None
@@ -376,6 +496,8 @@ def _compute(
         probs_lowres=probs,
         meta=meta,
         lowres=lowres,
+        compact=compact,
+        source=img if compact is not None else None,
     )
 
 

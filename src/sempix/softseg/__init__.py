@@ -23,6 +23,7 @@ from sempix.softseg.export import (
 from sempix.softseg.pipeline import (
                                      SoftSegConfig,
                                      SoftSegResult,
+                                     grouping_features,
                                      layer_colors,
                                      soft_segment,
                                      sparsity_exponent,
@@ -38,6 +39,7 @@ __all__ = [
     "SoftSegConfig",
     "SoftSegParams",
     "SoftSegResult",
+    "grouping_features",
     "combined_laplacian",
     "constrained_sparsification",
     "drop_and_group",

@@ -70,6 +70,8 @@ class SoftSegConfig:
     colors: bool = True
     keep_intermediate: bool = False
     blas_threads: int | None = 1
+    group_by: str = "semantic"
+    group_restarts: int = 100
     seed: int = 0
 
 
@@ -187,6 +189,59 @@ def _blas_limit(threads: int | None):
     return threadpool_limits(limits=threads, user_api="blas")
 
 
+def grouping_features(
+    image: np.ndarray,
+    backend: str,
+    shape: tuple[int, int],
+    *,
+    max_side: int = 513,
+    progress: ProgressFn | None = None,
+) -> np.ndarray | None:
+    """Unit-length native network features on a ``shape`` grid (for grouping soft layers).
+
+    The feature network (all its channels, 256 for ade20k, no reduction, no guided filter) runs
+    on the image box-downscaled to ``max_side`` pixels on the long side (the ade20k network
+    sees a 513-pixel letterbox anyway, and the full-resolution 256-channel map would cost
+    1 GB per megapixel); its network-resolution map is sampled bilinearly at the pixel centres
+    of a ``shape`` grid over the same extent and every vector is scaled to unit length, so
+    that Euclidean distances are chordal cosine distances.
+
+    Parameters
+    ----------
+    image : (H, W, 3) float in [0, 1].
+    backend : a semantic feature backend (``"ade20k"``, ``"segformer..."``).
+    shape : (h, w) output grid.
+
+    Returns
+    -------
+    (h, w, D) float32 unit vectors, or None when the backend is not semantic (``lowlevel``, or
+    the model is unavailable).
+    """
+    from sempix.features import compute_features
+    from sempix.ops.resample import upsample
+
+    if backend == "lowlevel":
+        return None
+    img = np.asarray(image, dtype=np.float32)
+    H, W = img.shape[:2]
+    s = min(1.0, max_side / max(H, W))
+    if s < 1.0:
+        img = np.clip(resize(img, (max(8, round(H * s)), max(8, round(W * s))), filter="box"),
+                      0, 1)
+    fm = compute_features(img, backend, dim=0, guided=False, progress=progress)
+    if not fm.semantic or fm.lowres is None:
+        return None
+    f, gy, gx = fm.lowres
+    Hs, Ws = img.shape[:2]
+    h, w = shape
+    # pixel centres of the (h, w) grid in small-image pixels, then in network-grid units
+    ys = np.interp((np.arange(h) + 0.5) * Hs / h - 0.5, np.arange(Hs), np.asarray(gy, float))
+    xs = np.interp((np.arange(w) + 0.5) * Ws / w - 0.5, np.arange(Ws), np.asarray(gx, float))
+    g = upsample(np.asarray(f, np.float32), ys, xs)
+    g /= np.maximum(np.linalg.norm(g, axis=2, keepdims=True), 1e-6)
+    return g.astype(np.float32)
+
+
 def _features(image, features, backend, progress):
     if features is not None:
         f = np.asarray(features, dtype=np.float32)
@@ -210,6 +265,7 @@ def soft_segment(
     *,
     features: np.ndarray | None = None,
     backend: str = "ade20k",
+    group_features: np.ndarray | None = None,
     config: SoftSegConfig | None = None,
     progress: ProgressFn | None = None,
     **overrides,
@@ -223,6 +279,9 @@ def soft_segment(
         features in [0, 1] (``compute_features(image, backend, dim=3, reduce="pca",
         guided=True)``, which is what is computed when None).
     backend : feature backend when ``features`` is None.
+    group_features : (H', W', C) map over the image extent (any resolution) used to group the
+        initial layers instead of the one ``config.group_by`` selects (e.g.
+        :func:`grouping_features` computed by the caller).
     config : :class:`SoftSegConfig`; keyword ``overrides`` replace its fields.
     progress : progress callback ``(fraction, message)``.
 
@@ -239,6 +298,8 @@ def soft_segment(
         raise InputError(f"image is too small for soft segmentation ({W}x{H}); need at least 8x8")
     if not 1 <= cfg.n_layers <= 64:
         raise InputError(f"the number of layers must be between 1 and 64 (got {cfg.n_layers})")
+    if cfg.group_by not in ("semantic", "features"):
+        raise InputError(f"group_by must be 'semantic' or 'features' (got {cfg.group_by!r})")
     if not isinstance(cfg.seed, (int, np.integer)) or not 0 <= int(cfg.seed) < 2**32:
         raise InputError(f"the seed must be an integer in 0..4294967295 (got {cfg.seed})")
     img64 = img.astype(np.float64)
@@ -313,8 +374,25 @@ def soft_segment(
             seed=cfg.seed,
             progress=stage_progress("constrained"),
         )
+    gfeat = None
+    if group_features is not None:
+        gfeat = np.asarray(group_features, dtype=np.float32)
+        if gfeat.ndim != 3:
+            raise InputError(f"group_features must be (H, W, C) (got shape {gfeat.shape})")
+        if gfeat.shape[:2] != (h, w):
+            gfeat = resize(gfeat, (h, w), filter="gaussian")
+    elif cfg.group_by == "semantic" and features is None:
+        fmap = fmeta.get("fm")
+        if fmap is not None and fmap.semantic:
+            gfeat = grouping_features(img, fmap.backend, (h, w))
+    meta["group_by"] = (
+        "given" if group_features is not None else "semantic" if gfeat is not None else "features"
+    )
+    if gfeat is None:
+        gfeat = feat_w
     grouped, kept, group_of = drop_and_group(
-        init, feat_w.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed
+        init, gfeat.reshape(h * w, -1), cfg.n_layers, seed=cfg.seed,
+        restarts=cfg.group_restarts,
     )
     times["constrained"] = time.perf_counter() - t
     meta["n_initial_nonempty"] = kept.shape[1]

@@ -24,6 +24,57 @@ def kmeans(points: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
     return labels
 
 
+def weighted_kmeans(
+    points: np.ndarray, k: int, weights: np.ndarray, *, restarts: int = 10, seed: int = 0,
+    n_iter: int = 100,
+) -> np.ndarray:
+    """k-means of a few weighted points (Lloyd), best of ``restarts`` seeded k-means++ starts.
+
+    Minimises ``sum_i weights_i |points_i - c(i)|^2``; meant for tens of points (the grouping of
+    soft layers, weighted by their alpha mass).
+
+    Parameters
+    ----------
+    points : (M, d); weights : (M,) non-negative; k : clusters (clipped to M).
+
+    Returns
+    -------
+    (M,) int labels in 0..k'-1 (empty clusters removed).
+    """
+    X = np.asarray(points, dtype=np.float64)
+    wts = np.maximum(np.asarray(weights, dtype=np.float64), 0.0)
+    M = len(X)
+    if wts.sum() <= 0:
+        wts = np.ones(M)
+    k = int(min(k, M))
+    if k <= 1:
+        return np.zeros(M, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    best, best_lab = np.inf, np.zeros(M, dtype=np.int64)
+    for _ in range(max(1, restarts)):
+        C = [X[rng.choice(M, p=wts / wts.sum())]]
+        for _ in range(k - 1):
+            d = ((X[:, None] - np.asarray(C)[None]) ** 2).sum(-1).min(axis=1) * wts
+            if d.sum() <= 0:
+                break
+            C.append(X[rng.choice(M, p=d / d.sum())])
+        C = np.asarray(C)
+        lab = np.zeros(M, dtype=np.int64)
+        for it in range(n_iter):
+            new = ((X[:, None] - C[None]) ** 2).sum(-1).argmin(axis=1)
+            if it and np.array_equal(new, lab):
+                break
+            lab = new
+            for j in range(len(C)):
+                m = lab == j
+                if m.any() and wts[m].sum() > 0:
+                    C[j] = (wts[m, None] * X[m]).sum(0) / wts[m].sum()
+        inertia = float((wts * ((X - C[lab]) ** 2).sum(-1)).sum())
+        if inertia < best - 1e-12:
+            best, best_lab = inertia, lab
+    return np.unique(best_lab, return_inverse=True)[1].astype(np.int64)
+
+
 def _irls_weights(a: np.ndarray, gamma, thr: float):
     u = np.maximum(np.abs(a), thr) ** (gamma - 2.0)
     v = np.maximum(np.abs(1.0 - a), thr) ** (gamma - 2.0)
@@ -144,9 +195,14 @@ def drop_and_group(
     empty_alpha: float = 0.1,
     empty_fraction: float = 1e-3,
     seed: int = 0,
+    restarts: int = 0,
 ):
     """Drop (nearly) empty layers and group the rest into ``n_groups`` by k-means on their
     alpha-weighted mean feature vectors.
+
+    ``restarts=0``: one unweighted k-means++ run (scipy ``kmeans2``; the behaviour before
+    issue 19); ``restarts >= 1``: :func:`weighted_kmeans` with each layer weighted by its alpha
+    mass, best of ``restarts`` starts.
 
     A layer is empty when fewer than ``empty_fraction`` of the pixels have alpha above
     ``empty_alpha``. Alphas are clipped to [0, 1] and renormalised to sum to one first.
@@ -178,7 +234,10 @@ def drop_and_group(
         return kept, kept, np.arange(K)
     mass = kept.sum(axis=0)
     means = (kept.T @ features.reshape(n, -1)) / mass[:, None]
-    g = kmeans(means, n_groups, seed)
+    if restarts > 0:
+        g = weighted_kmeans(means, n_groups, mass, restarts=restarts, seed=seed)
+    else:
+        g = kmeans(means, n_groups, seed)
     _, g = np.unique(g, return_inverse=True)
     grouped = np.zeros((n, g.max() + 1))
     for k in range(K):

@@ -5,7 +5,8 @@
 :class:`~sempix.web.common.JobManager` (background jobs with progress, server-sent events and
 cancellation), the security headers, the static files and one ``APIRouter`` per tool from
 :mod:`sempix.web.routes` (``core``, ``jobs``, ``mask``, ``resize``, ``softseg``, ``palette``,
-``recolor``; see each module for its endpoints). ``sempix serve`` runs it with uvicorn on 127.0.0.1.
+``recolor``, ``adjust``; see each module for its endpoints). ``sempix serve`` runs it with uvicorn
+on 127.0.0.1.
 
 All errors are JSON ``{"error": "...", "code"?: "..."}`` with a 4xx/5xx status; an evicted or
 deleted session is ``410`` with ``"code": "session_gone"`` (the page re-opens the image it holds).
@@ -69,7 +70,7 @@ def create_app(**settings: Any):
     **settings : fields of :class:`sempix.web.common.Settings` (``max_upload_bytes``,
         ``max_pixels``, ``max_sessions`` (None: sized by memory), ``max_memory_bytes``, ``backend``,
         ``workers``, ``work_pixels``, ``feature_dim``, ``strict``, ``preview_pixels``,
-        ``softseg_pixels``, ``recolor_work_pixels``).
+        ``softseg_pixels``, ``recolor_work_pixels``, ``adjust_styles_dir``).
 
     Returns
     -------

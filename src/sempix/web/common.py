@@ -700,7 +700,9 @@ class Settings:
     strict: bool = False
     preview_pixels: int = 1_000_000  # interactive maps/previews are computed at most this large
     softseg_pixels: int = 150_000  # soft layers are computed at most this large
+    # recolor solves and previews at this size; renders at full size
     recolor_work_pixels: int = 600_000
+    adjust_styles_dir: str | None = None  # style files offered by name (Style panel)
     # extra Host names accepted besides loopback names and the bound address
     allowed_hosts: tuple = ()
 

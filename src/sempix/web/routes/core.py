@@ -54,6 +54,7 @@ def tools_available() -> dict:
         "softseg": has("sempix.softseg"),
         "palette": has("sempix.palette"),
         "recolor": has("sempix.recolor"),
+        "adjust": has("sempix.adjust") and has("torch"),
     }
 
 

@@ -176,7 +176,7 @@
   };
   for (const b of document.querySelectorAll(".tab")) b.addEventListener("click", () => app.showTool(b.dataset.tool));
   const initial = location.pathname === "/recolor" ? "recolor" : (location.hash || "#mask").slice(1);
-  if (["mask", "resize", "softseg", "palette", "recolor"].includes(initial)) app.showTool(initial);
+  if (["mask", "resize", "softseg", "palette", "recolor", "adjust"].includes(initial)) app.showTool(initial);
 
   app.saveBlob = (blob, filename) => {
     const a = $("dl-link");
