@@ -21,8 +21,9 @@ from PIL import Image
 pytest.importorskip("fastapi")
 from fastapi.testclient import TestClient
 
+from sempix.errors import BusyError, OverBudgetError, SessionExpiredError
 from sempix.web.app import create_app
-from sempix.web.common import ApiError, JobManager, SessionStore, default_max_sessions
+from sempix.web.common import JobManager, SessionStore, default_max_sessions, status_for
 
 
 def _png(arr: np.ndarray) -> bytes:
@@ -93,7 +94,9 @@ def test_render_memory_does_not_grow_with_points():
         pts = [
             [int(x), int(y)] for x, y in zip(rng.integers(0, 1500, 64), rng.integers(0, 1000, 64))
         ]
-        body = {"points": pts, "lam": 0.5, "tau": 0.05, "space": "luminance"}
+        # connected=False: the same per-point running minimum, without 64 full-size minimax
+        # floods (the floods' own memory is tested in test_geodesic; this took ~100 s)
+        body = {"points": pts, "lam": 0.5, "tau": 0.05, "space": "luminance", "connected": False}
         c.post(f"/api/sessions/{sid}/mask", json={**body, "points": pts[:1]})  # warm-up
         base, peak, stop = _rss(), [0], threading.Event()
 
@@ -127,16 +130,16 @@ def test_reservations_evict_then_queue_then_503():
     b = st.add("b", 40)
     with st.reserve(50, b):  # evicts a (least recently used), keeps b (the requester)
         assert gone == [a] and st.exists(b)
-        with pytest.raises(ApiError) as e, st.reserve(50):  # a second 50 does not fit now
+        with pytest.raises(BusyError) as e, st.reserve(50):  # a second 50 does not fit now
             pass
-        assert e.value.status == 503
+        assert status_for(e.value) == 503 and e.value.code == "busy"
         assert st.exists(b)  # never evicts a session with work in flight
     with st.reserve(50):  # fits after the release
         assert st.reserved_bytes == 50
     assert st.reserved_bytes == 0
-    with pytest.raises(ApiError) as e, st.reserve(1000):
+    with pytest.raises(OverBudgetError) as e, st.reserve(1000):
         pass
-    assert e.value.status == 507
+    assert status_for(e.value) == 507
 
     # a waiting request proceeds when the other one finishes
     st2 = SessionStore(max_bytes=100, wait_s=10)
@@ -265,9 +268,9 @@ def test_job_manager_unit():
     jm.wait(j, 10)
     assert jm.status(j)["state"] == "done" and store.nbytes == 1100
     jm.drop_owner(sid)
-    with pytest.raises(ApiError) as e:
+    with pytest.raises(SessionExpiredError) as e:
         jm.result(j)
-    assert e.value.status == 410
+    assert status_for(e.value) == 410
     jm.shutdown()
 
 

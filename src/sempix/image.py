@@ -16,7 +16,12 @@ Reading (:func:`read_image`)
     * Decompression-bomb guard: the *declared* size in the header is checked before any pixel is
       decoded; more than ``max_pixels`` (argument, else ``$SEMPIX_MAX_PIXELS``, else 100 MP;
       0 or negative = no limit) raises :class:`InputError`.
-    * Missing, empty, truncated, corrupt or non-image files raise :class:`InputError` with one line.
+    * Missing, empty, truncated, corrupt or non-image files raise :class:`InputError` with one line
+      (typed: :class:`~sempix.errors.ImageDecodeError`, :class:`~sempix.errors.TooLargeError`,
+      :class:`~sempix.errors.UnsupportedFormatError`).
+    * The source is a path, the file's bytes, or a binary file object (read completely): the web
+      server decodes uploads from memory, never through a temporary file. Messages name the path,
+      else ``name=`` (default: the file object's ``name``, else ``"image data"``).
 
 Writing (:func:`write_image`, :func:`atomic_write_bytes`, :func:`atomic_save_npy`,
 :func:`atomic_save_npz`, :func:`atomic_output`)
@@ -40,6 +45,7 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Union
 
 import numpy as np
 from PIL import Image as PILImage
@@ -48,7 +54,12 @@ from PIL import UnidentifiedImageError
 from sempix import _config
 from sempix._config import DEFAULT_MAX_PIXELS, MAX_PIXELS_ENV  # noqa: F401 (re-exported)
 from sempix.color.convert import luma
-from sempix.errors import InputError
+from sempix.errors import (
+    ImageDecodeError,
+    InputError,
+    TooLargeError,
+    UnsupportedFormatError,
+)
 
 #: output suffix -> Pillow format
 OUTPUT_FORMATS = {
@@ -74,7 +85,7 @@ class LoadedImage:
         otherwise).
     alpha : (H, W) float32 in [0, 1] or None.
     icc : ICC profile bytes to carry to outputs, or None (sRGB).
-    path : source path.
+    path : source path (None when read from bytes or a file object).
     format : Pillow format name (``"JPEG"``, ``"PNG"``...).
     bit_depth : bits per channel of the source (8, 16; 32 for float TIFF).
     info : extra facts: ``mode`` (Pillow mode of the source), ``orientation`` (EXIF value that
@@ -99,6 +110,67 @@ class LoadedImage:
 # limits and small helpers
 
 
+#: what :func:`read_image` and :func:`read_mask` read from: a path, the file's bytes, or a binary
+#: file object (read completely)
+ImageSource = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+
+class _Source:
+    """One image source: a file path, or bytes held in memory. ``label`` names it in messages."""
+
+    __slots__ = ("path", "data", "label")
+
+    def __init__(self, path: Path | None, data: bytes | None, label: str):
+        self.path, self.data, self.label = path, data, label
+
+    def __str__(self) -> str:
+        return self.label
+
+    def open(self) -> BinaryIO:
+        if self.data is not None:
+            return io.BytesIO(self.data)
+        return open(self.path, "rb")  # noqa: SIM115 - the caller owns (closes) it
+
+    def head(self, n: int) -> bytes:
+        if self.data is not None:
+            return self.data[:n]
+        with open(self.path, "rb") as f:
+            return f.read(n)
+
+    def read_bytes(self) -> bytes:
+        return self.data if self.data is not None else self.path.read_bytes()
+
+    def tifffile_arg(self):
+        """What ``tifffile`` opens: the path, or a file object over the bytes."""
+        return self.path if self.data is None else io.BytesIO(self.data)
+
+
+def _source(src: ImageSource, name: str | None = None) -> _Source:
+    """Resolve a path / bytes / binary file object into a :class:`_Source` (no decoding)."""
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return _Source(None, bytes(src), name or "image data")
+    if hasattr(src, "read"):
+        try:
+            data = src.read()
+        except (OSError, ValueError) as exc:
+            label = name or str(getattr(src, "name", "") or "image data")
+            raise InputError(f"{label}: cannot read ({_one_line(exc)})") from None
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise InputError(
+                f"{name or 'image data'}: expected a binary file object (open it with 'rb'), "
+                f"got one that returns {type(data).__name__}"
+            )
+        fname = getattr(src, "name", None)
+        label = name or (str(fname) if isinstance(fname, (str, os.PathLike)) else "image data")
+        return _Source(None, bytes(data), label)
+    if isinstance(src, (str, os.PathLike)):
+        p = Path(src)
+        return _Source(p, None, name or str(p))
+    raise TypeError(
+        f"cannot read an image from {type(src).__name__}: give a path, bytes or a binary file"
+    )
+
+
 def resolve_max_pixels(max_pixels: int | None = None) -> int | None:
     """The pixel limit in force (see :func:`sempix._config.max_pixels`); None = no limit."""
     return _config.max_pixels(max_pixels)
@@ -109,28 +181,31 @@ def _one_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
-def _check_size(p: Path, size: tuple[int, int], limit: int | None) -> None:
+def _check_size(p: _Source, size: tuple[int, int], limit: int | None) -> None:
     w, h = int(size[0]), int(size[1])
     if w <= 0 or h <= 0:
-        raise InputError(f"{p}: image has no pixels ({w}x{h})")
+        raise ImageDecodeError(f"{p}: image has no pixels ({w}x{h})")
     if limit is not None and w * h > limit:
-        raise InputError(
+        raise TooLargeError(
             f"{p}: image is {w}x{h} = {w * h:,} pixels, above the limit of {limit:,} "
-            f"(raise it with {_config.MAX_PIXELS_ENV}=N if you trust this file)"
+            f"(raise it with {_config.MAX_PIXELS_ENV}=N if you trust this file)",
+            size=(w, h),
         )
 
 
-def _open_pil(p: Path) -> PILImage.Image:
-    """Open ``p`` (header only) with Pillow's registered format plugins, without Pillow's
-    process-wide decompression-bomb check: sempix applies its own, per-call pixel limit
-    (:func:`_check_size`) right after, so no global state (``PIL.Image.MAX_IMAGE_PIXELS``,
-    warning filters) is touched and concurrent readers (web worker threads) stay independent.
+def _open_pil(p: _Source) -> PILImage.Image:
+    """Open ``p`` (a path or bytes; header only) with Pillow's registered format plugins,
+    without Pillow's process-wide decompression-bomb check: sempix applies its own, per-call
+    pixel limit (:func:`_check_size`) right after, so no global state
+    (``PIL.Image.MAX_IMAGE_PIXELS``, warning filters) is touched and concurrent readers (web
+    worker threads) stay independent.
 
     This is what ``PIL.Image.open`` does (``preinit``/``init``, then each plugin's ``accept`` and
     factory over the registered ``ID`` list), minus the size check.
     """
     PILImage.preinit()
-    fp = open(p, "rb")  # noqa: SIM115 - the image object owns the file (closed by ``with im``)
+    fp = p.open()  # the image object owns the file (closed by ``with im``)
+    filename = str(p.path) if p.path is not None else ""
     try:
         prefix = fp.read(16)
         for attempt in (0, 1):
@@ -143,12 +218,12 @@ def _open_pil(p: Path) -> PILImage.Image:
                     continue
                 fp.seek(0)
                 try:
-                    im = factory(fp, str(p))
+                    im = factory(fp, filename)
                 except (SyntaxError, IndexError, TypeError, struct.error):
                     continue
                 im._exclusive_fp = True  # close the file with the image
                 return im
-        raise UnidentifiedImageError(f"cannot identify image file {str(p)!r}")
+        raise UnidentifiedImageError(f"cannot identify image file {p.label!r}")
     except BaseException:
         fp.close()
         raise
@@ -186,10 +261,9 @@ def _exif_orientation(im: PILImage.Image) -> int:
 # 16-bit PNG (Pillow reads 16-bit colour PNGs as 8 bits; we decode them ourselves)
 
 
-def _png_header(p: Path) -> tuple[int, int, int, int, int] | None:
+def _png_header(p: _Source) -> tuple[int, int, int, int, int] | None:
     """(width, height, bit depth, colour type, interlace) of a PNG, or None if not a PNG."""
-    with open(p, "rb") as f:
-        head = f.read(33)
+    head = p.head(33)
     if len(head) < 33 or head[:8] != _PNG_SIG or head[12:16] != b"IHDR":
         return None
     w, h, depth, ctype, _comp, _filt, interlace = struct.unpack(">IIBBBBB", head[16:29])
@@ -205,11 +279,11 @@ def _png_unfilter(raw: np.ndarray, H: int, stride: int, bpp: int) -> np.ndarray:
 
     out, ok = unfilter(np.ascontiguousarray(raw, dtype=np.uint8), int(H), int(stride), int(bpp))
     if not ok:
-        raise InputError("corrupt PNG data (bad filter type)")
+        raise ImageDecodeError("corrupt PNG data (bad filter type)")
     return out
 
 
-def _png_chunks(p: Path) -> tuple[tuple[int, int, int] | None, list[bytes], dict]:
+def _png_chunks(p: _Source) -> tuple[tuple[int, int, int] | None, list[bytes], dict]:
     """Walk a PNG's chunks -> ((width, height, colour type) or None, IDAT bodies, {"trns", "icc"}).
 
     Raises
@@ -225,7 +299,7 @@ def _png_chunks(p: Path) -> tuple[tuple[int, int, int] | None, list[bytes], dict
         kind = data[pos + 4 : pos + 8]
         body = data[pos + 8 : pos + 8 + length]
         if len(body) < length:
-            raise InputError(f"{p}: truncated PNG file")
+            raise ImageDecodeError(f"{p}: truncated PNG file")
         pos += 12 + length
         if kind == b"IHDR":
             w, h, _depth, ctype = struct.unpack(">IIBB", body[:10])
@@ -243,7 +317,7 @@ def _png_chunks(p: Path) -> tuple[tuple[int, int, int] | None, list[bytes], dict
     return ihdr, idat, info
 
 
-def _check_png_data(p: Path, hdr: tuple[int, int, int, int, int]) -> None:
+def _check_png_data(p: _Source, hdr: tuple[int, int, int, int, int]) -> None:
     """Raise :class:`InputError` when a non-interlaced PNG's image data is shorter than its header
     says.
 
@@ -265,30 +339,30 @@ def _check_png_data(p: Path, hdr: tuple[int, int, int, int, int]) -> None:
             total += len(d.decompress(buf, 1 << 20))
             buf = d.unconsumed_tail
     except zlib.error as exc:
-        raise InputError(f"{p}: corrupt PNG data ({exc})") from None
+        raise ImageDecodeError(f"{p}: corrupt PNG data ({exc})") from None
     if total < expected:
-        raise InputError(
+        raise ImageDecodeError(
             f"{p}: damaged PNG file: truncated image data ({total} of {expected} bytes)"
         )
 
 
-def _read_png16(p: Path) -> tuple[np.ndarray, dict]:
+def _read_png16(p: _Source) -> tuple[np.ndarray, dict]:
     """Decode a non-interlaced 16-bit PNG -> ((H, W, C) uint16, chunks info)."""
     ihdr, idat, info = _png_chunks(p)
     if ihdr is None or not idat:
-        raise InputError(f"{p}: truncated PNG file (no image data)")
+        raise ImageDecodeError(f"{p}: truncated PNG file (no image data)")
     w, h, ctype = ihdr
     C = _PNG_CHANNELS.get(ctype)
     if C is None:
-        raise InputError(f"{p}: unsupported PNG colour type {ctype} at 16 bits")
+        raise UnsupportedFormatError(f"{p}: unsupported PNG colour type {ctype} at 16 bits")
     stride = w * C * 2
     expected = h * (stride + 1)
     try:
         raw = zlib.decompressobj().decompress(b"".join(idat), expected)
     except zlib.error as exc:
-        raise InputError(f"{p}: corrupt PNG data ({exc})") from None
+        raise ImageDecodeError(f"{p}: corrupt PNG data ({exc})") from None
     if len(raw) < expected:
-        raise InputError(f"{p}: truncated PNG file (image data ends early)")
+        raise ImageDecodeError(f"{p}: truncated PNG file (image data ends early)")
     rows = _png_unfilter(np.frombuffer(raw, np.uint8), h, stride, C * 2)
     arr = rows.view(">u2").reshape(h, w, C).astype(np.uint16)
     trns = info.get("trns")
@@ -362,7 +436,7 @@ def _split_u16(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return f[..., :3], f[..., 3]
 
 
-def _tiff16(p: Path, im: PILImage.Image) -> np.ndarray | None:
+def _tiff16(p: _Source, im: PILImage.Image) -> np.ndarray | None:
     """Full-precision 16-bit multi-sample TIFF via tifffile, else None (Pillow handles it)."""
     try:
         bits = im.tag_v2.get(258)
@@ -375,7 +449,7 @@ def _tiff16(p: Path, im: PILImage.Image) -> np.ndarray | None:
         return None
     import tifffile
 
-    arr = tifffile.imread(p, key=0)
+    arr = tifffile.imread(p.tifffile_arg(), key=0)
     if arr.dtype != np.uint16:
         return None
     if arr.ndim == 3 and arr.shape[0] in (2, 3, 4) and arr.shape[2] not in (2, 3, 4):  # planar
@@ -385,7 +459,7 @@ def _tiff16(p: Path, im: PILImage.Image) -> np.ndarray | None:
     return arr
 
 
-def _decode(p: Path, im: PILImage.Image) -> LoadedImage:
+def _decode(p: _Source, im: PILImage.Image) -> LoadedImage:
     fmt = im.format
     icc = im.info.get("icc_profile") or None
     mode = im.mode
@@ -448,24 +522,23 @@ def _decode(p: Path, im: PILImage.Image) -> LoadedImage:
         np.ascontiguousarray(rgb, np.float32),
         None if alpha is None else np.ascontiguousarray(alpha, np.float32),
         icc,
-        p,
+        p.path,
         fmt,
         bit_depth,
         info,
     )
 
 
-def _is_tiff(p: Path) -> bool:
-    with open(p, "rb") as f:
-        return f.read(4) in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+def _is_tiff(p: _Source) -> bool:
+    return p.head(4) in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
 
 
-def _read_tiff_fallback(p: Path, limit: int | None) -> LoadedImage:
+def _read_tiff_fallback(p: _Source, limit: int | None) -> LoadedImage:
     """TIFF layouts Pillow cannot open, through tifffile (first page)."""
     import tifffile
 
     try:
-        with tifffile.TiffFile(p) as tf:
+        with tifffile.TiffFile(p.tifffile_arg()) as tf:
             page = tf.pages[0]
             h, w = int(page.imagelength), int(page.imagewidth)
             _check_size(p, (w, h), limit)
@@ -477,13 +550,13 @@ def _read_tiff_fallback(p: Path, limit: int | None) -> LoadedImage:
     except InputError:
         raise
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{p}: cannot read TIFF image ({_one_line(exc)})") from None
+        raise ImageDecodeError(f"{p}: cannot read TIFF image ({_one_line(exc)})") from None
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim == 3 and arr.shape[0] in (1, 2, 3, 4) and arr.shape[2] not in (1, 2, 3, 4):
         arr = np.moveaxis(arr, 0, -1)
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
-        raise InputError(f"{p}: unsupported TIFF layout {arr.shape}")
+        raise UnsupportedFormatError(f"{p}: unsupported TIFF layout {arr.shape}")
     if arr.dtype == np.uint16:
         u16, depth = arr, 16
     elif arr.dtype == np.uint8:
@@ -491,49 +564,62 @@ def _read_tiff_fallback(p: Path, limit: int | None) -> LoadedImage:
     elif arr.dtype.kind == "f":
         u16, depth = to_uint16(arr), 32
     else:
-        raise InputError(f"{p}: unsupported TIFF sample type {arr.dtype}")
+        raise UnsupportedFormatError(f"{p}: unsupported TIFF sample type {arr.dtype}")
     rgb, alpha = _split_u16(u16)
     rgb = _orient(rgb, orientation if 1 <= orientation <= 8 else 1)
     if alpha is not None:
         alpha = _orient(alpha, orientation if 1 <= orientation <= 8 else 1)
     info = {"mode": f"tifffile:{arr.dtype}x{arr.shape[2]}", "orientation": orientation, "frames": 1}
-    return LoadedImage(rgb, alpha, icc, p, "TIFF", depth, info)
+    return LoadedImage(rgb, alpha, icc, p.path, "TIFF", depth, info)
 
 
-def _check_readable(p: Path) -> None:
-    if not p.exists():
+def _check_readable(p: _Source) -> None:
+    if p.data is not None:
+        if not p.data:
+            raise ImageDecodeError(f"{p}: no data (0 bytes)")
+        return
+    path = p.path
+    if not path.exists():
         raise InputError(f"{p}: no such file")
-    if p.is_dir():
+    if path.is_dir():
         raise InputError(f"{p}: is a directory, not an image file")
     try:
-        size = p.stat().st_size
+        size = path.stat().st_size
     except OSError as exc:
         raise InputError(f"{p}: cannot read ({exc.strerror})") from None
     if size == 0:
-        raise InputError(f"{p}: file is empty")
+        raise ImageDecodeError(f"{p}: file is empty")
 
 
-def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> LoadedImage:
-    """Read an image file into float32 RGB in [0, 1] (see the module docstring for the rules).
+def read_image(
+    path: ImageSource, *, max_pixels: int | None = None, name: str | None = None
+) -> LoadedImage:
+    """Read an image into float32 RGB in [0, 1] (see the module docstring for the rules).
 
     Parameters
     ----------
-    path : file path.
+    path : a file path, the file's bytes (``bytes``/``bytearray``/``memoryview``) or a binary
+        file object (read completely; e.g. ``io.BytesIO``, an upload, ``open(f, "rb")``).
     max_pixels : int or None
         Largest accepted width x height (declared in the header, checked before decoding).
         None -> ``$SEMPIX_MAX_PIXELS`` or 100 MP; <= 0 -> no limit.
+    name : how messages name the source (default: the path; for bytes / file objects the
+        object's ``name`` attribute, else ``"image data"``).
 
     Returns
     -------
     LoadedImage
-        ``.rgb`` (H, W, 3) float32, ``.alpha`` (H, W) float32 or None, ``.icc``, ``.bit_depth``.
+        ``.rgb`` (H, W, 3) float32, ``.alpha`` (H, W) float32 or None, ``.icc``, ``.bit_depth``;
+        ``.path`` is None for bytes and file objects.
 
     Raises
     ------
     InputError
-        Missing, empty, truncated, corrupt, unsupported or too large files (one line).
+        Missing, empty, truncated, corrupt, unsupported or too large files (one line):
+        ``ImageDecodeError`` (empty, truncated, corrupt), ``UnsupportedFormatError`` (not an
+        image), ``TooLargeError`` (above ``max_pixels``), plain ``InputError`` (bad path).
     """
-    p = Path(path)
+    p = _source(path, name)
     _check_readable(p)
     limit = resolve_max_pixels(max_pixels)
     try:
@@ -541,11 +627,15 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Loa
     except UnidentifiedImageError:
         if _is_tiff(p):  # e.g. 16-bit grey+alpha TIFF, which Pillow cannot open
             return _read_tiff_fallback(p, limit)
-        raise InputError(
+        raise UnsupportedFormatError(
             f"{p}: not an image file that can be read (JPEG, PNG, TIFF, WebP, BMP, ...)"
         ) from None
+    except OSError as exc:
+        if p.data is None:  # the path (permissions, ...)
+            raise InputError(f"{p}: cannot read image ({_one_line(exc)})") from None
+        raise ImageDecodeError(f"{p}: cannot read image ({_one_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{p}: cannot read image ({_one_line(exc)})") from None
+        raise ImageDecodeError(f"{p}: cannot read image ({_one_line(exc)})") from None
     try:
         with im, warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's damaged-file warnings: errors are raised
@@ -554,21 +644,21 @@ def read_image(path: str | os.PathLike, *, max_pixels: int | None = None) -> Loa
     except InputError:
         raise
     except PILImage.DecompressionBombError:
-        raise InputError(
+        raise TooLargeError(
             f"{p}: image is larger than the pixel limit (raise it with {_config.MAX_PIXELS_ENV}=N "
             "if you trust this file)"
         ) from None
     except UnidentifiedImageError:
-        raise InputError(
+        raise UnsupportedFormatError(
             f"{p}: not an image file that can be read (JPEG, PNG, TIFF, WebP, BMP, ...)"
         ) from None
     except MemoryError:
-        raise InputError(f"{p}: not enough memory to decode this image") from None
+        raise TooLargeError(f"{p}: not enough memory to decode this image") from None
     except Exception as exc:  # noqa: BLE001 - decoders raise anything on bad data
         msg = _one_line(exc)
         if "truncat" in msg.lower() or isinstance(exc, (EOFError, struct.error)):
-            raise InputError(f"{p}: truncated or damaged image file ({msg})") from None
-        raise InputError(f"{p}: cannot read image ({msg})") from None
+            raise ImageDecodeError(f"{p}: truncated or damaged image file ({msg})") from None
+        raise ImageDecodeError(f"{p}: cannot read image ({msg})") from None
 
 
 def load_rgb(path: str | os.PathLike) -> np.ndarray:
@@ -577,31 +667,42 @@ def load_rgb(path: str | os.PathLike) -> np.ndarray:
 
 
 def read_mask(
-    path: str | os.PathLike, shape: tuple[int, ...] | None = None, *, max_pixels: int | None = None
+    path: ImageSource,
+    shape: tuple[int, ...] | None = None,
+    *,
+    max_pixels: int | None = None,
+    name: str | None = None,
 ) -> np.ndarray:
-    """Read a mask file as (H, W) float32 in [0, 1].
+    """Read a mask as (H, W) float32 in [0, 1].
 
     The mask is the alpha channel when the file has one that is not fully opaque, else the
-    grey value (Rec. 601 luma of RGB files; full precision for 16-bit files). ``.npy`` files
-    holding an (H, W) bool/float array (or uint8 0..255 / uint16 0..65535) are accepted too.
+    grey value (Rec. 709 luma of RGB files; full precision for 16-bit files). ``.npy`` files
+    holding an (H, W) bool/float array (or uint8 0..255 / uint16 0..65535) are accepted too
+    (by suffix for paths, by the ``.npy`` magic bytes for bytes and file objects).
 
     Parameters
     ----------
-    path : mask file.
+    path : mask file path, its bytes, or a binary file object (as :func:`read_image`).
     shape : expected (H, W) (extra trailing entries, e.g. an image's (H, W, 3), are ignored).
+    name : how messages name a bytes / file-object source.
 
     Raises
     ------
     InputError
         Unreadable file, or a size that differs from ``shape``.
     """
-    p = Path(path)
-    if p.suffix.lower() == ".npy":
+    p = _source(path, name)
+    if p.data is not None:
+        is_npy = p.data[:6] == b"\x93NUMPY"
+    else:
+        is_npy = p.path.suffix.lower() == ".npy"
+    if is_npy:
         _check_readable(p)
         try:
-            arr = np.load(p, allow_pickle=False)
+            with p.open() as f:
+                arr = np.load(f, allow_pickle=False)
         except Exception as exc:  # noqa: BLE001
-            raise InputError(f"{p}: cannot read mask ({_one_line(exc)})") from None
+            raise ImageDecodeError(f"{p}: cannot read mask ({_one_line(exc)})") from None
         if arr.ndim == 3 and arr.shape[2] == 1:
             arr = arr[..., 0]
         if arr.ndim != 2:
@@ -613,7 +714,9 @@ def read_mask(
         else:
             m = np.clip(np.nan_to_num(arr.astype(np.float32)), 0.0, 1.0)
     else:
-        img = read_image(p, max_pixels=max_pixels)
+        img = read_image(
+            p.path if p.data is None else p.data, max_pixels=max_pixels, name=p.label
+        )
         if img.alpha is not None and float(img.alpha.min()) < 1.0:
             m = img.alpha
         else:

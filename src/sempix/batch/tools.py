@@ -254,7 +254,7 @@ def _carve_prepare(o: dict) -> dict:
 
 
 def _carve_process(job: Job, o: dict) -> None:
-    from sempix.carve import carve
+    from sempix.carve import CarveOptions, carve
     from sempix.image import write_image
 
     li = _read(job)
@@ -276,11 +276,9 @@ def _carve_process(job: Job, o: dict) -> None:
         tw,
         th,
         features=feats,
-        lam=lam,
-        energy=o["energy"],
-        order=o["order"],
         keep=keep,
         also=also,
+        options=CarveOptions(lam=lam, energy=o["energy"], order=o["order"]),
     )
     write_image(
         job.out(job.stem + job.image_suffix),

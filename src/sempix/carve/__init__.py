@@ -5,6 +5,8 @@ Public API::
     from sempix.carve import carve
     res = carve(image, width="80%", features=fm.features, lam=0.2)
     res.image, res.also, res.energy, res.seams_vis(image)
+    opts = CarveOptions(lam=0.3, order="optimal")   # validated settings, built by the fronts
+    res = carve(image, width="80%", features=fm, options=opts)
 
 See :func:`sempix.carve.core.carve` and docs/carve.md.
 """
@@ -17,6 +19,7 @@ from sempix.carve.core import (
     ORDERS,
     PROTECT_ENERGY,
     SEMANTIC_ENERGIES,
+    CarveOptions,
     CarveResult,
     carve,
     parse_size,
@@ -31,6 +34,7 @@ __all__ = [
     "ORDERS",
     "PROTECT_ENERGY",
     "SEMANTIC_ENERGIES",
+    "CarveOptions",
     "CarveResult",
     "carve",
     "parse_size",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 
@@ -528,6 +528,62 @@ def _optimal_order(image, feat, wr, ws, mode, dr, dc, max_side=64):
 # ----------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CarveOptions:
+    """How to carve (every setting of :func:`carve` that is not per-image data), validated.
+
+    Fronts (CLI, web, batch) build one and pass ``carve(image, w, h, options=opts, ...)``;
+    library callers may keep using the keywords. The fields and their meaning are those of
+    :func:`carve`'s keywords of the same names.
+
+    Raises
+    ------
+    InputError
+        An unknown ``energy`` / ``semantic_energy`` / ``order``, or ``lam`` outside [0, 1].
+    """
+
+    lam: float = 0.2
+    energy: str = "forward"
+    semantic_energy: str = "input"
+    order: str = "width-first"
+    feature_dim: int | None = FEATURE_DIM
+    keep_strict: bool = True
+    max_enlarge: float = MAX_ENLARGE
+    protect: object = "auto"
+
+    def __post_init__(self) -> None:
+        if self.energy not in ENERGIES:
+            raise InputError(f"energy must be one of {', '.join(ENERGIES)}, got {self.energy!r}")
+        if self.semantic_energy not in SEMANTIC_ENERGIES:
+            raise InputError(
+                f"semantic_energy must be one of {', '.join(SEMANTIC_ENERGIES)}, got "
+                f"{self.semantic_energy!r}"
+            )
+        if self.order not in ORDERS:
+            raise InputError(f"order must be one of {', '.join(ORDERS)}, got {self.order!r}")
+        lam = float(self.lam)
+        if not (0.0 <= lam <= 1.0) or math.isnan(lam):
+            raise InputError(f"lambda must be in [0, 1], got {lam}")
+        object.__setattr__(self, "lam", lam)
+
+    @classmethod
+    def resolve(cls, options: CarveOptions | None, **keywords) -> CarveOptions:
+        """``options`` (default: all defaults) with every keyword that differs from its default
+        applied on top (so ``carve(img, w, options=o, lam=0.5)`` uses ``o`` with ``lam=0.5``)."""
+        base = options if options is not None else cls()
+        defaults = {f.name: f.default for f in fields(cls)}
+        changed = {k: v for k, v in keywords.items() if _differs(v, defaults[k])}
+        return replace(base, **changed) if changed else base
+
+
+def _differs(value, default) -> bool:
+    if value is default:
+        return False
+    if isinstance(value, np.ndarray) or isinstance(default, np.ndarray):
+        return True
+    return type(value) is not type(default) or value != default
+
+
 def carve(
     image: np.ndarray,
     width: int | str | None = None,
@@ -547,6 +603,7 @@ def carve(
     max_enlarge: float = MAX_ENLARGE,
     bias: np.ndarray | None = None,
     protect="auto",
+    options: CarveOptions | None = None,
 ) -> CarveResult:
     """Resize an image by removing or inserting seams of lowest combined RGB + semantic energy.
 
@@ -602,6 +659,9 @@ def carve(
         Protected pixels get :data:`PROTECT_ENERGY` of carried energy: a seam crosses them only
         where every seam must (best effort, never an error, unlike ``keep``);
         ``info["protect"]`` gives the classes, their pixel share and ``pixels_cut``.
+    options : CarveOptions or None
+        The settings above (``lam`` ... ``protect``) as one validated object; keywords that differ
+        from their defaults override its fields.
 
     Returns
     -------
@@ -616,6 +676,20 @@ def carve(
         every seam (with ``keep_strict``).
     """
     t0 = time.perf_counter()
+    opts = CarveOptions.resolve(
+        options,
+        lam=lam,
+        energy=energy,
+        semantic_energy=semantic_energy,
+        order=order,
+        feature_dim=feature_dim,
+        keep_strict=keep_strict,
+        max_enlarge=max_enlarge,
+        protect=protect,
+    )
+    lam, energy, semantic_energy, order = opts.lam, opts.energy, opts.semantic_energy, opts.order
+    feature_dim, keep_strict, max_enlarge = opts.feature_dim, opts.keep_strict, opts.max_enlarge
+    protect = opts.protect
     img = np.asarray(image)
     if img.ndim == 2:
         img = img[:, :, None]
@@ -625,20 +699,8 @@ def carve(
         raise InputError(f"image must be float in [0, 1], got dtype {img.dtype}")
     img = np.ascontiguousarray(img, dtype=np.float32)
     H, W = img.shape[:2]
-    if energy not in ENERGIES:
-        raise InputError(f"energy must be one of {', '.join(ENERGIES)}, got {energy!r}")
-    if semantic_energy not in SEMANTIC_ENERGIES:
-        raise InputError(
-            f"semantic_energy must be one of {', '.join(SEMANTIC_ENERGIES)}, got "
-            f"{semantic_energy!r}"
-        )
     mode = 0 if energy == "backward" else (2 if semantic_energy == "gradient" else 1)
     carried = energy == "forward" and semantic_energy == "input"
-    if order not in ORDERS:
-        raise InputError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
-    lam = float(lam)
-    if not (0.0 <= lam <= 1.0) or math.isnan(lam):
-        raise InputError(f"lambda must be in [0, 1], got {lam}")
     keep = _mask(keep, (H, W), "keep")
     drop = _mask(drop, (H, W), "drop")
     if keep is not None and drop is not None:

@@ -16,22 +16,50 @@ from sempix import __version__
 
 # name -> (module, attribute, one-line help shown in `sempix --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "features": ("sempix.cli.features_cmd", "features", "Compute semantic pixel features (+ preview)."),
+    "features": (
+        "sempix.cli.features_cmd",
+        "features",
+        "Compute semantic pixel features (+ preview).",
+    ),
     "models": ("sempix.cli.models_cmd", "models", "List, fetch and locate model files."),
     "carve": ("sempix.cli.carve_cmd", "carve", "Semantic seam carving (content-aware resize)."),
-    "mask": ("sempix.cli.mask_cmd", "mask", "Semantic range mask from clicked points (+ adjustments)."),
+    "mask": (
+        "sempix.cli.mask_cmd",
+        "mask",
+        "Semantic range mask from clicked points (+ adjustments).",
+    ),
     "serve": ("sempix.cli.serve_cmd", "serve", "Start the local web editor."),
     "softseg": ("sempix.cli.softseg_cmd", "softseg", "Semantic soft segmentation into layers."),
     "palette": ("sempix.cli.palette_cmd", "palette", "Extract a colour palette (swatch / JSON)."),
     "names": ("sempix.cli.palette_cmd", "names", "Colour names of colours or of an image."),
     "harmonize": ("sempix.cli.palette_cmd", "harmonize", "Palette-based colour harmonization."),
-    "harmony": ("sempix.cli.palette_cmd", "harmony", "Colour-harmony metrics (F-score, PIT, MITS)."),
+    "harmony": (
+        "sempix.cli.palette_cmd",
+        "harmony",
+        "Colour-harmony metrics (F-score, PIT, MITS).",
+    ),
     "recolor": ("sempix.cli.recolor_cmd", "recolor", "Multi-image colour consistency."),
-    "retarget": ("sempix.cli.retarget_cmd", "retarget", "Deep-feature retargeting and other resizers."),
+    "retarget": (
+        "sempix.cli.retarget_cmd",
+        "retarget",
+        "Deep-feature retargeting and other resizers.",
+    ),
     "adjust": ("sempix.cli.adjust_cmd", "adjust", "Learned semantics-aware photo adjustment."),
-    "batch": ("sempix.cli.batch_cmd", "batch", "Run a tool over whole photo libraries (local or Dask cluster)."),
-    "slimseg": ("sempix.cli.slimseg_cmd", "slimseg", "Slimmable segmentation: train, eval, distill, predict."),
-    "burst": ("sempix.cli.burst_cmd", "burst", "Burst merging, P-D curves, AUR and burst-length advice."),
+    "batch": (
+        "sempix.cli.batch_cmd",
+        "batch",
+        "Run a tool over whole photo libraries (local or Dask cluster).",
+    ),
+    "slimseg": (
+        "sempix.cli.slimseg_cmd",
+        "slimseg",
+        "Slimmable segmentation: train, eval, distill, predict.",
+    ),
+    "burst": (
+        "sempix.cli.burst_cmd",
+        "burst",
+        "Burst merging, P-D curves, AUR and burst-length advice.",
+    ),
     "warmup": ("sempix.cli.warmup_cmd", "warmup", "Compile the numba kernels once (set-up step)."),
 }
 

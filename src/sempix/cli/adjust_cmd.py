@@ -27,19 +27,30 @@ def adjust() -> None:
 
 @command("train")
 @click.argument("pairs_dir", type=click.Path(file_okay=False, exists=True))
-@click.option("--effect", default=None, help="Effect folder of the dataset layout (input/ + EFFECT/).")
+@click.option(
+    "--effect", default=None, help="Effect folder of the dataset layout (input/ + EFFECT/)."
+)
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Style file to write (checkpointed while training).")
-@click.option("--variant", type=click.Choice(VARIANT_CHOICES), default="huber-mt", show_default=True,
-              help="mse | huber | huber-mt (multi-task) | huber-mt-s (adjustment maps); "
-                   "context-free and yan are the baselines.")
+@click.option(
+    "--variant",
+    type=click.Choice(VARIANT_CHOICES),
+    default="huber-mt",
+    show_default=True,
+    help="mse | huber | huber-mt (multi-task) | huber-mt-s (adjustment maps); "
+    "context-free and yan are the baselines.",
+)
 @click.option("--k", "k", type=int, default=2, show_default=True, help="Presets of huber-mt-s.")
-@click.option("--steps", type=int, default=600, show_default=True, help="Optimiser steps (batch 4).")
+@click.option(
+    "--steps", type=int, default=600, show_default=True, help="Optimiser steps (batch 4)."
+)
 @click.option("--batch", type=int, default=4, show_default=True)
 @click.option("--lr", type=float, default=1e-4, show_default=True,
               help="Adam learning rate (the backbone uses half).")
 @click.option("--size", type=int, default=256, show_default=True, help="Network long side.")
-@click.option("--pixels", type=int, default=2048, show_default=True, help="Pixels per image and step.")
+@click.option(
+    "--pixels", type=int, default=2048, show_default=True, help="Pixels per image and step."
+)
 @click.option("--val", "n_val", type=int, default=10, show_default=True, help="Validation pairs.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--mt-weight", type=float, default=0.001, show_default=True,

@@ -13,8 +13,18 @@ import click
 from sempix.cli.common import command
 from sempix.errors import InputError
 
-_COMMON = ("inputs", "output", "workers", "scheduler", "retry_failed", "dry_run", "memory_limit", "quiet",
-           "debug", "window")
+_COMMON = (
+    "inputs",
+    "output",
+    "workers",
+    "scheduler",
+    "retry_failed",
+    "dry_run",
+    "memory_limit",
+    "quiet",
+    "debug",
+    "window",
+)
 
 
 def _registry():
@@ -55,16 +65,40 @@ def _option_decls(o) -> tuple[list[str], dict]:
 
 
 def _make_command(tool) -> click.Command:
-    def body(inputs, output, workers, scheduler, retry_failed, dry_run, memory_limit, window, quiet, debug,
-             **opts):
-        return _run_batch(tool.name, inputs, output, opts, workers=workers, scheduler=scheduler,
-                          retry_failed=retry_failed, dry_run=dry_run, memory_limit=memory_limit, window=window,
-                          quiet=quiet, debug=debug)
+    def body(
+        inputs,
+        output,
+        workers,
+        scheduler,
+        retry_failed,
+        dry_run,
+        memory_limit,
+        window,
+        quiet,
+        debug,
+        **opts,
+    ):
+        return _run_batch(
+            tool.name,
+            inputs,
+            output,
+            opts,
+            workers=workers,
+            scheduler=scheduler,
+            retry_failed=retry_failed,
+            dry_run=dry_run,
+            memory_limit=memory_limit,
+            window=window,
+            quiet=quiet,
+            debug=debug,
+        )
 
     body.__name__ = f"batch_{tool.name}"
-    body.__doc__ = (f"{tool.help}\n\nINPUTS are image files, folders (recursive) and globs; outputs mirror the "
-                    "input tree in OUTDIR, with the manifest OUTDIR/sempix-batch.sqlite. Re-running skips "
-                    "what is done; exit code 0 when every input succeeded, 2 when some were bad.")
+    body.__doc__ = (
+        f"{tool.help}\n\nINPUTS are image files, folders (recursive) and globs; outputs mirror the "
+        "input tree in OUTDIR, with the manifest OUTDIR/sempix-batch.sqlite. Re-running skips "
+        "what is done; exit code 0 when every input succeeded, 2 when some were bad."
+    )
     f = body
     for o in reversed(tool.options):
         decls, kw = _option_decls(o)
@@ -73,15 +107,25 @@ def _make_command(tool) -> click.Command:
                      help="Tasks in flight at most (default 4 per worker thread).")(f)
     f = click.option("--memory-limit", default=None, metavar="SIZE",
                      help="Memory limit per local worker, e.g. 4GB (default: memory / workers).")(f)
-    f = click.option("--dry-run", is_flag=True, help="Only list the plan (run / skip / retry per input).")(f)
-    f = click.option("--retry-failed", is_flag=True, help="Re-run inputs that failed in an earlier run.")(f)
+    f = click.option(
+        "--dry-run", is_flag=True, help="Only list the plan (run / skip / retry per input)."
+    )(f)
+    f = click.option(
+        "--retry-failed", is_flag=True, help="Re-run inputs that failed in an earlier run."
+    )(f)
     f = click.option("--scheduler", default=None, metavar="ADDRESS",
                      help="tcp://HOST:8786 = an existing Dask cluster; sync = in this process "
                           "(default: a local cluster).")(f)
     f = click.option("--workers", "-j", type=click.IntRange(min=1), default=None,
                      help="Local worker processes (default: one per core).")(f)
-    f = click.option("-o", "--output", required=True, type=click.Path(file_okay=False), metavar="OUTDIR",
-                     help="Output folder (mirrors the input tree).")(f)
+    f = click.option(
+        "-o",
+        "--output",
+        required=True,
+        type=click.Path(file_okay=False),
+        metavar="OUTDIR",
+        help="Output folder (mirrors the input tree).",
+    )(f)
     f = click.argument("inputs", nargs=-1, required=True)(f)
     return command(tool.name)(f)
 
@@ -125,8 +169,21 @@ def _progress_ui(quiet: bool):
     return cb, close
 
 
-def _run_batch(tool, inputs, output, opts, *, workers, scheduler, retry_failed, dry_run, memory_limit, window,
-               quiet, debug):
+def _run_batch(
+    tool,
+    inputs,
+    output,
+    opts,
+    *,
+    workers,
+    scheduler,
+    retry_failed,
+    dry_run,
+    memory_limit,
+    window,
+    quiet,
+    debug,
+):
     from sempix.batch import run
 
     opts = {k: (list(v) if isinstance(v, tuple) else v) for k, v in opts.items()}
@@ -138,9 +195,19 @@ def _run_batch(tool, inputs, output, opts, *, workers, scheduler, retry_failed, 
                              "(or run in this process with --scheduler sync)") from None
     cb, close = _progress_ui(quiet)
     try:
-        summary = run(tool, list(inputs), output, opts, scheduler=scheduler, workers=workers,
-                      retry_failed=retry_failed, dry_run=dry_run, progress=cb, memory_limit=memory_limit,
-                      window=window)
+        summary = run(
+            tool,
+            list(inputs),
+            output,
+            opts,
+            scheduler=scheduler,
+            workers=workers,
+            retry_failed=retry_failed,
+            dry_run=dry_run,
+            progress=cb,
+            memory_limit=memory_limit,
+            window=window,
+        )
     finally:
         close()
     if dry_run:
@@ -160,7 +227,9 @@ def _run_batch(tool, inputs, output, opts, *, workers, scheduler, retry_failed, 
     for rel, err in summary.failures[:20]:
         click.echo(f"failed: {rel}: {err}", err=True)
     if summary.failed > 20:
-        click.echo(f"... and {summary.failed - 20} more failures (see {summary.manifest})", err=True)
+        click.echo(
+            f"... and {summary.failed - 20} more failures (see {summary.manifest})", err=True
+        )
     if summary.exit_code:
         click.get_current_context().exit(summary.exit_code)
 

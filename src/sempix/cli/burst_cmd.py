@@ -11,32 +11,34 @@ from pathlib import Path
 
 import click
 
-from sempix.cli.common import command
+from sempix.cli.common import command, number_list
 from sempix.errors import InputError
 
-DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
-                      help="Where networks run.")
-THREADS = click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
-                       help="torch CPU threads (0 = torch's default; 1 is fastest on a busy machine).")
+DEVICE = click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where networks run.",
+)
+THREADS = click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="torch CPU threads (0 = torch's default; 1 is fastest on a busy machine).",
+)
 
 
 def _ints(text: str, what: str) -> list[int]:
-    try:
-        vals = [int(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise InputError(f"--{what} {text!r}: give integers separated by commas, e.g. 1,5,10") from None
+    vals = number_list(text, what, kind=int, example="1,5,10")
     if not vals or min(vals) < 1:
         raise InputError(f"--{what} {text!r}: values must be >= 1")
     return vals
 
 
 def _floats(text: str | None, what: str) -> list[float]:
-    if not text:
-        return []
-    try:
-        return [float(t) for t in text.replace(" ", "").split(",") if t]
-    except ValueError:
-        raise InputError(f"--{what} {text!r}: give numbers separated by commas, e.g. 0,0.5,1") from None
+    return number_list(text, what) if text else []
 
 
 def _threads(n: int) -> None:
@@ -72,8 +74,13 @@ def _burst_options(fn):
                       show_default=True, help="i.i.d. shake or a random walk.")(fn)
     fn = click.option("--read", type=click.FloatRange(min=0), default=10.0, show_default=True,
                       help="Gaussian read noise sigma_g (8-bit scale).")(fn)
-    fn = click.option("--shot", type=click.FloatRange(min=0), default=0.0, show_default=True,
-                      help="Poisson shot-noise gain lambda_p (variance lambda_p * x, 8-bit scale).")(fn)
+    fn = click.option(
+        "--shot",
+        type=click.FloatRange(min=0),
+        default=0.0,
+        show_default=True,
+        help="Poisson shot-noise gain lambda_p (variance lambda_p * x, 8-bit scale).",
+    )(fn)
     fn = click.option("--shake", type=click.FloatRange(min=0), default=0.0, show_default=True,
                       help="Camera shake sigma_s in HR pixels.")(fn)
     fn = click.option("--scale", type=click.IntRange(min=1), default=4, show_default=True,
@@ -95,12 +102,16 @@ def burst() -> None:
 
 @command("synth")
 @click.argument("source", type=click.Path(exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Output folder."
+)
 @click.option("-n", "--frames", "n", type=click.IntRange(min=1), default=10, show_default=True,
               help="Burst length.")
 @_burst_options
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of a folder.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Only the first N images of a folder."
+)
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
 def synth(source, output, n, scale, shake, shot, read, motion, seed, limit, force, quiet, debug):
     """Synthesise a burst from an image (or one per image of a folder).
@@ -115,7 +126,9 @@ def synth(source, output, n, scale, shake, shot, read, motion, seed, limit, forc
     src = Path(source)
     if src.is_dir():
         with cli_progress("synth", quiet) as prog:
-            dirs = synthesize_folder(src, output, p, seed=seed, limit=limit, force=force, progress=prog)
+            dirs = synthesize_folder(
+                src, output, p, seed=seed, limit=limit, force=force, progress=prog
+            )
         if not quiet:
             click.echo(f"{len(dirs)} bursts in {output}")
         return
@@ -132,8 +145,10 @@ def synth(source, output, n, scale, shake, shot, read, motion, seed, limit, forc
     meta = {"source": str(src), "params": p.__dict__, "seed": seed, "shifts_hr": b.shifts.tolist()}
     atomic_write_bytes(out / "burst.json", json.dumps(meta, indent=1).encode(), force=True)
     if not quiet:
-        click.echo(f"{n} frames {b.frames.shape[2]}x{b.frames.shape[1]} in {out} "
-                   f"(shake rms {float(np.sqrt(np.mean(b.shifts[1:] ** 2))) if n > 1 else 0:.2f} px)")
+        click.echo(
+            f"{n} frames {b.frames.shape[2]}x{b.frames.shape[1]} in {out} "
+            f"(shake rms {float(np.sqrt(np.mean(b.shifts[1:] ** 2))) if n > 1 else 0:.2f} px)"
+        )
 
 
 burst.add_command(synth)
@@ -145,29 +160,64 @@ burst.add_command(synth)
 @click.option("-o", "--output", required=True, type=click.Path(file_okay=False),
               help="Folder for distortion.pt and perception.pt (checkpoints; never in git).")
 @_burst_options
-@click.option("--n-choices", default="1,2,4,8", show_default=True, help="Burst lengths drawn per batch.")
+@click.option(
+    "--n-choices", default="1,2,4,8", show_default=True, help="Burst lengths drawn per batch."
+)
 @click.option("--shake-choices", default=None, help="Shakes drawn per batch (default: --shake).")
 @click.option("--read-choices", default=None, help="Read noises drawn per batch (default: --read).")
 @click.option("--blocks", type=click.IntRange(min=1), default=2, show_default=True,
               help="RRDB blocks (the thesis: 23).")
 @click.option("--features", "nf", type=click.IntRange(min=4), default=32, show_default=True)
 @click.option("--growth", type=click.IntRange(min=4), default=16, show_default=True)
-@click.option("--fusion", type=click.Choice(["mean", "concat"]), default="mean", show_default=True,
-              help="mean = any burst length; concat = the thesis (fixed length = max of --n-choices).")
+@click.option(
+    "--fusion",
+    type=click.Choice(["mean", "concat"]),
+    default="mean",
+    show_default=True,
+    help="mean = any burst length; concat = the thesis (fixed length = max of --n-choices).",
+)
 @click.option("--steps-l1", type=click.IntRange(min=0), default=300, show_default=True)
 @click.option("--steps-gan", type=click.IntRange(min=0), default=300, show_default=True)
 @click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
 @click.option("--crop", type=click.IntRange(min=8), default=64, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-4, show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only N training images.")
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=None, help="Use only N training images."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from the checkpoints in OUTPUT.")
 @DEVICE
 @THREADS
-def train_cmd(data_dir, output, scale, shake, shot, read, motion, n_choices, shake_choices, read_choices,
-              blocks, nf, growth, fusion, steps_l1, steps_gan, batch, crop, lr, limit, seed, resume, device,
-              threads, quiet, debug):
-    """Train the learned restorer: L1 (distortion.pt), then perceptual + adversarial (perception.pt)."""
+def train_cmd(
+    data_dir,
+    output,
+    scale,
+    shake,
+    shot,
+    read,
+    motion,
+    n_choices,
+    shake_choices,
+    read_choices,
+    blocks,
+    nf,
+    growth,
+    fusion,
+    steps_l1,
+    steps_gan,
+    batch,
+    crop,
+    lr,
+    limit,
+    seed,
+    resume,
+    device,
+    threads,
+    quiet,
+    debug,
+):
+    """Train the learned restorer: L1 (distortion.pt), then perceptual + adversarial
+    (perception.pt)."""
     from sempix.burst.data import load_images
     from sempix.burst.learned import LearnedConfig, train_distortion, train_perception
     from sempix.nets.rrdb import RRDBConfig
@@ -178,15 +228,33 @@ def train_cmd(data_dir, output, scale, shake, shot, read, motion, n_choices, sha
     if d is None:
         raise InputError("give --data FOLDER (or set SEMPIX_DATA_DIR with dtd10/train)")
     ns = _ints(n_choices, "n-choices")
-    net = RRDBConfig(frames=max(ns), scale=scale, features=nf, growth=growth, blocks=blocks, fusion=fusion)
+    net = RRDBConfig(
+        frames=max(ns), scale=scale, features=nf, growth=growth, blocks=blocks, fusion=fusion
+    )
     if fusion == "concat":
         ns = [max(ns)]
-    cfg = LearnedConfig(net=net.to_dict(),
-                        burst={"n": max(ns), "scale": scale, "shake": shake, "shot": shot, "read": read,
-                               "motion": motion, "clip": True},
-                        n_choices=ns, shake_choices=_floats(shake_choices, "shake-choices"),
-                        read_choices=_floats(read_choices, "read-choices"), steps_l1=steps_l1,
-                        steps_gan=steps_gan, lr=lr, batch=batch, crop=crop, seed=seed, device=device)
+    cfg = LearnedConfig(
+        net=net.to_dict(),
+        burst={
+            "n": max(ns),
+            "scale": scale,
+            "shake": shake,
+            "shot": shot,
+            "read": read,
+            "motion": motion,
+            "clip": True,
+        },
+        n_choices=ns,
+        shake_choices=_floats(shake_choices, "shake-choices"),
+        read_choices=_floats(read_choices, "read-choices"),
+        steps_l1=steps_l1,
+        steps_gan=steps_gan,
+        lr=lr,
+        batch=batch,
+        crop=crop,
+        seed=seed,
+        device=device,
+    )
     images = load_images(d, limit)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
@@ -197,7 +265,10 @@ def train_cmd(data_dir, output, scale, shake, shot, read, motion, n_choices, sha
         r2 = train_perception(images, cfg, pd_, pp, resume=pp if resume and pp.is_file() else None,
                               progress=sub_progress(prog, 0.5, 1))
     if not quiet:
-        click.echo(f"distortion: {pd_} ({r1.step} steps, {r1.seconds:.0f} s, l1 {r1.logs.get('l1', 0):.4f})")
+        click.echo(
+            f"distortion: {pd_} ({r1.step} steps, {r1.seconds:.0f} s, "
+            f"l1 {r1.logs.get('l1', 0):.4f})"
+        )
         click.echo(f"perception: {pp} ({r2.step} steps, {r2.seconds:.0f} s)")
 
 
@@ -205,7 +276,8 @@ burst.add_command(train_cmd, "train")
 
 
 def _read_points(path: str) -> dict:
-    """Curves from a JSON file ({label: [[D, P], ...]} or the --json output) or a CSV (label,D,P)."""
+    """Curves from a JSON file ({label: [[D, P], ...]} or the --json output) or a CSV
+    (label,D,P)."""
     import numpy as np
 
     p = Path(path)
@@ -252,15 +324,22 @@ def _read_points(path: str) -> dict:
               help="Interpolation weights (learned) or sharpening amounts x2 (classical).")
 @click.option("-n", "--frames", "ns", default="1,5,10", show_default=True, help="Burst lengths.")
 @_burst_options
-@click.option("--align", type=click.Choice(["none", "phase", "flow"]), default="phase", show_default=True,
-              help="Alignment of the classical restorer.")
+@click.option(
+    "--align",
+    type=click.Choice(["none", "phase", "flow"]),
+    default="phase",
+    show_default=True,
+    help="Alignment of the classical restorer.",
+)
 @click.option("--perception-metric", type=click.Choice(["niqe", "brisque"]), default="niqe",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=10, show_default=True,
               help="Evaluation images.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Plot (PNG).")
-@click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Points + AUR.")
+@click.option(
+    "--json", "json_out", type=click.Path(dir_okay=False), default=None, help="Points + AUR."
+)
 @DEVICE
 @THREADS
 def curve(points_file, data_dir, ck_d, ck_p, alphas, ns, scale, shake, shot, read, motion, align,
@@ -293,18 +372,25 @@ def curve(points_file, data_dir, ck_d, ck_p, alphas, ns, scale, shake, shot, rea
     if d is None:
         raise InputError("give --data FOLDER (or set SEMPIX_DATA_DIR with dtd10/val)")
     if (ck_d is None) != (ck_p is None):
-        raise InputError("give both --distortion and --perception checkpoints (or neither: classical)")
+        raise InputError(
+            "give both --distortion and --perception checkpoints (or neither: classical)"
+        )
     from sempix.burst.data import load_images
 
     images = load_images(d, limit)
-    params = BurstParams(n=1, scale=scale, shake=shake, shot=shot, read=read, motion=motion).validate()
+    params = BurstParams(
+        n=1, scale=scale, shake=shake, shot=shot, read=read, motion=motion
+    ).validate()
     with cli_progress("curve", quiet) as prog:
         res = evaluate_curves(images, params, _ints(ns, "frames"), _floats(alphas, "alphas"),
                               restorer="learned" if ck_d else "classical", checkpoints=(ck_d, ck_p),
                               align=align, metric=perception_metric, seed=seed, device=device,
                               progress=prog)
     for n, pts in res["curves"].items():
-        click.echo(f"n={n:>3}  AUR={res['aur'][n]:.4f}  " + "  ".join(f"({d_:.4f},{p_:.3f})" for d_, p_ in pts))
+        click.echo(
+            f"n={n:>3}  AUR={res['aur'][n]:.4f}  "
+            + "  ".join(f"({d_:.4f},{p_:.3f})" for d_, p_ in pts)
+        )
     if output:
         plot_curves({f"n={n}": p for n, p in res["curves"].items()}, output,
                     ylabel=f"perception ({perception_metric.upper()})",
@@ -319,14 +405,26 @@ burst.add_command(curve)
 
 
 @command("toy")
-@click.option("--noise", type=click.FloatRange(min=0, min_open=True), default=0.1, show_default=True,
-              help="Per-frame noise variance relative to the signal power.")
+@click.option(
+    "--noise",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Per-frame noise variance relative to the signal power.",
+)
 @click.option("--shake", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Shake sigma_s (pixels).")
 @click.option("-n", "--frames", "ns", default="1,2,5,10,20,30,40,50", show_default=True)
-@click.option("--spectrum", "spec", type=click.Choice(["power", "white"]), default="power", show_default=True)
-@click.option("--mc", "mc", type=click.IntRange(min=0), default=0,
-              help="Also check against a Monte Carlo simulation with this many samples (e.g. 100000).")
+@click.option(
+    "--spectrum", "spec", type=click.Choice(["power", "white"]), default="power", show_default=True
+)
+@click.option(
+    "--mc",
+    "mc",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Also check against a Monte Carlo simulation with this many samples (e.g. 100000).",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Plot (PNG).")
 def toy(noise, shake, ns, spec, mc, output, quiet, debug):
     """Closed-form toy model: P-D curves, minimum distortion and AUR per burst length."""
@@ -336,7 +434,10 @@ def toy(noise, shake, ns, spec, mc, output, quiet, debug):
     sp = spectrum(spec, 16 if spec == "power" else 1)
     nl = _ints(ns, "frames")
     aurs, curves = aur_vs_n(nl, noise, shake, sp)
-    click.echo(f"{'n':>4} {'D_min':>9} {'D(a_P)':>9} {'P_min':>9} {'AUR':>7}" + ("  MC rel. diff D / P" if mc else ""))
+    click.echo(
+        f"{'n':>4} {'D_min':>9} {'D(a_P)':>9} {'P_min':>9} {'AUR':>7}"
+        + ("  MC rel. diff D / P" if mc else "")
+    )
     for n, a in zip(nl, aurs):
         c = toy_curve(n, noise, shake, sp)
         line = f"{n:>4} {c.d_min:9.5f} {c.d_max:9.5f} {float(c.P(c.a_perc)):9.5f} {a:7.4f}"
@@ -355,7 +456,9 @@ burst.add_command(toy)
 
 @command("advise")
 @click.argument("frames", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Picture (PNG).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Picture (PNG)."
+)
 @click.option("--n-max", type=click.IntRange(min=2), default=50, show_default=True)
 @click.option("--residual", type=click.FloatRange(min=0), default=0.1, show_default=True,
               help="Residual misalignment (px rms) assumed after global alignment.")
@@ -372,9 +475,11 @@ def advise(frames, output, n_max, residual, json_out, quiet, debug):
     ad = recommend(an, n_max=n_max, residual=residual)
     click.echo(f"frames: {an.n_frames}  noise: {an.noise_sigma * 255:.2f}/255  "
                f"shake: {an.shake:.2f} px rms (step/rms ratio {an.step_ratio:.2f})")
-    click.echo(f"recommended burst length: {ad.best_n} merging the frames as they are (AUR; minimum "
-               f"distortion at n = {ad.best_n_dmin}); {ad.best_n_aligned} after alignment "
-               f"(sempix burst merge --align phase; residual {ad.residual:.2f} px assumed)")
+    click.echo(
+        f"recommended burst length: {ad.best_n} merging the frames as they are (AUR; minimum "
+        f"distortion at n = {ad.best_n_dmin}); {ad.best_n_aligned} after alignment "
+        f"(sempix burst merge --align phase; residual {ad.residual:.2f} px assumed)"
+    )
     for note in ad.notes:
         click.echo(f"note: {note}")
     if output:
@@ -393,11 +498,17 @@ burst.add_command(advise)
 @command("merge")
 @click.argument("frames", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
-@click.option("--align", type=click.Choice(["none", "phase", "flow"]), default="phase", show_default=True)
-@click.option("--merge", "merge_", type=click.Choice(["mean", "robust"]), default="robust", show_default=True)
+@click.option(
+    "--align", type=click.Choice(["none", "phase", "flow"]), default="phase", show_default=True
+)
+@click.option(
+    "--merge", "merge_", type=click.Choice(["mean", "robust"]), default="robust", show_default=True
+)
 @click.option("--scale", type=click.IntRange(min=1), default=1, show_default=True,
               help="Output scale (1 = denoise; >1 = multi-frame super-resolution).")
-@click.option("--upsample", type=click.Choice(["kernel", "bicubic"]), default="kernel", show_default=True)
+@click.option(
+    "--upsample", type=click.Choice(["kernel", "bicubic"]), default="kernel", show_default=True
+)
 @click.option("--checkpoint", type=click.Path(dir_okay=False), default=None,
               help="Use a learned restorer checkpoint instead of the classical merge.")
 @click.option("--sharpen", type=click.FloatRange(min=0), default=0.0, show_default=True,
@@ -405,8 +516,21 @@ burst.add_command(advise)
 @click.option("--force", is_flag=True, help="Allow overwriting input files.")
 @DEVICE
 @THREADS
-def merge(frames, output, align, merge_, scale, upsample, checkpoint, sharpen, force, device, threads,
-          quiet, debug):
+def merge(
+    frames,
+    output,
+    align,
+    merge_,
+    scale,
+    upsample,
+    checkpoint,
+    sharpen,
+    force,
+    device,
+    threads,
+    quiet,
+    debug,
+):
     """Merge a burst (first frame = reference) into one image."""
     from sempix.burst.classical import restore_classical
     from sempix.burst.classical import sharpen as _sharpen
@@ -424,7 +548,9 @@ def merge(frames, output, align, merge_, scale, upsample, checkpoint, sharpen, f
         out = restore_learned(net, fr)
     else:
         with cli_progress("merge", quiet) as prog:
-            out = restore_classical(fr, scale, align=align, merge=merge_, upsample=upsample, progress=prog)
+            out = restore_classical(
+                fr, scale, align=align, merge=merge_, upsample=upsample, progress=prog
+            )
         if sharpen:
             out = _sharpen(out, sharpen)
     write_image(output, out, inputs=list(frames), force=force)

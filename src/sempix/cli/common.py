@@ -39,7 +39,9 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """
 
     # a command with its own --device (retarget's VGG) keeps it; it then places the features too
-    own_device = any(getattr(p, "name", None) == "device" for p in getattr(fn, "__click_params__", []))
+    own_device = any(
+        getattr(p, "name", None) == "device" for p in getattr(fn, "__click_params__", [])
+    )
 
     @functools.wraps(fn)
     def body(*args: Any, **kwargs: Any) -> Any:
@@ -54,8 +56,11 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
     if not own_device:
         body = click.option(
-            "--device", type=click.Choice(list(DEVICES), case_sensitive=False), default=None,
-            help="Device of the torch runtime and SegFormer backends (default: cuda if present, else cpu).",
+            "--device",
+            type=click.Choice(list(DEVICES), case_sensitive=False),
+            default=None,
+            help="Device of the torch runtime and SegFormer backends "
+            "(default: cuda if present, else cpu).",
         )(body)
     return click.option(
         "--runtime", type=click.Choice(list(RUNTIMES), case_sensitive=False), default=None,
@@ -65,8 +70,19 @@ def runtime_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 #: errno values of an OSError that mean a bad path given by the user (exit 2, not an internal error)
-_USER_PATH_ERRNOS = frozenset({errno.ENOENT, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EACCES,
-                               errno.EPERM, errno.EROFS, errno.ENAMETOOLONG, errno.ELOOP})
+_USER_PATH_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.EEXIST,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+    }
+)
 
 
 class Terminated(KeyboardInterrupt):
@@ -145,7 +161,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def configure_logging(quiet: bool, debug: bool) -> None:
     level = logging.DEBUG if debug else (logging.ERROR if quiet else logging.WARNING)
-    logging.basicConfig(level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(
+        level=level, format="%(levelname)s: %(message)s", stream=sys.stderr, force=True
+    )
 
 
 def compile_cold_kernels(name: str, kwargs: dict) -> None:
@@ -209,8 +227,12 @@ def command(
 
         inner = runtime_options(body) if features else body
         wrapped = handle_errors(inner)
-        wrapped = click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(wrapped)
-        wrapped = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info.")(wrapped)
+        wrapped = click.option("--debug", is_flag=True, help="Show tracebacks and debug logs.")(
+            wrapped
+        )
+        wrapped = click.option("--quiet", "-q", is_flag=True, help="No progress bars or info.")(
+            wrapped
+        )
         if features:
             default = features if isinstance(features, str) else "ade20k"
             wrapped = click.option(
@@ -219,7 +241,8 @@ def command(
                 default=default,
                 show_default=True,
                 type=click.Choice([*FEATURE_BACKENDS, "none"], case_sensitive=False),
-                help="Semantic feature backend (lowlevel = weight-free, not semantic; none = no features).",
+                help="Semantic feature backend "
+                "(lowlevel = weight-free, not semantic; none = no features).",
             )(wrapped)
         click_kwargs.setdefault("context_settings", {"help_option_names": ["-h", "--help"]})
         return click.command(name, **click_kwargs)(wrapped)
@@ -236,6 +259,25 @@ def size_option(value, current: int, what: str) -> int | None:
         return parse_size(value, current, what)
     except InputError as exc:
         raise InputError(f"--{what}: {exc}") from None
+
+
+def number_list(text: str, option: str, *, kind: type = float, example: str = "0,0.5,1") -> list:
+    """Parse ``"1, 0.5,2"`` (the value of ``--OPTION``) into numbers of ``kind`` (int or float).
+
+    The one comma-separated list parser of the CLI; callers check ranges themselves.
+
+    Raises
+    ------
+    InputError
+        ``--OPTION 'TEXT': give numbers separated by commas, e.g. EXAMPLE`` (``integers`` for int).
+    """
+    try:
+        return [kind(t) for t in str(text).replace(" ", "").split(",") if t]
+    except ValueError:
+        what = "integers" if kind is int else "numbers"
+        raise InputError(
+            f"--{option} {text!r}: give {what} separated by commas, e.g. {example}"
+        ) from None
 
 
 def json_ready(value: Any) -> Any:

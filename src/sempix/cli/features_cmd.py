@@ -20,8 +20,13 @@ def _same(a: Path, b: Path) -> bool:
 
 @command("features")
 @click.argument("image", type=click.Path(dir_okay=False), required=False)
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write features to this .npz (compact; read it with sempix.features.files.load_features).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write features to this .npz (compact; read it with sempix.features.files.load_features).",
+)
 @click.option("--backend", "--features", "backend", default="ade20k", show_default=True,
               type=click.Choice(list(FEATURE_BACKENDS), case_sensitive=False),
               help="Feature backend (lowlevel = weight-free, NOT semantic).")
@@ -30,25 +35,70 @@ def _same(a: Path, b: Path) -> bool:
 @click.option("--reduce", type=click.Choice(["random", "pca"]), default="random", show_default=True,
               help="Dimension reduction: seeded random projection or per-image PCA ([0,1]).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random-projection seed.")
-@click.option("--guided", is_flag=True, help="Align feature edges with image edges (guided filter).")
-@click.option("--preview", type=click.Path(dir_okay=False), default=None,
-              help="Write a preview PNG: PCA of the features beside the labelled classes with a legend.")
-@click.option("--full", is_flag=True,
-              help="Write full-resolution float32 features (large: ~1 KB per pixel at 256 dims) instead "
-                   "of the compact file (network-resolution float16, upsampled on load).")
+@click.option(
+    "--guided", is_flag=True, help="Align feature edges with image edges (guided filter)."
+)
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a preview PNG: PCA of the features beside the labelled classes with a legend.",
+)
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Write full-resolution float32 features (large: ~1 KB per pixel at 256 dims) instead "
+    "of the compact file (network-resolution float16, upsampled on load).",
+)
 @click.option("--no-cache", is_flag=True, help="Do not read or write the on-disk feature cache.")
-@click.option("--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back.")
+@click.option(
+    "--strict", is_flag=True, help="Fail if the model is unavailable instead of falling back."
+)
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
-@click.option("--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (size, backend, classes, timings, files).")
-@click.option("--width", "width", type=float, default=None,
-              help="slimseg: width of the slimmable network (e.g. 0.25, 0.5, 1.0; default: the widest).")
-@click.option("--checkpoint", type=click.Path(), default=None,
-              help="slimseg: the slimmable checkpoint (default: slimseg_ade20k.pt in $SEMPIX_MODEL_DIR "
-                   "or the model cache; make one with `sempix slimseg distill`).")
+@click.option(
+    "--list-classes", is_flag=True, help="Print the backend's class names (index, name) and exit."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON summary (size, backend, classes, timings, files).",
+)
+@click.option(
+    "--width",
+    "width",
+    type=float,
+    default=None,
+    help="slimseg: width of the slimmable network (e.g. 0.25, 0.5, 1.0; default: the widest).",
+)
+@click.option(
+    "--checkpoint",
+    type=click.Path(),
+    default=None,
+    help="slimseg: the slimmable checkpoint (default: slimseg_ade20k.pt in $SEMPIX_MODEL_DIR "
+    "or the model cache; make one with `sempix slimseg distill`).",
+)
 @runtime_options
-def features(image, output, backend, dim, reduce, seed, guided, preview, full, no_cache, strict, force,
-             list_classes, as_json, width, checkpoint, quiet, debug):
+def features(
+    image,
+    output,
+    backend,
+    dim,
+    reduce,
+    seed,
+    guided,
+    preview,
+    full,
+    no_cache,
+    strict,
+    force,
+    list_classes,
+    as_json,
+    width,
+    checkpoint,
+    quiet,
+    debug,
+):
     """Compute per-pixel semantic features of IMAGE (and optionally a preview picture)."""
     from sempix.features import compute_features
     from sempix.image import load_rgb
@@ -69,7 +119,12 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, full, n
             raise InputError(f"{out}: refusing to overwrite the input image (use --force)")
     if output is not None and not str(output).lower().endswith(".npz"):
         raise InputError(f"{output}: the features output must be a .npz file")
-    if preview is not None and Path(preview).suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
+    if preview is not None and Path(preview).suffix.lower() not in (
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".webp",
+    ):
         raise InputError(f"{preview}: the preview must be a .png, .jpg or .webp file")
     from sempix.image import check_outputs
 
@@ -96,18 +151,28 @@ def features(image, output, backend, dim, reduce, seed, guided, preview, full, n
         from sempix.cli.common import emit_json
 
         outputs = {"features": output, "preview": preview}
-        emit_json("features", input=image, input_size=[img.shape[1], img.shape[0]],
-                  outputs={k: v for k, v in outputs.items() if v is not None},
-                  timings={"total": fm.meta.get("time_s"), **(fm.meta.get("timings") or {})},
-                  backend=fm.backend, semantic=bool(fm.semantic), dim=int(fm.dim), cache=fm.meta.get("cache"),
-                  fallback=fm.meta.get("fallback"),
-                  classes=[{"name": n, "share": f} for _, n, f in fm.present_classes(0.01)])
+        emit_json(
+            "features",
+            input=image,
+            input_size=[img.shape[1], img.shape[0]],
+            outputs={k: v for k, v in outputs.items() if v is not None},
+            timings={"total": fm.meta.get("time_s"), **(fm.meta.get("timings") or {})},
+            backend=fm.backend,
+            semantic=bool(fm.semantic),
+            dim=int(fm.dim),
+            cache=fm.meta.get("cache"),
+            fallback=fm.meta.get("fallback"),
+            classes=[{"name": n, "share": f} for _, n, f in fm.present_classes(0.01)],
+        )
     if not quiet:
         cls = ", ".join(f"{n} {100 * f:.0f}%" for _, n, f in fm.present_classes(0.02)[:8])
         # sizes are WxH everywhere in sempix's messages (width first, like the image viewers)
-        click.echo(f"{fm.backend} features {fm.shape[1]}x{fm.shape[0]}, {fm.dim}-d"
-                   f"{' (not semantic)' if not fm.semantic else ''}, cache {fm.meta.get('cache')}, "
-                   f"{fm.meta.get('time_s', 0):.2f} s" + (f"; classes: {cls}" if cls else ""), err=True)
+        click.echo(
+            f"{fm.backend} features {fm.shape[1]}x{fm.shape[0]}, {fm.dim}-d"
+            f"{' (not semantic)' if not fm.semantic else ''}, cache {fm.meta.get('cache')}, "
+            f"{fm.meta.get('time_s', 0):.2f} s" + (f"; classes: {cls}" if cls else ""),
+            err=True,
+        )
 
 
 def _list_classes(backend: str, checkpoint=None) -> None:

@@ -1,4 +1,5 @@
-"""``sempix mask IMAGE (--at X,Y | --class NAME) [...] -o MASK.png [--apply ... --output OUT.jpg]``."""
+"""``sempix mask IMAGE (--at X,Y | --class NAME) [...] -o MASK.png``
+``[--apply ... --output OUT.jpg]``."""
 
 from __future__ import annotations
 
@@ -50,30 +51,63 @@ def _overlay(img, mask, points):
 
 @command("mask", features=True)
 @click.argument("image", type=click.Path(dir_okay=False))
-@click.option("--at", "at", multiple=True, metavar="X,Y",
-              help="Clicked pixel (column,row); repeat for several points (a pixel joins when close to any).")
-@click.option("--class", "classes", multiple=True, metavar="NAME",
-              help="Select the pixels of a semantic class from the label map (sky, person, ...; repeat or "
-                   "use commas): soft edges from the class probabilities, snapped to image edges. "
-                   "With --at, the union of both.")
-@click.option("--hard-class", is_flag=True, help="--class from the hard label map (no soft edges, no snapping).")
+@click.option(
+    "--at",
+    "at",
+    multiple=True,
+    metavar="X,Y",
+    help="Clicked pixel (column,row); repeat for several points (a pixel joins when close to any).",
+)
+@click.option(
+    "--class",
+    "classes",
+    multiple=True,
+    metavar="NAME",
+    help="Select the pixels of a semantic class from the label map (sky, person, ...; repeat or "
+    "use commas): soft edges from the class probabilities, snapped to image edges. "
+    "With --at, the union of both.",
+)
+@click.option(
+    "--hard-class",
+    is_flag=True,
+    help="--class from the hard label map (no soft edges, no snapping).",
+)
 @click.option("--add", "add_masks", multiple=True, type=click.Path(dir_okay=False), metavar="MASK",
               help="Union with a mask file (repeatable).")
-@click.option("--intersect", "intersect_masks", multiple=True, type=click.Path(dir_okay=False), metavar="MASK",
-              help="Intersection with a mask file (repeatable).")
-@click.option("--subtract", "subtract_masks", multiple=True, type=click.Path(dir_okay=False), metavar="MASK",
-              help="Remove a mask file's pixels (repeatable; applied last).")
+@click.option(
+    "--intersect",
+    "intersect_masks",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="MASK",
+    help="Intersection with a mask file (repeatable).",
+)
+@click.option(
+    "--subtract",
+    "subtract_masks",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="MASK",
+    help="Remove a mask file's pixels (repeatable; applied last).",
+)
 @click.option("--lambda", "--lam", "lam", type=float, default=0.8, show_default=True,
               help="Semantic weight in [0, 1] (0 = colour/luminance only, 1 = semantic only).")
-@click.option("--tau", type=float, default=0.3, show_default=True,
-              help="Threshold on the combined distance (units: L*/100 and semantic distance in [0,1]).")
+@click.option(
+    "--tau",
+    type=float,
+    default=0.3,
+    show_default=True,
+    help="Threshold on the combined distance (units: L*/100 and semantic distance in [0,1]).",
+)
 @click.option("--space", type=click.Choice(["luminance", "lab"]), default="lab", show_default=True,
               help="Colour term: CIE76 DeltaE/100 (lab) or |dL*|/100 (luminance).")
 @click.option("--connected/--no-connected", default=True, show_default=True,
               help="Keep only the pixels connected to a clicked point (minimax path distance).")
 @click.option("--feather", type=float, default=0.0, show_default=True,
               help="Soft fall-off half-width around tau (same units), 0 = hard mask.")
-@click.option("--refine", is_flag=True, help="Align the mask edges with image edges (guided filter).")
+@click.option(
+    "--refine", is_flag=True, help="Align the mask edges with image edges (guided filter)."
+)
 @click.option("-o", "--mask-output", "mask_out", type=click.Path(dir_okay=False), default=None,
               help="Write the mask (8-bit grey PNG/TIFF...).")
 @click.option("--save-distance", type=click.Path(dir_okay=False), default=None,
@@ -87,12 +121,41 @@ def _overlay(img, mask, points):
               help="Write a picture of the mask over the image with the points marked.")
 @click.option("--work-pixels", type=click.IntRange(min=1000), default=None,
               help="Pixel budget of the semantic working resolution (default 120000).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (size, coverage, timings, files) on stdout.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON summary (size, coverage, timings, files) on stdout.",
+)
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
-def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_masks, lam, tau, space, connected,
-         feather, refine, mask_out, save_distance, apply_spec, edited_out, overlay, work_pixels, as_json, force, features,
-         quiet, debug):
-    """Semantic range mask of IMAGE from clicked points or classes (and optional masked adjustments).
+def mask(
+    image,
+    at,
+    classes,
+    hard_class,
+    add_masks,
+    intersect_masks,
+    subtract_masks,
+    lam,
+    tau,
+    space,
+    connected,
+    feather,
+    refine,
+    mask_out,
+    save_distance,
+    apply_spec,
+    edited_out,
+    overlay,
+    work_pixels,
+    as_json,
+    force,
+    features,
+    quiet,
+    debug,
+):
+    """Semantic range mask of IMAGE from clicked points or classes (and optional masked
+    adjustments).
 
     A pixel p joins the mask when, for some clicked pixel x,
     lam * d_sem(p, x) + (1 - lam) * d_col(p, x) < tau (and, by default, p is connected to x through
@@ -134,7 +197,9 @@ def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_ma
     check_lam_tau(lam, tau, feather)
     adj = parse_adjustments(apply_spec) if apply_spec is not None else None
     if adj is not None and not apply_spec.replace(",", "").strip():
-        raise InputError('--apply is empty: give adjustments, e.g. --apply "exposure=+0.7,saturation=0.2"')
+        raise InputError(
+            '--apply is empty: give adjustments, e.g. --apply "exposure=+0.7,saturation=0.2"'
+        )
     if adj is not None and edited_out is None:
         raise InputError("--apply needs --output OUT.jpg (where to write the adjusted image)")
     if edited_out is not None and adj is None:
@@ -166,28 +231,49 @@ def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_ma
     from sempix.mask import class_select, mask_intersection, mask_subtract, mask_union
 
     pts_px = parse_points(pts, (H, W)) if pts else np.zeros((0, 2), np.int64)
-    extra = {k: [read_mask(p, (H, W)) for p in v]
-             for k, v in (("add", add_masks), ("intersect", intersect_masks), ("subtract", subtract_masks))}
+    extra = {
+        k: [read_mask(p, (H, W)) for p in v]
+        for k, v in (
+            ("add", add_masks),
+            ("intersect", intersect_masks),
+            ("subtract", subtract_masks),
+        )
+    }
 
     timings = {}
     with cli_progress("mask", quiet=quiet) as prog:
         fm = None
         t = time.perf_counter()
         if features != "none":
-            fm = mask_features(img, features.lower(), work_pixels=work_pixels or DEFAULT_WORK_PIXELS,
-                               progress=sub_progress(prog, 0.0, 0.8))
+            fm = mask_features(
+                img,
+                features.lower(),
+                work_pixels=work_pixels or DEFAULT_WORK_PIXELS,
+                progress=sub_progress(prog, 0.0, 0.8),
+            )
         timings["features"] = time.perf_counter() - t
         if names and (fm is None or fm.labels is None):
-            raise InputError(f"--class needs semantic labels but the {fm.backend if fm else 'none'!r} "
-                             "features have none (is the ade20k model installed?)")
+            raise InputError(
+                f"--class needs semantic labels but the {fm.backend if fm else 'none'!r} "
+                "features have none (is the ade20k model installed?)"
+            )
         t = time.perf_counter()
         res = None
         parts = []
         if len(pts_px):
             src = MaskSource(img, fm)
             prog(0.85, "distances")
-            res = range_mask(img, pts_px, lam=lam, tau=tau, space=space, feather=feather, refine=refine,
-                             source=src, connected=connected)
+            res = range_mask(
+                img,
+                pts_px,
+                lam=lam,
+                tau=tau,
+                space=space,
+                feather=feather,
+                refine=refine,
+                source=src,
+                connected=connected,
+            )
             parts.append(res.mask)
         if names:
             prog(0.9, "classes")
@@ -205,33 +291,63 @@ def mask(image, at, classes, hard_class, add_masks, intersect_masks, subtract_ma
         if mask_out:
             write_image(mask_out, m, inputs=inputs, force=force)
         if save_distance:
-            atomic_save_npy(save_distance, res.distance.astype(np.float32), inputs=(image,), force=force)
+            atomic_save_npy(
+                save_distance, res.distance.astype(np.float32), inputs=(image,), force=force
+            )
         if overlay:
             write_image(overlay, _overlay(img, m, pts_px), inputs=inputs, force=force)
         if adj is not None:
             from sempix.mask import apply_adjustments
 
             out = apply_adjustments(img, m, adj)
-            write_image(edited_out, out, alpha=loaded.alpha, icc=loaded.icc, inputs=inputs, force=force)
+            write_image(
+                edited_out, out, alpha=loaded.alpha, icc=loaded.icc, inputs=inputs, force=force
+            )
         prog(1.0, "done")
-    kind = "no features" if fm is None else f"{fm.backend}{'' if fm.semantic else ' (not semantic)'}"
+    kind = (
+        "no features" if fm is None else f"{fm.backend}{'' if fm.semantic else ' (not semantic)'}"
+    )
     if as_json:
         from sempix.cli.common import emit_json
 
-        outputs = {"mask": mask_out, "distance": save_distance, "overlay": overlay, "edited": edited_out}
-        emit_json("mask", input=image, input_size=[W, H], output_size=[W, H],
-                  outputs={k: v for k, v in outputs.items() if v},
-                  timings={**timings, "total": time.perf_counter() - t0},
-                  coverage=float(m.mean()), points=[[int(x), int(y)] for x, y in pts_px], classes=names,
-                  settings={"lam": lam, "tau": tau, "space": space, "connected": connected, "feather": feather,
-                            "refine": refine},
-                  combine={"add": list(add_masks), "intersect": list(intersect_masks),
-                           "subtract": list(subtract_masks)},
-                  features=None if fm is None else {"backend": fm.backend, "semantic": bool(fm.semantic)})
+        outputs = {
+            "mask": mask_out,
+            "distance": save_distance,
+            "overlay": overlay,
+            "edited": edited_out,
+        }
+        emit_json(
+            "mask",
+            input=image,
+            input_size=[W, H],
+            output_size=[W, H],
+            outputs={k: v for k, v in outputs.items() if v},
+            timings={**timings, "total": time.perf_counter() - t0},
+            coverage=float(m.mean()),
+            points=[[int(x), int(y)] for x, y in pts_px],
+            classes=names,
+            settings={
+                "lam": lam,
+                "tau": tau,
+                "space": space,
+                "connected": connected,
+                "feather": feather,
+                "refine": refine,
+            },
+            combine={
+                "add": list(add_masks),
+                "intersect": list(intersect_masks),
+                "subtract": list(subtract_masks),
+            },
+            features=None if fm is None else {"backend": fm.backend, "semantic": bool(fm.semantic)},
+        )
     if not quiet:
         what = []
         if len(pts_px):
             what.append(f"lam={lam:g}, tau={tau:g}, {space}")
         if names:
             what.append(f"class {', '.join(names)}")
-        click.echo(f"mask {W}x{H}: {100 * float(m.mean()):.1f}% selected ({'; '.join(what)}, {kind})", err=True)
+        click.echo(
+            f"mask {W}x{H}: {100 * float(m.mean()):.1f}% selected ({'; '.join(what)}, {kind})",
+            err=True,
+        )

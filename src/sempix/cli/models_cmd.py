@@ -79,7 +79,9 @@ def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> Non
 
     wanted = [n for n in REGISTRY if not REGISTRY[n].hf_repo] if names == ("all",) else list(names)
     for name in wanted:
-        local = find_local(name)  # checks the sha256 (once per process): corrupt files are not "found"
+        local = find_local(
+            name
+        )  # checks the sha256 (once per process): corrupt files are not "found"
         if local is not None:
             if verify:
                 ok, msg = verify_file(local, name)
@@ -89,7 +91,9 @@ def fetch(names: tuple[str, ...], verify: bool, quiet: bool, debug: bool) -> Non
             continue
         path = get_model_path(name, progress=not quiet)
         if name in REGISTRY and REGISTRY[name].hf_repo:
-            click.echo(f"{name}: {path} (downloaded from the Hugging Face Hub, every file complete)")
+            click.echo(
+                f"{name}: {path} (downloaded from the Hugging Face Hub, every file complete)"
+            )
         else:
             click.echo(f"{name}: {path} (downloaded, size and sha256 ok)")
 

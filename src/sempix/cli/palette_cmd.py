@@ -85,7 +85,9 @@ def palette(image, output, k, mask, preview, as_json, force, quiet, debug):
     if as_json:
         d = pal.to_dict()
         d["image"] = str(image)
-        h, w = loaded.rgb.shape[:2]  # the common keys of every command's --json (cli.common.emit_json)
+        h, w = loaded.rgb.shape[
+            :2
+        ]  # the common keys of every command's --json (cli.common.emit_json)
         outs = {k: str(v) for k, v in (("swatch", output), ("preview", preview)) if v}
         d = {"command": "palette", "input": str(image), "input_size": [w, h], "outputs": outs, **d}
         click.echo(json.dumps(d, indent=2))
@@ -188,7 +190,8 @@ def names(items, preview, top, as_json, force, quiet, debug):
     type=click.Choice(["names", "cohen-or"]),
     default="names",
     show_default=True,
-    help="names: palette -> saturated same-name prototypes (L kept); cohen-or: hue shift into the best template.",
+    help="names: palette -> saturated same-name prototypes (L kept); "
+    "cohen-or: hue shift into the best template.",
 )
 @click.option("-k", "k", type=K_TYPE, default=None, help="Palette size (default: automatic 2..7).")
 @click.option(
@@ -279,7 +282,8 @@ def harmonize(
             "warned": "written anyway (--guard warn)",
         }[g["action"]]
         click.echo(
-            f"warning: harmonizing {image} raises its F score {g['f_input']:.4f} -> {g['f_full']:.4f} "
+            f"warning: harmonizing {image} raises its F score "
+            f"{g['f_input']:.4f} -> {g['f_full']:.4f} "
             f"(less harmonious); {what}",
             err=True,
         )
@@ -331,11 +335,13 @@ def harmonize(
         return
     for p in summary["palette"]:
         click.echo(
-            f"{p['from']} {p['name_from']:<7} -> {p['to']} {p['name_to']:<7} ({100 * p['weight']:.0f}%)"
+            f"{p['from']} {p['name_from']:<7} -> {p['to']} {p['name_to']:<7} "
+            f"({100 * p['weight']:.0f}%)"
         )
     for label, s in (("input ", s_in), ("result", s_out)):
         click.echo(
-            f"{label}: template {s.template}  F {s.f_score:.4f}  PIT {s.pit:.2f}%  MITS {s.mits:.3f}"
+            f"{label}: template {s.template}  F {s.f_score:.4f}  "
+            f"PIT {s.pit:.2f}%  MITS {s.mits:.3f}"
         )
 
 

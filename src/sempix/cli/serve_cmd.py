@@ -69,7 +69,9 @@ def serve(host, port, max_pixels, max_upload_mb, max_sessions, max_memory_mb, wo
         sock.close()
         hint = ("choose another --port" if exc.errno in (errno.EADDRINUSE, errno.EACCES)
                 else "check --host: give an address of this machine, e.g. 127.0.0.1")
-        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc} ({hint})") from None
+        raise InputError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} ({hint})"
+        ) from None
     real_port = sock.getsockname()[1]
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     shown = f"[{shown}]" if ":" in shown else shown

@@ -19,17 +19,31 @@ from sempix.cli.common import command
 from sempix.errors import InputError
 
 TEACHER_CHOICES = ("prev", "largest", "mean", "larger")
-DEVICE = click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu",
-                      show_default=True, help="Where the network runs.")
+DEVICE = click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where the network runs.",
+)
 
 # name -> (module, attribute, one-line help)
 LAZY_SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
-    "distill": ("sempix.cli.slimseg_distill_cmd", "distill",
-                "Distil the ADE20K network into a slimmable one on unlabelled photos."),
-    "predict": ("sempix.cli.slimseg_predict_cmd", "predict",
-                "Segment an image at one width (+ preview)."),
-    "export": ("sempix.cli.slimseg_export_cmd", "export",
-               "Store every width as a plain network (for --features slimseg)."),
+    "distill": (
+        "sempix.cli.slimseg_distill_cmd",
+        "distill",
+        "Distil the ADE20K network into a slimmable one on unlabelled photos.",
+    ),
+    "predict": (
+        "sempix.cli.slimseg_predict_cmd",
+        "predict",
+        "Segment an image at one width (+ preview).",
+    ),
+    "export": (
+        "sempix.cli.slimseg_export_cmd",
+        "export",
+        "Store every width as a plain network (for --features slimseg).",
+    ),
 }
 
 
@@ -49,8 +63,11 @@ class SlimSegGroup(click.Group):
         return getattr(module, entry[1])
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        lazy = [n for n, (m, _, _) in LAZY_SUBCOMMANDS.items()
-                if importlib.util.find_spec(m) is not None]
+        lazy = [
+            n
+            for n, (m, _, _) in LAZY_SUBCOMMANDS.items()
+            if importlib.util.find_spec(m) is not None
+        ]
         return sorted(set(self.commands) | set(lazy))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -83,39 +100,97 @@ def _pair(text: str, what: str) -> tuple[int, int]:
 
 @command("train")
 @click.argument("data", type=click.Path(file_okay=False, exists=True))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Checkpoint to write (all widths; written atomically while training).")
-@click.option("--widths", default="0.25,0.5,0.75,1.0", show_default=True,
-              help="Switchable width multipliers.")
-@click.option("--no-kd", is_flag=True, help="Supervise every width with the labels (no in-place KD).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Checkpoint to write (all widths; written atomically while training).",
+)
+@click.option(
+    "--widths", default="0.25,0.5,0.75,1.0", show_default=True, help="Switchable width multipliers."
+)
+@click.option(
+    "--no-kd", is_flag=True, help="Supervise every width with the labels (no in-place KD)."
+)
 @click.option("--no-boundary", is_flag=True, help="No boundary head, L_b or boundary-guided loss.")
-@click.option("--teacher", type=click.Choice(TEACHER_CHOICES), default="prev", show_default=True,
-              help="Teacher of a narrow width: next wider (prev), widest, mean of wider, all wider.")
-@click.option("--independent", type=float, default=None,
-              help="Train one plain network of this width only (baseline).")
+@click.option(
+    "--teacher",
+    type=click.Choice(TEACHER_CHOICES),
+    default="prev",
+    show_default=True,
+    help="Teacher of a narrow width: next wider (prev), widest, mean of wider, all wider.",
+)
+@click.option(
+    "--independent",
+    type=float,
+    default=None,
+    help="Train one plain network of this width only (baseline).",
+)
 @click.option("--steps", type=int, default=3000, show_default=True, help="Optimiser steps.")
 @click.option("--batch", type=int, default=8, show_default=True)
-@click.option("--lr", type=float, default=0.01, show_default=True,
-              help="SGD learning rate (momentum 0.9, weight decay 5e-4, poly 0.9).")
-@click.option("--size", default="480x360", show_default=True,
-              help="Working size WxH the images are resized to.")
+@click.option(
+    "--lr",
+    type=float,
+    default=0.01,
+    show_default=True,
+    help="SGD learning rate (momentum 0.9, weight decay 5e-4, poly 0.9).",
+)
+@click.option(
+    "--size",
+    default="480x360",
+    show_default=True,
+    help="Working size WxH the images are resized to.",
+)
 @click.option("--crop", default="360", show_default=True, help="Training crop WxH or N.")
 @click.option("--scale", default="0.5,2.0", show_default=True, help="Random scale range.")
 @click.option("--no-ohem", is_flag=True, help="Plain cross-entropy instead of hard example mining.")
 @click.option("--limit", type=int, default=None, help="Use only the first N training images.")
-@click.option("--classes", type=int, default=None,
-              help="Number of classes (default: 11 for CamVid folders, else max label + 1).")
-@click.option("--void", type=int, default=None,
-              help="Label value to ignore (default: 11 for CamVid folders; values >= classes too).")
+@click.option(
+    "--classes",
+    type=int,
+    default=None,
+    help="Number of classes (default: 11 for CamVid folders, else max label + 1).",
+)
+@click.option(
+    "--void",
+    type=int,
+    default=None,
+    help="Label value to ignore (default: 11 for CamVid folders; values >= classes too).",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--threads", type=int, default=0, show_default=True, help="CPU threads (0 = all).")
 @click.option("--checkpoint-every", type=int, default=100, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue the checkpoint at -o (up to --steps).")
 @click.option("--force", is_flag=True, help="Replace an existing checkpoint.")
 @DEVICE
-def train_cmd(data, output, widths, no_kd, no_boundary, teacher, independent, steps, batch, lr,
-              size, crop, scale, no_ohem, limit, classes, void, seed, threads, checkpoint_every, resume, force,
-              device, quiet, debug):
+def train_cmd(
+    data,
+    output,
+    widths,
+    no_kd,
+    no_boundary,
+    teacher,
+    independent,
+    steps,
+    batch,
+    lr,
+    size,
+    crop,
+    scale,
+    no_ohem,
+    limit,
+    classes,
+    void,
+    seed,
+    threads,
+    checkpoint_every,
+    resume,
+    force,
+    device,
+    quiet,
+    debug,
+):
     """Train a slimmable network on DATA (train/ + trainannot/, e.g. CamVid)."""
     from sempix.progress import cli_progress
     from sempix.slimseg import TrainOptions, parse_widths, train_slimseg
@@ -131,17 +206,32 @@ def train_cmd(data, output, widths, no_kd, no_boundary, teacher, independent, st
     except ValueError as exc:
         raise InputError(f"--widths/--scale: {exc}") from None
     opts = TrainOptions(
-        widths=ws, teacher=teacher, kd=not no_kd, boundary=not no_boundary,
-        independent=independent, steps=steps, batch=batch, lr=lr, size=_pair(size, "--size"),
-        crop=_pair(crop, "--crop"), scale=(lo, hi), ohem=not no_ohem, limit=limit, num_classes=classes, void=void,
+        widths=ws,
+        teacher=teacher,
+        kd=not no_kd,
+        boundary=not no_boundary,
+        independent=independent,
+        steps=steps,
+        batch=batch,
+        lr=lr,
+        size=_pair(size, "--size"),
+        crop=_pair(crop, "--crop"),
+        scale=(lo, hi),
+        ohem=not no_ohem,
+        limit=limit,
+        num_classes=classes,
+        void=void,
         seed=seed,
-        device=device, threads=threads, checkpoint_every=checkpoint_every,
+        device=device,
+        threads=threads,
+        checkpoint_every=checkpoint_every,
     )
     with cli_progress("slimseg train", quiet=quiet) as prog:
         r = train_slimseg(data, out, opts, resume=resume, progress=prog)
     if not quiet:
-        click.echo(f"{out}: {r['step']} steps in {r['seconds']:.0f} s, last loss {r['loss']:.4g}",
-                   err=True)
+        click.echo(
+            f"{out}: {r['step']} steps in {r['seconds']:.0f} s, last loss {r['loss']:.4g}", err=True
+        )
 
 
 @command("eval")
@@ -158,8 +248,15 @@ def eval_cmd(data, checkpoint, split, limit, no_speed, as_json, device, quiet, d
     from sempix.slimseg import evaluate_slimseg
 
     with cli_progress("slimseg eval", quiet=quiet) as prog:
-        r = evaluate_slimseg(data, checkpoint, split=split, device=device, speed=not no_speed,
-                             limit=limit, progress=prog)
+        r = evaluate_slimseg(
+            data,
+            checkpoint,
+            split=split,
+            device=device,
+            speed=not no_speed,
+            limit=limit,
+            progress=prog,
+        )
     if as_json:
         click.echo(json.dumps(r))
         return
@@ -168,9 +265,11 @@ def eval_cmd(data, checkpoint, split, limit, no_speed, as_json, device, quiet, d
     click.echo("width  mIoU   pixel acc  band acc  GMACs   params    ms/img")
     for row in r["widths"]:
         ms = f"{1000 * row['seconds']:.0f}" if "seconds" in row else "-"
-        click.echo(f"x{row['width']:<5g} {100 * row['miou']:5.1f}  {100 * row['pixel_acc']:6.1f}"
-                   f"     {100 * row['band_acc']:6.1f}   {row['macs'] / 1e9:6.3f}  "
-                   f"{row['params'] / 1e6:6.2f}M  {ms:>7}")
+        click.echo(
+            f"x{row['width']:<5g} {100 * row['miou']:5.1f}  {100 * row['pixel_acc']:6.1f}"
+            f"     {100 * row['band_acc']:6.1f}   {row['macs'] / 1e9:6.3f}  "
+            f"{row['params'] / 1e6:6.2f}M  {ms:>7}"
+        )
 
 
 slimseg.add_command(train_cmd)

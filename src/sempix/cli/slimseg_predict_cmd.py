@@ -14,12 +14,26 @@ from sempix.errors import InputError
 @click.argument("image", type=click.Path(dir_okay=False, exists=True))
 @click.argument("checkpoint", type=click.Path(dir_okay=False, exists=True))
 @click.option("--width", type=float, default=None, help="Width to run (default: the widest).")
-@click.option("--preview", type=click.Path(dir_okay=False), default=None,
-              help="Write a preview PNG: the image, PCA of the features and the labels with a legend.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Write the class index of every pixel as an 8-bit grey PNG (16-bit above 255 classes).")
-@click.option("--size", type=click.IntRange(min=33), default=513, show_default=True,
-              help="Letterbox side the network sees.")
+@click.option(
+    "--preview",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write a preview PNG: the image, PCA of the features and the labels with a legend.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the class index of every pixel as an 8-bit grey PNG (16-bit above 255 classes).",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(min=33),
+    default=513,
+    show_default=True,
+    help="Letterbox side the network sees.",
+)
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
 def predict(image, checkpoint, width, preview, output, size, force, device, quiet, debug):
@@ -48,14 +62,27 @@ def predict(image, checkpoint, width, preview, output, size, force, device, quie
         from sempix.features.post import upsample
         from sempix.features.preview import render_preview
 
-        fm = FeatureMap(features=upsample(pred.features, pred.ys, pred.xs), backend="slimseg",
-                        semantic=True, labels=pred.labels, class_names=pred.class_names,
-                        meta={"width": pred.width})
+        fm = FeatureMap(
+            features=upsample(pred.features, pred.ys, pred.xs),
+            backend="slimseg",
+            semantic=True,
+            labels=pred.labels,
+            class_names=pred.class_names,
+            meta={"width": pred.width},
+        )
         pic = render_preview(fm, img)
         write_image(preview, np.asarray(pic, dtype=np.float32) / 255.0, inputs=(src,), force=force)
     if not quiet:
-        counts = np.bincount(pred.labels.ravel(), minlength=len(pred.class_names)) / pred.labels.size
-        top = ", ".join(f"{pred.class_names[i]} {100 * counts[i]:.0f}%"
-                        for i in np.argsort(-counts)[:6] if counts[i] > 0.02)
-        click.echo(f"x{pred.width:g}: {img.shape[1]}x{img.shape[0]}, network {pred.seconds * 1000:.0f} ms; "
-                   f"classes: {top}", err=True)
+        counts = (
+            np.bincount(pred.labels.ravel(), minlength=len(pred.class_names)) / pred.labels.size
+        )
+        top = ", ".join(
+            f"{pred.class_names[i]} {100 * counts[i]:.0f}%"
+            for i in np.argsort(-counts)[:6]
+            if counts[i] > 0.02
+        )
+        click.echo(
+            f"x{pred.width:g}: {img.shape[1]}x{img.shape[0]}, "
+            f"network {pred.seconds * 1000:.0f} ms; classes: {top}",
+            err=True,
+        )

@@ -14,28 +14,77 @@ from sempix.errors import InputError
 @click.argument("image", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", "output", type=click.Path(file_okay=False), required=True,
               help="Output folder (created if missing).")
-@click.option("--layers", type=int, default=5, show_default=True, help="Number of soft layers (grouping target).")
-@click.option("--preview", is_flag=True, help="Also save intermediate stages (eigenvectors, initial layers).")
-@click.option("--work-pixels", type=int, default=25_000, show_default=True,
-              help="Pixels of the working resolution of the eigen-decomposition and constrained "
-                   "sparsification (0 = full resolution, slow); the relaxed sparsification is always "
-                   "at full resolution.")
-@click.option("--eigvecs", type=int, default=100, show_default=True, help="Eigenvectors of the Laplacian.")
-@click.option("--initial", type=int, default=40, show_default=True, help="Initial layers before grouping.")
-@click.option("--max-pixels", type=int, default=None, help="Refuse larger images (default: sempix's limit).")
+@click.option(
+    "--layers",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Number of soft layers (grouping target).",
+)
+@click.option(
+    "--preview", is_flag=True, help="Also save intermediate stages (eigenvectors, initial layers)."
+)
+@click.option(
+    "--work-pixels",
+    type=int,
+    default=25_000,
+    show_default=True,
+    help="Pixels of the working resolution of the eigen-decomposition and constrained "
+    "sparsification (0 = full resolution, slow); the relaxed sparsification is always "
+    "at full resolution.",
+)
+@click.option(
+    "--eigvecs", type=int, default=100, show_default=True, help="Eigenvectors of the Laplacian."
+)
+@click.option(
+    "--initial", type=int, default=40, show_default=True, help="Initial layers before grouping."
+)
+@click.option(
+    "--max-pixels", type=int, default=None, help="Refuse larger images (default: sempix's limit)."
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--format", "formats", default="png,ora,psd", show_default=True, metavar="LIST",
               help="Layer files to write, comma-separated: png (RGBA/alpha PNGs, alphas.npy, "
                    "visualisation), ora (layers.ora), psd (layers.psd, Photoshop/GIMP).")
 @click.option("--psd", "psd_only", is_flag=True, help="Shorthand for --format psd.")
-@click.option("--mask", "masks", multiple=True, type=click.Path(dir_okay=False), metavar="FILE",
-              help="Add a mask (grey image, e.g. from `sempix mask`) to the PSD as a hidden layer; repeatable.")
+@click.option(
+    "--mask",
+    "masks",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Add a mask (grey image, e.g. from `sempix mask`) to the PSD as a hidden layer; "
+    "repeatable.",
+)
 @click.option("--psd-depth", type=click.Choice(["8", "16"]), default="8", show_default=True,
               help="Bits per channel of layers.psd.")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (sizes, timings, files) on stdout.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON summary (sizes, timings, files) on stdout.",
+)
 @click.option("--force", is_flag=True, help="Allow overwriting the input file.")
-def softseg(image, output, layers, preview, work_pixels, eigvecs, initial, max_pixels, seed, formats, psd_only,
-            masks, psd_depth, as_json, force, features, quiet, debug):
+def softseg(
+    image,
+    output,
+    layers,
+    preview,
+    work_pixels,
+    eigvecs,
+    initial,
+    max_pixels,
+    seed,
+    formats,
+    psd_only,
+    masks,
+    psd_depth,
+    as_json,
+    force,
+    features,
+    quiet,
+    debug,
+):
     """Semantic soft segmentation of IMAGE into soft layers (Aksoy et al. 2018).
 
     Writes layer_K.png (RGBA), alpha_K.png (16-bit), alphas.npy, layers_vis.png (colour-coded
@@ -54,10 +103,14 @@ def softseg(image, output, layers, preview, work_pixels, eigvecs, initial, max_p
     from sempix.softseg import FORMATS, SoftSegConfig, save_result, soft_segment
 
     t0 = time.perf_counter()
-    fmts = ("psd",) if psd_only else tuple(f.strip().lower() for f in formats.split(",") if f.strip())
+    fmts = (
+        ("psd",) if psd_only else tuple(f.strip().lower() for f in formats.split(",") if f.strip())
+    )
     bad = [f for f in fmts if f not in FORMATS]
     if bad or not fmts:
-        raise InputError(f"--format {formats!r}: choose from {', '.join(FORMATS)} (comma-separated)")
+        raise InputError(
+            f"--format {formats!r}: choose from {', '.join(FORMATS)} (comma-separated)"
+        )
     if masks and "psd" not in fmts:
         raise InputError("--mask adds masks to layers.psd: include psd in --format")
 
@@ -94,11 +147,21 @@ def softseg(image, output, layers, preview, work_pixels, eigvecs, initial, max_p
     written = {k: out / v.name for k, v in written.items()}
     if as_json:
         h, w = img.shape[:2]
-        emit_json("softseg", input=image, input_size=[w, h], outputs={k: str(v) for k, v in written.items()},
-                  timings={**{k: float(v) for k, v in res.timings.items()},
-                           "total": time.perf_counter() - t0},
-                  layers=int(res.n_layers), backend=res.meta.get("backend"),
-                  semantic=bool(res.meta.get("semantic")), formats=list(fmts), masks=list(mask_arrs))
+        emit_json(
+            "softseg",
+            input=image,
+            input_size=[w, h],
+            outputs={k: str(v) for k, v in written.items()},
+            timings={
+                **{k: float(v) for k, v in res.timings.items()},
+                "total": time.perf_counter() - t0,
+            },
+            layers=int(res.n_layers),
+            backend=res.meta.get("backend"),
+            semantic=bool(res.meta.get("semantic")),
+            formats=list(fmts),
+            masks=list(mask_arrs),
+        )
     if not quiet:
         t = ", ".join(f"{k} {v:.1f}s" for k, v in res.timings.items())
         click.echo(f"{res.n_layers} layers ({res.meta.get('backend')}) -> {out}/ [{t}]", err=True)

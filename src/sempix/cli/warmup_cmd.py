@@ -1,4 +1,5 @@
-"""``sempix warmup [TOOL...]``: compile the numba kernels of the tools once, ahead of their first use."""
+"""``sempix warmup [TOOL...]``: compile the numba kernels of the tools once, ahead of their first
+use."""
 
 from __future__ import annotations
 

@@ -5,7 +5,8 @@
 :class:`~sempix.web.common.JobManager` (background jobs with progress, server-sent events and
 cancellation), the security headers, the static files and one ``APIRouter`` per tool from
 :mod:`sempix.web.routes` (``core``, ``jobs``, ``mask``, ``resize``, ``softseg``, ``palette``,
-``recolor``, ``adjust``; see each module for its endpoints). ``sempix serve`` runs it with uvicorn on 127.0.0.1.
+``recolor``, ``adjust``; see each module for its endpoints). ``sempix serve`` runs it with uvicorn
+on 127.0.0.1.
 
 All errors are JSON ``{"error": "...", "code"?: "..."}`` with a 4xx/5xx status; an evicted or
 deleted session is ``410`` with ``"code": "session_gone"`` (the page re-opens the image it holds).
@@ -81,7 +82,9 @@ def create_app(**settings: Any):
     cfg = Settings(**settings)
     jobs_box: list[JobManager] = []
 
-    def on_evict(sid: str, obj: Any) -> None:  # issue 12 item 7: work and results die with the session
+    def on_evict(
+        sid: str, obj: Any
+    ) -> None:  # issue 12 item 7: work and results die with the session
         if jobs_box:
             jobs_box[0].drop_owner(sid)
 
@@ -102,5 +105,17 @@ def create_app(**settings: Any):
     return app
 
 
-__all__ = ["COL_SCALE", "CSP", "SEM_SCALE", "STATIC_DIR", "EditorSession", "ImageSession", "MaskParams",
-           "ResizeParams", "carve_available", "create_app", "label_colors", "pack_distances"]
+__all__ = [
+    "COL_SCALE",
+    "CSP",
+    "SEM_SCALE",
+    "STATIC_DIR",
+    "EditorSession",
+    "ImageSession",
+    "MaskParams",
+    "ResizeParams",
+    "carve_available",
+    "create_app",
+    "label_colors",
+    "pack_distances",
+]

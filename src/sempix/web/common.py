@@ -4,10 +4,13 @@ Everything here is public and meant to be shared by the routers of ``sempix.web`
 (``sempix.web.app`` for the mask editor, ``sempix.web.recolor_api`` for the recolor page).
 
 Errors
-    ``ApiError(status, message)`` -- raise it from any endpoint; ``create_app`` installs a handler
-    that answers ``{"error": message}`` with that HTTP status. ``InputError`` raised by the library
-    becomes a 400 the same way, ``MemoryError`` a 507 and any other exception a 500 (JSON, no
-    traceback sent to the client).
+    Raise the typed errors of :mod:`sempix.errors` (``InputError``, ``TooLargeError``,
+    ``NotFoundError``, ``SessionExpiredError``, ``ConflictError``, ``NotReadyError``,
+    ``InvalidRequestError``, ``BusyError``, ``OverBudgetError``, ``ModelUnavailableError``...);
+    ``STATUS`` maps each class to its HTTP status in one place (``status_for(exc)``, most derived
+    class first) and ``create_app`` installs the handlers that answer ``{"error": message[,
+    "code": exc.code]}``. ``MemoryError`` becomes a 507 and any other exception a 500 (JSON, no
+    traceback sent to the client). ``ApiError(status, message)`` is kept for old callers only.
 
 Uploads
     ``await read_upload(upload, max_bytes)`` -> bytes: reads a FastAPI ``UploadFile`` in chunks and
@@ -15,7 +18,7 @@ Uploads
     ``decode_image(data, max_pixels, name="upload")`` -> ``sempix.image.LoadedImage``: checks the
     declared size from the header *before* decoding (413 for too many pixels, e.g. a 50k x 50k PNG),
     then decodes through ``sempix.image.read_image`` (400 for not-an-image / truncated data).
-    Never takes a client-supplied path: the bytes go to a private temporary file that is deleted.
+    Decodes from the bytes in memory: never takes a client-supplied path, never writes a file.
 
 State
     ``get_state(request)`` -> ``ServerState`` with ``.settings`` (``Settings``), ``.sessions``
@@ -23,18 +26,18 @@ State
 
 Sessions (bounded memory)
     ``SessionStore(max_sessions, max_bytes)``: thread-safe LRU. ``store.add(obj, nbytes)`` -> id
-    (random, unguessable); ``store.get(id)`` -> obj (404 ``ApiError`` when unknown or evicted; marks
-    it recently used); ``store.resize(id, nbytes)`` after an object grew (e.g. features were
-    cached); ``store.remove(id)``. The least recently used entries are evicted when either limit
-    would be exceeded. Store any object; give it a ``lock`` attribute (``threading.Lock``) if its
-    methods are not thread safe.
+    (random, unguessable); ``store.get(id)`` -> obj (``NotFoundError`` when unknown,
+    ``SessionExpiredError`` when evicted; marks it recently used); ``store.resize(id, nbytes)``
+    after an object grew (e.g. features were cached); ``store.remove(id)``. The least recently used
+    entries are evicted when either limit would be exceeded. Store any object; give it a ``lock``
+    attribute (``threading.Lock``) if its methods are not thread safe.
 
 Jobs (long CPU work with progress for the page to poll)
-    ``jobs.submit(fn, *args, kind="features", owner=None)`` -> job id. ``fn(*args, progress)`` runs in a
-    bounded thread pool; ``progress(fraction, message)`` updates the job. ``jobs.status(id)`` ->
-    JSON-able dict ``{"id", "kind", "state": "queued|running|done|error", "progress", "message",
+    ``jobs.submit(fn, *args, kind="features", owner=None)`` -> job id. ``fn(*args, progress)`` runs
+    in a bounded thread pool; ``progress(fraction, message)`` updates the job. ``jobs.status(id)``
+    -> JSON-able dict ``{"id", "kind", "state": "queued|running|done|error", "progress", "message",
     "error"}``; ``jobs.result(id)`` -> the return value (409 while not done, the job's error as
-    ``ApiError`` when it failed). Old finished jobs are forgotten (bounded).
+    exception when it failed). Old finished jobs are forgotten (bounded).
 
 Encoding
     ``encode_image(rgb, fmt="png"|"jpeg", alpha=None, quality=92)`` -> bytes (rgb (H, W, 3) or a
@@ -49,7 +52,6 @@ import io
 import logging
 import os
 import secrets
-import tempfile
 import threading
 import time
 import traceback
@@ -62,25 +64,75 @@ from typing import Any
 
 import numpy as np
 
-from sempix.errors import InputError, ModelUnavailableError, SempixError
+from sempix.errors import (
+    BusyError,
+    ConflictError,
+    ImageDecodeError,
+    InputError,
+    InvalidRequestError,
+    MissingDependencyError,
+    ModelUnavailableError,
+    NotFoundError,
+    NotReadyError,
+    OverBudgetError,
+    SempixError,
+    SessionExpiredError,
+    TooLargeError,
+    UnsupportedFormatError,
+)
 
 log = logging.getLogger("sempix.web")
 
 # --------------------------------------------------------------------------------------- errors
 
 
-class ApiError(Exception):
-    """An error answered to the client as ``{"error": message}`` with HTTP status ``status``."""
+#: HTTP status of each error class: the one place that decides it (most derived class wins)
+STATUS: dict[type[BaseException], int] = {
+    SessionExpiredError: 410,
+    NotFoundError: 404,
+    NotReadyError: 409,
+    ConflictError: 409,
+    TooLargeError: 413,
+    InvalidRequestError: 422,
+    UnsupportedFormatError: 400,
+    ImageDecodeError: 400,
+    InputError: 400,
+    ModelUnavailableError: 503,
+    BusyError: 503,
+    MissingDependencyError: 501,
+    OverBudgetError: 507,
+    MemoryError: 507,
+    SempixError: 500,
+}
+
+
+class ApiError(SempixError):
+    """Deprecated: an error with an explicit HTTP ``status``; raise a typed error instead."""
 
     def __init__(self, status: int, message: str, code: str | None = None):
-        super().__init__(message)
+        super().__init__(message, code=code)
         self.status = int(status)
         self.message = str(message)
-        self.code = code
+
+
+def status_for(exc: BaseException) -> int:
+    """The HTTP status of an exception: ``STATUS`` of its most derived listed class, else 500."""
+    if isinstance(exc, ApiError):
+        return exc.status
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_message(exc: BaseException, default: str = "error") -> str:
+    """First line of an error's message (what the client is shown)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else default
 
 
 def install_error_handlers(app: Any) -> None:
-    """Make every error a JSON ``{"error": ...}`` answer with a proper status code."""
+    """Make every error a JSON ``{"error": ...}`` answer with the status ``STATUS`` gives it."""
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -91,17 +143,12 @@ def install_error_handlers(app: Any) -> None:
             body["code"] = code
         return JSONResponse(body, status_code=status)
 
-    @app.exception_handler(ApiError)
-    async def _api_error(request, exc: ApiError):
-        return _json(exc.status, exc.message, exc.code)
-
-    @app.exception_handler(InputError)
-    async def _input_error(request, exc: InputError):
-        return _json(400, str(exc).splitlines()[0] if str(exc) else "bad input")
-
-    @app.exception_handler(ModelUnavailableError)
-    async def _model_error(request, exc: ModelUnavailableError):
-        return _json(503, str(exc).splitlines()[0] if str(exc) else "model unavailable")
+    @app.exception_handler(SempixError)
+    async def _sempix_error(request, exc: SempixError):
+        status = status_for(exc)
+        if status >= 500 and type(exc) is SempixError:
+            log.error("internal error: %s", "".join(traceback.format_exception(exc)))
+        return _json(status, error_message(exc, type(exc).__name__), exc.code)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request, exc: RequestValidationError):
@@ -120,7 +167,7 @@ def install_error_handlers(app: Any) -> None:
 
     @app.exception_handler(MemoryError)
     async def _memory(request, exc: MemoryError):
-        return _json(507, "out of memory: try a smaller image")
+        return _json(status_for(exc), "out of memory: try a smaller image")
 
     @app.exception_handler(Exception)
     async def _internal(request, exc: Exception):
@@ -132,9 +179,10 @@ def install_error_handlers(app: Any) -> None:
 
 
 async def read_upload(upload: Any, max_bytes: int) -> bytes:
-    """Read a FastAPI ``UploadFile`` completely, refusing more than ``max_bytes`` (413) or 0 (400)."""
+    """Read a FastAPI ``UploadFile`` completely; more than ``max_bytes`` is a ``TooLargeError``
+    (413), nothing an ``ImageDecodeError`` (400)."""
     if upload is None:
-        raise ApiError(400, "no file uploaded (send multipart/form-data with a 'file' field)")
+        raise InputError("no file uploaded (send multipart/form-data with a 'file' field)")
     chunks = []
     total = 0
     while True:
@@ -143,72 +191,49 @@ async def read_upload(upload: Any, max_bytes: int) -> bytes:
             break
         total += len(chunk)
         if total > max_bytes:
-            raise ApiError(413, f"upload too large: more than {max_bytes / 1e6:.0f} MB")
+            raise TooLargeError(f"upload too large: more than {max_bytes / 1e6:.0f} MB")
         chunks.append(chunk)
     if total == 0:
-        raise ApiError(400, "empty upload (0 bytes): choose an image file")
+        raise ImageDecodeError("empty upload (0 bytes): choose an image file")
     return b"".join(chunks)
 
 
-def _declared_size(data: bytes, max_pixels: int) -> tuple[int, int]:
-    """(width, height) from the header, without decoding pixels. ApiError 400 when unreadable."""
-    from PIL import Image as PILImage
-
-    try:
-        with PILImage.open(io.BytesIO(data)) as im:
-            return int(im.size[0]), int(im.size[1])
-    except PILImage.DecompressionBombError as exc:
-        raise ApiError(413, f"image too large: {str(exc).split('.')[0].lower()} "
-                            f"(this server accepts at most {max_pixels / 1e6:.1f} MP)") from None
-    except Exception:  # noqa: BLE001
-        raise ApiError(400, "not an image Pillow can read (JPEG, PNG, TIFF, WebP, BMP...)") from None
-
-
 def decode_image(data: bytes, max_pixels: int, name: str = "upload") -> Any:
-    """Validate and decode uploaded bytes into a :class:`sempix.image.LoadedImage`.
+    """Validate and decode uploaded bytes into a :class:`sempix.image.LoadedImage`, in memory.
 
     Parameters
     ----------
     data : raw file bytes from the client.
-    max_pixels : refuse (413) images whose header declares more pixels than this.
+    max_pixels : refuse (413) images whose header declares more pixels than this (checked by
+        ``read_image`` before any pixel is decoded, e.g. a 50k x 50k PNG of a few bytes).
     name : a label used in messages only (never a path).
 
     Returns
     -------
-    LoadedImage with ``.rgb`` (H, W, 3) float32 in [0, 1] (EXIF orientation applied).
+    LoadedImage with ``.rgb`` (H, W, 3) float32 in [0, 1] (EXIF orientation applied),
+    ``.path`` None.
+
+    Raises
+    ------
+    TooLargeError (413), UnsupportedFormatError / ImageDecodeError (400).
     """
     from sempix.image import read_image
 
     if not data:
-        raise ApiError(400, "empty upload (0 bytes): choose an image file")
-    w, h = _declared_size(data, max_pixels)
-    if w <= 0 or h <= 0:
-        raise ApiError(400, "image has zero width or height")
-    if w * h > max_pixels:
-        raise ApiError(413, f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP "
-                            f"(this server accepts at most {max_pixels / 1e6:.1f} MP)")
-    fd, tmp = tempfile.mkstemp(prefix="sempix-upload-", suffix=".img")
+        raise ImageDecodeError("empty upload (0 bytes): choose an image file")
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        try:
-            loaded = read_image(tmp, max_pixels=max_pixels)
-        except (InputError, SempixError) as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else "cannot read image"
-            msg = msg.replace(tmp, name)
-            raise ApiError(413 if "pixel" in msg.lower() and "too" in msg.lower() else 400,
-                           msg) from None
-        except Exception as exc:  # noqa: BLE001
-            raise ApiError(400, f"{name}: cannot decode image ({type(exc).__name__})") from None
-    finally:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        loaded = read_image(data, max_pixels=max_pixels, name=name)
+    except TooLargeError as exc:
+        if exc.size is None:
+            raise
+        w, h = exc.size
+        raise TooLargeError(
+            f"image too large: {w}x{h} = {w * h / 1e6:.1f} MP "
+            f"(this server accepts at most {max_pixels / 1e6:.1f} MP)", size=exc.size
+        ) from None
     rgb = np.asarray(loaded.rgb)
     if rgb.ndim != 3 or rgb.shape[0] == 0 or rgb.shape[1] == 0:
-        raise ApiError(400, f"{name}: decoded image is empty")
-    loaded.path = None  # the temp file is gone; never expose it
+        raise ImageDecodeError(f"{name}: decoded image is empty")
     return loaded
 
 
@@ -229,7 +254,8 @@ SESSION_FLOOR_BYTES = 4_000_000
 
 
 def default_max_sessions(max_bytes: int) -> int:
-    """Session count limit derived from the memory budget (issue 12 item 11): memory decides first."""
+    """Session count limit derived from the memory budget (issue 12 item 11): memory decides
+    first."""
     return int(max(16, min(4096, max_bytes // SESSION_FLOOR_BYTES)))
 
 
@@ -248,7 +274,9 @@ class SessionStore:
     def __init__(self, max_sessions: int | None = None, max_bytes: int = 2_000_000_000,
                  on_evict: Callable[[str, Any], None] | None = None, wait_s: float = 30.0):
         self.max_bytes = int(max_bytes)
-        self.max_sessions = int(max_sessions) if max_sessions else default_max_sessions(self.max_bytes)
+        self.max_sessions = (
+            int(max_sessions) if max_sessions else default_max_sessions(self.max_bytes)
+        )
         self.on_evict = on_evict
         self.wait_s = float(wait_s)
         self._items: OrderedDict[str, list] = OrderedDict()  # sid -> [obj, base, {key: extra}]
@@ -268,7 +296,9 @@ class SessionStore:
         return int(item[1] + sum(item[2].values()))
 
     def _total(self) -> int:
-        return sum(self._size(i) for i in self._items.values()) + sum(n for n, _ in self._reserved.values())
+        return sum(self._size(i) for i in self._items.values()) + sum(
+            n for n, _ in self._reserved.values()
+        )
 
     @property
     def nbytes(self) -> int:
@@ -312,9 +342,10 @@ class SessionStore:
     def add(self, obj: Any, nbytes: int) -> str:
         """Store ``obj`` (about ``nbytes`` of memory); return its new random id."""
         if nbytes > self.max_bytes:
-            raise ApiError(413, f"image too large for this server's memory budget "
-                                f"({nbytes / 1e6:.0f} MB > {self.max_bytes / 1e6:.0f} MB; "
-                                f"see sempix serve --max-memory-mb)")
+            raise TooLargeError(
+                f"image too large for this server's memory budget ({nbytes / 1e6:.0f} MB > "
+                f"{self.max_bytes / 1e6:.0f} MB; see sempix serve --max-memory-mb)"
+            )
         sid = secrets.token_urlsafe(12)
         with self._cond:
             self._items[sid] = [obj, int(nbytes), {}]
@@ -322,14 +353,17 @@ class SessionStore:
         self._notify(gone)
         return sid
 
-    def _missing(self, sid: str) -> ApiError:
+    def _missing(self, sid: str) -> NotFoundError:
         why = self._gone.get(sid)
         if why == "evicted":
-            return ApiError(410, "this image was closed to free server memory (too many open images): "
-                                 "open it again", code="session_gone")
+            return SessionExpiredError(
+                "this image was closed to free server memory (too many open images): open it again"
+            )
         if why == "deleted":
-            return ApiError(410, "this session was closed: open the image again", code="session_gone")
-        return ApiError(404, "unknown or expired session: open the image again", code="session_unknown")
+            return SessionExpiredError("this session was closed: open the image again")
+        return NotFoundError(
+            "unknown or expired session: open the image again", code="session_unknown"
+        )
 
     def get(self, sid: str, kind: type | tuple[type, ...] | None = None) -> Any:
         """The object stored under ``sid`` (404 unknown, 410 evicted/deleted, 409 wrong kind)."""
@@ -341,8 +375,10 @@ class SessionStore:
             if kind is not None and not isinstance(obj, kind):
                 want = getattr(kind, "KIND", None) or "another kind of session"
                 have = getattr(obj, "KIND", type(obj).__name__)
-                raise ApiError(409, f"session {sid} is a {have}, not a {want}: use the matching page/API",
-                               code="wrong_session_kind")
+                raise ConflictError(
+                    f"session {sid} is a {have}, not a {want}: use the matching page/API",
+                    code="wrong_session_kind",
+                )
             self._items.move_to_end(sid)
             return obj
 
@@ -361,7 +397,9 @@ class SessionStore:
         self._notify(gone)
 
     def charge(self, sid: str | None, key: str, nbytes: int) -> bool:
-        """Account ``nbytes`` under ``key`` to session ``sid`` (0 removes it). False if ``sid`` is gone."""
+        """Account ``nbytes`` under ``key`` to session ``sid`` (0 removes it).
+
+        False if ``sid`` is gone."""
         if sid is None:
             return False
         with self._cond:
@@ -396,8 +434,10 @@ class SessionStore:
         """
         nbytes = int(max(0, nbytes))
         if nbytes > self.max_bytes:
-            raise ApiError(507, f"{what} needs about {nbytes / 1e6:.0f} MB, more than this server's "
-                                f"memory budget ({self.max_bytes / 1e6:.0f} MB; sempix serve --max-memory-mb)")
+            raise OverBudgetError(
+                f"{what} needs about {nbytes / 1e6:.0f} MB, more than this server's memory budget "
+                f"({self.max_bytes / 1e6:.0f} MB; sempix serve --max-memory-mb)"
+            )
         deadline = time.monotonic() + self.wait_s
         with self._cond:
             token = self._next_token
@@ -417,8 +457,10 @@ class SessionStore:
                         self._notify(gone)
                     finally:
                         self._cond.acquire()
-                    raise ApiError(503, "server busy: not enough memory for this request right now; "
-                                        "try again in a moment", code="busy")
+                    raise BusyError(
+                        "server busy: not enough memory for this request right now; "
+                        "try again in a moment"
+                    )
                 self._cond.wait(min(left, 0.5))
         self._notify(gone)
         try:
@@ -460,6 +502,8 @@ class Job:
     message: str = ""
     error: str | None = None
     error_status: int = 500
+    #: the exception the job failed with (re-raised by ``JobManager.result``)
+    exc: BaseException | None = None
     result: Any = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
@@ -489,7 +533,9 @@ class JobManager:
     """
 
     def __init__(self, workers: int = 2, keep: int = 200, store: SessionStore | None = None):
-        self._pool = ThreadPoolExecutor(max_workers=max(1, int(workers)), thread_name_prefix="sempix-job")
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, int(workers)), thread_name_prefix="sempix-job"
+        )
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self.keep = int(keep)
@@ -506,7 +552,9 @@ class JobManager:
             else:
                 break
 
-    def submit(self, fn: Callable[..., Any], *args: Any, kind: str = "job", owner: str | None = None) -> str:
+    def submit(
+        self, fn: Callable[..., Any], *args: Any, kind: str = "job", owner: str | None = None
+    ) -> str:
         """Run ``fn(*args, progress)`` in the pool; return the job id."""
         job = Job(id=secrets.token_urlsafe(9), kind=kind, owner=owner)
         with self._lock:
@@ -533,27 +581,27 @@ class JobManager:
                 result = fn(*args, progress)
                 if job.cancel_event.is_set():
                     raise JobCancelled()
-                if (self.store is not None and job.owner is not None
-                        and not self.store.charge(job.owner, f"job:{job.id}", result_nbytes(result))):
-                    raise ApiError(410, "the session of this job was closed", code="session_gone")
+                if (
+                    self.store is not None
+                    and job.owner is not None
+                    and not self.store.charge(job.owner, f"job:{job.id}", result_nbytes(result))
+                ):
+                    raise SessionExpiredError("the session of this job was closed")
                 job.result = result
                 job.progress = 1.0
                 job.state = "done"
             except JobCancelled:
                 job.state, job.message = "cancelled", "cancelled"
-            except ApiError as exc:
-                job.error, job.error_status, job.state = exc.message, exc.status, "error"
-            except (InputError, ModelUnavailableError) as exc:
-                job.error, job.error_status, job.state = str(exc).splitlines()[0], 400, "error"
+            except SempixError as exc:
+                self._failed(job, exc)
             except MemoryError:
-                job.error, job.error_status, job.state = "out of memory: try a smaller image", 507, "error"
+                self._failed(job, OverBudgetError("out of memory: try a smaller image"))
             except Exception as exc:  # noqa: BLE001
                 if job.cancel_event.is_set():
                     job.state, job.message = "cancelled", "cancelled"
                 else:
                     log.error("job %s failed: %s", job.id, "".join(traceback.format_exception(exc)))
-                    job.error, job.error_status, job.state = (
-                        f"internal error: {type(exc).__name__}: {exc}", 500, "error")
+                    self._failed(job, SempixError(f"internal error: {type(exc).__name__}: {exc}"))
             finally:
                 job.finished = time.time()
                 job.version += 1
@@ -562,11 +610,18 @@ class JobManager:
         self._pool.submit(run)
         return job.id
 
+    @staticmethod
+    def _failed(job: Job, exc: BaseException) -> None:
+        job.exc = exc.with_traceback(None)
+        job.error = error_message(exc, "job failed")
+        job.error_status = status_for(exc)
+        job.state = "error"
+
     def get(self, job_id: str) -> Job:
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None:
-            raise ApiError(404, "unknown job")
+            raise NotFoundError("unknown job")
         return job
 
     def status(self, job_id: str) -> dict:
@@ -606,14 +661,15 @@ class JobManager:
     def result(self, job_id: str) -> Any:
         job = self.get(job_id)
         if getattr(job, "owner_gone", False):
-            raise ApiError(410, "the session of this job was closed: its results were deleted",
-                           code="session_gone")
+            raise SessionExpiredError(
+                "the session of this job was closed: its results were deleted"
+            )
         if job.state == "error":
-            raise ApiError(job.error_status, job.error or "job failed")
+            raise job.exc if job.exc is not None else SempixError(job.error or "job failed")
         if job.state == "cancelled":
-            raise ApiError(409, "the job was cancelled")
+            raise ConflictError("the job was cancelled", code="cancelled")
         if job.state != "done":
-            raise ApiError(409, f"job is still {job.state} ({job.progress * 100:.0f}%)")
+            raise NotReadyError(f"job is still {job.state} ({job.progress * 100:.0f}%)")
         return job.result
 
     def running(self) -> int:
@@ -644,9 +700,11 @@ class Settings:
     strict: bool = False
     preview_pixels: int = 1_000_000  # interactive maps/previews are computed at most this large
     softseg_pixels: int = 150_000  # soft layers are computed at most this large
-    recolor_work_pixels: int = 600_000  # recolor solves and previews at this size; renders at full size
+    # recolor solves and previews at this size; renders at full size
+    recolor_work_pixels: int = 600_000
     adjust_styles_dir: str | None = None  # style files offered by name (Style panel)
-    allowed_hosts: tuple = ()  # extra Host names accepted besides loopback names and the bound address
+    # extra Host names accepted besides loopback names and the bound address
+    allowed_hosts: tuple = ()
 
 
 @dataclass
@@ -684,7 +742,7 @@ def encode_image(rgb: np.ndarray, fmt: str = "png", alpha: np.ndarray | None = N
     elif fmt == "png":
         im.save(buf, format="PNG", compress_level=1)
     else:
-        raise ApiError(400, f"unknown image format {fmt!r} (use png or jpeg)")
+        raise InputError(f"unknown image format {fmt!r} (use png or jpeg)")
     return buf.getvalue()
 
 

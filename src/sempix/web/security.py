@@ -20,8 +20,8 @@ Request bodies are limited *while they are read*: a declared ``Content-Length`` 
 answered 413 before anything is read, a chunked body is stopped at the limit (413), and a body that
 stops arriving for ``body_timeout_s`` seconds (or takes longer than ``body_deadline_s`` in all) gets
 408. The limit is chosen per request by ``body_limit(scope, content_type)``: uploads (multipart) get
-the upload size, JSON and everything else a small ``max_json_bytes`` -- so a 60 MB JSON body is never
-parsed.
+the upload size, JSON and everything else a small ``max_json_bytes`` -- so a 60 MB JSON body is
+never parsed.
 
 Every response, errors included (the middleware wraps the whole app, outside Starlette's error
 handler), carries ``X-Content-Type-Options: nosniff``, ``X-Frame-Options: DENY``, a
@@ -334,7 +334,8 @@ async def _send_json(send: Callable, status: int, message: str, extra=()) -> Non
 
 
 def machine_names() -> set[str]:
-    """This machine's host name (and ``NAME.local``), for ``allowed_hosts`` on ``--host 0.0.0.0``."""
+    """This machine's host name (and ``NAME.local``), for ``allowed_hosts`` on
+    ``--host 0.0.0.0``."""
     try:
         name = socket.gethostname().lower().rstrip(".")
     except OSError:

@@ -1,11 +1,11 @@
 """The shared image session of the web app and the job-output container.
 
-One :class:`ImageSession` per opened image is shared by every tool panel (masks, resize, soft layers,
-palette): the full-resolution pixels, the features (computed once by a job), and a *preview* copy of
-at most ``Settings.preview_pixels`` pixels on which every interactive request works, so the cost of
-a click or a slider move does not grow with the photo (issue 12 item 2). Full-resolution work
-(downloads, resize/harmonize/recolor renders) runs inside ``SessionStore.reserve`` so that it is
-counted in the memory budget.
+One :class:`ImageSession` per opened image is shared by every tool panel (masks, resize, soft
+layers, palette): the full-resolution pixels, the features (computed once by a job), and a *preview*
+copy of at most ``Settings.preview_pixels`` pixels on which every interactive request works, so the
+cost of a click or a slider move does not grow with the photo (issue 12 item 2). Full-resolution
+work (downloads, resize/harmonize/recolor renders) runs inside ``SessionStore.reserve`` so that it
+is counted in the memory budget.
 
 :class:`JobOutput` is what tool jobs return: named files (bytes + media type) and a JSON-able
 ``info`` dict; its size is charged to the owner session (issue 12 item 7).
@@ -34,7 +34,8 @@ def fit_shape(shape: tuple[int, int], max_pixels: int) -> tuple[int, int]:
 
 
 def resize_float(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Float resize of (H, W[, C]) to ``shape`` (antialiased when shrinking): the shared operation."""
+    """Float resize of (H, W[, C]) to ``shape`` (antialiased when shrinking): the shared
+    operation."""
     from sempix.ops import resize
 
     return resize(arr, tuple(shape))
@@ -139,17 +140,15 @@ class ImageSession:
         }
 
     def require_ready(self) -> None:
-        from sempix.web.common import ApiError
+        from sempix.errors import ConflictError, NotReadyError
 
         if not self.ready.is_set():
-            raise ApiError(
-                409,
+            raise NotReadyError(
                 "features are still being computed; try again when the job is done",
                 code="not_ready",
             )
         if self.fm is None:
-            raise ApiError(
-                409,
+            raise ConflictError(
                 f"this image has no features: {self.error or 'the feature job failed'}",
                 code="no_features",
             )

@@ -1,20 +1,20 @@
 """Style panel: apply a trained SA-AdjustNet style (``sempix adjust train``) to the session photo,
 show its adjustment maps, re-assign regions to presets by clicking, render at full resolution.
 
-=============================================  ==========================================================
+=============================================  =====================================================
 ``GET  /api/adjust/styles``                    style files offered by the server (``*.pt`` in
                                                ``Settings.adjust_styles_dir``; empty when unset)
 ``POST /api/sessions/{sid}/adjust/style``      JSON ``{name}``: load one of those files
 ``POST /api/sessions/{sid}/adjust/upload``     multipart ``file``: load an uploaded style file
 ``GET  /api/sessions/{sid}/adjust/style``      the loaded style's summary (404 when none)
-``POST /api/sessions/{sid}/adjust/preview``    ``{edits}`` -> PNG: the style at full strength on
-                                               the working copy (the page blends it with the photo
-                                               by the strength slider: the mapping is linear in it)
+``POST /api/sessions/{sid}/adjust/preview``    ``{edits}`` -> PNG: the style at full strength on the
+                                               working copy (the page blends it with the photo by
+                                               the strength slider: the mapping is linear in it)
 ``POST /api/sessions/{sid}/adjust/maps``       ``{edits}`` -> PNG: the adjustment maps coloured by
                                                preset (``X-Shares``: area of each preset, JSON)
 ``POST /api/sessions/{sid}/adjust/render``     ``{edits, strength, format}`` -> 202 ``{job}``: the
                                                full-resolution result (``/api/jobs/{job}/result``)
-=============================================  ==========================================================
+=============================================  =====================================================
 
 A style file is a ``sempix.train`` checkpoint whose ``config.model.kind`` is ``"sempix-adjust/1"``
 (read with ``weights_only=True``: it cannot run code); anything else is a 400. The style lives
@@ -42,8 +42,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sempix.errors import InputError
-from sempix.web.common import ApiError, encode_image, get_state, read_upload
+from sempix.errors import ConflictError, InputError, NotFoundError
+from sempix.web.common import encode_image, get_state, read_upload
 from sempix.web.routes.core import image_session
 from sempix.web.session import ImageSession, JobOutput, downscale, fit_shape
 
@@ -109,7 +109,7 @@ def _styles_dir(request: Request) -> Path | None:
 def _style(sess: ImageSession) -> _Style:
     st = sess.cache.get("adjust")
     if st is None:
-        raise ApiError(404, "no style loaded: load a style file first", code="no_style")
+        raise NotFoundError("no style loaded: load a style file first", code="no_style")
     return st
 
 
@@ -142,7 +142,7 @@ def load_named(request: Request, sid: str, p: StyleName):
         raise InputError(f"{p.name!r}: not a style file name (NAME.pt, no folders)")
     path = d / p.name
     if not path.is_file():
-        raise ApiError(404, f"no style file {p.name!r} on this server")
+        raise NotFoundError(f"no style file {p.name!r} on this server")
     cap = get_state(request).settings.max_upload_bytes
     if path.stat().st_size > cap:
         raise InputError(f"{p.name}: larger than the upload limit ({cap} bytes)")
@@ -250,8 +250,10 @@ def maps_png(request: Request, sid: str, p: AdjustParams):
     sess = image_session(request, sid)
     st = _style(sess)
     if not st.cfg.adjustment_map:
-        raise ApiError(409, "this style has no adjustment maps (trained without --variant "
-                            "huber-mt-s)", code="no_maps")
+        raise ConflictError(
+            "this style has no adjustment maps (trained without --variant huber-mt-s)",
+            code="no_maps",
+        )
     maps = _maps(sess, st, p.edits)
     work = _work(sess)
     with st.lock:

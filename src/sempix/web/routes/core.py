@@ -1,14 +1,16 @@
 """Pages, configuration, image upload and the shared image sessions.
 
-=======================================  ================================================================
-``GET  /``                               the app (one page, a panel per tool); ``/recolor`` = same page
+=======================================  ===========================================================
+``GET  /``                               the app (one page, a panel per tool); ``/recolor`` = same
+                                         page
 ``GET  /api/config``                     limits, backend, which tools are available
 ``POST /api/images``                     multipart ``file`` (+ optional ``backend``) -> 201
-                                         ``{session, width, height, preview_width, preview_height, job}``
+                                         ``{session, width, height, preview_width, preview_height,
+                                         job}``
 ``GET  /api/sessions/{sid}``             session info (ready, backend, semantic, labels available)
 ``GET  /api/sessions/{sid}/image``       the decoded image as PNG (``?preview=1``: preview size)
 ``DELETE /api/sessions/{sid}``           close a session (its jobs are cancelled, results deleted)
-=======================================  ================================================================
+=======================================  ===========================================================
 
 Unknown ids are 404, evicted or deleted ones 410 with ``"code": "session_gone"`` (the page then
 re-opens the image it still has), a recolor collection id on these routes 409.
@@ -22,8 +24,9 @@ from fastapi import APIRouter, File, Form, Request, Response, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 
+from sempix.errors import InputError
 from sempix.features.constants import BACKENDS
-from sempix.web.common import ApiError, decode_image, encode_image, get_state, read_upload
+from sempix.web.common import decode_image, encode_image, get_state, read_upload
 from sempix.web.session import ImageSession, prepare_session
 
 router = APIRouter()
@@ -107,11 +110,11 @@ async def upload(
     state = get_state(request)
     cfg = state.settings
     if file is None:
-        raise ApiError(400, "no file uploaded (send multipart/form-data with a 'file' field)")
+        raise InputError("no file uploaded (send multipart/form-data with a 'file' field)")
     data = await read_upload(file, cfg.max_upload_bytes)
     be = (backend or cfg.backend).lower()
     if be not in BACKENDS:
-        raise ApiError(400, f"unknown backend {be!r} ({', '.join(BACKENDS)})")
+        raise InputError(f"unknown backend {be!r} ({', '.join(BACKENDS)})")
     loaded = await run_in_threadpool(decode_image, data, cfg.max_pixels, "upload")
     name = Path(file.filename or "image").stem[:80] or "image"
     sess = await run_in_threadpool(ImageSession, loaded.rgb, name, be, cfg.preview_pixels)

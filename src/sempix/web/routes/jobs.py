@@ -1,14 +1,15 @@
 """Background jobs: status, progress pushed as server-sent events, cancellation, result files.
 
-=======================================  ================================================================
+=======================================  ===========================================================
 ``GET  /api/jobs/{job}``                 ``{id, kind, state, progress, message, error}``
-``GET  /api/jobs/{job}/events``          ``text/event-stream``: one ``data: {...}`` status per change,
-                                         the last one with a finished state (done|error|cancelled)
+``GET  /api/jobs/{job}/events``          ``text/event-stream``: one ``data: {...}`` status per
+                                         change, the last one with a finished state
+                                         (done|error|cancelled)
 ``POST /api/jobs/{job}/cancel``          stop it (queued: never runs; running: at its next progress)
 ``GET  /api/jobs/{job}/info``            a finished tool job's JSON summary and file list
 ``GET  /api/jobs/{job}/files/{name}``    one of its files (``?download=1`` adds a file name)
 ``GET  /api/jobs/{job}/result``          the main file (resize: the resized PNG)
-=======================================  ================================================================
+=======================================  ===========================================================
 
 States: ``queued -> running -> done | error | cancelled``. A job's files belong to its session: they
 count in the memory budget and are deleted with it (410 afterwards).
@@ -22,7 +23,8 @@ import json
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
-from sempix.web.common import ApiError, bytes_response, get_state
+from sempix.errors import InputError, NotFoundError
+from sempix.web.common import bytes_response, get_state
 from sempix.web.session import JobOutput
 
 router = APIRouter()
@@ -75,7 +77,7 @@ def job_cancel(request: Request, job_id: str):
 def _output(request: Request, job_id: str) -> JobOutput:
     out = get_state(request).jobs.result(job_id)
     if not isinstance(out, JobOutput):
-        raise ApiError(400, "this job has no downloadable result")
+        raise InputError("this job has no downloadable result")
     return out
 
 
@@ -89,7 +91,7 @@ def job_info(request: Request, job_id: str):
 def job_file(request: Request, job_id: str, name: str, download: int = 0):
     out = _output(request, job_id)
     if name not in out.files:
-        raise ApiError(404, f"no file {name!r} in this job's result")
+        raise NotFoundError(f"no file {name!r} in this job's result")
     body, media = out.files[name]
     return bytes_response(body, media, filename=name if download else None)
 
@@ -99,6 +101,6 @@ def job_result(request: Request, job_id: str):
     out = _output(request, job_id)
     main = out.info.get("main") or next(iter(out.files), None)
     if main is None:
-        raise ApiError(404, "this job produced no file")
+        raise NotFoundError("this job produced no file")
     body, media = out.files[main]
     return bytes_response(body, media, filename=out.info.get("download_name", main))

@@ -1,17 +1,18 @@
 """Masks panel: per-click distance maps, class selection, brush strokes, combinations, renders.
 
-=======================================  ================================================================
-``GET  /api/sessions/{sid}/distance``    ``?x=&y=&space=luminance|lab`` (image pixel coordinates): the
-                                         two distance maps of one click **at preview resolution**
-                                         (binary, see :func:`pack_distances`); 409 until features ready
+=======================================  ===========================================================
+``GET  /api/sessions/{sid}/distance``    ``?x=&y=&space=luminance|lab`` (image pixel coordinates):
+                                         the two distance maps of one click **at preview
+                                         resolution** (binary, see :func:`pack_distances`); 409
+                                         until features ready
 ``GET  /api/sessions/{sid}/labels``      JSON legend of the semantic labels (+ ``labels.png``)
 ``GET  /api/sessions/{sid}/classmask``   ``?ids=2,12`` -> soft mask of those classes at preview size
-                                         (8-bit PNG): class probabilities sharpened around 0.5, edges
-                                         snapped to the image by a guided filter
+                                         (8-bit PNG): class probabilities sharpened around 0.5,
+                                         edges snapped to the image by a guided filter
 ``POST /api/sessions/{sid}/render``      a mask recipe + ``adjustments`` + ``format`` -> the edited
                                          image at full resolution
 ``POST /api/sessions/{sid}/mask``        a mask recipe -> the mask at full resolution (8-bit PNG)
-=======================================  ================================================================
+=======================================  ===========================================================
 
 Mask recipe (JSON; the page builds the same mask at preview size)::
 
@@ -40,7 +41,8 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 
 from sempix.color import label_colors
-from sempix.web.common import ApiError, encode_image, get_state, image_response
+from sempix.errors import InputError, InvalidRequestError, NotFoundError, NotReadyError
+from sempix.web.common import encode_image, get_state, image_response
 from sempix.web.routes.core import image_session
 from sempix.web.session import ImageSession, downscale, resize_float
 
@@ -128,22 +130,24 @@ def _size(r: Recipe) -> tuple[int, int]:
 
 
 def check_recipe(r: Recipe, shape: tuple[int, int]) -> None:
-    """Validate a recipe against an image of ``shape`` (ApiError 400/422)."""
+    """Validate a recipe against an image of ``shape`` (InputError 400, InvalidRequestError 422)."""
     H, W = shape
     if _depth(r) > MAX_DEPTH:
-        raise ApiError(422, f"mask combinations nest too deep (at most {MAX_DEPTH} levels)")
+        raise InvalidRequestError(f"mask combinations nest too deep (at most {MAX_DEPTH} levels)")
     pts, spts = _size(r)
     if pts > MAX_POINTS:
-        raise ApiError(
-            422, f"too many points: {pts} (at most {MAX_POINTS} per request, all masks together)"
+        raise InvalidRequestError(
+            f"too many points: {pts} (at most {MAX_POINTS} per request, all masks together)"
         )
     if spts > MAX_STROKE_POINTS:
-        raise ApiError(422, f"too many brush points: {spts} (at most {MAX_STROKE_POINTS})")
+        raise InvalidRequestError(f"too many brush points: {spts} (at most {MAX_STROKE_POINTS})")
     if not (r.points or r.classes or r.combine or r.strokes):
-        raise ApiError(422, "empty mask: give points, classes, brush strokes or a combination")
+        raise InvalidRequestError(
+            "empty mask: give points, classes, brush strokes or a combination"
+        )
     for x, y in r.points:
         if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < W and 0 <= y < H):
-            raise ApiError(400, f"point ({x}, {y}) is outside the {W}x{H} image")
+            raise InputError(f"point ({x}, {y}) is outside the {W}x{H} image")
     for c in r.combine:
         check_recipe(c.mask, shape)
 
@@ -170,7 +174,7 @@ def class_mask(
 
     fm = sess.fm
     if fm is None or fm.labels is None:
-        raise ApiError(404, "no semantic labels for this image (the feature backend has none)")
+        raise NotFoundError("no semantic labels for this image (the feature backend has none)")
     n = len(fm.class_names or []) or int(fm.labels.max()) + 1
     ids = sorted({int(i) for i in ids if 0 <= int(i) < n})
     if not ids:
@@ -191,7 +195,8 @@ def class_mask(
 def stroke_coverage(
     strokes: list[Stroke], shape: tuple[int, int], scale: float
 ) -> list[tuple[str, np.ndarray]]:
-    """[(mode, (H, W) float32 coverage)] of brush strokes given in image pixels, drawn at ``scale``."""
+    """[(mode, (H, W) float32 coverage)] of brush strokes given in image pixels, drawn at
+    ``scale``."""
     from PIL import Image, ImageDraw
 
     H, W = shape
@@ -257,14 +262,14 @@ def _any_refine(r: Recipe) -> bool:
 def distance(request: Request, sid: str, x: float, y: float, space: str = "luminance"):
     sess = image_session(request, sid)
     if space not in COL_SCALE:
-        raise ApiError(400, "space must be luminance or lab")
+        raise InputError("space must be luminance or lab")
     if not sess.ready.is_set():
-        raise ApiError(
-            409, "features are still being computed; poll the job and click again", code="not_ready"
+        raise NotReadyError(
+            "features are still being computed; poll the job and click again", code="not_ready"
         )
     H, W = sess.shape
     if not (np.isfinite(x) and np.isfinite(y) and 0 <= x < W and 0 <= y < H):
-        raise ApiError(400, f"point ({x}, {y}) is outside the {W}x{H} image")
+        raise InputError(f"point ({x}, {y}) is outside the {W}x{H} image")
     ph, pw = sess.preview_shape
     px, py = min(pw - 1, int((int(x) + 0.5) * pw / W)), min(ph - 1, int((int(y) + 0.5) * ph / H))
     with sess.lock:
@@ -277,10 +282,10 @@ def distance(request: Request, sid: str, x: float, y: float, space: str = "lumin
 def labels(request: Request, sid: str):
     sess = image_session(request, sid)
     if not sess.ready.is_set():
-        raise ApiError(409, "features are still being computed", code="not_ready")
+        raise NotReadyError("features are still being computed", code="not_ready")
     fm = sess.fm
     if fm is None or fm.labels is None:
-        raise ApiError(404, "no semantic labels: the feature backend has none (lowlevel)")
+        raise NotFoundError("no semantic labels: the feature backend has none (lowlevel)")
     lab = np.asarray(fm.labels)
     names = fm.class_names or []
     counts = np.bincount(lab.ravel(), minlength=len(names))
@@ -309,7 +314,7 @@ def labels_png(request: Request, sid: str):
     sess = image_session(request, sid)
     fm = sess.fm
     if not sess.ready.is_set() or fm is None or fm.labels is None:
-        raise ApiError(404, "no semantic labels for this session")
+        raise NotFoundError("no semantic labels for this session")
     lab = np.asarray(fm.labels)
     cols = label_colors(max(len(fm.class_names or []), int(lab.max()) + 1))
     return image_response(cols[lab].astype(np.float32) / 255.0, "png")
@@ -322,7 +327,7 @@ def classmask(request: Request, sid: str, ids: str):
     try:
         idx = [int(v) for v in ids.split(",") if v.strip()][:256]
     except ValueError:
-        raise ApiError(400, "ids must be comma-separated class numbers, e.g. 2,12") from None
+        raise InputError("ids must be comma-separated class numbers, e.g. 2,12") from None
     m = class_mask(sess, idx, sess.preview_shape, sess.preview)
     return Response(
         encode_image(m, "png"), media_type="image/png", headers={"Cache-Control": "no-store"}

@@ -1,15 +1,15 @@
 """Palette & harmonize panel: palette swatches, the best hue template, harmonization jobs.
 
-=======================================  ================================================================
-``GET  /api/sessions/{sid}/palette``     ``?k=`` -> palette (hex, weight, basic name, hue, saturation),
-                                         the image's best Cohen-Or hue template (name, rotation, sectors,
-                                         F per pixel, PIT) - computed on a copy of at most
-                                         :data:`PALETTE_PIXELS` pixels
+=======================================  ===========================================================
+``GET  /api/sessions/{sid}/palette``     ``?k=`` -> palette (hex, weight, basic name, hue,
+                                         saturation), the image's best Cohen-Or hue template (name,
+                                         rotation, sectors, F per pixel, PIT) - computed on a copy
+                                         of at most :data:`PALETTE_PIXELS` pixels
 ``POST /api/sessions/{sid}/harmonize``   ``{strength 0..1, method: names|cohen-or, k, full}`` -> 202
                                          ``{job}``; files ``harmonized.png``; info: F before/after,
-                                         target colours, ``worse`` (the result is less harmonious than
-                                         the input by its own measure: the page says so)
-=======================================  ================================================================
+                                         target colours, ``worse`` (the result is less harmonious
+                                         than the input by its own measure: the page says so)
+=======================================  ===========================================================
 
 Preview jobs (``full: false``, what the strength slider starts) work at :data:`PALETTE_PIXELS`;
 ``full: true`` harmonizes the full-resolution image for the download (inside a memory reservation).
@@ -24,7 +24,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sempix.web.common import ApiError, encode_image, get_state
+from sempix.errors import InputError, ModelUnavailableError
+from sempix.web.common import encode_image, get_state
 from sempix.web.routes.core import image_session
 from sempix.web.session import JobOutput, downscale, fit_shape
 
@@ -102,7 +103,7 @@ def palette(request: Request, sid: str, k: int | None = None):
 
     sess = image_session(request, sid)
     if k is not None and not 1 <= k <= 16:
-        raise ApiError(400, "k must be between 1 and 16")
+        raise InputError("k must be between 1 and 16")
     img = _small(sess)
     key = f"palette:{k}"
     if key not in sess.cache:
@@ -158,8 +159,7 @@ def harmonize(request: Request, sid: str, p: HarmonizeParams):
     state = get_state(request)
     sess = image_session(request, sid)
     if not names_available():
-        raise ApiError(
-            503,
+        raise ModelUnavailableError(
             "harmonize needs the colour-name model (w2c) on the server: run "
             "'sempix models fetch w2c'",
         )

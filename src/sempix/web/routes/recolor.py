@@ -2,22 +2,26 @@
 
 Endpoints (all JSON unless noted; errors are ``{"error": message}`` with a 4xx/5xx status)::
 
-    POST /api/recolor/sessions              multipart ``files`` (2..12 images) -> {session, images, job}
-    POST /api/recolor/{sid}/solve           options -> {job}   (analyse + solve + render, with progress)
-    GET  /api/recolor/{sid}                 state: palettes, group palette, associations, stats, version
-    POST /api/recolor/{sid}/group           {"colors": ["#rrggbb", ...]} -> state (re-render, synchronous)
-    GET  /api/recolor/{sid}/input/{i}       input image (PNG, working resolution)
-    GET  /api/recolor/{sid}/output/{i}      recoloured preview (PNG, working resolution)
-    POST /api/recolor/{sid}/render          -> {job}: every image recoloured at FULL resolution in a
-                                            background job (files NAME-recolored.png + recolored.zip)
+    POST /api/recolor/sessions          multipart ``files`` (2..12 images)
+                                        -> {session, images, job}
+    POST /api/recolor/{sid}/solve       options -> {job} (analyse + solve + render, progress)
+    GET  /api/recolor/{sid}             state: palettes, group palette, associations, stats,
+                                        version
+    POST /api/recolor/{sid}/group       {"colors": ["#rrggbb", ...]} -> state (re-render,
+                                        synchronous)
+    GET  /api/recolor/{sid}/input/{i}   input image (PNG, working resolution)
+    GET  /api/recolor/{sid}/output/{i}  recoloured preview (PNG, working resolution)
+    POST /api/recolor/{sid}/render      -> {job}: every image recoloured at FULL resolution in a
+                                        background job (files NAME-recolored.png, recolored.zip)
     DELETE /api/recolor/{sid}
 
-Solve options (JSON body of ``/solve``): ``wb``, ``saliency`` (both|background|off), ``saliency_model``
-(``rbd`` built-in, ``u2netp`` learned, ``auto`` = u2netp when its file is on the server, else rbd;
-default rbd), ``semantic``, ``names``, ``harmonize``, ``group_size``, ``palette``. The server never
-downloads a model for a request: ``u2netp`` without its file (or without onnxruntime) is a 400 with
-one line saying where to put it (``sempix models fetch u2netp``). Saliency maps are cached per image
-and per backend/model file, so switching the model never reuses another backend's map.
+Solve options (JSON body of ``/solve``): ``wb``, ``saliency`` (both|background|off),
+``saliency_model`` (``rbd`` built-in, ``u2netp`` learned, ``auto`` = u2netp when its file is on the
+server, else rbd; default rbd), ``semantic``, ``names``, ``harmonize``, ``group_size``, ``palette``.
+The server never downloads a model for a request: ``u2netp`` without its file (or without
+onnxruntime) is a 400 with one line saying where to put it (``sempix models fetch u2netp``).
+Saliency maps are cached per image and per backend/model file, so switching the model never reuses
+another backend's map.
 
 Job progress: ``GET /api/jobs/{job}`` or the server-sent events of ``/api/jobs/{job}/events``. The
 collection is analysed, solved and previewed at a working resolution of at most
@@ -36,8 +40,8 @@ from fastapi import APIRouter, File, Request, UploadFile
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from sempix.errors import InputError, NotFoundError, NotReadyError
 from sempix.web.common import (
-    ApiError,
     decode_image,
     encode_image,
     get_state,
@@ -180,15 +184,14 @@ SALIENCY_MODELS = ("rbd", "u2netp", "auto")
 def resolve_saliency(p: SolveParams) -> tuple[str | None, Path | None]:
     """Concrete ``(saliency backend, u2netp file)`` for a request, without downloading anything.
 
-    ``(None, None)`` when saliency is not used (off, or semantic grouping). Raises :class:`ApiError`
-    400 (one line) for an unknown name or a u2netp model that is not on the server.
+    ``(None, None)`` when saliency is not used (off, or semantic grouping). Raises ``InputError``
+    (400) (one line) for an unknown name or a u2netp model that is not on the server.
     """
     from sempix.errors import ModelUnavailableError
     from sempix.recolor.saliency import resolve_backend, u2netp_path
 
     if p.saliency_model not in SALIENCY_MODELS:
-        raise ApiError(
-            400,
+        raise InputError(
             f"saliency_model must be one of {', '.join(SALIENCY_MODELS)}, not {p.saliency_model!r}",
         )
     if p.saliency == "off" or p.semantic:
@@ -199,8 +202,8 @@ def resolve_saliency(p: SolveParams) -> tuple[str | None, Path | None]:
         return resolve_backend(p.saliency_model)  # rbd, or auto: local file only (never downloads)
     except ModelUnavailableError as exc:
         msg = str(exc).splitlines()[0] if str(exc) else "u2netp model unavailable"
-        raise ApiError(
-            400, f"saliency_model u2netp is not available on this server: {msg}"
+        raise InputError(
+            f"saliency_model u2netp is not available on this server: {msg}"
         ) from None
 
 
@@ -247,11 +250,11 @@ async def create_session(request: Request, files: list[UploadFile] | None = File
     state = get_state(request)
     cfg = state.settings
     if not files:
-        raise ApiError(
-            400, "no files uploaded (send multipart/form-data with several 'files' fields)"
+        raise InputError(
+            "no files uploaded (send multipart/form-data with several 'files' fields)"
         )
     if len(files) > MAX_IMAGES:
-        raise ApiError(400, f"too many images: at most {MAX_IMAGES}")
+        raise InputError(f"too many images: at most {MAX_IMAGES}")
     images, names, originals = [], [], []
     for f in files:
         data = await read_upload(f, cfg.max_upload_bytes)
@@ -281,7 +284,7 @@ def solve(request: Request, sid: str, p: SolveParams):
     state = get_state(request)
     sess = _collection(request, sid)
     if p.saliency not in ("both", "background", "off"):
-        raise ApiError(400, "saliency must be both, background or off")
+        raise InputError("saliency must be both, background or off")
     saliency = resolve_saliency(p)  # before the job: a missing model is an immediate one-line 400
     backend = (
         state.settings.backend
@@ -305,10 +308,10 @@ def edit_group(request: Request, sid: str, p: GroupParams):
 
     sess = _collection(request, sid)
     if sess.solution is None:
-        raise ApiError(409, "the collection is still being solved")
+        raise NotReadyError("the collection is still being solved")
     if len(p.colors) != len(sess.solution.group_lab):
-        raise ApiError(
-            400, f"expected {len(sess.solution.group_lab)} group colours, got {len(p.colors)}"
+        raise InputError(
+            f"expected {len(sess.solution.group_lab)} group colours, got {len(p.colors)}"
         )
     glab = srgb_to_lab(parse_palette(",".join(p.colors)))
     with sess.lock:
@@ -320,7 +323,7 @@ def edit_group(request: Request, sid: str, p: GroupParams):
 
 def _index(sess: RecolorSession, i: int) -> int:
     if not 0 <= i < len(sess.images):
-        raise ApiError(404, f"no image {i} in this collection")
+        raise NotFoundError(f"no image {i} in this collection")
     return i
 
 
@@ -335,7 +338,7 @@ def output_image(request: Request, sid: str, i: int, download: int = 0):
     sess = _collection(request, sid)
     i = _index(sess, i)
     if sess.outputs is None:
-        raise ApiError(409, "no result yet")
+        raise NotReadyError("no result yet")
     name = f"{sess.names[i]}-recolored.png" if download else None
     return image_response(sess.outputs[i], "png", filename=name)
 
@@ -349,7 +352,8 @@ def delete_session(request: Request, sid: str):
 
 
 def _render_one(sol, image: np.ndarray, i: int, group_lab) -> np.ndarray:
-    """Image ``i`` of the collection recoloured at its own (full) resolution: same LUT as the preview."""
+    """Image ``i`` of the collection recoloured at its own (full) resolution: same LUT as the
+    preview."""
     from sempix.recolor.core import color_transforms, pixel_guard_on, render_image
 
     fn = color_transforms(sol, group_lab=group_lab)[i]
@@ -364,7 +368,7 @@ def _render_full(state, sid: str, sess: RecolorSession, progress) -> JobOutput:
     with sess.lock:
         sol, glab = sess.solution, sess.group_lab
     if sol is None:
-        raise ApiError(409, "the collection is still being solved")
+        raise NotReadyError("the collection is still being solved")
     files: dict[str, tuple[bytes, str]] = {}
     zbuf = io.BytesIO()
     n = len(sess.originals)
@@ -401,6 +405,6 @@ def render_full(request: Request, sid: str):
     state = get_state(request)
     sess = _collection(request, sid)
     if sess.solution is None:
-        raise ApiError(409, "the collection is still being solved")
+        raise NotReadyError("the collection is still being solved")
     job = state.jobs.submit(_render_full, state, sid, sess, kind="recolor-render", owner=sid)
     return {"job": job}

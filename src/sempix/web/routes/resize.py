@@ -15,7 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from sempix.web.common import ApiError, encode_image, get_state
+from sempix.errors import InputError, MissingDependencyError, ModelUnavailableError, TooLargeError
+from sempix.web.common import encode_image, get_state
 from sempix.web.routes.core import image_session
 from sempix.web.session import JobOutput, resize_float
 
@@ -64,7 +65,7 @@ def _run(state, sid: str, sess, p: ResizeParams, progress) -> JobOutput:
         resize_bytes((H, W), (p.height, p.width), p.method), sid, "this resize"
     ):
         if p.method == "carve":
-            from sempix.carve import FEATURE_DIM, carve, reduce_features
+            from sempix.carve import FEATURE_DIM, CarveOptions, carve, reduce_features
 
             feats = sess.fm.features if sess.fm is not None else None
             if feats is not None:  # working resolution: reduce there, then upsample
@@ -76,7 +77,7 @@ def _run(state, sid: str, sess, p: ResizeParams, progress) -> JobOutput:
                 width=p.width,
                 height=p.height,
                 features=feats,
-                lam=p.lam,
+                options=CarveOptions(lam=p.lam),
                 progress=progress,
             ).image
         else:
@@ -115,18 +116,17 @@ def resize(request: Request, sid: str, p: ResizeParams):
     state = get_state(request)
     sess = image_session(request, sid)
     if p.method == "carve" and not carve_available():
-        raise ApiError(501, "semantic carving (sempix.carve) is not installed")
+        raise MissingDependencyError("semantic carving (sempix.carve) is not installed")
     if p.method == "dnr" and not vgg_available():
-        raise ApiError(
-            503,
+        raise ModelUnavailableError(
             "DNR needs the VGG-19 weights on the server: run "
             "'sempix models fetch vgg19-normalised-relu3_1'",
         )
     sess.require_ready()
     H, W = sess.shape
     if p.width > 2 * W or p.height > 2 * H:
-        raise ApiError(400, f"target {p.width}x{p.height} is more than twice the {W}x{H} image")
+        raise InputError(f"target {p.width}x{p.height} is more than twice the {W}x{H} image")
     if p.width * p.height > state.settings.max_pixels:
-        raise ApiError(413, f"target {p.width}x{p.height} is larger than this server accepts")
+        raise TooLargeError(f"target {p.width}x{p.height} is larger than this server accepts")
     job = state.jobs.submit(_run, state, sid, sess, p, kind="resize", owner=sid)
     return JSONResponse({"job": job}, status_code=202)

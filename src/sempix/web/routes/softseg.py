@@ -1,12 +1,12 @@
 """Soft layers panel: semantic soft segmentation as a background job, layers, PSD/ORA/PNG downloads.
 
-``POST /api/sessions/{sid}/softseg`` ``{layers: 2..12}`` -> 202 ``{job}``. The job segments the image
-at most ``Settings.softseg_pixels`` large (the relaxed sparsification runs at that size) and returns
-files (``/api/jobs/{job}/files/NAME``): ``layer_K.png`` (RGBA: layer colours + soft alpha),
+``POST /api/sessions/{sid}/softseg`` ``{layers: 2..12}`` -> 202 ``{job}``. The job segments the
+image at most ``Settings.softseg_pixels`` large (the relaxed sparsification runs at that size) and
+returns files (``/api/jobs/{job}/files/NAME``): ``layer_K.png`` (RGBA: layer colours + soft alpha),
 ``layers_vis.png``, ``recomposed.png``, ``layers.ora`` (OpenRaster), ``layers.zip`` (the PNGs and
 ``alphas.npy``) and ``layers.psd`` when :func:`psd_writer` finds the PSD writer of
-:mod:`sempix.softseg.export` (``psd_bytes``). ``/api/jobs/{job}/info`` lists the layers (mean colour,
-area) and the available formats.
+:mod:`sempix.softseg.export` (``psd_bytes``). ``/api/jobs/{job}/info`` lists the layers (mean
+colour, area) and the available formats.
 """
 
 from __future__ import annotations
