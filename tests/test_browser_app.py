@@ -259,10 +259,11 @@ def test_cancelled_job(server, browser, tmp_path):
         "!document.getElementById('resize-job').hidden",
         timeout=60_000,
     )
-    # the page and the server stay responsive while the job runs
+    # the page and the server stay responsive while the job runs (a generous bound: a blocked
+    # server would not answer until the job ends; the suite also runs on loaded machines)
     ms = pg.evaluate("""async () => { const t0 = performance.now();
         const r = await fetch('/api/config'); await r.json(); return performance.now() - t0; }""")
-    assert ms < 3000, ms
+    assert ms < 15_000, ms
     pg.click("#resize-job .cancel")
     pg.wait_for_function(
         "() => /cancelled/.test(document.getElementById('resize-status').textContent)",
