@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from sempix.nets.deeplab import BlockSpec, DeepLabConfig, DeepLabV3Plus, _same_pad
+from sempix.nets.deeplab import BlockSpec, DeepLabConfig, DeepLabV3Plus, same_pad
 
 TINY = DeepLabConfig(
     num_classes=5,
@@ -39,7 +39,7 @@ def _tf_same_reference(n: int, k: int, s: int) -> tuple[int, int]:
 @pytest.mark.parametrize("n", [7, 8, 64, 65, 513, 512])
 def test_same_pad_matches_tensorflow(n):
     x = torch.zeros(1, 1, n, n + 1)
-    y = _same_pad(x, 3, 2)
+    y = same_pad(x, 3, 2)
     top, bottom = _tf_same_reference(n, 3, 2)
     left, right = _tf_same_reference(n + 1, 3, 2)
     assert y.shape[-2:] == (n + top + bottom, n + 1 + left + right)

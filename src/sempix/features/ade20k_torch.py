@@ -182,9 +182,16 @@ def _shared_net(p: Path, device: str):
 
 def run(x: np.ndarray, path: Path, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
     """Run the letterboxed input ``x`` (1, S, S, 3) in [-1, 1]: ``(features, logits)`` (h, w, C)."""
+    net, lock = _shared_net(Path(path), device)
+    return forward(net, lock, x, device)
+
+
+def forward(net, lock, x: np.ndarray, device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Run a DeepLab-shaped ``net`` (under ``lock``) on the letterboxed ``x`` (1, S, S, 3) in
+    [-1, 1]: ``(features, logits)`` (h, w, C), float32, C-contiguous. Shared with the slimseg
+    backend (same input convention, same outputs)."""
     import torch
 
-    net, lock = _shared_net(Path(path), device)
     t = torch.from_numpy((x.astype(np.float32) + 1.0) * 0.5).permute(0, 3, 1, 2).to(device)
     if device == "cpu":
         t = t.contiguous(memory_format=torch.channels_last)

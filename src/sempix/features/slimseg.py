@@ -196,9 +196,8 @@ def compute_lowres(image: np.ndarray, path: str | os.PathLike | None = None, *,
     -------
     sempix.features.ade20k.LowRes (features (h, w, 256 x width), logits (h, w, C))
     """
-    import torch
-
     from sempix.features.ade20k import INPUT_SIZE, LowRes, grid_coords, letterbox
+    from sempix.features.ade20k_torch import forward
 
     image = as_rgb(image)
     p = checkpoint_path(path)
@@ -206,13 +205,7 @@ def compute_lowres(image: np.ndarray, path: str | os.PathLike | None = None, *,
     net, lock = _net(p, w, device)
     H, W = image.shape[:2]
     x, (h, wd) = letterbox(image)
-    t = torch.from_numpy((x + 1.0) * 0.5).permute(0, 3, 1, 2).to(device)
-    if device == "cpu":
-        t = t.contiguous(memory_format=torch.channels_last)
-    with lock, torch.inference_mode():
-        out = net(t)
-        feats = out.features[0].permute(1, 2, 0).float().cpu().numpy()
-        logits = out.logits[0].permute(1, 2, 0).float().cpu().numpy()
+    feats, logits = forward(net, lock, x, device)
     ys, xs, hc, wc = grid_coords(H, W, h, wd)
     return LowRes(
         features=np.ascontiguousarray(feats[:hc, :wc]),

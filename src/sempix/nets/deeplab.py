@@ -114,7 +114,7 @@ class DeepLabOutput(NamedTuple):
     features: torch.Tensor
 
 
-def _same_pad(x: torch.Tensor, k: int, s: int, d: int = 1) -> torch.Tensor:
+def same_pad(x: torch.Tensor, k: int, s: int, d: int = 1) -> torch.Tensor:
     """TensorFlow ``SAME`` padding (the extra pixel goes to the bottom/right)."""
     pads = []
     for n in (x.shape[-1], x.shape[-2]):
@@ -150,7 +150,7 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor, return_hidden: bool = False):
         h = x if self.expand is None else F.relu6(self.expand(x))
         if self.spec.stride > 1:
-            h = _same_pad(h, 3, self.spec.stride, self.spec.dilation)
+            h = same_pad(h, 3, self.spec.stride, self.spec.dilation)
         h = F.relu6(self.depthwise(h))
         y = self.project(h)
         if self.residual:
@@ -252,7 +252,7 @@ class DeepLabV3Plus(nn.Module):
         return x * 2.0 - 1.0
 
     def _encode(self, x: torch.Tensor, keep: set[int] | None = None):
-        x = F.relu6(self.stem(_same_pad(self.normalize(x), 3, 2)))
+        x = F.relu6(self.stem(same_pad(self.normalize(x), 3, 2)))
         low = None
         kept: dict[int, torch.Tensor] = {}
         for i, block in enumerate(self.blocks):
@@ -316,7 +316,7 @@ class DeepLabV3Plus(nn.Module):
         want = {table[n] for n in names}
         # run only as far as needed
         last = max(want)
-        h = F.relu6(self.stem(_same_pad(self.normalize(x), 3, 2)))
+        h = F.relu6(self.stem(same_pad(self.normalize(x), 3, 2)))
         kept = {}
         for i, block in enumerate(self.blocks[: last + 1]):
             h = block(h)

@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sempix.nets.deeplab import same_pad
+
 __all__ = [
     "SlimConv2d",
     "SwitchableBatchNorm2d",
@@ -53,16 +55,6 @@ def active_channels(parts: Sequence[int], width: float) -> torch.Tensor:
         idx.append(torch.arange(off, off + slim_channels(p, width)))
         off += p
     return torch.cat(idx)
-
-
-def _same_pad(x: torch.Tensor, k: int, s: int, d: int = 1) -> torch.Tensor:
-    """TensorFlow ``SAME`` padding for strided convolutions (extra pixel bottom/right)."""
-    pads = []
-    for n in (x.shape[-1], x.shape[-2]):
-        out = -(-n // s)
-        total = max((out - 1) * s + (k - 1) * d + 1 - n, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads) if any(pads) else x
 
 
 class SlimConv2d(nn.Conv2d):
@@ -158,7 +150,7 @@ class SlimConv2d(nn.Conv2d):
                 f"got {x.shape[1]}"
             )
         if self.stride[0] > 1:
-            x = _same_pad(x, self.kernel_size[0], self.stride[0], self.dilation[0])
+            x = same_pad(x, self.kernel_size[0], self.stride[0], self.dilation[0])
         return F.conv2d(x, w, b, self.stride, self.padding, self.dilation, groups)
 
     def extra_repr(self) -> str:
