@@ -281,7 +281,11 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise InputError(f"{p}: not a readable checkpoint ({str(exc).splitlines()[0]})") from None
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        if reason.startswith("Weights only load failed"):
+            # torch's text goes on to suggest weights_only=False, which sempix never does
+            reason = "not a tensors-only torch file; sempix never loads pickled code"
+        raise InputError(f"{p}: not a readable checkpoint ({reason})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"{p}: not a sempix checkpoint")
     return ckpt
