@@ -99,15 +99,16 @@ def test_default_raises_pit_and_mits_keeps_names_lightness_and_greys(w2c_availab
 
 def test_template_fit_moves_hues_only_and_respects_the_mits_floor(w2c_available, rng):
     """Step 5 alone: S and V barely change (L* restored), pixels enter only while MITS >= floor."""
-    from sempix.palette.harmonize import _template_fit
+    from sempix.palette.harmonize import _Indexed, _template_fit
 
     # a saturated orange group and a near-neutral yellowish group (its names allow the turn)
     hue = np.concatenate([rng.normal(30, 4, 300), rng.normal(60, 4, 100)]) % 360
     sat = np.concatenate([np.full(300, 0.8), np.full(100, 0.1)])
     img = hsv_to_srgb(np.stack([hue, sat, np.full_like(hue, 0.8)], -1).astype(np.float32))[None]
     score = harmony_metrics(img, "i")
-    out_all, info_all = _template_fit(img, score, 0.0, w2c_available)
-    out_hi, info_hi = _template_fit(img, score, score.mits, w2c_available)
+    out_all, info_all = _template_fit(_Indexed.of(img), score, 0.0, w2c_available)
+    out_hi, info_hi = _template_fit(_Indexed.of(img), score, score.mits, w2c_available)
+    out_all, out_hi = out_all.image(), out_hi.image()
     assert info_all["moved"] > info_hi["moved"] >= 0.0
     fixed = harmony_metrics(out_all, "i", alpha=score.alpha)
     assert fixed.pit > 95.0 > score.pit

@@ -45,8 +45,15 @@ def _fake_metric(reference, slope=1.0):
     return metric
 
 
+def _use_metric(monkeypatch, metric):
+    """harmonize measures images with ``harmonize._harmony`` (an indexed image); route it to
+    ``metric`` (an image -> score function)."""
+    import sempix.palette.harmonize as hz
+
+    monkeypatch.setattr(hz, "_harmony", lambda x: metric(x.image()))
+
+
 def test_guard_keeps_the_input_when_every_strength_is_worse(w2c, rng, monkeypatch):
-    import sempix.palette.hue_templates as hm
     from sempix.palette.harmonize import harmonize_image
 
     img = _stripes(rng)
@@ -54,7 +61,7 @@ def test_guard_keeps_the_input_when_every_strength_is_worse(w2c, rng, monkeypatc
     # the palette step alone (issue 19)
     full = harmonize_image(img, model_path=w2c, guard="off", fit_template=False)
     assert "guard" not in full.info and np.abs(full.image - img).max() > 0.02
-    monkeypatch.setattr(hm, "harmony_metrics", _fake_metric(img))
+    _use_metric(monkeypatch, _fake_metric(img))
     kept = harmonize_image(img, model_path=w2c)  # default guard="reduce"
     g = kept.info["guard"]
     assert g["action"] == "kept-input" and g["strength"] == 0.0 and not g["worse"]
@@ -68,7 +75,6 @@ def test_guard_keeps_the_input_when_every_strength_is_worse(w2c, rng, monkeypatc
 
 
 def test_guard_reduces_strength_when_a_weaker_step_is_not_worse(w2c, rng, monkeypatch):
-    import sempix.palette.hue_templates as hm
     from sempix.palette.harmonize import harmonize_image
 
     img = _stripes(rng)
@@ -82,7 +88,7 @@ def test_guard_reduces_strength_when_a_weaker_step_is_not_worse(w2c, rng, monkey
         s.f_score = 0.01 + max(0.0, d - d_half - 1e-6)
         return s
 
-    monkeypatch.setattr(hm, "harmony_metrics", metric)
+    _use_metric(monkeypatch, metric)
     res = harmonize_image(img, model_path=w2c)
     assert res.info["guard"]["action"] == "reduced" and res.info["guard"]["strength"] == 0.5
     np.testing.assert_allclose(res.image, half, atol=1e-6)
@@ -100,6 +106,7 @@ def test_cli_harmonize_warns_and_reports_guard(w2c, tmp_path, monkeypatch, rng):
     Image.fromarray(np.rint(img * 255).astype(np.uint8)).save(src)
     img8 = np.asarray(Image.open(src), np.float32) / 255
     monkeypatch.setattr(hm, "harmony_metrics", _fake_metric(img8))
+    _use_metric(monkeypatch, _fake_metric(img8))
     out = tmp_path / "out.png"
     r = CliRunner().invoke(cli, ["harmonize", str(src), "-o", str(out), "--json"])
     assert r.exit_code == 0, r.output

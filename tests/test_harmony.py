@@ -10,7 +10,6 @@ from sempix.errors import InputError
 from sempix.palette.hue_templates import (
     BINS,
     TEMPLATES,
-    _hist,
     _profile,
     cohen_or_harmonize,
     harmony_metrics,
@@ -18,6 +17,8 @@ from sempix.palette.hue_templates import (
     sector_distance,
     shift_hues,
 )
+
+from reference.palette import hue_hist_ref as _hist
 
 
 def hue_image(hues, sats, counts=None, v=1.0) -> np.ndarray:

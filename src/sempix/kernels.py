@@ -36,6 +36,7 @@ _I1, _I2, _I3 = "int32[::1]", "int32[:, ::1]", "int32[:, :, ::1]"
 _L1, _L2, _L3 = "int64[::1]", "int64[:, ::1]", "int64[:, :, ::1]"
 _B2 = "boolean[:, ::1]"
 _U1, _U2 = "uint8[::1]", "uint8[:, ::1]"
+_W2 = "uint32[:, ::1]"
 
 
 def _sig(*types: str) -> str:
@@ -69,6 +70,7 @@ _COLOR = "sempix.color.kernels"
 
 _TRANSFER = "sempix.palette.transfer"
 _TEMPLATE = "sempix.palette._template_kernels"
+_EXTRACT = "sempix.palette._extract_kernels"
 _LUT = "sempix.recolor.lut"
 
 KERNELS: tuple[Kernel, ...] = (
@@ -165,8 +167,23 @@ KERNELS: tuple[Kernel, ...] = (
     Kernel(_COLOR, "_lab2rgb_clip_flat_s", ("color",), (_sig(_F2, _F2, _D1),), cost_s=1.0),
     Kernel(_COLOR, "_hsv_flat", ("color",), (_sig(_F2, _F2),), cost_s=0.5),
     Kernel(_COLOR, "_hsv_flat_s", ("color",), (_sig(_F2, _F2),), cost_s=0.2),
+    Kernel(_COLOR, "_unique_rows", ("color",), (_sig(_W2, "int64", _L1, _L1),), cost_s=0.3),
     # palette transfer (harmonize, recolor)
     Kernel(_TRANSFER, "_idw_pixel", ("transfer",)),
+    # palette extraction's ab histogram
+    Kernel(_EXTRACT, "_bin_sums", ("color",), (_sig(_L1, _L1, _D1, _F2, _D2),), cost_s=0.2),
+    # harmony metrics (palette, harmonize)
+    Kernel(
+        _TEMPLATE,
+        "_hue_histogram",
+        ("color",),
+        (_sig(_L1, _F1, _D1, "float64", "int64", _D1),),
+        cost_s=0.2,
+    ),
+    Kernel(
+        _TEMPLATE, "_template_distance", ("color",), (_sig(_F1, _D1, "float64", _F1, _F1, _F1),),
+        cost_s=0.2,
+    ),
     # harmonize's template fit (issue 19)
     Kernel(
         _TEMPLATE,

@@ -51,3 +51,14 @@ def srgb_to_hsv_ref(rgb: np.ndarray) -> np.ndarray:
     h = np.where(d > 0, h * 60.0, 0.0) % 360.0
     s = np.where(mx > 0, d / np.where(mx > 0, mx, 1.0), 0.0)
     return np.stack([h, s, mx], axis=-1).astype(np.float32)
+
+
+def unique_colours_ref(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct colours with ``np.unique`` over the float32 bit patterns: (first index of each
+    distinct colour, in order of first appearance; inverse per pixel)."""
+    bits = np.ascontiguousarray(np.asarray(rgb, dtype=np.float32).reshape(-1, 3)).view(np.uint32)
+    _, first, inv = np.unique(bits, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # renumber by first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return first[order], rank[np.ravel(inv)]

@@ -6,6 +6,7 @@ Public API::
     srgb_to_lab(rgb) -> Lab            lab_to_srgb(lab, gamut="chroma"|"clip") -> rgb
     srgb_to_hsv, hsv_to_srgb, lightness (L*/100), luma, LUMA (Rec.709), delta_e
     parse_color("#ff8800") -> (3,)     to_hex(rgb) -> "#rrggbb"
+    unique_colours(rgb) -> (first, inverse)   # distinct colours, for per-colour work
     label_colors(n) -> (n, 3) uint8    # one colour map for class labels (web editor, previews)
     colormap(x) -> (..., 3)            # sequential ramp (energy / importance pictures)
 """
@@ -27,6 +28,7 @@ from sempix.color.convert import (
     srgb_to_lab,
     srgb_to_linear,
     to_hex,
+    unique_colours,
     xyz_to_lab,
     xyz_to_linear,
 )
@@ -36,5 +38,6 @@ __all__ = [
     "GAMUTS", "LUMA", "WHITE_D65", "colormap", "delta_e", "hsv_to_srgb", "lab_to_srgb",
     "lab_to_xyz", "label_colors", "lightness", "linear_to_srgb", "linear_to_xyz", "luma",
     "parse_color",
-    "srgb_to_hsv", "srgb_to_lab", "srgb_to_linear", "to_hex", "xyz_to_lab", "xyz_to_linear",
+    "srgb_to_hsv", "srgb_to_lab", "srgb_to_linear", "to_hex", "unique_colours", "xyz_to_lab",
+    "xyz_to_linear",
 ]

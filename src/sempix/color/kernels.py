@@ -277,3 +277,48 @@ def _lab2rgb_clip_flat_s(src: np.ndarray, out: np.ndarray, tout: np.ndarray) -> 
         out[i, 0] = r
         out[i, 1] = g
         out[i, 2] = b
+
+
+# ----------------------------------------------------------------------------- distinct colours
+@njit(cache=True)
+def _unique_rows(bits: np.ndarray, limit: int, first: np.ndarray, inverse: np.ndarray) -> int:
+    """Distinct rows of an (n, 3) array of float32 bit patterns (viewed as uint32).
+
+    Open addressing on a table of the next power of two >= 2 x min(n, limit) slots. Writes, for
+    each distinct row in order of first appearance, the index of its first row into ``first`` and,
+    for every row, the number of its distinct row into ``inverse``. Returns the number of distinct
+    rows, or -1 as soon as there are more than ``limit`` (the outputs are then incomplete).
+    """
+    n = bits.shape[0]
+    size = 2
+    while size < 2 * min(n, limit + 1):
+        size *= 2
+    mask = np.uint64(size - 1)
+    table = np.full(size, -1, np.int32)
+    m = 0
+    for p in range(n):
+        r = bits[p, 0]
+        g = bits[p, 1]
+        b = bits[p, 2]
+        h = (
+            np.uint64(r) * np.uint64(0x9E3779B97F4A7C15)
+            ^ np.uint64(g) * np.uint64(0xC2B2AE3D27D4EB4F)
+            ^ np.uint64(b) * np.uint64(0x165667B19E3779F9)
+        )
+        i = (h ^ (h >> np.uint64(29))) & mask
+        while True:
+            j = table[i]
+            if j < 0:
+                if m >= limit:
+                    return -1
+                table[i] = np.int32(m)
+                first[m] = p
+                inverse[p] = m
+                m += 1
+                break
+            q = first[j]
+            if bits[q, 0] == r and bits[q, 1] == g and bits[q, 2] == b:
+                inverse[p] = j
+                break
+            i = (i + np.uint64(1)) & mask
+    return m

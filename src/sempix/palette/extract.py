@@ -23,12 +23,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sempix.color import lab_to_srgb, srgb_to_lab, to_hex
+from sempix.color import lab_to_srgb, srgb_to_lab, to_hex, unique_colours
 from sempix.errors import InputError
 from sempix.palette.kmeans import weighted_kmeans
 
 GAMMA = 0.93
 K_RANGE = (2, 7)
+#: pixels used at most by :func:`extract_palette` (a seeded random sample above)
+MAX_SAMPLES = 262_144
 
 
 @dataclass
@@ -82,15 +84,21 @@ class Palette:
 
 
 def ab_histogram(
-    lab: np.ndarray, weights: np.ndarray | None = None, *, bin_size: float = 2.0
+    lab: np.ndarray,
+    weights: np.ndarray | None = None,
+    *,
+    bin_size: float = 2.0,
+    inverse: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Bin Lab pixels by (a, b).
 
     Parameters
     ----------
-    lab : (n, 3) Lab pixels
+    lab : (n, 3) Lab pixels (float32), or with ``inverse`` (m, 3) Lab of distinct colours
     weights : (n,) pixel weights or None
     bin_size : bin width in Lab units
+    inverse : (n,) int64 row of ``lab`` of every pixel (see :func:`sempix.color.unique_colours`),
+        or None when ``lab`` has a row per pixel
 
     Returns
     -------
@@ -98,19 +106,23 @@ def ab_histogram(
     count : (m,) total weight of each bin
     L : (m,) mean L of each bin
     """
+    from sempix.palette._extract_kernels import _bin_sums
+
+    lab = np.ascontiguousarray(lab, dtype=np.float32)
     nb = int(np.ceil(256.0 / bin_size))
     ia = np.clip(((lab[:, 1] + 128.0) / bin_size).astype(np.int64), 0, nb - 1)
     ib = np.clip(((lab[:, 2] + 128.0) / bin_size).astype(np.int64), 0, nb - 1)
     idx = ia * nb + ib
-    w = np.ones(len(lab)) if weights is None else np.asarray(weights, dtype=np.float64)
-    cnt = np.bincount(idx, weights=w, minlength=nb * nb)
-    nz = np.flatnonzero(cnt > 0)
-    c = cnt[nz]
-    sums = [
-        np.bincount(idx, weights=w * lab[:, j].astype(np.float64), minlength=nb * nb)[nz] / c
-        for j in range(3)
-    ]
-    return np.stack([sums[1], sums[2]], axis=1), c, sums[0]
+    if inverse is None:
+        inverse = np.arange(len(lab), dtype=np.int64)
+    w = np.zeros(0) if weights is None else np.asarray(weights, dtype=np.float64)
+    sums = np.zeros((nb * nb, 4))
+    _bin_sums(np.ascontiguousarray(inverse, dtype=np.int64), idx, np.ascontiguousarray(w), lab,
+              sums)
+    nz = np.flatnonzero(sums[:, 0] > 0)
+    c = sums[nz, 0]
+    mean = sums[nz, 1:] / c[:, None]
+    return np.ascontiguousarray(mean[:, 1:]), c, mean[:, 0]
 
 
 def extract_palette(
@@ -120,7 +132,7 @@ def extract_palette(
     mask: np.ndarray | None = None,
     gamma: float = GAMMA,
     bin_size: float = 2.0,
-    max_samples: int = 262_144,
+    max_samples: int = MAX_SAMPLES,
     seed: int = 0,
 ) -> Palette:
     """Extract a colour palette with k-means on the ab histogram.
@@ -144,10 +156,7 @@ def extract_palette(
     img = np.asarray(image)
     if img.ndim != 3 or img.shape[2] != 3:
         raise InputError(f"expected an (H, W, 3) RGB image, got shape {img.shape}")
-    if k is not None and not 1 <= int(k) <= 16:
-        raise InputError(
-            f"palette size k={k} out of range: use 1..16 (or leave it unset for automatic)"
-        )
+    _check_k(k)
     flat = img.reshape(-1, 3)
     w = None
     if mask is not None:
@@ -164,8 +173,43 @@ def extract_palette(
         pick = np.random.default_rng(seed).integers(0, len(flat), int(max_samples))
         flat = flat[pick]
         w = None if w is None else w[pick]
-    lab = srgb_to_lab(flat)
-    ab, cnt, Lb = ab_histogram(lab, w, bin_size=bin_size)
+    # converted once per distinct colour (bit-identical to per pixel)
+    u = unique_colours(flat, max_share=0.5)
+    colours, inverse = (flat, None) if u is None else (np.take(flat, u[0], axis=0), u[1])
+    return palette_from_colours(
+        colours, inverse, w, k=k, gamma=gamma, bin_size=bin_size, seed=seed
+    )
+
+
+def _check_k(k: int | None) -> None:
+    if k is not None and not 1 <= int(k) <= 16:
+        raise InputError(
+            f"palette size k={k} out of range: use 1..16 (or leave it unset for automatic)"
+        )
+
+
+def palette_from_colours(
+    colours: np.ndarray,
+    inverse: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
+    *,
+    k: int | None = None,
+    gamma: float = GAMMA,
+    bin_size: float = 2.0,
+    seed: int = 0,
+) -> Palette:
+    """:func:`extract_palette` of pixels given as distinct colours and the colour of every pixel
+    (:func:`sempix.color.unique_colours`), without sampling: for callers that have them.
+
+    Parameters
+    ----------
+    colours : (m, 3) sRGB colours (a row per pixel when ``inverse`` is None)
+    inverse : (n,) int64 row of ``colours`` of every pixel, or None
+    weights : (n,) pixel weights or None
+    k, gamma, bin_size, seed : as in :func:`extract_palette`
+    """
+    _check_k(k)
+    ab, cnt, Lb = ab_histogram(srgb_to_lab(colours), weights, bin_size=bin_size, inverse=inverse)
     total = cnt.sum()
     mean = (ab * cnt[:, None]).sum(0) / total
     # SSE is measured on the histogram: every bin sits at its mean ab colour, weighted by its count

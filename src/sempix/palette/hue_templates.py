@@ -141,11 +141,6 @@ _PROFILES_FFT = {
 }
 
 
-def _hist(hue: np.ndarray, sat: np.ndarray) -> np.ndarray:
-    b = np.minimum((hue * (BINS / 360.0)).astype(np.int64), BINS - 1)
-    return np.bincount(b.ravel(), weights=sat.ravel().astype(np.float64), minlength=BINS)
-
-
 def search_rotations(hist: np.ndarray, template: str) -> tuple[np.ndarray, int]:
     """F (unnormalised, bin-centre approximation) of every rotation of ``template``.
 
@@ -164,23 +159,23 @@ def search_rotations(hist: np.ndarray, template: str) -> tuple[np.ndarray, int]:
     return f, int(np.argmin(f))
 
 
-def _exact(hue, sat, chroma, sectors, alpha):
-    # sector_distance in float32 (hues of 8-bit colours need no more), summed in float64
-    d = None
-    for off, w in sectors:
-        x = hue - np.float32((alpha + off) % 360.0 - 180.0)
-        np.mod(x, np.float32(360.0), out=x)
-        x -= np.float32(180.0)
-        np.abs(x, out=x)
-        x -= np.float32(w / 2.0)
-        d = x if d is None else np.minimum(d, x, out=d)
-    np.maximum(d, np.float32(0.0), out=d)
-    d[~chroma] = 0.0
+def _exact(hue, sat, sat_px, inverse, sectors, alpha):
+    # sector_distance in float32 (hues of 8-bit colours need no more; numba kernel, per row of
+    # hue / sat), summed in float64 per pixel
+    from sempix.palette._template_kernels import _template_distance
+
+    shifts = np.array([np.float32((alpha + off) % 360.0 - 180.0) for off, _ in sectors],
+                      dtype=np.float32)
+    halves = np.array([np.float32(w / 2.0) for _, w in sectors], dtype=np.float32)
+    d = np.empty_like(hue)
+    _template_distance(hue, sat, ACHROMATIC, shifts, halves, d)
+    if inverse is not None:
+        d = np.take(d, inverse)
     inside = d <= 1e-9
-    n = hue.size
-    f_sum = float(np.dot(d.astype(np.float64), sat))
+    n = d.size
+    f_sum = float(np.dot(d.astype(np.float64), sat_px))
     pit = 100.0 * float(inside.sum()) / n
-    mits = float(sat[inside].mean()) if inside.any() else 0.0
+    mits = float(sat_px[inside].mean()) if inside.any() else 0.0
     return f_sum / n, f_sum, pit, mits
 
 
@@ -205,11 +200,43 @@ def harmony_metrics(
     if template is not None and template not in TEMPLATES:
         raise InputError(f"unknown template {template!r}: use one of {' '.join(TEMPLATE_ORDER)}")
     hsv = srgb_to_hsv(img.reshape(-1, 3))
-    hue, sat = np.ascontiguousarray(hsv[:, 0]), hsv[:, 1].astype(np.float64)
-    chroma = sat > ACHROMATIC
-    hist = _hist(hue[chroma], sat[chroma])
+    return harmony_from_hs(hsv[:, 0], hsv[:, 1], template, alpha=alpha)
+
+
+def harmony_from_hs(
+    hue: np.ndarray,
+    sat: np.ndarray,
+    template: str | None = None,
+    *,
+    alpha: float | None = None,
+    inverse: np.ndarray | None = None,
+) -> HarmonyScore:
+    """:func:`harmony_metrics` of pixels given by their HSV hue and saturation (for callers that
+    have them already, e.g. from per-colour conversions).
+
+    Parameters
+    ----------
+    hue : (n,) degrees (as float32); sat : (n,) HSV saturation in [0, 1] (as float64); or with
+        ``inverse``, (m,) of the distinct colours
+    template, alpha : as in :func:`harmony_metrics`
+    inverse : (n,) int64 row of ``hue`` / ``sat`` of every pixel
+        (:func:`sempix.color.unique_colours`), or None when they have a row per pixel. The result
+        is the same (bit for bit) as with the per-pixel values.
+    """
+    from sempix.palette._template_kernels import _hue_histogram
+
+    if template is not None and template not in TEMPLATES:
+        raise InputError(f"unknown template {template!r}: use one of {' '.join(TEMPLATE_ORDER)}")
+    hue = np.ascontiguousarray(np.ravel(hue), dtype=np.float32)
+    sat = np.ascontiguousarray(np.ravel(sat), dtype=np.float64)
+    if inverse is not None:
+        inverse = np.ascontiguousarray(inverse, dtype=np.int64)
+    hist = np.zeros(BINS)
+    _hue_histogram(np.zeros(0, np.int64) if inverse is None else inverse, hue, sat, ACHROMATIC,
+                   BINS, hist)
+    sat_px = sat if inverse is None else np.take(sat, inverse)  # per pixel, for the exact sums
     names = [template] if template is not None else list(TEMPLATE_ORDER)
-    n = hue.size
+    n = sat_px.size
     approx: dict[str, tuple[int, float, float]] = {}  # name -> (alternative, alpha, histogram F)
     for name in names:
         if alpha is None:
@@ -235,7 +262,7 @@ def harmony_metrics(
             continue
         best_r = None
         for k, a in cands:
-            ex = _exact(hue, sat, chroma, alts[k], a)
+            ex = _exact(hue, sat, sat_px, inverse, alts[k], a)
             if best_r is None or ex[0] < best_r[1][0]:
                 best_r = ((k, a), ex)
         results[name] = best_r

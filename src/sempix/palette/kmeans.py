@@ -9,23 +9,44 @@ import numpy as np
 
 
 def _sqdist(x: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """(n, d), (k, d) -> (n, k) squared Euclidean distances."""
-    return ((x[:, None, :] - c[None, :, :]) ** 2).sum(axis=-1)
+    """(n, d), (k, d) -> (n, k) squared Euclidean distances (summed over d in order, as
+    ``((x[:, None] - c[None]) ** 2).sum(-1)`` does, without the (n, k, d) temporary)."""
+    out = (x[:, None, 0] - c[None, :, 0]) ** 2
+    for j in range(1, x.shape[1]):
+        out += (x[:, None, j] - c[None, :, j]) ** 2
+    return out
+
+
+def _choice(rng: np.random.Generator, p: np.ndarray) -> int:
+    """``rng.choice(len(p), p=p)`` for a valid probability vector, without its checks: the
+    same draw (one ``rng.random()``) and the same index."""
+    cdf = p.cumsum()
+    cdf /= cdf[-1]
+    return int(cdf.searchsorted(rng.random(), side="right"))
+
+
+def _n_distinct_upto(x: np.ndarray, k: int) -> int:
+    """min(k, number of distinct rows of x), in k passes at most."""
+    n = 0
+    rest = x
+    while n < k and len(rest):
+        rest = rest[np.any(rest != rest[0], axis=1)]
+        n += 1
+    return n
 
 
 def _seed(x: np.ndarray, w: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    n = x.shape[0]
     p = w / w.sum()
-    centres = [x[rng.choice(n, p=p)]]
-    d2 = ((x - centres[0]) ** 2).sum(axis=1)
+    centres = [x[_choice(rng, p)]]
+    d2 = _sqdist(x, centres[0][None])[:, 0]
     for _ in range(1, k):
         score = w * d2
         tot = score.sum()
         if tot <= 0:  # all remaining mass sits on chosen centres
             break
-        i = rng.choice(n, p=score / tot)
+        i = _choice(rng, score / tot)
         centres.append(x[i])
-        d2 = np.minimum(d2, ((x - x[i]) ** 2).sum(axis=1))
+        d2 = np.minimum(d2, _sqdist(x, x[i][None])[:, 0])
     return np.array(centres, dtype=np.float64)
 
 
@@ -60,8 +81,7 @@ def weighted_kmeans(
     if not keep.any():
         raise ValueError("k-means needs at least one point with positive weight")
     xs, ws = x[keep], w[keep]
-    n_distinct = len(np.unique(xs, axis=0))
-    k = max(1, min(int(k), n_distinct))
+    k = max(1, _n_distinct_upto(xs, int(k)))
     rng = np.random.default_rng(seed)
     best: tuple[np.ndarray, float] | None = None
     for _ in range(max(1, n_init)):

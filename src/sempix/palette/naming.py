@@ -96,6 +96,16 @@ def w2c_table(model_path: str | os.PathLike | None = None) -> np.ndarray:
     return _cached_table(str(p.resolve()), p.stat().st_mtime)
 
 
+def model_file(model_path: str | os.PathLike | None = None) -> str | os.PathLike:
+    """``model_path``, or the ``w2c`` file of the model store when None (resolve it once before
+    many look-ups: the store checks the file system on every call)."""
+    if model_path is not None:
+        return model_path
+    from sempix.models import get_model_path
+
+    return get_model_path("w2c")
+
+
 @functools.lru_cache(maxsize=4)
 def _cached_names(path: str, mtime: float) -> np.ndarray:
     names = np.argmax(_cached_table(path, mtime), axis=1).astype(np.int8)

@@ -104,6 +104,17 @@ def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
 
 
 _MEMO: BoundedCache = BoundedCache(maxsize=4, name="palette.prototypes")
+#: id(table) -> (table, its hash): the model table is a cached array, hashed once (1.5 ms)
+_KEYS: BoundedCache = BoundedCache(maxsize=4, name="palette.prototype_keys")
+
+
+def _table_key(table: np.ndarray) -> str:
+    hit = _KEYS.get(id(table))
+    if hit is not None and hit[0] is table:
+        return hit[1]
+    key = hashlib.sha256(table.tobytes() + PROTOTYPE_VERSION.encode()).hexdigest()[:16]
+    _KEYS.put(id(table), (table, key))
+    return key
 
 
 def get_prototypes(
@@ -118,7 +129,7 @@ def get_prototypes(
     cache : read/write the on-disk cache
     """
     table = w2c_table(model_path)
-    key = hashlib.sha256(table.tobytes() + PROTOTYPE_VERSION.encode()).hexdigest()[:16]
+    key = _table_key(table)
     if key in _MEMO:
         return _MEMO.get(key)
     path = cache_root() / f"prototypes-{key}.npz"
