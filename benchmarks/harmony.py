@@ -15,6 +15,8 @@ Rows (``--rows all``; ``--rows core`` = the first three):
 * ``C-Harmony``: ``method="cohen-or"``
 * ``published, no fit``: the paper's plain rule (names may change, no neutral-safe rules,
   guard off, ``fit_template=False``)
+* ``default, N per name`` (``--per-name N,M``): the default with N prototypes per colour name
+  (``prototypes_per_name``; the default is 10)
 
 Datasets (``--datasets``, comma separated): ``kodak24`` (24 crops of 500x500), ``bsds-val``
 (BSDS500 val, 481x321), ``bsds-train``, ``groups`` (collection01 + brochure sets + brochure
@@ -92,6 +94,9 @@ def _run(name: str, img: np.ndarray, pal):
         return harmonize_image(img, palette=pal, fit_template=False)
     if name == "guard off, no fit":
         return harmonize_image(img, palette=pal, fit_template=False, guard="off")
+    if name.startswith("default, ") and name.endswith(" per name"):  # --per-name rows
+        n = int(name.split()[1])
+        return harmonize_image(img, palette=pal, prototypes_per_name=n)
     if name == "C-Harmony":
         return harmonize_image(img, method="cohen-or", palette=pal, guard="off")
     if name == "published, no fit":
@@ -262,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--per-image", action="store_true", help="one line per image on stderr")
     ap.add_argument("--big", action="store_true", help="also time a 12-megapixel harmonization")
     ap.add_argument("--threads", type=int, default=None, help="numba threads (default: all cores)")
+    ap.add_argument("--per-name", default="", help="also the default with N prototypes per name "
+                    "(comma list)")
     args = ap.parse_args(argv)
     if args.threads:
         import numba
@@ -279,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         args.out.mkdir(parents=True, exist_ok=True)
     rows = ROWS_CORE if args.rows == "core" else ROWS_ALL
+    rows = rows + tuple(
+        f"default, {int(n)} per name" for n in args.per_name.split(",") if n.strip()
+    )
     get_prototypes()  # load (or build) the prototype cache outside the timings
     warm = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
     for r in rows:

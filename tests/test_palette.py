@@ -12,7 +12,7 @@ from PIL import Image
 
 from sempix.color import hsv_to_srgb, lab_to_srgb, parse_color, srgb_to_hsv, srgb_to_lab, to_hex
 from sempix.errors import InputError
-from sempix.palette import NAMES, extract_palette, recolor_palette
+from sempix.palette import NAMES, extract_palette, harmonize_image, recolor_palette
 from sempix.palette.kmeans import weighted_kmeans
 
 from reference.color import lab_to_srgb_ref, srgb_to_hsv_ref, srgb_to_lab_ref
@@ -279,6 +279,24 @@ def test_prototypes_counts_names_saturation_and_cache(w2c, tmp_cache):
     _MEMO.clear()
     p2 = get_prototypes(w2c)  # from the disk cache
     np.testing.assert_array_equal(p2.rgb, p.rgb)
+
+
+def test_prototypes_per_name_and_harmonize_option(w2c, tmp_cache):
+    from sempix.errors import InputError
+    from sempix.palette.prototypes import _MEMO, cache_root, get_prototypes
+
+    _MEMO.clear()
+    p10 = get_prototypes(w2c)
+    p2 = get_prototypes(w2c, per_name=2)  # 2 per name, 1 more for the five extra names
+    counts = {n: int((p2.name == i).sum()) for i, n in enumerate(NAMES)}
+    assert counts == {n: 3 if n in ("green", "blue", "purple", "red", "pink") else 2 for n in NAMES}
+    assert len(p2.rgb) == 27 and len(p10.rgb) == 135
+    assert len(list(cache_root().glob("prototypes-*.npz"))) == 2  # cached under their own keys
+    with pytest.raises(InputError, match="at least 1"):
+        get_prototypes(w2c, per_name=0)
+    img = flat_image([(200, 120, 60), (60, 110, 170), (120, 160, 90)], h=24, w=8)
+    res = harmonize_image(img, model_path=w2c, prototypes_per_name=2)
+    assert res.names_kept == 1.0 and res.image.shape == img.shape
 
 
 def test_harmonize_colors_keeps_plausible_names(w2c):

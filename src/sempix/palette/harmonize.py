@@ -337,12 +337,12 @@ class HarmonizeResult:
         return float(np.mean(same)) if same else 1.0
 
 
-def _keep_names(pal, src_names, cands, protos, tgt_lab, model_path):
+def _keep_names(pal, src_names, cands, protos, tgt_lab, model_path, per_name):
     """Adjust targets so that each palette colour keeps its most probable name (module doc, 3b)."""
     from sempix.palette.naming import NAMES, name_index
     from sempix.palette.prototypes import get_prototypes
 
-    allp = get_prototypes(model_path)
+    allp = get_prototypes(model_path, per_name=per_name)
     allp_lab = srgb_to_lab(allp.rgb)
     protos = protos.copy()
     tgt_lab = tgt_lab.copy()
@@ -395,6 +395,7 @@ def harmonize_image(
     model_path: str | os.PathLike | None = None,
     guard: str = "reduce",
     fit_template: bool = True,
+    prototypes_per_name: int = 10,
     progress: ProgressFn | None = None,
 ) -> HarmonizeResult:
     """Harmonize an image's colours.
@@ -435,6 +436,8 @@ def harmonize_image(
         moved last and only while the mean in-template saturation stays above the input's plus
         ``TEMPLATE_MITS_KEEP`` of the gain of steps 1-4). ``info["template_fit"]`` has the
         template and the share of pixels moved. False = palette recolouring only (before issue 19)
+    prototypes_per_name : (``names`` only) saturated prototypes per colour name
+        (:func:`~sempix.palette.prototypes.get_prototypes`; 10 = 135 prototypes)
 
     Returns
     -------
@@ -466,13 +469,15 @@ def harmonize_image(
         from sempix.palette.prototypes import match_prototypes
         from sempix.palette.transfer import recolor_palette
 
-        protos, proto_names, cands = match_prototypes(pal.rgb, model_path=model_path)
+        protos, proto_names, cands = match_prototypes(
+            pal.rgb, model_path=model_path, per_name=prototypes_per_name
+        )
         proto_lab = srgb_to_lab(protos)
         tgt_lab = np.column_stack([pal.lab[:, 0], proto_lab[:, 1:]]).astype(np.float32)
         fallback = [""] * len(pal)
         if keep_names:
             protos, tgt_lab, fallback = _keep_names(
-                pal, src_names, cands, protos, tgt_lab, model_path
+                pal, src_names, cands, protos, tgt_lab, model_path, prototypes_per_name
             )
         notes = [""] * len(pal)
         if neutral_safe:

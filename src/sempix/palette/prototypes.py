@@ -31,13 +31,15 @@ import numpy as np
 from sempix._config import cache_dir
 from sempix._runtime import BoundedCache
 from sempix.color import srgb_to_hsv, srgb_to_lab
+from sempix.errors import InputError
 from sempix.palette.kmeans import weighted_kmeans
 from sempix.palette.naming import NAMES, name_probabilities, neutral_palette_colours, w2c_table
 
 PROTOTYPE_VERSION = "1"
 GRID_STEP = 8
 BASE_CLUSTERS = 10
-EXTRA_CLUSTERS = {"green": 5, "blue": 5, "purple": 5, "red": 5, "pink": 5}
+#: names that get half as many clusters more (rounded up): 15 with the default 10
+EXTRA_CLUSTERS = ("green", "blue", "purple", "red", "pink")
 NAME_THRESHOLD = 0.15
 TOP_NAMES = 3
 
@@ -65,7 +67,9 @@ def cache_root() -> Path:
     return cache_dir("palette")
 
 
-def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
+def compute_prototypes(
+    table: np.ndarray, *, seed: int = 0, per_name: int = BASE_CLUSTERS
+) -> Prototypes:
     """Compute the prototypes from a (32768, 11) naming table (see module doc). Takes about a
     second.
 
@@ -73,6 +77,8 @@ def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
     ----------
     table : (32768, 11) name probabilities
     seed : k-means seed
+    per_name : clusters per name (the names in :data:`EXTRA_CLUSTERS` get half as many more,
+        rounded up)
 
     Returns
     -------
@@ -89,7 +95,7 @@ def compute_prototypes(table: np.ndarray, *, seed: int = 0) -> Prototypes:
         members = np.flatnonzero(names == ni)
         if len(members) == 0:
             continue
-        k = BASE_CLUSTERS + EXTRA_CLUSTERS.get(nm, 0)
+        k = per_name + ((per_name + 1) // 2 if nm in EXTRA_CLUSTERS else 0)
         centres, labels, _ = weighted_kmeans(lab[members], None, k, seed=seed, n_init=2)
         for c in range(len(centres)):
             idx = members[labels == c]
@@ -108,17 +114,21 @@ _MEMO: BoundedCache = BoundedCache(maxsize=4, name="palette.prototypes")
 _KEYS: BoundedCache = BoundedCache(maxsize=4, name="palette.prototype_keys")
 
 
-def _table_key(table: np.ndarray) -> str:
-    hit = _KEYS.get(id(table))
+def _table_key(table: np.ndarray, per_name: int) -> str:
+    hit = _KEYS.get((id(table), per_name))
     if hit is not None and hit[0] is table:
         return hit[1]
-    key = hashlib.sha256(table.tobytes() + PROTOTYPE_VERSION.encode()).hexdigest()[:16]
-    _KEYS.put(id(table), (table, key))
+    extra = b"" if per_name == BASE_CLUSTERS else f"-{per_name}".encode()
+    key = hashlib.sha256(table.tobytes() + PROTOTYPE_VERSION.encode() + extra).hexdigest()[:16]
+    _KEYS.put((id(table), per_name), (table, key))
     return key
 
 
 def get_prototypes(
-    model_path: str | os.PathLike | None = None, *, cache: bool = True
+    model_path: str | os.PathLike | None = None,
+    *,
+    cache: bool = True,
+    per_name: int = BASE_CLUSTERS,
 ) -> Prototypes:
     """Prototypes for the ``w2c`` model: from memory, else from the disk cache, else computed and
     cached.
@@ -127,9 +137,13 @@ def get_prototypes(
     ----------
     model_path : explicit model file or None (model store)
     cache : read/write the on-disk cache
+    per_name : clusters (prototypes) per name, see :func:`compute_prototypes`
     """
     table = w2c_table(model_path)
-    key = _table_key(table)
+    per_name = int(per_name)
+    if per_name < 1:
+        raise InputError(f"prototypes per name must be at least 1, got {per_name}")
+    key = _table_key(table, per_name)
     if key in _MEMO:
         return _MEMO.get(key)
     path = cache_root() / f"prototypes-{key}.npz"
@@ -141,7 +155,7 @@ def get_prototypes(
         except Exception:  # noqa: BLE001 - a broken cache file is recomputed
             protos = None
     if protos is None:
-        protos = compute_prototypes(table)
+        protos = compute_prototypes(table, per_name=per_name)
         if cache:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".prototypes.", suffix=".npz", dir=path.parent)
@@ -162,6 +176,7 @@ def match_prototypes(
     threshold: float = NAME_THRESHOLD,
     top: int = TOP_NAMES,
     model_path: str | os.PathLike | None = None,
+    per_name: int = BASE_CLUSTERS,
 ) -> tuple[np.ndarray, list[str], list[list[str]]]:
     """Match palette colours to prototypes (see module doc).
 
@@ -170,6 +185,7 @@ def match_prototypes(
     rgb : (k, 3) sRGB in [0, 1]
     threshold : minimum name probability of a candidate name
     top : candidate names come from the ``top`` most probable names
+    per_name : prototypes per name (:func:`get_prototypes`)
 
     Returns
     -------
@@ -178,7 +194,7 @@ def match_prototypes(
     candidates : candidate names of each colour
     """
     rgb = np.asarray(rgb, dtype=np.float32).reshape(-1, 3)
-    protos = get_prototypes(model_path)
+    protos = get_prototypes(model_path, per_name=per_name)
     probs = name_probabilities(rgb, model_path=model_path)
     targets = np.empty_like(rgb)
     tnames: list[str] = []
