@@ -47,7 +47,7 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="default: $SEMPIX_DATA_DIR/adjust")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--pixels", type=int, default=2048)
     ap.add_argument("--val", type=int, default=10)
@@ -62,6 +62,9 @@ def main() -> None:
     ap.add_argument("--seed-rows", default="huber-mt,huber-mt-s")
     ap.add_argument("--mt-weight", type=float, default=None, help="default: TrainSettings'")
     ap.add_argument("--json", default=None, help="also write the rows as JSON here")
+    ap.add_argument("--eval", default=None, metavar="STYLE[,STYLE]",
+                    help="evaluate existing style files (e.g. from `sempix adjust train`) on the "
+                         "same validation split instead of training rows")
     args = ap.parse_args()
 
     import torch
@@ -85,13 +88,18 @@ def main() -> None:
     print(f"effect {args.effect}: {len(names)} pairs, {len(names) - len(val)} train / "
           f"{len(val)} validation (seed {ts.seed}); cores {os.cpu_count()}, "
           f"load {os.getloadavg()[0]:.1f}, torch threads {args.threads or torch.get_num_threads()}")
-    print(f"schedule (all rows): steps {ts.steps}, batch {ts.batch}, Adam lr {ts.lr} (backbone x"
-          f"{ts.backbone_lr_ratio}), {ts.pixels} px/image, network long side {ts.size}, "
-          f"rotation +-{ts.rotate} deg + flips, MT weight {ts.mt_weight}, device {ts.device}")
+    if not args.eval:
+        print(f"schedule (all rows): steps {ts.steps}, batch {ts.batch}, Adam lr {ts.lr} "
+              f"(backbone x{ts.backbone_lr_ratio}), {ts.pixels} px/image, network long side "
+              f"{ts.size}, rotation +-{ts.rotate} deg + flips, MT weight {ts.mt_weight}, "
+              f"device {ts.device}")
     inp = [lab_errors(x, y) for x, y in vals]
     in_l2 = float(np.mean([e[0] for e in inp]))
     in_rms = float(np.mean([e[1] for e in inp]))
     rows = [{"row": "input", "l2": [in_l2], "rms": [in_rms]}]
+    if args.eval:
+        evaluate_styles(args.eval.split(","), vals, val, (in_l2, in_rms), args)
+        return
     outdir = Path(args.outdir or tempfile.mkdtemp(prefix="sempix-adjust-bench-"))
     rng = np.random.default_rng(0)
     img512 = resize(vals[0][0], (341, 512)) if vals else rng.random((341, 512, 3), np.float32)
@@ -154,6 +162,38 @@ def main() -> None:
         if "maps" in r:
             print(f"{r['row']} adjustment maps on the validation images: {r['maps']}")
     print(f"\nload average at the end: {os.getloadavg()}; style files in {outdir}")
+
+
+def evaluate_styles(paths, vals, val, inp, args) -> None:
+    """``--eval``: the benchmark's errors (and ctx-swap, 512 px time) of existing style files."""
+    from sempix.adjust import adjust_image, load_style
+
+    in_l2, in_rms = inp
+    print("| style | steps | mean L2 | L2 / input | RMS | RMS / input | L2 ctx-swap | 512 px s |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    print(f"| input | - | {in_l2:.2f} | 1.000 | {in_rms:.2f} | 1.000 | - | - |")
+    out = []
+    for path in paths:
+        model, cfg, ck = load_style(path, args.device)
+        split = ck["config"]["model"]["data"].get("val")
+        if split is not None and sorted(split) != sorted(val):
+            raise SystemExit(f"{path}: trained with another validation split")
+        errs = [lab_errors(adjust_image(model, ck, x, device=args.device), y) for x, y in vals]
+        l2, rms = float(np.mean([e[0] for e in errs])), float(np.mean([e[1] for e in errs]))
+        swap = context_swap_l2(model, ck, vals, args.device) if cfg.uses_context else None
+        t = time.perf_counter()
+        adjust_image(model, ck, vals[0][0], device=args.device)
+        t512 = time.perf_counter() - t
+        sw = "-" if swap is None else f"{swap:.2f}"
+        print(f"| {path} ({cfg.variant}) | {ck['step']} | {l2:.2f} | {l2 / in_l2:.3f} | "
+              f"{rms:.2f} | {rms / in_rms:.3f} | {sw} | {t512:.2f} |", flush=True)
+        out.append({"style": str(path), "variant": cfg.variant, "step": ck["step"], "l2": l2,
+                    "rms": rms, "per_image_l2": [e[0] for e in errs], "l2_ctx_swap": swap,
+                    "t512": t512})
+    if args.json:
+        Path(args.json).write_text(json.dumps(
+            {"effect": args.effect, "input": [in_l2, in_rms], "styles": out}, indent=1))
+    print(f"\nload average: {os.getloadavg()}")
 
 
 def context_swap_l2(model, ck, vals, device) -> float:

@@ -241,6 +241,11 @@ def test_cli_train_apply_maps(pairs, tmp_path):
                                  "--pixels", "64", "--val", "1", "--threads", "1", "--backbone",
                                  "random", "-q"])
     assert r.exit_code == 0, r.output
+    # the default learning rate (no --lr): the library's, 1e-3 (1e-4 is under-trained in 600
+    # steps, docs/adjust.md), the backbone at half of it
+    ck = torch.load(style, map_location="cpu", weights_only=True)
+    assert ck["config"]["model"]["settings"]["lr"] == TrainSettings().lr == 1e-3
+    assert ck["config"]["train"]["lr"] == {"net": 1e-3, "backbone": 5e-4}
     img = pairs / "before" / "p0.png"
     mask = tmp_path / "m.png"
     write_image(mask, np.ones((32, 48), np.float32))
