@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("--work-pixels", type=int, default=25000)
     ap.add_argument("--group-by", default="semantic", choices=["semantic", "features"])
     ap.add_argument("--no-reference", action="store_true", help="skip (d), closed-form matting")
+    ap.add_argument("--seed", type=int, default=0,
+                    help="SoftSegConfig.seed (eigen start vector, k-means, energy samples)")
     args = ap.parse_args()
     data = Path(os.environ.get("SEMPIX_DATA_DIR", "")) / "alphamatting"
     if not data.is_dir():
@@ -100,7 +102,7 @@ def main() -> None:
         tri = load(data / "trimap1" / f"{name}.png", size, "L")
         fm = compute_features(img, "ade20k", dim=3, reduce="pca", guided=True)
         cfg = SoftSegConfig(
-            work_pixels=args.work_pixels, colors=False, group_by=args.group_by,
+            work_pixels=args.work_pixels, colors=False, group_by=args.group_by, seed=args.seed,
             # "features": the grouping before issue 19 (one unweighted k-means++ run)
             group_restarts=0 if args.group_by == "features" else SoftSegConfig.group_restarts,
         )
@@ -155,7 +157,7 @@ def main() -> None:
         f"({100 * wins_b / len(R):.0f} %; MSE: {int((R[:, 1] < R[:, 3]).sum())}/{len(R)}) and "
         f"than (c) on {wins_c}/{len(R)} images; mean SAD (a) {R[:, 0].mean():.2f} "
         f"(x1000 = {R[:, 0].mean() * 1000:.0f}); median time (a) {np.median(times):.1f} s; "
-        f"group_by={args.group_by}; load average {os.getloadavg()[0]:.1f}"
+        f"group_by={args.group_by}; seed {args.seed}; load average {os.getloadavg()[0]:.1f}"
     )
 
 

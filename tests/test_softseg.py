@@ -415,3 +415,20 @@ def test_grouping_features_unit_vectors_on_the_grid(ade20k_available):
     g = grouping_features(img, "ade20k", (6, 8))
     assert g.shape == (6, 8, 256) and g.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(g, axis=2), 1.0, atol=1e-4)
+
+
+def test_private_pymatting_modules_use_pymattings_own_names():
+    """numba pickles the kernel's module name into its cache entry and imports it on load: under a
+    private name, an entry written by sempix broke a later plain ``import pymatting``."""
+    import sys
+
+    from sempix.softseg import _pymatting
+
+    for sub, fn in _pymatting.FUNCTIONS.items():
+        mod = _pymatting.module(sub)
+        assert sys.modules[f"pymatting.{sub}"] is mod
+        # entries written under the old private name still load
+        assert sys.modules[f"sempix.softseg._pymatting.{sub.replace('.', '_')}"] is mod
+        assert getattr(mod, fn).__module__ == f"pymatting.{sub}"
+    kernel = _pymatting.module("laplacian.cf_laplacian")._cf_laplacian
+    assert kernel.py_func.__module__ == "pymatting.laplacian.cf_laplacian"

@@ -5,8 +5,15 @@ kernels carry explicit signatures, so numba compiles all of them at import time 
 2-core machine with an empty cache, ~330 s of compile under load) and loads all of them from the
 cache on every later run - while soft segmentation uses two: the matting Laplacian and the
 multi-level foreground estimation. This module executes only those two module files (they import
-nothing from pymatting), under private module names; numba's cache is the same as pymatting's own
+nothing from pymatting), under pymatting's own module names (``pymatting.laplacian.cf_laplacian``,
+registered in ``sys.modules`` without the package); numba's cache is the same as pymatting's own
 (it is keyed by source file).
+
+The module name matters: numba pickles it into every cache entry and imports it when a later
+process loads the entry. Under a private name (``sempix.softseg._pymatting.laplacian_cf_laplacian``,
+used before) a cache entry written by sempix made a later plain ``import pymatting`` fail with
+``ModuleNotFoundError``; with the real name entries written by either side load in both. The old
+private names stay registered as aliases so that entries written before still load here.
 
 :func:`cold_signatures` tells, without compiling, which of their kernels are not in numba's cache.
 """
@@ -40,19 +47,26 @@ def _path(submodule: str) -> Path:
 
 def module(submodule: str) -> ModuleType:
     """Execute ``pymatting/<submodule>.py`` alone (once per process) and return it."""
-    name = f"sempix.softseg._pymatting.{submodule.replace('.', '_')}"
+    name = f"pymatting.{submodule}"
+    old = _old_name(submodule)
     with _lock:
-        mod = sys.modules.get(name)
+        mod = sys.modules.get(name)  # also the real module when pymatting was imported already
         if mod is None:
             spec = importlib.util.spec_from_file_location(name, _path(submodule))
             mod = importlib.util.module_from_spec(spec)
-            sys.modules[name] = mod  # before executing: numba's compiler looks the module up
+            # before executing: numba's compiler (and its cache loader) looks the module up
+            sys.modules[name] = sys.modules[old] = mod
             try:
                 spec.loader.exec_module(mod)  # compiles (or loads from cache) its typed kernels
             except BaseException:
-                del sys.modules[name]
+                del sys.modules[name], sys.modules[old]
                 raise
+        sys.modules.setdefault(old, mod)
     return mod
+
+
+def _old_name(submodule: str) -> str:
+    return f"sempix.softseg._pymatting.{submodule.replace('.', '_')}"
 
 
 def function(submodule: str):
@@ -83,7 +97,7 @@ def cold_signatures() -> list[str]:
 
     cold = []
     for sub in FUNCTIONS:
-        name = f"sempix.softseg._pymatting.{sub.replace('.', '_')}"
+        name = f"pymatting.{sub}"
         if name in sys.modules:
             continue  # executed in this process: compiled
         path = _path(sub)
