@@ -77,6 +77,14 @@ def _floats(text: str | None, what: str) -> list[float] | None:
     help="1 = optimise the pixels; k > 1 = optimise a residual at 1/k resolution added to the "
     "starting image (only low frequencies change).",
 )
+@click.option(
+    "--chroma-scale",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="k > 1 = optimise a YCbCr residual with chroma at 1/k of the luma's resolution (2: no "
+    "colour detail finer than JPEG 4:2:0 keeps); 1 = none.",
+)
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Importance scale inside the receptive fields of deeper seams.")
 @click.option(
@@ -141,6 +149,7 @@ def retarget(
     lambda_norm,
     hf_weight,
     residual_scale,
+    chroma_scale,
     alpha,
     percentile,
     grid,
@@ -212,6 +221,7 @@ def retarget(
             lambda_norm=lambda_norm,
             hf_weight=hf_weight,
             residual_scale=residual_scale,
+            chroma_scale=chroma_scale,
             alpha=alpha,
             percentile=percentile,
             grid=grid,

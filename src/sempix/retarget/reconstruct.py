@@ -56,6 +56,12 @@ def high_pass(img: torch.Tensor) -> torch.Tensor:
     return img - blur
 
 
+def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
+    """(1, 3, H, W) JPEG (full-range, zero-centred chroma) Y, Cb, Cr -> R, G, B (linear map)."""
+    y, cb, cr = ycc[:, 0:1], ycc[:, 1:2], ycc[:, 2:3]
+    return torch.cat([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
+
+
 def reconstruct(
     net,
     targets: dict[str, torch.Tensor],
@@ -66,6 +72,7 @@ def reconstruct(
     lr: float = 0.02,
     hf_weight: float = 0.0,
     residual_scale: int = 1,
+    chroma_scale: int = 1,
     progress: ProgressFn | None = None,
     snapshot: SnapshotFn | None = None,
     snapshot_every: int = 0,
@@ -85,6 +92,11 @@ def reconstruct(
     residual_scale : 1 (default) optimises the pixels. ``k > 1`` optimises a residual at 1/k of
         the resolution, bilinearly upsampled and added to ``init`` (then clamped to [0, 1]), so
         the reconstruction changes only the low frequencies of the starting image.
+    chroma_scale : 1 (default) = no colour constraint. ``k > 1`` optimises a residual in JPEG's
+        YCbCr: luma at 1/``residual_scale`` of the resolution, the two chroma channels at
+        1/(``residual_scale`` * k), upsampled, converted to RGB and added to ``init``; the
+        reconstruction then cannot invent chroma detail finer than JPEG's 4:2:0 subsampling keeps
+        (k = 2).
 
     Returns
     -------
@@ -96,14 +108,29 @@ def reconstruct(
         raise ValueError(f"hf_weight must be a finite number >= 0 (got {hf_weight!r})")
     if isinstance(residual_scale, bool) or int(residual_scale) != residual_scale:
         raise ValueError(f"residual_scale must be an integer >= 1 (got {residual_scale!r})")
-    residual_scale = int(residual_scale)
-    if residual_scale < 1:
-        raise ValueError(f"residual_scale must be an integer >= 1 (got {residual_scale!r})")
+    for nm, v in (("residual_scale", residual_scale), ("chroma_scale", chroma_scale)):
+        if isinstance(v, bool) or int(v) != v or v < 1:
+            raise ValueError(f"{nm} must be an integer >= 1 (got {v!r})")
+    residual_scale, chroma_scale = int(residual_scale), int(chroma_scale)
     x0 = init.detach()
     _, _, h, w = x0.shape
-    if residual_scale == 1:
+    if chroma_scale > 1:
+        ks, kc = residual_scale, residual_scale * chroma_scale
+        py = torch.zeros(1, 1, -(-h // ks), -(-w // ks), device=x0.device, requires_grad=True)
+        pc = torch.zeros(1, 2, -(-h // kc), -(-w // kc), device=x0.device, requires_grad=True)
+        params = [py, pc]
+
+        def up(t: torch.Tensor) -> torch.Tensor:
+            if t.shape[-2:] == (h, w):
+                return t
+            return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
+
+        def current() -> torch.Tensor:
+            return (x0 + ycbcr_to_rgb(torch.cat([up(py), up(pc)], 1))).clamp(0.0, 1.0)
+
+    elif residual_scale == 1:
         x = x0.clone().contiguous(memory_format=torch.channels_last).requires_grad_(True)
-        param = x
+        params = [x]
 
         def current() -> torch.Tensor:
             return x
@@ -111,6 +138,7 @@ def reconstruct(
     else:
         hs, ws = -(-h // residual_scale), -(-w // residual_scale)
         param = torch.zeros(1, x0.shape[1], hs, ws, device=x0.device, requires_grad=True)
+        params = [param]
 
         def current() -> torch.Tensor:
             up = F.interpolate(param, size=(h, w), mode="bilinear", align_corners=False)
@@ -133,7 +161,7 @@ def reconstruct(
             loss = loss + hf_term(img)
         return loss
 
-    opt = torch.optim.Adam([param], lr=lr)
+    opt = torch.optim.Adam(params, lr=lr)
     losses: list[float] = []
     best, best_loss = x0.clone(), float("inf")
     for it in range(iterations):
@@ -146,7 +174,7 @@ def reconstruct(
             best_loss, best = val, cur.detach().clone()
         loss.backward()
         opt.step()
-        if residual_scale == 1:
+        if residual_scale == 1 and chroma_scale == 1:
             with torch.no_grad():
                 x.clamp_(0.0, 1.0)
         if (
