@@ -358,9 +358,16 @@ def main(argv: list[str] | None = None) -> int:
         print("|" + "---|" * (3 + len(pub)))
         for nm in ours_rows:
             mine = np.array(scores[k][nm])
-            cells = [str(int((mine > np.array(scores[k][p])).sum())) for p in pub]
+            # per set, only the operators that set has (enlargements lack some results)
+            cells = [
+                str(sum(p in row[k] and row[k][nm] > row[k][p] for _, _, row in per_set))
+                for p in pub
+            ]
             above_all = int(
-                sum(all(row[k][nm] > row[k][p] for p in pub) for _, _, row in per_set)
+                sum(
+                    all(row[k][nm] > row[k][p] for p in pub if p in row[k])
+                    for _, _, row in per_set
+                )
             )
             margin = mine.mean() - np.mean(scores[k][best_pub])
             print(f"| {nm} | " + " | ".join(cells) + f" | {above_all} | {margin:+.4f} |")
