@@ -9,6 +9,7 @@ Usage::
         [--methods dnr,semantic-seam,seam] [--iterations 50] [--init multiop] [--lr 0.05]
         [--lambdas 1,1,1] [--lambda-norm energy] [--jpeg 85] [--jpeg-also 85] [--calibrate]
         [--variant NAME:key=value,key=value ...] [--sets-every 5:2] [--out DIR] [--no-ade20k]
+        [--threads 1]
 
 Each set ``$SEMPIX_DATA_DIR/retargetme/NNN/`` holds ``src.jpg`` and ``1.jpg .. 8.jpg``, the results
 of
@@ -187,6 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reductions-only", action="store_true", help="skip the enlargement sets")
     ap.add_argument("--no-ade20k", action="store_true", help="only the VGG Semantic Score")
     ap.add_argument("--out", default=None, help="folder for sempix's outputs (PNG)")
+    ap.add_argument(
+        "--threads", type=int, default=0, help="torch threads (default 0: all cores)"
+    )
     args = ap.parse_args(argv)
 
     data = os.environ.get("SEMPIX_DATA_DIR")
@@ -195,10 +199,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
+    from sempix._runtime import init_torch_threads
     from sempix.retarget import get_vgg, retarget
     from sempix.retarget.score import ade20k_norm, vgg_layer_name, vgg_norm
 
-    torch.set_num_threads(os.cpu_count() or 1)
+    init_torch_threads()  # once per process: the library will not change the count below again
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
     root = Path(data) / "retargetme"
     sets = sorted(p for p in root.iterdir() if p.is_dir() and (p / "src.jpg").is_file())
     if args.sets:
@@ -352,9 +358,16 @@ def main(argv: list[str] | None = None) -> int:
         print("|" + "---|" * (3 + len(pub)))
         for nm in ours_rows:
             mine = np.array(scores[k][nm])
-            cells = [str(int((mine > np.array(scores[k][p])).sum())) for p in pub]
+            # per set, only the operators that set has (enlargements lack some results)
+            cells = [
+                str(sum(p in row[k] and row[k][nm] > row[k][p] for _, _, row in per_set))
+                for p in pub
+            ]
             above_all = int(
-                sum(all(row[k][nm] > row[k][p] for p in pub) for _, _, row in per_set)
+                sum(
+                    all(row[k][nm] > row[k][p] for p in pub if p in row[k])
+                    for _, _, row in per_set
+                )
             )
             margin = mine.mean() - np.mean(scores[k][best_pub])
             print(f"| {nm} | " + " | ".join(cells) + f" | {above_all} | {margin:+.4f} |")

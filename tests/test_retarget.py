@@ -12,7 +12,13 @@ import torch.nn.functional as F
 
 from sempix.errors import InputError
 from sempix.retarget import deep, retarget, scale_image
-from sempix.retarget.reconstruct import feature_loss, reconstruct, refine
+from sempix.retarget.reconstruct import (
+    feature_loss,
+    high_pass,
+    reconstruct,
+    refine,
+    ycbcr_to_rgb,
+)
 from sempix.retarget.seams import carve_mask
 from sempix.retarget.vgg import (
     OPS,
@@ -365,6 +371,101 @@ def test_reconstruct_recovers_target(net, small_image):
     out, losses = reconstruct(net, targets, start, {"relu1_2": 1.0}, iterations=20, lr=0.05)
     assert losses[-1] < 0.5 * losses[0]
     assert float((out - x).abs().mean()) < float((start - x).abs().mean())
+
+
+def _textured_target_case(net, small_image):
+    """Targets = relu1_2 features of the image plus noise; start = the clean image. Matching the
+    targets needs fine texture, which the plain pixel reconstruction invents."""
+    x = to_tensor(small_image)
+    g = torch.Generator().manual_seed(0)
+    tex = (x + 0.15 * torch.randn(x.shape, generator=g)).clamp(0, 1)
+    with torch.no_grad():
+        targets = {"relu1_2": net(tex, ["relu1_2"])["relu1_2"]}
+    return x, targets, {"relu1_2": 1.0}
+
+
+def test_reconstruct_default_unchanged(net, small_image):
+    # regression value of the reconstruction before hf_weight / residual_scale existed (the same
+    # value was obtained with the earlier code on this case)
+    x, targets, lam = _textured_target_case(net, small_image)
+    _, losses = reconstruct(net, targets, x, lam, iterations=15, lr=0.05)
+    out, losses2 = reconstruct(
+        net, targets, x, lam, iterations=15, lr=0.05, hf_weight=0.0, residual_scale=1
+    )
+    assert losses[0] == pytest.approx(152.7629, rel=1e-3)
+    assert losses[-1] == pytest.approx(22.8886, rel=1e-3)
+    assert losses2 == losses
+
+
+def test_hf_penalty_and_low_res_residual_reduce_high_frequencies(net, small_image):
+    x, targets, lam = _textured_target_case(net, small_image)
+
+    def detail(o: torch.Tensor) -> float:
+        return float(torch.linalg.vector_norm(high_pass(o)))
+
+    plain, _ = reconstruct(net, targets, x, lam, iterations=15, lr=0.05)
+    assert detail(plain) > 2 * detail(x)  # the plain reconstruction invents texture
+    soft, _ = reconstruct(net, targets, x, lam, iterations=15, lr=0.05, hf_weight=0.3)
+    strong, _ = reconstruct(net, targets, x, lam, iterations=15, lr=0.05, hf_weight=1.0)
+    half, half_losses = reconstruct(
+        net, targets, x, lam, iterations=15, lr=0.05, residual_scale=2
+    )
+    assert detail(strong) < detail(soft) < 0.97 * detail(plain)
+    assert detail(strong) <= 1.05 * detail(x)
+    assert detail(half) < 0.7 * detail(plain)
+    assert half_losses[-1] < half_losses[0]  # the low-resolution residual still reduces the loss
+    # the residual is smooth: its own detail is small next to the plain reconstruction's change
+    assert detail(half - x) < 0.5 * detail(plain - x)
+    assert half.shape == x.shape and float(half.min()) >= 0 and float(half.max()) <= 1
+
+
+def _chroma_detail(o: torch.Tensor) -> float:
+    r, g, b = o[:, 0:1], o[:, 1:2], o[:, 2:3]
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+    return float(torch.linalg.vector_norm(high_pass(torch.cat([cb, cr], 1))))
+
+
+def test_ycbcr_to_rgb_inverts_jpeg_transform():
+    rgb = torch.rand(1, 3, 4, 5, generator=torch.Generator().manual_seed(1))
+    r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
+    y = 0.299 * r + 0.587 * g + 0.114 * b
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+    assert torch.allclose(ycbcr_to_rgb(torch.cat([y, cb, cr], 1)), rgb, atol=1e-4)
+
+
+def test_chroma_scale_limits_invented_colour_detail(net, small_image):
+    x, targets, lam = _textured_target_case(net, small_image)
+    plain, _ = reconstruct(net, targets, x, lam, iterations=15, lr=0.05)
+    cs2, losses = reconstruct(net, targets, x, lam, iterations=15, lr=0.05, chroma_scale=2)
+    assert losses[-1] < 0.8 * losses[0]
+    # the chroma of the change is smooth, its luma is not constrained
+    assert _chroma_detail(cs2 - x) < 0.5 * _chroma_detail(plain - x)
+    assert float(torch.linalg.vector_norm(high_pass(cs2 - x))) > 0.3 * float(
+        torch.linalg.vector_norm(high_pass(plain - x))
+    )
+    # regression values of this case
+    assert losses[-1] == pytest.approx(107.96, rel=1e-3)
+
+
+def test_hf_options_validated_and_passed_through(small_image, tv_weights):
+    for kw in ({"hf_weight": -1.0}, {"hf_weight": float("nan")}, {"residual_scale": 0},
+               {"residual_scale": 1.5}, {"residual_scale": True}, {"chroma_scale": 0}):
+        with pytest.raises(InputError):
+            retarget(small_image, 30, method="dnr", weights=str(tv_weights), **kw)
+    with pytest.raises(ValueError):
+        reconstruct(None, {}, torch.zeros(1, 3, 4, 4), {}, hf_weight=-1)
+    with pytest.raises(ValueError):
+        reconstruct(None, {}, torch.zeros(1, 3, 4, 4), {}, residual_scale=0)
+    with pytest.raises(ValueError):
+        reconstruct(None, {}, torch.zeros(1, 3, 4, 4), {}, chroma_scale=2.5)
+    kw = dict(method="dnr", weights=str(tv_weights), iterations=4, refine_iterations=0)
+    base = retarget(small_image, 30, **kw)
+    for extra in ({"hf_weight": 1.0}, {"residual_scale": 3}, {"chroma_scale": 2}):
+        res = retarget(small_image, 30, **kw, **extra)
+        assert res.image.shape == (32, 30, 3)
+        assert not np.array_equal(res.image, base.image)
 
 
 def test_bad_inputs(small_image, tv_weights):

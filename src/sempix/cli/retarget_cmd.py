@@ -61,6 +61,30 @@ def _floats(text: str | None, what: str) -> list[float] | None:
     help="energy = divide each layer's lambda by the norm of its retargeted features (relative "
     "errors on the scale of the first weighted layer); none = the lambdas as given (paper).",
 )
+@click.option(
+    "--hf-weight",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Weight of a high-frequency penalty in the dnr reconstruction: keeps the result's detail "
+    "close to the starting image's (0 = none, the paper's loss).",
+)
+@click.option(
+    "--residual-scale",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="1 = optimise the pixels; k > 1 = optimise a residual at 1/k resolution added to the "
+    "starting image (only low frequencies change).",
+)
+@click.option(
+    "--chroma-scale",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="k > 1 = optimise a YCbCr residual with chroma at 1/k of the luma's resolution (2: no "
+    "colour detail finer than JPEG 4:2:0 keeps); 1 = none.",
+)
 @click.option("--alpha", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Importance scale inside the receptive fields of deeper seams.")
 @click.option(
@@ -123,6 +147,9 @@ def retarget(
     layers,
     lambdas,
     lambda_norm,
+    hf_weight,
+    residual_scale,
+    chroma_scale,
     alpha,
     percentile,
     grid,
@@ -192,6 +219,9 @@ def retarget(
             layers=layer_list,
             lambdas=lam_list,
             lambda_norm=lambda_norm,
+            hf_weight=hf_weight,
+            residual_scale=residual_scale,
+            chroma_scale=chroma_scale,
             alpha=alpha,
             percentile=percentile,
             grid=grid,

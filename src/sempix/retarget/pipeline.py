@@ -137,6 +137,9 @@ def retarget(
     snapshot_every: int = 0,
     feature_interp: str = "cubic",
     lambda_norm: str = "none",
+    hf_weight: float = 0.0,
+    residual_scale: int = 1,
+    chroma_scale: int = 1,
     extra: np.ndarray | None = None,
     protect: str | np.ndarray | None = "auto",
     protect_weight: float = 1.0,
@@ -178,6 +181,14 @@ def retarget(
         of the
         shallowest weighted layer, so every term is a relative error on the scale of the first one
         (a single-layer loss is unchanged).
+    hf_weight : DNR only: weight of a high-frequency penalty in the reconstruction (0 = none, the
+        paper's loss): the detail (image minus a ~1 px blur) of the result is pulled towards that
+        of the starting image, so the optimisation does not invent fine texture; see
+        :func:`sempix.retarget.reconstruct.reconstruct` and docs/retarget.md.
+    residual_scale : DNR only: 1 (default) optimises the pixels; k > 1 optimises a residual at
+        1/k resolution, upsampled and added to the starting image (only low frequencies change).
+    chroma_scale : DNR only: 1 (default) = none; k > 1 optimises a YCbCr residual whose chroma is
+        at 1/k of the luma's resolution (k = 2: no chroma detail finer than JPEG 4:2:0 keeps).
     extra : (H, W) map (e.g. alpha) resized with the same geometry -> ``result.extra``.
     protect : semantic protection of the deep methods (``dnr``, ``multiop``, ``warp``): ``"auto"``
         (default) = the ADE20K classes of :data:`PROTECT_CLASSES` (people, animals, vehicles) from
@@ -206,6 +217,16 @@ def retarget(
         raise InputError(
             f"unknown lambda_norm {lambda_norm!r}; use one of {', '.join(LAMBDA_NORMS)}"
         )
+    if not (
+        isinstance(hf_weight, (int, float))
+        and not isinstance(hf_weight, bool)
+        and math.isfinite(hf_weight)
+        and hf_weight >= 0
+    ):
+        raise InputError(f"hf_weight must be a finite number >= 0 (got {hf_weight!r})")
+    for nm, v in (("residual_scale", residual_scale), ("chroma_scale", chroma_scale)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
+            raise InputError(f"{nm} must be an integer >= 1 (got {v!r})")
     if weights is not None and not os.path.exists(weights):
         raise InputError(f"{weights}: no such weights file (give a VGG-19 .pth state dict)")
     for name, v in (("lr", lr), ("refine_lr", refine_lr)):
@@ -284,6 +305,9 @@ def retarget(
             feature_interp=feature_interp,
             lambda_norm=lambda_norm,
             protect_weight=protect_weight,
+            hf_weight=float(hf_weight),
+            residual_scale=int(residual_scale),
+            chroma_scale=int(chroma_scale),
         )
         passes = [("width", tw)] if tw != w0 else []
         if th != h0:
@@ -462,6 +486,9 @@ class PassOptions:
     feature_interp: str
     lambda_norm: str = "none"
     protect_weight: float = 1.0
+    hf_weight: float = 0.0
+    residual_scale: int = 1
+    chroma_scale: int = 1
 
 
 @dataclass
@@ -557,6 +584,9 @@ def _width_pass(
         lam_map,
         iterations=n_it,
         lr=opts.lr,
+        hf_weight=opts.hf_weight,
+        residual_scale=opts.residual_scale,
+        chroma_scale=opts.chroma_scale,
         progress=sub_progress(progress, 0.05, 0.05 + 0.95 * n_it / total),
         snapshot=snap if opts.snapshot_every else None,
         snapshot_every=opts.snapshot_every,
