@@ -55,7 +55,22 @@ def test_psd_composite_read_by_pillow(tmp_path, layers_result):
     assert np.abs(comp - res.recompose()).max() < 4 / 255
 
 
-MAGICK = shutil.which("magick") or shutil.which("convert-im6.q16") or shutil.which("convert")
+def _imagemagick():
+    """Path of a working ImageMagick, or None (a ``convert`` on PATH may be a stand-in)."""
+    for name in ("magick", "convert-im6.q16", "convert"):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        try:
+            out = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if out.returncode == 0 and "ImageMagick" in out.stdout:
+            return path
+    return None
+
+
+MAGICK = _imagemagick()
 
 
 @pytest.mark.skipif(MAGICK is None, reason="ImageMagick is not installed")
