@@ -24,7 +24,12 @@ from sempix.retarget.constants import (
     SHALLOW_PERCENTILE,
 )
 from sempix.retarget.deep import IMAGE, DeepPlan, plan
-from sempix.retarget.reconstruct import feature_loss, reconstruct, refine
+from sempix.retarget.reconstruct import (
+    check_reconstruction_options,
+    feature_loss,
+    reconstruct,
+    refine,
+)
 from sempix.retarget.vgg import PAPER_LAYERS, load_vgg, resolve_layers, to_image, to_tensor
 
 log = logging.getLogger(__name__)
@@ -217,16 +222,9 @@ def retarget(
         raise InputError(
             f"unknown lambda_norm {lambda_norm!r}; use one of {', '.join(LAMBDA_NORMS)}"
         )
-    if not (
-        isinstance(hf_weight, (int, float))
-        and not isinstance(hf_weight, bool)
-        and math.isfinite(hf_weight)
-        and hf_weight >= 0
-    ):
-        raise InputError(f"hf_weight must be a finite number >= 0 (got {hf_weight!r})")
-    for nm, v in (("residual_scale", residual_scale), ("chroma_scale", chroma_scale)):
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
-            raise InputError(f"{nm} must be an integer >= 1 (got {v!r})")
+    hf_weight, residual_scale, chroma_scale = check_reconstruction_options(
+        hf_weight, residual_scale, chroma_scale
+    )
     if weights is not None and not os.path.exists(weights):
         raise InputError(f"{weights}: no such weights file (give a VGG-19 .pth state dict)")
     for name, v in (("lr", lr), ("refine_lr", refine_lr)):
@@ -305,9 +303,9 @@ def retarget(
             feature_interp=feature_interp,
             lambda_norm=lambda_norm,
             protect_weight=protect_weight,
-            hf_weight=float(hf_weight),
-            residual_scale=int(residual_scale),
-            chroma_scale=int(chroma_scale),
+            hf_weight=hf_weight,
+            residual_scale=residual_scale,
+            chroma_scale=chroma_scale,
         )
         passes = [("width", tw)] if tw != w0 else []
         if th != h0:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sempix.errors import InputError
 from sempix.progress import ProgressFn, report
 
 SnapshotFn = Callable[[int, np.ndarray], None]
@@ -60,6 +61,28 @@ def ycbcr_to_rgb(ycc: torch.Tensor) -> torch.Tensor:
     """(1, 3, H, W) JPEG (full-range, zero-centred chroma) Y, Cb, Cr -> R, G, B (linear map)."""
     y, cb, cr = ycc[:, 0:1], ycc[:, 1:2], ycc[:, 2:3]
     return torch.cat([y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb], 1)
+
+
+def check_reconstruction_options(
+    hf_weight: float, residual_scale: int, chroma_scale: int
+) -> tuple[float, int, int]:
+    """Validate the three detail options of :func:`reconstruct` (one place for the library and
+    :func:`sempix.retarget.retarget`); returns them as ``(float, int, int)``.
+
+    Raises :class:`sempix.errors.InputError` (a ``ValueError``) for a negative or non-finite
+    ``hf_weight`` or a scale that is not an integer >= 1.
+    """
+    if not (
+        isinstance(hf_weight, (int, float))
+        and not isinstance(hf_weight, bool)
+        and math.isfinite(hf_weight)
+        and hf_weight >= 0
+    ):
+        raise InputError(f"hf_weight must be a finite number >= 0 (got {hf_weight!r})")
+    for nm, v in (("residual_scale", residual_scale), ("chroma_scale", chroma_scale)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != int(v) or v < 1:
+            raise InputError(f"{nm} must be an integer >= 1 (got {v!r})")
+    return float(hf_weight), int(residual_scale), int(chroma_scale)
 
 
 def reconstruct(
@@ -104,26 +127,22 @@ def reconstruct(
     losses : objective (feature loss + penalty) before every step and after the last one
         (``iterations + 1`` values).
     """
-    if not (isinstance(hf_weight, (int, float)) and math.isfinite(hf_weight) and hf_weight >= 0):
-        raise ValueError(f"hf_weight must be a finite number >= 0 (got {hf_weight!r})")
-    if isinstance(residual_scale, bool) or int(residual_scale) != residual_scale:
-        raise ValueError(f"residual_scale must be an integer >= 1 (got {residual_scale!r})")
-    for nm, v in (("residual_scale", residual_scale), ("chroma_scale", chroma_scale)):
-        if isinstance(v, bool) or int(v) != v or v < 1:
-            raise ValueError(f"{nm} must be an integer >= 1 (got {v!r})")
-    residual_scale, chroma_scale = int(residual_scale), int(chroma_scale)
+    hf_weight, residual_scale, chroma_scale = check_reconstruction_options(
+        hf_weight, residual_scale, chroma_scale
+    )
     x0 = init.detach()
     _, _, h, w = x0.shape
+
+    def up(t: torch.Tensor) -> torch.Tensor:
+        if t.shape[-2:] == (h, w):
+            return t
+        return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
+
     if chroma_scale > 1:
         ks, kc = residual_scale, residual_scale * chroma_scale
         py = torch.zeros(1, 1, -(-h // ks), -(-w // ks), device=x0.device, requires_grad=True)
         pc = torch.zeros(1, 2, -(-h // kc), -(-w // kc), device=x0.device, requires_grad=True)
         params = [py, pc]
-
-        def up(t: torch.Tensor) -> torch.Tensor:
-            if t.shape[-2:] == (h, w):
-                return t
-            return F.interpolate(t, size=(h, w), mode="bilinear", align_corners=False)
 
         def current() -> torch.Tensor:
             return (x0 + ycbcr_to_rgb(torch.cat([up(py), up(pc)], 1))).clamp(0.0, 1.0)
@@ -141,8 +160,7 @@ def reconstruct(
         params = [param]
 
         def current() -> torch.Tensor:
-            up = F.interpolate(param, size=(h, w), mode="bilinear", align_corners=False)
-            return (x0 + up).clamp(0.0, 1.0)
+            return (x0 + up(param)).clamp(0.0, 1.0)
 
     hf_term = None
     if hf_weight > 0:
