@@ -324,3 +324,20 @@ def test_multitask_weight_is_a_setting(pairs, tmp_path):
     a, b = (float(x["parse"].detach()) for x in losses)
     assert b == pytest.approx(10 * a, rel=1e-4)
     assert TrainSettings().mt_weight == 0.001
+
+
+def test_bad_settings_are_input_errors(pairs, tmp_path):
+    from click.testing import CliRunner
+
+    from sempix.cli import cli
+    from sempix.errors import InputError
+
+    for bad in ({"lr": -1.0}, {"lr": float("nan")}, {"steps": -1}, {"batch": 0}, {"pixels": 0},
+                {"rotate": -1.0}, {"mt_weight": -0.1}):
+        with pytest.raises(InputError, match=next(iter(bad))):
+            TrainSettings(**bad).check()
+    TrainSettings().check()  # the defaults are valid
+    style = tmp_path / "s.pt"
+    r = CliRunner().invoke(cli, ["adjust", "train", str(pairs), "-o", str(style), "--lr", "-1"])
+    assert r.exit_code == 2 and "lr must be a positive number" in r.output
+    assert not style.exists()

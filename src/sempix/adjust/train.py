@@ -27,6 +27,7 @@ it is saved and resumed with the weights.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -82,6 +83,20 @@ class TrainSettings:
     device: str = "cpu"
     checkpoint_every: int = 100
     threads: int = 0  # torch CPU threads (0 = all cores); 1 is faster on an oversubscribed machine
+
+    def check(self) -> None:
+        """Raise :class:`~sempix.errors.InputError` for a value training cannot use."""
+        positive = {"batch": self.batch, "lr": self.lr,
+                    "backbone_lr_ratio": self.backbone_lr_ratio, "pixels": self.pixels,
+                    "size": self.size}
+        for name, v in positive.items():
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
+                raise InputError(f"{name} must be a positive number, got {v!r}")
+        for name, v in {"steps": self.steps, "rotate": self.rotate, "gamma": self.gamma,
+                        "mt_weight": self.mt_weight, "n_val": self.n_val, "threads": self.threads,
+                        "checkpoint_every": self.checkpoint_every}.items():
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+                raise InputError(f"{name} must be a number >= 0, got {v!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -312,6 +327,7 @@ def train_style(pairs_dir, out, *, effect: str | None = None, variant: str = "hu
     from sempix.train import TrainConfig, resolve_device, train
 
     ts = settings or TrainSettings()
+    ts.check()
     if ts.threads > 0:
         torch.set_num_threads(int(ts.threads))
     else:
